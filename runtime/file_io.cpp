@@ -1,0 +1,49 @@
+#include "file_io.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "error.hpp"
+
+#if defined(_WIN32)
+#include <io.h>
+#else
+#include <unistd.h>
+#endif
+
+namespace sgdx {
+
+std::vector<uint8_t> read_file(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+    std::vector<uint8_t> bytes;
+    uint8_t chunk[1 << 16];
+    size_t n;
+    while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
+    bool failed = std::ferror(f);
+    std::fclose(f);
+    if (failed) throw Error(path + ": read error");
+    return bytes;
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t size) {
+    std::string tmp = path + ".tmp";
+#if !defined(_WIN32)
+    tmp += "." + std::to_string(::getpid());
+#endif
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw Error(path + ": cannot write (" + tmp + "): " + std::strerror(errno));
+    bool ok = std::fwrite(data, 1, size, f) == size && std::fflush(f) == 0;
+#if !defined(_WIN32) && !defined(__EMSCRIPTEN__)
+    ok = ok && ::fsync(fileno(f)) == 0;
+#endif
+    ok = (std::fclose(f) == 0) && ok;
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        std::remove(tmp.c_str());
+        throw Error(path + ": write failed: " + std::strerror(err));
+    }
+}
+
+}  // namespace sgdx

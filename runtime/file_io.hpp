@@ -1,0 +1,15 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sgdx {
+
+// Whole file into memory; throws sgdx::Error naming the path.
+std::vector<uint8_t> read_file(const std::string& path);
+
+// Writes `path` atomically: a temporary file in the same folder, flushed to disk,
+// then renamed over the target. A crash leaves the old file or the new, never half.
+void write_file_atomic(const std::string& path, const void* data, size_t size);
+
+}  // namespace sgdx

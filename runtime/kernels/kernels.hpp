@@ -1,0 +1,59 @@
+#pragma once
+// The hot operations of a training step behind one small table of function
+// pointers. The scalar reference (reference.cpp) is the definition of what each
+// kernel computes; SIMD variants (xsimd per x86 arch, wasm_simd128) must agree
+// with it within the tolerances stated in tests/test_kernels.cpp.
+//
+// All matrices are dense row-major float32; shapes are given in comments.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sgdx::kernels {
+
+struct KernelSet {
+    const char* name;
+
+    // x: (n) uint8 -> y: (n) float, y = x * scale.
+    void (*scale_u8)(const uint8_t* x, float scale, float* y, size_t n);
+
+    // x: (B, D), w: (C, D), b: (C) -> y: (B, C) = x · wᵀ + b
+    void (*linear_forward)(const float* x, const float* w, const float* b, float* y,
+                           size_t B, size_t D, size_t C);
+
+    // x: (B, D), dy: (B, C) -> dw: (C, D) += dyᵀ · x, db: (C) += Σ_b dy (db may be null)
+    void (*linear_backward)(const float* x, const float* dy, float* dw, float* db,
+                            size_t B, size_t D, size_t C);
+
+    // logits: (B, C), target: (B) -> returns Σ_b -log softmax(logits)[b, target[b]].
+    // If dlogits (B, C) is not null it receives grad_scale * (softmax - onehot).
+    // If correct is not null it receives the number of rows whose argmax is the target.
+    // logits and dlogits may alias.
+    double (*softmax_xent)(const float* logits, const int32_t* target, float* dlogits,
+                           float grad_scale, size_t B, size_t C, size_t* correct);
+
+    // PyTorch's SGD for one tensor of n values:
+    //   g = grad + weight_decay * p
+    //   buf = first ? g : momentum * buf + (1 - dampening) * g      (only if momentum != 0)
+    //   g = nesterov ? g + momentum * buf : buf
+    //   p -= lr * g
+    void (*sgd_update)(float* p, const float* grad, float* buf, size_t n, float lr,
+                       float momentum, float dampening, float weight_decay, bool nesterov,
+                       bool first);
+};
+
+const KernelSet& reference();
+
+// Every kernel set this binary holds that the running CPU supports, best last.
+std::vector<const KernelSet*> available();
+
+// The best set the CPU supports, unless SGDX_KERNELS names another ("scalar",
+// "sse2", "avx2", "avx512", "wasm_simd128").
+const KernelSet& best();
+
+// The set with that name; throws sgdx::Error listing the choices if unknown or
+// unsupported on this CPU.
+const KernelSet& by_name(const std::string& name);
+
+}  // namespace sgdx::kernels

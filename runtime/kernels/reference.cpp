@@ -1,0 +1,89 @@
+// Plain scalar kernels: the definition every optimised variant is tested against.
+#include "kernels.hpp"
+
+#include <cmath>
+
+namespace sgdx::kernels {
+namespace {
+
+void scale_u8(const uint8_t* x, float scale, float* y, size_t n) {
+    for (size_t i = 0; i < n; ++i) y[i] = float(x[i]) * scale;
+}
+
+// x: (B, D), w: (C, D), b: (C) -> y: (B, C)
+void linear_forward(const float* x, const float* w, const float* b, float* y, size_t B,
+                    size_t D, size_t C) {
+    for (size_t i = 0; i < B; ++i)
+        for (size_t c = 0; c < C; ++c) {
+            float acc = 0.f;
+            for (size_t k = 0; k < D; ++k) acc += x[i * D + k] * w[c * D + k];
+            y[i * C + c] = acc + b[c];
+        }
+}
+
+// x: (B, D), dy: (B, C) -> dw: (C, D) += dyᵀ·x, db: (C) += Σ dy
+void linear_backward(const float* x, const float* dy, float* dw, float* db, size_t B,
+                     size_t D, size_t C) {
+    for (size_t c = 0; c < C; ++c) {
+        for (size_t k = 0; k < D; ++k) {
+            float acc = 0.f;
+            for (size_t i = 0; i < B; ++i) acc += dy[i * C + c] * x[i * D + k];
+            dw[c * D + k] += acc;
+        }
+        if (db) {
+            float acc = 0.f;
+            for (size_t i = 0; i < B; ++i) acc += dy[i * C + c];
+            db[c] += acc;
+        }
+    }
+}
+
+double softmax_xent(const float* logits, const int32_t* target, float* dlogits,
+                    float grad_scale, size_t B, size_t C, size_t* correct) {
+    double total = 0.0;
+    size_t hits = 0;
+    for (size_t i = 0; i < B; ++i) {
+        const float* z = logits + i * C;
+        size_t arg = 0;
+        float zmax = z[0];
+        for (size_t c = 1; c < C; ++c)
+            if (z[c] > zmax) zmax = z[c], arg = c;
+        float sum = 0.f;
+        for (size_t c = 0; c < C; ++c) sum += std::exp(z[c] - zmax);
+        float log_sum = std::log(sum);
+        size_t t = size_t(target[i]);
+        total += double(log_sum - (z[t] - zmax));
+        hits += (arg == t);
+        if (dlogits) {
+            float* g = dlogits + i * C;
+            for (size_t c = 0; c < C; ++c) {
+                float p = std::exp(z[c] - zmax - log_sum);
+                g[c] = grad_scale * (p - (c == t ? 1.f : 0.f));
+            }
+        }
+    }
+    if (correct) *correct = hits;
+    return total;
+}
+
+void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr, float momentum,
+                float dampening, float weight_decay, bool nesterov, bool first) {
+    for (size_t i = 0; i < n; ++i) {
+        float g = grad[i] + weight_decay * p[i];
+        if (momentum != 0.f) {
+            buf[i] = first ? g : momentum * buf[i] + (1.f - dampening) * g;
+            g = nesterov ? g + momentum * buf[i] : buf[i];
+        }
+        p[i] -= lr * g;
+    }
+}
+
+}  // namespace
+
+const KernelSet& reference() {
+    static const KernelSet set{"scalar", scale_u8, linear_forward, linear_backward,
+                               softmax_xent, sgd_update};
+    return set;
+}
+
+}  // namespace sgdx::kernels

@@ -1,0 +1,247 @@
+#pragma once
+// xsimd versions of the kernels, written once over the architecture A and
+// compiled in one translation unit per instruction set (arch_*.cpp) with that
+// unit's -m flags. Everything here has internal linkage (anonymous namespace) and
+// calls no std:: inline templates, so the linker cannot merge an AVX-512 copy of a
+// helper into the code that runs on an SSE2-only CPU.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <immintrin.h>
+#include <xsimd/xsimd.hpp>
+
+#include "kernels.hpp"
+
+namespace sgdx::kernels {
+namespace {
+
+template <class A>
+struct XsimdKernels {
+    using vf = xsimd::batch<float, A>;
+    static constexpr size_t W = vf::size;
+
+    // W uint8 values -> W floats. xsimd 8.1 converts uint8 loads element by
+    // element, so this one step uses the instruction set's widening loads.
+    static vf load_u8(const uint8_t* p) {
+        if constexpr (std::is_base_of<xsimd::avx512f, A>::value) {
+            return vf(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))));
+        } else if constexpr (std::is_base_of<xsimd::avx2, A>::value) {
+            return vf(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))));
+        } else {
+            int32_t four;
+            __builtin_memcpy(&four, p, 4);
+            __m128i zero = _mm_setzero_si128();
+            __m128i v = _mm_unpacklo_epi16(
+                _mm_unpacklo_epi8(_mm_cvtsi32_si128(four), zero), zero);
+            return vf(_mm_cvtepi32_ps(v));
+        }
+    }
+
+    static void scale_u8(const uint8_t* x, float scale, float* y, size_t n) {
+        const vf s(scale);
+        size_t i = 0;
+        for (; i + W <= n; i += W) (load_u8(x + i) * s).store_unaligned(y + i);
+        for (; i < n; ++i) y[i] = float(x[i]) * scale;
+    }
+
+    // Two rows of x against K rows of w: 2K independent accumulators hide FMA latency,
+    // and each w vector loaded serves both rows.
+    template <size_t K>
+    static void forward_block(const float* x0, const float* x1, const float* w, const float* b,
+                              float* y0, float* y1, size_t D, size_t C) {
+        vf a0[K], a1[K];
+        for (size_t j = 0; j < K; ++j) a0[j] = a1[j] = vf(0.f);
+        size_t k = 0;
+        for (; k + W <= D; k += W) {
+            vf v0 = vf::load_unaligned(x0 + k);
+            vf v1 = vf::load_unaligned(x1 + k);
+            for (size_t j = 0; j < K; ++j) {
+                vf wv = vf::load_unaligned(w + j * D + k);
+                a0[j] = xsimd::fma(v0, wv, a0[j]);
+                a1[j] = xsimd::fma(v1, wv, a1[j]);
+            }
+        }
+        for (size_t j = 0; j < K; ++j) {
+            float s0 = xsimd::hadd(a0[j]), s1 = xsimd::hadd(a1[j]);
+            for (size_t t = k; t < D; ++t) {
+                s0 += x0[t] * w[j * D + t];
+                s1 += x1[t] * w[j * D + t];
+            }
+            y0[j] = s0 + b[j];
+            if (y1 != y0) y1[j] = s1 + b[j];
+        }
+        (void)C;
+    }
+
+    template <size_t K>
+    static void forward_rows(const float* x, const float* w, const float* b, float* y,
+                             size_t B, size_t D, size_t C, size_t c0) {
+        size_t i = 0;
+        for (; i + 2 <= B; i += 2)
+            forward_block<K>(x + i * D, x + (i + 1) * D, w + c0 * D, b + c0, y + i * C + c0,
+                             y + (i + 1) * C + c0, D, C);
+        if (i < B)  // odd last row: run it as both rows, keep one result
+            forward_block<K>(x + i * D, x + i * D, w + c0 * D, b + c0, y + i * C + c0,
+                             y + i * C + c0, D, C);
+    }
+
+    static constexpr size_t kForwardMaxK = 6;
+
+    static void linear_forward(const float* x, const float* w, const float* b, float* y,
+                               size_t B, size_t D, size_t C) {
+        // Split the C outputs into equal blocks of at most kForwardMaxK (10 -> 5 + 5).
+        size_t blocks = (C + kForwardMaxK - 1) / kForwardMaxK;
+        size_t c0 = 0;
+        for (size_t blk = 0; blk < blocks; ++blk) {
+            size_t K = (C - c0) / (blocks - blk);
+            switch (K) {
+                case 1: forward_rows<1>(x, w, b, y, B, D, C, c0); break;
+                case 2: forward_rows<2>(x, w, b, y, B, D, C, c0); break;
+                case 3: forward_rows<3>(x, w, b, y, B, D, C, c0); break;
+                case 4: forward_rows<4>(x, w, b, y, B, D, C, c0); break;
+                case 5: forward_rows<5>(x, w, b, y, B, D, C, c0); break;
+                default: forward_rows<6>(x, w, b, y, B, D, C, c0); break;
+            }
+            c0 += K;
+        }
+    }
+
+    // One W-wide column strip of dw for K classes: x strip loaded once per row,
+    // K broadcast-FMAs into K accumulators, then added to dw.
+    template <size_t K>
+    static void backward_block(const float* x, const float* dy, float* dw, size_t B, size_t D,
+                               size_t C, size_t c0) {
+        size_t k = 0;
+        for (; k + W <= D; k += W) {
+            vf acc[K];
+            for (size_t j = 0; j < K; ++j) acc[j] = vf(0.f);
+            for (size_t i = 0; i < B; ++i) {
+                vf xv = vf::load_unaligned(x + i * D + k);
+                const float* g = dy + i * C + c0;
+                for (size_t j = 0; j < K; ++j) acc[j] = xsimd::fma(vf(g[j]), xv, acc[j]);
+            }
+            for (size_t j = 0; j < K; ++j) {
+                float* out = dw + (c0 + j) * D + k;
+                (vf::load_unaligned(out) + acc[j]).store_unaligned(out);
+            }
+        }
+        for (; k < D; ++k)
+            for (size_t j = 0; j < K; ++j) {
+                float s = 0.f;
+                for (size_t i = 0; i < B; ++i) s += dy[i * C + c0 + j] * x[i * D + k];
+                dw[(c0 + j) * D + k] += s;
+            }
+    }
+
+    static constexpr size_t kBackwardMaxK = 10;
+
+    static void linear_backward(const float* x, const float* dy, float* dw, float* db,
+                                size_t B, size_t D, size_t C) {
+        size_t blocks = (C + kBackwardMaxK - 1) / kBackwardMaxK;
+        size_t c0 = 0;
+        for (size_t blk = 0; blk < blocks; ++blk) {
+            size_t K = (C - c0) / (blocks - blk);
+            switch (K) {
+                case 1: backward_block<1>(x, dy, dw, B, D, C, c0); break;
+                case 2: backward_block<2>(x, dy, dw, B, D, C, c0); break;
+                case 3: backward_block<3>(x, dy, dw, B, D, C, c0); break;
+                case 4: backward_block<4>(x, dy, dw, B, D, C, c0); break;
+                case 5: backward_block<5>(x, dy, dw, B, D, C, c0); break;
+                case 6: backward_block<6>(x, dy, dw, B, D, C, c0); break;
+                case 7: backward_block<7>(x, dy, dw, B, D, C, c0); break;
+                case 8: backward_block<8>(x, dy, dw, B, D, C, c0); break;
+                case 9: backward_block<9>(x, dy, dw, B, D, C, c0); break;
+                default: backward_block<10>(x, dy, dw, B, D, C, c0); break;
+            }
+            c0 += K;
+        }
+        if (db)
+            for (size_t i = 0; i < B; ++i)
+                for (size_t c = 0; c < C; ++c) db[c] += dy[i * C + c];
+    }
+
+    // Rows are handled in tiles whose shifted logits fit a stack buffer, so the
+    // exponentials run as one contiguous vector loop.
+    static constexpr size_t kTile = 1024;
+
+    static double softmax_xent(const float* logits, const int32_t* target, float* dlogits,
+                               float grad_scale, size_t B, size_t C, size_t* correct) {
+        if (C > kTile) return reference().softmax_xent(logits, target, dlogits, grad_scale, B, C, correct);
+        alignas(64) float e[kTile];
+        double total = 0.0;
+        size_t hits = 0;
+        const size_t rows_per_tile = kTile / C;
+        for (size_t r0 = 0; r0 < B; r0 += rows_per_tile) {
+            size_t rows = (B - r0 < rows_per_tile) ? B - r0 : rows_per_tile;
+            size_t n = rows * C;
+            const float* z = logits + r0 * C;
+            for (size_t r = 0; r < rows; ++r) {
+                const float* zr = z + r * C;
+                float m = zr[0];
+                size_t arg = 0;
+                for (size_t c = 1; c < C; ++c)
+                    if (zr[c] > m) m = zr[c], arg = c;
+                hits += (arg == size_t(target[r0 + r]));
+                for (size_t c = 0; c < C; ++c) e[r * C + c] = zr[c] - m;
+            }
+            size_t i = 0;
+            for (; i + W <= n; i += W) xsimd::exp(vf::load_aligned(e + i)).store_aligned(e + i);
+            for (; i < n; ++i) e[i] = std::exp(e[i]);
+            for (size_t r = 0; r < rows; ++r) {
+                const float* er = e + r * C;
+                const float* zr = z + r * C;
+                size_t t = size_t(target[r0 + r]);
+                float m = zr[0];
+                for (size_t c = 1; c < C; ++c)
+                    if (zr[c] > m) m = zr[c];
+                float sum = 0.f;
+                for (size_t c = 0; c < C; ++c) sum += er[c];
+                total += double(std::log(sum) - (zr[t] - m));
+                if (dlogits) {
+                    float* g = dlogits + (r0 + r) * C;
+                    float inv = grad_scale / sum;
+                    for (size_t c = 0; c < C; ++c) g[c] = er[c] * inv;
+                    g[t] -= grad_scale;
+                }
+            }
+        }
+        if (correct) *correct = hits;
+        return total;
+    }
+
+    static void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr,
+                           float momentum, float dampening, float weight_decay, bool nesterov,
+                           bool first) {
+        const vf vlr(lr), vwd(weight_decay), vm(momentum), vdamp(1.f - dampening);
+        size_t i = 0;
+        if (momentum == 0.f) {
+            for (; i + W <= n; i += W) {
+                vf pv = vf::load_unaligned(p + i);
+                vf g = xsimd::fma(vwd, pv, vf::load_unaligned(grad + i));
+                xsimd::fnma(vlr, g, pv).store_unaligned(p + i);
+            }
+        } else {
+            for (; i + W <= n; i += W) {
+                vf pv = vf::load_unaligned(p + i);
+                vf g = xsimd::fma(vwd, pv, vf::load_unaligned(grad + i));
+                vf bv = first ? g : xsimd::fma(vm, vf::load_unaligned(buf + i), vdamp * g);
+                bv.store_unaligned(buf + i);
+                vf step = nesterov ? xsimd::fma(vm, bv, g) : bv;
+                xsimd::fnma(vlr, step, pv).store_unaligned(p + i);
+            }
+        }
+        if (i < n)
+            reference().sgd_update(p + i, grad + i, buf ? buf + i : nullptr, n - i, lr, momentum,
+                                   dampening, weight_decay, nesterov, first);
+    }
+
+    static KernelSet make(const char* name) {
+        return KernelSet{name, scale_u8, linear_forward, linear_backward, softmax_xent,
+                         sgd_update};
+    }
+};
+
+}  // namespace
+}  // namespace sgdx::kernels

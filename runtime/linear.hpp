@@ -1,0 +1,34 @@
+#pragma once
+// nn.Linear: y = x · weightᵀ + bias, with PyTorch's default initialisation.
+#include "module.hpp"
+#include "rng.hpp"
+
+namespace sgdx {
+
+class Linear : public Module {
+public:
+    // weight and bias uniform in ±1/sqrt(in), as torch.nn.Linear.reset_parameters.
+    Linear(size_t in, size_t out, Rng& rng);
+
+    Parameter weight;  // (out, in)
+    Parameter bias;    // (out)
+
+    // x: (B, in), weight: (out, in), bias: (out) -> y: (B, out)
+    void forward(const float* x, size_t batch, float* y) override;
+    // x: (B, in), dy: (B, out) -> weight.grad += dyᵀ·x, bias.grad += Σ_b dy
+    void backward(const float* x, const float* dy, size_t batch) override;
+
+    size_t in_features() const override { return in_; }
+    size_t out_features() const override { return out_; }
+
+private:
+    size_t in_, out_;
+    // Per-thread partial weight gradients when backward is split over rows;
+    // sized on first use and kept, so steps after the first allocate nothing.
+    std::vector<std::vector<float>> partial_grad_;
+};
+
+// Whether a product of this size is worth splitting over the thread pool.
+size_t parts_for(size_t batch, size_t in, size_t out);
+
+}  // namespace sgdx

@@ -1,0 +1,48 @@
+#include "mnist.hpp"
+
+#include "error.hpp"
+#include "idx.hpp"
+
+namespace sgdx {
+
+DataFiles DataFiles::in_directory(const std::string& dir) {
+    std::string d = dir.empty() || dir.back() == '/' ? dir : dir + "/";
+    return {d + "train-images-idx3-ubyte", d + "train-labels-idx1-ubyte",
+            d + "t10k-images-idx3-ubyte", d + "t10k-labels-idx1-ubyte"};
+}
+
+namespace {
+TensorDataset load_pair(const std::string& images_path, const std::string& labels_path,
+                        size_t classes, IdxImages* shape_out) {
+    IdxImages images = read_idx_images(images_path);
+    auto labels = read_idx_labels(labels_path);
+    if (images.pixels.shape()[0] != labels.shape()[0])
+        throw Error(images_path + " holds " + std::to_string(images.pixels.shape()[0]) + " images but " +
+                    labels_path + " holds " + std::to_string(labels.shape()[0]) + " labels");
+    if (shape_out) {
+        shape_out->rows = images.rows;
+        shape_out->cols = images.cols;
+    }
+    return TensorDataset(std::move(images.pixels), std::move(labels), classes, 1.f / 255.f, labels_path);
+}
+}  // namespace
+
+Splits load_splits(const DataFiles& files, size_t valid_size, size_t classes) {
+    IdxImages train_shape, test_shape;
+    TensorDataset all = load_pair(files.train_images, files.train_labels, classes, &train_shape);
+    TensorDataset test = load_pair(files.test_images, files.test_labels, all.classes(), &test_shape);
+    if (train_shape.rows != test_shape.rows || train_shape.cols != test_shape.cols)
+        throw Error(files.test_images + ": images are " + std::to_string(test_shape.rows) + "x" +
+                    std::to_string(test_shape.cols) + ", the training images are " +
+                    std::to_string(train_shape.rows) + "x" + std::to_string(train_shape.cols));
+    if (valid_size >= all.size())
+        throw Error("--valid-size " + std::to_string(valid_size) + " leaves no training data (" +
+                    files.train_images + " holds " + std::to_string(all.size()) + " images)");
+    const size_t n_train = all.size() - valid_size;
+    // Without held-out rows the test set stands in for validation.
+    TensorDataset valid = valid_size ? all.slice(n_train, all.size(), "validation set") : test;
+    Splits s{all.slice(0, n_train, "training set"), valid, test, train_shape.rows, train_shape.cols};
+    return s;
+}
+
+}  // namespace sgdx

@@ -1,0 +1,51 @@
+#include "module.hpp"
+
+#include "error.hpp"
+
+namespace sgdx {
+
+xt::xtensor<float, 2> Module::operator()(const xt::xtensor<float, 2>& x) {
+    if (x.shape()[1] != in_features())
+        throw Error("model input has " + std::to_string(x.shape()[1]) +
+                    " features per row, the model expects " + std::to_string(in_features()));
+    xt::xtensor<float, 2> y = xt::zeros<float>({x.shape()[0], out_features()});
+    forward(x.data(), x.shape()[0], y.data());
+    return y;
+}
+
+void Module::collect(const std::string& prefix,
+                     std::vector<std::pair<std::string, Parameter*>>& out) {
+    for (auto& [name, p] : params_) out.emplace_back(prefix + name, p);
+    for (auto& [name, m] : children_) m->collect(prefix + name + ".", out);
+}
+
+std::vector<std::pair<std::string, Parameter*>> Module::named_parameters() {
+    std::vector<std::pair<std::string, Parameter*>> out;
+    collect("", out);
+    return out;
+}
+
+std::vector<Parameter*> Module::parameters() {
+    std::vector<Parameter*> out;
+    for (auto& np : named_parameters()) out.push_back(np.second);
+    return out;
+}
+
+void Module::zero_grad() {
+    for (Parameter* p : parameters()) std::fill(p->grad.begin(), p->grad.end(), 0.f);
+}
+
+void Module::train(bool on) {
+    training_ = on;
+    for (auto& child : children_) child.second->train(on);
+}
+
+void Module::register_parameter(const std::string& name, Parameter& p) {
+    params_.emplace_back(name, &p);
+}
+
+void Module::register_module(const std::string& name, Module& m) {
+    children_.emplace_back(name, &m);
+}
+
+}  // namespace sgdx

@@ -1,0 +1,57 @@
+#pragma once
+// PCG32 (O'Neill): small, fast, and bit-identical on every platform and standard
+// library, so a seed gives the same weights and data order natively, in wasm and
+// on the device. std::uniform_*_distribution differs between libstdc++ and libc++.
+#include <cstdint>
+#include <cstddef>
+
+namespace sgdx {
+
+class Rng {
+public:
+    explicit Rng(uint64_t seed = 0, uint64_t stream = 0x5eed) { reseed(seed, stream); }
+
+    void reseed(uint64_t seed, uint64_t stream = 0x5eed) {
+        state_ = 0;
+        inc_ = (stream << 1u) | 1u;
+        next_u32();
+        state_ += seed;
+        next_u32();
+    }
+
+    uint32_t next_u32() {
+        uint64_t old = state_;
+        state_ = old * 6364136223846793005ULL + inc_;
+        uint32_t xorshifted = static_cast<uint32_t>(((old >> 18u) ^ old) >> 27u);
+        uint32_t rot = static_cast<uint32_t>(old >> 59u);
+        return (xorshifted >> rot) | (xorshifted << ((32 - rot) & 31));
+    }
+
+    // Uniform in [0, 1) with 24 random bits: exact in float.
+    float uniform() { return static_cast<float>(next_u32() >> 8) * (1.0f / 16777216.0f); }
+    float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
+
+    // Uniform integer in [0, n) without modulo bias (Lemire's method).
+    uint32_t below(uint32_t n) {
+        uint64_t m = uint64_t(next_u32()) * n;
+        uint32_t low = static_cast<uint32_t>(m);
+        if (low < n) {
+            uint32_t threshold = (0u - n) % n;
+            while (low < threshold) {
+                m = uint64_t(next_u32()) * n;
+                low = static_cast<uint32_t>(m);
+            }
+        }
+        return static_cast<uint32_t>(m >> 32);
+    }
+
+    // The whole state, for checkpoints.
+    uint64_t state() const { return state_; }
+    uint64_t increment() const { return inc_; }
+    void restore(uint64_t state, uint64_t inc) { state_ = state; inc_ = inc; }
+
+private:
+    uint64_t state_ = 0, inc_ = 1;
+};
+
+}  // namespace sgdx

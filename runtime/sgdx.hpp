@@ -1,0 +1,17 @@
+#pragma once
+// The whole runtime in one include.
+#include "backend.hpp"
+#include "data.hpp"
+#include "error.hpp"
+#include "file_io.hpp"
+#include "idx.hpp"
+#include "kernels/kernels.hpp"
+#include "linear.hpp"
+#include "loss.hpp"
+#include "mnist.hpp"
+#include "module.hpp"
+#include "optim.hpp"
+#include "rng.hpp"
+#include "safetensors.hpp"
+#include "thread_pool.hpp"
+#include "train.hpp"

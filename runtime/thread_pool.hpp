@@ -1,0 +1,52 @@
+#pragma once
+// A fixed pool of workers for splitting one kernel call into parts. Workers sleep
+// on a condition variable between jobs (no spin-waiting: on a loaded 2-core machine
+// spinning threads steal the core the caller needs). The caller runs part 0 itself.
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sgdx {
+
+class ThreadPool {
+public:
+    explicit ThreadPool(size_t threads = 1);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    size_t size() const { return workers_.size() + 1; }
+
+    // Calls fn(part) for part in [0, parts) across the pool and returns when all
+    // are done. parts must not exceed size(). Allocates nothing.
+    template <class Fn>
+    void run(size_t parts, Fn&& fn) {
+        if (parts <= 1 || workers_.empty()) {
+            for (size_t p = 0; p < parts; ++p) fn(p);
+            return;
+        }
+        run_erased(parts, [](void* ctx, size_t p) { (*static_cast<Fn*>(ctx))(p); }, &fn);
+    }
+
+private:
+    using Job = void (*)(void*, size_t);
+    void run_erased(size_t parts, Job job, void* ctx);
+    void worker_loop(size_t index);
+
+    std::vector<std::thread> workers_;
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    Job job_ = nullptr;
+    void* ctx_ = nullptr;
+    size_t parts_ = 0, pending_ = 0;
+    unsigned long generation_ = 0;
+    bool stop_ = false;
+};
+
+// The pool the runtime's layers split work on (1 thread unless set).
+ThreadPool& thread_pool();
+void set_num_threads(size_t threads);
+
+}  // namespace sgdx

@@ -1,0 +1,166 @@
+#include "train.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "backend.hpp"
+#include "error.hpp"
+
+namespace sgdx {
+
+void Workspace::ensure(size_t batch, size_t classes) {
+    if (logits.size() < batch * classes) {
+        logits.resize(batch * classes);
+        dlogits.resize(batch * classes);
+    }
+}
+
+BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
+    const size_t C = model.out_features();
+    if (b.features != model.in_features())
+        throw Error("batch has " + std::to_string(b.features) + " features per row, the model expects " +
+                    std::to_string(model.in_features()));
+    ws.ensure(b.size, C);
+    const auto& k = active_kernels();
+    // x: (B, D) -> logits: (B, C)
+    model.forward(b.x, b.size, ws.logits.data());
+    BatchLoss out;
+    out.count = b.size;
+    float* dlogits = opt ? ws.dlogits.data() : nullptr;
+    double total = k.softmax_xent(ws.logits.data(), b.y, dlogits, 1.f / float(b.size), b.size, C,
+                                  &out.correct);
+    out.loss = float(total / double(b.size));
+    if (opt && std::isfinite(out.loss)) {
+        // logits: (B, C) -> grads of the parameters
+        model.backward(b.x, dlogits, b.size);
+        opt->step();
+        opt->zero_grad();
+    }
+    return out;
+}
+
+EvalResult evaluate(Module& model, DataLoader& loader, Workspace& ws, ConfusionMatrix* confusion) {
+    const bool was_training = model.is_training();
+    model.eval();
+    const size_t C = model.out_features();
+    if (confusion) confusion->reset(C);
+    double loss_sum = 0;
+    size_t correct = 0, count = 0;
+    for (const Batch& b : loader) {
+        BatchLoss r = loss_batch(model, b, ws);
+        loss_sum += double(r.loss) * double(r.count);
+        correct += r.correct;
+        count += r.count;
+        if (confusion)
+            for (size_t i = 0; i < b.size; ++i) {
+                const float* z = ws.logits.data() + i * C;
+                size_t arg = 0;
+                for (size_t c = 1; c < C; ++c)
+                    if (z[c] > z[arg]) arg = c;
+                confusion->at(size_t(b.y[i]), arg) += 1;
+            }
+    }
+    model.train(was_training);
+    return {loss_sum / double(count), double(correct) / double(count), count};
+}
+
+double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, int epoch,
+                   int epochs, const ProgressFn& progress, size_t first_batch) {
+    using clock = std::chrono::steady_clock;
+    model.train();
+    const auto start = clock::now();
+    Progress p;
+    p.epoch = epoch;
+    p.epochs = epochs;
+    p.batches = train.size();
+    double loss_sum = 0;
+    if (first_batch == 0) train.start_epoch();
+    for (size_t i = first_batch; i < train.size(); ++i) {
+        const Batch& b = train.batch(i);
+        BatchLoss r = loss_batch(model, b, ws, &opt);
+        if (!std::isfinite(r.loss))
+            throw DivergenceError("training diverged: the loss is " + std::to_string(r.loss) +
+                                      " at epoch " + std::to_string(epoch) + ", batch " +
+                                      std::to_string(i + 1) + " of " + std::to_string(train.size()) +
+                                      " (try a smaller --lr)",
+                                  epoch, i + 1);
+        loss_sum += double(r.loss) * double(r.count);
+        p.batch = i + 1;
+        p.samples += r.count;
+        p.batch_loss = r.loss;
+        p.train_loss = loss_sum / double(p.samples);
+        if (progress) {
+            p.seconds = std::chrono::duration<double>(clock::now() - start).count();
+            progress(p);
+        }
+    }
+    return p.samples ? loss_sum / double(p.samples) : 0.0;
+}
+
+bool all_finite(Module& model) {
+    for (Parameter* p : model.parameters())
+        for (float v : p->value)
+            if (!std::isfinite(v)) return false;
+    return true;
+}
+
+std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
+                             DataLoader& valid, const ProgressFn& progress) {
+    if (epochs < 0) throw Error("epochs must be >= 0");
+    using clock = std::chrono::steady_clock;
+    Workspace ws;
+    // The last good parameters, copied once per epoch (not per step).
+    std::vector<xt::xarray<float>> good;
+    for (Parameter* p : model.parameters()) good.push_back(p->value);
+    auto restore = [&] {
+        auto params = model.parameters();
+        for (size_t i = 0; i < params.size(); ++i) params[i]->value = good[i];
+    };
+    std::vector<EpochRecord> history;
+    for (int epoch = 1; epoch <= epochs; ++epoch) {
+        const auto start = clock::now();
+        EpochRecord rec;
+        rec.epoch = epoch;
+        try {
+            rec.train_loss = train_epoch(model, opt, train, ws, epoch, epochs, progress);
+        } catch (const DivergenceError&) {
+            restore();
+            throw;
+        }
+        EvalResult v = evaluate(model, valid, ws);
+        if (!std::isfinite(v.loss) || !all_finite(model)) {
+            restore();
+            throw DivergenceError("training diverged: parameters or validation loss are not finite "
+                                  "after epoch " + std::to_string(epoch) + " (try a smaller --lr)",
+                                  epoch, train.size());
+        }
+        rec.valid_loss = v.loss;
+        rec.valid_acc = v.accuracy;
+        rec.seconds = std::chrono::duration<double>(clock::now() - start).count();
+        history.push_back(rec);
+        auto params = model.parameters();
+        for (size_t i = 0; i < params.size(); ++i) good[i] = params[i]->value;
+        if (progress) {
+            Progress p;
+            p.phase = Progress::kEpochEnd;
+            p.epoch = epoch;
+            p.epochs = epochs;
+            p.batch = p.batches = train.size();
+            p.samples = train.dataset().size();
+            p.train_loss = rec.train_loss;
+            p.seconds = rec.seconds;
+            p.valid_loss = rec.valid_loss;
+            p.valid_acc = rec.valid_acc;
+            progress(p);
+        }
+    }
+    return history;
+}
+
+std::pair<DataLoader, DataLoader> get_data(const TensorDataset& train, const TensorDataset& valid,
+                                           size_t batch_size, uint64_t seed) {
+    return {DataLoader(train, batch_size, true, seed), DataLoader(valid, batch_size * 2, false)};
+}
+
+}  // namespace sgdx

