@@ -11,6 +11,9 @@
 #include "native/pgm.hpp"
 #include "native/progress.hpp"
 #include "runtime/sgdx.hpp"
+#if defined(SGDX_HAVE_CUDA)
+#include "native/cuda/cuda_backend.hpp"
+#endif
 
 #ifndef SGDX_VERSION
 #define SGDX_VERSION "dev"
@@ -96,11 +99,29 @@ struct TrainOptions {
     size_t batch_size = 64, valid_size = 10000, threads = 1;
     uint64_t seed = 0;
     bool no_shuffle = false, quiet = false;
-    std::string init, save = "model.safetensors", metrics, kernels;
+    std::string init, save = "model.safetensors", metrics, kernels, device = "cpu";
 };
+
+// --device cpu|cuda|auto -> whether to train on the GPU.
+bool want_cuda(const std::string& device) {
+    if (device == "cpu") return false;
+#if defined(SGDX_HAVE_CUDA)
+    std::string why;
+    if (cuda::available(&why)) return true;
+    if (device == "auto") {
+        std::fprintf(stderr, "sgdx: no usable CUDA device (%s); training on the CPU\n", why.c_str());
+        return false;
+    }
+    throw Error("--device cuda: no usable CUDA device: " + why);
+#else
+    if (device == "auto") return false;
+    throw Error("--device cuda: this sgdx was built without CUDA (configure with the 'cuda' preset)");
+#endif
+}
 
 int run_train(const TrainOptions& o) {
     use_backend(o.kernels, o.threads);
+    const bool on_gpu = want_cuda(o.device);
     SgdOptions sgd;
     sgd.lr = o.lr;
     sgd.momentum = o.momentum;
@@ -139,7 +160,7 @@ int run_train(const TrainOptions& o) {
         std::printf("sgdx %s  kernels %s  threads %zu\n"
                     "data: %zu train, %zu valid, %zu test images of %zux%zu, %zu classes (loaded in %.2f s)\n"
                     "model: MnistLogistic %zu -> %zu, SGD lr %g momentum %g weight_decay %g, batch %zu, %d epochs\n",
-                    SGDX_VERSION, active_kernels().name, thread_pool().size(), data.train.size(),
+                    SGDX_VERSION, on_gpu ? "cuda" : active_kernels().name, thread_pool().size(), data.train.size(),
                     data.valid.size(), data.test.size(), data.rows, data.cols, model->out_features(), load_s,
                     features, model->out_features(), o.lr, o.momentum, o.weight_decay, o.batch_size, o.epochs);
     std::fflush(stdout);
@@ -172,7 +193,12 @@ int run_train(const TrainOptions& o) {
     };
     std::signal(SIGINT, on_sigint);
     try {
-        fit(o.epochs, *model, opt, train, valid, progress);
+#if defined(SGDX_HAVE_CUDA)
+        if (on_gpu)
+            cuda::fit(o.epochs, *model, sgd, train, valid, progress);
+        else
+#endif
+            fit(o.epochs, *model, opt, train, valid, progress);
     } catch (const DivergenceError& e) {
         std::fprintf(stderr, "\nsgdx train: %s\n", e.what());
         save("the last good model (before the divergence)");
@@ -292,6 +318,8 @@ int main(int argc, char** argv) {
     train->add_option("--save", t.save, "Write the trained model here (safetensors; '' to skip)")->capture_default_str();
     train->add_option("--metrics", t.metrics, "Append one JSON object per epoch to this file");
     train->add_option("--threads", t.threads, "Worker threads for large batches")->capture_default_str()->check(CLI::Range(1, 256));
+    train->add_option("--device", t.device, "Where to train: cpu, cuda, or auto (cuda if usable)")
+        ->capture_default_str()->check(CLI::IsMember({"cpu", "cuda", "auto"}));
     train->add_option("--kernels", t.kernels, "Kernel set (default: best for this CPU; 'scalar' is the reference)");
     train->add_flag("-q,--quiet", t.quiet, "Print only the results");
 
@@ -323,8 +351,12 @@ int main(int argc, char** argv) {
     }
     try {
         if (version) {
-            std::printf("sgdx %s\nkernels: %s (using %s)\nbackends: cpu\n", SGDX_VERSION, kernel_list().c_str(),
+            std::printf("sgdx %s\nkernels: %s (using %s)\nbackends: cpu", SGDX_VERSION, kernel_list().c_str(),
                         kernels::best().name);
+#if defined(SGDX_HAVE_CUDA)
+            std::printf(", cuda (%s)", cuda::describe().c_str());
+#endif
+            std::printf("\n");
             return 0;
         }
         if (*train) return run_train(t);

@@ -44,7 +44,7 @@ build_native() {
   ensure_native_deps
   if [ ! -f "$ROOT/build/native/build.ninja" ]; then
     say "configuring (build/native)"
-    cmake --preset native -G Ninja -S "$ROOT" >/dev/null
+    (cd "$ROOT" && cmake --preset native) >/dev/null
   fi
   say "building (build/native)"
   cmake --build "$ROOT/build/native" -j "$JOBS"
