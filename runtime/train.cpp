@@ -141,21 +141,23 @@ std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& tr
         history.push_back(rec);
         auto params = model.parameters();
         for (size_t i = 0; i < params.size(); ++i) good[i] = params[i]->value;
-        if (progress) {
-            Progress p;
-            p.phase = Progress::kEpochEnd;
-            p.epoch = epoch;
-            p.epochs = epochs;
-            p.batch = p.batches = train.size();
-            p.samples = train.dataset().size();
-            p.train_loss = rec.train_loss;
-            p.seconds = rec.seconds;
-            p.valid_loss = rec.valid_loss;
-            p.valid_acc = rec.valid_acc;
-            progress(p);
-        }
+        if (progress) progress(epoch_end_progress(rec, epochs, train));
     }
     return history;
+}
+
+Progress epoch_end_progress(const EpochRecord& rec, int epochs, const DataLoader& train) {
+    Progress p;
+    p.phase = Progress::kEpochEnd;
+    p.epoch = rec.epoch;
+    p.epochs = epochs;
+    p.batch = p.batches = train.size();
+    p.samples = train.dataset().size();
+    p.train_loss = rec.train_loss;
+    p.seconds = rec.seconds;
+    p.valid_loss = rec.valid_loss;
+    p.valid_acc = rec.valid_acc;
+    return p;
 }
 
 std::pair<DataLoader, DataLoader> get_data(const TensorDataset& train, const TensorDataset& valid,

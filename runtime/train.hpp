@@ -78,6 +78,9 @@ struct EpochRecord {
 std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
                              DataLoader& valid, const ProgressFn& progress = {});
 
+// The kEpochEnd report of an epoch, as fit() gives it (shared with other backends' fits).
+Progress epoch_end_progress(const EpochRecord& rec, int epochs, const DataLoader& train);
+
 // The tutorial's get_data: (train loader shuffled, validation loader at twice the batch).
 std::pair<DataLoader, DataLoader> get_data(const TensorDataset& train, const TensorDataset& valid,
                                            size_t batch_size, uint64_t seed = 0);
