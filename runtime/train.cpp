@@ -6,6 +6,7 @@
 
 #include "backend.hpp"
 #include "error.hpp"
+#include "loss.hpp"
 
 namespace sgdx {
 
@@ -21,6 +22,9 @@ BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
     if (b.features != model.in_features())
         throw Error("batch has " + std::to_string(b.features) + " features per row, the model expects " +
                     std::to_string(model.in_features()));
+    // A label past the model's classes would read outside the logits: 64 compares
+    // per batch are cheap insurance.
+    check_targets(b.y, b.size, C, "batch");
     ws.ensure(b.size, C);
     const auto& k = active_kernels();
     // x: (B, D) -> logits: (B, C)
