@@ -121,3 +121,44 @@ TEST_CASE("sgd_update matches the reference for every option") {
             }
     }
 }
+
+TEST_CASE("fused uint8 kernels match the reference and the convert-then-float path") {
+    Rng rng(5);
+    const float scale = 1.f / 255.f;
+    for (auto* k : kernels::available()) {
+        CAPTURE(k->name);
+        if (!k->linear_forward_u8) {
+            MESSAGE(std::string(k->name) << " has no fused uint8 kernels: the runtime converts (tested in test_linear)");
+            continue;
+        }
+        REQUIRE(bool(k->linear_backward_u8));
+        for (size_t B : kBatches)
+            for (size_t D : kDims)
+                for (size_t C : kClasses) {
+                    CAPTURE(B); CAPTURE(D); CAPTURE(C);
+                    auto x = random_bytes(rng, B * D);
+                    std::vector<float> xf(B * D);
+                    kernels::reference().scale_u8(x.data(), scale, xf.data(), B * D);
+                    auto w = random_floats(rng, C * D);
+                    auto b = random_floats(rng, C);
+                    std::vector<float> want(B * C), via_float(B * C), got(B * C, 123.f);
+                    kernels::reference().linear_forward_u8(x.data(), scale, w.data(), b.data(), want.data(), B, D, C);
+                    kernels::reference().linear_forward(xf.data(), w.data(), b.data(), via_float.data(), B, D, C);
+                    k->linear_forward_u8(x.data(), scale, w.data(), b.data(), got.data(), B, D, C);
+                    REQUIRE(max_rel_error(got.data(), want.data(), B * C) < kDotTol);
+                    REQUIRE(max_rel_error(want.data(), via_float.data(), B * C) < kDotTol);
+
+                    auto dy = random_floats(rng, B * C);
+                    auto dw0 = random_floats(rng, C * D);
+                    auto db0 = random_floats(rng, C);
+                    auto dw_want = dw0, dw_got = dw0, dw_float = dw0;
+                    auto db_want = db0, db_got = db0, db_float = db0;
+                    kernels::reference().linear_backward_u8(x.data(), scale, dy.data(), dw_want.data(), db_want.data(), B, D, C);
+                    kernels::reference().linear_backward(xf.data(), dy.data(), dw_float.data(), db_float.data(), B, D, C);
+                    k->linear_backward_u8(x.data(), scale, dy.data(), dw_got.data(), db_got.data(), B, D, C);
+                    REQUIRE(max_rel_error(dw_got.data(), dw_want.data(), C * D) < kDotTol);
+                    REQUIRE(max_rel_error(db_got.data(), db_want.data(), C) < kDotTol);
+                    REQUIRE(max_rel_error(dw_want.data(), dw_float.data(), C * D) < kDotTol);
+                }
+    }
+}

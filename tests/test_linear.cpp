@@ -107,3 +107,31 @@ TEST_CASE("split over threads, forward and backward equal the single-thread resu
     CHECK(max_rel_error(lin.weight.grad.data(), gw1.data(), gw1.size()) < 1e-4);
     CHECK(max_rel_error(lin.bias.grad.data(), gb1.data(), gb1.size()) < 1e-4);
 }
+
+TEST_CASE("uint8 inputs: fused kernels, and the conversion fallback for sets without them") {
+    Rng rng(12);
+    const size_t B = 9, D = 37, C = 10;
+    auto x = random_bytes(rng, B * D);
+    auto dy = random_floats(rng, B * C);
+    std::vector<float> xf(B * D);
+    for (size_t i = 0; i < B * D; ++i) xf[i] = float(x[i]) / 255.f;
+
+    kernels::KernelSet unfused = kernels::best();  // a set without the optional entries
+    unfused.linear_forward_u8 = nullptr;
+    unfused.linear_backward_u8 = nullptr;
+    for (const kernels::KernelSet* k : {&kernels::best(), static_cast<const kernels::KernelSet*>(&unfused)}) {
+        set_kernels(*k);
+        Rng init(3);
+        Linear lin(D, C, init);
+        std::vector<float> y_u8(B * C), y_f(B * C);
+        lin.forward(x.data(), 1.f / 255.f, B, y_u8.data());
+        lin.forward(xf.data(), B, y_f.data());
+        CHECK(max_rel_error(y_u8.data(), y_f.data(), B * C) < 1e-5);
+        lin.backward(x.data(), 1.f / 255.f, dy.data(), B);
+        xt::xarray<float> g_u8 = lin.weight.grad;
+        lin.zero_grad();
+        lin.backward(xf.data(), dy.data(), B);
+        CHECK(max_rel_error(g_u8.data(), lin.weight.grad.data(), g_u8.size()) < 1e-5);
+    }
+    set_kernels(kernels::best());
+}
