@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <sys/resource.h>
 
 #include "models/mnist_logistic.hpp"
 #include "native/pgm.hpp"
@@ -214,6 +215,9 @@ int run_train(const TrainOptions& o) {
     EvalResult r = evaluate(*model, test, ws);
     std::printf("test: loss %.4f  accuracy %.4f  (%zu images)\n", r.loss, r.accuracy, r.count);
     save("model");
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    std::printf("peak memory (RSS): %.1f MB\n", double(ru.ru_maxrss) / 1024.0);
     return 0;
 }
 
