@@ -18,6 +18,10 @@ public:
     // xb: (B, in) -> logits: (B, classes)
     void forward(const float* xb, size_t batch, float* y) override { lin.forward(xb, batch, y); }
     void backward(const float* xb, const float* dy, size_t batch) override { lin.backward(xb, dy, batch); }
+    void forward(const uint8_t* xb, float scale, size_t batch, float* y) override { lin.forward(xb, scale, batch, y); }
+    void backward(const uint8_t* xb, float scale, const float* dy, size_t batch) override {
+        lin.backward(xb, scale, dy, batch);
+    }
     size_t in_features() const override { return lin.in_features(); }
     size_t out_features() const override { return lin.out_features(); }
 

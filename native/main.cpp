@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <sys/resource.h>
 
 #include "models/mnist_logistic.hpp"
 #include "native/pgm.hpp"
@@ -138,18 +139,19 @@ int run_train(const TrainOptions& o) {
     const DataFiles files = o.data.files();
     const auto t0 = std::chrono::steady_clock::now();
     std::unique_ptr<MnistLogistic> model;
-    size_t classes = 0;
-    if (!o.init.empty()) {
-        model = load_model_file(o.init);
-        classes = model->out_features();
-    }
-    Splits data = load_splits(files, o.valid_size, classes);
+    if (!o.init.empty()) model = load_model_file(o.init);
+    Splits data = load_splits(files, o.valid_size);
     const size_t features = data.train.features();
     if (!model) {
         model = std::make_unique<MnistLogistic>(features, data.train.classes(), o.seed);
-    } else if (model->in_features() != features) {
-        throw Error(o.init + ": the model takes " + std::to_string(model->in_features()) +
-                    " inputs, the images have " + std::to_string(features) + " pixels");
+    } else {
+        if (model->in_features() != features)
+            throw Error(o.init + ": the model takes " + std::to_string(model->in_features()) +
+                        " inputs, the images have " + std::to_string(features) + " pixels");
+        for (TensorDataset* set : {&data.train, &data.valid, &data.test})
+            if (set->classes() > model->out_features())
+                throw Error(set->name() + ": label " + std::to_string(set->classes() - 1) + " does not fit: the model " +
+                            o.init + " has " + std::to_string(model->out_features()) + " classes");
     }
     SGD opt(model->parameters(), sgd);
     DataLoader train(data.train, o.batch_size, !o.no_shuffle, o.seed);
@@ -213,6 +215,9 @@ int run_train(const TrainOptions& o) {
     EvalResult r = evaluate(*model, test, ws);
     std::printf("test: loss %.4f  accuracy %.4f  (%zu images)\n", r.loss, r.accuracy, r.count);
     save("model");
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    std::printf("peak memory (RSS): %.1f MB\n", double(ru.ru_maxrss) / 1024.0);
     return 0;
 }
 

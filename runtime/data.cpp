@@ -1,5 +1,6 @@
 #include "data.hpp"
 
+#include <cstring>
 #include <numeric>
 
 #include "backend.hpp"
@@ -59,6 +60,7 @@ DataLoader::DataLoader(TensorDataset dataset, size_t batch_size, bool shuffle, u
     order_.resize(dataset_.size());
     std::iota(order_.begin(), order_.end(), 0u);
     const size_t rows = batch_size_ < dataset_.size() ? batch_size_ : dataset_.size();
+    pixels_.resize(rows * dataset_.features());
     x_.resize(rows * dataset_.features());
     y_.resize(rows);
 }
@@ -85,10 +87,19 @@ const Batch& DataLoader::batch(size_t index) {
     const size_t d = dataset_.features();
     for (size_t r = 0; r < rows; ++r) {
         const uint32_t src = order_[first + r];
-        k.scale_u8(dataset_.image(src), dataset_.scale(), x_.data() + r * d, d);
+        std::memcpy(pixels_.data() + r * d, dataset_.image(src), d);
         y_[r] = dataset_.label(src);
     }
-    current_ = Batch{x_.data(), y_.data(), rows, d};
+    if (float_inputs_) k.scale_u8(pixels_.data(), dataset_.scale(), x_.data(), rows * d);
+    // Shuffled rows are scattered over the whole set: start fetching the next
+    // batch's rows now, so they arrive from DRAM while this batch is computed.
+    const size_t next = first + rows;
+    const size_t next_rows = next < dataset_.size() ? std::min(batch_size_, dataset_.size() - next) : 0;
+    for (size_t r = 0; r < next_rows; ++r) {
+        const auto* row = reinterpret_cast<const char*>(dataset_.image(order_[next + r]));
+        for (size_t off = 0; off < d; off += 64) __builtin_prefetch(row + off);
+    }
+    current_ = Batch{float_inputs_ ? x_.data() : nullptr, y_.data(), rows, d, pixels_.data(), dataset_.scale()};
     return current_;
 }
 

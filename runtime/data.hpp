@@ -48,12 +48,15 @@ private:
     std::string name_;
 };
 
-// One minibatch: x (size, features) scaled floats, y (size) class indices.
+// One minibatch: pixels (size, features) uint8 with x = scale * pixels, the same
+// as floats in x (null if the loader was told not to make them), y (size) classes.
 struct Batch {
     const float* x = nullptr;
     const int32_t* y = nullptr;
     size_t size = 0;
     size_t features = 0;
+    const uint8_t* pixels = nullptr;
+    float scale = 1.f;
 
     auto xs() const { return xt::adapt(x, size * features, xt::no_ownership(), std::array<size_t, 2>{size, features}); }
     auto ys() const { return xt::adapt(y, size, xt::no_ownership(), std::array<size_t, 1>{size}); }
@@ -69,6 +72,11 @@ public:
     size_t batch_size() const { return batch_size_; }
     bool shuffles() const { return shuffle_; }
     const TensorDataset& dataset() const { return dataset_; }
+
+    // Whether batches also carry float x (on by default). The training loop reads
+    // the uint8 pixels only and turns this off for speed while it runs.
+    void set_float_inputs(bool on) { float_inputs_ = on; }
+    bool float_inputs() const { return float_inputs_; }
 
     void start_epoch();                // new order if shuffling
     const Batch& batch(size_t index);  // gathers batch `index` of the current epoch
@@ -100,6 +108,8 @@ private:
     bool shuffle_;
     Rng rng_;
     std::vector<uint32_t> order_;
+    bool float_inputs_ = true;
+    std::vector<uint8_t> pixels_;
     std::vector<float> x_;
     std::vector<int32_t> y_;
     Batch current_;

@@ -28,22 +28,25 @@ size_t parts_for(size_t batch, size_t in, size_t out) {
     return parts ? parts : 1;
 }
 
-void Linear::forward(const float* x, size_t batch, float* y) {
-    const auto& k = active_kernels();
+// Rows are independent: each part of the pool takes a slice of the batch.
+template <class T, class Forward>
+void Linear::forward_split(const T* x, size_t batch, float* y, Forward kernel) {
     const size_t parts = parts_for(batch, in_, out_);
     const float* w = weight.value.data();
     const float* b = bias.value.data();
     thread_pool().run(parts, [&](size_t p) {
         size_t r0 = batch * p / parts, r1 = batch * (p + 1) / parts;
-        k.linear_forward(x + r0 * in_, w, b, y + r0 * out_, r1 - r0, in_, out_);
+        kernel(x + r0 * in_, w, b, y + r0 * out_, r1 - r0);
     });
 }
 
-void Linear::backward(const float* x, const float* dy, size_t batch) {
-    const auto& k = active_kernels();
+// Each part sums its rows' weight gradient into its own buffer (part 0 straight
+// into weight.grad), then the buffers are added: no two threads write one value.
+template <class T, class Backward>
+void Linear::backward_split(const T* x, const float* dy, size_t batch, Backward kernel) {
     const size_t parts = parts_for(batch, in_, out_);
     if (parts == 1) {
-        k.linear_backward(x, dy, weight.grad.data(), bias.grad.data(), batch, in_, out_);
+        kernel(x, dy, weight.grad.data(), bias.grad.data(), batch);
         return;
     }
     if (partial_grad_.size() < parts) partial_grad_.resize(parts);
@@ -51,21 +54,51 @@ void Linear::backward(const float* x, const float* dy, size_t batch) {
     thread_pool().run(parts, [&](size_t p) {
         size_t r0 = batch * p / parts, r1 = batch * (p + 1) / parts;
         if (p == 0) {
-            k.linear_backward(x, dy, weight.grad.data(), bias.grad.data(), r1, in_, out_);
+            kernel(x, dy, weight.grad.data(), bias.grad.data(), r1);
         } else {
             std::fill(partial_grad_[p].begin(), partial_grad_[p].end(), 0.f);
-            k.linear_backward(x + r0 * in_, dy + r0 * out_, partial_grad_[p].data(), nullptr,
-                              r1 - r0, in_, out_);
+            kernel(x + r0 * in_, dy + r0 * out_, partial_grad_[p].data(), nullptr, r1 - r0);
         }
     });
     float* g = weight.grad.data();
     for (size_t p = 1; p < parts; ++p)
         for (size_t i = 0; i < in_ * out_; ++i) g[i] += partial_grad_[p][i];
-    // Bias gradient of the other rows (part 0 added its own rows above).
-    const size_t r0 = batch / parts;
+    // Bias gradient of the other parts' rows (part 0 added its own above).
     float* gb = bias.grad.data();
-    for (size_t r = r0; r < batch; ++r)
+    for (size_t r = batch / parts; r < batch; ++r)
         for (size_t c = 0; c < out_; ++c) gb[c] += dy[r * out_ + c];
+}
+
+// x: (B, in), weight: (out, in), bias: (out) -> y: (B, out)
+void Linear::forward(const float* x, size_t batch, float* y) {
+    const auto& k = active_kernels();
+    forward_split(x, batch, y, [&](const float* xs, const float* w, const float* b, float* ys, size_t rows) {
+        k.linear_forward(xs, w, b, ys, rows, in_, out_);
+    });
+}
+
+// x: (B, in), dy: (B, out) -> weight.grad += dyᵀ·x, bias.grad += Σ dy
+void Linear::backward(const float* x, const float* dy, size_t batch) {
+    const auto& k = active_kernels();
+    backward_split(x, dy, batch, [&](const float* xs, const float* g, float* dw, float* db, size_t rows) {
+        k.linear_backward(xs, g, dw, db, rows, in_, out_);
+    });
+}
+
+void Linear::forward(const uint8_t* x, float scale, size_t batch, float* y) {
+    const auto& k = active_kernels();
+    if (!k.linear_forward_u8) return Module::forward(x, scale, batch, y);
+    forward_split(x, batch, y, [&](const uint8_t* xs, const float* w, const float* b, float* ys, size_t rows) {
+        k.linear_forward_u8(xs, scale, w, b, ys, rows, in_, out_);
+    });
+}
+
+void Linear::backward(const uint8_t* x, float scale, const float* dy, size_t batch) {
+    const auto& k = active_kernels();
+    if (!k.linear_backward_u8) return Module::backward(x, scale, dy, batch);
+    backward_split(x, dy, batch, [&](const uint8_t* xs, const float* g, float* dw, float* db, size_t rows) {
+        k.linear_backward_u8(xs, scale, g, dw, db, rows, in_, out_);
+    });
 }
 
 }  // namespace sgdx

@@ -17,11 +17,19 @@ public:
     void forward(const float* x, size_t batch, float* y) override;
     // x: (B, in), dy: (B, out) -> weight.grad += dyᵀ·x, bias.grad += Σ_b dy
     void backward(const float* x, const float* dy, size_t batch) override;
+    // x_u8: (B, in) with x = scale * x_u8; the fused kernels read the bytes once.
+    void forward(const uint8_t* x, float scale, size_t batch, float* y) override;
+    void backward(const uint8_t* x, float scale, const float* dy, size_t batch) override;
 
     size_t in_features() const override { return in_; }
     size_t out_features() const override { return out_; }
 
 private:
+    template <class T, class Forward>
+    void forward_split(const T* x, size_t batch, float* y, Forward kernel);
+    template <class T, class Backward>
+    void backward_split(const T* x, const float* dy, size_t batch, Backward kernel);
+
     size_t in_, out_;
     // Per-thread partial weight gradients when backward is split over rows;
     // sized on first use and kept, so steps after the first allocate nothing.

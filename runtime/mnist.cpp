@@ -40,8 +40,8 @@ Splits load_splits(const DataFiles& files, size_t valid_size, size_t classes) {
                     files.train_images + " holds " + std::to_string(all.size()) + " images)");
     const size_t n_train = all.size() - valid_size;
     // Without held-out rows the test set stands in for validation.
-    TensorDataset valid = valid_size ? all.slice(n_train, all.size(), "validation set") : test;
-    Splits s{all.slice(0, n_train, "training set"), valid, test, train_shape.rows, train_shape.cols};
+    TensorDataset valid = valid_size ? all.slice(n_train, all.size(), files.train_labels + " [validation rows]") : test;
+    Splits s{all.slice(0, n_train, files.train_labels + " [training rows]"), valid, test, train_shape.rows, train_shape.cols};
     return s;
 }
 

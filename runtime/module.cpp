@@ -1,5 +1,6 @@
 #include "module.hpp"
 
+#include "backend.hpp"
 #include "error.hpp"
 
 namespace sgdx {
@@ -11,6 +12,21 @@ xt::xtensor<float, 2> Module::operator()(const xt::xtensor<float, 2>& x) {
     xt::xtensor<float, 2> y = xt::zeros<float>({x.shape()[0], out_features()});
     forward(x.data(), x.shape()[0], y.data());
     return y;
+}
+
+const float* Module::convert(const uint8_t* x, float scale, size_t batch) {
+    const size_t n = batch * in_features();
+    if (converted_.size() < n) converted_.resize(n);
+    active_kernels().scale_u8(x, scale, converted_.data(), n);
+    return converted_.data();
+}
+
+void Module::forward(const uint8_t* x, float scale, size_t batch, float* y) {
+    forward(convert(x, scale, batch), batch, y);
+}
+
+void Module::backward(const uint8_t* x, float scale, const float* dy, size_t batch) {
+    backward(convert(x, scale, batch), dy, batch);
 }
 
 void Module::collect(const std::string& prefix,

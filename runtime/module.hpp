@@ -2,6 +2,7 @@
 // nn.Module: a tree of named parameters with train/eval mode. Forward and
 // backward are explicit (no autograd tape): a module's backward accumulates into
 // its parameters' grad from the input it saw and the gradient of its output.
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +27,11 @@ public:
     virtual void forward(const float* x, size_t batch, float* y) = 0;
     // x: (B, in), dy: (B, out) -> grads += d(loss)/d(parameters)
     virtual void backward(const float* x, const float* dy, size_t batch) = 0;
+    // The same on uint8 inputs x = scale * x_u8 (image batches). The default
+    // converts into a buffer kept by the module; Linear reads the bytes directly.
+    virtual void forward(const uint8_t* x, float scale, size_t batch, float* y);
+    virtual void backward(const uint8_t* x, float scale, const float* dy, size_t batch);
+
     virtual size_t in_features() const = 0;
     virtual size_t out_features() const = 0;
 
@@ -50,6 +56,8 @@ private:
     std::vector<std::pair<std::string, Parameter*>> params_;
     std::vector<std::pair<std::string, Module*>> children_;
     bool training_ = true;
+    std::vector<float> converted_;  // for the default uint8 path
+    const float* convert(const uint8_t* x, float scale, size_t batch);
 };
 
 }  // namespace sgdx

@@ -6,6 +6,7 @@
 
 #include "backend.hpp"
 #include "error.hpp"
+#include "loss.hpp"
 
 namespace sgdx {
 
@@ -16,15 +17,28 @@ void Workspace::ensure(size_t batch, size_t classes) {
     }
 }
 
+namespace {
+// The loops below read uint8 pixels only; floats would be converted for nothing.
+struct FloatInputsOff {
+    explicit FloatInputsOff(DataLoader& dl) : dl_(dl), was_(dl.float_inputs()) { dl.set_float_inputs(false); }
+    ~FloatInputsOff() { dl_.set_float_inputs(was_); }
+    DataLoader& dl_;
+    bool was_;
+};
+}  // namespace
+
 BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
     const size_t C = model.out_features();
     if (b.features != model.in_features())
         throw Error("batch has " + std::to_string(b.features) + " features per row, the model expects " +
                     std::to_string(model.in_features()));
+    // A label past the model's classes would read outside the logits: 64 compares
+    // per batch are cheap insurance.
+    check_targets(b.y, b.size, C, "batch");
     ws.ensure(b.size, C);
     const auto& k = active_kernels();
     // x: (B, D) -> logits: (B, C)
-    model.forward(b.x, b.size, ws.logits.data());
+    model.forward(b.pixels, b.scale, b.size, ws.logits.data());
     BatchLoss out;
     out.count = b.size;
     float* dlogits = opt ? ws.dlogits.data() : nullptr;
@@ -33,7 +47,7 @@ BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
     out.loss = float(total / double(b.size));
     if (opt && std::isfinite(out.loss)) {
         // logits: (B, C) -> grads of the parameters
-        model.backward(b.x, dlogits, b.size);
+        model.backward(b.pixels, b.scale, dlogits, b.size);
         opt->step();
         opt->zero_grad();
     }
@@ -45,6 +59,7 @@ EvalResult evaluate(Module& model, DataLoader& loader, Workspace& ws, ConfusionM
     model.eval();
     const size_t C = model.out_features();
     if (confusion) confusion->reset(C);
+    FloatInputsOff fast(loader);
     double loss_sum = 0;
     size_t correct = 0, count = 0;
     for (const Batch& b : loader) {
@@ -74,6 +89,7 @@ double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, in
     p.epoch = epoch;
     p.epochs = epochs;
     p.batches = train.size();
+    FloatInputsOff fast(train);
     double loss_sum = 0;
     if (first_batch == 0) train.start_epoch();
     for (size_t i = first_batch; i < train.size(); ++i) {

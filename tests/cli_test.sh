@@ -1,2 +1,102 @@
-#!/bin/sh
-exit 0
+#!/usr/bin/env bash
+# End-to-end tests of the sgdx command line on the real MNIST files:
+# usage: cli_test.sh SGDX MNIST_DIR TMPDIR
+set -u
+SGDX=$1 DATA=$2 TMP=$3
+rm -rf "$TMP" && mkdir -p "$TMP"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# expect NAME STATUS PATTERN -- CMD...: CMD exits with STATUS (or non-zero for "nz")
+# and its output (stdout+stderr) matches the extended regex PATTERN.
+expect() {
+  local name=$1 want=$2 pattern=$3; shift 4
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$want" = nz ]; then [ $rc -ne 0 ] || { bad "$name: exit 0, expected failure"; echo "$out" | tail -5; return; }
+  elif [ $rc -ne "$want" ]; then bad "$name: exit $rc, expected $want"; echo "$out" | tail -5; return; fi
+  if echo "$out" | grep -Eq -- "$pattern"; then ok; else bad "$name: output lacks /$pattern/"; echo "$out" | tail -5; fi
+}
+
+M="$TMP/model.safetensors"
+expect "help" 0 "train.*eval.*predict|Subcommands" -- "$SGDX" --help
+expect "train help" 0 "--lr.*" -- "$SGDX" train --help
+for flag in --data --train-images --epochs --batch-size --momentum --weight-decay --seed --no-shuffle --valid-size --init --save --metrics --threads; do
+  expect "train help $flag" 0 "$flag" -- "$SGDX" train --help
+done
+expect "eval help" 0 "--model" -- "$SGDX" eval --help
+expect "predict help" 0 "--index" -- "$SGDX" predict --help
+expect "version" 0 "kernels: scalar" -- "$SGDX" --version
+
+# training (stdout is a pipe here: plain lines, no bar)
+expect "train" 0 "test: loss [0-9.]+  accuracy 0\.(8[89]|9)" -- \
+  "$SGDX" train --data "$DATA" --epochs 1 --save "$M" --metrics "$TMP/m.jsonl"
+[ -s "$M" ] && ok || bad "train did not save $M"
+grep -Eq '^\{"epoch": 1, "train_loss": [0-9.]+, "valid_loss": [0-9.]+, "valid_acc": 0\.[0-9]+, "seconds": [0-9.]+\}$' "$TMP/m.jsonl" \
+  && ok || bad "metrics line: $(cat "$TMP/m.jsonl")"
+ls "$TMP" | grep -q '\.tmp' && bad "a temp file was left behind" || ok
+expect "train from --init, explicit files" 0 "epoch 1/1" -- "$SGDX" train --epochs 1 --init "$M" --save "$TMP/m2.safetensors" \
+  --train-images "$DATA/train-images-idx3-ubyte" --train-labels "$DATA/train-labels-idx1-ubyte" \
+  --test-images "$DATA/t10k-images-idx3-ubyte" --test-labels "$DATA/t10k-labels-idx1-ubyte" --momentum 0.9 --lr 0.05 --threads 2
+expect "scalar kernels" 0 "kernels scalar" -- "$SGDX" train --data "$DATA" --epochs 0 --kernels scalar --save ""
+
+expect "eval" 0 "confusion matrix" -- "$SGDX" eval --model "$M" --data "$DATA"
+expect "eval accuracy" 0 "test: loss [0-9.]+  accuracy 0\.(8[89]|9)" -- "$SGDX" eval --model "$M" --data "$DATA"
+
+# predict: test image 0 is a 7; the same pixels as a PGM give the same answer
+expect "predict index" 0 "predicted 7" -- "$SGDX" predict --model "$M" --index 0 --images-file "$DATA/t10k-images-idx3-ubyte"
+{ printf 'P5\n# test image 0\n28 28\n255\n'; tail -c +17 "$DATA/t10k-images-idx3-ubyte" | head -c 784; } > "$TMP/seven.pgm"
+expect "predict pgm" 0 "seven.pgm: predicted 7" -- "$SGDX" predict --model "$M" "$TMP/seven.pgm"
+n=$("$SGDX" predict --model "$M" "$TMP/seven.pgm" | grep -Ec '^  [0-9] [0-9.]+$')
+[ "$n" = 10 ] && ok || bad "predict printed $n probabilities, expected 10"
+
+# any IDX set, not only MNIST: 2x3 images, 3 classes
+idx() { printf '\x00\x00\x08'"$1"; }
+{ idx '\x03'; printf '\x00\x00\x00\x09\x00\x00\x00\x02\x00\x00\x00\x03'; head -c 54 /dev/urandom; } > "$TMP/tiny-images"
+{ idx '\x01'; printf '\x00\x00\x00\x09\x00\x01\x02\x00\x01\x02\x00\x01\x02'; } > "$TMP/tiny-labels"
+expect "tiny set" 0 "3 classes" -- "$SGDX" train --epochs 3 --batch-size 2 --valid-size 3 --save "$TMP/tiny.safetensors" \
+  --train-images "$TMP/tiny-images" --train-labels "$TMP/tiny-labels" --test-images "$TMP/tiny-images" --test-labels "$TMP/tiny-labels"
+expect "tiny model shape" 1 "tiny-images: images have 6 pixels, the model takes 784" -- "$SGDX" predict --model "$M" --index 0 --images-file "$TMP/tiny-images"
+
+# bad input: clear errors naming the argument or file, never a crash
+expect "negative lr" 1 "--lr = -1.*must be a finite number >= 0" -- "$SGDX" train --data "$DATA" --lr -1
+expect "nan lr" 1 "--lr = nan" -- "$SGDX" train --data "$DATA" --lr nan
+expect "momentum" 1 "--momentum = 1.5" -- "$SGDX" train --data "$DATA" --momentum 1.5
+expect "batch 0" nz "batch-size.*" -- "$SGDX" train --data "$DATA" --batch-size 0
+expect "epochs -1" nz "epochs" -- "$SGDX" train --data "$DATA" --epochs -1
+expect "not a number" nz "lr" -- "$SGDX" train --data "$DATA" --lr fast
+expect "missing data" 1 "nowhere/train-images-idx3-ubyte: cannot open" -- "$SGDX" train --data "$TMP/nowhere"
+head -c 1000 "$DATA/train-images-idx3-ubyte" > "$TMP/cut-images"
+expect "truncated idx" 1 "cut-images: truncated" -- "$SGDX" train --data "$DATA" --train-images "$TMP/cut-images"
+expect "labels as images" 1 "IDX rank is 1, expected 3" -- "$SGDX" train --data "$DATA" --train-images "$DATA/train-labels-idx1-ubyte"
+expect "count mismatch" 1 "holds 60000 images but .* holds 10000 labels" -- "$SGDX" train --data "$DATA" --train-labels "$DATA/t10k-labels-idx1-ubyte"
+expect "valid too big" 1 "--valid-size 60000 leaves no training data" -- "$SGDX" train --data "$DATA" --valid-size 60000
+head -c 100 "$M" > "$TMP/corrupt.safetensors"
+expect "corrupt model" 1 "corrupt.safetensors: .*(header length|corrupt)" -- "$SGDX" eval --model "$TMP/corrupt.safetensors" --data "$DATA"
+expect "not a model" 1 "not (an MnistLogistic|a safetensors)" -- "$SGDX" eval --model "$DATA/t10k-labels-idx1-ubyte" --data "$DATA"
+expect "init mismatch" 1 "tiny.safetensors: the model takes 6 inputs, the images have 784 pixels" -- "$SGDX" train --data "$DATA" --init "$TMP/tiny.safetensors"
+expect "bad pgm" 1 "labels-idx1-ubyte: not a PGM" -- "$SGDX" predict --model "$M" "$DATA/t10k-labels-idx1-ubyte"
+expect "bad index" 1 "--index 10000 is outside" -- "$SGDX" predict --model "$M" --index 10000 --images-file "$DATA/t10k-images-idx3-ubyte"
+expect "unknown kernels" 1 "unknown or unsupported kernel set 'fast'" -- "$SGDX" train --data "$DATA" --kernels fast
+expect "no cuda" 1 "--device cuda" -- "$SGDX" train --data "$DATA" --device cuda --epochs 0
+expect "save into missing dir" 1 "nowhere/m.safetensors: cannot write" -- "$SGDX" train --data "$DATA" --epochs 0 --save "$TMP/nowhere/m.safetensors"
+
+{ idx '\x01'; printf '\x00\x00\x00\x09\x00\x01\x02\x00\x01\x02\x00\x01\x09'; } > "$TMP/tiny-labels-10"
+expect "more classes than the model" 1 "tiny-labels-10 \[training rows\]: label 9 does not fit: the model .*tiny.safetensors has 3 classes" -- "$SGDX" train --epochs 1 --batch-size 2 \
+  --valid-size 3 --init "$TMP/tiny.safetensors" --train-images "$TMP/tiny-images" --train-labels "$TMP/tiny-labels-10" \
+  --test-images "$TMP/tiny-images" --test-labels "$TMP/tiny-labels"
+
+# divergence: stops with epoch and batch, keeps the last good model
+expect "divergence" 3 "training diverged.*epoch 1, batch" -- "$SGDX" train --data "$DATA" --epochs 1 --lr 3e38 --save "$TMP/div.safetensors"
+expect "last good model loads" 0 "predicted" -- "$SGDX" predict --model "$TMP/div.safetensors" --index 0 --images-file "$DATA/t10k-images-idx3-ubyte"
+
+# Ctrl-C: stops after the current batch and keeps the model trained so far
+"$SGDX" train --data "$DATA" --epochs 1000 --save "$TMP/int.safetensors" > "$TMP/int.log" 2>&1 &
+pid=$!
+sleep 1.5; kill -INT $pid; wait $pid; rc=$?
+[ $rc = 130 ] && grep -q "model as trained so far saved" "$TMP/int.log" && [ -s "$TMP/int.safetensors" ] && ok \
+  || { bad "SIGINT: exit $rc"; tail -3 "$TMP/int.log"; }
+
+echo "cli: $pass passed, $fail failed"
+[ $fail = 0 ]

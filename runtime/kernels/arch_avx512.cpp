@@ -2,8 +2,17 @@
 #include "xsimd_kernels.hpp"
 
 namespace sgdx::kernels {
+
+using Kernels_avx512 = XsimdKernels<xsimd::avx512bw>;
+
 const KernelSet& xsimd_avx512() {
-    static const KernelSet set = XsimdKernels<xsimd::avx512bw>::make("avx512");
+    static const KernelSet set = Kernels_avx512::make("avx512");
     return set;
 }
+
+double fma_probe_avx512(size_t iterations, double* flops) {
+    *flops = double(iterations) * double(Kernels_avx512::kProbeFlopsPerIteration);
+    return Kernels_avx512::fma_probe(iterations);
+}
+
 }  // namespace sgdx::kernels

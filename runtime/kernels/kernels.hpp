@@ -41,6 +41,16 @@ struct KernelSet {
     void (*sgd_update)(float* p, const float* grad, float* buf, size_t n, float lr,
                        float momentum, float dampening, float weight_decay, bool nesterov,
                        bool first);
+
+    // Fused variants reading uint8 pixels, x = scale * x_u8, so a batch is read
+    // once as bytes instead of being converted and stored as floats first.
+    // Optional: a set may leave them null and the runtime converts with scale_u8.
+    // x_u8: (B, D), w: (C, D), b: (C) -> y: (B, C) = scale * x_u8 · wᵀ + b
+    void (*linear_forward_u8)(const uint8_t* x, float scale, const float* w, const float* b,
+                              float* y, size_t B, size_t D, size_t C) = nullptr;
+    // x_u8: (B, D), dy: (B, C) -> dw: (C, D) += scale * dyᵀ · x_u8, db: (C) += Σ_b dy
+    void (*linear_backward_u8)(const uint8_t* x, float scale, const float* dy, float* dw,
+                               float* db, size_t B, size_t D, size_t C) = nullptr;
 };
 
 const KernelSet& reference();

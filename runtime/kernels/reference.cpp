@@ -78,11 +78,37 @@ void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr, flo
     }
 }
 
+void linear_forward_u8(const uint8_t* x, float scale, const float* w, const float* b, float* y,
+                       size_t B, size_t D, size_t C) {
+    for (size_t i = 0; i < B; ++i)
+        for (size_t c = 0; c < C; ++c) {
+            float acc = 0.f;
+            for (size_t k = 0; k < D; ++k) acc += float(x[i * D + k]) * w[c * D + k];
+            y[i * C + c] = scale * acc + b[c];
+        }
+}
+
+void linear_backward_u8(const uint8_t* x, float scale, const float* dy, float* dw, float* db,
+                        size_t B, size_t D, size_t C) {
+    for (size_t c = 0; c < C; ++c) {
+        for (size_t k = 0; k < D; ++k) {
+            float acc = 0.f;
+            for (size_t i = 0; i < B; ++i) acc += dy[i * C + c] * float(x[i * D + k]);
+            dw[c * D + k] += scale * acc;
+        }
+        if (db) {
+            float acc = 0.f;
+            for (size_t i = 0; i < B; ++i) acc += dy[i * C + c];
+            db[c] += acc;
+        }
+    }
+}
+
 }  // namespace
 
 const KernelSet& reference() {
-    static const KernelSet set{"scalar", scale_u8, linear_forward, linear_backward,
-                               softmax_xent, sgd_update};
+    static const KernelSet set{"scalar",     scale_u8,          linear_forward,    linear_backward,
+                               softmax_xent, sgd_update,        linear_forward_u8, linear_backward_u8};
     return set;
 }
 

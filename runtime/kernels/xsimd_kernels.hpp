@@ -46,120 +46,147 @@ struct XsimdKernels {
         for (; i < n; ++i) y[i] = float(x[i]) * scale;
     }
 
-    // Two rows of x against K rows of w: 2K independent accumulators hide FMA latency,
-    // and each w vector loaded serves both rows.
-    template <size_t K>
-    static void forward_block(const float* x0, const float* x1, const float* w, const float* b,
-                              float* y0, float* y1, size_t D, size_t C) {
-        vf a0[K], a1[K];
-        for (size_t j = 0; j < K; ++j) a0[j] = a1[j] = vf(0.f);
+    static vf load_x(const float* p) { return vf::load_unaligned(p); }
+    static vf load_x(const uint8_t* p) { return load_u8(p); }
+
+    // Rows of x per forward block and column strips per backward pass: with 32
+    // registers (AVX-512) twice as many, so each loaded w or x vector feeds more FMAs
+    // (the loops are bound by loads, not by the FMA units).
+    static constexpr size_t kRows = W >= 16 ? 4 : 2;
+    static constexpr size_t kStrips = W >= 16 ? 2 : 1;
+
+    // R rows of x against K rows of w: R·K independent accumulators.
+    // x: (R, D) at row stride D -> y: (R, C) columns [c0, c0 + K) = scale * x · wᵀ + b
+    template <class T, size_t R, size_t K>
+    static void forward_block(const T* x, float scale, const float* w, const float* b, float* y,
+                              size_t D, size_t C) {
+        vf acc[R][K];
+        for (size_t r = 0; r < R; ++r)
+            for (size_t j = 0; j < K; ++j) acc[r][j] = vf(0.f);
         size_t k = 0;
         for (; k + W <= D; k += W) {
-            vf v0 = vf::load_unaligned(x0 + k);
-            vf v1 = vf::load_unaligned(x1 + k);
+            vf xv[R];
+            for (size_t r = 0; r < R; ++r) xv[r] = load_x(x + r * D + k);
             for (size_t j = 0; j < K; ++j) {
                 vf wv = vf::load_unaligned(w + j * D + k);
-                a0[j] = xsimd::fma(v0, wv, a0[j]);
-                a1[j] = xsimd::fma(v1, wv, a1[j]);
+                for (size_t r = 0; r < R; ++r) acc[r][j] = xsimd::fma(xv[r], wv, acc[r][j]);
             }
         }
-        for (size_t j = 0; j < K; ++j) {
-            float s0 = xsimd::hadd(a0[j]), s1 = xsimd::hadd(a1[j]);
-            for (size_t t = k; t < D; ++t) {
-                s0 += x0[t] * w[j * D + t];
-                s1 += x1[t] * w[j * D + t];
+        for (size_t r = 0; r < R; ++r)
+            for (size_t j = 0; j < K; ++j) {
+                float sum = xsimd::hadd(acc[r][j]);
+                for (size_t t = k; t < D; ++t) sum += float(x[r * D + t]) * w[j * D + t];
+                y[r * C + j] = scale * sum + b[j];
             }
-            y0[j] = s0 + b[j];
-            if (y1 != y0) y1[j] = s1 + b[j];
-        }
-        (void)C;
     }
 
-    template <size_t K>
-    static void forward_rows(const float* x, const float* w, const float* b, float* y,
+    template <class T, size_t K>
+    static void forward_rows(const T* x, float scale, const float* w, const float* b, float* y,
                              size_t B, size_t D, size_t C, size_t c0) {
         size_t i = 0;
-        for (; i + 2 <= B; i += 2)
-            forward_block<K>(x + i * D, x + (i + 1) * D, w + c0 * D, b + c0, y + i * C + c0,
-                             y + (i + 1) * C + c0, D, C);
-        if (i < B)  // odd last row: run it as both rows, keep one result
-            forward_block<K>(x + i * D, x + i * D, w + c0 * D, b + c0, y + i * C + c0,
-                             y + i * C + c0, D, C);
+        for (; i + kRows <= B; i += kRows)
+            forward_block<T, kRows, K>(x + i * D, scale, w + c0 * D, b + c0, y + i * C + c0, D, C);
+        for (; i < B; ++i)
+            forward_block<T, 1, K>(x + i * D, scale, w + c0 * D, b + c0, y + i * C + c0, D, C);
     }
 
     static constexpr size_t kForwardMaxK = 6;
 
-    static void linear_forward(const float* x, const float* w, const float* b, float* y,
-                               size_t B, size_t D, size_t C) {
+    template <class T>
+    static void forward(const T* x, float scale, const float* w, const float* b, float* y,
+                        size_t B, size_t D, size_t C) {
         // Split the C outputs into equal blocks of at most kForwardMaxK (10 -> 5 + 5).
         size_t blocks = (C + kForwardMaxK - 1) / kForwardMaxK;
         size_t c0 = 0;
         for (size_t blk = 0; blk < blocks; ++blk) {
             size_t K = (C - c0) / (blocks - blk);
             switch (K) {
-                case 1: forward_rows<1>(x, w, b, y, B, D, C, c0); break;
-                case 2: forward_rows<2>(x, w, b, y, B, D, C, c0); break;
-                case 3: forward_rows<3>(x, w, b, y, B, D, C, c0); break;
-                case 4: forward_rows<4>(x, w, b, y, B, D, C, c0); break;
-                case 5: forward_rows<5>(x, w, b, y, B, D, C, c0); break;
-                default: forward_rows<6>(x, w, b, y, B, D, C, c0); break;
+                case 1: forward_rows<T, 1>(x, scale, w, b, y, B, D, C, c0); break;
+                case 2: forward_rows<T, 2>(x, scale, w, b, y, B, D, C, c0); break;
+                case 3: forward_rows<T, 3>(x, scale, w, b, y, B, D, C, c0); break;
+                case 4: forward_rows<T, 4>(x, scale, w, b, y, B, D, C, c0); break;
+                case 5: forward_rows<T, 5>(x, scale, w, b, y, B, D, C, c0); break;
+                default: forward_rows<T, 6>(x, scale, w, b, y, B, D, C, c0); break;
             }
             c0 += K;
         }
     }
 
-    // One W-wide column strip of dw for K classes: x strip loaded once per row,
-    // K broadcast-FMAs into K accumulators, then added to dw.
-    template <size_t K>
-    static void backward_block(const float* x, const float* dy, float* dw, size_t B, size_t D,
-                               size_t C, size_t c0) {
-        size_t k = 0;
-        for (; k + W <= D; k += W) {
-            vf acc[K];
-            for (size_t j = 0; j < K; ++j) acc[j] = vf(0.f);
-            for (size_t i = 0; i < B; ++i) {
-                vf xv = vf::load_unaligned(x + i * D + k);
-                const float* g = dy + i * C + c0;
-                for (size_t j = 0; j < K; ++j) acc[j] = xsimd::fma(vf(g[j]), xv, acc[j]);
-            }
+    // S adjacent W-wide column strips of dw for K classes: per row, S x vectors
+    // loaded once and K broadcast dy values -> S·K FMAs.
+    template <class T, size_t S, size_t K>
+    static void backward_strips(const T* x, float scale, const float* dy, float* dw, size_t B,
+                                size_t D, size_t C, size_t c0, size_t k) {
+        vf acc[S][K];
+        for (size_t s = 0; s < S; ++s)
+            for (size_t j = 0; j < K; ++j) acc[s][j] = vf(0.f);
+        for (size_t i = 0; i < B; ++i) {
+            vf xv[S];
+            for (size_t s = 0; s < S; ++s) xv[s] = load_x(x + i * D + k + s * W);
+            const float* g = dy + i * C + c0;
             for (size_t j = 0; j < K; ++j) {
-                float* out = dw + (c0 + j) * D + k;
-                (vf::load_unaligned(out) + acc[j]).store_unaligned(out);
+                vf gj(g[j]);
+                for (size_t s = 0; s < S; ++s) acc[s][j] = xsimd::fma(gj, xv[s], acc[s][j]);
             }
         }
+        const vf vscale(scale);
+        for (size_t s = 0; s < S; ++s)
+            for (size_t j = 0; j < K; ++j) {
+                float* out = dw + (c0 + j) * D + k + s * W;
+                xsimd::fma(vscale, acc[s][j], vf::load_unaligned(out)).store_unaligned(out);
+            }
+    }
+
+    template <class T, size_t K>
+    static void backward_block(const T* x, float scale, const float* dy, float* dw, size_t B,
+                               size_t D, size_t C, size_t c0) {
+        size_t k = 0;
+        for (; k + kStrips * W <= D; k += kStrips * W)
+            backward_strips<T, kStrips, K>(x, scale, dy, dw, B, D, C, c0, k);
+        for (; k + W <= D; k += W) backward_strips<T, 1, K>(x, scale, dy, dw, B, D, C, c0, k);
         for (; k < D; ++k)
             for (size_t j = 0; j < K; ++j) {
-                float s = 0.f;
-                for (size_t i = 0; i < B; ++i) s += dy[i * C + c0 + j] * x[i * D + k];
-                dw[(c0 + j) * D + k] += s;
+                float sum = 0.f;
+                for (size_t i = 0; i < B; ++i) sum += dy[i * C + c0 + j] * float(x[i * D + k]);
+                dw[(c0 + j) * D + k] += scale * sum;
             }
     }
 
     static constexpr size_t kBackwardMaxK = 10;
 
-    static void linear_backward(const float* x, const float* dy, float* dw, float* db,
-                                size_t B, size_t D, size_t C) {
+    template <class T>
+    static void backward(const T* x, float scale, const float* dy, float* dw, float* db,
+                         size_t B, size_t D, size_t C) {
         size_t blocks = (C + kBackwardMaxK - 1) / kBackwardMaxK;
         size_t c0 = 0;
         for (size_t blk = 0; blk < blocks; ++blk) {
             size_t K = (C - c0) / (blocks - blk);
             switch (K) {
-                case 1: backward_block<1>(x, dy, dw, B, D, C, c0); break;
-                case 2: backward_block<2>(x, dy, dw, B, D, C, c0); break;
-                case 3: backward_block<3>(x, dy, dw, B, D, C, c0); break;
-                case 4: backward_block<4>(x, dy, dw, B, D, C, c0); break;
-                case 5: backward_block<5>(x, dy, dw, B, D, C, c0); break;
-                case 6: backward_block<6>(x, dy, dw, B, D, C, c0); break;
-                case 7: backward_block<7>(x, dy, dw, B, D, C, c0); break;
-                case 8: backward_block<8>(x, dy, dw, B, D, C, c0); break;
-                case 9: backward_block<9>(x, dy, dw, B, D, C, c0); break;
-                default: backward_block<10>(x, dy, dw, B, D, C, c0); break;
+                case 1: backward_block<T, 1>(x, scale, dy, dw, B, D, C, c0); break;
+                case 2: backward_block<T, 2>(x, scale, dy, dw, B, D, C, c0); break;
+                case 3: backward_block<T, 3>(x, scale, dy, dw, B, D, C, c0); break;
+                case 4: backward_block<T, 4>(x, scale, dy, dw, B, D, C, c0); break;
+                case 5: backward_block<T, 5>(x, scale, dy, dw, B, D, C, c0); break;
+                case 6: backward_block<T, 6>(x, scale, dy, dw, B, D, C, c0); break;
+                case 7: backward_block<T, 7>(x, scale, dy, dw, B, D, C, c0); break;
+                case 8: backward_block<T, 8>(x, scale, dy, dw, B, D, C, c0); break;
+                case 9: backward_block<T, 9>(x, scale, dy, dw, B, D, C, c0); break;
+                default: backward_block<T, 10>(x, scale, dy, dw, B, D, C, c0); break;
             }
             c0 += K;
         }
         if (db)
             for (size_t i = 0; i < B; ++i)
                 for (size_t c = 0; c < C; ++c) db[c] += dy[i * C + c];
+    }
+
+    static void linear_forward(const float* x, const float* w, const float* b, float* y, size_t B,
+                               size_t D, size_t C) {
+        forward(x, 1.f, w, b, y, B, D, C);
+    }
+    static void linear_backward(const float* x, const float* dy, float* dw, float* db, size_t B,
+                                size_t D, size_t C) {
+        backward(x, 1.f, dy, dw, db, B, D, C);
     }
 
     // Rows are handled in tiles whose shifted logits fit a stack buffer, so the
@@ -237,9 +264,22 @@ struct XsimdKernels {
                                    dampening, weight_decay, nesterov, first);
     }
 
+    // 12 independent FMA chains over registers only: the FMA units' ceiling.
+    static double fma_probe(size_t iterations) {
+        vf acc[12];
+        for (size_t j = 0; j < 12; ++j) acc[j] = vf(float(j) * 1e-3f);
+        const vf a(0.999f), b(1e-4f);
+        for (size_t i = 0; i < iterations; ++i)
+            for (size_t j = 0; j < 12; ++j) acc[j] = xsimd::fma(acc[j], a, b);
+        vf sum(0.f);
+        for (size_t j = 0; j < 12; ++j) sum += acc[j];
+        return double(xsimd::hadd(sum));  // consumed, so the loop is kept
+    }
+    static constexpr size_t kProbeFlopsPerIteration = 12 * W * 2;
+
     static KernelSet make(const char* name) {
-        return KernelSet{name, scale_u8, linear_forward, linear_backward, softmax_xent,
-                         sgd_update};
+        return KernelSet{name,         scale_u8,   linear_forward,      linear_backward,
+                         softmax_xent, sgd_update, forward<uint8_t>, backward<uint8_t>};
     }
 };
 

@@ -1,0 +1,58 @@
+#pragma once
+// Shared test helpers: random data, tolerant comparison, temp paths, real MNIST.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include "runtime/rng.hpp"
+
+namespace sgdx::test {
+
+inline std::vector<float> random_floats(Rng& rng, size_t n, float lo = -1.f, float hi = 1.f) {
+    std::vector<float> v(n);
+    for (float& x : v) x = rng.uniform(lo, hi);
+    return v;
+}
+
+inline std::vector<uint8_t> random_bytes(Rng& rng, size_t n) {
+    std::vector<uint8_t> v(n);
+    for (auto& x : v) x = uint8_t(rng.next_u32());
+    return v;
+}
+
+// max |a - b| / (abs_floor + |b|) over all elements.
+inline double max_rel_error(const float* a, const float* b, size_t n, double abs_floor = 1.0) {
+    double worst = 0;
+    for (size_t i = 0; i < n; ++i) {
+        double e = std::fabs(double(a[i]) - double(b[i])) / (abs_floor + std::fabs(double(b[i])));
+        if (!(e <= worst)) worst = e;  // NaN counts as worst
+    }
+    return worst;
+}
+
+inline std::string temp_path(const std::string& name) {
+    std::string dir = SGDX_TEST_TMP;
+    ::mkdir(dir.c_str(), 0755);
+    return dir + "/" + name;
+}
+
+inline std::string mnist_dir() { return SGDX_MNIST_DIR; }
+
+inline bool file_exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::fclose(f);
+}
+
+}  // namespace sgdx::test

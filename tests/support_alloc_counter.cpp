@@ -1,0 +1,36 @@
+#include "alloc_counter.hpp"
+
+#include <cstdlib>
+#include <new>
+
+namespace sgdx::test {
+std::atomic<size_t> g_allocations{0};
+}
+
+namespace {
+void* counted(std::size_t n, std::size_t align = 0) {
+    sgdx::test::g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (n == 0) n = 1;
+    void* p = nullptr;
+    if (align > alignof(std::max_align_t)) {
+        if (posix_memalign(&p, align, n) != 0) p = nullptr;
+    } else {
+        p = std::malloc(n);
+    }
+    if (!p) throw std::bad_alloc();
+    return p;
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return counted(n); }
+void* operator new[](std::size_t n) { return counted(n); }
+void* operator new(std::size_t n, std::align_val_t a) { return counted(n, std::size_t(a)); }
+void* operator new[](std::size_t n, std::align_val_t a) { return counted(n, std::size_t(a)); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }

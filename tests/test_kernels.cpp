@@ -1,0 +1,164 @@
+// Every kernel set this CPU (or wasm engine) offers against the scalar reference,
+// on random shapes that include ragged vector tails and odd sizes.
+#include <doctest/doctest.h>
+
+#include "helpers.hpp"
+#include "runtime/error.hpp"
+#include "runtime/kernels/kernels.hpp"
+
+using namespace sgdx;
+using namespace sgdx::test;
+
+namespace {
+// Products of length D summed in another order differ by ~D * eps * |terms|;
+// with |x|, |w| <= 1 and D <= 1000 that stays below 1e-4 relative (+1 absolute floor).
+constexpr double kDotTol = 1e-4;
+// exp/log of SIMD libraries are within a few ulp: 1e-5 relative on losses and probabilities.
+constexpr double kSoftmaxTol = 1e-5;
+
+const size_t kBatches[] = {1, 2, 3, 7, 16, 33, 64, 65};
+const size_t kDims[] = {1, 3, 15, 16, 17, 31, 784, 785};
+const size_t kClasses[] = {1, 2, 3, 7, 10, 13, 17};
+}  // namespace
+
+TEST_CASE("every kernel set is listed, the reference first") {
+    auto sets = kernels::available();
+    REQUIRE(sets.size() >= 1);
+    CHECK(std::string(sets.front()->name) == "scalar");
+    for (auto* k : sets) CHECK(&kernels::by_name(k->name) == k);
+    CHECK_THROWS_WITH_AS(kernels::by_name("nonsense"), doctest::Contains("unknown or unsupported kernel set 'nonsense'"), sgdx::Error);
+}
+
+TEST_CASE("scale_u8 matches the reference exactly") {
+    Rng rng(1);
+    for (auto* k : kernels::available()) {
+        CAPTURE(k->name);
+        for (size_t n : {size_t(1), size_t(15), size_t(16), size_t(17), size_t(63), size_t(784), size_t(1000)}) {
+            auto x = random_bytes(rng, n);
+            std::vector<float> want(n), got(n);
+            kernels::reference().scale_u8(x.data(), 1.f / 255.f, want.data(), n);
+            k->scale_u8(x.data(), 1.f / 255.f, got.data(), n);
+            CHECK(max_rel_error(got.data(), want.data(), n, 0.0) == 0.0);
+        }
+    }
+}
+
+TEST_CASE("linear_forward and linear_backward match the reference on ragged shapes") {
+    Rng rng(2);
+    for (auto* k : kernels::available()) {
+        CAPTURE(k->name);
+        for (size_t B : kBatches)
+            for (size_t D : kDims)
+                for (size_t C : kClasses) {
+                    CAPTURE(B); CAPTURE(D); CAPTURE(C);
+                    auto x = random_floats(rng, B * D, 0.f, 1.f);
+                    auto w = random_floats(rng, C * D);
+                    auto b = random_floats(rng, C);
+                    std::vector<float> want(B * C), got(B * C, 123.f);
+                    kernels::reference().linear_forward(x.data(), w.data(), b.data(), want.data(), B, D, C);
+                    k->linear_forward(x.data(), w.data(), b.data(), got.data(), B, D, C);
+                    REQUIRE(max_rel_error(got.data(), want.data(), B * C) < kDotTol);
+
+                    auto dy = random_floats(rng, B * C);
+                    auto dw0 = random_floats(rng, C * D);  // backward accumulates
+                    auto db0 = random_floats(rng, C);
+                    auto dw_want = dw0, dw_got = dw0;
+                    auto db_want = db0, db_got = db0;
+                    kernels::reference().linear_backward(x.data(), dy.data(), dw_want.data(), db_want.data(), B, D, C);
+                    k->linear_backward(x.data(), dy.data(), dw_got.data(), db_got.data(), B, D, C);
+                    REQUIRE(max_rel_error(dw_got.data(), dw_want.data(), C * D) < kDotTol);
+                    REQUIRE(max_rel_error(db_got.data(), db_want.data(), C) < kDotTol);
+                }
+    }
+}
+
+TEST_CASE("softmax_xent matches the reference, with and without gradient") {
+    Rng rng(3);
+    for (auto* k : kernels::available()) {
+        CAPTURE(k->name);
+        for (size_t B : kBatches)
+            for (size_t C : kClasses) {
+                CAPTURE(B); CAPTURE(C);
+                auto z = random_floats(rng, B * C, -30.f, 30.f);
+                std::vector<int32_t> t(B);
+                for (auto& v : t) v = int32_t(rng.below(uint32_t(C)));
+                std::vector<float> g_want(B * C), g_got(B * C);
+                size_t hits_want = 0, hits_got = 0, hits_eval = 0;
+                double want = kernels::reference().softmax_xent(z.data(), t.data(), g_want.data(), 0.25f, B, C, &hits_want);
+                double got = k->softmax_xent(z.data(), t.data(), g_got.data(), 0.25f, B, C, &hits_got);
+                double eval = k->softmax_xent(z.data(), t.data(), nullptr, 0.f, B, C, &hits_eval);
+                CHECK(std::fabs(got - want) <= kSoftmaxTol * (1.0 + std::fabs(want)));
+                CHECK(eval == got);
+                CHECK(hits_got == hits_want);
+                CHECK(hits_eval == hits_want);
+                CHECK(max_rel_error(g_got.data(), g_want.data(), B * C, 1.0) < kSoftmaxTol);
+                // in place (dlogits aliasing logits) gives the same gradient
+                auto inplace = z;
+                k->softmax_xent(inplace.data(), t.data(), inplace.data(), 0.25f, B, C, nullptr);
+                CHECK(max_rel_error(inplace.data(), g_got.data(), B * C, 1.0) < kSoftmaxTol);
+            }
+    }
+}
+
+TEST_CASE("sgd_update matches the reference for every option") {
+    Rng rng(4);
+    struct Opt { float lr, momentum, dampening, wd; bool nesterov; };
+    const Opt opts[] = {{0.5f, 0, 0, 0, false}, {0.1f, 0.9f, 0, 0, false}, {0.1f, 0.9f, 0.1f, 1e-3f, false},
+                        {0.05f, 0.8f, 0, 1e-2f, true}};
+    for (auto* k : kernels::available()) {
+        CAPTURE(k->name);
+        for (const Opt& o : opts)
+            for (size_t n : {size_t(1), size_t(10), size_t(17), size_t(7840), size_t(7851)}) {
+                auto p_want = random_floats(rng, n), grad = random_floats(rng, n);
+                auto buf_want = random_floats(rng, n);
+                auto p_got = p_want, buf_got = buf_want;
+                for (bool first : {true, false}) {
+                    kernels::reference().sgd_update(p_want.data(), grad.data(), buf_want.data(), n, o.lr, o.momentum, o.dampening, o.wd, o.nesterov, first);
+                    k->sgd_update(p_got.data(), grad.data(), buf_got.data(), n, o.lr, o.momentum, o.dampening, o.wd, o.nesterov, first);
+                }
+                CHECK(max_rel_error(p_got.data(), p_want.data(), n) < 1e-6);
+                if (o.momentum != 0.f) CHECK(max_rel_error(buf_got.data(), buf_want.data(), n) < 1e-6);
+            }
+    }
+}
+
+TEST_CASE("fused uint8 kernels match the reference and the convert-then-float path") {
+    Rng rng(5);
+    const float scale = 1.f / 255.f;
+    for (auto* k : kernels::available()) {
+        CAPTURE(k->name);
+        if (!k->linear_forward_u8) {
+            MESSAGE(std::string(k->name) << " has no fused uint8 kernels: the runtime converts (tested in test_linear)");
+            continue;
+        }
+        REQUIRE(bool(k->linear_backward_u8));
+        for (size_t B : kBatches)
+            for (size_t D : kDims)
+                for (size_t C : kClasses) {
+                    CAPTURE(B); CAPTURE(D); CAPTURE(C);
+                    auto x = random_bytes(rng, B * D);
+                    std::vector<float> xf(B * D);
+                    kernels::reference().scale_u8(x.data(), scale, xf.data(), B * D);
+                    auto w = random_floats(rng, C * D);
+                    auto b = random_floats(rng, C);
+                    std::vector<float> want(B * C), via_float(B * C), got(B * C, 123.f);
+                    kernels::reference().linear_forward_u8(x.data(), scale, w.data(), b.data(), want.data(), B, D, C);
+                    kernels::reference().linear_forward(xf.data(), w.data(), b.data(), via_float.data(), B, D, C);
+                    k->linear_forward_u8(x.data(), scale, w.data(), b.data(), got.data(), B, D, C);
+                    REQUIRE(max_rel_error(got.data(), want.data(), B * C) < kDotTol);
+                    REQUIRE(max_rel_error(want.data(), via_float.data(), B * C) < kDotTol);
+
+                    auto dy = random_floats(rng, B * C);
+                    auto dw0 = random_floats(rng, C * D);
+                    auto db0 = random_floats(rng, C);
+                    auto dw_want = dw0, dw_got = dw0, dw_float = dw0;
+                    auto db_want = db0, db_got = db0, db_float = db0;
+                    kernels::reference().linear_backward_u8(x.data(), scale, dy.data(), dw_want.data(), db_want.data(), B, D, C);
+                    kernels::reference().linear_backward(xf.data(), dy.data(), dw_float.data(), db_float.data(), B, D, C);
+                    k->linear_backward_u8(x.data(), scale, dy.data(), dw_got.data(), db_got.data(), B, D, C);
+                    REQUIRE(max_rel_error(dw_got.data(), dw_want.data(), C * D) < kDotTol);
+                    REQUIRE(max_rel_error(db_got.data(), db_want.data(), C) < kDotTol);
+                    REQUIRE(max_rel_error(dw_want.data(), dw_float.data(), C * D) < kDotTol);
+                }
+    }
+}

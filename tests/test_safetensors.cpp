@@ -1,0 +1,88 @@
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "helpers.hpp"
+#include "models/mnist_logistic.hpp"
+#include "runtime/error.hpp"
+#include "runtime/file_io.hpp"
+#include "runtime/safetensors.hpp"
+
+using namespace sgdx;
+using namespace sgdx::test;
+
+TEST_CASE("a saved model has the safetensors layout PyTorch expects") {
+    MnistLogistic model(784, 10, 3);
+    auto bytes = encode_model(model, {{"model", "MnistLogistic"}});
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data(), 8);  // little-endian host
+    REQUIRE(8 + n <= bytes.size());
+    std::string header(reinterpret_cast<const char*>(bytes.data() + 8), n);
+    CHECK((8 + n) % 8 == 0);
+    CHECK(header.find("\"lin.weight\":{\"dtype\":\"F32\",\"shape\":[10,784],\"data_offsets\":[") != std::string::npos);
+    CHECK(header.find("\"lin.bias\":{\"dtype\":\"F32\",\"shape\":[10],\"data_offsets\":[0,40]}") != std::string::npos);
+    CHECK(header.find("\"__metadata__\":{\"format\":\"pt\",\"model\":\"MnistLogistic\"}") != std::string::npos);
+    CHECK(bytes.size() == 8 + n + 4 * (7840 + 10));
+    float w0;
+    std::memcpy(&w0, bytes.data() + 8 + n + 40, 4);  // weight data follows bias
+    CHECK(w0 == model.lin.weight.value(0, 0));
+}
+
+TEST_CASE("save then load gives the same parameters bit for bit") {
+    MnistLogistic a(784, 10, 1), b(784, 10, 2);
+    CHECK(a.lin.weight.value != b.lin.weight.value);
+    std::string path = temp_path("model.safetensors");
+    save_model(a, path);
+    CHECK(!file_exists(path + ".tmp." + std::to_string(::getpid())));  // temp file renamed away
+    load_model(b, read_safetensors(path), path);
+    CHECK(a.lin.weight.value == b.lin.weight.value);
+    CHECK(a.lin.bias.value == b.lin.bias.value);
+}
+
+TEST_CASE("corrupt or mismatched model files get a clear error and leave the model unchanged") {
+    MnistLogistic a(784, 10, 1), target(784, 10, 2);
+    const auto before = target.lin.weight.value;
+    auto good = encode_model(a);
+    auto fails = [&](std::vector<uint8_t> bytes, const char* fragment) {
+        CAPTURE(fragment);
+        CHECK_THROWS_WITH_AS(load_model(target, parse_safetensors(bytes.data(), bytes.size(), "m.st"), "m.st"),
+                             doctest::Contains(fragment), Error);
+        CHECK(target.lin.weight.value == before);
+    };
+    fails({1, 2, 3}, "only 3 bytes");
+    auto huge = good;
+    huge[6] = 0x7f;
+    fails(huge, "header length");
+    auto truncated = good;
+    truncated.resize(good.size() - 4);
+    fails(truncated, "truncated");
+    auto longer = good;
+    longer.push_back(0);
+    fails(longer, "1 bytes after the last tensor");
+    auto garbage = good;
+    garbage[9] = '[';
+    fails(garbage, "corrupt safetensors header");
+    std::string text(good.begin(), good.end());
+    auto replaced = [&](const std::string& from, const std::string& to) {
+        std::string t = text;
+        size_t at = t.find(from);
+        REQUIRE(at != std::string::npos);
+        t.replace(at, from.size(), to);
+        return std::vector<uint8_t>(t.begin(), t.end());
+    };
+    fails(replaced("\"F32\",\"shape\":[10]", "\"F16\",\"shape\":[10]"), "dtype F16");
+    fails(replaced("[10,784]", "[10,783]"), "do not match its shape");
+    fails(replaced("lin.bias", "lin.bais"), "no tensor 'lin.bias'");
+    MnistLogistic wide(785, 10, 1);
+    auto other = encode_model(wide);
+    fails(other, "has shape [10, 785], the model expects [10, 784]");
+    CHECK_THROWS_WITH_AS(read_safetensors(temp_path("missing.safetensors")), doctest::Contains("cannot open"), Error);
+}
+
+TEST_CASE("every truncation of a model file is rejected, never accepted or crashed on") {
+    MnistLogistic a(20, 3, 1);
+    auto good = encode_model(a);
+    for (size_t n = 0; n < good.size(); ++n)
+        CHECK_THROWS_AS(parse_safetensors(good.data(), n, "cut"), Error);
+    CHECK_NOTHROW(parse_safetensors(good.data(), good.size(), "whole"));
+}
