@@ -12,8 +12,10 @@
 
 #include "native/cuda/cuda_backend.hpp"
 #include "runtime/sgdx.hpp"
+#include "tests/helpers.hpp"
 
 using namespace sgdx;
+using namespace sgdx::test;
 
 namespace {
 
@@ -60,12 +62,6 @@ void expect_close(Report& r, const char* kernel, const std::string& shape, const
         }
 }
 
-std::vector<float> uniform(Rng& rng, size_t n, float lo, float hi) {
-    std::vector<float> v(n);
-    for (float& x : v) x = rng.uniform(lo, hi);
-    return v;
-}
-
 // Tolerance of a float sum of k terms whose absolute values sum to `abs_sum`,
 // in any order: 4·sqrt(k)·eps·abs_sum. Rounding errors of k additions grow like
 // sqrt(k) (a random walk), each at most eps times a partial sum <= abs_sum; the
@@ -87,14 +83,13 @@ Report compare_sets(const kernels::KernelSet& got, uint64_t seed, int trials) {
         if (t == 1) B = D = C = 1;
         const std::string shape = "B=" + std::to_string(B) + " D=" + std::to_string(D) + " C=" + std::to_string(C);
         {  // scale_u8: one rounding on both sides, so exact
-            std::vector<uint8_t> u(B * D);
-            for (auto& v : u) v = uint8_t(rng.below(256));
+            const auto u = random_bytes(rng, B * D);
             std::vector<float> want(B * D, kSentinel), have(B * D, kSentinel);
             ref.scale_u8(u.data(), 1.f / 255.f, want.data(), u.size());
             got.scale_u8(u.data(), 1.f / 255.f, have.data(), u.size());
             expect_close(r, "scale_u8", shape, have.data(), want.data(), std::vector<double>(u.size(), 0.0), u.size());
         }
-        const auto x = uniform(rng, B * D, 0.f, 1.f), w = uniform(rng, C * D, -1.f, 1.f), b = uniform(rng, C, -1.f, 1.f);
+        const auto x = random_floats(rng, B * D, 0.f, 1.f), w = random_floats(rng, C * D, -1.f, 1.f), b = random_floats(rng, C, -1.f, 1.f);
         {  // linear_forward
             std::vector<float> want(B * C, kSentinel), have(B * C, kSentinel);
             std::vector<double> tol(B * C);
@@ -109,8 +104,8 @@ Report compare_sets(const kernels::KernelSet& got, uint64_t seed, int trials) {
             expect_close(r, "linear_forward", shape, have.data(), want.data(), tol, B * C);
         }
         {  // linear_backward, accumulating onto non-zero gradients; once without db
-            const auto dy = uniform(rng, B * C, -1.f / float(B), 1.f / float(B));
-            const auto dw0 = uniform(rng, C * D, -1.f, 1.f), db0 = uniform(rng, C, -1.f, 1.f);
+            const auto dy = random_floats(rng, B * C, -1.f / float(B), 1.f / float(B));
+            const auto dw0 = random_floats(rng, C * D, -1.f, 1.f), db0 = random_floats(rng, C, -1.f, 1.f);
             const bool with_db = t % 3 != 2;
             auto dw_want = dw0, dw_have = dw0, db_want = db0, db_have = db0;
             ref.linear_backward(x.data(), dy.data(), dw_want.data(), with_db ? db_want.data() : nullptr, B, D, C);
@@ -130,7 +125,7 @@ Report compare_sets(const kernels::KernelSet& got, uint64_t seed, int trials) {
             expect_close(r, "linear_backward", shape + " db", db_have.data(), db_want.data(), tb, C);
         }
         {  // softmax_xent; every fourth trial writes the gradient over the logits
-            const auto logits = uniform(rng, B * C, -5.f, 5.f);
+            const auto logits = random_floats(rng, B * C, -5.f, 5.f);
             std::vector<int32_t> y(B);
             for (auto& v : y) v = int32_t(rng.below(uint32_t(C)));
             const float scale = 1.f / float(B);
@@ -172,7 +167,7 @@ Report compare_sets(const kernels::KernelSet& got, uint64_t seed, int trials) {
             const float dampening = momentum != 0.f && !nesterov && rng.below(2) ? 0.1f : 0.f;
             const float wd = rng.below(2) ? 1e-3f : 0.f;
             const bool first = rng.below(2);
-            const auto p0 = uniform(rng, n, -1.f, 1.f), g = uniform(rng, n, -1.f, 1.f), buf0 = uniform(rng, n, -1.f, 1.f);
+            const auto p0 = random_floats(rng, n, -1.f, 1.f), g = random_floats(rng, n, -1.f, 1.f), buf0 = random_floats(rng, n, -1.f, 1.f);
             auto p_want = p0, p_have = p0, buf_want = buf0, buf_have = buf0;
             ref.sgd_update(p_want.data(), g.data(), buf_want.data(), n, lr, momentum, dampening, wd, nesterov, first);
             got.sgd_update(p_have.data(), g.data(), buf_have.data(), n, lr, momentum, dampening, wd, nesterov, first);
