@@ -14,6 +14,12 @@ have_nvcc() {
 # checks run (not the CPU test suite: build/native has it). Prints the time taken.
 build_cuda() {
   local start=$SECONDS
+  # A build folder configured from another checkout (e.g. carried to a GPU
+  # machine) cannot be reused by cmake: start it afresh.
+  if [ -f "$CUDA_BUILD/CMakeCache.txt" ] && ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$ROOT" "$CUDA_BUILD/CMakeCache.txt"; then
+    say "build/cuda was configured elsewhere: reconfiguring"
+    rm -rf "$CUDA_BUILD"
+  fi
   if [ ! -f "$CUDA_BUILD/build.ninja" ]; then
     say "configuring (build/cuda)"
     (cd "$ROOT" && cmake --preset cuda) >/dev/null
