@@ -101,7 +101,45 @@ struct TrainOptions {
     uint64_t seed = 0;
     bool no_shuffle = false, quiet = false;
     std::string init, save = "model.safetensors", metrics, kernels, device = "cpu";
+    std::string checkpoint, resume;
+    size_t checkpoint_every = 0;
+    bool epochs_given = false;
 };
+
+// The settings a checkpoint carries, so that --resume continues the same run.
+std::map<std::string, std::string> run_settings(const TrainOptions& o, const std::string& kernels, size_t train_rows) {
+    char lr[32], momentum[32], wd[32];
+    std::snprintf(lr, sizeof lr, "%.9g", o.lr);
+    std::snprintf(momentum, sizeof momentum, "%.9g", o.momentum);
+    std::snprintf(wd, sizeof wd, "%.9g", o.weight_decay);
+    return {{"lr", lr}, {"momentum", momentum}, {"weight_decay", wd}, {"batch_size", std::to_string(o.batch_size)},
+            {"seed", std::to_string(o.seed)}, {"shuffle", o.no_shuffle ? "0" : "1"},
+            {"valid_size", std::to_string(o.valid_size)}, {"epochs", std::to_string(o.epochs)},
+            {"kernels", kernels}, {"threads", std::to_string(o.threads)}, {"train_rows", std::to_string(train_rows)}};
+}
+
+// --resume: the run's settings come from the checkpoint (only --epochs may extend it).
+void apply_settings(TrainOptions& o, const std::map<std::string, std::string>& s, const std::string& source) {
+    auto get = [&](const char* key) -> const std::string& {
+        auto it = s.find(key);
+        if (it == s.end()) throw Error(source + ": checkpoint lacks the setting '" + key + "'");
+        return it->second;
+    };
+    try {
+        o.lr = std::stof(get("lr"));
+        o.momentum = std::stof(get("momentum"));
+        o.weight_decay = std::stof(get("weight_decay"));
+        o.batch_size = std::stoul(get("batch_size"));
+        o.seed = std::stoull(get("seed"));
+        o.no_shuffle = get("shuffle") == "0";
+        o.valid_size = std::stoul(get("valid_size"));
+        if (!o.epochs_given) o.epochs = std::stoi(get("epochs"));
+        o.kernels = get("kernels");
+        o.threads = std::stoul(get("threads"));
+    } catch (const std::logic_error&) {
+        throw Error(source + ": checkpoint settings are corrupt");
+    }
+}
 
 // --device cpu|cuda|auto -> whether to train on the GPU.
 bool want_cuda(const std::string& device) {
@@ -120,7 +158,19 @@ bool want_cuda(const std::string& device) {
 #endif
 }
 
-int run_train(const TrainOptions& o) {
+int run_train(TrainOptions o) {
+    SafetensorsFile resume_file;
+    std::map<std::string, std::string> resume_settings;
+    if (!o.resume.empty()) {
+        resume_file = read_safetensors(o.resume);
+        auto kind = resume_file.metadata.find("kind");
+        if (kind == resume_file.metadata.end() || kind->second != "sgdx-checkpoint")
+            throw Error(o.resume + ": not an sgdx checkpoint (a model file? use --init for those)");
+        for (const auto& [k, v] : resume_file.metadata)
+            if (k.rfind("setting.", 0) == 0) resume_settings[k.substr(8)] = v;
+        apply_settings(o, resume_settings, o.resume);
+        if (!o.init.empty()) throw Error("--init and --resume exclude each other");
+    }
     use_backend(o.kernels, o.threads);
     const bool on_gpu = want_cuda(o.device);
     SgdOptions sgd;
@@ -140,6 +190,12 @@ int run_train(const TrainOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     std::unique_ptr<MnistLogistic> model;
     if (!o.init.empty()) model = load_model_file(o.init);
+    if (!o.resume.empty()) {
+        auto it = resume_file.tensors.find("lin.weight");
+        if (it == resume_file.tensors.end() || it->second.shape.size() != 2)
+            throw Error(o.resume + ": checkpoint has no 2-D tensor 'lin.weight'");
+        model = std::make_unique<MnistLogistic>(it->second.shape[1], it->second.shape[0]);
+    }
     Splits data = load_splits(files, o.valid_size);
     const size_t features = data.train.features();
     if (!model) {
@@ -154,6 +210,15 @@ int run_train(const TrainOptions& o) {
                             o.init + " has " + std::to_string(model->out_features()) + " classes");
     }
     SGD opt(model->parameters(), sgd);
+    TrainingState resume_state;
+    if (!o.resume.empty()) {
+        if (resume_settings["train_rows"] != std::to_string(data.train.size()))
+            throw Error(o.resume + ": the checkpoint was made on " + resume_settings["train_rows"] +
+                        " training rows, the data has " + std::to_string(data.train.size()));
+        resume_state = restore_checkpoint(resume_file, o.resume, *model, opt);
+    }
+    if (o.checkpoint_every > 0 && o.checkpoint.empty()) throw Error("--checkpoint-every needs --checkpoint FILE");
+    const auto settings = run_settings(o, active_kernels().name, data.train.size());
     DataLoader train(data.train, o.batch_size, !o.no_shuffle, o.seed);
     DataLoader valid(data.valid, o.batch_size * 2, false);
     DataLoader test(data.test, o.batch_size * 2, false);
@@ -193,14 +258,28 @@ int run_train(const TrainOptions& o) {
             *metrics << line << std::flush;
         }
     };
+    FitOptions fit_options;
+    fit_options.progress = progress;
+    if (!o.checkpoint.empty()) {
+        fit_options.checkpoint = [&](const TrainingState& st) { save_checkpoint(o.checkpoint, *model, opt, st, settings); };
+        fit_options.checkpoint_every = o.checkpoint_every;
+    }
+    if (!o.resume.empty()) {
+        fit_options.resume = &resume_state;
+        if (!o.quiet)
+            std::printf("resuming from %s at epoch %d, batch %zu\n", o.resume.c_str(), resume_state.epoch,
+                        resume_state.next_batch);
+    }
     std::signal(SIGINT, on_sigint);
     try {
 #if defined(SGDX_HAVE_CUDA)
-        if (on_gpu)
+        if (on_gpu) {
+            if (!o.checkpoint.empty() || !o.resume.empty())
+                throw Error("--checkpoint and --resume are not supported with --device cuda yet");
             cuda::fit(o.epochs, *model, sgd, train, valid, progress);
-        else
+        } else
 #endif
-            fit(o.epochs, *model, opt, train, valid, progress);
+            fit(o.epochs, *model, opt, train, valid, fit_options);
     } catch (const DivergenceError& e) {
         std::fprintf(stderr, "\nsgdx train: %s\n", e.what());
         save("the last good model (before the divergence)");
@@ -326,6 +405,11 @@ int main(int argc, char** argv) {
     train->add_option("--device", t.device, "Where to train: cpu, cuda, or auto (cuda if usable)")
         ->capture_default_str()->check(CLI::IsMember({"cpu", "cuda", "auto"}));
     train->add_option("--kernels", t.kernels, "Kernel set (default: best for this CPU; 'scalar' is the reference)");
+    train->add_option("--checkpoint", t.checkpoint,
+                      "Save model, optimiser, data order and RNG here (atomically) after each epoch");
+    train->add_option("--checkpoint-every", t.checkpoint_every, "Also checkpoint every N batches")
+        ->check(CLI::Range(size_t(1), size_t(1) << 30));
+    train->add_option("--resume", t.resume, "Continue the run saved in this checkpoint (its settings apply)");
     train->add_flag("-q,--quiet", t.quiet, "Print only the results");
 
     std::string model_path, kernels_name;
@@ -364,7 +448,10 @@ int main(int argc, char** argv) {
             std::printf("\n");
             return 0;
         }
-        if (*train) return run_train(t);
+        if (*train) {
+            t.epochs_given = train->count("--epochs") > 0;
+            return run_train(t);
+        }
         if (*eval) return run_eval(model_path, eval_data, eval_batch, kernels_name, threads);
         if (*predict) return run_predict(model_path, images, idx_file, indices, invert);
         std::printf("%s", app.help().c_str());

@@ -1,6 +1,7 @@
 #pragma once
 // The whole runtime in one include.
 #include "backend.hpp"
+#include "checkpoint.hpp"
 #include "data.hpp"
 #include "error.hpp"
 #include "file_io.hpp"

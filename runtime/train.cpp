@@ -81,18 +81,27 @@ EvalResult evaluate(Module& model, DataLoader& loader, Workspace& ws, ConfusionM
 }
 
 double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, int epoch,
-                   int epochs, const ProgressFn& progress, size_t first_batch) {
+                   int epochs, const ProgressFn& progress, TrainingState* state,
+                   const StateFn& after_batch) {
     using clock = std::chrono::steady_clock;
+    FloatInputsOff fast(train);
     model.train();
     const auto start = clock::now();
+    TrainingState local;
+    TrainingState& st = state ? *state : local;
+    st.epoch = epoch;
+    if (st.next_batch == 0) {
+        st.loss_sum = 0;
+        st.samples = 0;
+        st.rng_state = train.rng().state();
+        st.rng_inc = train.rng().increment();
+        train.start_epoch();
+    }
     Progress p;
     p.epoch = epoch;
     p.epochs = epochs;
     p.batches = train.size();
-    FloatInputsOff fast(train);
-    double loss_sum = 0;
-    if (first_batch == 0) train.start_epoch();
-    for (size_t i = first_batch; i < train.size(); ++i) {
+    for (size_t i = st.next_batch; i < train.size(); ++i) {
         const Batch& b = train.batch(i);
         BatchLoss r = loss_batch(model, b, ws, &opt);
         if (!std::isfinite(r.loss))
@@ -101,17 +110,20 @@ double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, in
                                       std::to_string(i + 1) + " of " + std::to_string(train.size()) +
                                       " (try a smaller --lr)",
                                   epoch, i + 1);
-        loss_sum += double(r.loss) * double(r.count);
-        p.batch = i + 1;
-        p.samples += r.count;
-        p.batch_loss = r.loss;
-        p.train_loss = loss_sum / double(p.samples);
+        st.loss_sum += double(r.loss) * double(r.count);
+        st.samples += r.count;
+        st.next_batch = i + 1;
+        if (after_batch) after_batch(st);
         if (progress) {
+            p.batch = i + 1;
+            p.samples = st.samples;
+            p.batch_loss = r.loss;
+            p.train_loss = st.loss_sum / double(st.samples);
             p.seconds = std::chrono::duration<double>(clock::now() - start).count();
             progress(p);
         }
     }
-    return p.samples ? loss_sum / double(p.samples) : 0.0;
+    return st.samples ? st.loss_sum / double(st.samples) : 0.0;
 }
 
 bool all_finite(Module& model) {
@@ -123,9 +135,25 @@ bool all_finite(Module& model) {
 
 std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
                              DataLoader& valid, const ProgressFn& progress) {
+    FitOptions options;
+    options.progress = progress;
+    return fit(epochs, model, opt, train, valid, options);
+}
+
+std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
+                             DataLoader& valid, const FitOptions& options) {
     if (epochs < 0) throw Error("epochs must be >= 0");
     using clock = std::chrono::steady_clock;
     Workspace ws;
+    TrainingState st;
+    if (options.resume) {
+        st = *options.resume;
+        if (st.next_batch > train.size())
+            throw Error("the saved state is at batch " + std::to_string(st.next_batch) + " of an epoch of " +
+                        std::to_string(train.size()) + " batches: not this data or batch size");
+        train.rng().restore(st.rng_state, st.rng_inc);
+        if (st.next_batch > 0) train.start_epoch();  // this epoch's order, drawn again
+    }
     // The last good parameters, copied once per epoch (not per step).
     std::vector<xt::xarray<float>> good;
     for (Parameter* p : model.parameters()) good.push_back(p->value);
@@ -133,13 +161,17 @@ std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& tr
         auto params = model.parameters();
         for (size_t i = 0; i < params.size(); ++i) params[i]->value = good[i];
     };
-    std::vector<EpochRecord> history;
-    for (int epoch = 1; epoch <= epochs; ++epoch) {
+    StateFn after_batch;
+    if (options.checkpoint && options.checkpoint_every > 0)
+        after_batch = [&](const TrainingState& s) {
+            if (s.next_batch % options.checkpoint_every == 0) options.checkpoint(s);
+        };
+    for (int epoch = st.epoch; epoch <= epochs; ++epoch) {
         const auto start = clock::now();
         EpochRecord rec;
         rec.epoch = epoch;
         try {
-            rec.train_loss = train_epoch(model, opt, train, ws, epoch, epochs, progress);
+            rec.train_loss = train_epoch(model, opt, train, ws, epoch, epochs, options.progress, &st, after_batch);
         } catch (const DivergenceError&) {
             restore();
             throw;
@@ -154,12 +186,17 @@ std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& tr
         rec.valid_loss = v.loss;
         rec.valid_acc = v.accuracy;
         rec.seconds = std::chrono::duration<double>(clock::now() - start).count();
-        history.push_back(rec);
+        st.history.push_back(rec);
+        st.epoch = epoch + 1;
+        st.next_batch = 0;
+        st.rng_state = train.rng().state();
+        st.rng_inc = train.rng().increment();
         auto params = model.parameters();
         for (size_t i = 0; i < params.size(); ++i) good[i] = params[i]->value;
-        if (progress) progress(epoch_end_progress(rec, epochs, train));
+        if (options.checkpoint) options.checkpoint(st);
+        if (options.progress) options.progress(epoch_end_progress(rec, epochs, train));
     }
-    return history;
+    return st.history;
 }
 
 Progress epoch_end_progress(const EpochRecord& rec, int epochs, const DataLoader& train) {

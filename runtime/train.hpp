@@ -62,19 +62,45 @@ struct Progress {
 };
 using ProgressFn = std::function<void(const Progress&)>;
 
-// One pass over the training loader. Throws DivergenceError (naming epoch and
-// batch) if the loss stops being finite; the failing step is not applied.
-double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, int epoch,
-                   int epochs, const ProgressFn& progress = {}, size_t first_batch = 0);
-
 struct EpochRecord {
     int epoch = 0;
     double train_loss = 0, valid_loss = 0, valid_acc = 0, seconds = 0;
 };
 
+// Where training stands: all a restart needs to continue bit for bit.
+struct TrainingState {
+    int epoch = 1;           // the epoch in progress, 1-based
+    size_t next_batch = 0;   // batches of it already applied
+    double loss_sum = 0;     // Σ loss · rows over those batches
+    size_t samples = 0;      // rows in those batches
+    uint64_t rng_state = 0, rng_inc = 0;  // the train loader's RNG before this epoch's shuffle
+    std::vector<EpochRecord> history;     // the finished epochs
+};
+using StateFn = std::function<void(const TrainingState&)>;
+
+// One pass over the training loader. Throws DivergenceError (naming epoch and
+// batch) if the loss stops being finite; the failing step is not applied.
+// With `state`, an epoch can start part-way: if state->next_batch > 0 the loader's
+// order must already be this epoch's (see fit); state is updated after every
+// batch, and after_batch is called with it.
+double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, int epoch,
+                   int epochs, const ProgressFn& progress = {}, TrainingState* state = nullptr,
+                   const StateFn& after_batch = {});
+
+struct FitOptions {
+    ProgressFn progress;
+    // Called with the state to save every `checkpoint_every` batches (0: never
+    // mid-epoch) and after each epoch's validation.
+    StateFn checkpoint;
+    size_t checkpoint_every = 0;
+    const TrainingState* resume = nullptr;  // continue from a saved state
+};
+
 // The tutorial's fit: for each epoch train, then validate without gradients.
 // On divergence the parameters are restored to the end of the last good epoch
 // (or the start) and DivergenceError is rethrown, so a caller can still save them.
+std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
+                             DataLoader& valid, const FitOptions& options);
 std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
                              DataLoader& valid, const ProgressFn& progress = {});
 

@@ -87,6 +87,13 @@ expect "more classes than the model" 1 "tiny-labels-10 \[training rows\]: label 
   --valid-size 3 --init "$TMP/tiny.safetensors" --train-images "$TMP/tiny-images" --train-labels "$TMP/tiny-labels-10" \
   --test-images "$TMP/tiny-images" --test-labels "$TMP/tiny-labels"
 
+expect "checkpoint-every alone" 1 "--checkpoint-every needs --checkpoint" -- "$SGDX" train --data "$DATA" --epochs 0 --checkpoint-every 5
+expect "resume a model file" 1 "model.safetensors: not an sgdx checkpoint" -- "$SGDX" train --data "$DATA" --resume "$M"
+expect "checkpoint" 0 "epoch 1/1" -- "$SGDX" train --data "$DATA" --epochs 1 --checkpoint "$TMP/c.ckpt" --save ""
+expect "resume and extend" 0 "resuming from .*c.ckpt at epoch 2, batch 0" -- "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --epochs 2 --save ""
+expect "resume other data" 1 "--valid-size 10000 leaves no training data .*tiny-images holds 9" -- "$SGDX" train --resume "$TMP/c.ckpt" --valid-size 3 \
+  --train-images "$TMP/tiny-images" --train-labels "$TMP/tiny-labels" --test-images "$TMP/tiny-images" --test-labels "$TMP/tiny-labels"
+
 # divergence: stops with epoch and batch, keeps the last good model
 expect "divergence" 3 "training diverged.*epoch 1, batch" -- "$SGDX" train --data "$DATA" --epochs 1 --lr 3e38 --save "$TMP/div.safetensors"
 expect "last good model loads" 0 "predicted" -- "$SGDX" predict --model "$TMP/div.safetensors" --index 0 --images-file "$DATA/t10k-images-idx3-ubyte"

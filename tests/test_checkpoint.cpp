@@ -1,0 +1,82 @@
+#include <doctest/doctest.h>
+
+#include "models/mnist_logistic.hpp"
+#include "runtime/checkpoint.hpp"
+#include "runtime/error.hpp"
+#include "tutorial_data.hpp"
+
+using namespace sgdx;
+using namespace sgdx::test;
+
+namespace {
+SgdOptions with_momentum() {
+    SgdOptions o;
+    o.lr = 0.1f;
+    o.momentum = 0.9f;
+    o.weight_decay = 1e-4f;
+    return o;
+}
+}  // namespace
+
+TEST_CASE("fit stopped at any checkpoint and resumed equals the uninterrupted run bit for bit") {
+    TensorDataset train = mnist_head(0, 1000, "train"), valid = mnist_head(1000, 1200, "valid");
+    MnistLogistic reference(784, 10, 1);
+    {
+        SGD opt(reference.parameters(), with_momentum());
+        DataLoader t(train, 64, true, 9), v(valid, 128);
+        fit(3, reference, opt, t, v);
+    }
+    const std::string path = temp_path("fit.ckpt");
+    for (size_t stop_at : {size_t(5), size_t(16), size_t(23), size_t(40)}) {  // mid-epoch and at an epoch's end
+        CAPTURE(stop_at);
+        struct Stop {};
+        MnistLogistic first(784, 10, 1);
+        SGD opt1(first.parameters(), with_momentum());
+        DataLoader t1(train, 64, true, 9), v1(valid, 128);
+        size_t calls = 0;
+        FitOptions o1;
+        o1.checkpoint_every = 1;
+        o1.checkpoint = [&](const TrainingState& st) {
+            save_checkpoint(path, first, opt1, st, {{"note", "test"}});
+            if (++calls == stop_at) throw Stop{};
+        };
+        CHECK_THROWS_AS(fit(3, first, opt1, t1, v1, o1), Stop);
+
+        // a new process: fresh objects, everything from the file
+        MnistLogistic second(784, 10, 12345);
+        SGD opt2(second.parameters(), with_momentum());
+        DataLoader t2(train, 64, true, 555), v2(valid, 128);
+        std::map<std::string, std::string> settings;
+        TrainingState st = restore_checkpoint(read_safetensors(path), path, second, opt2, &settings);
+        CHECK(settings.at("note") == "test");
+        FitOptions o2;
+        o2.resume = &st;
+        auto history = fit(3, second, opt2, t2, v2, o2);
+        CHECK(history.size() == 3);
+        CHECK(second.lin.weight.value == reference.lin.weight.value);
+        CHECK(second.lin.bias.value == reference.lin.bias.value);
+    }
+}
+
+TEST_CASE("a checkpoint that does not fit is rejected and changes nothing") {
+    MnistLogistic model(784, 10, 1);
+    SGD plain(model.parameters(), {});
+    TrainingState st;
+    const std::string path = temp_path("plain.ckpt");
+    save_checkpoint(path, model, plain, st, {});
+    MnistLogistic other(784, 10, 2);
+    const auto before = other.lin.weight.value;
+    SGD needs_momentum(other.parameters(), with_momentum());
+    CHECK_THROWS_WITH_AS(restore_checkpoint(read_safetensors(path), path, other, needs_momentum),
+                         doctest::Contains("no momentum buffers but SGD uses momentum"), Error);
+    MnistLogistic small(20, 10, 1);
+    SGD small_opt(small.parameters(), {});
+    CHECK_THROWS_WITH_AS(restore_checkpoint(read_safetensors(path), path, small, small_opt),
+                         doctest::Contains("has shape [10, 784], the model expects [10, 20]"), Error);
+    const std::string model_path = temp_path("just-a-model.safetensors");
+    save_model(model, model_path);
+    SGD o(other.parameters(), {});
+    CHECK_THROWS_WITH_AS(restore_checkpoint(read_safetensors(model_path), model_path, other, o),
+                         doctest::Contains("not an sgdx checkpoint"), Error);
+    CHECK(other.lin.weight.value == before);
+}
