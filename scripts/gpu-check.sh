@@ -53,9 +53,9 @@ check() {
   local sanitizer
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   if [ -x "$sanitizer" ]; then
-    timeout 240 "$sanitizer" --tool memcheck --error-exitcode 9 "$CUDA_BUILD/native/cuda/sgdx_cuda_tests" -tc='CUDA*,cuda::*' \
+    timeout 120 "$sanitizer" --tool memcheck --error-exitcode 9 "$CUDA_BUILD/native/cuda/sgdx_cuda_tests" -tc='CUDA*,cuda::*' \
       || { tests="$tests; memcheck FAILED"; status=1; }
-    timeout 240 "$sanitizer" --tool racecheck --error-exitcode 9 "$CUDA_BUILD/native/cuda/sgdx_cuda_tests" -tc='CUDA kernels*' \
+    timeout 120 "$sanitizer" --tool racecheck --error-exitcode 9 "$CUDA_BUILD/native/cuda/sgdx_cuda_tests" -tc='CUDA kernels*' \
       || { tests="$tests; racecheck FAILED"; status=1; }
   else
     echo "compute-sanitizer is not installed here: skipped"
