@@ -2,9 +2,10 @@
  * batch at a time, train the logistic-regression model with the C API inside a
  * fixed 256 KB arena, then report float and int8 accuracy on held-out images.
  *
- * Command line (QEMU's -append): DATA_DIR N_TRAIN N_VALID N_TEST MIN_ACCURACY
+ * Command line (QEMU's -append): DATA_DIR N_TRAIN N_VALID N_TEST MIN_ACCURACY [OUT]
  *   training rows [0, N_TRAIN) of train-*, validation rows [50000, 50000 + N_VALID)
- *   of train-* (the tutorial's split), test rows [0, N_TEST) of t10k-*.
+ *   of train-* (the tutorial's split), test rows [0, N_TEST) of t10k-*; OUT, if
+ *   given, receives the trained weights (safetensors) on the host.
  * Exit 0 only if the test (or validation) accuracy reaches MIN_ACCURACY, int8 is
  * within 0.5 points of float, and no heap memory was taken after set-up. */
 #include <fcntl.h>
@@ -194,10 +195,11 @@ static int arguments(char** argv, int max) {
 int main(void) {
     char* argv[8];
     int argc = arguments(argv, 8), st;
-    if (argc != 6) {
-        printf("usage: -append \"DATA_DIR N_TRAIN N_VALID N_TEST MIN_ACCURACY\" (got %d words)\n", argc - 1);
+    if (argc != 6 && argc != 7) {
+        printf("usage: -append \"DATA_DIR N_TRAIN N_VALID N_TEST MIN_ACCURACY [OUT]\" (got %d words)\n", argc - 1);
         return 2;
     }
+    const char* out = argc == 7 ? argv[6] : NULL;
     const char* dir = argv[1];
     const uint32_t n_train = (uint32_t)atol(argv[2]), n_valid = (uint32_t)atol(argv[3]),
                    n_test = (uint32_t)atol(argv[4]), min_bp = basis_points(argv[5]);
@@ -251,6 +253,25 @@ int main(void) {
     int bad = report("validation (train rows 50000+)", &valid, min_bp, n_test == 0);
     bad |= report("test (t10k)", &testr, min_bp, 1);
 
+    /* Save -> load round trip in the arena's free tail: same predictions after. */
+    uint8_t* file = labels + BATCH;
+    size_t written = 0;
+    uint32_t before[2], after[2];
+    if ((st = read_rows(&test, 0, 1, images, labels))) return st;
+    if ((st = check(sgdx_predict(model, images, &before[0], NULL), model, "sgdx_predict")) ||
+        (st = check(sgdx_predict_int8(model, images, &before[1]), model, "sgdx_predict_int8")) ||
+        (st = check(sgdx_save(model, file, (size_t)(g_arena + ARENA_BYTES - file), &written), model, "sgdx_save")) ||
+        (st = check(sgdx_load(model, file, written), model, "sgdx_load")) ||
+        (st = check(sgdx_quantize(model, SGDX_QUANT_PER_ROW), model, "sgdx_quantize")) ||
+        (st = check(sgdx_predict(model, images, &after[0], NULL), model, "sgdx_predict")) ||
+        (st = check(sgdx_predict_int8(model, images, &after[1]), model, "sgdx_predict_int8")))
+        return st;
+    printf("weights: %lu-byte safetensors saved and reloaded in the arena; test image 0 (label %u): "
+           "predicted %lu (float), %lu (int8)\n", (unsigned long)written, labels[0],
+           (unsigned long)after[0], (unsigned long)after[1]);
+    if (before[0] != after[0] || before[1] != after[1])
+        printf("FAIL: predictions changed across save and load\n"), bad = 1;
+
     const int heap_used = g_heap_calls - heap_calls;
     const long heap_grown = (long)((char*)_sbrk(0) - heap_top);
     printf("heap: %d allocations, %ld bytes grown during training and evaluation; %d calls, %ld bytes in all (stdio)\n",
@@ -260,6 +281,13 @@ int main(void) {
            (unsigned long)board_stack_size());
     printf("calibration: %lu.%03lu SysTick ticks per 1000 instructions\n",
            (unsigned long)(g_ticks_per_minstr / 1000), (unsigned long)(g_ticks_per_minstr % 1000));
+    if (out) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || write(fd, file, written) != (int)written || close(fd) != 0)
+            printf("FAIL: cannot write %s\n", out), bad = 1;
+        else
+            printf("weights written to %s\n", out);
+    }
     printf(bad ? "RESULT: FAIL\n" : "RESULT: PASS\n");
     return bad;
 }
