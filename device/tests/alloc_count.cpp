@@ -22,7 +22,9 @@ size_t heap_allocations() { return g_count.load(); }
 
 #ifdef SGDX_SANITIZER_HOOKS
 // Sanitizers own malloc: count through their hook instead of replacing it.
-#include <sanitizer/allocator_interface.h>
+// (Declared here: GCC does not install <sanitizer/allocator_interface.h>.)
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*)(const volatile void*, size_t),
+                                                         void (*)(const volatile void*));
 namespace {
 void on_malloc(const volatile void*, size_t) { counted(); }
 void on_free(const volatile void*) {}

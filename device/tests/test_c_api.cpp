@@ -14,6 +14,7 @@
 #include "models/mnist_logistic.hpp"
 #include "runtime/backend.hpp"
 #include "runtime/idx.hpp"
+#include "runtime/rng.hpp"
 #include "runtime/safetensors.hpp"
 #include "runtime/train.hpp"
 #include "sgdx.h"
@@ -251,6 +252,41 @@ TEST_CASE("a corrupt or mismatched weight buffer is refused and the model kept")
     std::vector<uint8_t> fine = donor.save();
     CHECK(sgdx_load(c.m, fine.data(), fine.size()) == SGDX_OK);
     CHECK(c.weight() == donor.weight());
+}
+
+TEST_CASE("sgdx_load survives random corruption of the header and the length") {
+    // Every mutated file is either refused with a load status, model untouched,
+    // or (a harmless change, e.g. in padding) accepted. Under ASan this also
+    // proves the parser never reads past the buffer.
+    CModel c(784, 10, 8, 5);
+    const std::vector<uint8_t> good = CModel(784, 10, 8, 6).save();
+    size_t header = 0;
+    for (int i = 7; i >= 0; --i) header = (header << 8) | good[size_t(i)];
+    sgdx::Rng rng(42);
+    const char alphabet[] = "{}[]:,\" 0123456789.-aeFlnrstu\\";
+    size_t refused = 0;
+    for (int trial = 0; trial < 3000; ++trial) {
+        std::vector<uint8_t> b = good;
+        const uint32_t kind = rng.below(3);
+        if (kind == 0) {  // overwrite 1-3 header bytes with JSON-ish characters
+            for (uint32_t k = 0, n = 1 + rng.below(3); k < n; ++k)
+                b[8 + rng.below(uint32_t(header))] = uint8_t(alphabet[rng.below(sizeof alphabet - 1)]);
+        } else if (kind == 1) {  // cut the buffer anywhere
+            b.resize(rng.below(uint32_t(b.size())));
+        } else {  // another header length
+            b[rng.below(8)] = uint8_t(rng.below(256));
+        }
+        const std::vector<float> before = c.weight();
+        const sgdx_status st = sgdx_load(c.m, b.data(), b.size());
+        CAPTURE(trial);
+        REQUIRE((st == SGDX_OK || st == SGDX_ERR_CORRUPT_WEIGHTS || st == SGDX_ERR_SHAPE_MISMATCH));
+        if (st != SGDX_OK) {
+            ++refused;
+            REQUIRE(c.weight() == before);
+            REQUIRE(std::strlen(sgdx_last_error(c.m)) > 10);
+        }
+    }
+    CHECK(refused > 2000);  // the mutations do break most files
 }
 
 TEST_CASE("bad arguments return their status and a message naming the problem") {
