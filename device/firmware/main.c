@@ -10,7 +10,6 @@
  * within 0.5 points of float, and no heap memory was taken after set-up. */
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -106,13 +105,27 @@ static int check(sgdx_status st, sgdx_model* m, const char* call) {
     return 3;
 }
 
-/* "0.85" -> 8500 (basis points), without pulling in strtod. */
-static uint32_t basis_points(const char* s) {
+/* A whole number, all digits, below 10^9. */
+static int parse_count(const char* s, uint32_t* out) {
+    uint32_t v = 0;
+    if (!*s) return 0;
+    for (; *s; ++s) {
+        if (*s < '0' || *s > '9' || v >= 100000000u) return 0;
+        v = v * 10 + (uint32_t)(*s - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+/* "0.85" -> 8500 basis points, in [0, 1]; without pulling in strtod. */
+static int parse_fraction(const char* s, uint32_t* bp) {
     uint32_t whole = 0, frac = 0, scale = 1000;
+    if (*s < '0' || *s > '9') return 0;
     while (*s >= '0' && *s <= '9') whole = whole * 10 + (uint32_t)(*s++ - '0');
     if (*s == '.')
-        for (++s; *s >= '0' && *s <= '9' && scale; ++s, scale /= 10) frac += (uint32_t)(*s - '0') * scale;
-    return whole * 10000 + frac;
+        for (++s; *s >= '0' && *s <= '9'; ++s, scale /= 10) frac += (uint32_t)(*s - '0') * scale;
+    *bp = whole * 10000 + frac;
+    return *s == '\0' && whole <= 1 && *bp <= 10000;
 }
 
 /* 9123 basis points -> "91.23" */
@@ -201,8 +214,11 @@ int main(void) {
     }
     const char* out = argc == 7 ? argv[6] : NULL;
     const char* dir = argv[1];
-    const uint32_t n_train = (uint32_t)atol(argv[2]), n_valid = (uint32_t)atol(argv[3]),
-                   n_test = (uint32_t)atol(argv[4]), min_bp = basis_points(argv[5]);
+    uint32_t n_train, n_valid, n_test, min_bp;
+    if (!parse_count(argv[2], &n_train) || !parse_count(argv[3], &n_valid) || !parse_count(argv[4], &n_test))
+        return fail("N_TRAIN, N_VALID and N_TEST must be whole numbers", NULL);
+    if (!parse_fraction(argv[5], &min_bp)) return fail("MIN_ACCURACY must be a fraction in [0, 1], e.g. 0.85; got ", argv[5]);
+    if (n_train == 0 || n_valid + n_test == 0) return fail("N_TRAIN and N_VALID + N_TEST must be at least 1", NULL);
     printf("sgdx firmware: Cortex-M4F, %u KB arena, batch %d, lr 0.5\n", ARENA_BYTES / 1024, BATCH);
     calibrate();
 
@@ -241,7 +257,6 @@ int main(void) {
     }
     const uint32_t cs1 = (uint32_t)semihost(0x10, NULL);
     const uint32_t trained = n_train;
-    if (!trained) return fail("N_TRAIN must be at least 1", NULL);
     printf("trained on %lu images: %lu instructions/image, %lu images/s emulated (wall clock)\n",
            (unsigned long)trained, per_image(train_ticks, trained),
            cs1 > cs0 ? (unsigned long)((uint64_t)trained * 100 / (cs1 - cs0)) : 0ul);
