@@ -485,4 +485,38 @@ TEST_CASE("int8 inference is within 0.5 points of float on real MNIST") {
     }
 }
 
+TEST_CASE("int8 prediction follows the documented quantisation (odd sizes)") {
+    // 7 inputs (not a multiple of 4) and 3 classes (an odd last row): the
+    // prediction must be the argmax of Σ round(w/scale)·pixel · scale/255 + bias.
+    const uint32_t D = 7, C = 3;
+    CModel c(D, C, 4, 11);
+    const std::vector<float> w = c.weight(), b = c.bias();
+    sgdx::Rng rng(5);
+    for (sgdx_quant_mode mode : {SGDX_QUANT_PER_TENSOR, SGDX_QUANT_PER_ROW}) {
+        CAPTURE(int(mode));
+        REQUIRE(sgdx_quantize(c.m, mode) == SGDX_OK);
+        float scale[C];
+        for (uint32_t r = 0; r < C; ++r) {
+            float max = 0.f;
+            for (uint32_t k = 0; k < C * D; ++k)
+                if (mode == SGDX_QUANT_PER_TENSOR || k / D == r) max = std::max(max, std::fabs(w[k]));
+            scale[r] = max / 127.f;
+        }
+        for (int trial = 0; trial < 300; ++trial) {
+            uint8_t image[D];
+            for (uint8_t& p : image) p = uint8_t(rng.below(256));
+            float best = -1e30f;
+            uint32_t expected = 0, got = 99;
+            for (uint32_t r = 0; r < C; ++r) {
+                int32_t acc = 0;
+                for (uint32_t k = 0; k < D; ++k) acc += int32_t(std::lround(w[r * D + k] / scale[r])) * image[k];
+                const float logit = float(acc) * (scale[r] / 255.f) + b[r];
+                if (logit > best) best = logit, expected = r;
+            }
+            REQUIRE(sgdx_predict_int8(c.m, image, &got) == SGDX_OK);
+            CHECK(got == expected);
+        }
+    }
+}
+
 TEST_CASE("the header works from C99") { CHECK(sgdx_c99_usage() == 0); }
