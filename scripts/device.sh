@@ -10,13 +10,19 @@ build_device
 N_TRAIN=${1:-50000} N_VALID=${2:-10000} N_TEST=${3:-10000} MIN_ACC=${4:-0.90}
 say "training on an emulated Cortex-M4F (qemu-system-arm -M mps2-an386 -icount shift=0)"
 start=$(date +%s.%N)
-status=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
 qemu-system-arm -M mps2-an386 -nographic -icount shift=0 \
   -semihosting-config enable=on,target=native -kernel "$DEVICE_ELF" \
-  -append "$MNIST_DIR $N_TRAIN $N_VALID $N_TEST $MIN_ACC" || status=$?
+  -append "$MNIST_DIR $N_TRAIN $N_VALID $N_TEST $MIN_ACC" | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
 end=$(date +%s.%N)
+stack=$(sed -n 's/^stack high-water: \([0-9]*\) .*/\1/p' "$log")
+heap=$(sed -n 's/.* \([0-9]*\) bytes in all (stdio)$/\1/p' "$log")
 say "firmware size (arm-none-eabi-size -A)"
-arm-none-eabi-size -A "$DEVICE_ELF" | awk '
+arm-none-eabi-size -A "$DEVICE_ELF" | awk -v hw="${stack:-0}" -v heapused="${heap:-0}" '
   $1 ~ /^\.(isr_vector|text|ARM\.ex|preinit_array|init_array|fini_array)/ { flash += $2 }
   $1 == ".data" { flash += $2; ram += $2 }
   $1 == ".bss" { bss = $2; ram += $2 }
@@ -24,7 +30,8 @@ arm-none-eabi-size -A "$DEVICE_ELF" | awk '
   END {
     printf "flash (code + read-only data + .data image): %d bytes\n", flash
     printf "RAM static: %d bytes (.data + .bss, of which the arena is 262144)\n", ram
-    printf "RAM reserved: heap %d (stdio only), stack %d; see the stack high-water mark above\n", heap, stack
+    printf "RAM reserved: heap %d (stdio only), stack %d\n", heap, stack
+    printf "RAM used: %d bytes = static %d + heap %d (stdio) + stack high-water %d\n", ram + heapused + hw, ram, heapused, hw
   }'
 awk -v a="$start" -v b="$end" 'BEGIN { printf "host wall time of the emulation: %.1f s\n", b - a }'
 [ $status = 0 ] || die "the firmware reported failure (exit $status)"
