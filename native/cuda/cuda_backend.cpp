@@ -8,12 +8,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 
 #include "device_kernels.hpp"
+#include "gemm_args.hpp"
 #include "runtime/error.hpp"
 
 namespace sgdx::cuda {
@@ -27,12 +27,6 @@ void check(cudaError_t e, const char* what) {
 void check(cublasStatus_t s, const char* what) {
     if (s != CUBLAS_STATUS_SUCCESS)
         throw Error(std::string("cuBLAS ") + what + ": " + cublasGetStatusString(s) + " (" + std::to_string(int(s)) + ")");
-}
-
-// cuBLAS takes int dimensions.
-int to_int(size_t v, const char* what) {
-    if (v > size_t(INT_MAX)) throw Error(std::string(what) + " = " + std::to_string(v) + " is too large for cuBLAS");
-    return int(v);
 }
 
 // The preset compiles sm_80 and sm_90 (with PTX, which newer GPUs JIT): older
@@ -134,33 +128,28 @@ Gpu& gpu() {
     return *g;
 }
 
-// Row-major arrays are, to column-major cuBLAS, their own transposes; each
-// product below is written for the transposed operands.
+void sgemm(Gpu& g, const Gemm& p, float alpha, float beta, const char* what) {
+    check(cublasSgemm(g.blas, p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, p.m, p.n,
+                      p.k, &alpha, p.a, p.lda, p.b, p.ldb, &beta, p.c, p.ldc),
+          what);
+}
 
-// x: (B, D), w: (C, D), b: (C) -> y: (B, C) = x·wᵀ + b. As cuBLAS sees it:
-// yᵀ (C×B) = (wᵀ)ᵀ · xᵀ with wᵀ stored D×C and xᵀ stored D×B.
+// x: (B, D), w: (C, D), b: (C) -> y: (B, C) = x·wᵀ + b: the bias rows, then
+// the product added onto them.
 void forward(Gpu& g, const float* x, const float* w, const float* b, float* y, size_t B, size_t D, size_t C) {
     dev::broadcast_rows(b, y, B, C, g.compute);
     if (B == 0 || C == 0 || D == 0) return;
-    const float one = 1.f;
-    check(cublasSgemm(g.blas, CUBLAS_OP_T, CUBLAS_OP_N, to_int(C, "classes"), to_int(B, "batch"),
-                      to_int(D, "features"), &one, w, int(D), x, int(D), &one, y, int(C)),
-          "sgemm (forward)");
+    sgemm(g, forward_gemm(x, w, y, B, D, C), 1.f, 1.f, "sgemm (forward)");
 }
 
-// x: (B, D), dy: (B, C) -> dw: (C, D) (+)= dyᵀ·x, db: (C) (+)= Σ_b dy. As cuBLAS
-// sees it: dwᵀ (D×C) = xᵀ (D×B) · (dyᵀ)ᵀ with dyᵀ stored C×B.
+// x: (B, D), dy: (B, C) -> dw: (C, D) (+)= dyᵀ·x, db: (C) (+)= Σ_b dy.
 void backward(Gpu& g, const float* x, const float* dy, float* dw, float* db, size_t B, size_t D, size_t C,
               bool accumulate) {
     if (D != 0 && C != 0) {
-        if (B == 0) {
-            if (!accumulate) check(cudaMemsetAsync(dw, 0, C * D * sizeof(float), g.compute), "cudaMemsetAsync");
-        } else {
-            const float one = 1.f, beta = accumulate ? 1.f : 0.f;
-            check(cublasSgemm(g.blas, CUBLAS_OP_N, CUBLAS_OP_T, to_int(D, "features"), to_int(C, "classes"),
-                              to_int(B, "batch"), &one, x, int(D), dy, int(C), &beta, dw, int(D)),
-                  "sgemm (weight gradient)");
-        }
+        if (B != 0)
+            sgemm(g, weight_grad_gemm(x, dy, dw, B, D, C), 1.f, accumulate ? 1.f : 0.f, "sgemm (weight gradient)");
+        else if (!accumulate)
+            check(cudaMemsetAsync(dw, 0, C * D * sizeof(float), g.compute), "cudaMemsetAsync");
     }
     if (db) dev::column_sum(dy, db, B, C, accumulate, g.compute);
 }
@@ -561,12 +550,8 @@ GemmBench bench_gemm(size_t n, int reps) {
         check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
         return double(ms) / reps;
     };
-    const int m = to_int(n, "n");
-    const float one = 1.f, zero = 0.f;
-    auto plain = [&] {
-        check(cublasSgemm(g.blas, CUBLAS_OP_T, CUBLAS_OP_N, m, m, m, &one, b.get(), m, a.get(), m, &zero, c.get(), m),
-              "sgemm");
-    };
+    const Gemm product = forward_gemm(a.get(), b.get(), c.get(), n, n, n);
+    auto plain = [&] { sgemm(g, product, 1.f, 0.f, "sgemm"); };
     GemmBench r;
     r.n = n;
     r.reps = reps;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "native/cuda/cuda_backend.hpp"
+#include "native/cuda/gemm_args.hpp"
 #include "runtime/sgdx.hpp"
 #include "tests/helpers.hpp"
 
@@ -207,6 +208,26 @@ const kernels::KernelSet& tail_dropping_set() {
     return set;
 }
 
+// The reference with its products done by the column-major sgemm calls the GPU
+// makes (gemm_args.hpp) on a plain CPU sgemm: checks the transposes, leading
+// dimensions and the bias/accumulation handling without a GPU.
+const kernels::KernelSet& blas_mapping_set() {
+    static const kernels::KernelSet set{
+        "blas-mapping", kernels::reference().scale_u8,
+        [](const float* x, const float* w, const float* b, float* y, size_t B, size_t D, size_t C) {
+            for (size_t i = 0; i < B; ++i)
+                for (size_t c = 0; c < C; ++c) y[i * C + c] = b[c];
+            cuda::sgemm_reference(cuda::forward_gemm(x, w, y, B, D, C), 1.f, 1.f);
+        },
+        [](const float* x, const float* dy, float* dw, float* db, size_t B, size_t D, size_t C) {
+            cuda::sgemm_reference(cuda::weight_grad_gemm(x, dy, dw, B, D, C), 1.f, 1.f);
+            for (size_t c = 0; db && c < C; ++c)
+                for (size_t i = 0; i < B; ++i) db[c] += dy[i * C + c];
+        },
+        kernels::reference().softmax_xent, kernels::reference().sgd_update};
+    return set;
+}
+
 // ---- training comparison ---------------------------------------------------------
 
 // A learnable synthetic set shaped like MNIST but smaller: class c lights up
@@ -397,6 +418,21 @@ TEST_CASE("the comparison harness rejects a ragged-tail bug and accepts the SIMD
     const Report simd = compare_sets(kernels::best(), 5, 12);
     INFO("kernel set " << std::string(kernels::best().name) << "\n" << describe(simd));
     CHECK(simd.empty());
+}
+
+TEST_CASE("the cuBLAS calls' operand layout gives the reference's products (on a CPU sgemm)") {
+    const Report r = compare_sets(blas_mapping_set(), 7, 40);
+    INFO(describe(r));
+    CHECK(r.empty());
+    // And a transposition mistake is caught: the weight's leading dimension swapped.
+    std::vector<float> x{1, 2, 3, 4, 5, 6}, w{1, 0, 0, 0, 1, 0}, y(4, 0.f);  // x: 2×3, w: 2×3
+    cuda::Gemm g = cuda::forward_gemm(x.data(), w.data(), y.data(), 2, 3, 2);
+    cuda::sgemm_reference(g, 1.f, 0.f);
+    CHECK(y == std::vector<float>{1, 2, 4, 5});  // y = x·wᵀ picks columns 0 and 1
+    g.trans_a = !g.trans_a;
+    g.lda = 2;
+    cuda::sgemm_reference(g, 1.f, 0.f);
+    CHECK(y != std::vector<float>{1, 2, 4, 5});
 }
 
 TEST_CASE("the training comparison holds between the scalar and SIMD CPU kernels") {
