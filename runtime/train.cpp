@@ -38,7 +38,10 @@ BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
     ws.ensure(b.size, C);
     const auto& k = active_kernels();
     // x: (B, D) -> logits: (B, C)
-    model.forward(b.pixels, b.scale, b.size, ws.logits.data());
+    // A batch from a DataLoader carries uint8 pixels; one built by hand may hold floats only.
+    if (!b.pixels && !b.x) throw Error("batch has neither pixels nor float inputs");
+    if (b.pixels) model.forward(b.pixels, b.scale, b.size, ws.logits.data());
+    else model.forward(b.x, b.size, ws.logits.data());
     BatchLoss out;
     out.count = b.size;
     float* dlogits = opt ? ws.dlogits.data() : nullptr;
@@ -47,7 +50,8 @@ BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
     out.loss = float(total / double(b.size));
     if (opt && std::isfinite(out.loss)) {
         // logits: (B, C) -> grads of the parameters
-        model.backward(b.pixels, b.scale, dlogits, b.size);
+        if (b.pixels) model.backward(b.pixels, b.scale, dlogits, b.size);
+        else model.backward(b.x, dlogits, b.size);
         opt->step();
         opt->zero_grad();
     }

@@ -122,3 +122,24 @@ TEST_CASE("SIMD and reference kernels train to the same accuracy") {
     // ~5x the spread seen between seeds' rounding noise, far below a real bug.
     CHECK(std::fabs(accs[0] - accs[1]) <= 0.005);
 }
+
+TEST_CASE("loss_batch takes a hand-made float batch as well as a loader's uint8 one") {
+    TensorDataset train = mnist_head(0, 64, "train");
+    DataLoader dl(train, 64);
+    const Batch& from_loader = dl.batch(0);
+    REQUIRE(from_loader.pixels != nullptr);
+    REQUIRE(from_loader.x != nullptr);
+    Batch floats_only = from_loader;
+    floats_only.pixels = nullptr;
+    MnistLogistic a(784, 10, 1), b(784, 10, 1);
+    SGD oa(a.parameters(), {}), ob(b.parameters(), {});
+    Workspace ws;
+    float la = loss_batch(a, from_loader, ws, &oa).loss;
+    float lb = loss_batch(b, floats_only, ws, &ob).loss;
+    CHECK(la == doctest::Approx(lb).epsilon(1e-6));
+    CHECK(max_rel_error(a.lin.weight.value.data(), b.lin.weight.value.data(), a.lin.weight.value.size()) < 1e-6);
+    Batch empty = from_loader;
+    empty.pixels = nullptr;
+    empty.x = nullptr;
+    CHECK_THROWS_WITH_AS(loss_batch(a, empty, ws), doctest::Contains("neither pixels nor float inputs"), Error);
+}
