@@ -22,7 +22,9 @@ const validChart = new LineChart($('valid-chart'), {
 });
 
 // ---- state shown on the page -------------------------------------------------
-const ui = { state: 'loading', galleryLabels: [], galleryFigures: [], epochRows: new Map() };
+// listening: whether training reports are wanted (false from Reset until the next
+// Start, so reports already on their way from the worker are dropped).
+const ui = { state: 'loading', listening: false, galleryLabels: [], galleryFigures: [], epochRows: new Map() };
 const curve = { smoothed: null, batchesSeen: 0, batchesPerEpoch: 1 };
 const rate = { samples: 0, seconds: 0 };
 const epochClock = { compute: 0, wallStart: 0 };
@@ -192,12 +194,13 @@ $('controls').addEventListener('submit', (e) => {
   if (!$('controls').reportValidity()) return;
   $('error').hidden = true;
   clearHistory();
+  ui.listening = true;
   epochClock.compute = 0;
   epochClock.wallStart = performance.now();
   send('start', { ...readOptions(), fresh: true });
 });
 $('pause').addEventListener('click', () => send(ui.state === 'paused' ? 'resume' : 'pause'));
-$('reset').addEventListener('click', () => { clearHistory(); send('reset', { seed: readOptions().seed }); });
+$('reset').addEventListener('click', () => { ui.listening = false; clearHistory(); send('reset', { seed: readOptions().seed }); });
 
 $('save').addEventListener('click', () => send('save'));
 $('load').addEventListener('change', async () => {
@@ -241,6 +244,7 @@ const onMessage = {
   },
   state({ state }) { setState(state); },
   progress(r) {
+    if (!ui.listening) return;
     curve.batchesPerEpoch = r.batches;
     for (const loss of r.losses) {
       curve.smoothed = curve.smoothed === null ? loss : curve.smoothed + LOSS_SMOOTHING * (loss - curve.smoothed);
@@ -275,6 +279,7 @@ const onMessage = {
   weights({ weights }) { drawWeights(weights); },
   gallery({ images, labels }) { buildGallery(images, labels); },
   test({ epoch, accuracy, confusion, predicted }) {
+    if (epoch && !ui.listening) return;
     $('test-acc').textContent = accuracy.toFixed(4);
     $('test-acc').dataset.epoch = epoch;
     $('test-acc-note').textContent = epoch ? `(after epoch ${epoch})` : $('test-acc-note').textContent;
@@ -284,6 +289,7 @@ const onMessage = {
     requestPrediction();
   },
   memory({ epoch, wasmBytes }) {
+    if (!ui.listening) return;
     const tr = epochRow(epoch);
     tr.dataset.wasmBytes = wasmBytes;
   },
