@@ -24,16 +24,23 @@ inline float hsum(v128 v) {
     return wasm_f32x4_extract_lane(s, 0);
 }
 
+// 0x4B000000 is 2^23 as a float: OR-ing a byte v into its mantissa gives exactly
+// 2^23 + v, and subtracting 2^23 leaves float(v). (Written with
+// f32x4.convert_i32x4, clang 14 proves the lanes unsigned and scalarises the
+// conversion, 16 extract/convert/replace steps per vector.)
 void scale_u8(const uint8_t* x, float scale, float* y, size_t n) {
     const v128 s = wasm_f32x4_splat(scale);
+    const v128 two23_bits = wasm_i32x4_splat(0x4B000000);
+    const v128 two23 = wasm_f32x4_splat(8388608.f);
+    auto to_float = [&](v128 u32) { return wasm_f32x4_sub(wasm_v128_or(u32, two23_bits), two23); };
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         v128 bytes = wasm_v128_load(x + i);
         v128 lo16 = wasm_u16x8_extend_low_u8x16(bytes), hi16 = wasm_u16x8_extend_high_u8x16(bytes);
-        v128 q[4] = {wasm_u32x4_extend_low_u16x8(lo16), wasm_u32x4_extend_high_u16x8(lo16),
-                     wasm_u32x4_extend_low_u16x8(hi16), wasm_u32x4_extend_high_u16x8(hi16)};
-        for (size_t j = 0; j < 4; ++j)
-            store(y + i + 4 * j, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(q[j]), s));
+        store(y + i, wasm_f32x4_mul(to_float(wasm_u32x4_extend_low_u16x8(lo16)), s));
+        store(y + i + 4, wasm_f32x4_mul(to_float(wasm_u32x4_extend_high_u16x8(lo16)), s));
+        store(y + i + 8, wasm_f32x4_mul(to_float(wasm_u32x4_extend_low_u16x8(hi16)), s));
+        store(y + i + 12, wasm_f32x4_mul(to_float(wasm_u32x4_extend_high_u16x8(hi16)), s));
     }
     for (; i < n; ++i) y[i] = float(x[i]) * scale;
 }
@@ -93,9 +100,12 @@ void backward_block(const float* x, const float* dy, float* dw, size_t B, size_t
     for (; k + W <= D; k += W) {
         v128 acc[K];
         for (size_t j = 0; j < K; ++j) acc[j] = wasm_f32x4_splat(0.f);
-        for (size_t i = 0; i < B; ++i) {
-            v128 xv = load(x + i * D + k);
-            const float* g = dy + i * C + c0;
+        // Pointers step by a row: emcc runs LLVM without loop strength reduction,
+        // so i * D in the loop would stay a multiply per row.
+        const float* xr = x + k;
+        const float* g = dy + c0;
+        for (size_t i = 0; i < B; ++i, xr += D, g += C) {
+            v128 xv = load(xr);
             for (size_t j = 0; j < K; ++j) acc[j] = madd(wasm_f32x4_splat(g[j]), xv, acc[j]);
         }
         for (size_t j = 0; j < K; ++j) {
