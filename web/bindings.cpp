@@ -112,9 +112,10 @@ public:
     }
 
     // Trains batches for about `budget_ms`, stopping early at the end of an epoch.
-    // Returns {losses (per batch), epoch, batch, batches, samples, seconds,
-    // epochEnd?, diverged?}. On a non-finite loss the model is put back to the end
-    // of the last good epoch and {error} is returned.
+    // Returns {losses (per batch), epoch, batch, batches, samples, seconds}, plus
+    // {epochEnd, trainLoss, validLoss, validAcc} after an epoch's last batch. On a
+    // non-finite loss the model is put back where the epoch began and {error} is
+    // returned.
     val step(double budget_ms) {
         return guarded([&] {
             if (!opt_ || !train_loader_) throw Error("call configure before step");
@@ -133,9 +134,10 @@ public:
                 if (!std::isfinite(r.loss)) {
                     restore_good_parameters();
                     next_batch_ = 0;
-                    throw Error("training diverged: the loss is " + std::to_string(r.loss) +
-                                " in epoch " + std::to_string(epoch_ + 1) +
-                                "; the model is back at the end of the last good epoch (try a smaller learning rate)");
+                    throw Error(std::string("training diverged: the loss became ") +
+                                (std::isnan(r.loss) ? "NaN" : "infinite") + " in epoch " +
+                                std::to_string(epoch_ + 1) + ", batch " + std::to_string(next_batch_ + 1) +
+                                "; the model is back where this epoch began (try a smaller learning rate)");
                 }
                 losses_.push_back(r.loss);
                 samples += r.count;

@@ -127,6 +127,18 @@ try {
     check(acc < 0.5, `reset puts back untrained weights (test accuracy ${acc})`);
   });
 
+  await step('a diverging learning rate stops training with a clear message', async () => {
+    await page.fill('#lr', '1e38');
+    await page.fill('#epochs', '1');
+    await page.click('#start');
+    await page.waitForSelector('#error:not([hidden])', { timeout: 30000 });
+    const msg = await page.textContent('#error');
+    check(/diverged/.test(msg) && /smaller learning rate/.test(msg), `the message says what happened and what to do: "${msg}"`);
+    await page.waitForFunction(() => /Stopped/.test(document.getElementById('status').textContent));
+    await page.fill('#lr', '0.5');
+    console.log(`    "${msg}"`);
+  });
+
   const cliModel = path.join(OUT, 'cli-model.safetensors');
   await step('a model trained by the native CLI predicts in the page as `sgdx predict` does', async () => {
     execFileSync(SGDX, ['train', '--data', MNIST, '--epochs', '1', '--seed', '7', '--lr', '0.1', '-q', '--save', cliModel]);
