@@ -52,34 +52,45 @@ class Trainer {
 public:
     Trainer() { reset(0); }
 
-    // The four MNIST IDX files as bytes; the last `valid_size` training images are
-    // held out for validation, as in the tutorial and `sgdx train`.
-    val load_data(const std::string& train_images, const std::string& train_labels,
-                  const std::string& test_images, const std::string& test_labels,
-                  int valid_size) {
+    // The training IDX files as bytes; the last `valid_size` images are held out
+    // for validation, as in the tutorial and `sgdx train`. Loaded apart from the
+    // test files so only one set's bytes are in the wasm heap at a time.
+    val load_training(const std::string& images, const std::string& labels, int valid_size) {
         return guarded([&] {
-            TensorDataset all = make_set(train_images, "train-images-idx3-ubyte", train_labels,
-                                         "train-labels-idx1-ubyte", 0);
-            TensorDataset test = make_set(test_images, "t10k-images-idx3-ubyte", test_labels,
-                                          "t10k-labels-idx1-ubyte", all.classes());
-            if (all.features() != model_->in_features() || all.classes() != model_->out_features())
-                throw Error("the data has " + std::to_string(all.features()) + " pixels and " +
-                            std::to_string(all.classes()) + " classes; the page's model is 784 -> 10");
+            TensorDataset all = make_set(images, "train-images-idx3-ubyte", labels, "train-labels-idx1-ubyte",
+                                         model_->out_features());
+            if (all.features() != model_->in_features())
+                throw Error("train-images-idx3-ubyte: images have " + std::to_string(all.features()) +
+                            " pixels; the page's model takes " + std::to_string(model_->in_features()));
             if (valid_size < 0 || size_t(valid_size) >= all.size())
                 throw Error("validation size " + std::to_string(valid_size) + " leaves no training data");
             const size_t n_train = all.size() - size_t(valid_size);
             train_set_ = std::make_unique<TensorDataset>(all.slice(0, n_train, "training set"));
-            valid_set_ = std::make_unique<TensorDataset>(
-                valid_size ? all.slice(n_train, all.size(), "validation set") : test);
-            test_set_ = std::make_unique<TensorDataset>(test);
-            valid_loader_ = std::make_unique<DataLoader>(*valid_set_, 1000, false);
-            test_loader_ = std::make_unique<DataLoader>(*test_set_, 1000, false);
+            valid_set_ = valid_size ? std::make_unique<TensorDataset>(all.slice(n_train, all.size(), "validation set"))
+                                    : nullptr;
             train_loader_.reset();
             val out = val::object();
             out.set("train", train_set_->size());
-            out.set("valid", valid_set_->size());
-            out.set("test", test_set_->size());
+            out.set("valid", size_t(valid_size));
             out.set("kernels", std::string(active_kernels().name));
+            return out;
+        });
+    }
+
+    // The test IDX files; without held-out training images they also validate.
+    val load_test(const std::string& images, const std::string& labels) {
+        return guarded([&] {
+            TensorDataset test = make_set(images, "t10k-images-idx3-ubyte", labels, "t10k-labels-idx1-ubyte",
+                                          model_->out_features());
+            if (test.features() != model_->in_features())
+                throw Error("t10k-images-idx3-ubyte: images have " + std::to_string(test.features()) +
+                            " pixels; the page's model takes " + std::to_string(model_->in_features()));
+            test_set_ = std::make_unique<TensorDataset>(test);
+            if (!valid_set_) valid_set_ = std::make_unique<TensorDataset>(test);
+            valid_loader_ = std::make_unique<DataLoader>(*valid_set_, 1000, false);
+            test_loader_ = std::make_unique<DataLoader>(*test_set_, 1000, false);
+            val out = val::object();
+            out.set("test", test_set_->size());
             return out;
         });
     }
@@ -96,7 +107,7 @@ public:
     // epoch's order; momentum buffers start empty.
     val configure(double lr, double momentum, double batch_size, double seed) {
         return guarded([&] {
-            if (!train_set_) throw Error("the training data is not loaded yet");
+            if (!train_set_ || !test_set_) throw Error("the data is not loaded yet");
             if (!(batch_size >= 1 && batch_size <= 60000 && batch_size == std::floor(batch_size)))
                 throw Error("batch size must be a whole number from 1 to 60000");
             SgdOptions o;
@@ -319,7 +330,8 @@ EMSCRIPTEN_BINDINGS(sgdx_web) {
     using sgdx::web::Trainer;
     emscripten::class_<Trainer>("Trainer")
         .constructor<>()
-        .function("loadData", &Trainer::load_data)
+        .function("loadTraining", &Trainer::load_training)
+        .function("loadTest", &Trainer::load_test)
         .function("reset", &Trainer::reset)
         .function("configure", &Trainer::configure)
         .function("step", &Trainer::step)

@@ -46,11 +46,15 @@ async function loadData() {
   }));
   const total = sizes.reduce((a, b) => a + b, 0);
   let loaded = 0;
-  const files = await Promise.all(DATA_FILES.map((f) => fetchGunzip(`data/${f}.gz`, (n) => {
+  let files = await Promise.all(DATA_FILES.map((f) => fetchGunzip(`data/${f}.gz`, (n) => {
     loaded += n;
     post('loading', { loaded, total });
   })));
-  return trainer.loadData(files[0], files[1], files[2], files[3], VALID_SIZE);
+  const train = trainer.loadTraining(files[0], files[1], VALID_SIZE);
+  if (train.error) return train;
+  const test = trainer.loadTest(files[2], files[3]);
+  files = null;
+  return test.error ? test : { ...train, ...test };
 }
 
 function sendWeights() {
