@@ -57,11 +57,7 @@ public:
     // test files so only one set's bytes are in the wasm heap at a time.
     val load_training(const std::string& images, const std::string& labels, int valid_size) {
         return guarded([&] {
-            TensorDataset all = make_set(images, "train-images-idx3-ubyte", labels, "train-labels-idx1-ubyte",
-                                         model_->out_features());
-            if (all.features() != model_->in_features())
-                throw Error("train-images-idx3-ubyte: images have " + std::to_string(all.features()) +
-                            " pixels; the page's model takes " + std::to_string(model_->in_features()));
+            TensorDataset all = make_set(images, "train-images-idx3-ubyte", labels, "train-labels-idx1-ubyte");
             if (valid_size < 0 || size_t(valid_size) >= all.size())
                 throw Error("validation size " + std::to_string(valid_size) + " leaves no training data");
             const size_t n_train = all.size() - size_t(valid_size);
@@ -80,11 +76,7 @@ public:
     // The test IDX files; without held-out training images they also validate.
     val load_test(const std::string& images, const std::string& labels) {
         return guarded([&] {
-            TensorDataset test = make_set(images, "t10k-images-idx3-ubyte", labels, "t10k-labels-idx1-ubyte",
-                                          model_->out_features());
-            if (test.features() != model_->in_features())
-                throw Error("t10k-images-idx3-ubyte: images have " + std::to_string(test.features()) +
-                            " pixels; the page's model takes " + std::to_string(model_->in_features()));
+            TensorDataset test = make_set(images, "t10k-images-idx3-ubyte", labels, "t10k-labels-idx1-ubyte");
             test_set_ = std::make_unique<TensorDataset>(test);
             if (!valid_set_) valid_set_ = std::make_unique<TensorDataset>(test);
             valid_loader_ = std::make_unique<DataLoader>(*valid_set_, 1000, false);
@@ -263,14 +255,18 @@ public:
     }
 
 private:
-    static TensorDataset make_set(const std::string& images, const char* images_name,
-                                  const std::string& labels, const char* labels_name, size_t classes) {
+    // An image/label IDX pair, checked against the page's model (784 -> 10).
+    TensorDataset make_set(const std::string& images, const char* images_name, const std::string& labels,
+                           const char* labels_name) const {
         IdxImages img = parse_idx_images(bytes_of(images), images.size(), images_name);
         auto lbl = parse_idx_labels(bytes_of(labels), labels.size(), labels_name);
         if (img.pixels.shape()[0] != lbl.shape()[0])
             throw Error(std::string(images_name) + " holds " + std::to_string(img.pixels.shape()[0]) +
                         " images but " + labels_name + " holds " + std::to_string(lbl.shape()[0]) + " labels");
-        return TensorDataset(std::move(img.pixels), std::move(lbl), classes, 1.f / 255.f, labels_name);
+        if (img.pixels.shape()[1] != model_->in_features())
+            throw Error(std::string(images_name) + ": images have " + std::to_string(img.pixels.shape()[1]) +
+                        " pixels; the page's model takes " + std::to_string(model_->in_features()));
+        return TensorDataset(std::move(img.pixels), std::move(lbl), model_->out_features(), 1.f / 255.f, labels_name);
     }
 
     static size_t argmax(const float* z, size_t n) {
