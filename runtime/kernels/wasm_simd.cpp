@@ -91,44 +91,43 @@ void linear_forward(const float* x, const float* w, const float* b, float* y, si
     for_each_class_block<5>(C, [&](auto K, size_t c0) { forward_rows<decltype(K)::value>(x, w, b, y, B, D, C, c0); });
 }
 
-// One 4-wide column strip of dw for K classes: the x strip is loaded once per row
-// and serves K broadcast multiply-adds.
-template <size_t K>
-void backward_block(const float* x, const float* dy, float* dw, size_t B, size_t D, size_t C,
-                    size_t c0) {
-    size_t k = 0;
-    for (; k + W <= D; k += W) {
-        v128 acc[K];
-        for (size_t j = 0; j < K; ++j) acc[j] = wasm_f32x4_splat(0.f);
-        // Pointers step by a row: emcc runs LLVM without loop strength reduction,
-        // so i * D in the loop would stay a multiply per row.
-        const float* xr = x + k;
-        const float* g = dy + c0;
-        for (size_t i = 0; i < B; ++i, xr += D, g += C) {
-            v128 xv = load(xr);
-            for (size_t j = 0; j < K; ++j) acc[j] = madd(wasm_f32x4_splat(g[j]), xv, acc[j]);
+// dw[j, :] += Σ over R rows of dy[i, j] * x[i, :]. Streams along the rows of x
+// and dw (contiguous, L1-resident: a dw row is 3 KB for MNIST) with the R
+// factors of a class held as vectors. Measured in Chromium 156 against the
+// column-strip form (K class accumulators per 4-column strip, as the xsimd
+// kernels do): ~25% faster here, where the engine's register allocation and
+// strided loads cost more than on native x86.
+template <size_t R>
+void backward_rows(const float* x, const float* dy, float* dw, size_t D, size_t C) {
+    for (size_t j = 0; j < C; ++j) {
+        v128 g[R];
+        for (size_t r = 0; r < R; ++r) g[r] = wasm_f32x4_splat(dy[r * C + j]);
+        float* out = dw + j * D;
+        size_t k = 0;
+        for (; k + W <= D; k += W) {
+            v128 acc = load(out + k);
+            for (size_t r = 0; r < R; ++r) acc = madd(g[r], load(x + r * D + k), acc);
+            store(out + k, acc);
         }
-        for (size_t j = 0; j < K; ++j) {
-            float* out = dw + (c0 + j) * D + k;
-            store(out, wasm_f32x4_add(load(out), acc[j]));
+        for (; k < D; ++k) {
+            float s = out[k];
+            for (size_t r = 0; r < R; ++r) s += dy[r * C + j] * x[r * D + k];
+            out[k] = s;
         }
     }
-    for (; k < D; ++k)
-        for (size_t j = 0; j < K; ++j) {
-            float s = 0.f;
-            for (size_t i = 0; i < B; ++i) s += dy[i * C + c0 + j] * x[i * D + k];
-            dw[(c0 + j) * D + k] += s;
-        }
 }
 
-// x: (B, D), dy: (B, C) -> dw: (C, D) += dyᵀ·x, db: (C) += Σ dy. Blocks of at
-// most 10 classes, so MNIST's 10 share one pass over x.
+// x: (B, D), dy: (B, C) -> dw: (C, D) += dyᵀ·x, db: (C) += Σ dy. Rows in groups
+// of 8, then 4, then 1.
 void linear_backward(const float* x, const float* dy, float* dw, float* db, size_t B, size_t D,
                      size_t C) {
-    for_each_class_block<10>(C, [&](auto K, size_t c0) { backward_block<decltype(K)::value>(x, dy, dw, B, D, C, c0); });
+    size_t i = 0;
+    for (; i + 8 <= B; i += 8) backward_rows<8>(x + i * D, dy + i * C, dw, D, C);
+    for (; i + 4 <= B; i += 4) backward_rows<4>(x + i * D, dy + i * C, dw, D, C);
+    for (; i < B; ++i) backward_rows<1>(x + i * D, dy + i * C, dw, D, C);
     if (db)
-        for (size_t i = 0; i < B; ++i)
-            for (size_t c = 0; c < C; ++c) db[c] += dy[i * C + c];
+        for (size_t r = 0; r < B; ++r)
+            for (size_t c = 0; c < C; ++c) db[c] += dy[r * C + c];
 }
 
 // Softmax + cross-entropy is B·C exponentials against B·C·D multiply-adds in the
