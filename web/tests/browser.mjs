@@ -186,7 +186,7 @@ try {
     await p.waitForSelector('#start:not([disabled])', { timeout: 60000 });
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 0, `no horizontal scrolling at 375 px (overflow ${overflow} px)`);
-    await p.screenshot({ path: path.join(OUT, 'page-phone.png'), fullPage: false });
+    await p.screenshot({ path: path.join(OUT, 'page-phone.png'), fullPage: true });
     await phone.close();
   });
 
