@@ -34,7 +34,6 @@ try {
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
-  page.on('worker', (w) => w.on('close', () => {}));
 
   await step('page loads MNIST and the pretrained model', async () => {
     const t0 = Date.now();
