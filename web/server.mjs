@@ -19,10 +19,15 @@ const TYPES = {
   '.ico': 'image/x-icon',
 };
 
-export const SECURITY_HEADERS = {
+// Cross-origin isolation: lets a page use SharedArrayBuffer (wasm threads). The
+// demo works without it too (its runtime is single-threaded).
+export const ISOLATION_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+export const SECURITY_HEADERS = {
   'Content-Security-Policy': [
     "default-src 'none'",
     "script-src 'self' 'wasm-unsafe-eval'",
@@ -75,10 +80,13 @@ export function resolveSafe(root, requestPath) {
   return stat.isFile() ? real : null;
 }
 
-export function createServer(root) {
+// isolate: false leaves out the COOP/COEP headers (the browser test checks the
+// page also works that way).
+export function createServer(root, { isolate = true } = {}) {
+  const headers = isolate ? { ...ISOLATION_HEADERS, ...SECURITY_HEADERS } : SECURITY_HEADERS;
   return http.createServer((req, res) => {
     const reply = (status, text) => {
-      res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' });
+      res.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8' });
       res.end(req.method === 'HEAD' ? undefined : `${text}\n`);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -89,7 +97,7 @@ export function createServer(root) {
     if (!file) return reply(404, 'not found');
     const size = fs.statSync(file).size;
     res.writeHead(200, {
-      ...SECURITY_HEADERS,
+      ...headers,
       'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream',
       'Content-Length': size,
     });

@@ -35,9 +35,10 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
 
-  await step('page loads MNIST and the pretrained model', async () => {
+  await step('page loads MNIST and the pretrained model, cross-origin isolated', async () => {
     const t0 = Date.now();
     await page.goto(url);
+    check(await page.evaluate(() => crossOriginIsolated) === true, 'the demo server isolates the page (COOP/COEP)');
     await page.waitForSelector('#start:not([disabled])', { timeout: 60000 });
     check(await page.isVisible('#loading') === false, 'the loading indicator is hidden when ready');
     const acc = Number(await page.textContent('#test-acc'));
@@ -176,17 +177,23 @@ try {
           'the saved file equals the CLI-written file that was loaded');
   });
 
-  await step('the page fits a phone-sized viewport', async () => {
+  await step('the page fits a phone-sized viewport, and works without cross-origin isolation', async () => {
+    const plain = createServer(SITE, { isolate: false });
+    await new Promise((r) => plain.listen(0, '127.0.0.1', r));
     const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true });
     const p = await phone.newPage();
     p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`phone console: ${m.text()}`); });
     p.on('pageerror', (e) => consoleErrors.push(`phone page error: ${e.message}`));
-    await p.goto(url);
+    await p.goto(`http://127.0.0.1:${plain.address().port}/`);
     await p.waitForSelector('#start:not([disabled])', { timeout: 60000 });
+    check(await p.evaluate(() => crossOriginIsolated) === false, 'this server sends no COOP/COEP');
+    const acc = Number(await p.textContent('#test-acc'));
+    check(acc >= MIN_TEST_ACCURACY, `the pretrained model runs without isolation (test accuracy ${acc})`);
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 0, `no horizontal scrolling at 375 px (overflow ${overflow} px)`);
     await p.screenshot({ path: path.join(OUT, 'page-phone.png'), fullPage: true });
     await phone.close();
+    plain.close();
   });
 
   await step('keyboard: Tab walks the training controls in order', async () => {
