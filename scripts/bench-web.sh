@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Browser vs native training speed on the same model and data: one epoch = 50,000
+# images at batch 64. Native epochs come from `sgdx train --metrics` (training plus
+# validation, one thread); browser epochs from the demo page in headless Chromium
+# (training time in the worker, and wall time with validation and page updates).
+# Also checks the page's memory stays flat across epochs.
+#   scripts/bench-web.sh [--epochs N]   (called by ./run bench web)
+source "$(dirname "$0")/lib.sh"
+source "$ROOT/scripts/wasm-lib.sh"
+EPOCHS=5
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --epochs) EPOCHS=$2; shift 2 ;;
+    *) die "bench-web: unknown option '$1' (--epochs N)" ;;
+  esac
+done
+ensure_apt chromium
+build_native >/dev/null
+build_wasm sgdx_site >/dev/null
+OUT="$ROOT/build/wasm/bench"
+mkdir -p "$OUT"
+
+# median_epoch_ms METRICS_FILE: median of the epochs after the first (warm-up), in ms.
+median_epoch_ms() {
+  node -e '
+    const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+    const s = (lines.length > 1 ? lines.slice(1) : lines).map((l) => l.seconds * 1000).sort((a, b) => a - b);
+    console.log(s[Math.floor(s.length / 2)].toFixed(1));' "$1"
+}
+
+native_run() {  # native_run KERNELS -> ms/epoch
+  local metrics="$OUT/native-$1.jsonl"
+  rm -f "$metrics"
+  "$ROOT/build/native/sgdx" train --data "$MNIST_DIR" --epochs "$EPOCHS" --kernels "$1" --threads 1 -q --save '' \
+    --metrics "$metrics" >/dev/null
+  median_epoch_ms "$metrics"
+}
+
+best=$("$ROOT/build/native/sgdx" --version | sed -n 's/.*(using \(.*\))/\1/p')
+say "native (1 thread): $EPOCHS epochs with the best kernels ($best) and with sse2 (4-wide, as wasm SIMD128)"
+native_best=$(native_run "${best:-scalar}")
+native_sse2=$(native_run sse2 2>/dev/null || echo "n/a")
+say "browser: $EPOCHS epochs in headless Chromium"
+node "$ROOT/web/tests/bench.mjs" --site "$SITE_DIR" --epochs "$EPOCHS" --json "$OUT/browser.json"
+browser=$(node -e 'const r = require(process.argv[1]); console.log(r.computeMs.toFixed(1), r.wallMs.toFixed(1))' "$OUT/browser.json")
+read -r browser_train browser_wall <<<"$browser"
+printf '\n%-44s %10s\n' "one epoch, 50,000 images, batch 64" "ms/epoch"
+printf '%-44s %10s\n' "native, $best kernels, 1 thread" "$native_best"
+printf '%-44s %10s\n' "native, sse2 kernels, 1 thread" "$native_sse2"
+printf '%-44s %10s\n' "browser (Chromium), wasm_simd128, training" "$browser_train"
+printf '%-44s %10s\n' "browser, wall (with validation, page updates)" "$browser_wall"
+node -e 'const [b, n] = process.argv.slice(1).map(Number); console.log(`browser / native (${process.argv[3]}): ${(b / n).toFixed(2)}x`)' \
+  "$browser_wall" "$native_best" "$best"

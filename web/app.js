@@ -1,0 +1,335 @@
+// The page: controls, charts and views over the training worker (worker.js).
+// The worker owns the model; the page only sends requests and draws replies.
+import { LineChart } from './charts.js';
+import { DrawPad, paintDigit } from './drawing.js';
+
+const $ = (id) => document.getElementById(id);
+const LOSS_EVERY = 10;      // batches per point of the loss chart
+const LOSS_SMOOTHING = 0.05; // weight of a new batch in the moving average
+const SAMPLES_PER_S_WINDOW = 1.0;
+
+const worker = new Worker('worker.js', { type: 'module' });
+const send = (type, body = {}, transfer = []) => worker.postMessage({ type, ...body }, transfer);
+
+const lossChart = new LineChart($('loss-chart'), {
+  xLabel: 'epochs',
+  series: [{ label: 'training loss (smoothed)', color: '#2463eb' }],
+});
+const validChart = new LineChart($('valid-chart'), {
+  xLabel: 'epoch',
+  series: [{ label: 'validation loss', color: '#d97706' },
+           { label: 'validation accuracy', color: '#059669', axis: 'right' }],
+});
+
+// ---- state shown on the page -------------------------------------------------
+// listening: whether training reports are wanted (false from Reset until the next
+// Start, so reports already on their way from the worker are dropped).
+const ui = { state: 'loading', listening: false, galleryLabels: [], galleryFigures: [], epochRows: new Map() };
+const curve = { smoothed: null, batchesSeen: 0, batchesPerEpoch: 1 };
+const rate = { samples: 0, seconds: 0 };
+const epochClock = { compute: 0, wallStart: 0 };
+
+function setStatus(text) { $('status').textContent = text; }
+function showError(message) {
+  $('error').hidden = false;
+  $('error').textContent = message;
+}
+
+function setState(state) {
+  ui.state = state;
+  const ready = state !== 'loading';
+  $('start').disabled = !ready;
+  $('reset').disabled = !ready;
+  $('save').disabled = !ready;
+  $('load').disabled = !ready;
+  $('pause').disabled = !(state === 'training' || state === 'paused');
+  $('pause').textContent = state === 'paused' ? 'Resume' : 'Pause';
+  const words = { training: 'Training…', paused: 'Paused.', done: 'Training finished.', stopped: 'Stopped.',
+                  reset: 'Model reset to fresh weights from the seed.', ready: 'Ready.' };
+  if (words[state]) setStatus(words[state]);
+}
+
+// ---- weights: 10 images, red positive / blue negative ---------------------------
+const weightCanvases = [];
+for (let c = 0; c < 10; c++) {
+  const fig = document.createElement('figure');
+  const cv = document.createElement('canvas');
+  cv.width = cv.height = 28;
+  cv.setAttribute('role', 'img');
+  cv.setAttribute('aria-label', `weights of class ${c}`);
+  fig.append(cv, Object.assign(document.createElement('figcaption'), { textContent: String(c) }));
+  $('weights').append(fig);
+  weightCanvases.push(cv);
+}
+
+function drawWeights(w) {
+  for (let c = 0; c < 10; c++) {
+    const row = w.subarray(c * 784, (c + 1) * 784);
+    let scale = 1e-6;
+    for (const v of row) scale = Math.max(scale, Math.abs(v));
+    const g = weightCanvases[c].getContext('2d');
+    const img = g.createImageData(28, 28);
+    for (let i = 0; i < 784; i++) {
+      const t = row[i] / scale;  // -1..1
+      const a = Math.round(255 * (1 - Math.abs(t)));
+      img.data.set(t >= 0 ? [255, a, a, 255] : [a, a, 255, 255], i * 4);
+    }
+    g.putImageData(img, 0, 0);
+  }
+}
+
+// ---- confusion matrix ------------------------------------------------------------
+function drawConfusion(counts) {
+  const table = $('confusion');
+  table.textContent = '';
+  const head = table.createTHead().insertRow();
+  head.append(Object.assign(document.createElement('th'), { textContent: '' }));
+  for (let p = 0; p < 10; p++) head.append(Object.assign(document.createElement('th'), { textContent: p, scope: 'col' }));
+  const body = table.createTBody();
+  let max = 1;
+  for (let i = 0; i < 100; i++) if (i % 11) max = Math.max(max, counts[i]);
+  for (let t = 0; t < 10; t++) {
+    const tr = body.insertRow();
+    tr.append(Object.assign(document.createElement('th'), { textContent: t, scope: 'row' }));
+    for (let p = 0; p < 10; p++) {
+      const n = counts[t * 10 + p];
+      const td = tr.insertCell();
+      td.textContent = n;
+      const strength = t === p ? 0.25 : Math.min(1, n / max);
+      td.style.background = t === p ? `rgba(5, 150, 105, ${strength})` : `rgba(212, 60, 60, ${strength * 0.8})`;
+    }
+  }
+}
+
+// ---- gallery ---------------------------------------------------------------------
+function buildGallery(images, labels) {
+  ui.galleryLabels = labels;
+  $('gallery').textContent = '';
+  ui.galleryFigures = images.map((px, i) => {
+    const fig = document.createElement('figure');
+    const cv = document.createElement('canvas');
+    cv.width = cv.height = 28;
+    paintDigit(cv, px);
+    const cap = document.createElement('figcaption');
+    fig.append(cv, cap);
+    fig.title = `test image ${i}, label ${labels[i]}`;
+    $('gallery').append(fig);
+    return fig;
+  });
+}
+
+function markGallery(predicted) {
+  ui.galleryFigures.forEach((fig, i) => {
+    const wrong = predicted[i] !== ui.galleryLabels[i];
+    fig.classList.toggle('wrong', wrong);
+    fig.lastChild.textContent = wrong ? `${predicted[i]}✗` : String(predicted[i]);
+    fig.setAttribute('aria-label', `test image ${i}: label ${ui.galleryLabels[i]}, guess ${predicted[i]}${wrong ? ', wrong' : ''}`);
+  });
+}
+
+// ---- probabilities bar chart -------------------------------------------------------
+const probRows = [];
+for (let c = 0; c < 10; c++) {
+  const label = Object.assign(document.createElement('span'), { textContent: c });
+  const bar = document.createElement('div');
+  bar.className = 'bar';
+  const fill = document.createElement('span');
+  bar.append(fill);
+  const value = Object.assign(document.createElement('span'), { className: 'prob', textContent: '–' });
+  value.dataset.digit = c;
+  $('probs').append(label, bar, value);
+  probRows.push({ label, fill, value });
+}
+
+function showProbs(probs, predicted) {
+  probs.forEach((p, c) => {
+    probRows[c].fill.style.width = `${(p * 100).toFixed(1)}%`;
+    probRows[c].value.textContent = p.toFixed(3);
+    probRows[c].value.dataset.p = p;
+    probRows[c].label.classList.toggle('top', c === predicted);
+  });
+  $('draw-pred').textContent = predicted;
+}
+
+// Live prediction of the drawing: one request in flight; a change while it is
+// out is sent when the answer comes back.
+const drawState = { inFlight: false, dirty: false, seq: 0 };
+const pad = new DrawPad($('draw'), () => requestPrediction());
+
+function requestPrediction() {
+  if (ui.state === 'loading') return;
+  if (drawState.inFlight) { drawState.dirty = true; return; }
+  const pixels = pad.toMnist();
+  if (!pixels) {
+    probRows.forEach((r) => { r.fill.style.width = '0'; r.value.textContent = '–'; });
+    $('draw-pred').textContent = '–';
+    return;
+  }
+  paintDigit($('draw-small'), pixels);
+  drawState.inFlight = true;
+  drawState.dirty = false;
+  send('predict', { id: ++drawState.seq, pixels }, [pixels.buffer]);
+}
+$('clear').addEventListener('click', () => pad.clear());
+
+// ---- controls ---------------------------------------------------------------------
+function readOptions() {
+  const num = (id) => Number($(id).value);
+  return { lr: num('lr'), batchSize: num('batch'), epochs: num('epochs'), momentum: num('momentum'), seed: num('seed') };
+}
+
+function clearHistory() {
+  lossChart.clear();
+  validChart.clear();
+  curve.smoothed = null;
+  curve.batchesSeen = 0;
+  ui.epochRows.clear();
+  $('epoch-table').tBodies[0].textContent = '';
+  $('epoch-progress').value = 0;
+  $('epoch-now').textContent = '–';
+}
+
+$('controls').addEventListener('submit', (e) => {
+  e.preventDefault();
+  if (!$('controls').reportValidity()) return;
+  $('error').hidden = true;
+  clearHistory();
+  ui.listening = true;
+  epochClock.compute = 0;
+  epochClock.wallStart = performance.now();
+  send('start', { ...readOptions(), fresh: true });
+});
+$('pause').addEventListener('click', () => send(ui.state === 'paused' ? 'resume' : 'pause'));
+$('reset').addEventListener('click', () => { ui.listening = false; clearHistory(); send('reset', { seed: readOptions().seed }); });
+
+$('save').addEventListener('click', () => send('save'));
+$('load').addEventListener('change', async () => {
+  const file = $('load').files[0];
+  if (!file) return;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  $('load').value = '';
+  send('load', { bytes, name: file.name }, [bytes.buffer]);
+});
+
+$('inspect-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  delete $('inspect-pred').dataset.index;
+  send('testImage', { index: Number($('inspect-index').value) });
+});
+
+// ---- epoch table ---------------------------------------------------------------------
+function epochRow(epoch) {
+  if (!ui.epochRows.has(epoch)) {
+    const tr = $('epoch-table').tBodies[0].insertRow();
+    tr.dataset.epoch = epoch;
+    for (let i = 0; i < 6; i++) tr.insertCell();
+    tr.cells[0].textContent = epoch;
+    ui.epochRows.set(epoch, tr);
+  }
+  return ui.epochRows.get(epoch);
+}
+
+// ---- messages from the worker ------------------------------------------------------
+const onMessage = {
+  loading({ loaded, total }) {
+    $('load-progress').value = total ? loaded / total : 0;
+    $('load-text').textContent = `${(loaded / 1e6).toFixed(1)} / ${(total / 1e6).toFixed(1)} MB`;
+  },
+  ready({ train, valid, test, kernels, pretrained }) {
+    $('loading').hidden = true;
+    setState('ready');
+    setStatus(`Ready: ${train} training, ${valid} validation and ${test} test images; kernels ${kernels}. ` +
+              (pretrained ? 'A pretrained model is loaded: draw a digit, or press Start to train your own.' : ''));
+    $('test-acc-note').textContent = pretrained ? '(pretrained model)' : '';
+  },
+  state({ state }) { setState(state); },
+  progress(r) {
+    if (!ui.listening) return;
+    curve.batchesPerEpoch = r.batches;
+    for (const loss of r.losses) {
+      curve.smoothed = curve.smoothed === null ? loss : curve.smoothed + LOSS_SMOOTHING * (loss - curve.smoothed);
+      curve.batchesSeen += 1;
+      if (curve.batchesSeen % LOSS_EVERY === 0) lossChart.add(0, curve.batchesSeen / r.batches, curve.smoothed);
+    }
+    epochClock.compute += r.seconds;
+    rate.samples += r.samples;
+    rate.seconds += r.seconds;
+    if (rate.seconds >= SAMPLES_PER_S_WINDOW || r.epochEnd) {
+      $('rate').textContent = Math.round(rate.samples / rate.seconds).toLocaleString('en');
+      rate.samples = rate.seconds = 0;
+    }
+    $('epoch-now').textContent = r.epoch;
+    $('epoch-progress').value = r.batch / r.batches;
+    if (r.epochEnd) {
+      const tr = epochRow(r.epoch);
+      tr.cells[1].textContent = r.trainLoss.toFixed(4);
+      tr.cells[2].textContent = r.validLoss.toFixed(4);
+      tr.cells[3].textContent = r.validAcc.toFixed(4);
+      validChart.add(0, r.epoch, r.validLoss);
+      validChart.add(1, r.epoch, r.validAcc);
+      // Compute time (the worker's slices) and wall time (with messages and validation).
+      const now = performance.now();
+      tr.cells[5].textContent = `${(epochClock.compute * 1000).toFixed(0)} ms`;
+      tr.dataset.computeMs = (epochClock.compute * 1000).toFixed(1);
+      tr.dataset.wallMs = (now - epochClock.wallStart).toFixed(1);
+      epochClock.compute = 0;
+      epochClock.wallStart = now;
+    }
+  },
+  weights({ weights }) { drawWeights(weights); },
+  gallery({ images, labels }) { buildGallery(images, labels); },
+  test({ epoch, accuracy, confusion, predicted }) {
+    if (epoch && !ui.listening) return;
+    $('test-acc').textContent = accuracy.toFixed(4);
+    $('test-acc').dataset.epoch = epoch;
+    $('test-acc-note').textContent = epoch ? `(after epoch ${epoch})` : $('test-acc-note').textContent;
+    if (epoch) epochRow(epoch).cells[4].textContent = accuracy.toFixed(4);
+    drawConfusion(confusion);
+    markGallery(predicted);
+    requestPrediction();
+  },
+  memory({ epoch, wasmBytes }) {
+    if (!ui.listening) return;
+    const tr = epochRow(epoch);
+    tr.dataset.wasmBytes = wasmBytes;
+  },
+  prediction({ probs, predicted, error }) {
+    drawState.inFlight = false;
+    if (error) return showError(error);
+    showProbs(probs, predicted);
+    if (drawState.dirty) requestPrediction();
+  },
+  testImage({ error, index, pixels, label, probs, predicted }) {
+    if (error) return showError(error);
+    paintDigit($('inspect-img'), pixels);
+    $('inspect-label').textContent = label;
+    $('inspect-pred').textContent = predicted;
+    $('inspect-pred').dataset.index = index;
+    $('inspect-pred').dataset.p = probs[predicted];
+    $('inspect-prob').textContent = `(p = ${probs[predicted].toFixed(4)})`;
+  },
+  saved({ bytes }) {
+    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+    const a = Object.assign(document.createElement('a'), { href: url, download: 'mnist_logistic.safetensors' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    $('model-msg').textContent = `Saved mnist_logistic.safetensors (${bytes.length.toLocaleString('en')} bytes).`;
+  },
+  loaded({ name }) {
+    $('model-msg').textContent = `Loaded ${name}.`;
+    $('model-msg').className = '';
+    $('test-acc-note').textContent = `(${name})`;
+  },
+  loadFailed({ message }) {
+    $('model-msg').textContent = `Could not load the model: ${message}. The current model is kept.`;
+    $('model-msg').className = 'error';
+  },
+  error({ message }) { showError(message); },
+};
+
+worker.onmessage = (e) => onMessage[e.data.type](e.data);
+worker.onerror = (e) => showError(`The training worker failed: ${e.message || 'could not start'}`);
+setState('loading');
+send('init');

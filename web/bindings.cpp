@@ -1,0 +1,341 @@
+// The browser's trainer: the runtime's model, SGD and loaders behind embind, driven
+// from a Web Worker (web/worker.js). Training runs in time-boxed slices (step) so
+// the worker can answer pause, predict and load requests between slices; each
+// slice and each epoch end return plain JS objects for the page's charts.
+//
+// Every entry point catches sgdx::Error and returns its message: a JS caller gets
+// {error: "..."} instead of an opaque WebAssembly exception.
+#include <emscripten/bind.h>
+#include <emscripten/emscripten.h>
+#include <emscripten/val.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/mnist_logistic.hpp"
+#include "runtime/sgdx.hpp"
+
+using emscripten::val;
+
+namespace sgdx::web {
+namespace {
+
+const uint8_t* bytes_of(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
+// A JS typed array holding a copy of [data, data + n): the wasm memory may grow
+// (and detach views) before the JS side reads it.
+template <class T>
+val copy_to_js(const T* data, size_t n) {
+    return val(emscripten::typed_memory_view(n, data)).call<val>("slice");
+}
+
+val error_result(const std::string& message) {
+    val out = val::object();
+    out.set("error", message);
+    return out;
+}
+
+template <class Fn>
+val guarded(Fn&& fn) {
+    try {
+        return fn();
+    } catch (const std::exception& e) {
+        return error_result(e.what());
+    }
+}
+
+}  // namespace
+
+class Trainer {
+public:
+    Trainer() { reset(0); }
+
+    // The training IDX files as bytes; the last `valid_size` images are held out
+    // for validation, as in the tutorial and `sgdx train`. Loaded apart from the
+    // test files so only one set's bytes are in the wasm heap at a time.
+    val load_training(const std::string& images, const std::string& labels, int valid_size) {
+        return guarded([&] {
+            TensorDataset all = make_set(images, "train-images-idx3-ubyte", labels, "train-labels-idx1-ubyte");
+            if (valid_size < 0 || size_t(valid_size) >= all.size())
+                throw Error("validation size " + std::to_string(valid_size) + " leaves no training data");
+            const size_t n_train = all.size() - size_t(valid_size);
+            train_set_ = std::make_unique<TensorDataset>(all.slice(0, n_train, "training set"));
+            valid_set_ = valid_size ? std::make_unique<TensorDataset>(all.slice(n_train, all.size(), "validation set"))
+                                    : nullptr;
+            train_loader_.reset();
+            val out = val::object();
+            out.set("train", train_set_->size());
+            out.set("valid", size_t(valid_size));
+            out.set("kernels", std::string(active_kernels().name));
+            return out;
+        });
+    }
+
+    // The test IDX files; without held-out training images they also validate.
+    val load_test(const std::string& images, const std::string& labels) {
+        return guarded([&] {
+            TensorDataset test = make_set(images, "t10k-images-idx3-ubyte", labels, "t10k-labels-idx1-ubyte");
+            test_set_ = std::make_unique<TensorDataset>(test);
+            if (!valid_set_) valid_set_ = std::make_unique<TensorDataset>(test);
+            valid_loader_ = std::make_unique<DataLoader>(*valid_set_, 1000, false);
+            test_loader_ = std::make_unique<DataLoader>(*test_set_, 1000, false);
+            val out = val::object();
+            out.set("test", test_set_->size());
+            return out;
+        });
+    }
+
+    // Fresh weights from `seed` (PCG32: the same as `sgdx train --seed`).
+    void reset(double seed) {
+        model_ = std::make_unique<MnistLogistic>(784, 10, uint64_t(seed));
+        opt_.reset();
+        train_loader_.reset();
+        epoch_ = 0;
+    }
+
+    // Options for the coming epochs. A new batch size or seed restarts the
+    // epoch's order; momentum buffers start empty.
+    val configure(double lr, double momentum, double batch_size, double seed) {
+        return guarded([&] {
+            if (!train_set_ || !test_set_) throw Error("the data is not loaded yet");
+            if (!(batch_size >= 1 && batch_size <= 60000 && batch_size == std::floor(batch_size)))
+                throw Error("batch size must be a whole number from 1 to 60000");
+            SgdOptions o;
+            o.lr = float(lr);
+            o.momentum = float(momentum);
+            validate(o);
+            opt_ = std::make_unique<SGD>(model_->parameters(), o);
+            train_loader_ = std::make_unique<DataLoader>(*train_set_, size_t(batch_size), true,
+                                                         uint64_t(seed));
+            next_batch_ = 0;
+            return val::object();
+        });
+    }
+
+    // Trains batches for about `budget_ms`, stopping early at the end of an epoch.
+    // Returns {losses (per batch), epoch, batch, batches, samples, seconds}, plus
+    // {epochEnd, trainLoss, validLoss, validAcc} after an epoch's last batch. On a
+    // non-finite loss the model is put back where the epoch began and {error} is
+    // returned.
+    val step(double budget_ms) {
+        return guarded([&] {
+            if (!opt_ || !train_loader_) throw Error("call configure before step");
+            DataLoader& loader = *train_loader_;
+            if (next_batch_ == 0) {
+                loader.start_epoch();
+                remember_good_parameters();
+                epoch_loss_ = 0;
+                epoch_samples_ = 0;
+            }
+            losses_.clear();
+            const double start = emscripten_get_now();
+            size_t samples = 0;
+            while (next_batch_ < loader.size()) {
+                const BatchLoss r = loss_batch(*model_, loader.batch(next_batch_), ws_, opt_.get());
+                if (!std::isfinite(r.loss)) {
+                    restore_good_parameters();
+                    next_batch_ = 0;
+                    throw Error(std::string("training diverged: the loss became ") +
+                                (std::isnan(r.loss) ? "NaN" : "infinite") + " in epoch " +
+                                std::to_string(epoch_ + 1) + ", batch " + std::to_string(next_batch_ + 1) +
+                                "; the model is back where this epoch began (try a smaller learning rate)");
+                }
+                losses_.push_back(r.loss);
+                samples += r.count;
+                epoch_loss_ += double(r.loss) * double(r.count);
+                ++next_batch_;
+                if (emscripten_get_now() - start >= budget_ms) break;
+            }
+            epoch_samples_ += samples;
+            val out = val::object();
+            out.set("losses", copy_to_js(losses_.data(), losses_.size()));
+            out.set("samples", samples);
+            out.set("seconds", (emscripten_get_now() - start) / 1000.0);
+            out.set("batch", next_batch_);
+            out.set("batches", loader.size());
+            out.set("epoch", epoch_ + 1);
+            if (next_batch_ == loader.size()) {
+                next_batch_ = 0;
+                ++epoch_;
+                out.set("epochEnd", true);
+                out.set("trainLoss", epoch_loss_ / double(epoch_samples_));
+                EvalResult v = evaluate(*model_, *valid_loader_, ws_);
+                out.set("validLoss", v.loss);
+                out.set("validAcc", v.accuracy);
+            }
+            return out;
+        });
+    }
+
+    // Test-set loss, accuracy and the (10, 10) confusion matrix (rows: truth).
+    val test() {
+        return guarded([&] {
+            if (!test_loader_) throw Error("the test data is not loaded yet");
+            ConfusionMatrix cm;
+            EvalResult r = evaluate(*model_, *test_loader_, ws_, &cm);
+            std::vector<uint32_t> counts(cm.counts.begin(), cm.counts.end());
+            val out = val::object();
+            out.set("loss", r.loss);
+            out.set("accuracy", r.accuracy);
+            out.set("confusion", copy_to_js(counts.data(), counts.size()));
+            return out;
+        });
+    }
+
+    // (10, 784) weights, PyTorch's layout.
+    val weights() { return copy_to_js(model_->lin.weight.value.data(), model_->lin.weight.value.size()); }
+
+    // One 28x28 image of uint8 pixels (white digit on black, as MNIST): class
+    // probabilities, computed as `sgdx predict` does (pixels / 255, softmax in double).
+    val predict(const std::string& pixels) {
+        return guarded([&] {
+            if (pixels.size() != model_->in_features())
+                throw Error("predict: the image has " + std::to_string(pixels.size()) +
+                            " pixels, the model takes " + std::to_string(model_->in_features()));
+            return probabilities(bytes_of(pixels));
+        });
+    }
+
+    // Test image `index`: {pixels, label, probs, predicted}.
+    val test_image(int index) {
+        return guarded([&] {
+            if (!test_set_) throw Error("the test data is not loaded yet");
+            if (index < 0 || size_t(index) >= test_set_->size())
+                throw Error("test image " + std::to_string(index) + " is outside 0.." +
+                            std::to_string(test_set_->size() - 1));
+            const uint8_t* px = test_set_->image(size_t(index));
+            val out = probabilities(px);
+            out.set("pixels", copy_to_js(px, test_set_->features()));
+            out.set("label", int(test_set_->label(size_t(index))));
+            return out;
+        });
+    }
+
+    // The predicted class of test images [first, first + count).
+    val test_predictions(int first, int count) {
+        return guarded([&] {
+            if (!test_set_) throw Error("the test data is not loaded yet");
+            if (first < 0 || count < 0 || size_t(first) + size_t(count) > test_set_->size())
+                throw Error("test images " + std::to_string(first) + "+" + std::to_string(count) +
+                            " are outside the test set");
+            const size_t D = model_->in_features(), C = model_->out_features();
+            std::vector<float> x(size_t(count) * D);
+            for (int i = 0; i < count; ++i)
+                active_kernels().scale_u8(test_set_->image(size_t(first + i)), test_set_->scale(),
+                                          x.data() + size_t(i) * D, D);
+            ws_.ensure(size_t(count), C);
+            model_->forward(x.data(), size_t(count), ws_.logits.data());
+            std::vector<int32_t> predicted(static_cast<size_t>(count));
+            for (int i = 0; i < count; ++i) predicted[size_t(i)] = int32_t(argmax(ws_.logits.data() + size_t(i) * C, C));
+            return copy_to_js(predicted.data(), predicted.size());
+        });
+    }
+
+    // The model as a safetensors file, byte for byte what `sgdx train --save` writes.
+    val save_model() {
+        return guarded([&] {
+            std::vector<uint8_t> bytes = encode_model(
+                *model_, {{"model", "MnistLogistic"}, {"image_rows", "28"}, {"image_cols", "28"}});
+            return copy_to_js(bytes.data(), bytes.size());
+        });
+    }
+
+    // Replaces the model's parameters from a safetensors file; on any problem the
+    // current model is kept and {error} names the file and what is wrong.
+    val load_model(const std::string& bytes, const std::string& name) {
+        return guarded([&] {
+            SafetensorsFile file = parse_safetensors(bytes_of(bytes), bytes.size(), name);
+            sgdx::load_model(*model_, file, name);
+            if (opt_) opt_ = std::make_unique<SGD>(model_->parameters(), opt_->options());
+            next_batch_ = 0;
+            return val::object();
+        });
+    }
+
+private:
+    // An image/label IDX pair, checked against the page's model (784 -> 10).
+    TensorDataset make_set(const std::string& images, const char* images_name, const std::string& labels,
+                           const char* labels_name) const {
+        IdxImages img = parse_idx_images(bytes_of(images), images.size(), images_name);
+        auto lbl = parse_idx_labels(bytes_of(labels), labels.size(), labels_name);
+        if (img.pixels.shape()[0] != lbl.shape()[0])
+            throw Error(std::string(images_name) + " holds " + std::to_string(img.pixels.shape()[0]) +
+                        " images but " + labels_name + " holds " + std::to_string(lbl.shape()[0]) + " labels");
+        if (img.pixels.shape()[1] != model_->in_features())
+            throw Error(std::string(images_name) + ": images have " + std::to_string(img.pixels.shape()[1]) +
+                        " pixels; the page's model takes " + std::to_string(model_->in_features()));
+        return TensorDataset(std::move(img.pixels), std::move(lbl), model_->out_features(), 1.f / 255.f, labels_name);
+    }
+
+    static size_t argmax(const float* z, size_t n) {
+        size_t best = 0;
+        for (size_t c = 1; c < n; ++c)
+            if (z[c] > z[best]) best = c;
+        return best;
+    }
+
+    val probabilities(const uint8_t* pixels) {
+        const size_t D = model_->in_features(), C = model_->out_features();
+        std::vector<float> x(D), logits(C);
+        active_kernels().scale_u8(pixels, 1.f / 255.f, x.data(), D);
+        model_->forward(x.data(), 1, logits.data());
+        const float m = logits[argmax(logits.data(), C)];
+        std::vector<double> p(C);
+        double sum = 0;
+        for (size_t c = 0; c < C; ++c) sum += p[c] = std::exp(double(logits[c] - m));
+        val probs = val::array();
+        size_t best = 0;
+        for (size_t c = 0; c < C; ++c) {
+            p[c] /= sum;
+            if (p[c] > p[best]) best = c;
+            probs.call<void>("push", p[c]);
+        }
+        val out = val::object();
+        out.set("probs", probs);
+        out.set("predicted", int(best));
+        return out;
+    }
+
+    void remember_good_parameters() {
+        good_.clear();
+        for (Parameter* p : model_->parameters()) good_.push_back(p->value);
+    }
+    void restore_good_parameters() {
+        auto params = model_->parameters();
+        for (size_t i = 0; i < params.size() && i < good_.size(); ++i) params[i]->value = good_[i];
+    }
+
+    std::unique_ptr<MnistLogistic> model_;
+    std::unique_ptr<SGD> opt_;
+    std::unique_ptr<TensorDataset> train_set_, valid_set_, test_set_;
+    std::unique_ptr<DataLoader> train_loader_, valid_loader_, test_loader_;
+    Workspace ws_;
+    std::vector<float> losses_;
+    std::vector<xt::xarray<float>> good_;
+    size_t next_batch_ = 0;
+    int epoch_ = 0;
+    double epoch_loss_ = 0;
+    size_t epoch_samples_ = 0;
+};
+
+}  // namespace sgdx::web
+
+EMSCRIPTEN_BINDINGS(sgdx_web) {
+    using sgdx::web::Trainer;
+    emscripten::class_<Trainer>("Trainer")
+        .constructor<>()
+        .function("loadTraining", &Trainer::load_training)
+        .function("loadTest", &Trainer::load_test)
+        .function("reset", &Trainer::reset)
+        .function("configure", &Trainer::configure)
+        .function("step", &Trainer::step)
+        .function("test", &Trainer::test)
+        .function("weights", &Trainer::weights)
+        .function("predict", &Trainer::predict)
+        .function("testImage", &Trainer::test_image)
+        .function("testPredictions", &Trainer::test_predictions)
+        .function("saveModel", &Trainer::save_model)
+        .function("loadModel", &Trainer::load_model);
+}
