@@ -2,6 +2,7 @@
 // Shared test helpers: random data, tolerant comparison, temp paths, real MNIST.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -35,9 +36,17 @@ inline double max_rel_error(const float* a, const float* b, size_t n, double abs
     return worst;
 }
 
+// A folder of this process's own: ctest runs test cases as parallel processes,
+// and getpid() is constant under Emscripten, so the clock makes it unique too.
 inline std::string temp_path(const std::string& name) {
-    std::string dir = SGDX_TEST_TMP;
-    ::mkdir(dir.c_str(), 0755);
+    static const std::string dir = [] {
+        std::string root = SGDX_TEST_TMP;
+        ::mkdir(root.c_str(), 0755);
+        std::string d = root + "/" + std::to_string(::getpid()) + "-" +
+                        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+        ::mkdir(d.c_str(), 0755);
+        return d;
+    }();
     return dir + "/" + name;
 }
 
