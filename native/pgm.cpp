@@ -51,15 +51,19 @@ GrayImage parse_pgm(const uint8_t* data, size_t size, const std::string& source)
     if (maxval == 0 || maxval > 255)
         throw Error(source + ": PGM maximum value " + std::to_string(maxval) + " is not supported (1..255)");
     const size_t n = img.width * img.height;
-    img.pixels.resize(n);
     if (binary) {
         if (c.p >= c.end || !std::isspace(*c.p)) throw Error(source + ": PGM header: missing whitespace before the data");
         ++c.p;
         const size_t have = size_t(c.end - c.p);
         if (have < n)
             throw Error(source + ": truncated PGM: " + std::to_string(have) + " of " + std::to_string(n) + " pixel bytes");
-        for (size_t i = 0; i < n; ++i) img.pixels[i] = c.p[i];
+        img.pixels.assign(c.p, c.p + n);
     } else {
+        // Each value takes at least one byte: check before allocating what the header claims.
+        const size_t have = size_t(c.end - c.p);
+        if (have < n)
+            throw Error(source + ": truncated PGM: " + std::to_string(have) + " bytes left for " + std::to_string(n) + " pixel values");
+        img.pixels.resize(n);
         for (size_t i = 0; i < n; ++i) {
             size_t v = c.number("pixel value");
             if (v > maxval) throw Error(source + ": PGM pixel value " + std::to_string(v) + " exceeds the maximum " + std::to_string(maxval));

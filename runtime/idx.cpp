@@ -63,9 +63,9 @@ Header parse_header(const uint8_t* head, size_t head_size, uint64_t file_size, s
         uint32_t d = be32(head + 4 + 4 * i);
         if (d == 0) throw Error(source + ": IDX dimension " + std::to_string(i) + " is 0 (no data)");
         h.dims.push_back(d);
-        total *= d;
-        if (total > kMaxBytes)
+        if (total > kMaxBytes / d)  // checked before multiplying: three uint32 can pass 2^64 and wrap
             throw Error(source + ": IDX header claims an absurd size (over 16 GiB); the file is corrupt");
+        total *= d;
     }
     h.data_bytes = total;
     const uint64_t expected = h.header_bytes + total;
