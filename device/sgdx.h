@@ -33,12 +33,16 @@ typedef enum sgdx_status {
     SGDX_ERR_BUFFER_TOO_SMALL = 9, /* the save buffer cannot hold the weights */
     SGDX_ERR_CORRUPT_WEIGHTS = 10, /* the weight buffer is not a valid safetensors file */
     SGDX_ERR_SHAPE_MISMATCH = 11,  /* valid file, but its tensors do not fit this model */
-    SGDX_ERR_NOT_QUANTIZED = 12    /* int8 call before sgdx_quantize (or after weights changed) */
+    SGDX_ERR_NOT_QUANTIZED = 12,   /* int8 call before sgdx_quantize (or after weights changed) */
+    /* Not a status: makes every int a valid value of the type, so a C caller's
+       stray number reaching the implementation is checked, not undefined. */
+    SGDX_STATUS_FORCE_INT = 0x7fffffff
 } sgdx_status;
 
 typedef enum sgdx_quant_mode {
     SGDX_QUANT_PER_TENSOR = 0, /* one scale for the whole weight matrix */
-    SGDX_QUANT_PER_ROW = 1     /* one scale per class (row of the weight) */
+    SGDX_QUANT_PER_ROW = 1,    /* one scale per class (row of the weight) */
+    SGDX_QUANT_MODE_FORCE_INT = 0x7fffffff  /* not a mode: see SGDX_STATUS_FORCE_INT */
 } sgdx_quant_mode;
 
 /* Lives inside the caller's arena; valid while the arena is. */

@@ -675,6 +675,7 @@ const char* sgdx_status_name(sgdx_status status) {
         case SGDX_ERR_CORRUPT_WEIGHTS: return "SGDX_ERR_CORRUPT_WEIGHTS";
         case SGDX_ERR_SHAPE_MISMATCH: return "SGDX_ERR_SHAPE_MISMATCH";
         case SGDX_ERR_NOT_QUANTIZED: return "SGDX_ERR_NOT_QUANTIZED";
+        default: break;  // SGDX_STATUS_FORCE_INT and any other number
     }
     return "unknown status";
 }
