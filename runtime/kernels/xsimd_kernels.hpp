@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #include <xsimd/xsimd.hpp>
 
+#include "class_blocks.hpp"
 #include "kernels.hpp"
 
 namespace sgdx::kernels {
@@ -92,24 +93,13 @@ struct XsimdKernels {
 
     static constexpr size_t kForwardMaxK = 6;
 
+    // The C outputs in equal blocks of at most kForwardMaxK (10 -> 5 + 5).
     template <class T>
     static void forward(const T* x, float scale, const float* w, const float* b, float* y,
                         size_t B, size_t D, size_t C) {
-        // Split the C outputs into equal blocks of at most kForwardMaxK (10 -> 5 + 5).
-        size_t blocks = (C + kForwardMaxK - 1) / kForwardMaxK;
-        size_t c0 = 0;
-        for (size_t blk = 0; blk < blocks; ++blk) {
-            size_t K = (C - c0) / (blocks - blk);
-            switch (K) {
-                case 1: forward_rows<T, 1>(x, scale, w, b, y, B, D, C, c0); break;
-                case 2: forward_rows<T, 2>(x, scale, w, b, y, B, D, C, c0); break;
-                case 3: forward_rows<T, 3>(x, scale, w, b, y, B, D, C, c0); break;
-                case 4: forward_rows<T, 4>(x, scale, w, b, y, B, D, C, c0); break;
-                case 5: forward_rows<T, 5>(x, scale, w, b, y, B, D, C, c0); break;
-                default: forward_rows<T, 6>(x, scale, w, b, y, B, D, C, c0); break;
-            }
-            c0 += K;
-        }
+        for_each_class_block<kForwardMaxK>(C, [&](auto k, size_t c0) {
+            forward_rows<T, decltype(k)::value>(x, scale, w, b, y, B, D, C, c0);
+        });
     }
 
     // S adjacent W-wide column strips of dw for K classes: per row, S x vectors
@@ -157,24 +147,9 @@ struct XsimdKernels {
     template <class T>
     static void backward(const T* x, float scale, const float* dy, float* dw, float* db,
                          size_t B, size_t D, size_t C) {
-        size_t blocks = (C + kBackwardMaxK - 1) / kBackwardMaxK;
-        size_t c0 = 0;
-        for (size_t blk = 0; blk < blocks; ++blk) {
-            size_t K = (C - c0) / (blocks - blk);
-            switch (K) {
-                case 1: backward_block<T, 1>(x, scale, dy, dw, B, D, C, c0); break;
-                case 2: backward_block<T, 2>(x, scale, dy, dw, B, D, C, c0); break;
-                case 3: backward_block<T, 3>(x, scale, dy, dw, B, D, C, c0); break;
-                case 4: backward_block<T, 4>(x, scale, dy, dw, B, D, C, c0); break;
-                case 5: backward_block<T, 5>(x, scale, dy, dw, B, D, C, c0); break;
-                case 6: backward_block<T, 6>(x, scale, dy, dw, B, D, C, c0); break;
-                case 7: backward_block<T, 7>(x, scale, dy, dw, B, D, C, c0); break;
-                case 8: backward_block<T, 8>(x, scale, dy, dw, B, D, C, c0); break;
-                case 9: backward_block<T, 9>(x, scale, dy, dw, B, D, C, c0); break;
-                default: backward_block<T, 10>(x, scale, dy, dw, B, D, C, c0); break;
-            }
-            c0 += K;
-        }
+        for_each_class_block<kBackwardMaxK>(C, [&](auto k, size_t c0) {
+            backward_block<T, decltype(k)::value>(x, scale, dy, dw, B, D, C, c0);
+        });
         if (db)
             for (size_t i = 0; i < B; ++i)
                 for (size_t c = 0; c < C; ++c) db[c] += dy[i * C + c];
