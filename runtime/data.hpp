@@ -73,8 +73,8 @@ public:
     bool shuffles() const { return shuffle_; }
     const TensorDataset& dataset() const { return dataset_; }
 
-    // Whether batches also carry float x (on by default). The training loop reads
-    // the uint8 pixels only and turns this off for speed while it runs.
+    // Whether batches also carry float x (on by default). train_epoch and evaluate
+    // turn it off while they run when the kernels read the uint8 pixels directly.
     void set_float_inputs(bool on) { float_inputs_ = on; }
     bool float_inputs() const { return float_inputs_; }
 

@@ -18,10 +18,16 @@ void Workspace::ensure(size_t batch, size_t classes) {
 }
 
 namespace {
-// The loops below read uint8 pixels only; floats would be converted for nothing.
-struct FloatInputsOff {
-    explicit FloatInputsOff(DataLoader& dl) : dl_(dl), was_(dl.float_inputs()) { dl.set_float_inputs(false); }
-    ~FloatInputsOff() { dl_.set_float_inputs(was_); }
+// Whether the active kernels read uint8 batches directly. If not (e.g. the wasm
+// set), the loader's one conversion to float is the cheapest path: the module's
+// own fallback would convert again in forward and once more in backward.
+bool fused_inputs() { return active_kernels().linear_forward_u8 && active_kernels().linear_backward_u8; }
+
+// The loops below need float batches from the loader only when the kernels
+// cannot read the bytes; otherwise the floats would be converted for nothing.
+struct LoaderInputs {
+    explicit LoaderInputs(DataLoader& dl) : dl_(dl), was_(dl.float_inputs()) { dl.set_float_inputs(!fused_inputs()); }
+    ~LoaderInputs() { dl_.set_float_inputs(was_); }
     DataLoader& dl_;
     bool was_;
 };
@@ -38,9 +44,11 @@ BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
     ws.ensure(b.size, C);
     const auto& k = active_kernels();
     // x: (B, D) -> logits: (B, C)
-    // A batch from a DataLoader carries uint8 pixels; one built by hand may hold floats only.
+    // A batch from a DataLoader carries uint8 pixels (and floats unless turned off);
+    // one built by hand may hold floats only. Bytes when the kernels read them.
     if (!b.pixels && !b.x) throw Error("batch has neither pixels nor float inputs");
-    if (b.pixels) model.forward(b.pixels, b.scale, b.size, ws.logits.data());
+    const bool bytes = b.pixels && (!b.x || fused_inputs());
+    if (bytes) model.forward(b.pixels, b.scale, b.size, ws.logits.data());
     else model.forward(b.x, b.size, ws.logits.data());
     BatchLoss out;
     out.count = b.size;
@@ -50,7 +58,7 @@ BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
     out.loss = float(total / double(b.size));
     if (opt && std::isfinite(out.loss)) {
         // logits: (B, C) -> grads of the parameters
-        if (b.pixels) model.backward(b.pixels, b.scale, dlogits, b.size);
+        if (bytes) model.backward(b.pixels, b.scale, dlogits, b.size);
         else model.backward(b.x, dlogits, b.size);
         opt->step();
         opt->zero_grad();
@@ -63,7 +71,7 @@ EvalResult evaluate(Module& model, DataLoader& loader, Workspace& ws, ConfusionM
     model.eval();
     const size_t C = model.out_features();
     if (confusion) confusion->reset(C);
-    FloatInputsOff fast(loader);
+    LoaderInputs inputs(loader);
     double loss_sum = 0;
     size_t correct = 0, count = 0;
     for (const Batch& b : loader) {
@@ -88,7 +96,7 @@ double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, in
                    int epochs, const ProgressFn& progress, TrainingState* state,
                    const StateFn& after_batch) {
     using clock = std::chrono::steady_clock;
-    FloatInputsOff fast(train);
+    LoaderInputs inputs(train);
     model.train();
     const auto start = clock::now();
     TrainingState local;
