@@ -69,13 +69,17 @@ std::string kernel_list() {
     return s;
 }
 
-// A model file's shapes decide the model's size.
-std::unique_ptr<MnistLogistic> load_model_file(const std::string& path, SafetensorsFile* meta = nullptr) {
-    SafetensorsFile file = read_safetensors(path);
+// A model or checkpoint file's shapes decide the model's size (weights not loaded).
+std::unique_ptr<MnistLogistic> model_sized_for(const SafetensorsFile& file, const std::string& path) {
     auto it = file.tensors.find("lin.weight");
     if (it == file.tensors.end() || it->second.shape.size() != 2)
         throw Error(path + ": not an MnistLogistic model (no 2-D tensor 'lin.weight')");
-    auto model = std::make_unique<MnistLogistic>(it->second.shape[1], it->second.shape[0]);
+    return std::make_unique<MnistLogistic>(it->second.shape[1], it->second.shape[0]);
+}
+
+std::unique_ptr<MnistLogistic> load_model_file(const std::string& path, SafetensorsFile* meta = nullptr) {
+    SafetensorsFile file = read_safetensors(path);
+    auto model = model_sized_for(file, path);
     load_model(*model, file, path);
     if (meta) *meta = std::move(file);
     return model;
@@ -163,11 +167,7 @@ int run_train(TrainOptions o) {
     std::map<std::string, std::string> resume_settings;
     if (!o.resume.empty()) {
         resume_file = read_safetensors(o.resume);
-        auto kind = resume_file.metadata.find("kind");
-        if (kind == resume_file.metadata.end() || kind->second != "sgdx-checkpoint")
-            throw Error(o.resume + ": not an sgdx checkpoint (a model file? use --init for those)");
-        for (const auto& [k, v] : resume_file.metadata)
-            if (k.rfind("setting.", 0) == 0) resume_settings[k.substr(8)] = v;
+        resume_settings = checkpoint_settings(resume_file, o.resume);
         apply_settings(o, resume_settings, o.resume);
         if (!o.init.empty()) throw Error("--init and --resume exclude each other");
     }
@@ -190,12 +190,7 @@ int run_train(TrainOptions o) {
     const auto t0 = std::chrono::steady_clock::now();
     std::unique_ptr<MnistLogistic> model;
     if (!o.init.empty()) model = load_model_file(o.init);
-    if (!o.resume.empty()) {
-        auto it = resume_file.tensors.find("lin.weight");
-        if (it == resume_file.tensors.end() || it->second.shape.size() != 2)
-            throw Error(o.resume + ": checkpoint has no 2-D tensor 'lin.weight'");
-        model = std::make_unique<MnistLogistic>(it->second.shape[1], it->second.shape[0]);
-    }
+    if (!o.resume.empty()) model = model_sized_for(resume_file, o.resume);
     Splits data = load_splits(files, o.valid_size);
     const size_t features = data.train.features();
     if (!model) {

@@ -110,12 +110,20 @@ void save_checkpoint(const std::string& path, Module& model, SGD& opt, const Tra
     write_file_atomic(path, bytes.data(), bytes.size());
 }
 
-TrainingState restore_checkpoint(const SafetensorsFile& file, const std::string& source, Module& model,
-                                 SGD& opt, std::map<std::string, std::string>* settings) {
-    Reader r{file.metadata, source};
+std::map<std::string, std::string> checkpoint_settings(const SafetensorsFile& file, const std::string& source) {
     auto kind = file.metadata.find("kind");
     if (kind == file.metadata.end() || kind->second != kKind)
         throw Error(source + ": not an sgdx checkpoint (a model file? use --init for those)");
+    std::map<std::string, std::string> settings;
+    for (const auto& [k, v] : file.metadata)
+        if (k.rfind(kSettingPrefix, 0) == 0) settings[k.substr(std::string(kSettingPrefix).size())] = v;
+    return settings;
+}
+
+TrainingState restore_checkpoint(const SafetensorsFile& file, const std::string& source, Module& model,
+                                 SGD& opt, std::map<std::string, std::string>* settings) {
+    Reader r{file.metadata, source};
+    auto saved_settings = checkpoint_settings(file, source);  // also: is it a checkpoint at all
     TrainingState st;
     st.epoch = int(r.u64("epoch"));
     st.next_batch = size_t(r.u64("next_batch"));
@@ -149,9 +157,7 @@ TrainingState restore_checkpoint(const SafetensorsFile& file, const std::string&
         }
         opt.has_momentum() = r.text("has_momentum") == "1";
     }
-    if (settings)
-        for (const auto& [k, v] : file.metadata)
-            if (k.rfind(kSettingPrefix, 0) == 0) (*settings)[k.substr(std::string(kSettingPrefix).size())] = v;
+    if (settings) *settings = std::move(saved_settings);
     return st;
 }
 

@@ -16,6 +16,10 @@ namespace sgdx {
 void save_checkpoint(const std::string& path, Module& model, SGD& opt, const TrainingState& state,
                      const std::map<std::string, std::string>& settings);
 
+// The caller's settings saved with a checkpoint. Throws sgdx::Error naming
+// `source` if the file is not a checkpoint.
+std::map<std::string, std::string> checkpoint_settings(const SafetensorsFile& file, const std::string& source);
+
 // Restores model, optimiser state and returns the training state; `settings`
 // receives the caller's settings saved with it. Throws sgdx::Error naming
 // `source` if the file is not a checkpoint or does not fit the model/optimiser;
