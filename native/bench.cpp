@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
     int epochs = 5;
     std::vector<size_t> batches{64, 1024};
     std::vector<std::string> sets;
+    size_t max_threads = 2;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -66,8 +67,9 @@ int main(int argc, char** argv) {
         else if (a == "--epochs") epochs = std::max(1, std::atoi(next().c_str()));
         else if (a == "--batch") batches = {size_t(std::atol(next().c_str()))};
         else if (a == "--kernels") sets.push_back(next());
+        else if (a == "--threads") max_threads = size_t(std::max(1, std::atoi(next().c_str())));
         else if (a == "--help" || a == "-h") {
-            std::printf("usage: sgdx_bench [--data DIR] [--epochs 5] [--batch N] [--kernels NAME]...\n");
+            std::printf("usage: sgdx_bench [--data DIR] [--epochs 5] [--batch N] [--kernels NAME]... [--threads MAX (2)]\n");
             return 0;
         } else {
             std::fprintf(stderr, "sgdx_bench: unknown argument %s\n", a.c_str());
@@ -101,7 +103,7 @@ int main(int argc, char** argv) {
             for (const std::string& name : sets) {
                 const auto& k = kernels::by_name(name);
                 std::vector<size_t> thread_counts{1};
-                if (&k != &kernels::reference()) thread_counts.push_back(2);
+                if (&k != &kernels::reference() && max_threads >= 2) thread_counts.push_back(2);
                 for (size_t threads : thread_counts) {
                     Timing t = time_config(data, k, threads, batch, name == "scalar" ? std::min(epochs, 3) : epochs);
                     const double gflops = train_flops / (t.train_ms * 1e6);

@@ -2,7 +2,8 @@
 # Browser vs native training speed on the same model and data: one epoch = 50,000
 # images at batch 64. Native epochs come from `sgdx train --metrics` (training plus
 # validation, one thread); browser epochs from the demo page in headless Chromium
-# (training time in the worker, and wall time with validation and page updates).
+# (training time in the worker, and wall time with validation and page updates), and
+# the same wasm without the page under Node (sgdx_bench_node).
 # Also checks the page's memory stays flat across epochs.
 #   scripts/bench-web.sh [--epochs N]   (called by ./run bench web)
 source "$(dirname "$0")/lib.sh"
@@ -16,7 +17,7 @@ while [ $# -gt 0 ]; do
 done
 ensure_apt chromium
 build_native >/dev/null
-build_wasm sgdx_site >/dev/null
+build_wasm sgdx_site sgdx_bench_node >/dev/null
 OUT="$ROOT/build/wasm/bench"
 mkdir -p "$OUT"
 
@@ -40,6 +41,9 @@ best=$("$ROOT/build/native/sgdx" --version | sed -n 's/.*(using \(.*\))/\1/p')
 say "native (1 thread): $EPOCHS epochs with the best kernels ($best) and with sse2 (4-wide, as wasm SIMD128)"
 native_best=$(native_run "${best:-scalar}")
 native_sse2=$(native_run sse2 2>/dev/null || echo "n/a")
+say "wasm under Node: the page's kernels and runtime without the page ($EPOCHS epochs)"
+node_ms=$(node --no-experimental-fetch "$ROOT/build/wasm/web/sgdx_bench_node.js" --data "$MNIST_DIR" --epochs "$EPOCHS" \
+  --batch 64 --threads 1 --kernels wasm_simd128 | sed -n 's/^result: kernels=.*train_ms=\([0-9.]*\).*/\1/p')
 say "browser: $EPOCHS epochs in headless Chromium"
 node "$ROOT/web/tests/bench.mjs" --site "$SITE_DIR" --epochs "$EPOCHS" --json "$OUT/browser.json"
 browser=$(node -e 'const r = require(process.argv[1]); console.log(r.computeMs.toFixed(1), r.wallMs.toFixed(1))' "$OUT/browser.json")
@@ -47,6 +51,7 @@ read -r browser_train browser_wall <<<"$browser"
 printf '\n%-44s %10s\n' "one epoch, 50,000 images, batch 64" "ms/epoch"
 printf '%-44s %10s\n' "native, $best kernels, 1 thread" "$native_best"
 printf '%-44s %10s\n' "native, sse2 kernels, 1 thread" "$native_sse2"
+printf '%-44s %10s\n' "wasm_simd128 under Node (no page), training" "${node_ms:-n/a}"
 printf '%-44s %10s\n' "browser (Chromium), wasm_simd128, training" "$browser_train"
 printf '%-44s %10s\n' "browser, wall (with validation, page updates)" "$browser_wall"
 node -e 'const [b, n] = process.argv.slice(1).map(Number); console.log(`browser / native (${process.argv[3]}): ${(b / n).toFixed(2)}x`)' \

@@ -26,6 +26,18 @@ inline std::vector<uint8_t> random_bytes(Rng& rng, size_t n) {
     return v;
 }
 
+// Like an MNIST image: runs of zeros (1-40 long) between short nonzero runs
+// (1-8 long), starting at any offset, so about 80% of the bytes are zero.
+inline std::vector<uint8_t> mostly_zero_bytes(Rng& rng, size_t n) {
+    std::vector<uint8_t> v(n, 0);
+    size_t i = rng.below(8);
+    while (i < n) {
+        i += 1 + rng.below(40);
+        for (size_t run = 1 + rng.below(8); run > 0 && i < n; --run, ++i) v[i] = uint8_t(1 + rng.below(255));
+    }
+    return v;
+}
+
 // max |a - b| / (abs_floor + |b|) over all elements.
 inline double max_rel_error(const float* a, const float* b, size_t n, double abs_floor = 1.0) {
     double worst = 0;

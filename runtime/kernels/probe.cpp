@@ -13,6 +13,9 @@ double fma_probe_sse2(size_t iterations, double* flops);
 double fma_probe_avx2(size_t iterations, double* flops);
 double fma_probe_avx512(size_t iterations, double* flops);
 #endif
+#if defined(SGDX_WASM_SIMD_KERNELS)
+double fma_probe_wasm_simd128(size_t iterations, double* flops);
+#endif
 
 namespace {
 volatile double g_sink;
@@ -37,6 +40,9 @@ double fma_peak_gflops(const std::string& name, double seconds) {
     if (name == "sse2") probe = fma_probe_sse2;
     if (name == "avx2") probe = fma_probe_avx2;
     if (name == "avx512") probe = fma_probe_avx512;
+#endif
+#if defined(SGDX_WASM_SIMD_KERNELS)
+    if (name == "wasm_simd128") probe = fma_probe_wasm_simd128;
 #endif
     if (!probe) throw Error("no FMA probe for kernel set '" + name + "'");
     using clock = std::chrono::steady_clock;

@@ -5,8 +5,13 @@
 // SIMD, which the engines here reject).
 #include <wasm_simd128.h>
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include "class_blocks.hpp"
 #include "kernels.hpp"
+#include "softmax_tiles.hpp"
 
 namespace sgdx::kernels {
 namespace {
@@ -130,11 +135,38 @@ void linear_backward(const float* x, const float* dy, float* dw, float* db, size
             for (size_t c = 0; c < C; ++c) db[c] += dy[r * C + c];
 }
 
-// Softmax + cross-entropy is B·C exponentials against B·C·D multiply-adds in the
-// linear layer (1/784 of the work for MNIST): the scalar reference is kept here.
+// exp of 4 floats (Cephes' expf polynomial, within ~2 ulp): x = n·ln2 + r with
+// |r| <= ln2/2, exp(r) by a degree-7 polynomial, times 2^n built in the exponent
+// bits. Inputs are clamped to [-87.3, 88.7] (the normal range), so exp of a very
+// negative number is ~1e-38 instead of 0; NaN stays NaN.
+inline v128 exp4(v128 x) {
+    x = wasm_f32x4_pmin(wasm_f32x4_splat(88.7f), wasm_f32x4_pmax(wasm_f32x4_splat(-87.3f), x));
+    const v128 n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+    v128 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
+    r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
+    v128 p = wasm_f32x4_splat(1.9875691500e-4f);
+    p = madd(p, r, wasm_f32x4_splat(1.3981999507e-3f));
+    p = madd(p, r, wasm_f32x4_splat(8.3334519073e-3f));
+    p = madd(p, r, wasm_f32x4_splat(4.1665795894e-2f));
+    p = madd(p, r, wasm_f32x4_splat(1.6666665459e-1f));
+    p = madd(p, r, wasm_f32x4_splat(5.0000001201e-1f));
+    const v128 y = wasm_f32x4_add(madd(p, wasm_f32x4_mul(r, r), r), wasm_f32x4_splat(1.f));
+    const v128 two_n = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+    return wasm_f32x4_mul(y, two_n);
+}
+
 double softmax_xent(const float* logits, const int32_t* target, float* dlogits, float grad_scale,
                     size_t B, size_t C, size_t* correct) {
-    return reference().softmax_xent(logits, target, dlogits, grad_scale, B, C, correct);
+    return softmax_xent_tiled<256>(logits, target, dlogits, grad_scale, B, C, correct, [](float* e, size_t n) {
+        size_t i = 0;
+        for (; i + W <= n; i += W) store(e + i, exp4(load(e + i)));
+        if (i < n) {  // the ragged end through a padded vector
+            alignas(16) float last[W] = {0.f, 0.f, 0.f, 0.f};
+            std::copy(e + i, e + n, last);
+            store(last, exp4(load(last)));
+            std::copy(last, last + (n - i), e + i);
+        }
+    });
 }
 
 void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr, float momentum,
@@ -157,11 +189,184 @@ void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr, flo
                                dampening, weight_decay, nesterov, first);
 }
 
+// ---- fused uint8 kernels: the loader's bytes straight in, zero chunks skipped ----
+// Rows of MNIST-like images are mostly zeros: 72% of an MNIST image's 4-pixel
+// chunks are all zero, and a zero chunk adds nothing to a dot product or to a
+// weight gradient. So the fused kernels first list a row's nonzero chunks
+// (branch-free, 16 bytes per step) and then run over the list only. The result
+// equals the dense sum up to summation order, except that 0·inf and 0·NaN terms
+// (which would make the dense sum NaN) are skipped.
+//
+// The weights are repacked per call so that a chunk's C weight vectors lie side
+// by side ((D/4, C, 4) instead of (C, D)): each weight load is then one base
+// register plus an immediate offset, where C separate row pointers would not fit
+// an engine's general registers. Repacking costs C·D/4 vector copies per call
+// against B·(nonzero chunks)·C multiply-adds.
+
+constexpr size_t kSegment = 256;  // chunks listed at a time (an index buffer on the stack)
+
+// kFrontLanes[m]: the positions of m's set bits, packed to the front, times 4 (bytes per chunk).
+struct FrontLanes {
+    alignas(16) uint32_t lanes[16][4];
+    constexpr FrontLanes() : lanes{} {
+        for (uint32_t m = 0; m < 16; ++m) {
+            uint32_t n = 0;
+            for (uint32_t bit = 0; bit < 4; ++bit)
+                if (m & (1u << bit)) lanes[m][n++] = bit * 4;
+        }
+    }
+};
+constexpr FrontLanes kFrontLanes;
+
+// Byte offsets from x of the 4-byte chunks in [0, n) (n a multiple of 4) that are
+// not all zero. offsets needs room for n/4 + 3 entries (whole vectors are stored).
+inline size_t nonzero_chunks_u8(const uint8_t* x, size_t n, uint32_t* offsets) {
+    const v128 zero = wasm_i32x4_splat(0);
+    size_t count = 0, k = 0;
+    for (; k + 16 <= n; k += 16) {
+        const uint32_t mask = wasm_i32x4_bitmask(wasm_i32x4_ne(wasm_v128_load(x + k), zero));
+        store(reinterpret_cast<float*>(offsets + count),
+              wasm_i32x4_add(wasm_i32x4_splat(int32_t(k)), wasm_v128_load(kFrontLanes.lanes[mask])));
+        count += size_t(__builtin_popcount(mask));
+    }
+    for (; k < n; k += 4) {
+        offsets[count] = uint32_t(k);
+        count += (x[k] | x[k + 1] | x[k + 2] | x[k + 3]) != 0;
+    }
+    return count;
+}
+
+// 4 bytes -> 4 floats (unscaled), with the 2^23 trick of scale_u8.
+inline v128 chunk_to_float(const uint8_t* p) {
+    const v128 u32 = wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(p)));
+    return wasm_f32x4_sub(wasm_v128_or(u32, wasm_i32x4_splat(0x4B000000)), wasm_f32x4_splat(8388608.f));
+}
+
+// Scratch for the packed weights and gradient: grows on the first call of a
+// shape, then is reused (no allocation per training step). One per thread where
+// there are threads (wasm-ld refuses thread_local without the atomics feature).
+#if defined(__EMSCRIPTEN_PTHREADS__)
+#define SGDX_PER_THREAD thread_local
+#else
+#define SGDX_PER_THREAD static
+#endif
+std::vector<v128>& packed_scratch(size_t vectors) {
+    SGDX_PER_THREAD std::vector<v128> scratch;
+    if (scratch.size() < vectors) scratch.resize(vectors);
+    return scratch;
+}
+
+// w: (C, D) -> wp: (D/4, C) vectors, chunk-major.
+void pack_weights(const float* w, v128* wp, size_t chunks, size_t D, size_t C) {
+    for (size_t c = 0; c < C; ++c)
+        for (size_t q = 0; q < chunks; ++q) wp[q * C + c] = load(w + c * D + q * W);
+}
+
+template <size_t K>
+void forward_chunks_u8(const uint8_t* x, const v128* wp, size_t C, const uint32_t* offsets, size_t count,
+                       v128* acc) {
+    v128 a[K];
+    for (size_t j = 0; j < K; ++j) a[j] = acc[j];
+    for (size_t i = 0; i < count; ++i) {
+        const size_t k = offsets[i];
+        const v128 xv = chunk_to_float(x + k);
+        const v128* wk = wp + (k / W) * C;
+        for (size_t j = 0; j < K; ++j) a[j] = madd(xv, wk[j], a[j]);
+    }
+    for (size_t j = 0; j < K; ++j) acc[j] = a[j];
+}
+
+// x_u8: (B, D), w: (C, D), b: (C) -> y: (B, C) = scale * x_u8 · wᵀ + b
+void linear_forward_u8(const uint8_t* x, float scale, const float* w, const float* b, float* y, size_t B,
+                       size_t D, size_t C) {
+    const size_t vec_end = D - D % W, chunks = vec_end / W;
+    v128* wp = packed_scratch(chunks * C).data();
+    pack_weights(w, wp, chunks, D, C);
+    uint32_t offsets[kSegment + 3];
+    constexpr size_t kMaxAcc = 32;  // classes per pass over the row's chunks
+    v128 acc[kMaxAcc];
+    for (size_t r = 0; r < B; ++r) {
+        const uint8_t* xr = x + r * D;
+        float* yr = y + r * C;
+        for (size_t c_pass = 0; c_pass < C; c_pass += kMaxAcc) {
+            const size_t c_end = std::min(C, c_pass + kMaxAcc);
+            for (size_t c = c_pass; c < c_end; ++c) acc[c - c_pass] = wasm_f32x4_splat(0.f);
+            for (size_t s = 0; s < vec_end; s += kSegment * W) {
+                const size_t count = nonzero_chunks_u8(xr + s, std::min(kSegment * W, vec_end - s), offsets);
+                for_each_class_block<10>(c_end - c_pass, [&](auto K, size_t c0) {
+                    forward_chunks_u8<decltype(K)::value>(xr + s, wp + (s / W) * C + c_pass + c0, C, offsets,
+                                                          count, acc + c0);
+                });
+            }
+            for (size_t c = c_pass; c < c_end; ++c) {
+                float dot = hsum(acc[c - c_pass]);
+                for (size_t k = vec_end; k < D; ++k) dot += float(xr[k]) * w[c * D + k];
+                yr[c] = scale * dot + b[c];
+            }
+        }
+    }
+}
+
+template <size_t K>
+void backward_chunks_u8(const uint8_t* x, const float* g_row, float scale, v128* dwp, size_t C,
+                        const uint32_t* offsets, size_t count) {
+    v128 g[K];
+    for (size_t j = 0; j < K; ++j) g[j] = wasm_f32x4_splat(scale * g_row[j]);
+    for (size_t i = 0; i < count; ++i) {
+        const size_t k = offsets[i];
+        const v128 xv = chunk_to_float(x + k);
+        v128* dk = dwp + (k / W) * C;
+        for (size_t j = 0; j < K; ++j) dk[j] = madd(g[j], xv, dk[j]);
+    }
+}
+
+// x_u8: (B, D), dy: (B, C) -> dw: (C, D) += scale * dyᵀ · x_u8, db: (C) += Σ_b dy.
+// The gradient accumulates in the packed layout and is added to dw at the end.
+void linear_backward_u8(const uint8_t* x, float scale, const float* dy, float* dw, float* db, size_t B,
+                        size_t D, size_t C) {
+    const size_t vec_end = D - D % W, chunks = vec_end / W;
+    v128* dwp = packed_scratch(chunks * C).data();
+    std::fill(dwp, dwp + chunks * C, wasm_f32x4_splat(0.f));
+    uint32_t offsets[kSegment + 3];
+    for (size_t r = 0; r < B; ++r) {
+        const uint8_t* xr = x + r * D;
+        const float* gr = dy + r * C;
+        for (size_t s = 0; s < vec_end; s += kSegment * W) {
+            const size_t count = nonzero_chunks_u8(xr + s, std::min(kSegment * W, vec_end - s), offsets);
+            for_each_class_block<10>(C, [&](auto K, size_t c0) {
+                backward_chunks_u8<decltype(K)::value>(xr + s, gr + c0, scale, dwp + (s / W) * C + c0, C, offsets,
+                                                       count);
+            });
+        }
+        for (size_t c = 0; c < C; ++c)
+            for (size_t k = vec_end; k < D; ++k) dw[c * D + k] += scale * gr[c] * float(xr[k]);
+    }
+    for (size_t c = 0; c < C; ++c)
+        for (size_t q = 0; q < chunks; ++q) store(dw + c * D + q * W, wasm_f32x4_add(load(dw + c * D + q * W), dwp[q * C + c]));
+    if (db)
+        for (size_t r = 0; r < B; ++r)
+            for (size_t c = 0; c < C; ++c) db[c] += dy[r * C + c];
+}
+
 }  // namespace
 
+// The probe for fma_peak_gflops (probe.cpp): 12 independent multiply-add chains,
+// the way the kernels' blocks run them (a multiply and an add, no FMA).
+double fma_probe_wasm_simd128(size_t iterations, double* flops) {
+    v128 acc[12];
+    for (int j = 0; j < 12; ++j) acc[j] = wasm_f32x4_splat(float(j) * 1e-3f);
+    const v128 a = wasm_f32x4_splat(0.999f), b = wasm_f32x4_splat(1e-4f);
+    for (size_t i = 0; i < iterations; ++i)
+        for (int j = 0; j < 12; ++j) acc[j] = madd(acc[j], a, b);
+    *flops = double(iterations) * 12 * W * 2;
+    double s = 0;
+    for (int j = 0; j < 12; ++j) s += hsum(acc[j]);
+    return s;
+}
+
 const KernelSet& wasm_simd128() {
-    static const KernelSet set{"wasm_simd128", scale_u8, linear_forward, linear_backward,
-                               softmax_xent, sgd_update};
+    static const KernelSet set{"wasm_simd128", scale_u8,   linear_forward,    linear_backward,
+                               softmax_xent,   sgd_update, linear_forward_u8, linear_backward_u8};
     return set;
 }
 

@@ -12,6 +12,7 @@
 
 #include "class_blocks.hpp"
 #include "kernels.hpp"
+#include "softmax_tiles.hpp"
 
 namespace sgdx::kernels {
 namespace {
@@ -164,53 +165,13 @@ struct XsimdKernels {
         backward(x, 1.f, dy, dw, db, B, D, C);
     }
 
-    // Rows are handled in tiles whose shifted logits fit a stack buffer, so the
-    // exponentials run as one contiguous vector loop.
-    static constexpr size_t kTile = 1024;
-
     static double softmax_xent(const float* logits, const int32_t* target, float* dlogits,
                                float grad_scale, size_t B, size_t C, size_t* correct) {
-        if (C > kTile) return reference().softmax_xent(logits, target, dlogits, grad_scale, B, C, correct);
-        alignas(64) float e[kTile];
-        double total = 0.0;
-        size_t hits = 0;
-        const size_t rows_per_tile = kTile / C;
-        for (size_t r0 = 0; r0 < B; r0 += rows_per_tile) {
-            size_t rows = (B - r0 < rows_per_tile) ? B - r0 : rows_per_tile;
-            size_t n = rows * C;
-            const float* z = logits + r0 * C;
-            for (size_t r = 0; r < rows; ++r) {
-                const float* zr = z + r * C;
-                float m = zr[0];
-                size_t arg = 0;
-                for (size_t c = 1; c < C; ++c)
-                    if (zr[c] > m) m = zr[c], arg = c;
-                hits += (arg == size_t(target[r0 + r]));
-                for (size_t c = 0; c < C; ++c) e[r * C + c] = zr[c] - m;
-            }
+        return softmax_xent_tiled<1024>(logits, target, dlogits, grad_scale, B, C, correct, [](float* e, size_t n) {
             size_t i = 0;
             for (; i + W <= n; i += W) xsimd::exp(vf::load_aligned(e + i)).store_aligned(e + i);
             for (; i < n; ++i) e[i] = std::exp(e[i]);
-            for (size_t r = 0; r < rows; ++r) {
-                const float* er = e + r * C;
-                const float* zr = z + r * C;
-                size_t t = size_t(target[r0 + r]);
-                float m = zr[0];
-                for (size_t c = 1; c < C; ++c)
-                    if (zr[c] > m) m = zr[c];
-                float sum = 0.f;
-                for (size_t c = 0; c < C; ++c) sum += er[c];
-                total += double(std::log(sum) - (zr[t] - m));
-                if (dlogits) {
-                    float* g = dlogits + (r0 + r) * C;
-                    float inv = grad_scale / sum;
-                    for (size_t c = 0; c < C; ++c) g[c] = er[c] * inv;
-                    g[t] -= grad_scale;
-                }
-            }
-        }
-        if (correct) *correct = hits;
-        return total;
+        });
     }
 
     static void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr,
