@@ -62,42 +62,60 @@ for (let c = 0; c < 10; c++) {
   weightCanvases.push(cv);
 }
 
+// Each weight image keeps its ImageData: redrawn several times a second while
+// training, so nothing is allocated per pixel or per draw.
+const weightImages = [];
 function drawWeights(w) {
   for (let c = 0; c < 10; c++) {
     const row = w.subarray(c * 784, (c + 1) * 784);
     let scale = 1e-6;
-    for (const v of row) scale = Math.max(scale, Math.abs(v));
+    for (let i = 0; i < 784; i++) scale = Math.max(scale, Math.abs(row[i]));
     const g = weightCanvases[c].getContext('2d');
-    const img = g.createImageData(28, 28);
-    for (let i = 0; i < 784; i++) {
-      const t = row[i] / scale;  // -1..1
+    weightImages[c] ||= g.createImageData(28, 28);
+    const px = weightImages[c].data;
+    for (let i = 0, o = 0; i < 784; i++, o += 4) {
+      const t = row[i] / scale;  // -1..1: red positive, blue negative, white 0
       const a = Math.round(255 * (1 - Math.abs(t)));
-      img.data.set(t >= 0 ? [255, a, a, 255] : [a, a, 255, 255], i * 4);
+      px[o] = t >= 0 ? 255 : a;
+      px[o + 1] = a;
+      px[o + 2] = t >= 0 ? a : 255;
+      px[o + 3] = 255;
     }
-    g.putImageData(img, 0, 0);
+    g.putImageData(weightImages[c], 0, 0);
   }
 }
 
 // ---- confusion matrix ------------------------------------------------------------
-function drawConfusion(counts) {
+// The table is built once; after each epoch only the counts and colours change
+// (rebuilding 120 elements per epoch cost a style and layout pass each time).
+let confusionCells = null;
+function buildConfusion() {
   const table = $('confusion');
-  table.textContent = '';
   const head = table.createTHead().insertRow();
   head.append(Object.assign(document.createElement('th'), { textContent: '' }));
   for (let p = 0; p < 10; p++) head.append(Object.assign(document.createElement('th'), { textContent: p, scope: 'col' }));
   const body = table.createTBody();
-  let max = 1;
-  for (let i = 0; i < 100; i++) if (i % 11) max = Math.max(max, counts[i]);
+  confusionCells = [];
   for (let t = 0; t < 10; t++) {
     const tr = body.insertRow();
     tr.append(Object.assign(document.createElement('th'), { textContent: t, scope: 'row' }));
-    for (let p = 0; p < 10; p++) {
-      const n = counts[t * 10 + p];
-      const td = tr.insertCell();
-      td.textContent = n;
-      const strength = t === p ? 0.25 : Math.min(1, n / max);
-      td.style.background = t === p ? `rgba(5, 150, 105, ${strength})` : `rgba(212, 60, 60, ${strength * 0.8})`;
-    }
+    for (let p = 0; p < 10; p++) confusionCells.push(tr.insertCell());
+  }
+}
+
+function drawConfusion(counts) {
+  if (!confusionCells) buildConfusion();
+  let max = 1;
+  for (let i = 0; i < 100; i++) if (i % 11) max = Math.max(max, counts[i]);
+  for (let i = 0; i < 100; i++) {
+    const td = confusionCells[i];
+    const n = counts[i];
+    const diagonal = i % 11 === 0;
+    const strength = diagonal ? 0.25 : Math.min(1, n / max);
+    const text = String(n);
+    const background = diagonal ? `rgba(5, 150, 105, ${strength})` : `rgba(212, 60, 60, ${(strength * 0.8).toFixed(3)})`;
+    if (td.textContent !== text) td.textContent = text;
+    if (td.dataset.bg !== background) { td.dataset.bg = background; td.style.background = background; }
   }
 }
 
@@ -118,8 +136,11 @@ function buildGallery(images, labels) {
   });
 }
 
+// Only figures whose guess changed are touched.
 function markGallery(predicted) {
   ui.galleryFigures.forEach((fig, i) => {
+    if (fig.dataset.guess === String(predicted[i])) return;
+    fig.dataset.guess = predicted[i];
     const wrong = predicted[i] !== ui.galleryLabels[i];
     fig.classList.toggle('wrong', wrong);
     fig.lastChild.textContent = wrong ? `${predicted[i]}✗` : String(predicted[i]);
