@@ -7,6 +7,25 @@ const $ = (id) => document.getElementById(id);
 const LOSS_EVERY = 10;      // batches per point of the loss chart
 const LOSS_SMOOTHING = 0.05; // weight of a new batch in the moving average
 const SAMPLES_PER_S_WINDOW = 1.0;
+// Epochs take ~0.1 s here, and redrawing the weight images, confusion matrix and
+// gallery after each one kept the page's main thread ~60% busy, competing with
+// the worker on a 2-core machine. They redraw at most this often (the last
+// state always lands); the epoch table still gets every epoch's numbers.
+const HEAVY_VIEWS_EVERY_MS = 250;
+
+// fn(...args) now if `ms` have passed since its last run, otherwise once when
+// they have, with the newest args (earlier pending ones are dropped).
+function throttled(fn, ms) {
+  let last = -Infinity, timer = null, pending = null;
+  const run = () => { timer = null; last = performance.now(); const args = pending; pending = null; fn(...args); };
+  return (...args) => {
+    pending = args;
+    if (timer) return;
+    const wait = last + ms - performance.now();
+    if (wait <= 0) run();
+    else timer = setTimeout(run, wait);
+  };
+}
 
 const worker = new Worker('worker.js', { type: 'module' });
 const send = (type, body = {}, transfer = []) => worker.postMessage({ type, ...body }, transfer);
@@ -250,6 +269,12 @@ function epochRow(epoch) {
   return ui.epochRows.get(epoch);
 }
 
+const drawWeightsThrottled = throttled(drawWeights, HEAVY_VIEWS_EVERY_MS);
+const drawTestViews = throttled((confusion, predicted) => {
+  drawConfusion(confusion);
+  markGallery(predicted);
+}, HEAVY_VIEWS_EVERY_MS);
+
 // ---- messages from the worker ------------------------------------------------------
 const onMessage = {
   loading({ loaded, total }) {
@@ -297,7 +322,7 @@ const onMessage = {
       epochClock.wallStart = now;
     }
   },
-  weights({ weights }) { drawWeights(weights); },
+  weights({ weights }) { drawWeightsThrottled(weights); },
   gallery({ images, labels }) { buildGallery(images, labels); },
   test({ epoch, accuracy, confusion, predicted }) {
     if (epoch && !ui.listening) return;
@@ -305,8 +330,7 @@ const onMessage = {
     $('test-acc').dataset.epoch = epoch;
     $('test-acc-note').textContent = epoch ? `(after epoch ${epoch})` : $('test-acc-note').textContent;
     if (epoch) epochRow(epoch).cells[4].textContent = accuracy.toFixed(4);
-    drawConfusion(confusion);
-    markGallery(predicted);
+    drawTestViews(confusion, predicted);
     requestPrediction();
   },
   memory({ epoch, wasmBytes }) {

@@ -1,18 +1,47 @@
 // Browser benchmark: trains EPOCHS epochs (50,000 images, batch 64) in the demo
 // page in headless Chromium and prints ms/epoch, with the wasm heap and the page's
 // JS heap after each epoch (they must stay flat).
-//   node web/tests/bench.mjs [--epochs 5] [--json out.json]
+//   node web/tests/bench.mjs [--epochs 5] [--plain-js-epochs 4] [--json out.json]
+// Then trains the plain-JS baseline (plain_js_baseline.mjs) in the same page.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { createServer } from '../server.mjs';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, arg, check } from './common.mjs';
+import { trainPlainJs } from './plain_js_baseline.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SITE = arg('--site', path.join(ROOT, 'build', 'wasm', 'site'));
 const EPOCHS = Number(arg('--epochs', '5'));
 const JSON_OUT = arg('--json', '');
+const PLAIN_JS_EPOCHS = Number(arg('--plain-js-epochs', '4'));
+
+// Trains `epochs` epochs in worker.js from a blank page; resolves to the
+// worker's training ms per epoch.
+async function bareWorkerEpochs(browser, epochs) {
+  const page = await browser.newPage();
+  await page.route('**/bare-worker.html', (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>worker</title>' }));
+  await page.goto(`http://127.0.0.1:${server.address().port}/bare-worker.html`);
+  const ms = await page.evaluate((n) => new Promise((resolve, reject) => {
+    const worker = new Worker('worker.js', { type: 'module' });
+    const out = [];
+    let seconds = 0;
+    worker.onmessage = ({ data: m }) => {
+      if (m.type === 'error') reject(new Error(m.message));
+      if (m.type === 'ready') worker.postMessage({ type: 'start', lr: 0.5, momentum: 0, batchSize: 64, epochs: n, seed: 0, fresh: true });
+      if (m.type !== 'progress') return;
+      seconds += m.seconds;
+      if (!m.epochEnd) return;
+      out.push(seconds * 1000);
+      seconds = 0;
+      if (out.length === n) { worker.terminate(); resolve(out); }
+    };
+    worker.postMessage({ type: 'init' });
+  }), epochs);
+  await page.close();
+  return ms;
+}
 
 const server = createServer(SITE);
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -64,6 +93,22 @@ try {
   console.log(`browser (${kernels}): median ${result.computeMs.toFixed(1)} ms/epoch training, ` +
               `${result.wallMs.toFixed(1)} ms/epoch wall; wasm heap growth over ${EPOCHS} epochs ` +
               `${result.wasmGrowthBytes} bytes, page JS heap growth ${(result.jsHeapGrowthBytes / 1024).toFixed(0)} KiB`);
+  // The plain-JS baseline in the same page once the wasm training is done (the
+  // page is idle then): same data, model and batch size.
+  if (PLAIN_JS_EPOCHS > 0) {
+    const plain = await page.evaluate(trainPlainJs, { epochs: PLAIN_JS_EPOCHS });
+    const steadyJs = plain.epochMs.length > 1 ? plain.epochMs.slice(1) : plain.epochMs;
+    result.plainJsMs = median(steadyJs);
+    result.plainJsValidAcc = plain.validAcc;
+    console.log(`plain JS loop, same page: ${plain.epochMs.map((m) => m.toFixed(0)).join(', ')} ms per epoch ` +
+                `(median after the first ${result.plainJsMs.toFixed(0)} ms), validation accuracy ${plain.validAcc.toFixed(4)}`);
+    // lr 0.5 makes the accuracy swing by a few points from epoch to epoch (sgdx's too).
+    check(plain.validAcc > 0.8, 'the plain-JS baseline learns (validation accuracy > 0.8)');
+  }
+  // The same worker with no page around it (no charts, no DOM): what the page's
+  // drawing costs the training on this machine.
+  result.bareWorkerMs = median((await bareWorkerEpochs(browser, EPOCHS)).slice(1));
+  console.log(`the worker alone (no page): median ${result.bareWorkerMs.toFixed(1)} ms/epoch training`);
   if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify(result, null, 2));
   check(errors.length === 0, `no console errors (${errors.join(' | ')})`);
   check(result.wasmGrowthBytes === 0, 'the wasm heap does not grow across epochs');
