@@ -2,6 +2,9 @@
 // on random shapes that include ragged vector tails and odd sizes.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "helpers.hpp"
 #include "runtime/error.hpp"
 #include "runtime/kernels/kernels.hpp"
@@ -98,6 +101,28 @@ TEST_CASE("softmax_xent matches the reference, with and without gradient") {
                 k->softmax_xent(inplace.data(), t.data(), inplace.data(), 0.25f, B, C, nullptr);
                 CHECK(max_rel_error(inplace.data(), g_got.data(), B * C, 1.0) < kSoftmaxTol);
             }
+    }
+}
+
+TEST_CASE("softmax_xent: a NaN or infinite logit anywhere makes the loss NaN, as in the reference") {
+    // Training stops on a non-finite loss; a kernel that clamped or skipped a NaN
+    // logit would let training go on with garbage.
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    for (auto* k : kernels::available()) {
+        CAPTURE(k->name);
+        for (size_t C : {size_t(3), size_t(10), size_t(13)})
+            for (float bad : {nan, inf})
+                for (size_t at : {size_t(0), size_t(1), C - 1}) {
+                    CAPTURE(C); CAPTURE(bad); CAPTURE(at);
+                    std::vector<float> z(3 * C, 0.5f), g(3 * C);
+                    for (size_t c = 0; c < C; ++c) z[C + c] = 0.1f * float(c);
+                    z[C + at] = bad;             // the middle row, not its target (unless at == 0)
+                    std::vector<int32_t> t{0, 0, 0};
+                    const double want = kernels::reference().softmax_xent(z.data(), t.data(), g.data(), 1.f, 3, C, nullptr);
+                    const double got = k->softmax_xent(z.data(), t.data(), g.data(), 1.f, 3, C, nullptr);
+                    CHECK(std::isnan(want));
+                    CHECK(std::isnan(got));
+                }
     }
 }
 

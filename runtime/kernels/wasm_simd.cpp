@@ -140,7 +140,7 @@ void linear_backward(const float* x, const float* dy, float* dw, float* db, size
 // bits. Inputs are clamped to [-87.3, 88.7] (the normal range), so exp of a very
 // negative number is ~1e-38 instead of 0; NaN stays NaN.
 inline v128 exp4(v128 x) {
-    x = wasm_f32x4_pmin(wasm_f32x4_splat(88.7f), wasm_f32x4_pmax(wasm_f32x4_splat(-87.3f), x));
+    x = wasm_f32x4_min(wasm_f32x4_splat(88.7f), wasm_f32x4_max(wasm_f32x4_splat(-87.3f), x));  // min/max keep NaN
     const v128 n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
     v128 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
     r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
