@@ -137,10 +137,11 @@ void linear_backward(const float* x, const float* dy, float* dw, float* db, size
 
 // exp of 4 floats (Cephes' expf polynomial, within ~2 ulp): x = n·ln2 + r with
 // |r| <= ln2/2, exp(r) by a degree-7 polynomial, times 2^n built in the exponent
-// bits. Inputs are clamped to [-87.3, 88.7] (the normal range), so exp of a very
-// negative number is ~1e-38 instead of 0; NaN stays NaN.
+// bits. Inputs are clamped to [-87.3, 88.376] (results in the normal range; above
+// 88.376 2^n would overflow the exponent), so exp of a very negative number is
+// ~1e-38 instead of 0; NaN stays NaN. softmax only passes values <= 0.
 inline v128 exp4(v128 x) {
-    x = wasm_f32x4_min(wasm_f32x4_splat(88.7f), wasm_f32x4_max(wasm_f32x4_splat(-87.3f), x));  // min/max keep NaN
+    x = wasm_f32x4_min(wasm_f32x4_splat(88.3762626647949f), wasm_f32x4_max(wasm_f32x4_splat(-87.3f), x));  // min/max keep NaN
     const v128 n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
     v128 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
     r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
@@ -219,7 +220,8 @@ struct FrontLanes {
 constexpr FrontLanes kFrontLanes;
 
 // Byte offsets from x of the 4-byte chunks in [0, n) (n a multiple of 4) that are
-// not all zero. offsets needs room for n/4 + 3 entries (whole vectors are stored).
+// not all zero. offsets needs room for n/4 entries: a whole vector is stored at
+// offsets + count, and count <= k/4, so its last lane is below n/4.
 inline size_t nonzero_chunks_u8(const uint8_t* x, size_t n, uint32_t* offsets) {
     const v128 zero = wasm_i32x4_splat(0);
     size_t count = 0, k = 0;
@@ -282,7 +284,7 @@ void linear_forward_u8(const uint8_t* x, float scale, const float* w, const floa
     const size_t vec_end = D - D % W, chunks = vec_end / W;
     v128* wp = packed_scratch(chunks * C).data();
     pack_weights(w, wp, chunks, D, C);
-    uint32_t offsets[kSegment + 3];
+    uint32_t offsets[kSegment];
     constexpr size_t kMaxAcc = 32;  // classes per pass over the row's chunks
     v128 acc[kMaxAcc];
     for (size_t r = 0; r < B; ++r) {
@@ -327,7 +329,7 @@ void linear_backward_u8(const uint8_t* x, float scale, const float* dy, float* d
     const size_t vec_end = D - D % W, chunks = vec_end / W;
     v128* dwp = packed_scratch(chunks * C).data();
     std::fill(dwp, dwp + chunks * C, wasm_f32x4_splat(0.f));
-    uint32_t offsets[kSegment + 3];
+    uint32_t offsets[kSegment];
     for (size_t r = 0; r < B; ++r) {
         const uint8_t* xr = x + r * D;
         const float* gr = dy + r * C;

@@ -27,15 +27,18 @@ async function bareWorkerEpochs(browser, epochs) {
     const worker = new Worker('worker.js', { type: 'module' });
     const out = [];
     let seconds = 0;
+    const fail = (why) => { worker.terminate(); reject(new Error(`the worker alone: ${why}`)); };
+    const timer = setTimeout(() => fail('no result after 120 s'), 120000);
+    worker.onerror = (e) => fail(e.message || 'the worker failed to start');
     worker.onmessage = ({ data: m }) => {
-      if (m.type === 'error') reject(new Error(m.message));
+      if (m.type === 'error') fail(m.message);
       if (m.type === 'ready') worker.postMessage({ type: 'start', lr: 0.5, momentum: 0, batchSize: 64, epochs: n, seed: 0, fresh: true });
       if (m.type !== 'progress') return;
       seconds += m.seconds;
       if (!m.epochEnd) return;
       out.push(seconds * 1000);
       seconds = 0;
-      if (out.length === n) { worker.terminate(); resolve(out); }
+      if (out.length === n) { clearTimeout(timer); worker.terminate(); resolve(out); }
     };
     worker.postMessage({ type: 'init' });
   }), epochs);
@@ -107,7 +110,8 @@ try {
   }
   // The same worker with no page around it (no charts, no DOM): what the page's
   // drawing costs the training on this machine.
-  result.bareWorkerMs = median((await bareWorkerEpochs(browser, EPOCHS)).slice(1));
+  const bare = await bareWorkerEpochs(browser, EPOCHS);
+  result.bareWorkerMs = median(bare.length > 1 ? bare.slice(1) : bare);
   console.log(`the worker alone (no page): median ${result.bareWorkerMs.toFixed(1)} ms/epoch training`);
   if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify(result, null, 2));
   check(errors.length === 0, `no console errors (${errors.join(' | ')})`);
