@@ -29,23 +29,24 @@ inline float hsum(v128 v) {
     return wasm_f32x4_extract_lane(s, 0);
 }
 
-// 0x4B000000 is 2^23 as a float: OR-ing a byte v into its mantissa gives exactly
-// 2^23 + v, and subtracting 2^23 leaves float(v). (Written with
-// f32x4.convert_i32x4, clang 14 proves the lanes unsigned and scalarises the
-// conversion, 16 extract/convert/replace steps per vector.)
+// Lanes holding bytes (0..255) as u32 -> floats. 0x4B000000 is 2^23 as a float:
+// OR-ing a byte v into its mantissa gives exactly 2^23 + v, and subtracting 2^23
+// leaves float(v). (Written with f32x4.convert_i32x4, clang 14 proves the lanes
+// unsigned and scalarises the conversion, 16 extract/convert/replace steps per vector.)
+inline v128 bytes_to_float(v128 u32) {
+    return wasm_f32x4_sub(wasm_v128_or(u32, wasm_i32x4_splat(0x4B000000)), wasm_f32x4_splat(8388608.f));
+}
+
 void scale_u8(const uint8_t* x, float scale, float* y, size_t n) {
     const v128 s = wasm_f32x4_splat(scale);
-    const v128 two23_bits = wasm_i32x4_splat(0x4B000000);
-    const v128 two23 = wasm_f32x4_splat(8388608.f);
-    auto to_float = [&](v128 u32) { return wasm_f32x4_sub(wasm_v128_or(u32, two23_bits), two23); };
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         v128 bytes = wasm_v128_load(x + i);
         v128 lo16 = wasm_u16x8_extend_low_u8x16(bytes), hi16 = wasm_u16x8_extend_high_u8x16(bytes);
-        store(y + i, wasm_f32x4_mul(to_float(wasm_u32x4_extend_low_u16x8(lo16)), s));
-        store(y + i + 4, wasm_f32x4_mul(to_float(wasm_u32x4_extend_high_u16x8(lo16)), s));
-        store(y + i + 8, wasm_f32x4_mul(to_float(wasm_u32x4_extend_low_u16x8(hi16)), s));
-        store(y + i + 12, wasm_f32x4_mul(to_float(wasm_u32x4_extend_high_u16x8(hi16)), s));
+        store(y + i, wasm_f32x4_mul(bytes_to_float(wasm_u32x4_extend_low_u16x8(lo16)), s));
+        store(y + i + 4, wasm_f32x4_mul(bytes_to_float(wasm_u32x4_extend_high_u16x8(lo16)), s));
+        store(y + i + 8, wasm_f32x4_mul(bytes_to_float(wasm_u32x4_extend_low_u16x8(hi16)), s));
+        store(y + i + 12, wasm_f32x4_mul(bytes_to_float(wasm_u32x4_extend_high_u16x8(hi16)), s));
     }
     for (; i < n; ++i) y[i] = float(x[i]) * scale;
 }
@@ -238,10 +239,9 @@ inline size_t nonzero_chunks_u8(const uint8_t* x, size_t n, uint32_t* offsets) {
     return count;
 }
 
-// 4 bytes -> 4 floats (unscaled), with the 2^23 trick of scale_u8.
+// 4 bytes -> 4 floats (unscaled).
 inline v128 chunk_to_float(const uint8_t* p) {
-    const v128 u32 = wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(p)));
-    return wasm_f32x4_sub(wasm_v128_or(u32, wasm_i32x4_splat(0x4B000000)), wasm_f32x4_splat(8388608.f));
+    return bytes_to_float(wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(p))));
 }
 
 // Scratch for the packed weights and gradient: grows on the first call of a
@@ -264,47 +264,43 @@ void pack_weights(const float* w, v128* wp, size_t chunks, size_t D, size_t C) {
         for (size_t q = 0; q < chunks; ++q) wp[q * C + c] = load(w + c * D + q * W);
 }
 
+// dot[j] += Σ over the listed chunks of x · w[j], for K classes.
 template <size_t K>
 void forward_chunks_u8(const uint8_t* x, const v128* wp, size_t C, const uint32_t* offsets, size_t count,
-                       v128* acc) {
+                       float* dot) {
     v128 a[K];
-    for (size_t j = 0; j < K; ++j) a[j] = acc[j];
+    for (size_t j = 0; j < K; ++j) a[j] = wasm_f32x4_splat(0.f);
     for (size_t i = 0; i < count; ++i) {
         const size_t k = offsets[i];
         const v128 xv = chunk_to_float(x + k);
         const v128* wk = wp + (k / W) * C;
         for (size_t j = 0; j < K; ++j) a[j] = madd(xv, wk[j], a[j]);
     }
-    for (size_t j = 0; j < K; ++j) acc[j] = a[j];
+    for (size_t j = 0; j < K; ++j) dot[j] += hsum(a[j]);
 }
 
 // x_u8: (B, D), w: (C, D), b: (C) -> y: (B, C) = scale * x_u8 · wᵀ + b
+// y's row holds the unscaled dot products until the row is done.
 void linear_forward_u8(const uint8_t* x, float scale, const float* w, const float* b, float* y, size_t B,
                        size_t D, size_t C) {
     const size_t vec_end = D - D % W, chunks = vec_end / W;
     v128* wp = packed_scratch(chunks * C).data();
     pack_weights(w, wp, chunks, D, C);
     uint32_t offsets[kSegment];
-    constexpr size_t kMaxAcc = 32;  // classes per pass over the row's chunks
-    v128 acc[kMaxAcc];
     for (size_t r = 0; r < B; ++r) {
         const uint8_t* xr = x + r * D;
         float* yr = y + r * C;
-        for (size_t c_pass = 0; c_pass < C; c_pass += kMaxAcc) {
-            const size_t c_end = std::min(C, c_pass + kMaxAcc);
-            for (size_t c = c_pass; c < c_end; ++c) acc[c - c_pass] = wasm_f32x4_splat(0.f);
-            for (size_t s = 0; s < vec_end; s += kSegment * W) {
-                const size_t count = nonzero_chunks_u8(xr + s, std::min(kSegment * W, vec_end - s), offsets);
-                for_each_class_block<10>(c_end - c_pass, [&](auto K, size_t c0) {
-                    forward_chunks_u8<decltype(K)::value>(xr + s, wp + (s / W) * C + c_pass + c0, C, offsets,
-                                                          count, acc + c0);
-                });
-            }
-            for (size_t c = c_pass; c < c_end; ++c) {
-                float dot = hsum(acc[c - c_pass]);
-                for (size_t k = vec_end; k < D; ++k) dot += float(xr[k]) * w[c * D + k];
-                yr[c] = scale * dot + b[c];
-            }
+        std::fill(yr, yr + C, 0.f);
+        for (size_t s = 0; s < vec_end; s += kSegment * W) {
+            const size_t count = nonzero_chunks_u8(xr + s, std::min(kSegment * W, vec_end - s), offsets);
+            for_each_class_block<10>(C, [&](auto K, size_t c0) {
+                forward_chunks_u8<decltype(K)::value>(xr + s, wp + (s / W) * C + c0, C, offsets, count, yr + c0);
+            });
+        }
+        for (size_t c = 0; c < C; ++c) {
+            float dot = yr[c];
+            for (size_t k = vec_end; k < D; ++k) dot += float(xr[k]) * w[c * D + k];
+            yr[c] = scale * dot + b[c];
         }
     }
 }
