@@ -70,6 +70,7 @@ void DataLoader::start_epoch() {
     std::iota(order_.begin(), order_.end(), 0u);
     for (size_t i = order_.size() - 1; i > 0; --i)  // Fisher-Yates
         std::swap(order_[i], order_[rng_.below(uint32_t(i + 1))]);
+    in_order_ = false;
 }
 
 void DataLoader::set_order(std::vector<uint32_t> order) {
@@ -77,6 +78,8 @@ void DataLoader::set_order(std::vector<uint32_t> order) {
     for (uint32_t i : order)
         if (i >= dataset_.size()) throw Error("data loader order refers past the dataset");
     order_ = std::move(order);
+    in_order_ = true;
+    for (size_t i = 0; i < order_.size() && in_order_; ++i) in_order_ = order_[i] == i;
 }
 
 const Batch& DataLoader::batch(size_t index) {
@@ -85,22 +88,43 @@ const Batch& DataLoader::batch(size_t index) {
     const size_t first = index * batch_size_;
     const size_t rows = std::min(batch_size_, dataset_.size() - first);
     const size_t d = dataset_.features();
+    // Rows in storage order are already one contiguous block: the batch points
+    // into the dataset instead of copying it (evaluation loaders, 20,000 rows of
+    // MNIST per epoch).
+    const uint8_t* pixels = in_order_ ? dataset_.image(first) : pixels_.data();
     for (size_t r = 0; r < rows; ++r) {
         const uint32_t src = order_[first + r];
-        std::memcpy(pixels_.data() + r * d, dataset_.image(src), d);
+        if (!in_order_) std::memcpy(pixels_.data() + r * d, dataset_.image(src), d);
         y_[r] = dataset_.label(src);
     }
-    if (float_inputs_) k.scale_u8(pixels_.data(), dataset_.scale(), x_.data(), rows * d);
-    // Shuffled rows are scattered over the whole set: start fetching the next
-    // batch's rows now, so they arrive from DRAM while this batch is computed.
-    const size_t next = first + rows;
-    const size_t next_rows = next < dataset_.size() ? std::min(batch_size_, dataset_.size() - next) : 0;
-    for (size_t r = 0; r < next_rows; ++r) {
-        const auto* row = reinterpret_cast<const char*>(dataset_.image(order_[next + r]));
+    if (float_inputs_) k.scale_u8(pixels, dataset_.scale(), x_.data(), rows * d);
+    if (!in_order_) prefetch_batch(first + rows);
+    current_ = Batch{float_inputs_ ? x_.data() : nullptr, y_.data(), rows, d, pixels, dataset_.scale()};
+    return current_;
+}
+
+// Shuffled rows are scattered over the whole set: start fetching the rows of the
+// batch that begins at `first` now, so they arrive while this batch is computed.
+void DataLoader::prefetch_batch(size_t first) const {
+    const size_t rows = first < dataset_.size() ? std::min(batch_size_, dataset_.size() - first) : 0;
+    const size_t d = dataset_.features();
+#if defined(__wasm__)
+    // WebAssembly has no prefetch (the builtin compiles to nothing). A plain load
+    // of one byte per cache line starts the same fetches: the loads do not depend
+    // on each other, so the CPU keeps many misses in flight at once.
+    uint32_t touched = 0;
+    for (size_t r = 0; r < rows; ++r) {
+        const uint8_t* row = dataset_.image(order_[first + r]);
+        for (size_t off = 0; off < d; off += 64) touched += row[off];
+    }
+    volatile uint32_t keep = touched;  // so the loads are not optimised away
+    (void)keep;
+#else
+    for (size_t r = 0; r < rows; ++r) {
+        const auto* row = reinterpret_cast<const char*>(dataset_.image(order_[first + r]));
         for (size_t off = 0; off < d; off += 64) __builtin_prefetch(row + off);
     }
-    current_ = Batch{float_inputs_ ? x_.data() : nullptr, y_.data(), rows, d, pixels_.data(), dataset_.scale()};
-    return current_;
+#endif
 }
 
 }  // namespace sgdx

@@ -1,7 +1,8 @@
 #pragma once
 // TensorDataset + DataLoader. Pixels stay uint8 (4x less memory than float); a
-// batch is gathered and scaled to float in one pass into a buffer the loader
-// owns, so iterating allocates nothing after the first batch.
+// batch is gathered into buffers the loader owns (or, when its rows come in
+// storage order, points at them where they are), so iterating allocates nothing
+// after the first batch.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -109,10 +110,13 @@ private:
     Rng rng_;
     std::vector<uint32_t> order_;
     bool float_inputs_ = true;
+    bool in_order_ = true;  // order_ is 0, 1, 2, ...: batches point into the dataset
     std::vector<uint8_t> pixels_;
     std::vector<float> x_;
     std::vector<int32_t> y_;
     Batch current_;
+
+    void prefetch_batch(size_t first) const;
 };
 
 }  // namespace sgdx

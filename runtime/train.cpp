@@ -18,9 +18,10 @@ void Workspace::ensure(size_t batch, size_t classes) {
 }
 
 namespace {
-// Whether the active kernels read uint8 batches directly. If not (e.g. the wasm
-// set), the loader's one conversion to float is the cheapest path: the module's
-// own fallback would convert again in forward and once more in backward.
+// Whether the active kernels read uint8 batches directly (every set here does; a
+// set may leave the fused kernels out). If not, the loader's one conversion to
+// float is the cheapest path: the module's own fallback would convert again in
+// forward and once more in backward.
 bool fused_inputs() { return active_kernels().linear_forward_u8 && active_kernels().linear_backward_u8; }
 
 // The loops below need float batches from the loader only when the kernels

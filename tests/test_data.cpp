@@ -100,3 +100,42 @@ TEST_CASE("slices share rows without copying") {
     CHECK(tail.image(0) == ds.image(7));
     CHECK(tail.label(2) == ds.label(9));
 }
+
+TEST_CASE("in storage order a batch points into the dataset; any other order is gathered") {
+    TensorDataset ds = numbered(10, 5);
+    DataLoader in_order(ds.slice(2, 10, "rows 2..9"), 3);
+    in_order.set_float_inputs(false);
+    const Batch& b = in_order.batch(1);
+    CHECK(b.pixels == ds.image(5));  // rows 5, 6, 7 of the parent: no copy
+    CHECK(b.x == nullptr);
+    CHECK(b.y[2] == 7);
+
+    // A restored order that is not the identity gathers, even without shuffling.
+    DataLoader restored(ds, 4);
+    restored.set_order({9, 8, 7, 6, 5, 4, 3, 2, 1, 0});
+    const Batch& r = restored.batch(0);
+    CHECK(r.pixels != ds.image(0));
+    for (size_t i = 0; i < 4; ++i) {
+        CHECK(r.pixels[i * 5] == 9 - i);
+        CHECK(r.pixels[i * 5 + 4] == 9 - i);
+        CHECK(r.x[i * 5] == doctest::Approx(9 - i));
+        CHECK(r.y[i] == int32_t(9 - i));
+    }
+    // ... and back in storage order it points into the dataset again.
+    restored.set_order({0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    CHECK(restored.batch(2).pixels == ds.image(8));
+    CHECK(restored.batch(2).size == 2);
+
+    // A shuffled loader gathers its rows: every image once, each row whole.
+    DataLoader shuffled(ds, 10, true, 7);
+    shuffled.start_epoch();
+    const Batch& s = shuffled.batch(0);
+    CHECK(s.pixels != ds.image(0));
+    std::set<int> seen;
+    for (size_t i = 0; i < 10; ++i) {
+        for (size_t k = 1; k < 5; ++k) CHECK(s.pixels[i * 5 + k] == s.pixels[i * 5]);
+        CHECK(s.y[i] == int32_t(s.pixels[i * 5] % 10));
+        seen.insert(s.pixels[i * 5]);
+    }
+    CHECK(seen.size() == 10);
+}
