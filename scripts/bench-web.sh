@@ -21,47 +21,60 @@ build_wasm sgdx_site sgdx_bench_node >/dev/null
 OUT="$ROOT/build/wasm/bench"
 mkdir -p "$OUT"
 
-# median_epoch_ms METRICS_FILE: median of the epochs after the first (warm-up), in ms.
-median_epoch_ms() {
+# epoch_ms METRICS_FILE: "median best" of the epochs after the first (warm-up), in ms.
+# The best epoch is the least disturbed one: on a shared machine outside load only
+# ever adds time.
+epoch_ms() {
   node -e '
     const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
     const s = (lines.length > 1 ? lines.slice(1) : lines).map((l) => l.seconds * 1000).sort((a, b) => a - b);
-    console.log(s[Math.floor(s.length / 2)].toFixed(1));' "$1"
+    console.log(s[Math.floor(s.length / 2)].toFixed(1), s[0].toFixed(1));' "$1"
 }
 
-native_run() {  # native_run KERNELS -> ms/epoch
+native_run() {  # native_run KERNELS -> "median best" ms/epoch
   local metrics="$OUT/native-$1.jsonl"
   rm -f "$metrics"
   "$ROOT/build/native/sgdx" train --data "$MNIST_DIR" --epochs "$EPOCHS" --kernels "$1" --threads 1 -q --save '' \
     --metrics "$metrics" >/dev/null
-  median_epoch_ms "$metrics"
+  epoch_ms "$metrics"
 }
 
 best=$("$ROOT/build/native/sgdx" --version | sed -n 's/.*(using \(.*\))/\1/p')
 say "native (1 thread): $EPOCHS epochs with the best kernels ($best) and with sse2 (4-wide, as wasm SIMD128)"
 native_best=$(native_run "${best:-scalar}")
-native_sse2=$(native_run sse2 2>/dev/null || echo "n/a")
+native_sse2=$(native_run sse2 2>/dev/null || echo "n/a n/a")
 say "wasm under Node: the page's kernels and runtime without the page ($EPOCHS epochs)"
 node_ms=$(node --no-experimental-fetch "$ROOT/build/wasm/web/sgdx_bench_node.js" --data "$MNIST_DIR" --epochs "$EPOCHS" \
   --batch 64 --threads 1 --kernels wasm_simd128 | sed -n 's/^result: kernels=.*train_ms=\([0-9.]*\).*/\1/p')
 say "browser: $EPOCHS epochs in headless Chromium"
 node "$ROOT/web/tests/bench.mjs" --site "$SITE_DIR" --epochs "$EPOCHS" --json "$OUT/browser.json"
-browser=$(node -e 'const r = require(process.argv[1]); console.log(r.computeMs.toFixed(1), r.wallMs.toFixed(1), (r.plainJsMs ? r.plainJsMs.toFixed(0) : "n/a"), r.bareWorkerMs.toFixed(1))' "$OUT/browser.json")
-read -r browser_train browser_wall plain_js bare_worker <<<"$browser"
-printf '\n%-50s %10s\n' "one epoch, 50,000 images, batch 64" "ms/epoch"
-printf '%-50s %10s\n' "native, $best kernels, 1 thread (train + valid)" "$native_best"
-printf '%-50s %10s\n' "native, sse2 kernels, 1 thread (train + valid)" "$native_sse2"
-printf '%-50s %10s\n' "wasm_simd128 under Node, no page (training)" "${node_ms:-n/a}"
-printf '%-50s %10s\n' "browser, the worker alone without the page" "$bare_worker"
-printf '%-50s %10s\n' "browser (Chromium), demo page (training)" "$browser_train"
-printf '%-50s %10s\n' "browser, wall (with validation, page updates)" "$browser_wall"
-printf '%-50s %10s\n' "plain-JS Float32Array loop, same browser" "$plain_js"
+browser=$(node -e '
+  const r = require(process.argv[1]);
+  console.log(r.computeMs.toFixed(1), r.bestComputeMs.toFixed(1), r.wallMs.toFixed(1),
+              r.plainJsMs ? r.plainJsMs.toFixed(0) : "n/a", r.bareWorkerMs.toFixed(1), r.bestBareWorkerMs.toFixed(1))' "$OUT/browser.json")
+read -r browser_train browser_train_best browser_wall plain_js bare_worker bare_worker_best <<<"$browser"
+read -r native_median native_min <<<"$native_best"
+read -r sse2_median sse2_min <<<"$native_sse2"
+row() { printf '%-50s %9s %9s\n' "$@"; }
+echo
+row "one epoch, 50,000 images, batch 64 (ms)" "median" "best"
+row "native, $best kernels, 1 thread (train + valid)" "$native_median" "$native_min"
+row "native, sse2 kernels, 1 thread (train + valid)" "$sse2_median" "$sse2_min"
+row "wasm_simd128 under Node, no page (training)" "${node_ms:-n/a}" ""
+row "browser, the worker alone without the page" "$bare_worker" "$bare_worker_best"
+row "browser (Chromium), demo page (training)" "$browser_train" "$browser_train_best"
+row "browser, wall (with validation, page updates)" "$browser_wall" ""
+row "plain-JS Float32Array loop, same browser" "$plain_js" ""
 # The issue's goals: within 2x of native, 10x faster than plain JS, 50x faster than
-# tfjs model.fit (~6,600 ms/epoch in the issue; tfjs is not installed here).
+# tfjs model.fit (~6,600 ms/epoch in the issue; tfjs is not installed here). Met or
+# missed is judged on the medians (the page's wall time against native); the best
+# epochs' ratio (page training, least disturbed, against native's best) is shown
+# beside it to tell the engine's share from the machine's noise.
 node -e '
-  const [wall, native, plain] = process.argv.slice(1, 4).map(Number);
-  const line = (what, x, goal, ok) => console.log(`${what.padEnd(44)} ${x.toFixed(2).padStart(7)}x  (goal ${goal}: ${ok ? "met" : "missed"})`);
-  line(`browser wall / native (${process.argv[4]})`, wall / native, "<= 2x", wall / native <= 2);
+  const [wall, native, plain, trainBest, nativeBest] = process.argv.slice(1, 6).map(Number);
+  const line = (what, x, goal, ok) => console.log(`${what.padEnd(48)} ${x.toFixed(2).padStart(7)}x  (goal ${goal}: ${ok ? "met" : "missed"})`);
+  line(`browser wall / native (${process.argv[6]})`, wall / native, "<= 2x", wall / native <= 2);
   if (plain > 0) line("plain JS (training) / browser wall", plain / wall, ">= 10x", plain / wall >= 10);
-  line("tfjs model.fit (issue: 6,600 ms) / browser wall", 6600 / wall, ">= 50x", 6600 / wall >= 50);' \
-  "$browser_wall" "$native_best" "$plain_js" "$best"
+  line("tfjs model.fit (issue: 6,600 ms) / browser wall", 6600 / wall, ">= 50x", 6600 / wall >= 50);
+  console.log(`${"best epochs: page training / native".padEnd(48)} ${(trainBest / nativeBest).toFixed(2).padStart(7)}x  (for reference)`);' \
+  "$browser_wall" "$native_median" "$plain_js" "$browser_train_best" "$native_min" "$best"
