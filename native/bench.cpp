@@ -28,12 +28,13 @@ struct Timing {
 };
 
 Timing time_config(const Splits& data, const kernels::KernelSet& k, size_t threads, size_t batch, int epochs,
-                   float lr) {
+                   float lr, float momentum) {
     set_kernels(k);
     set_num_threads(threads);
     MnistLogistic model(data.train.features(), data.train.classes(), 0);
     SgdOptions o;
     o.lr = lr;
+    o.momentum = momentum;
     SGD opt(model.parameters(), o);
     DataLoader train(data.train, batch, true, 0), valid(data.valid, batch * 2, false);
     Workspace ws;
@@ -60,7 +61,7 @@ int main(int argc, char** argv) {
     std::vector<size_t> batches{64, 1024};
     std::vector<std::string> sets;
     size_t max_threads = 2;
-    float lr = SgdOptions{}.lr;
+    float lr = SgdOptions{}.lr, momentum = 0.f;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -75,8 +76,9 @@ int main(int argc, char** argv) {
         // A large rate drives most probabilities towards 0: the kernels' speed there
         // (no denormals) is worth measuring too.
         else if (a == "--lr") lr = std::strtof(next().c_str(), nullptr);
+        else if (a == "--momentum") momentum = std::strtof(next().c_str(), nullptr);
         else if (a == "--help" || a == "-h") {
-            std::printf("usage: sgdx_bench [--data DIR] [--epochs 5] [--batch N] [--kernels NAME]... [--threads MAX (2)] [--lr 0.5]\n");
+            std::printf("usage: sgdx_bench [--data DIR] [--epochs 5] [--batch N] [--kernels NAME]... [--threads MAX (2)] [--lr 0.5] [--momentum 0]\n");
             return 0;
         } else {
             std::fprintf(stderr, "sgdx_bench: unknown argument %s\n", a.c_str());
@@ -112,7 +114,7 @@ int main(int argc, char** argv) {
                 std::vector<size_t> thread_counts{1};
                 if (&k != &kernels::reference() && max_threads >= 2) thread_counts.push_back(2);
                 for (size_t threads : thread_counts) {
-                    Timing t = time_config(data, k, threads, batch, name == "scalar" ? std::min(epochs, 3) : epochs, lr);
+                    Timing t = time_config(data, k, threads, batch, name == "scalar" ? std::min(epochs, 3) : epochs, lr, momentum);
                     const double gflops = train_flops / (t.train_ms * 1e6);
                     std::printf("%-8s %7zu %8zu | %10.1f %10.1f %9.1f %8.0f%% %9.2f | %9.4f\n", name.c_str(), threads, batch,
                                 t.train_ms, t.valid_ms, gflops, 100 * gflops / peak, train_bytes / (t.train_ms * 1e6),

@@ -161,6 +161,36 @@ TEST_CASE("SIMD softmax and fused backward make no denormals from tiny probabili
     }
 }
 
+TEST_CASE("SIMD sgd_update stores a denormal momentum as 0 and keeps NaN") {
+    // A rarely active input's momentum decays into denormals (see kTinyMomentum).
+    const size_t n = 37;  // a ragged tail too
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (auto* k : kernels::available()) {
+        if (k == &kernels::reference()) continue;
+        CAPTURE(k->name);
+        std::vector<float> p(n, 0.25f), grad(n, 0.f), buf(n), p_want(n, 0.25f), buf_want(n);
+        for (size_t i = 0; i < n; ++i) buf[i] = i % 3 == 0 ? 1.2e-38f : i % 3 == 1 ? 1e-3f : -2e-38f;
+        buf[5] = nan;
+        buf_want = buf;
+        kernels::reference().sgd_update(p_want.data(), grad.data(), buf_want.data(), n, 0.5f, 0.9f, 0.f, 0.f, false, false);
+        k->sgd_update(p.data(), grad.data(), buf.data(), n, 0.5f, 0.9f, 0.f, 0.f, false, false);
+        CHECK(std::isnan(buf[5]));
+        CHECK(std::isnan(p[5]));
+        for (size_t i = 0; i < n; ++i) {
+            if (i == 5) continue;
+            CAPTURE(i);
+            CHECK(std::fpclassify(buf[i]) != FP_SUBNORMAL);
+            if (std::fpclassify(buf_want[i]) == FP_SUBNORMAL) {
+                CHECK(buf[i] == 0.f);
+                CHECK(p[i] == p_want[i]);  // a step of lr x 1e-38 does not move 0.25
+            } else {
+                CHECK(buf[i] == doctest::Approx(buf_want[i]).epsilon(1e-6));
+                CHECK(p[i] == doctest::Approx(p_want[i]).epsilon(1e-6));
+            }
+        }
+    }
+}
+
 TEST_CASE("sgd_update matches the reference for every option") {
     Rng rng(4);
     struct Opt { float lr, momentum, dampening, wd; bool nesterov; };

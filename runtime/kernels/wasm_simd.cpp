@@ -183,14 +183,18 @@ void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr, flo
         v128 g = madd(vwd, pv, load(grad + i));
         if (momentum != 0.f) {
             v128 bv = first ? g : madd(vm, load(buf + i), wasm_f32x4_mul(vdamp, g));
+            // below kTinyMomentum: 0 (kernels.hpp); lt is false for NaN, which stays
+            bv = wasm_v128_andnot(bv, wasm_f32x4_lt(wasm_f32x4_abs(bv), wasm_f32x4_splat(kTinyMomentum)));
             store(buf + i, bv);
             g = nesterov ? madd(vm, bv, g) : bv;
         }
         store(p + i, wasm_f32x4_sub(pv, wasm_f32x4_mul(vlr, g)));
     }
-    if (i < n)
+    if (i < n) {
         reference().sgd_update(p + i, grad + i, buf ? buf + i : nullptr, n - i, lr, momentum,
                                dampening, weight_decay, nesterov, first);
+        flush_tiny_momentum(buf, i, n, momentum);
+    }
 }
 
 // ---- fused uint8 kernels: the loader's bytes straight in, zero chunks skipped ----

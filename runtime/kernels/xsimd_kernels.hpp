@@ -195,14 +195,17 @@ struct XsimdKernels {
                 vf pv = vf::load_unaligned(p + i);
                 vf g = xsimd::fma(vwd, pv, vf::load_unaligned(grad + i));
                 vf bv = first ? g : xsimd::fma(vm, vf::load_unaligned(buf + i), vdamp * g);
+                bv = xsimd::select(xsimd::abs(bv) < vf(kTinyMomentum), vf(0.f), bv);  // kernels.hpp
                 bv.store_unaligned(buf + i);
                 vf step = nesterov ? xsimd::fma(vm, bv, g) : bv;
                 xsimd::fnma(vlr, step, pv).store_unaligned(p + i);
             }
         }
-        if (i < n)
+        if (i < n) {
             reference().sgd_update(p + i, grad + i, buf ? buf + i : nullptr, n - i, lr, momentum,
                                    dampening, weight_decay, nesterov, first);
+            flush_tiny_momentum(buf, i, n, momentum);
+        }
     }
 
     // 12 independent FMA chains over registers only: the FMA units' ceiling.
