@@ -5,6 +5,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sys/resource.h>
 
@@ -49,6 +50,11 @@ struct DataOptions {
         app->add_option("--test-labels", test_labels, "Test labels (IDX, overrides --data)");
     }
     DataFiles files() const {
+        const bool all_given = !train_images.empty() && !train_labels.empty() && !test_images.empty() &&
+                               !test_labels.empty();
+        if (dir == kDefaultData && !all_given && !std::filesystem::is_directory(dir))
+            throw Error("no MNIST in " + dir + " (the default --data, relative to the current folder): "
+                        "run from the repository after './run train' has fetched it, or pass --data DIR");
         DataFiles f = DataFiles::in_directory(dir);
         if (!train_images.empty()) f.train_images = train_images;
         if (!train_labels.empty()) f.train_labels = train_labels;
@@ -186,6 +192,10 @@ int run_train(TrainOptions o) {
             if (msg.rfind(field, 0) == 0) msg = flag + msg.substr(std::string(field).size());
         throw Error(msg);
     }
+    // Outputs are checked before the data loads and the training runs, so a typo
+    // in a path does not cost the run.
+    if (!o.save.empty()) check_writable(o.save);
+    if (!o.checkpoint.empty()) check_writable(o.checkpoint);
     const DataFiles files = o.data.files();
     const auto t0 = std::chrono::steady_clock::now();
     std::unique_ptr<MnistLogistic> model;
@@ -221,10 +231,11 @@ int run_train(TrainOptions o) {
     if (!o.quiet)
         std::printf("sgdx %s  kernels %s  threads %zu\n"
                     "data: %zu train, %zu valid, %zu test images of %zux%zu, %zu classes (loaded in %.2f s)\n"
-                    "model: MnistLogistic %zu -> %zu, SGD lr %g momentum %g weight_decay %g, batch %zu, %d epochs\n",
+                    "model: MnistLogistic %zu -> %zu, SGD lr %g momentum %g weight_decay %g, batch %zu, %d epoch%s\n",
                     SGDX_VERSION, on_gpu ? "cuda" : active_kernels().name, thread_pool().size(), data.train.size(),
                     data.valid.size(), data.test.size(), data.rows, data.cols, model->out_features(), load_s,
-                    features, model->out_features(), o.lr, o.momentum, o.weight_decay, o.batch_size, o.epochs);
+                    features, model->out_features(), o.lr, o.momentum, o.weight_decay, o.batch_size, o.epochs,
+                    o.epochs == 1 ? "" : "s");
     std::fflush(stdout);
 
     std::map<std::string, std::string> meta{{"model", "MnistLogistic"},
@@ -431,7 +442,12 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help
+        // One line and status 1, as for every other bad input (CLI11's own exit
+        // codes are 100+ and its message comes without the program's name).
+        std::fprintf(stderr, "sgdx: error: %s (see sgdx%s --help)\n", e.what(),
+                     app.get_subcommands().empty() ? "" : (" " + app.get_subcommands().front()->get_name()).c_str());
+        return 1;
     }
     try {
         if (version) {

@@ -21,17 +21,39 @@ std::vector<uint8_t> read_file(const std::string& path) {
     uint8_t chunk[1 << 16];
     size_t n;
     while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
+    const int err = errno;
     bool failed = std::ferror(f);
     std::fclose(f);
-    if (failed) throw Error(path + ": read error");
+    if (failed) throw Error(path + ": read error: " + std::strerror(err));  // e.g. "Is a directory"
     return bytes;
 }
 
-void write_file_atomic(const std::string& path, const void* data, size_t size) {
+namespace {
+std::string temp_path_for(const std::string& path) {
     std::string tmp = path + ".tmp";
 #if !defined(_WIN32)
     tmp += "." + std::to_string(::getpid());
 #endif
+    return tmp;
+}
+}  // namespace
+
+void check_writable(const std::string& path) {
+    if (std::FILE* d = std::fopen(path.c_str(), "rb")) {  // opens on Linux even for a folder
+        char c;
+        const bool folder = std::fread(&c, 1, 1, d) == 0 && std::ferror(d) && errno == EISDIR;
+        std::fclose(d);
+        if (folder) throw Error(path + ": cannot write: it is a folder");
+    }
+    const std::string tmp = temp_path_for(path);
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw Error(path + ": cannot write (" + tmp + "): " + std::strerror(errno));
+    std::fclose(f);
+    std::remove(tmp.c_str());
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t size) {
+    const std::string tmp = temp_path_for(path);
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) throw Error(path + ": cannot write (" + tmp + "): " + std::strerror(errno));
     bool ok = std::fwrite(data, 1, size, f) == size && std::fflush(f) == 0;

@@ -201,9 +201,12 @@ SafetensorsFile parse_safetensors(const uint8_t* bytes, size_t size, const std::
     if (size < 8) throw Error(source + ": not a safetensors model file (only " + std::to_string(size) + " bytes)");
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
-    if (n > kMaxHeader || n > size - 8)
+    if (n > kMaxHeader)
         throw Error(source + ": not a safetensors model file (header length " + std::to_string(n) +
-                    " is larger than the file)");
+                    " is larger than the format allows)");
+    if (n > size - 8)  // a plausible length: most likely a file cut short
+        throw Error(source + ": truncated, or not a safetensors model file: the header length says " +
+                    std::to_string(n) + " bytes, the file has " + std::to_string(size - 8) + " after it");
     HeaderParser parser(reinterpret_cast<const char*>(bytes + 8), size_t(n), source);
     SafetensorsFile file = parser.parse();
     const uint8_t* data = bytes + 8 + n;

