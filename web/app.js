@@ -63,9 +63,20 @@ function setState(state) {
   $('load').disabled = !ready;
   $('pause').disabled = !(state === 'training' || state === 'paused');
   $('pause').textContent = state === 'paused' ? 'Resume' : 'Pause';
-  const words = { training: 'Training…', paused: 'Paused.', done: 'Training finished.', stopped: 'Stopped.',
+  const words = { training: 'Training…', paused: 'Paused.', stopped: 'Stopped.',
                   reset: 'Model reset to fresh weights from the seed.', ready: 'Ready.' };
+  if (state === 'done') return setStatus(finishedText());
   if (words[state]) setStatus(words[state]);
+}
+
+// What the run changed: the test accuracy now and before Start (the pretrained
+// model scores the same as a default run, which is otherwise easy to miss).
+function finishedText() {
+  const epochs = ui.epochRows.size;
+  const now = $('test-acc').textContent;
+  const before = ui.accuracyBefore;
+  return `Training finished: ${epochs} epoch${epochs === 1 ? '' : 's'}, test accuracy ${now}` +
+         (before && before !== '–' ? ` (before Start: ${before}${ui.modelBefore ? ` ${ui.modelBefore}` : ''}).` : '.');
 }
 
 // ---- weights: 10 images, red positive / blue negative ---------------------------
@@ -237,6 +248,8 @@ $('controls').addEventListener('submit', (e) => {
   ui.listening = true;
   epochClock.compute = 0;
   epochClock.wallStart = performance.now();
+  ui.accuracyBefore = $('test-acc').textContent;
+  ui.modelBefore = $('test-acc-note').textContent;
   send('start', { ...readOptions(), fresh: true });
 });
 $('pause').addEventListener('click', () => send(ui.state === 'paused' ? 'resume' : 'pause'));
@@ -278,7 +291,7 @@ const drawTestViews = throttled((confusion, predicted) => {
 // ---- messages from the worker ------------------------------------------------------
 const onMessage = {
   loading({ loaded, total }) {
-    $('load-progress').value = total ? loaded / total : 0;
+    $('load-progress').value = total ? Math.min(1, loaded / total) : 0;
     $('load-text').textContent = `${(loaded / 1e6).toFixed(1)} / ${(total / 1e6).toFixed(1)} MB`;
   },
   ready({ train, valid, test, kernels, pretrained }) {

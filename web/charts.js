@@ -16,6 +16,8 @@ function niceTicks(lo, hi, count) {
 }
 
 function fmt(v, step) {
+  // A diverging run's loss reaches 1e8 and more: "3.9e8" fits the axis margin.
+  if (Math.abs(v) >= 1e5) return v.toExponential(1).replace('e+', 'e');
   const digits = Math.max(0, Math.min(4, -Math.floor(Math.log10(step))));
   return v.toFixed(digits);
 }
@@ -69,8 +71,19 @@ export class LineChart {
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
     g.font = FONT;
-    const hasRight = this.series.some((s) => s.axis === 'right');
-    const box = { l: 44, r: w - (hasRight ? 44 : 10), t: 22, b: h - 24 };
+    // The y ticks first: the margins grow to fit their widest label.
+    const yTicks = {};
+    const margin = { left: 44, right: 10 };
+    for (const axis of ['left', 'right']) {
+      const r = this.range(axis);
+      if (!r) continue;
+      const yt = niceTicks(r[0], r[1], 4);
+      yTicks[axis] = { r, ticks: yt.ticks, labels: yt.ticks.map((t) => fmt(t, yt.step)) };
+      const widest = Math.max(...yTicks[axis].labels.map((l) => g.measureText(l).width));
+      margin[axis] = Math.max(axis === 'left' ? 44 : 10, Math.ceil(widest) + 8);
+    }
+    if (this.series.some((s) => s.axis === 'right')) margin.right = Math.max(margin.right, 44);
+    const box = { l: margin.left, r: w - margin.right, t: 22, b: h - 24 };
 
     let xmax = 0;
     for (const s of this.series) for (const [x] of s.points) xmax = Math.max(xmax, x);
@@ -85,15 +98,14 @@ export class LineChart {
 
     const axes = {};
     for (const axis of ['left', 'right']) {
-      const r = this.range(axis);
-      if (!r) continue;
+      if (!yTicks[axis]) continue;
+      const { r, ticks, labels } = yTicks[axis];
       const Y = (y) => box.b - ((y - r[0]) / (r[1] - r[0])) * (box.b - box.t);
       axes[axis] = Y;
-      const yt = niceTicks(r[0], r[1], 4);
       g.textAlign = axis === 'left' ? 'right' : 'left';
-      for (const t of yt.ticks) {
+      for (const [i, t] of ticks.entries()) {
         g.fillStyle = AXIS;
-        g.fillText(fmt(t, yt.step), axis === 'left' ? box.l - 4 : box.r + 4, Y(t) + 4);
+        g.fillText(labels[i], axis === 'left' ? box.l - 4 : box.r + 4, Y(t) + 4);
         if (axis === 'left') { g.fillStyle = GRID; g.fillRect(box.l, Math.round(Y(t)), box.r - box.l, 1); }
       }
     }

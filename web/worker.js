@@ -32,10 +32,12 @@ function yieldToMessages() {
   });
 }
 
-// Fetches one gzipped file, reporting compressed bytes as they arrive.
-async function fetchGunzip(url, onBytes) {
+// Fetches one gzipped file: onSize(compressed bytes) once its headers arrive, then
+// onBytes(n) as the compressed bytes come in.
+async function fetchGunzip(url, onSize, onBytes) {
   const resp = await fetch(url);
   if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status}`);
+  onSize(Number(resp.headers.get('content-length')) || 0);
   const counter = new TransformStream({
     transform(chunk, ctl) { onBytes(chunk.byteLength); ctl.enqueue(chunk); },
   });
@@ -44,15 +46,13 @@ async function fetchGunzip(url, onBytes) {
 }
 
 async function loadData() {
-  const sizes = await Promise.all(DATA_FILES.map(async (f) => {
-    const r = await fetch(`data/${f}.gz`, { method: 'HEAD' });
-    return Number(r.headers.get('content-length')) || 0;
-  }));
-  const total = sizes.reduce((a, b) => a + b, 0);
+  // The four downloads start together, so their sizes are all known before much
+  // has arrived (no separate HEAD requests).
+  const sizes = DATA_FILES.map(() => 0);
   let loaded = 0;
-  let files = await Promise.all(DATA_FILES.map((f) => fetchGunzip(`data/${f}.gz`, (n) => {
+  let files = await Promise.all(DATA_FILES.map((f, i) => fetchGunzip(`data/${f}.gz`, (n) => { sizes[i] = n; }, (n) => {
     loaded += n;
-    post('loading', { loaded, total });
+    post('loading', { loaded, total: sizes.reduce((a, b) => a + b, 0) });
   })));
   const train = trainer.loadTraining(files[0], files[1], VALID_SIZE);
   if (train.error) return train;

@@ -34,6 +34,8 @@ try {
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+  // Every request the page makes must complete (DevTools shows aborted ones as failures).
+  page.on('requestfailed', (r) => consoleErrors.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
 
   await step('page loads MNIST and the pretrained model, cross-origin isolated', async () => {
     const t0 = Date.now();
@@ -74,6 +76,9 @@ try {
     const ms = await page.getAttribute('#epoch-table tr[data-epoch="1"]', 'data-compute-ms');
     console.log(`    epoch 1: test accuracy ${acc}, ${ms} ms of training`);
     await page.waitForFunction(() => /finished/.test(document.getElementById('status').textContent));
+    const status = await page.textContent('#status');
+    check(new RegExp(`Training finished: 1 epoch, test accuracy ${acc.toFixed(4)} \\(before Start: 0\\.\\d{4}`).test(status),
+          `the status says what the run changed: "${status}"`);
     const cells = await page.locator('#confusion td').count();
     check(cells === 100, `the confusion matrix has 100 cells (got ${cells})`);
     const total = await page.$$eval('#confusion td', (tds) => tds.reduce((a, td) => a + Number(td.textContent), 0));
@@ -206,7 +211,7 @@ try {
     check(order.join(',') === 'batch,epochs,momentum,seed,start', `tab order ${order.join(' → ')}`);
   });
 
-  check(consoleErrors.length === 0, `no console errors (got: ${consoleErrors.join(' | ')})`);
+  check(consoleErrors.length === 0, `no console errors or failed requests (got: ${consoleErrors.join(' | ')})`);
   console.log(`browser test passed; screenshots in ${OUT}`);
 } finally {
   await browser.close();
