@@ -32,10 +32,12 @@ const send = (type, body = {}, transfer = []) => worker.postMessage({ type, ...b
 
 const lossChart = new LineChart($('loss-chart'), {
   xLabel: 'epochs',
+  empty: 'Press Start: the loss appears here',
   series: [{ label: 'training loss (smoothed)', color: '#2463eb' }],
 });
 const validChart = new LineChart($('valid-chart'), {
   xLabel: 'epoch',
+  empty: 'filled in after each epoch',
   series: [{ label: 'validation loss', color: '#d97706' },
            { label: 'validation accuracy', color: '#059669', axis: 'right' }],
 });

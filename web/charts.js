@@ -23,9 +23,11 @@ function fmt(v, step) {
 }
 
 export class LineChart {
-  // series: [{label, color, axis: 'left' | 'right'}]; xLabel names the x unit.
-  constructor(canvas, { series, xLabel, leftRange, rightRange }) {
+  // series: [{label, color, axis: 'left' | 'right'}]; xLabel names the x unit;
+  // empty: what the chart says while it has no points.
+  constructor(canvas, { series, xLabel, leftRange, rightRange, empty = '' }) {
     this.canvas = canvas;
+    this.empty = empty;
     this.series = series.map((s) => ({ ...s, points: [] }));
     this.xLabel = xLabel;
     this.fixed = { left: leftRange, right: rightRange };
@@ -111,6 +113,11 @@ export class LineChart {
     }
     g.strokeStyle = AXIS;
     g.strokeRect(box.l + 0.5, box.t + 0.5, box.r - box.l, box.b - box.t);
+    if (this.empty && !this.series.some((s) => s.points.length)) {
+      g.fillStyle = AXIS;
+      g.textAlign = 'center';
+      g.fillText(this.empty, (box.l + box.r) / 2, (box.t + box.b) / 2);
+    }
 
     let legendX = box.l;
     for (const s of this.series) {
