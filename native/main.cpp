@@ -335,7 +335,7 @@ int run_predict(const std::string& model_path, const std::vector<std::string>& i
                 std::vector<long long> indices, bool invert) {
     SafetensorsFile meta;
     auto model = load_model_file(model_path, &meta);
-    struct Input { std::string name; std::vector<uint8_t> pixels; };
+    struct Input { std::string name; std::vector<uint8_t> pixels; int label = -1; };
     std::vector<Input> inputs;
     for (const auto& path : images) {
         GrayImage img = read_pgm(path);
@@ -349,6 +349,19 @@ int run_predict(const std::string& model_path, const std::vector<std::string>& i
     }
     if (!indices.empty()) {
         IdxImages set = read_idx_images(idx_file);
+        // MNIST's naming: x-images-idx3-ubyte beside x-labels-idx1-ubyte. If that file
+        // is there and matches, the true label is printed too.
+        xt::xtensor<uint8_t, 1> labels;
+        const std::string suffix = "images-idx3-ubyte";
+        if (idx_file.size() > suffix.size() && idx_file.compare(idx_file.size() - suffix.size(), suffix.size(), suffix) == 0) {
+            const std::string labels_file = idx_file.substr(0, idx_file.size() - suffix.size()) + "labels-idx1-ubyte";
+            try {
+                if (std::filesystem::exists(labels_file)) labels = read_idx_labels(labels_file);
+            } catch (const Error&) {
+                // a broken labels file only means no labels are shown
+            }
+            if (labels.size() != set.pixels.shape()[0]) labels = {};
+        }
         const size_t n = set.pixels.shape()[0], d = set.pixels.shape()[1];
         if (d != model->in_features())
             throw Error(idx_file + ": images have " + std::to_string(d) + " pixels, the model takes " +
@@ -357,7 +370,8 @@ int run_predict(const std::string& model_path, const std::vector<std::string>& i
             if (i < 0 || size_t(i) >= n)
                 throw Error("--index " + std::to_string(i) + " is outside " + idx_file + " (0.." + std::to_string(n - 1) + ")");
             const uint8_t* row = set.pixels.data() + size_t(i) * d;
-            inputs.push_back({idx_file + "[" + std::to_string(i) + "]", std::vector<uint8_t>(row, row + d)});
+            inputs.push_back({idx_file + "[" + std::to_string(i) + "]", std::vector<uint8_t>(row, row + d),
+                              labels.size() ? int(labels(size_t(i))) : -1});
         }
     }
     if (inputs.empty()) throw Error("predict: give an image file (PGM) or --index N");
@@ -377,7 +391,11 @@ int run_predict(const std::string& model_path, const std::vector<std::string>& i
             p[c] /= sum;
             if (p[c] > p[best]) best = c;
         }
-        std::printf("%s: predicted %zu\n", in.name.c_str(), best);
+        if (in.label >= 0)
+            std::printf("%s: predicted %zu (label %d%s)\n", in.name.c_str(), best, in.label,
+                        size_t(in.label) == best ? "" : ", wrong");
+        else
+            std::printf("%s: predicted %zu\n", in.name.c_str(), best);
         for (size_t c = 0; c < C; ++c) std::printf("  %zu %.6f\n", c, p[c]);
     }
     return 0;
@@ -434,7 +452,8 @@ int main(int argc, char** argv) {
     bool invert = false;
     CLI::App* predict = app.add_subcommand("predict", "Classify images and print the class probabilities");
     predict->add_option("--model", model_path, "The model file (safetensors)")->required();
-    predict->add_option("images", images, "28x28 PGM images (P5 or P2), white digit on black as in MNIST")->check(CLI::ExistingFile);
+    predict->add_option("images", images, "PGM images (P5 or P2) of the model's input size (28x28 for MNIST), white digit on black")
+        ->check(CLI::ExistingFile);
     predict->add_option("--index", indices, "Classify image N of --images-file instead (repeatable)");
     predict->add_option("--images-file", idx_file, "IDX image file for --index")->capture_default_str();
     predict->add_flag("--invert", invert, "Invert PGM images first (for black digits on white paper)");

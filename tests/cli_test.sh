@@ -45,7 +45,7 @@ expect "eval" 0 "confusion matrix" -- "$SGDX" eval --model "$M" --data "$DATA"
 expect "eval accuracy" 0 "test: loss [0-9.]+  accuracy 0\.(8[89]|9)" -- "$SGDX" eval --model "$M" --data "$DATA"
 
 # predict: test image 0 is a 7; the same pixels as a PGM give the same answer
-expect "predict index" 0 "predicted 7" -- "$SGDX" predict --model "$M" --index 0 --images-file "$DATA/t10k-images-idx3-ubyte"
+expect "predict index" 0 "predicted 7 \(label 7\)" -- "$SGDX" predict --model "$M" --index 0 --images-file "$DATA/t10k-images-idx3-ubyte"
 { printf 'P5\n# test image 0\n28 28\n255\n'; tail -c +17 "$DATA/t10k-images-idx3-ubyte" | head -c 784; } > "$TMP/seven.pgm"
 expect "predict pgm" 0 "seven.pgm: predicted 7" -- "$SGDX" predict --model "$M" "$TMP/seven.pgm"
 n=$("$SGDX" predict --model "$M" "$TMP/seven.pgm" | grep -Ec '^  [0-9] [0-9.]+$')
