@@ -8,7 +8,7 @@
 #   scripts/bench-web.sh [--epochs N]   (called by ./run bench web)
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/scripts/wasm-lib.sh"
-EPOCHS=5
+EPOCHS=20  # medians over ~2 s of epochs: the machine flips speed for a second at a time
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) EPOCHS=$2; shift 2 ;;
@@ -50,13 +50,26 @@ node_ms=$(node --no-experimental-fetch "$ROOT/build/wasm/web/sgdx_bench_node.js"
 # make denormals there (each costs ~100x on x86; this was once 15x slower).
 node_ms_lr50=$(node --no-experimental-fetch "$ROOT/build/wasm/web/sgdx_bench_node.js" --data "$MNIST_DIR" --epochs 2 \
   --batch 64 --threads 1 --kernels wasm_simd128 --lr 50 | sed -n 's/^result: kernels=.*train_ms=\([0-9.]*\).*/\1/p')
+# TensorFlow.js 4.22 (the issue's comparison) for this benchmark only, kept out of
+# the project's dependencies: build/bench-tfjs. Without the npm registry the goal
+# line falls back to the issue's own figure.
+TFJS_DIR="$ROOT/build/bench-tfjs"
+if [ ! -f "$TFJS_DIR/node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm" ]; then
+  say "installing TensorFlow.js 4.22 for the comparison (build/bench-tfjs)"
+  mkdir -p "$TFJS_DIR" && { [ -f "$TFJS_DIR/package.json" ] || echo '{"private": true}' > "$TFJS_DIR/package.json"; }
+  (cd "$TFJS_DIR" && npm install --no-audit --no-fund --loglevel=error @tensorflow/tfjs@4.22.0 \
+    @tensorflow/tfjs-backend-wasm@4.22.0) || say "could not install TensorFlow.js: using the issue's 6,600 ms"
+fi
+tfjs_args=()
+[ -d "$TFJS_DIR/node_modules/@tensorflow/tfjs" ] && tfjs_args=(--tfjs "$TFJS_DIR/node_modules")
 say "browser: $EPOCHS epochs in headless Chromium"
-node "$ROOT/web/tests/bench.mjs" --site "$SITE_DIR" --epochs "$EPOCHS" --json "$OUT/browser.json"
+node "$ROOT/web/tests/bench.mjs" --site "$SITE_DIR" --epochs "$EPOCHS" --json "$OUT/browser.json" "${tfjs_args[@]}"
 browser=$(node -e '
   const r = require(process.argv[1]);
   console.log(r.computeMs.toFixed(1), r.bestComputeMs.toFixed(1), r.wallMs.toFixed(1),
-              r.plainJsMs ? r.plainJsMs.toFixed(0) : "n/a", r.bareWorkerMs.toFixed(1), r.bestBareWorkerMs.toFixed(1))' "$OUT/browser.json")
-read -r browser_train browser_train_best browser_wall plain_js bare_worker bare_worker_best <<<"$browser"
+              r.plainJsMs ? r.plainJsMs.toFixed(0) : "n/a", r.bareWorkerMs.toFixed(1), r.bestBareWorkerMs.toFixed(1),
+              r.tfjsMs ? r.tfjsMs.toFixed(0) : "n/a")' "$OUT/browser.json")
+read -r browser_train browser_train_best browser_wall plain_js bare_worker bare_worker_best tfjs_ms <<<"$browser"
 read -r native_median native_min <<<"$native_best"
 read -r sse2_median sse2_min <<<"$native_sse2"
 row() { printf '%-50s %9s %9s\n' "$@"; }
@@ -70,16 +83,19 @@ row "browser, the worker alone without the page" "$bare_worker" "$bare_worker_be
 row "browser (Chromium), demo page (training)" "$browser_train" "$browser_train_best"
 row "browser, wall (with validation, page updates)" "$browser_wall" ""
 row "plain-JS Float32Array loop, same browser" "$plain_js" ""
+row "TensorFlow.js 4.22 model.fit (wasm SIMD), same browser" "$tfjs_ms" ""
 # The issue's goals: within 2x of native, 10x faster than plain JS, 50x faster than
-# tfjs model.fit (~6,600 ms/epoch in the issue; tfjs is not installed here). Met or
+# tfjs model.fit (measured above; the issue's ~6,600 ms/epoch if it could not be). Met or
 # missed is judged on the medians (the page's wall time against native); the best
 # epochs' ratio (page training, least disturbed, against native's best) is shown
 # beside it to tell the engine's share from the machine's noise.
 node -e '
   const [wall, native, plain, trainBest, nativeBest] = process.argv.slice(1, 6).map(Number);
+  const tfjs = Number(process.argv[7]);
   const line = (what, x, goal, ok) => console.log(`${what.padEnd(48)} ${x.toFixed(2).padStart(7)}x  (goal ${goal}: ${ok ? "met" : "missed"})`);
   line(`browser wall / native (${process.argv[6]})`, wall / native, "<= 2x", wall / native <= 2);
   if (plain > 0) line("plain JS (training) / browser wall", plain / wall, ">= 10x", plain / wall >= 10);
-  line("tfjs model.fit (issue: 6,600 ms) / browser wall", 6600 / wall, ">= 50x", 6600 / wall >= 50);
+  if (tfjs > 0) line("tfjs model.fit (same browser) / browser wall", tfjs / wall, ">= 50x", tfjs / wall >= 50);
+  else line("tfjs model.fit (issue: 6,600 ms) / browser wall", 6600 / wall, ">= 50x", 6600 / wall >= 50);
   console.log(`${"best epochs: page training / native".padEnd(48)} ${(trainBest / nativeBest).toFixed(2).padStart(7)}x  (for reference)`);' \
-  "$browser_wall" "$native_median" "$plain_js" "$browser_train_best" "$native_min" "$best"
+  "$browser_wall" "$native_median" "$plain_js" "$browser_train_best" "$native_min" "$best" "$tfjs_ms"

@@ -2,7 +2,9 @@
 // page in headless Chromium and prints ms/epoch, with the wasm heap and the page's
 // JS heap after each epoch (they must stay flat).
 //   node web/tests/bench.mjs [--epochs 5] [--plain-js-epochs 4] [--json out.json]
-// Then trains the plain-JS baseline (plain_js_baseline.mjs) in the same page.
+//                            [--tfjs build/bench-tfjs/node_modules] [--tfjs-epochs 2]
+// Then trains the plain-JS baseline (plain_js_baseline.mjs) in the same page, and
+// TensorFlow.js model.fit (tfjs_baseline.mjs) in the same browser if --tfjs is given.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,12 +12,15 @@ import { chromium } from 'playwright-core';
 import { createServer } from '../server.mjs';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, arg, check } from './common.mjs';
 import { trainPlainJs } from './plain_js_baseline.mjs';
+import { tfjsEpochs } from './tfjs_baseline.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SITE = arg('--site', path.join(ROOT, 'build', 'wasm', 'site'));
 const EPOCHS = Number(arg('--epochs', '5'));
 const JSON_OUT = arg('--json', '');
 const PLAIN_JS_EPOCHS = Number(arg('--plain-js-epochs', '4'));
+const TFJS_DIR = arg('--tfjs', '');
+const TFJS_EPOCHS = Number(arg('--tfjs-epochs', '2'));
 
 // Trains `epochs` epochs in worker.js from a blank page; resolves to the
 // worker's training ms per epoch.
@@ -112,6 +117,15 @@ try {
                 `(median after the first ${result.plainJsMs.toFixed(0)} ms), validation accuracy ${plain.validAcc.toFixed(4)}`);
     // lr 0.5 makes the accuracy swing by a few points from epoch to epoch (sgdx's too).
     check(plain.validAcc > 0.8, 'the plain-JS baseline learns (validation accuracy > 0.8)');
+  }
+  if (TFJS_DIR) {
+    const tfjs = await tfjsEpochs(browser, `http://127.0.0.1:${server.address().port}`, TFJS_DIR, TFJS_EPOCHS);
+    result.tfjsMs = tfjs.epochMs.length > 1 ? median(tfjs.epochMs.slice(1)) : tfjs.epochMs[0];
+    result.tfjsBackend = tfjs.backend;
+    console.log(`TensorFlow.js 4.22 model.fit (${tfjs.backend} backend), same browser: ` +
+                `${tfjs.epochMs.map((m) => m.toFixed(0)).join(', ')} ms per epoch, validation accuracy ${tfjs.validAcc.toFixed(4)}`);
+    check(tfjs.backend === 'wasm', `tfjs ran on its wasm backend (got ${tfjs.backend})`);
+    check(tfjs.validAcc > 0.8, 'the tfjs baseline learns (validation accuracy > 0.8)');
   }
   // The same worker with no page around it (no charts, no DOM): what the page's
   // drawing costs the training on this machine.
