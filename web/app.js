@@ -293,8 +293,10 @@ const drawTestViews = throttled((confusion, predicted) => {
 // ---- messages from the worker ------------------------------------------------------
 const onMessage = {
   loading({ loaded, total }) {
-    $('load-progress').value = total ? Math.min(1, loaded / total) : 0;
-    $('load-text').textContent = `${(loaded / 1e6).toFixed(1)} / ${(total / 1e6).toFixed(1)} MB`;
+    if (total) $('load-progress').value = Math.min(1, loaded / total);
+    else $('load-progress').removeAttribute('value');  // indeterminate until the sizes are known
+    $('load-text').textContent = total ? `${(loaded / 1e6).toFixed(1)} / ${(total / 1e6).toFixed(1)} MB`
+                                       : `${(loaded / 1e6).toFixed(1)} MB`;
   },
   ready({ train, valid, test, kernels, pretrained }) {
     $('loading').hidden = true;

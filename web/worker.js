@@ -52,7 +52,8 @@ async function loadData() {
   let loaded = 0;
   let files = await Promise.all(DATA_FILES.map((f, i) => fetchGunzip(`data/${f}.gz`, (n) => { sizes[i] = n; }, (n) => {
     loaded += n;
-    post('loading', { loaded, total: sizes.reduce((a, b) => a + b, 0) });
+    // total 0 (unknown) until every size is in, so the bar never runs back
+    post('loading', { loaded, total: sizes.every((s) => s > 0) ? sizes.reduce((a, b) => a + b, 0) : 0 });
   })));
   const train = trainer.loadTraining(files[0], files[1], VALID_SIZE);
   if (train.error) return train;

@@ -38,7 +38,7 @@ struct KernelSet {
     //   buf = first ? g : momentum * buf + (1 - dampening) * g      (only if momentum != 0)
     //   g = nesterov ? g + momentum * buf : buf
     //   p -= lr * g
-    // The SIMD sets store a momentum value smaller than kTinyMomentum as 0.
+    // The SIMD sets store a momentum value of magnitude below kTinyMomentum as 0.
     void (*sgd_update)(float* p, const float* grad, float* buf, size_t n, float lr,
                        float momentum, float dampening, float weight_decay, bool nesterov,
                        bool first);

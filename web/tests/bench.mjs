@@ -2,7 +2,7 @@
 // page in headless Chromium and prints ms/epoch, with the wasm heap and the page's
 // JS heap after each epoch (they must stay flat).
 //   node web/tests/bench.mjs [--epochs 5] [--plain-js-epochs 4] [--json out.json]
-//                            [--tfjs build/bench-tfjs/node_modules] [--tfjs-epochs 2]
+//                            [--tfjs build/bench-tfjs/node_modules] [--tfjs-epochs 4]
 // Then trains the plain-JS baseline (plain_js_baseline.mjs) in the same page, and
 // TensorFlow.js model.fit (tfjs_baseline.mjs) in the same browser if --tfjs is given.
 import fs from 'node:fs';
@@ -20,7 +20,7 @@ const EPOCHS = Number(arg('--epochs', '5'));
 const JSON_OUT = arg('--json', '');
 const PLAIN_JS_EPOCHS = Number(arg('--plain-js-epochs', '4'));
 const TFJS_DIR = arg('--tfjs', '');
-const TFJS_EPOCHS = Number(arg('--tfjs-epochs', '2'));
+const TFJS_EPOCHS = Number(arg('--tfjs-epochs', '4'));
 
 // Trains `epochs` epochs in worker.js from a blank page; resolves to the
 // worker's training ms per epoch.

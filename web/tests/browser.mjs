@@ -189,6 +189,7 @@ try {
     const p = await phone.newPage();
     p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`phone console: ${m.text()}`); });
     p.on('pageerror', (e) => consoleErrors.push(`phone page error: ${e.message}`));
+    p.on('requestfailed', (r) => consoleErrors.push(`phone request failed: ${r.url()} (${r.failure()?.errorText})`));
     await p.goto(`http://127.0.0.1:${plain.address().port}/`);
     await p.waitForSelector('#start:not([disabled])', { timeout: 60000 });
     check(await p.evaluate(() => crossOriginIsolated) === false, 'this server sends no COOP/COEP');
