@@ -67,7 +67,17 @@ void check_writable(const std::string& path) {
 
 void write_file_atomic(const std::string& path, const void* data, size_t size) {
     const std::string tmp = temp_path_for(path);
+#if defined(_WIN32)
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
+#else
+    // O_EXCL: the temporary name is ours alone; never truncate a file or follow a
+    // link that happens to have it. One left by a crashed run with the same pid is
+    // removed (unlink takes a link itself, not its target) and the open retried.
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0 && errno == EEXIST && ::unlink(tmp.c_str()) == 0) fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    std::FILE* f = fd < 0 ? nullptr : ::fdopen(fd, "wb");
+    if (fd >= 0 && !f) ::close(fd);
+#endif
     if (!f) throw Error(path + ": cannot write (" + tmp + "): " + std::strerror(errno));
     bool ok = std::fwrite(data, 1, size, f) == size && std::fflush(f) == 0;
 #if !defined(_WIN32) && !defined(__EMSCRIPTEN__)

@@ -89,3 +89,23 @@ TEST_CASE("every truncation of a model file is rejected, never accepted or crash
         CHECK_THROWS_AS(parse_safetensors(good.data(), n, "cut"), Error);
     CHECK_NOTHROW(parse_safetensors(good.data(), good.size(), "whole"));
 }
+
+TEST_CASE("an atomic write never follows or truncates what sits at its temporary name") {
+    // A stale temporary file, or a link planted at the name, must not be written
+    // through: the write makes a file of its own and renames it into place.
+    const std::string path = temp_path("excl.safetensors");
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    const std::string victim = temp_path("victim.txt");
+    const std::vector<uint8_t> kept{'k', 'e', 'e', 'p'};
+    write_bytes(victim, kept);
+    std::remove(tmp.c_str());
+    REQUIRE(::symlink(victim.c_str(), tmp.c_str()) == 0);
+    MnistLogistic a(784, 10, 1), b(784, 10, 2);
+    save_model(a, path);
+    CHECK(read_file(victim) == kept);
+    CHECK(!file_exists(tmp));
+    load_model(b, read_safetensors(path), path);
+    CHECK(a.lin.weight.value == b.lin.weight.value);
+    std::remove(victim.c_str());
+    std::remove(path.c_str());
+}
