@@ -13,15 +13,15 @@
 namespace sgdx::kernels {
 namespace {
 
-// The SIMD sets' exp returns exactly 0 below this (e^-60 ~ 8.8e-27). WebAssembly
-// has no flush-to-zero mode, and on x86 every operation on a denormal costs ~100x:
-// at a large learning rate most probabilities are tiny, and their gradients
-// (x 1/batch, and x 1/255 in the fused kernels) fell below 1.2e-38 and made a
-// wasm epoch 15x slower (1363 vs 87 ms at lr 50 under Node). A probability kept is
-// at least e^-60 / C, so even / 1024 classes / a batch of 10^6 / 255 stays a
-// normal float; next to the largest probability (>= 1/C) it is 19 orders of
-// magnitude below float precision.
-constexpr float kExpFlushBelow = -60.f;
+// An exponential below this (e^-60) counts as exactly 0. WebAssembly has no
+// flush-to-zero mode, and on x86 every operation on a denormal costs ~100x: at a
+// large learning rate most probabilities are tiny, and their gradients (x 1/batch,
+// and x 1/255 in the fused kernels) fell below 1.2e-38 and made a wasm epoch 15x
+// slower (1363 vs 87 ms at lr 50 under Node). A probability kept is at least
+// e^-60 / C, so even / 1024 classes / a batch of 10^6 / 255 stays a normal float;
+// next to the largest probability (>= 1/C) it is 19 orders of magnitude below
+// float precision.
+constexpr float kExpFlushBelow = 8.75651076e-27f;  // e^-60
 
 // Same contract as KernelSet::softmax_xent. exp_inplace(e, n) replaces e[0, n)
 // by exp(e) (the caller's vector code); rows wider than the tile take the reference.
@@ -49,10 +49,13 @@ double softmax_xent_tiled(const float* logits, const int32_t* target, float* dlo
         }
         exp_inplace(e, rows * C);
         for (size_t r = 0; r < rows; ++r) {
-            const float* er = e + r * C;
+            float* er = e + r * C;
             const size_t t = size_t(target[r0 + r]);
             float sum = 0.f;
-            for (size_t c = 0; c < C; ++c) sum += er[c];
+            for (size_t c = 0; c < C; ++c) {
+                if (er[c] < kExpFlushBelow) er[c] = 0.f;  // false for NaN, which stays
+                sum += er[c];
+            }
             // read before the gradient is written: dlogits may alias logits
             total += double(std::log(sum) - (z[r * C + t] - zmax[r]));
             if (dlogits) {

@@ -138,12 +138,10 @@ void linear_backward(const float* x, const float* dy, float* dw, float* db, size
 
 // exp of 4 floats (Cephes' expf polynomial, within ~2 ulp): x = n·ln2 + r with
 // |r| <= ln2/2, exp(r) by a degree-7 polynomial, times 2^n built in the exponent
-// bits. Inputs above 88.376 are clamped (2^n would overflow the exponent); NaN
-// stays NaN (min/max keep it, pmin/pmax would not).
-//
-// Below kExpFlushBelow the result is exactly 0: no denormals (softmax_tiles.hpp).
+// bits. Inputs are clamped to [-87.3, 88.376] (results in the normal range; above
+// 88.376 2^n would overflow the exponent); NaN stays NaN (min/max keep it,
+// pmin/pmax would not). softmax_xent_tiled turns results below e^-60 into 0.
 inline v128 exp4(v128 x) {
-    const v128 flush = wasm_f32x4_lt(x, wasm_f32x4_splat(kExpFlushBelow));  // false for NaN
     x = wasm_f32x4_min(wasm_f32x4_splat(88.3762626647949f), wasm_f32x4_max(wasm_f32x4_splat(-87.3f), x));
     const v128 n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
     v128 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
@@ -156,7 +154,7 @@ inline v128 exp4(v128 x) {
     p = madd(p, r, wasm_f32x4_splat(5.0000001201e-1f));
     const v128 y = wasm_f32x4_add(madd(p, wasm_f32x4_mul(r, r), r), wasm_f32x4_splat(1.f));
     const v128 two_n = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
-    return wasm_v128_andnot(wasm_f32x4_mul(y, two_n), flush);
+    return wasm_f32x4_mul(y, two_n);
 }
 
 double softmax_xent(const float* logits, const int32_t* target, float* dlogits, float grad_scale,

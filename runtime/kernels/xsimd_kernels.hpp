@@ -169,13 +169,8 @@ struct XsimdKernels {
                                float grad_scale, size_t B, size_t C, size_t* correct) {
         return softmax_xent_tiled<1024>(logits, target, dlogits, grad_scale, B, C, correct, [](float* e, size_t n) {
             size_t i = 0;
-            // exactly 0 below kExpFlushBelow: no denormals downstream (softmax_tiles.hpp)
-            const vf flush_below(kExpFlushBelow), zero(0.f);
-            for (; i + W <= n; i += W) {
-                const vf v = vf::load_aligned(e + i);
-                xsimd::select(v < flush_below, zero, xsimd::exp(v)).store_aligned(e + i);
-            }
-            for (; i < n; ++i) e[i] = e[i] < kExpFlushBelow ? 0.f : std::exp(e[i]);
+            for (; i + W <= n; i += W) xsimd::exp(vf::load_aligned(e + i)).store_aligned(e + i);
+            for (; i < n; ++i) e[i] = std::exp(e[i]);
         });
     }
 
