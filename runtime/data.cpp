@@ -70,7 +70,6 @@ void DataLoader::start_epoch() {
     std::iota(order_.begin(), order_.end(), 0u);
     for (size_t i = order_.size() - 1; i > 0; --i)  // Fisher-Yates
         std::swap(order_[i], order_[rng_.below(uint32_t(i + 1))]);
-    in_order_ = false;
 }
 
 void DataLoader::set_order(std::vector<uint32_t> order) {
@@ -78,8 +77,6 @@ void DataLoader::set_order(std::vector<uint32_t> order) {
     for (uint32_t i : order)
         if (i >= dataset_.size()) throw Error("data loader order refers past the dataset");
     order_ = std::move(order);
-    in_order_ = true;
-    for (size_t i = 0; i < order_.size() && in_order_; ++i) in_order_ = order_[i] == i;
 }
 
 const Batch& DataLoader::batch(size_t index) {
@@ -88,17 +85,19 @@ const Batch& DataLoader::batch(size_t index) {
     const size_t first = index * batch_size_;
     const size_t rows = std::min(batch_size_, dataset_.size() - first);
     const size_t d = dataset_.features();
-    // Rows in storage order are already one contiguous block: the batch points
-    // into the dataset instead of copying it (evaluation loaders, 20,000 rows of
-    // MNIST per epoch).
-    const uint8_t* pixels = in_order_ ? dataset_.image(first) : pixels_.data();
+    // Rows that follow each other in storage (any loader that does not shuffle)
+    // are already one block: the batch points into the dataset instead of copying
+    // it (evaluation loaders, 20,000 rows of MNIST per epoch).
+    bool contiguous = true;
+    for (size_t r = 1; r < rows && contiguous; ++r) contiguous = order_[first + r] == order_[first] + r;
+    const uint8_t* pixels = contiguous ? dataset_.image(order_[first]) : pixels_.data();
     for (size_t r = 0; r < rows; ++r) {
         const uint32_t src = order_[first + r];
-        if (!in_order_) std::memcpy(pixels_.data() + r * d, dataset_.image(src), d);
+        if (!contiguous) std::memcpy(pixels_.data() + r * d, dataset_.image(src), d);
         y_[r] = dataset_.label(src);
     }
     if (float_inputs_) k.scale_u8(pixels, dataset_.scale(), x_.data(), rows * d);
-    if (!in_order_) prefetch_batch(first + rows);
+    if (shuffle_ || !contiguous) prefetch_batch(first + rows);
     current_ = Batch{float_inputs_ ? x_.data() : nullptr, y_.data(), rows, d, pixels, dataset_.scale()};
     return current_;
 }

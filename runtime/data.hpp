@@ -110,7 +110,6 @@ private:
     Rng rng_;
     std::vector<uint32_t> order_;
     bool float_inputs_ = true;
-    bool in_order_ = true;  // order_ is 0, 1, 2, ...: batches point into the dataset
     std::vector<uint8_t> pixels_;
     std::vector<float> x_;
     std::vector<int32_t> y_;
