@@ -38,46 +38,43 @@ std::string temp_path_for(const std::string& path) {
 #endif
     return tmp;
 }
+
+// A new file at `name` for writing, or null with errno set. On POSIX it is ours
+// alone (O_EXCL: never truncates a file or follows a link that has the name); one
+// left there by a crashed run with the same pid is removed (unlink takes a link
+// itself, not its target) and the open retried.
+std::FILE* create_new(const std::string& name) {
+#if defined(_WIN32)
+    return std::fopen(name.c_str(), "wb");
+#else
+    int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0 && errno == EEXIST && ::unlink(name.c_str()) == 0) fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) return nullptr;
+    std::FILE* f = ::fdopen(fd, "wb");
+    if (!f) ::close(fd);
+    return f;
+#endif
+}
 }  // namespace
 
 void check_writable(const std::string& path) {
-#if defined(_WIN32)
-    const std::string probe = path + ".probe";
-    std::FILE* f = std::fopen(probe.c_str(), "wb");
-    if (!f) throw Error(path + ": cannot write (" + probe + "): " + std::strerror(errno));
-    std::fclose(f);
-    std::remove(probe.c_str());
-#else
+#if !defined(_WIN32)
     // lstat, not open: a FIFO would block an open, and a link is replaced by the
     // rename, not followed.
     struct stat st;
     if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw Error(path + ": cannot write: it is a folder");
-    // A name of our own (O_EXCL: never truncates an existing file or follows a link),
-    // in the folder the temporary file will go to.
-    const std::string probe = path + ".probe." + std::to_string(::getpid());
-    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0) {
-        if (errno == EEXIST) return;  // someone's file is there: the folder takes files
-        throw Error(path + ": cannot write (" + probe + "): " + std::strerror(errno));
-    }
-    ::close(fd);
-    ::unlink(probe.c_str());
 #endif
+    // The temporary file write_file_atomic will make, made and removed now.
+    const std::string tmp = temp_path_for(path);
+    std::FILE* f = create_new(tmp);
+    if (!f) throw Error(path + ": cannot write (" + tmp + "): " + std::strerror(errno));
+    std::fclose(f);
+    std::remove(tmp.c_str());
 }
 
 void write_file_atomic(const std::string& path, const void* data, size_t size) {
     const std::string tmp = temp_path_for(path);
-#if defined(_WIN32)
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-#else
-    // O_EXCL: the temporary name is ours alone; never truncate a file or follow a
-    // link that happens to have it. One left by a crashed run with the same pid is
-    // removed (unlink takes a link itself, not its target) and the open retried.
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0 && errno == EEXIST && ::unlink(tmp.c_str()) == 0) fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
-    std::FILE* f = fd < 0 ? nullptr : ::fdopen(fd, "wb");
-    if (fd >= 0 && !f) ::close(fd);
-#endif
+    std::FILE* f = create_new(tmp);
     if (!f) throw Error(path + ": cannot write (" + tmp + "): " + std::strerror(errno));
     bool ok = std::fwrite(data, 1, size, f) == size && std::fflush(f) == 0;
 #if !defined(_WIN32) && !defined(__EMSCRIPTEN__)
