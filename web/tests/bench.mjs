@@ -22,6 +22,11 @@ const PLAIN_JS_EPOCHS = Number(arg('--plain-js-epochs', '4'));
 const TFJS_DIR = arg('--tfjs', '');
 const TFJS_EPOCHS = Number(arg('--tfjs-epochs', '4'));
 
+// The first epoch warms the engine's tiers up; steady state is the rest (all of a
+// one-epoch run).
+const afterWarmup = (xs) => (xs.length > 1 ? xs.slice(1) : xs);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 // Trains `epochs` epochs in worker.js from a blank page; resolves to the
 // worker's training ms per epoch.
 async function bareWorkerEpochs(browser, epochs) {
@@ -87,9 +92,7 @@ try {
                 `validation and page updates), test acc ${r.testAcc}, wasm heap ${(r.wasmBytes / 2 ** 20).toFixed(1)} MiB, ` +
                 `page JS heap ${(r.jsHeap / 2 ** 20).toFixed(2)} MiB`);
   }
-  // The first epoch warms the engine's tiers up; steady state is the rest.
-  const steady = rows.length > 1 ? rows.slice(1) : rows;
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const steady = afterWarmup(rows);
   const result = {
     kernels,
     computeMs: median(steady.map((r) => r.computeMs)),
@@ -100,7 +103,7 @@ try {
     // and only ever add time, so the best epoch is the steadiest comparison.
     bestComputeMs: Math.min(...steady.map((r) => r.computeMs)),
     wasmGrowthBytes: rows[rows.length - 1].wasmBytes - rows[0].wasmBytes,
-    jsHeapGrowthBytes: rows[rows.length - 1].jsHeap - rows[1 < rows.length ? 1 : 0].jsHeap,
+    jsHeapGrowthBytes: rows[rows.length - 1].jsHeap - steady[0].jsHeap,
     epochs: rows,
   };
   console.log(`browser (${kernels}): median ${result.computeMs.toFixed(1)} ms/epoch training, ` +
@@ -110,8 +113,7 @@ try {
   // page is idle then): same data, model and batch size.
   if (PLAIN_JS_EPOCHS > 0) {
     const plain = await page.evaluate(trainPlainJs, { epochs: PLAIN_JS_EPOCHS });
-    const steadyJs = plain.epochMs.length > 1 ? plain.epochMs.slice(1) : plain.epochMs;
-    result.plainJsMs = median(steadyJs);
+    result.plainJsMs = median(afterWarmup(plain.epochMs));
     result.plainJsValidAcc = plain.validAcc;
     console.log(`plain JS loop, same page: ${plain.epochMs.map((m) => m.toFixed(0)).join(', ')} ms per epoch ` +
                 `(median after the first ${result.plainJsMs.toFixed(0)} ms), validation accuracy ${plain.validAcc.toFixed(4)}`);
@@ -120,7 +122,7 @@ try {
   }
   if (TFJS_DIR) {
     const tfjs = await tfjsEpochs(browser, `http://127.0.0.1:${server.address().port}`, TFJS_DIR, TFJS_EPOCHS);
-    result.tfjsMs = tfjs.epochMs.length > 1 ? median(tfjs.epochMs.slice(1)) : tfjs.epochMs[0];
+    result.tfjsMs = median(afterWarmup(tfjs.epochMs));
     result.tfjsBackend = tfjs.backend;
     console.log(`TensorFlow.js 4.22 model.fit (${tfjs.backend} backend), same browser: ` +
                 `${tfjs.epochMs.map((m) => m.toFixed(0)).join(', ')} ms per epoch, validation accuracy ${tfjs.validAcc.toFixed(4)}`);
@@ -130,7 +132,7 @@ try {
   // The same worker with no page around it (no charts, no DOM): what the page's
   // drawing costs the training on this machine.
   const bare = await bareWorkerEpochs(browser, EPOCHS);
-  const bareSteady = bare.length > 1 ? bare.slice(1) : bare;
+  const bareSteady = afterWarmup(bare);
   result.bareWorkerMs = median(bareSteady);
   result.bestBareWorkerMs = Math.min(...bareSteady);
   console.log(`the worker alone (no page): median ${result.bareWorkerMs.toFixed(1)} ms/epoch training, ` +
