@@ -13,17 +13,22 @@ public:
     explicit MnistLogistic(size_t in = 784, size_t classes = 10, uint64_t seed = 0)
         : rng_(seed), lin(in, classes, rng_) {
         register_module("lin", lin);
+        build({in});
     }
 
     // xb: (B, in) -> logits: (B, classes)
     void forward(const float* xb, size_t batch, float* y) override { lin.forward(xb, batch, y); }
-    void backward(const float* xb, const float* dy, size_t batch) override { lin.backward(xb, dy, batch); }
+    void backward(const float* xb, const float* dy, size_t batch, float* dx = nullptr) override {
+        lin.backward(xb, dy, batch, dx);
+    }
     void forward(const uint8_t* xb, float scale, size_t batch, float* y) override { lin.forward(xb, scale, batch, y); }
     void backward(const uint8_t* xb, float scale, const float* dy, size_t batch) override {
         lin.backward(xb, scale, dy, batch);
     }
-    size_t in_features() const override { return lin.in_features(); }
-    size_t out_features() const override { return lin.out_features(); }
+    std::string type_name() const override { return "Mnist_Logistic"; }
+
+protected:
+    Shape configure(const Shape& input) override { return lin.build(input); }
 
 private:
     Rng rng_;  // declared before lin: it draws lin's initial weights

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "models/mnist_logistic.hpp"
+#include "models/zoo.hpp"
 #include "native/pgm.hpp"
 #include "native/progress.hpp"
 #include "runtime/sgdx.hpp"
@@ -79,20 +80,17 @@ std::string kernel_list() {
     return s;
 }
 
-// A model or checkpoint file's shapes decide the model's size (weights not loaded).
-std::unique_ptr<MnistLogistic> model_sized_for(const SafetensorsFile& file, const std::string& path) {
-    auto it = file.tensors.find("lin.weight");
-    if (it == file.tensors.end() || it->second.shape.size() != 2)
-        throw Error(path + ": not an MnistLogistic model (no 2-D tensor 'lin.weight')");
-    return std::make_unique<MnistLogistic>(it->second.shape[1], it->second.shape[0]);
+size_t parameter_count(Module& model) {
+    size_t n = 0;
+    for (Parameter* p : model.parameters()) n += p->value.size();
+    return n;
 }
 
-std::unique_ptr<MnistLogistic> load_model_file(const std::string& path, SafetensorsFile* meta = nullptr) {
-    SafetensorsFile file = read_safetensors(path);
-    auto model = model_sized_for(file, path);
-    load_model(*model, file, path);
-    if (meta) *meta = std::move(file);
-    return model;
+// 1234567 -> "1,234,567"
+std::string grouped(size_t n) {
+    std::string s = std::to_string(n);
+    for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
+    return s;
 }
 
 void print_confusion(const ConfusionMatrix& cm) {
@@ -118,7 +116,33 @@ struct TrainOptions {
     std::string checkpoint, resume;
     size_t checkpoint_every = 0;
     bool epochs_given = false;
+    std::string model;               // empty: logistic, or what --init/--resume holds
+    std::vector<size_t> hidden;      // mlp widths
 };
+
+// The model to train: --model (and --hidden) sized from the data, or what the
+// --init file holds. A --model that contradicts the file is an error.
+ModelSpec train_spec(const TrainOptions& o, const SafetensorsFile* init_file, size_t rows, size_t cols,
+                     size_t classes) {
+    ModelSpec spec;
+    if (init_file) {
+        if (o.model.empty()) return model_spec_of(*init_file, o.init);
+        try {
+            ModelSpec held = model_spec_of(*init_file, o.init);
+            if (held.architecture != o.model)
+                throw Error(o.init + " holds a " + held.architecture + " model, not --model " + o.model);
+        } catch (const Error& e) {
+            if (std::string(e.what()).find("cannot tell which model") == std::string::npos) throw;
+        }
+    }
+    spec.architecture = o.model.empty() ? "logistic" : o.model;
+    spec.hidden = o.hidden;
+    if (!o.hidden.empty() && spec.architecture != "mlp") throw Error("--hidden applies to --model mlp only");
+    spec.rows = rows;
+    spec.cols = cols;
+    spec.classes = classes;
+    return spec;
+}
 
 // The settings a checkpoint carries, so that --resume continues the same run.
 std::map<std::string, std::string> run_settings(const TrainOptions& o, const std::string& kernels, size_t train_rows) {
@@ -182,7 +206,7 @@ int run_train(TrainOptions o) {
         if (!o.init.empty()) throw Error("--init and --resume exclude each other");
     }
     use_backend(o.kernels, o.threads);
-    const bool on_gpu = want_cuda(o.device);
+    bool on_gpu = want_cuda(o.device);
     SgdOptions sgd;
     sgd.lr = o.lr;
     sgd.momentum = o.momentum;
@@ -202,21 +226,38 @@ int run_train(TrainOptions o) {
     if (!o.checkpoint.empty()) check_writable(o.checkpoint);
     const DataFiles files = o.data.files();
     const auto t0 = std::chrono::steady_clock::now();
-    std::unique_ptr<MnistLogistic> model;
-    if (!o.init.empty()) model = load_model_file(o.init);
-    if (!o.resume.empty()) model = model_sized_for(resume_file, o.resume);
+    SafetensorsFile init_file;
+    if (!o.init.empty()) init_file = read_safetensors(o.init);
     Splits data = load_splits(files, o.valid_size);
     const size_t features = data.train.features();
-    if (!model) {
-        model = std::make_unique<MnistLogistic>(features, data.train.classes(), o.seed);
+    ModelSpec spec;
+    std::string model_source;  // the file the model's size came from, for errors
+    if (!o.resume.empty()) {
+        // The checkpoint's settings carry the architecture (older ones: the tensor names tell).
+        SafetensorsFile probe;
+        probe.metadata = resume_settings;
+        probe.tensors = resume_file.tensors;
+        spec = model_spec_of(probe, o.resume);
+        model_source = o.resume;
     } else {
+        spec = train_spec(o, o.init.empty() ? nullptr : &init_file, data.rows, data.cols, data.train.classes());
+        if (!o.init.empty()) model_source = o.init;
+    }
+    if (on_gpu && spec.architecture != "logistic") {
+        std::fprintf(stderr, "sgdx: the CUDA backend trains the logistic model only; training the %s model on the CPU\n",
+                     spec.architecture.c_str());
+        on_gpu = false;
+    }
+    std::unique_ptr<Module> model = make_model(spec, o.seed);
+    if (!o.init.empty()) load_model(*model, init_file, o.init);
+    if (!model_source.empty()) {
         if (model->in_features() != features)
-            throw Error(o.init + ": the model takes " + std::to_string(model->in_features()) +
+            throw Error(model_source + ": the model takes " + std::to_string(model->in_features()) +
                         " inputs, the images have " + std::to_string(features) + " pixels");
         for (TensorDataset* set : {&data.train, &data.valid, &data.test})
             if (set->classes() > model->out_features())
                 throw Error(set->name() + ": label " + std::to_string(set->classes() - 1) + " does not fit: the model " +
-                            o.init + " has " + std::to_string(model->out_features()) + " classes");
+                            model_source + " has " + std::to_string(model->out_features()) + " classes");
     }
     SGD opt(model->parameters(), sgd);
     TrainingState resume_state;
@@ -227,7 +268,9 @@ int run_train(TrainOptions o) {
         resume_state = restore_checkpoint(resume_file, o.resume, *model, opt);
     }
     if (o.checkpoint_every > 0 && o.checkpoint.empty()) throw Error("--checkpoint-every needs --checkpoint FILE");
-    const auto settings = run_settings(o, active_kernels().name, data.train.size());
+    auto settings = run_settings(o, active_kernels().name, data.train.size());
+    const auto meta = model_metadata(spec);
+    settings.insert(meta.begin(), meta.end());
     DataLoader train(data.train, o.batch_size, !o.no_shuffle, o.seed);
     DataLoader valid(data.valid, o.batch_size * 2, false);
     DataLoader test(data.test, o.batch_size * 2, false);
@@ -235,16 +278,13 @@ int run_train(TrainOptions o) {
     if (!o.quiet)
         std::printf("sgdx %s  kernels %s  threads %zu\n"
                     "data: %zu train, %zu valid, %zu test images of %zux%zu, %zu classes (loaded in %.2f s)\n"
-                    "model: MnistLogistic %zu -> %zu, SGD lr %g momentum %g weight_decay %g, batch %zu, %d epoch%s\n",
+                    "model: %s (%s parameters), SGD lr %g momentum %g weight_decay %g, batch %zu, %d epoch%s\n",
                     SGDX_VERSION, on_gpu ? "cuda" : active_kernels().name, thread_pool().size(), data.train.size(),
                     data.valid.size(), data.test.size(), data.rows, data.cols, model->out_features(), load_s,
-                    features, model->out_features(), o.lr, o.momentum, o.weight_decay, o.batch_size, o.epochs,
-                    o.epochs == 1 ? "" : "s");
+                    describe(spec).c_str(), grouped(parameter_count(*model)).c_str(), o.lr, o.momentum,
+                    o.weight_decay, o.batch_size, o.epochs, o.epochs == 1 ? "" : "s");
     std::fflush(stdout);
 
-    std::map<std::string, std::string> meta{{"model", "MnistLogistic"},
-                                            {"image_rows", std::to_string(data.rows)},
-                                            {"image_cols", std::to_string(data.cols)}};
     auto save = [&](const char* what) {
         if (o.save.empty()) return;
         save_model(*model, o.save, meta);
@@ -286,7 +326,7 @@ int run_train(TrainOptions o) {
         if (on_gpu) {
             if (!o.checkpoint.empty() || !o.resume.empty())
                 throw Error("--checkpoint and --resume are not supported with --device cuda yet");
-            cuda::fit(o.epochs, *model, sgd, train, valid, progress);
+            cuda::fit(o.epochs, dynamic_cast<MnistLogistic&>(*model), sgd, train, valid, progress);
         } else
 #endif
             fit(o.epochs, *model, opt, train, valid, fit_options);
@@ -337,8 +377,7 @@ int run_eval(const std::string& model_path, const DataOptions& data, size_t batc
 // ---- predict -----------------------------------------------------------------
 int run_predict(const std::string& model_path, const std::vector<std::string>& images, const std::string& idx_file,
                 std::vector<long long> indices, bool invert) {
-    SafetensorsFile meta;
-    auto model = load_model_file(model_path, &meta);
+    auto model = load_model_file(model_path);
     struct Input { std::string name; std::vector<uint8_t> pixels; int label = -1; };
     std::vector<Input> inputs;
     for (const auto& path : images) {
@@ -408,7 +447,8 @@ int run_predict(const std::string& model_path, const std::vector<std::string>& i
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"sgdx: train and run the PyTorch tutorial's MNIST model (logistic regression) on the CPU"};
+    CLI::App app{"sgdx: train and run the PyTorch tutorial's MNIST models (logistic regression, its CNN, an MLP, "
+                 "LeNet-5) on the CPU"};
     app.require_subcommand(0, 1);
     bool version = false;
     app.add_flag("--version", version, "Print the version, the kernel sets and the backends, then exit");
@@ -426,7 +466,13 @@ int main(int argc, char** argv) {
     train->add_flag("--no-shuffle", t.no_shuffle, "Keep the training set's order");
     train->add_option("--valid-size", t.valid_size, "Last N training images held out for validation (0: validate on the test set)")
         ->capture_default_str();
-    train->add_option("--init", t.init, "Start from this saved model (safetensors)");
+    std::string model_help = "Model to train:";
+    for (const auto& n : model_names()) model_help += " " + n;
+    model_help += " (default logistic, or what --init holds)";
+    train->add_option("--model", t.model, model_help)->check(CLI::IsMember(model_names()));
+    train->add_option("--hidden", t.hidden, "Hidden layer widths of --model mlp, e.g. 128 or 256,128 (default 128)")
+        ->delimiter(',')->check(CLI::Range(size_t(1), size_t(1) << 16));
+    train->add_option("--init", t.init, "Start from this saved model (safetensors; PyTorch state_dict names)");
     train->add_option("--save", t.save, "Write the trained model here (safetensors; '' to skip)")->capture_default_str();
     train->add_option("--metrics", t.metrics, "Append one JSON object per epoch to this file");
     train->add_option("--threads", t.threads, "Worker threads for large batches")->capture_default_str()->check(CLI::Range(1, 256));

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "backend.hpp"
+#include "error.hpp"
 #include "thread_pool.hpp"
 
 namespace sgdx {
@@ -17,6 +18,19 @@ Linear::Linear(size_t in, size_t out, Rng& rng) : in_(in), out_(out) {
     bias.grad = xt::zeros<float>({out});
     register_parameter("weight", weight);
     register_parameter("bias", bias);
+    build({in});
+}
+
+Shape Linear::configure(const Shape& input) {
+    if (shape_size(input) != in_)
+        throw Error("Linear(" + std::to_string(in_) + ", " + std::to_string(out_) + "): input shape " +
+                    shape_text(input) + " has " + std::to_string(shape_size(input)) + " values, not " +
+                    std::to_string(in_));
+    return {out_};
+}
+
+std::string Linear::describe() const {
+    return "Linear(" + std::to_string(in_) + ", " + std::to_string(out_) + ")";
 }
 
 size_t parts_for(size_t batch, size_t in, size_t out) {
@@ -77,11 +91,18 @@ void Linear::forward(const float* x, size_t batch, float* y) {
     });
 }
 
-// x: (B, in), dy: (B, out) -> weight.grad += dyᵀ·x, bias.grad += Σ dy
-void Linear::backward(const float* x, const float* dy, size_t batch) {
+// x: (B, in), dy: (B, out) -> weight.grad += dyᵀ·x, bias.grad += Σ dy, dx = dy · weight
+void Linear::backward(const float* x, const float* dy, size_t batch, float* dx) {
     const auto& k = active_kernels();
     backward_split(x, dy, batch, [&](const float* xs, const float* g, float* dw, float* db, size_t rows) {
         k.linear_backward(xs, g, dw, db, rows, in_, out_);
+    });
+    if (!dx) return;
+    // dy: (B, out), weight: (out, in) -> dx: (B, in), rows split over the pool
+    const size_t parts = parts_for(batch, in_, out_);
+    thread_pool().run(parts, [&](size_t p) {
+        const size_t r0 = batch * p / parts, r1 = batch * (p + 1) / parts;
+        k.gemm(false, false, r1 - r0, in_, out_, dy + r0 * out_, out_, weight.value.data(), in_, dx + r0 * in_, in_, false);
     });
 }
 

@@ -15,14 +15,19 @@ public:
 
     // x: (B, in), weight: (out, in), bias: (out) -> y: (B, out)
     void forward(const float* x, size_t batch, float* y) override;
-    // x: (B, in), dy: (B, out) -> weight.grad += dyᵀ·x, bias.grad += Σ_b dy
-    void backward(const float* x, const float* dy, size_t batch) override;
+    // x: (B, in), dy: (B, out) -> weight.grad += dyᵀ·x, bias.grad += Σ_b dy,
+    //                             dx: (B, in) = dy · weight (if not null)
+    void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
     // x_u8: (B, in) with x = scale * x_u8; the fused kernels read the bytes once.
     void forward(const uint8_t* x, float scale, size_t batch, float* y) override;
     void backward(const uint8_t* x, float scale, const float* dy, size_t batch) override;
 
-    size_t in_features() const override { return in_; }
-    size_t out_features() const override { return out_; }
+    std::string type_name() const override { return "Linear"; }
+    std::string describe() const override;
+
+protected:
+    // Any input shape of `in` values, taken as flattened.
+    Shape configure(const Shape& input) override;
 
 private:
     template <class T, class Forward>

@@ -5,6 +5,32 @@
 
 namespace sgdx {
 
+size_t shape_size(const Shape& shape) {
+    size_t n = 1;
+    for (size_t d : shape) n *= d;
+    return shape.empty() ? 0 : n;
+}
+
+std::string shape_text(const Shape& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
+Shape Module::build(const Shape& input) {
+    if (shape_size(input) == 0) throw Error(type_name() + ": input shape " + shape_text(input) + " is empty");
+    Shape out = configure(input);
+    if (shape_size(out) == 0)
+        throw Error(type_name() + ": input shape " + shape_text(input) + " leaves nothing (output " + shape_text(out) + ")");
+    in_shape_ = input;
+    out_shape_ = out;
+    return out;
+}
+
+std::string Module::describe() const {
+    return type_name() + " " + shape_text(in_shape_) + " -> " + shape_text(out_shape_);
+}
+
 xt::xtensor<float, 2> Module::operator()(const xt::xtensor<float, 2>& x) {
     if (x.shape()[1] != in_features())
         throw Error("model input has " + std::to_string(x.shape()[1]) +

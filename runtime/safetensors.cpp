@@ -179,11 +179,6 @@ private:
     const std::string& source_;
 };
 
-std::string shape_text(const std::vector<size_t>& shape) {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
-}
 
 void append_json_string(std::string& out, const std::string& s) {
     out += '"';

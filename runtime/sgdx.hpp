@@ -1,7 +1,9 @@
 #pragma once
 // The whole runtime in one include.
+#include "activation.hpp"
 #include "backend.hpp"
 #include "checkpoint.hpp"
+#include "conv2d.hpp"
 #include "data.hpp"
 #include "error.hpp"
 #include "file_io.hpp"
@@ -12,7 +14,10 @@
 #include "mnist.hpp"
 #include "module.hpp"
 #include "optim.hpp"
+#include "pooling.hpp"
+#include "reshape.hpp"
 #include "rng.hpp"
 #include "safetensors.hpp"
+#include "sequential.hpp"
 #include "thread_pool.hpp"
 #include "train.hpp"

@@ -267,3 +267,72 @@ TEST_CASE("fused uint8 kernels match the reference and the convert-then-float pa
                 }
     }
 }
+
+TEST_CASE("gemm matches the reference for every transpose, ragged tails, strides and accumulate") {
+    Rng rng(9);
+    // M, N, K around every set's tile sizes (rows 4..24, columns 4..32, k slabs of 256),
+    // and the layers' shapes: conv (n·P, out) x patch, Linear's dx.
+    const size_t shapes[][3] = {{1, 1, 1},   {1, 17, 3},   {5, 3, 1},    {6, 16, 9},    {7, 33, 144},
+                                {12, 32, 8}, {13, 31, 17}, {25, 16, 300}, {64, 784, 10}, {392, 10, 144},
+                                {16, 144, 513}, {49, 15, 16}, {3, 65, 257}};
+    for (auto* k : kernels::available()) {
+        CAPTURE(k->name);
+        REQUIRE(bool(k->gemm));
+        for (const auto& s : shapes)
+            for (int ta = 0; ta < 2; ++ta)
+                for (int tb = 0; tb < 2; ++tb)
+                    for (int acc = 0; acc < 2; ++acc) {
+                        const size_t M = s[0], N = s[1], K = s[2];
+                        CAPTURE(M); CAPTURE(N); CAPTURE(K); CAPTURE(ta); CAPTURE(tb); CAPTURE(acc);
+                        // Leading dimensions larger than the rows they hold: a view into a wider matrix.
+                        const size_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+                        auto a = random_floats(rng, (ta ? K : M) * lda);
+                        auto b = random_floats(rng, (tb ? N : K) * ldb);
+                        auto c0 = random_floats(rng, M * ldc);
+                        auto want = c0, got = c0;
+                        kernels::reference().gemm(ta, tb, M, N, K, a.data(), lda, b.data(), ldb, want.data(), ldc, acc);
+                        k->gemm(ta, tb, M, N, K, a.data(), lda, b.data(), ldb, got.data(), ldc, acc);
+                        CHECK(max_rel_error(got.data(), want.data(), got.size()) < kDotTol);
+                        // The padding past N in each row of c is never written.
+                        bool padding_kept = true;
+                        for (size_t i = 0; i < M; ++i)
+                            for (size_t j = N; j < ldc; ++j) padding_kept = padding_kept && got[i * ldc + j] == c0[i * ldc + j];
+                        CHECK(padding_kept);
+                    }
+    }
+}
+
+TEST_CASE("gemm with K = 0 gives zeros, or leaves c as it was when accumulating") {
+    for (auto* k : kernels::available()) {
+        CAPTURE(k->name);
+        std::vector<float> c(6, 7.f);
+        k->gemm(false, false, 2, 3, 0, nullptr, 1, nullptr, 3, c.data(), 3, true);
+        CHECK(c == std::vector<float>(6, 7.f));
+        k->gemm(false, false, 2, 3, 0, nullptr, 1, nullptr, 3, c.data(), 3, false);
+        CHECK(c == std::vector<float>(6, 0.f));
+    }
+}
+
+TEST_CASE("relu_forward and relu_backward match the reference exactly, NaN included") {
+    Rng rng(10);
+    for (auto* k : kernels::available()) {
+        CAPTURE(k->name);
+        for (size_t n : {size_t(1), size_t(3), size_t(16), size_t(17), size_t(33), size_t(1000)}) {
+            CAPTURE(n);
+            auto x = random_floats(rng, n), dy = random_floats(rng, n);
+            x[n / 2] = std::numeric_limits<float>::quiet_NaN();
+            if (n > 1) x[0] = 0.f;  // exactly 0: no gradient, as PyTorch's threshold_backward
+            std::vector<float> want(n), got(n), want_dx(n), got_dx(n);
+            kernels::reference().relu_forward(x.data(), want.data(), n);
+            k->relu_forward(x.data(), got.data(), n);
+            kernels::reference().relu_backward(x.data(), dy.data(), want_dx.data(), n);
+            k->relu_backward(x.data(), dy.data(), got_dx.data(), n);
+            bool same = true;
+            for (size_t i = 0; i < n; ++i)
+                same = same && (got[i] == want[i] || (std::isnan(got[i]) && std::isnan(want[i]))) && got_dx[i] == want_dx[i];
+            CHECK(same);
+            CHECK(std::isnan(got[n / 2]));
+            if (n > 1) CHECK(got_dx[0] == 0.f);
+        }
+    }
+}

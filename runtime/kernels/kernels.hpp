@@ -52,6 +52,21 @@ struct KernelSet {
     // x_u8: (B, D), dy: (B, C) -> dw: (C, D) += scale * dyᵀ · x_u8, db: (C) += Σ_b dy
     void (*linear_backward_u8)(const uint8_t* x, float scale, const float* dy, float* dw,
                                float* db, size_t B, size_t D, size_t C) = nullptr;
+
+    // The general matrix product the layers share (Linear's input gradient, Conv2d
+    // as im2col x weights, forward and backward):
+    //   c: (M, N) = op(a) · op(b)   (+ c if accumulate)
+    // op(a): (M, K) is a, stored (M, K) at row stride lda, or aᵀ if trans_a (a stored
+    // (K, M)); op(b): (K, N) is b, stored (K, N) at row stride ldb, or bᵀ if trans_b
+    // (b stored (N, K)). c is row-major at row stride ldc and must not overlap a or b.
+    void (*gemm)(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* a,
+                 size_t lda, const float* b, size_t ldb, float* c, size_t ldc,
+                 bool accumulate) = nullptr;
+
+    // x: (n) -> y: (n) = max(x, 0), NaN kept (y may alias x)
+    void (*relu_forward)(const float* x, float* y, size_t n) = nullptr;
+    // x: (n), dy: (n) -> dx: (n) = dy where x > 0, else 0 (dx may alias dy)
+    void (*relu_backward)(const float* x, const float* dy, float* dx, size_t n) = nullptr;
 };
 
 // Momentum of a weight whose input is rarely nonzero (an MNIST border pixel)

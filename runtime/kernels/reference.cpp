@@ -104,11 +104,32 @@ void linear_backward_u8(const uint8_t* x, float scale, const float* dy, float* d
     }
 }
 
+// c: (M, N) = op(a) · op(b) (+ c), the sum over k in order.
+void gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* a, size_t lda,
+          const float* b, size_t ldb, float* c, size_t ldc, bool accumulate) {
+    for (size_t i = 0; i < M; ++i)
+        for (size_t j = 0; j < N; ++j) {
+            float acc = 0.f;
+            for (size_t k = 0; k < K; ++k)
+                acc += (trans_a ? a[k * lda + i] : a[i * lda + k]) * (trans_b ? b[j * ldb + k] : b[k * ldb + j]);
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc : acc;
+        }
+}
+
+void relu_forward(const float* x, float* y, size_t n) {
+    for (size_t i = 0; i < n; ++i) y[i] = x[i] < 0.f ? 0.f : x[i];
+}
+
+void relu_backward(const float* x, const float* dy, float* dx, size_t n) {
+    for (size_t i = 0; i < n; ++i) dx[i] = x[i] > 0.f ? dy[i] : 0.f;
+}
+
 }  // namespace
 
 const KernelSet& reference() {
     static const KernelSet set{"scalar",     scale_u8,          linear_forward,    linear_backward,
-                               softmax_xent, sgd_update,        linear_forward_u8, linear_backward_u8};
+                               softmax_xent, sgd_update,        linear_forward_u8, linear_backward_u8,
+                               gemm,         relu_forward,      relu_backward};
     return set;
 }
 

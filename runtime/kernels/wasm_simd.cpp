@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "class_blocks.hpp"
+#include "gemm_tiles.hpp"
 #include "kernels.hpp"
 #include "softmax_tiles.hpp"
 
@@ -350,6 +351,37 @@ void linear_backward_u8(const uint8_t* x, float scale, const float* dy, float* d
             for (size_t c = 0; c < C; ++c) db[c] += dy[r * C + c];
 }
 
+void relu_forward(const float* x, float* y, size_t n) {
+    const v128 zero = wasm_f32x4_splat(0.f);
+    size_t i = 0;
+    for (; i + W <= n; i += W) {
+        const v128 v = load(x + i);
+        store(y + i, wasm_v128_andnot(v, wasm_f32x4_lt(v, zero)));  // NaN < 0 is false: kept
+    }
+    for (; i < n; ++i) y[i] = x[i] < 0.f ? 0.f : x[i];
+}
+
+void relu_backward(const float* x, const float* dy, float* dx, size_t n) {
+    const v128 zero = wasm_f32x4_splat(0.f);
+    size_t i = 0;
+    for (; i + W <= n; i += W) store(dx + i, wasm_v128_and(load(dy + i), wasm_f32x4_gt(load(x + i), zero)));
+    for (; i < n; ++i) dx[i] = x[i] > 0.f ? dy[i] : 0.f;
+}
+
+// gemm_tiles.hpp's vector adaptor: 4 rows of two vectors (8 accumulators; the
+// engine maps them onto x86's 16 vector registers with the loads and broadcasts).
+struct WasmVec {
+    using type = v128;
+    static constexpr size_t W = 4;
+    static constexpr size_t kRows = 4;
+    static type zero() { return wasm_f32x4_splat(0.f); }
+    static type splat(float x) { return wasm_f32x4_splat(x); }
+    static type load(const float* p) { return wasm_v128_load(p); }
+    static void store(float* p, type v) { wasm_v128_store(p, v); }
+    static type fma(type a, type b, type c) { return madd(a, b, c); }
+    static type add(type a, type b) { return wasm_f32x4_add(a, b); }
+};
+
 }  // namespace
 
 // The probe for fma_peak_gflops (probe.cpp): 12 independent multiply-add chains,
@@ -368,7 +400,8 @@ double fma_probe_wasm_simd128(size_t iterations, double* flops) {
 
 const KernelSet& wasm_simd128() {
     static const KernelSet set{"wasm_simd128", scale_u8,   linear_forward,    linear_backward,
-                               softmax_xent,   sgd_update, linear_forward_u8, linear_backward_u8};
+                               softmax_xent,   sgd_update, linear_forward_u8, linear_backward_u8,
+                               GemmTiles<WasmVec>::gemm, relu_forward, relu_backward};
     return set;
 }
 

@@ -11,11 +11,27 @@
 #include <xsimd/xsimd.hpp>
 
 #include "class_blocks.hpp"
+#include "gemm_tiles.hpp"
 #include "kernels.hpp"
 #include "softmax_tiles.hpp"
 
 namespace sgdx::kernels {
 namespace {
+
+// gemm_tiles.hpp's vector adaptor: 6 rows of two vectors (12 accumulators of 16
+// registers), 12 rows with AVX-512's 32 registers.
+template <class A>
+struct XsimdVec {
+    using type = xsimd::batch<float, A>;
+    static constexpr size_t W = type::size;
+    static constexpr size_t kRows = W >= 16 ? 12 : 6;
+    static type zero() { return type(0.f); }
+    static type splat(float x) { return type(x); }
+    static type load(const float* p) { return type::load_unaligned(p); }
+    static void store(float* p, type v) { v.store_unaligned(p); }
+    static type fma(type a, type b, type c) { return xsimd::fma(a, b, c); }
+    static type add(type a, type b) { return a + b; }
+};
 
 template <class A>
 struct XsimdKernels {
@@ -203,6 +219,24 @@ struct XsimdKernels {
         }
     }
 
+    static void relu_forward(const float* x, float* y, size_t n) {
+        const vf zero(0.f);
+        size_t i = 0;
+        for (; i + W <= n; i += W) {
+            const vf v = vf::load_unaligned(x + i);
+            xsimd::select(v < zero, zero, v).store_unaligned(y + i);  // NaN < 0 is false: kept
+        }
+        for (; i < n; ++i) y[i] = x[i] < 0.f ? 0.f : x[i];
+    }
+
+    static void relu_backward(const float* x, const float* dy, float* dx, size_t n) {
+        const vf zero(0.f);
+        size_t i = 0;
+        for (; i + W <= n; i += W)
+            xsimd::select(vf::load_unaligned(x + i) > zero, vf::load_unaligned(dy + i), zero).store_unaligned(dx + i);
+        for (; i < n; ++i) dx[i] = x[i] > 0.f ? dy[i] : 0.f;
+    }
+
     // 12 independent FMA chains over registers only: the FMA units' ceiling.
     static double fma_probe(size_t iterations) {
         vf acc[12];
@@ -218,7 +252,8 @@ struct XsimdKernels {
 
     static KernelSet make(const char* name) {
         return KernelSet{name,         scale_u8,   linear_forward,      linear_backward,
-                         softmax_xent, sgd_update, forward<uint8_t>, backward<uint8_t>};
+                         softmax_xent, sgd_update, forward<uint8_t>, backward<uint8_t>,
+                         GemmTiles<XsimdVec<A>>::gemm, relu_forward, relu_backward};
     }
 };
 

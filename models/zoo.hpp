@@ -1,0 +1,56 @@
+#pragma once
+// The models sgdx offers by name, and how a model file says which one it holds.
+//
+//   logistic        the tutorial's Mnist_Logistic: Linear(784, 10)        lin.*
+//   cnn             the tutorial's Mnist_CNN: 3 x (Conv2d 3x3 stride 2 + ReLU),
+//                   avg_pool2d(4)                                        conv1.* conv2.* conv3.*
+//   cnn_sequential  the same network as the tutorial's nn.Sequential, with
+//                   Lambda(preprocess) and AdaptiveAvgPool2d(1)            1.* 3.* 5.*
+//   mlp             nn.Sequential(Linear(784, H), ReLU(), Linear(H, 10)),
+//                   more hidden layers with --hidden 256,128              0.* 2.* ...
+//   lenet           LeNet-5 with ReLU and max pooling: Conv2d(1, 6, 5), MaxPool2d(2),
+//                   Conv2d(6, 16, 5), MaxPool2d(2), Linear(256, 120), Linear(120, 84),
+//                   Linear(84, 10); 0.99 test accuracy in a few epochs   1.* 4.* 8.* 10.* 12.*
+//
+// A saved model records its architecture in the safetensors __metadata__
+// ("architecture", "hidden", "image_rows", "image_cols", "classes"; PyTorch's
+// loaders ignore it), so eval, predict and --resume need no --model. A file
+// without it (written by torch + safetensors) is recognised by its tensor names.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../runtime/module.hpp"
+#include "../runtime/safetensors.hpp"
+
+namespace sgdx {
+
+struct ModelSpec {
+    std::string architecture = "logistic";
+    std::vector<size_t> hidden;  // mlp only; empty: {128}
+    size_t rows = 28, cols = 28, classes = 10;
+};
+
+// "logistic, cnn, cnn_sequential, mlp, lenet"
+const std::vector<std::string>& model_names();
+
+// The model, its weights drawn from `seed` (PyTorch's default initialisation).
+// Throws sgdx::Error if the architecture is unknown or does not fit the image size
+// or class count.
+std::unique_ptr<Module> make_model(const ModelSpec& spec, uint64_t seed = 0);
+
+// The spec in one phrase for people: "mlp 784-128-10".
+std::string describe(const ModelSpec& spec);
+
+std::map<std::string, std::string> model_metadata(const ModelSpec& spec);
+
+// What a file holds: its metadata if it has it, else what its tensor names say.
+// Throws sgdx::Error naming `source` if neither tells.
+ModelSpec model_spec_of(const SafetensorsFile& file, const std::string& source);
+
+// The model a file holds, with its weights. Throws sgdx::Error naming `source`
+// and, for a wrong tensor, its name and the expected and found shapes.
+std::unique_ptr<Module> load_model_file(const std::string& path, ModelSpec* spec = nullptr);
+
+}  // namespace sgdx

@@ -1,0 +1,20 @@
+#pragma once
+// nn.ReLU: y = max(x, 0), elementwise on a sample of any shape (NaN stays NaN).
+#include "module.hpp"
+
+namespace sgdx {
+
+class ReLU : public Module {
+public:
+    // x: (B, n) -> y: (B, n)
+    void forward(const float* x, size_t batch, float* y) override;
+    // x: (B, n), dy: (B, n) -> dx = dy where x > 0, else 0 (no parameters)
+    void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
+
+    std::string type_name() const override { return "ReLU"; }
+
+protected:
+    Shape configure(const Shape& input) override { return input; }
+};
+
+}  // namespace sgdx

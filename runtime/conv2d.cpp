@@ -1,0 +1,226 @@
+#include "conv2d.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "backend.hpp"
+#include "error.hpp"
+#include "thread_pool.hpp"
+
+namespace sgdx {
+
+Conv2d::Conv2d(size_t in_channels, size_t out_channels, size_t kernel, size_t stride, size_t padding, Rng& rng)
+    : cin_(in_channels), cout_(out_channels), k_(kernel), stride_(stride), pad_(padding) {
+    if (!in_channels || !out_channels || !kernel || !stride)
+        throw Error("Conv2d: channels, kernel size and stride must be >= 1");
+    weight.value = xt::xarray<float>::from_shape({cout_, cin_, k_, k_});
+    bias.value = xt::xarray<float>::from_shape({cout_});
+    const float bound = 1.0f / std::sqrt(float(patch()));
+    for (float& w : weight.value) w = rng.uniform(-bound, bound);
+    for (float& b : bias.value) b = rng.uniform(-bound, bound);
+    weight.grad = xt::zeros<float>({cout_, cin_, k_, k_});
+    bias.grad = xt::zeros<float>({cout_});
+    register_parameter("weight", weight);
+    register_parameter("bias", bias);
+}
+
+Shape Conv2d::configure(const Shape& input) {
+    if (input.size() != 3 || input[0] != cin_)
+        throw Error(describe() + ": wants a sample of shape [" + std::to_string(cin_) + ", height, width], got " +
+                    shape_text(input));
+    h_ = input[1], w_ = input[2];
+    if (h_ + 2 * pad_ < k_ || w_ + 2 * pad_ < k_)
+        throw Error(describe() + ": a " + std::to_string(h_) + "x" + std::to_string(w_) +
+                    " input is smaller than the kernel");
+    oh_ = (h_ + 2 * pad_ - k_) / stride_ + 1;
+    ow_ = (w_ + 2 * pad_ - k_) / stride_ + 1;
+    return {cout_, oh_, ow_};
+}
+
+std::string Conv2d::describe() const {
+    std::string s = "Conv2d(" + std::to_string(cin_) + ", " + std::to_string(cout_) + ", kernel " +
+                    std::to_string(k_) + ", stride " + std::to_string(stride_) + ", padding " + std::to_string(pad_) + ")";
+    if (h_) s += " " + shape_text(input_shape()) + " -> " + shape_text(output_shape());
+    return s;
+}
+
+// A chunk's patch matrix is ~128 KiB: it is written, then read by the gemm while
+// it is still in L2.
+size_t Conv2d::chunk_samples() const {
+    const size_t per_sample = pixels() * patch();
+    return std::max<size_t>(1, (size_t(32) << 10) / per_sample);
+}
+
+size_t Conv2d::parts_for(size_t batch) const {
+    // As for Linear: a part must be worth waking a thread for (~2M multiply-adds).
+    const size_t threads = thread_pool().size();
+    const size_t work = batch * pixels() * patch() * cout_;
+    if (threads <= 1 || work < (size_t(1) << 21)) return 1;
+    return std::min(threads, batch);
+}
+
+Conv2d::Scratch& Conv2d::scratch(size_t part, size_t n) {
+    Scratch& s = scratch_[part];
+    const size_t rows = n * pixels();
+    if (s.cols.size() < rows * patch()) s.cols.resize(rows * patch());
+    if (s.pixels_by_channel.size() < rows * cout_) s.pixels_by_channel.resize(rows * cout_);
+    return s;
+}
+
+namespace {
+
+// One row of the patch matrix per output pixel. A window fully inside the input
+// row (most of them) is a plain copy of K values; K is a template constant for
+// the usual 3 and 5 so those copies unroll. Scatter (col2im) adds instead.
+template <size_t KT, bool Scatter>
+void patches(float* x, float* cols, size_t n, size_t cin, size_t h, size_t w, size_t oh, size_t ow, size_t k_rt,
+             size_t stride, size_t pad) {
+    const size_t K = KT ? KT : k_rt, D = cin * K * K;
+    for (size_t b = 0; b < n; ++b) {
+        float* xb = x + b * cin * h * w;
+        for (size_t oi = 0; oi < oh; ++oi)
+            for (size_t oj = 0; oj < ow; ++oj) {
+                float* row = cols + ((b * oh + oi) * ow + oj) * D;
+                const long j0 = long(oj * stride) - long(pad);
+                const bool inside = j0 >= 0 && j0 + long(K) <= long(w);
+                for (size_t ci = 0; ci < cin; ++ci)
+                    for (size_t ki = 0; ki < K; ++ki) {
+                        float* patch = row + (ci * K + ki) * K;
+                        const long ii = long(oi * stride + ki) - long(pad);
+                        if (ii < 0 || ii >= long(h)) {
+                            if (!Scatter)
+                                for (size_t kj = 0; kj < K; ++kj) patch[kj] = 0.f;
+                            continue;
+                        }
+                        float* xr = xb + (ci * h + size_t(ii)) * w;
+                        if (inside) {
+                            float* xs = xr + j0;
+                            for (size_t kj = 0; kj < K; ++kj) {
+                                if (Scatter) xs[kj] += patch[kj];
+                                else patch[kj] = xs[kj];
+                            }
+                        } else {
+                            for (size_t kj = 0; kj < K; ++kj) {
+                                const long jj = j0 + long(kj);
+                                const bool in = jj >= 0 && jj < long(w);
+                                if (Scatter) {
+                                    if (in) xr[jj] += patch[kj];
+                                } else {
+                                    patch[kj] = in ? xr[jj] : 0.f;
+                                }
+                            }
+                        }
+                    }
+            }
+    }
+}
+
+template <bool Scatter>
+void patches_any(size_t k, float* x, float* cols, size_t n, size_t cin, size_t h, size_t w, size_t oh, size_t ow,
+                 size_t stride, size_t pad) {
+    if (k == 3) patches<3, Scatter>(x, cols, n, cin, h, w, oh, ow, k, stride, pad);
+    else if (k == 5) patches<5, Scatter>(x, cols, n, cin, h, w, oh, ow, k, stride, pad);
+    else patches<0, Scatter>(x, cols, n, cin, h, w, oh, ow, k, stride, pad);
+}
+
+}  // namespace
+
+void Conv2d::im2col(const float* x, size_t n, float* cols) const {
+    patches_any<false>(k_, const_cast<float*>(x), cols, n, cin_, h_, w_, oh_, ow_, stride_, pad_);
+}
+
+void Conv2d::col2im(const float* cols, size_t n, float* dx) const {
+    std::fill(dx, dx + n * cin_ * h_ * w_, 0.f);
+    patches_any<true>(k_, dx, const_cast<float*>(cols), n, cin_, h_, w_, oh_, ow_, stride_, pad_);
+}
+
+// x: (B, in, H, W) -> y: (B, out, OH, OW)
+void Conv2d::forward(const float* x, size_t batch, float* y) {
+    const auto& k = active_kernels();
+    const size_t parts = parts_for(batch), chunk = chunk_samples(), P = pixels(), D = patch();
+    if (scratch_.size() < parts) scratch_.resize(parts);
+    // Training keeps the whole batch's patches for backward (~2 MB for the tutorial
+    // CNN's conv2 at batch 64): reading them back from cache is cheaper than
+    // building them again.
+    saved_for_ = is_training() ? x : nullptr;
+    if (saved_for_) {
+        saved_batch_ = batch;
+        if (saved_cols_.size() < batch * P * D) saved_cols_.resize(batch * P * D);
+    }
+    thread_pool().run(parts, [&](size_t part) {
+        const size_t end = batch * (part + 1) / parts;
+        for (size_t b0 = batch * part / parts; b0 < end; b0 += chunk) {
+            const size_t n = std::min(chunk, end - b0);
+            Scratch& s = scratch(part, n);
+            float* cols = saved_for_ ? saved_cols_.data() + b0 * P * D : s.cols.data();
+            im2col(x + b0 * in_features(), n, cols);
+            // cols: (n·P, D) · weightᵀ (D, out) -> (n·P, out)
+            k.gemm(false, true, n * P, cout_, D, cols, D, weight.value.data(), D, s.pixels_by_channel.data(), cout_,
+                   false);
+            // (n, P, out) -> y: (n, out, P), plus the bias
+            const float* t = s.pixels_by_channel.data();
+            for (size_t b = 0; b < n; ++b)
+                for (size_t c = 0; c < cout_; ++c) {
+                    float* yc = y + ((b0 + b) * cout_ + c) * P;
+                    const float bc = bias.value(c);
+                    for (size_t p = 0; p < P; ++p) yc[p] = t[(b * P + p) * cout_ + c] + bc;
+                }
+        }
+    });
+}
+
+// x: (B, in, H, W), dy: (B, out, OH, OW) -> weight.grad, bias.grad, dx: (B, in, H, W)
+void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) {
+    const auto& k = active_kernels();
+    const size_t parts = parts_for(batch), chunk = chunk_samples(), P = pixels(), D = patch();
+    if (scratch_.size() < parts) scratch_.resize(parts);
+    const bool saved = saved_for_ == x && saved_batch_ == batch;
+    thread_pool().run(parts, [&](size_t part) {
+        // Part 0 adds into the gradients; the others into their own buffers, summed below.
+        Scratch& s0 = scratch_[part];
+        float* dw = weight.grad.data();
+        float* db = bias.grad.data();
+        if (part > 0) {
+            s0.dw.assign(cout_ * D, 0.f);
+            s0.db.assign(cout_, 0.f);
+            dw = s0.dw.data();
+            db = s0.db.data();
+        }
+        const size_t end = batch * (part + 1) / parts;
+        for (size_t b0 = batch * part / parts; b0 < end; b0 += chunk) {
+            const size_t n = std::min(chunk, end - b0);
+            Scratch& s = scratch(part, n);
+            // dy: (n, out, P) -> g: (n, P, out); bias.grad += Σ dy
+            float* g = s.pixels_by_channel.data();
+            for (size_t b = 0; b < n; ++b)
+                for (size_t c = 0; c < cout_; ++c) {
+                    const float* dyc = dy + ((b0 + b) * cout_ + c) * P;
+                    float sum = 0.f;
+                    for (size_t p = 0; p < P; ++p) {
+                        g[(b * P + p) * cout_ + c] = dyc[p];
+                        sum += dyc[p];
+                    }
+                    db[c] += sum;
+                }
+            const float* cols = s.cols.data();
+            if (saved) cols = saved_cols_.data() + b0 * P * D;
+            else im2col(x + b0 * in_features(), n, s.cols.data());
+            // gᵀ (out, n·P) · cols (n·P, D) -> weight.grad (out, D) +=
+            k.gemm(true, false, cout_, D, n * P, g, cout_, cols, D, dw, D, true);
+            if (dx) {
+                // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
+                if (s.dcols.size() < n * P * D) s.dcols.resize(n * P * D);
+                k.gemm(false, false, n * P, D, cout_, g, cout_, weight.value.data(), D, s.dcols.data(), D, false);
+                col2im(s.dcols.data(), n, dx + b0 * in_features());
+            }
+        }
+    });
+    float* dw = weight.grad.data();
+    float* db = bias.grad.data();
+    for (size_t part = 1; part < parts; ++part) {
+        for (size_t i = 0; i < cout_ * D; ++i) dw[i] += scratch_[part].dw[i];
+        for (size_t c = 0; c < cout_; ++c) db[c] += scratch_[part].db[c];
+    }
+}
+
+}  // namespace sgdx

@@ -1,0 +1,60 @@
+#pragma once
+// nn.Conv2d (square kernel, equal stride and zero padding on both axes), with
+// PyTorch's default initialisation. Computed as im2col + the kernels' gemm, a
+// chunk of samples at a time so a chunk's patch matrix stays in cache, chunks
+// split over the thread pool.
+#include <vector>
+
+#include "module.hpp"
+#include "rng.hpp"
+
+namespace sgdx {
+
+class Conv2d : public Module {
+public:
+    // weight and bias uniform in ±1/sqrt(in_channels · kernel²), as
+    // torch.nn.Conv2d.reset_parameters.
+    Conv2d(size_t in_channels, size_t out_channels, size_t kernel, size_t stride, size_t padding, Rng& rng);
+
+    Parameter weight;  // (out, in, kernel, kernel)
+    Parameter bias;    // (out)
+
+    // x: (B, in, H, W), weight: (out, in, k, k), bias: (out) -> y: (B, out, OH, OW)
+    //   OH = (H + 2 padding - k) / stride + 1, likewise OW
+    void forward(const float* x, size_t batch, float* y) override;
+    // x: (B, in, H, W), dy: (B, out, OH, OW) -> weight.grad += Σ dy ⊗ patches,
+    //   bias.grad += Σ dy, dx: (B, in, H, W) (if not null)
+    void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
+
+    std::string type_name() const override { return "Conv2d"; }
+    std::string describe() const override;
+
+protected:
+    Shape configure(const Shape& input) override;
+
+private:
+    size_t cin_, cout_, k_, stride_, pad_;
+    size_t h_ = 0, w_ = 0, oh_ = 0, ow_ = 0;
+
+    size_t patch() const { return cin_ * k_ * k_; }  // one row of the patch matrix
+    size_t pixels() const { return oh_ * ow_; }     // output pixels per channel
+    size_t chunk_samples() const;
+    // samples n of x: (n, in, H, W) -> cols: (n·OH·OW, in·k·k), one row per output pixel
+    void im2col(const float* x, size_t n, float* cols) const;
+    // cols: (n·OH·OW, in·k·k) -> dx: (n, in, H, W) = the sum of every patch's values
+    void col2im(const float* cols, size_t n, float* dx) const;
+
+    // What one part of the pool works in; sized on first use and kept.
+    struct Scratch {
+        std::vector<float> cols, pixels_by_channel, dcols, dw, db;
+    };
+    std::vector<Scratch> scratch_;
+    // The patches of the last training forward, and the input they came from.
+    std::vector<float> saved_cols_;
+    const float* saved_for_ = nullptr;
+    size_t saved_batch_ = 0;
+    Scratch& scratch(size_t part, size_t n);
+    size_t parts_for(size_t batch) const;
+};
+
+}  // namespace sgdx

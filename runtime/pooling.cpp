@@ -1,0 +1,112 @@
+#include "pooling.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "error.hpp"
+
+namespace sgdx {
+
+Shape Pool2d::configure(const Shape& input) {
+    if (input.size() != 3)
+        throw Error(type_name() + ": wants a sample of shape [channels, height, width], got " + shape_text(input));
+    c_ = input[0], h_ = input[1], w_ = input[2];
+    output_size(h_, w_, oh_, ow_);
+    return {c_, oh_, ow_};
+}
+
+StridedPool2d::StridedPool2d(size_t kernel, size_t stride) : kernel_(kernel), stride_(stride ? stride : kernel) {
+    if (kernel == 0) throw Error("pooling: kernel size must be >= 1");
+}
+
+void StridedPool2d::output_size(size_t h, size_t w, size_t& oh, size_t& ow) const {
+    if (h < kernel_ || w < kernel_)
+        throw Error(type_name() + ": a " + std::to_string(h) + "x" + std::to_string(w) + " plane is smaller than the " +
+                    std::to_string(kernel_) + "x" + std::to_string(kernel_) + " window");
+    oh = (h - kernel_) / stride_ + 1;
+    ow = (w - kernel_) / stride_ + 1;
+}
+
+std::string StridedPool2d::describe() const {
+    return type_name() + "(" + std::to_string(kernel_) + ", stride " + std::to_string(stride_) + ") " +
+           shape_text(input_shape()) + " -> " + shape_text(output_shape());
+}
+
+// x: (B, C, H, W) -> y: (B, C, OH, OW)
+void MaxPool2d::forward(const float* x, size_t batch, float* y) {
+    const size_t planes = batch * c_;
+    for (size_t p = 0; p < planes; ++p) {
+        const float* xp = x + p * h_ * w_;
+        float* yp = y + p * oh_ * ow_;
+        for (size_t oi = 0; oi < oh_; ++oi)
+            for (size_t oj = 0; oj < ow_; ++oj) {
+                const Window win = window(oi, oj);
+                float m = xp[win.h0 * w_ + win.w0];
+                for (size_t i = win.h0; i < win.h1; ++i)
+                    for (size_t j = win.w0; j < win.w1; ++j) {
+                        const float v = xp[i * w_ + j];
+                        if (v > m || std::isnan(v)) m = v;
+                    }
+                yp[oi * ow_ + oj] = m;
+            }
+    }
+}
+
+// x: (B, C, H, W), dy: (B, C, OH, OW) -> dx: (B, C, H, W)
+void MaxPool2d::backward(const float* x, const float* dy, size_t batch, float* dx) {
+    if (!dx) return;
+    const size_t planes = batch * c_;
+    std::fill(dx, dx + planes * h_ * w_, 0.f);
+    for (size_t p = 0; p < planes; ++p) {
+        const float* xp = x + p * h_ * w_;
+        float* dxp = dx + p * h_ * w_;
+        const float* dyp = dy + p * oh_ * ow_;
+        for (size_t oi = 0; oi < oh_; ++oi)
+            for (size_t oj = 0; oj < ow_; ++oj) {
+                const Window win = window(oi, oj);
+                size_t arg = win.h0 * w_ + win.w0;
+                for (size_t i = win.h0; i < win.h1; ++i)
+                    for (size_t j = win.w0; j < win.w1; ++j) {
+                        const float v = xp[i * w_ + j];
+                        if (v > xp[arg] || (std::isnan(v) && !std::isnan(xp[arg]))) arg = i * w_ + j;
+                    }
+                dxp[arg] += dyp[oi * ow_ + oj];
+            }
+    }
+}
+
+void Pool2d::average_forward(const float* x, size_t batch, float* y) const {
+    for (size_t p = 0; p < batch * c_; ++p) {
+        const float* xp = x + p * h_ * w_;
+        float* yp = y + p * oh_ * ow_;
+        for (size_t oi = 0; oi < oh_; ++oi)
+            for (size_t oj = 0; oj < ow_; ++oj) {
+                const Window win = window(oi, oj);
+                float sum = 0.f;
+                for (size_t i = win.h0; i < win.h1; ++i)
+                    for (size_t j = win.w0; j < win.w1; ++j) sum += xp[i * w_ + j];
+                yp[oi * ow_ + oj] = sum / float((win.h1 - win.h0) * (win.w1 - win.w0));
+            }
+    }
+}
+
+void Pool2d::average_backward(const float* dy, size_t batch, float* dx) const {
+    std::fill(dx, dx + batch * c_ * h_ * w_, 0.f);
+    for (size_t p = 0; p < batch * c_; ++p) {
+        float* dxp = dx + p * h_ * w_;
+        const float* dyp = dy + p * oh_ * ow_;
+        for (size_t oi = 0; oi < oh_; ++oi)
+            for (size_t oj = 0; oj < ow_; ++oj) {
+                const Window win = window(oi, oj);
+                const float g = dyp[oi * ow_ + oj] / float((win.h1 - win.h0) * (win.w1 - win.w0));
+                for (size_t i = win.h0; i < win.h1; ++i)
+                    for (size_t j = win.w0; j < win.w1; ++j) dxp[i * w_ + j] += g;
+            }
+    }
+}
+
+AdaptiveAvgPool2d::AdaptiveAvgPool2d(size_t out_h, size_t out_w) : out_h_(out_h), out_w_(out_w) {
+    if (out_h == 0 || out_w == 0) throw Error("AdaptiveAvgPool2d: output size must be >= 1");
+}
+
+}  // namespace sgdx

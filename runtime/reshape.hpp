@@ -1,0 +1,39 @@
+#pragma once
+// Reshaping layers: the values stay as they are (row-major), only the shape of a
+// sample changes. View is the tutorial's Lambda(lambda x: x.view(-1, 1, 28, 28))
+// for a batch of flat images; Flatten (nn.Flatten, or x.view(x.size(0), -1)) is
+// its inverse.
+#include "module.hpp"
+
+namespace sgdx {
+
+class View : public Module {
+public:
+    // The shape of one sample after the view, e.g. {1, 28, 28}; 0 stands for
+    // "whatever is left", as -1 does in x.view.
+    explicit View(Shape shape) : target_(std::move(shape)) {}
+
+    // x: (B, n) -> y: (B, n), a copy
+    void forward(const float* x, size_t batch, float* y) override;
+    // dy: (B, n) -> dx: (B, n), a copy
+    void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
+    // Bytes become floats here: the first layer of a CNN.
+    void forward(const uint8_t* x, float scale, size_t batch, float* y) override;
+    void backward(const uint8_t*, float, const float*, size_t) override {}
+
+    std::string type_name() const override { return "View"; }
+
+protected:
+    Shape configure(const Shape& input) override;
+
+private:
+    Shape target_;
+};
+
+class Flatten : public View {
+public:
+    Flatten() : View({0}) {}
+    std::string type_name() const override { return "Flatten"; }
+};
+
+}  // namespace sgdx

@@ -1,0 +1,63 @@
+#pragma once
+// nn.Sequential: children run in order, each one's output the next one's input.
+// Children are named "0", "1", ... as PyTorch names them (so parameters are
+// "0.weight", "2.bias", ...), or by the name given to add(). The activations
+// between children and the gradients flowing back are buffers the Sequential
+// keeps, grown on the first batch of a size and then reused.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "module.hpp"
+
+namespace sgdx {
+
+class Sequential : public Module {
+public:
+    Sequential() = default;
+
+    // Appends a child named after its position (or `name`). The shapes are fixed
+    // by build(input shape) once every child is in.
+    Sequential& add(std::unique_ptr<Module> child);
+    Sequential& add(const std::string& name, std::unique_ptr<Module> child);
+    template <class M, class... Args>
+    M& emplace(Args&&... args) {
+        auto child = std::make_unique<M>(std::forward<Args>(args)...);
+        M& ref = *child;
+        add(std::move(child));
+        return ref;
+    }
+
+    size_t size() const { return layers_.size(); }
+    Module& operator[](size_t i) { return *layers_[i]; }
+    const Module& operator[](size_t i) const { return *layers_[i]; }
+
+    // x: (B, in) -> y: (B, out), through every child
+    void forward(const float* x, size_t batch, float* y) override;
+    void forward(const uint8_t* x, float scale, size_t batch, float* y) override;
+    // dy: (B, out) -> each child's parameter gradients, back to front; dx: (B, in)
+    // if not null. A child before which nothing learns is not asked for its dx.
+    void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
+    void backward(const uint8_t* x, float scale, const float* dy, size_t batch) override;
+
+    // The input a child saw in the last forward: (B, child's in_features).
+    const float* activation_before(size_t child) const { return acts_[child - 1].data(); }
+
+    std::string type_name() const override { return "Sequential"; }
+    std::string describe() const override;  // one line per child
+
+protected:
+    Shape configure(const Shape& input) override;
+
+private:
+    std::vector<std::unique_ptr<Module>> layers_;
+    std::vector<std::vector<float>> acts_;  // acts_[i]: output of child i < last
+    std::vector<float> grads_[2];           // alternating input gradients
+    std::vector<bool> learns_before_;       // learns_before_[i]: a child before i has parameters
+
+    void forward_from(size_t first, size_t batch, float* y);
+    float* output_of(size_t i, size_t batch, float* y);
+    const float* backward_children(const float* dy, size_t batch, bool want_dx);
+};
+
+}  // namespace sgdx
