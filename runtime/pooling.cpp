@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "error.hpp"
 
@@ -32,22 +33,41 @@ std::string StridedPool2d::describe() const {
            shape_text(input_shape()) + " -> " + shape_text(output_shape());
 }
 
-// x: (B, C, H, W) -> y: (B, C, OH, OW)
+// The window's first maximum: NaN wins and stays, as in PyTorch's kernel
+// ((v > max) || isnan(v)). A select, not a branch: which value wins is random.
+namespace {
+inline size_t first_max(const float* xp, size_t w, size_t h0, size_t w0, size_t kernel) {
+    size_t arg = h0 * w + w0;
+    float m = xp[arg];
+    for (size_t i = h0; i < h0 + kernel; ++i)
+        for (size_t j = w0; j < w0 + kernel; ++j) {
+            const float v = xp[i * w + j];
+            const bool take = v > m || (v != v && m == m);
+            m = take ? v : m;
+            arg = take ? i * w + j : arg;
+        }
+    return arg;
+}
+}  // namespace
+
+// x: (B, C, H, W) -> y: (B, C, OH, OW). The value alone (v > m ? v : m is one
+// maxss), with NaN tracked beside it; first_max's index is for backward only.
 void MaxPool2d::forward(const float* x, size_t batch, float* y) {
-    const size_t planes = batch * c_;
-    for (size_t p = 0; p < planes; ++p) {
+    for (size_t p = 0; p < batch * c_; ++p) {
         const float* xp = x + p * h_ * w_;
         float* yp = y + p * oh_ * ow_;
         for (size_t oi = 0; oi < oh_; ++oi)
             for (size_t oj = 0; oj < ow_; ++oj) {
-                const Window win = window(oi, oj);
-                float m = xp[win.h0 * w_ + win.w0];
-                for (size_t i = win.h0; i < win.h1; ++i)
-                    for (size_t j = win.w0; j < win.w1; ++j) {
-                        const float v = xp[i * w_ + j];
-                        if (v > m || std::isnan(v)) m = v;
+                const float* win = xp + oi * stride_ * w_ + oj * stride_;
+                float m = win[0];
+                bool nan = false;
+                for (size_t i = 0; i < kernel_; ++i)
+                    for (size_t j = 0; j < kernel_; ++j) {
+                        const float v = win[i * w_ + j];
+                        m = v > m ? v : m;
+                        nan = nan | (v != v);
                     }
-                yp[oi * ow_ + oj] = m;
+                yp[oi * ow_ + oj] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
             }
     }
 }
@@ -55,23 +75,14 @@ void MaxPool2d::forward(const float* x, size_t batch, float* y) {
 // x: (B, C, H, W), dy: (B, C, OH, OW) -> dx: (B, C, H, W)
 void MaxPool2d::backward(const float* x, const float* dy, size_t batch, float* dx) {
     if (!dx) return;
-    const size_t planes = batch * c_;
-    std::fill(dx, dx + planes * h_ * w_, 0.f);
-    for (size_t p = 0; p < planes; ++p) {
+    std::fill(dx, dx + batch * c_ * h_ * w_, 0.f);
+    for (size_t p = 0; p < batch * c_; ++p) {
         const float* xp = x + p * h_ * w_;
         float* dxp = dx + p * h_ * w_;
         const float* dyp = dy + p * oh_ * ow_;
         for (size_t oi = 0; oi < oh_; ++oi)
-            for (size_t oj = 0; oj < ow_; ++oj) {
-                const Window win = window(oi, oj);
-                size_t arg = win.h0 * w_ + win.w0;
-                for (size_t i = win.h0; i < win.h1; ++i)
-                    for (size_t j = win.w0; j < win.w1; ++j) {
-                        const float v = xp[i * w_ + j];
-                        if (v > xp[arg] || (std::isnan(v) && !std::isnan(xp[arg]))) arg = i * w_ + j;
-                    }
-                dxp[arg] += dyp[oi * ow_ + oj];
-            }
+            for (size_t oj = 0; oj < ow_; ++oj)
+                dxp[first_max(xp, w_, oi * stride_, oj * stride_, kernel_)] += dyp[oi * ow_ + oj];
     }
 }
 

@@ -37,7 +37,7 @@ ensure_npm() {
 
 NATIVE_PACKAGES=(build-essential cmake ninja-build pkg-config xtensor-dev xtl-dev libxsimd-dev doctest-dev libcli11-dev)
 # Only for tests: qemu-user runs the native binary as older x86-64 CPUs.
-TEST_PACKAGES=(qemu-user)
+TEST_PACKAGES=(qemu-user python3-torch python3-numpy)
 
 ensure_native_deps() { ensure_apt "${NATIVE_PACKAGES[@]}"; ensure_npm; }
 

@@ -2,13 +2,17 @@
 # Kills a training run with SIGKILL at random moments, resumes it from its
 # checkpoint each time, and requires the final model to equal an uninterrupted
 # run's bit for bit — and every checkpoint seen on disk to be complete.
-# usage: checkpoint_test.sh SGDX MNIST_DIR TMPDIR [KILLS]
+# usage: checkpoint_test.sh SGDX MNIST_DIR TMPDIR [KILLS [TRAIN ARGS...]]
+# (TRAIN ARGS replace the default "--kernels scalar", e.g. "--model cnn").
 set -u
 SGDX=$1 DATA=$2 TMP=$3 KILLS=${4:-5}
+model=(--kernels scalar)
+[ $# -gt 4 ] && model=("${@:5}")
 rm -rf "$TMP" && mkdir -p "$TMP"
 fail() { echo "FAIL: $*"; echo "checkpoint: 0 passed, 1 failed"; exit 1; }
-# The scalar kernels make a run slow enough (~0.7 s/epoch) to be hit mid-epoch.
-args=(train --data "$DATA" --epochs 2 --kernels scalar --momentum 0.9 --lr 0.1 --seed 7 -q)
+# The scalar kernels make the logistic model's run slow enough (~0.7 s/epoch) to be
+# hit mid-epoch; the networks are slow enough as they are.
+args=(train --data "$DATA" --epochs 2 "${model[@]}" --momentum 0.9 --lr 0.1 --seed 7 -q)
 
 "$SGDX" "${args[@]}" --save "$TMP/reference.safetensors" > "$TMP/reference.log" 2>&1 || fail "reference run: $(tail -2 "$TMP/reference.log")"
 
