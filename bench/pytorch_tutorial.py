@@ -1,11 +1,19 @@
-"""The tutorial's final code ("What is torch.nn really?"), timed per epoch.
+"""The tutorial's models ("What is torch.nn really?"), timed per epoch.
 
 Same data and split as sgdx (first 50,000 training images, last 10,000 for
-validation), one thread, batch sizes from the command line. Prints
-`result: pytorch batch=B train_ms=T valid_ms=V valid_acc=A` per batch size.
+validation), one thread, batch sizes from the command line.
+usage: pytorch_tutorial.py DATA [BATCHES [EPOCHS]] [--model logistic|cnn|cnn_sequential|mlp] [--lr X] [--momentum X]
+Prints `result: pytorch batch=B train_ms=T valid_ms=V valid_acc=A` per batch size
+for the logistic model (what scripts/bench.sh parses) and
+`result: pytorch model=M batch=B train_ms=T valid_ms=V valid_acc=A` for the others.
+Epoch 0 warms up; the times are medians over the other epochs.
+
+The model definitions (Mnist_Logistic, Mnist_CNN, Lambda, preprocess,
+cnn_sequential(), mlp()) are importable: tests/pytorch_interop.py and
+tests/pytorch_training.py load sgdx's files into them.
 """
+import argparse
 import statistics
-import sys
 import time
 
 import resource
@@ -34,6 +42,67 @@ class Mnist_Logistic(nn.Module):
         return self.lin(xb)
 
 
+# The tutorial's "Switch to CNN" section, as it writes it.
+class Mnist_CNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, kernel_size=3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(16, 16, kernel_size=3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(16, 10, kernel_size=3, stride=2, padding=1)
+
+    def forward(self, xb):
+        xb = xb.view(-1, 1, 28, 28)
+        xb = F.relu(self.conv1(xb))
+        xb = F.relu(self.conv2(xb))
+        xb = F.relu(self.conv3(xb))
+        xb = F.avg_pool2d(xb, 4)
+        return xb.view(-1, xb.size(1))
+
+
+# The tutorial's "Using nn.Sequential" section.
+class Lambda(nn.Module):
+    def __init__(self, func):
+        super().__init__()
+        self.func = func
+
+    def forward(self, x):
+        return self.func(x)
+
+
+def preprocess(x):
+    return x.view(-1, 1, 28, 28)
+
+
+def cnn_sequential():
+    """The tutorial's nn.Sequential CNN (state_dict names 1.*, 3.*, 5.*)."""
+    return nn.Sequential(
+        Lambda(preprocess),
+        nn.Conv2d(1, 16, kernel_size=3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, kernel_size=3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 10, kernel_size=3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        Lambda(lambda x: x.view(x.size(0), -1)),
+    )
+
+
+def mlp(*hidden):
+    """sgdx's --model mlp: nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)) by default
+    (state_dict names 0.*, 2.*); mlp(256, 128) stacks two hidden layers (0.*, 2.*, 4.*) like --hidden 256,128."""
+    layers, width = [], 784
+    for h in hidden or (128,):
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, 10))
+
+
+MODELS = {"logistic": Mnist_Logistic, "cnn": Mnist_CNN, "cnn_sequential": cnn_sequential, "mlp": mlp}
+# The tutorial's settings: lr 0.5 for the logistic model, lr 0.1 momentum 0.9 from the CNN on.
+DEFAULT_LR = {"logistic": (0.5, 0.0), "cnn": (0.1, 0.9), "cnn_sequential": (0.1, 0.9), "mlp": (0.1, 0.9)}
+
+
 def loss_batch(model, loss_func, xb, yb, opt=None):
     loss = loss_func(model(xb), yb)
     if opt is not None:
@@ -44,22 +113,34 @@ def loss_batch(model, loss_func, xb, yb, opt=None):
 
 
 def main():
-    data_dir = sys.argv[1]
-    batches = [int(b) for b in sys.argv[2].split(",")] if len(sys.argv) > 2 else [64]
-    epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data_dir")
+    parser.add_argument("batches", nargs="?", default="64", help="comma-separated batch sizes (default 64)")
+    parser.add_argument("epochs", nargs="?", type=int, default=3, help="timed epochs after the warm-up (default 3)")
+    parser.add_argument("--model", choices=sorted(MODELS), default="logistic")
+    parser.add_argument("--lr", type=float, help="default: 0.5 logistic, 0.1 otherwise (the tutorial's)")
+    parser.add_argument("--momentum", type=float, help="default: 0 logistic, 0.9 otherwise (the tutorial's)")
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.model][0]
+    momentum = args.momentum if args.momentum is not None else DEFAULT_LR[args.model][1]
+    if args.epochs < 1:
+        parser.error("EPOCHS must be at least 1 (epoch 0 only warms up)")
+
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    images = read_idx(f"{data_dir}/train-images-idx3-ubyte").reshape(-1, 784).astype(np.float32) / 255
-    labels = read_idx(f"{data_dir}/train-labels-idx1-ubyte").astype(np.int64)
+    images = read_idx(f"{args.data_dir}/train-images-idx3-ubyte").reshape(-1, 784).astype(np.float32) / 255
+    labels = read_idx(f"{args.data_dir}/train-labels-idx1-ubyte").astype(np.int64)
     x_train, y_train, x_valid, y_valid = map(
         torch.tensor, (images[:50000], labels[:50000], images[50000:], labels[50000:]))
+    tag = "" if args.model == "logistic" else f"model={args.model} "
     for bs in batches:
         train_dl = DataLoader(TensorDataset(x_train, y_train), batch_size=bs, shuffle=True)
         valid_dl = DataLoader(TensorDataset(x_valid, y_valid), batch_size=bs * 2)
-        model = Mnist_Logistic()
-        opt = optim.SGD(model.parameters(), lr=0.5)
+        model = MODELS[args.model]()
+        opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum)
         train_ms, valid_ms = [], []
-        for epoch in range(epochs + 1):  # epoch 0 warms up
+        for epoch in range(args.epochs + 1):  # epoch 0 warms up
             t0 = time.perf_counter()
             model.train()
             for xb, yb in train_dl:
@@ -74,9 +155,8 @@ def main():
             if epoch:
                 train_ms.append((t1 - t0) * 1e3)
                 valid_ms.append((t2 - t1) * 1e3)
-        print(f"result: pytorch batch={bs} train_ms={statistics.median(train_ms):.2f} "
+        print(f"result: pytorch {tag}batch={bs} train_ms={statistics.median(train_ms):.2f} "
               f"valid_ms={statistics.median(valid_ms):.2f} valid_acc={correct / len(y_valid):.4f}", flush=True)
-
 
     print(f"result: pytorch peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 

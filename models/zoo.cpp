@@ -208,9 +208,18 @@ ModelSpec model_spec_of(const SafetensorsFile& f, const std::string& source) {
         if (s.hidden.empty()) throw Error(source + ": a Sequential of one Linear layer: use --model logistic's names (lin.*)");
     } else {
         throw Error(source + ": cannot tell which model this is (no architecture in its metadata, and none of "
-                             "lin.weight, conv3.weight, 5.weight, 0.weight): pass --model");
+                             "lin.weight, conv3.weight, 5.weight, 0.weight)");
     }
     return s;
+}
+
+SgdOptions default_sgd(const std::string& architecture) {
+    SgdOptions o;  // the tutorial's logistic model: lr 0.5, no momentum
+    if (architecture != "logistic") {
+        o.lr = architecture == "lenet" ? 0.02f : 0.1f;
+        o.momentum = 0.9f;
+    }
+    return o;
 }
 
 std::unique_ptr<Module> load_model_file(const std::string& path, ModelSpec* spec_out) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../runtime/module.hpp"
+#include "../runtime/optim.hpp"
 #include "../runtime/safetensors.hpp"
 
 namespace sgdx {
@@ -44,6 +45,10 @@ std::unique_ptr<Module> make_model(const ModelSpec& spec, uint64_t seed = 0);
 std::string describe(const ModelSpec& spec);
 
 std::map<std::string, std::string> model_metadata(const ModelSpec& spec);
+
+// A model's sensible SGD settings: the tutorial's lr 0.5 for the logistic model;
+// lr 0.1 with momentum 0.9 (its CNN chapter's) for the networks.
+SgdOptions default_sgd(const std::string& architecture);
 
 // What a file holds: its metadata if it has it, else what its tensor names say.
 // Throws sgdx::Error naming `source` if neither tells.

@@ -5,7 +5,7 @@
 namespace sgdx {
 
 ThreadPool::ThreadPool(size_t threads) {
-    for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -17,22 +17,44 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
+bool ThreadPool::claim(unsigned long generation, size_t& part) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (generation != generation_ || next_part_ >= parts_) return false;
+    part = next_part_++;
+    return true;
+}
+
+void ThreadPool::finish_part() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (++parts_done_ == parts_) done_.notify_one();
+}
+
+void ThreadPool::work_on(unsigned long generation, Job job, void* ctx) {
+    size_t part;
+    while (claim(generation, part)) {
+        job(ctx, part);
+        finish_part();
+    }
+}
+
 void ThreadPool::run_erased(size_t parts, Job job, void* ctx) {
+    unsigned long generation;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         job_ = job;
         ctx_ = ctx;
         parts_ = parts;
-        pending_ = parts - 1;
-        ++generation_;
+        next_part_ = parts_done_ = 0;
+        generation = ++generation_;
     }
     wake_.notify_all();
-    job(ctx, 0);
+    work_on(generation, job, ctx);
+    // Parts a worker claimed may still run: ctx must outlive them.
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    done_.wait(lock, [this] { return parts_done_ == parts_; });
 }
 
-void ThreadPool::worker_loop(size_t index) {
+void ThreadPool::worker_loop() {
     unsigned long seen = 0;
     for (;;) {
         Job job;
@@ -42,13 +64,10 @@ void ThreadPool::worker_loop(size_t index) {
             wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
             if (stop_) return;
             seen = generation_;
-            if (index >= parts_) continue;
             job = job_;
             ctx = ctx_;
         }
-        job(ctx, index);
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (--pending_ == 0) done_.notify_one();
+        work_on(seen, job, ctx);
     }
 }
 

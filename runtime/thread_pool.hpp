@@ -1,7 +1,10 @@
 #pragma once
 // A fixed pool of workers for splitting one kernel call into parts. Workers sleep
 // on a condition variable between jobs (no spin-waiting: on a loaded 2-core machine
-// spinning threads steal the core the caller needs). The caller runs part 0 itself.
+// spinning threads steal the core the caller needs). Parts are claimed one at a
+// time by whichever thread is free, the caller included: a worker that the OS
+// wakes late (the other core is busy) finds the parts already done by the caller,
+// so more threads never cost more than one thread's work plus a wake-up.
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
@@ -20,7 +23,7 @@ public:
     size_t size() const { return workers_.size() + 1; }
 
     // Calls fn(part) for part in [0, parts) across the pool and returns when all
-    // are done. parts must not exceed size(). Allocates nothing.
+    // are done; any thread may run any part, each part runs once. Allocates nothing.
     template <class Fn>
     void run(size_t parts, Fn&& fn) {
         if (parts <= 1 || workers_.empty()) {
@@ -33,14 +36,18 @@ public:
 private:
     using Job = void (*)(void*, size_t);
     void run_erased(size_t parts, Job job, void* ctx);
-    void worker_loop(size_t index);
+    void worker_loop();
+    // The next unclaimed part of job `generation` into `part`; false when none is left.
+    bool claim(unsigned long generation, size_t& part);
+    void finish_part();
+    void work_on(unsigned long generation, Job job, void* ctx);
 
     std::vector<std::thread> workers_;
     std::mutex mutex_;
     std::condition_variable wake_, done_;
     Job job_ = nullptr;
     void* ctx_ = nullptr;
-    size_t parts_ = 0, pending_ = 0;
+    size_t parts_ = 0, next_part_ = 0, parts_done_ = 0;
     unsigned long generation_ = 0;
     bool stop_ = false;
 };

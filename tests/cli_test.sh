@@ -80,11 +80,14 @@ expect "train mlp 2 hidden layers" 0 "test: loss [0-9.]+  accuracy 0\.[7-9]" -- 
 expect "eval mlp" 0 "accuracy 0\.[7-9]" -- "$SGDX" eval --model "$TMP/mlp.safetensors" --data "$DATA"
 expect "mlp continues from its file" 0 "model: mlp 784-32-16-10 \(25,818 parameters\)" -- "$SGDX" train "${small[@]}" --init "$TMP/mlp.safetensors" --epochs 1 --save ""
 expect "lenet trains" 0 "model: lenet 28x28 -> 10" -- "$SGDX" train "${small[@]}" --model lenet --epochs 0 --save ""
-expect "init with another --model" 1 "cnn.safetensors holds a cnn model, not --model mlp" -- \
+expect "init with another --model" 1 "cnn.safetensors holds the model 'cnn 28x28 -> 10', not --model mlp" -- \
   "$SGDX" train "${small[@]}" --init "$TMP/cnn.safetensors" --model mlp --epochs 1
-expect "init with other widths" 1 "mlp.safetensors: tensor '0.weight' has shape \[32, 784\], the model expects \[64, 784\]" -- \
+expect "init with other widths" 1 "mlp.safetensors holds the model 'mlp 784-32-16-10': --hidden does not match" -- \
   "$SGDX" train "${small[@]}" --init "$TMP/mlp.safetensors" --model mlp --hidden 64 --epochs 1
 expect "hidden without mlp" 1 "--hidden applies to --model mlp only" -- "$SGDX" train "${small[@]}" --model cnn --hidden 5
+expect "the networks' defaults" 0 "SGD lr 0.1 momentum 0.9 " -- "$SGDX" train "${small[@]}" --model mlp --epochs 0 --save ""
+expect "the logistic model's defaults" 0 "SGD lr 0.5 momentum 0 " -- "$SGDX" train "${small[@]}" --epochs 0 --save ""
+expect "a given lr wins" 0 "SGD lr 0.3 momentum 0.9 " -- "$SGDX" train "${small[@]}" --init "$TMP/mlp.safetensors" --lr 0.3 --epochs 0 --save ""
 expect "unknown model" 1 "--model: .*resnet" -- "$SGDX" train "${small[@]}" --model resnet
 expect "cnn on other image sizes" 1 "model cnn for 2x3 images: " -- "$SGDX" train --model cnn --epochs 1 --batch-size 2 --valid-size 3 \
   --train-images "$TMP/tiny-images" --train-labels "$TMP/tiny-labels" --test-images "$TMP/tiny-images" --test-labels "$TMP/tiny-labels"

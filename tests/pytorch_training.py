@@ -1,0 +1,110 @@
+"""sgdx and PyTorch take the same SGD steps from the same weights (run when torch is installed).
+
+Each of the tutorial's models (bench/pytorch_tutorial.py) starts from PyTorch's
+own initial weights (torch.manual_seed, written with save_file), then trains one
+pass over the first N training images in order, in PyTorch
+(DataLoader(TensorDataset(x, y), batch_size=64, shuffle=False), F.cross_entropy,
+optim.SGD(lr, momentum)) and in sgdx
+(`sgdx train --init FILE --model X --no-shuffle --valid-size 0 --epochs 1
+--train-images SUBSET --train-labels SUBSET`, SUBSET being those N images
+written as IDX). Every weight of the two results must agree within the model's
+tolerance (max abs difference).
+usage: pytorch_training.py SGDX MNIST_DIR TMPDIR
+"""
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import optim
+from torch.utils.data import DataLoader, TensorDataset
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+sys.path.insert(0, os.path.join(here, "..", "bench"))
+from pytorch_interop import load_file, save_file, write_subset  # noqa: E402
+from pytorch_tutorial import Mnist_CNN, Mnist_Logistic, cnn_sequential, mlp, read_idx  # noqa: E402
+
+BATCH = 64
+
+# (name, torch factory, sgdx --model, images N, lr, momentum, tolerance on max |dw|)
+CASES = [
+    # 20 full batches and a partial one of 17: the last partial batch counts as a step in both.
+    ("logistic", Mnist_Logistic, "logistic", 20 * BATCH + 17, 0.5, 0.0, 1e-5),
+    ("cnn", Mnist_CNN, "cnn", 50 * BATCH, 0.1, 0.9, 1e-4),
+    ("cnn_sequential", cnn_sequential, "cnn_sequential", 50 * BATCH, 0.1, 0.9, 1e-4),
+    ("mlp", mlp, "mlp", 50000, 0.1, 0.9, 1e-4),  # one whole epoch: 782 steps, the last of 16 images
+]
+
+
+def pytorch_train(model, x, y, lr, momentum):
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    model.train()
+    steps = 0
+    for xb, yb in DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=False):
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        steps += 1
+    return steps
+
+
+def main():
+    sgdx, data_dir, tmp = sys.argv[1:4]
+    os.makedirs(tmp, exist_ok=True)
+    torch.set_num_threads(1)
+    images = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte")).reshape(-1, 784)
+    labels = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte"))
+    passed = failed = 0
+    for name, factory, sgdx_model, n, lr, momentum, tol in CASES:
+        torch.manual_seed(0)
+        model = factory()
+        init = os.path.join(tmp, f"init-{name}.safetensors")
+        out_path = os.path.join(tmp, f"sgdx-{name}.safetensors")
+        save_file(model.state_dict(), init)
+        subset_images, subset_labels = write_subset(data_dir, tmp, n)
+
+        x = torch.tensor(images[:n].astype(np.float32) / 255)
+        y = torch.tensor(labels[:n].astype(np.int64))
+        t0 = time.perf_counter()
+        steps = pytorch_train(model, x, y, lr, momentum)
+        t_torch = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        try:
+            subprocess.run([sgdx, "train", "--init", init, "--model", sgdx_model, "--no-shuffle", "--valid-size", "0",
+                            "--epochs", "1", "--lr", str(lr), "--momentum", str(momentum), "--data", data_dir,
+                            "--train-images", subset_images, "--train-labels", subset_labels, "-q",
+                            "--save", out_path], check=True, capture_output=True, text=True)
+        except subprocess.CalledProcessError as e:
+            failed += 1
+            print(f"FAIL {name}: {e}\n{e.stdout}{e.stderr}", flush=True)
+            continue
+        t_sgdx = time.perf_counter() - t0
+
+        theirs = model.state_dict()
+        ours = load_file(out_path)
+        if sorted(ours) != sorted(theirs):
+            failed += 1
+            print(f"FAIL {name}: sgdx saved {sorted(ours)}, PyTorch has {sorted(theirs)}", flush=True)
+            continue
+        diffs = {k: (ours[k] - theirs[k]).abs().max().item() for k in theirs}
+        start = load_file(init)
+        moved = max((theirs[k] - start[k]).abs().max().item() for k in theirs)
+        worst = max(diffs, key=diffs.get)
+        ok = diffs[worst] <= tol
+        passed += ok
+        failed += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {n} images, {steps} steps of SGD lr {lr} momentum {momentum}: "
+              f"max |dw| {diffs[worst]:.2e} ({worst}; tolerance {tol:.0e}; the weights moved up to {moved:.3f}) "
+              f"[PyTorch {t_torch:.1f} s, sgdx {t_sgdx:.1f} s]", flush=True)
+    print(f"pytorch training: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
