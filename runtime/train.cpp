@@ -146,6 +146,31 @@ bool all_finite(Module& model) {
     return true;
 }
 
+void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws) {
+    const bool was_training = model.is_training();
+    {
+        LoaderInputs inputs(train);
+        model.train();
+        // The first batch of the current order is a full one (and drawing it uses no RNG).
+        const Batch& b = train.batch(0);
+        const size_t C = model.out_features();
+        ws.ensure(b.size, C);
+        const bool bytes = b.pixels && (!b.x || fused_inputs());
+        if (bytes) model.forward(b.pixels, b.scale, b.size, ws.logits.data());
+        else model.forward(b.x, b.size, ws.logits.data());
+        std::fill(ws.dlogits.begin(), ws.dlogits.end(), 0.f);
+        if (bytes) model.backward(b.pixels, b.scale, ws.dlogits.data(), b.size);
+        else model.backward(b.x, ws.dlogits.data(), b.size);
+        model.zero_grad();
+    }
+    {
+        LoaderInputs inputs(valid);
+        model.eval();
+        loss_batch(model, valid.batch(0), ws);
+    }
+    model.train(was_training);
+}
+
 std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
                              DataLoader& valid, const ProgressFn& progress) {
     FitOptions options;
@@ -167,6 +192,7 @@ std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& tr
         train.rng().restore(st.rng_state, st.rng_inc);
         if (st.next_batch > 0) train.start_epoch();  // this epoch's order, drawn again
     }
+    if (st.epoch <= epochs) prepare(model, train, valid, ws);
     // The last good parameters, copied once per epoch (not per step).
     std::vector<xt::xarray<float>> good;
     for (Parameter* p : model.parameters()) good.push_back(p->value);

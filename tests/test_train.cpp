@@ -4,6 +4,7 @@
 
 #include "alloc_counter.hpp"
 #include "models/mnist_logistic.hpp"
+#include "models/zoo.hpp"
 #include "runtime/backend.hpp"
 #include "runtime/error.hpp"
 #include "runtime/mnist.hpp"
@@ -37,6 +38,35 @@ TEST_CASE("a training step allocates nothing after the first batch") {
             train_epoch(model, opt, dl, ws, 2, 2, progress);  // a whole epoch, new shuffle, callback
             CHECK(g_allocations.load() - before == 0);
             CHECK(calls == dl.size());
+        }
+    }
+    set_num_threads(1);
+}
+
+TEST_CASE("every model: after prepare, a whole epoch and its validation allocate nothing") {
+    TensorDataset train = mnist_head(0, 1200, "train"), valid = mnist_head(1200, 1500, "valid");
+    for (const std::string& name : model_names()) {
+        for (size_t threads : {1, 2}) {
+            for (size_t bs : {64, 600}) {  // 600 rows are split over the threads
+                CAPTURE(name); CAPTURE(threads); CAPTURE(bs);
+                set_num_threads(threads);
+                ModelSpec spec;
+                spec.architecture = name;
+                auto model = make_model(spec, 3);
+                SgdOptions o = default_sgd(name);
+                o.weight_decay = 1e-4f;
+                SGD opt(model->parameters(), o);
+                DataLoader train_dl(train, bs, true, 7), valid_dl(valid, bs * 2);
+                Workspace ws;
+                const auto before_prepare = model->parameters()[0]->value;
+                prepare(*model, train_dl, valid_dl, ws);
+                CHECK(model->parameters()[0]->value == before_prepare);  // nothing learnt
+                const size_t before = g_allocations.load();
+                train_epoch(*model, opt, train_dl, ws, 1, 1);
+                EvalResult r = evaluate(*model, valid_dl, ws);
+                CHECK(g_allocations.load() - before == 0);
+                CHECK(std::isfinite(r.loss));
+            }
         }
     }
     set_num_threads(1);
