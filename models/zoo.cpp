@@ -216,11 +216,13 @@ ModelSpec model_spec_of(const SafetensorsFile& f, const std::string& source) {
 SgdOptions default_sgd(const std::string& architecture) {
     SgdOptions o;  // the tutorial's logistic model: lr 0.5, no momentum
     if (architecture != "logistic") {
-        o.lr = architecture == "lenet" ? 0.02f : 0.1f;
+        o.lr = architecture == "lenet" ? 0.05f : 0.1f;
         o.momentum = 0.9f;
     }
     return o;
 }
+
+double default_lr_gamma(const std::string& architecture) { return architecture == "lenet" ? 0.7 : 1.0; }
 
 std::unique_ptr<Module> load_model_file(const std::string& path, ModelSpec* spec_out) {
     SafetensorsFile file = read_safetensors(path);

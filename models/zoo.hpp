@@ -49,6 +49,9 @@ std::map<std::string, std::string> model_metadata(const ModelSpec& spec);
 // A model's sensible SGD settings: the tutorial's lr 0.5 for the logistic model;
 // lr 0.1 with momentum 0.9 (its CNN chapter's) for the networks.
 SgdOptions default_sgd(const std::string& architecture);
+// The factor the learning rate shrinks by after each epoch (1: constant, the
+// tutorial's way; lenet 0.7 as PyTorch's MNIST example, which it needs for 0.99).
+double default_lr_gamma(const std::string& architecture);
 
 // What a file holds: its metadata if it has it, else what its tensor names say.
 // Throws sgdx::Error naming `source` if neither tells.

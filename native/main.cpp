@@ -140,7 +140,8 @@ struct TrainOptions {
     bool epochs_given = false;
     std::string model;               // empty: logistic, or what --init/--resume holds
     std::vector<size_t> hidden;      // mlp widths
-    bool lr_given = false, momentum_given = false;  // else the model's defaults
+    double lr_gamma = 1.0;
+    bool lr_given = false, momentum_given = false, gamma_given = false;  // else the model's defaults
 };
 
 // The model to train before the data says its size: what the --init file holds
@@ -169,11 +170,12 @@ ModelSpec requested_spec(const TrainOptions& o, const SafetensorsFile* init_file
 
 // The settings a checkpoint carries, so that --resume continues the same run.
 std::map<std::string, std::string> run_settings(const TrainOptions& o, const std::string& kernels, size_t train_rows) {
-    char lr[32], momentum[32], wd[32];
+    char lr[32], momentum[32], wd[32], gamma[32];
     std::snprintf(lr, sizeof lr, "%.9g", o.lr);
+    std::snprintf(gamma, sizeof gamma, "%.17g", o.lr_gamma);
     std::snprintf(momentum, sizeof momentum, "%.9g", o.momentum);
     std::snprintf(wd, sizeof wd, "%.9g", o.weight_decay);
-    return {{"lr", lr}, {"momentum", momentum}, {"weight_decay", wd}, {"batch_size", std::to_string(o.batch_size)},
+    return {{"lr", lr}, {"lr_gamma", gamma}, {"momentum", momentum}, {"weight_decay", wd}, {"batch_size", std::to_string(o.batch_size)},
             {"seed", std::to_string(o.seed)}, {"shuffle", o.no_shuffle ? "0" : "1"},
             {"valid_size", std::to_string(o.valid_size)}, {"epochs", std::to_string(o.epochs)},
             {"kernels", kernels}, {"threads", std::to_string(o.threads)}, {"train_rows", std::to_string(train_rows)}};
@@ -188,6 +190,7 @@ void apply_settings(TrainOptions& o, const std::map<std::string, std::string>& s
     };
     try {
         o.lr = std::stof(get("lr"));
+        o.lr_gamma = s.count("lr_gamma") ? std::stod(get("lr_gamma")) : 1.0;  // older checkpoints: constant
         o.momentum = std::stof(get("momentum"));
         o.weight_decay = std::stof(get("weight_decay"));
         o.batch_size = std::stoul(get("batch_size"));
@@ -247,6 +250,7 @@ int run_train(TrainOptions o) {
         const SgdOptions defaults = default_sgd(spec.architecture);
         if (!o.lr_given) o.lr = defaults.lr;
         if (!o.momentum_given) o.momentum = defaults.momentum;
+        if (!o.gamma_given) o.lr_gamma = default_lr_gamma(spec.architecture);
     }
     use_backend(o.kernels, o.threads);
     bool on_gpu = want_cuda(o.device);
@@ -308,13 +312,16 @@ int run_train(TrainOptions o) {
     DataLoader valid(data.valid, o.batch_size * 2, false);
     DataLoader test(data.test, o.batch_size * 2, false);
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    char lr_schedule[48] = "";
+    if (o.lr_gamma != 1.0) std::snprintf(lr_schedule, sizeof lr_schedule, " (x%g per epoch)", o.lr_gamma);
     if (!o.quiet)
         std::printf("sgdx %s  kernels %s  threads %zu\n"
                     "data: %zu train, %zu valid, %zu test images of %zux%zu, %zu classes (loaded in %.2f s)\n"
-                    "model: %s (%s parameters), SGD lr %g momentum %g weight_decay %g, batch %zu, %d epoch%s\n",
+                    "model: %s (%s parameters), SGD lr %g%s momentum %g weight_decay %g, batch %zu, %d epoch%s\n",
                     SGDX_VERSION, on_gpu ? "cuda" : active_kernels().name, thread_pool().size(), data.train.size(),
                     data.valid.size(), data.test.size(), data.rows, data.cols, model->out_features(), load_s,
-                    describe(spec).c_str(), grouped(parameter_count(*model)).c_str(), o.lr, o.momentum,
+                    describe(spec).c_str(), grouped(parameter_count(*model)).c_str(), o.lr,
+                    lr_schedule, o.momentum,
                     o.weight_decay, o.batch_size, o.epochs, o.epochs == 1 ? "" : "s");
     std::fflush(stdout);
 
@@ -343,6 +350,7 @@ int run_train(TrainOptions o) {
     };
     FitOptions fit_options;
     fit_options.progress = progress;
+    fit_options.lr_gamma = o.lr_gamma;
     if (!o.checkpoint.empty()) {
         fit_options.checkpoint = [&](const TrainingState& st) { save_checkpoint(o.checkpoint, *model, opt, st, settings); };
         fit_options.checkpoint_every = o.checkpoint_every;
@@ -488,9 +496,13 @@ int main(int argc, char** argv) {
     CLI::App* train = app.add_subcommand("train", "Train the model on an IDX image/label set (MNIST by default)");
     t.data.add_to(train, true);
     train->add_option("--epochs", t.epochs, "Passes over the training set")->capture_default_str()->check(CLI::Range(0, 100000));
-    train->add_option("--lr", t.lr, "Learning rate (default: 0.5 for logistic, the tutorial's 0.1 for the networks; lenet 0.02)");
+    train->add_option("--lr", t.lr, "Learning rate (default: 0.5 for logistic, the tutorial's 0.1 for the networks; lenet 0.05)");
     train->add_option("--batch-size", t.batch_size, "Training batch size (validation uses twice this)")
         ->capture_default_str()->check(CLI::Range(size_t(1), size_t(1) << 20));
+    train->add_option("--lr-gamma", t.lr_gamma,
+                      "Multiply the learning rate by this after every epoch, as PyTorch's StepLR(1, gamma) "
+                      "(default 1: constant; lenet 0.7)")
+        ->check(CLI::Range(1e-6, 1.0));
     train->add_option("--momentum", t.momentum, "SGD momentum, in [0, 1) (default: 0 for logistic, 0.9 for the networks)");
     train->add_option("--weight-decay", t.weight_decay, "L2 penalty")->capture_default_str();
     train->add_option("--seed", t.seed, "Seed for the initial weights and the shuffling")->capture_default_str();
@@ -563,6 +575,7 @@ int main(int argc, char** argv) {
             t.epochs_given = train->count("--epochs") > 0;
             t.lr_given = train->count("--lr") > 0;
             t.momentum_given = train->count("--momentum") > 0;
+            t.gamma_given = train->count("--lr-gamma") > 0;
             return run_train(t);
         }
         if (*eval) return run_eval(model_path, eval_data, eval_batch, kernels_name, threads);

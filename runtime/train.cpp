@@ -205,7 +205,11 @@ std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& tr
         after_batch = [&](const TrainingState& s) {
             if (s.next_batch % options.checkpoint_every == 0) options.checkpoint(s);
         };
+    if (!(options.lr_gamma > 0) || !std::isfinite(options.lr_gamma))
+        throw Error("lr_gamma must be a finite number > 0, not " + std::to_string(options.lr_gamma));
+    const double base_lr = opt.options().lr;
     for (int epoch = st.epoch; epoch <= epochs; ++epoch) {
+        if (options.lr_gamma != 1.0) opt.set_lr(float(base_lr * std::pow(options.lr_gamma, epoch - 1)));
         const auto start = clock::now();
         EpochRecord rec;
         rec.epoch = epoch;

@@ -94,6 +94,9 @@ struct FitOptions {
     StateFn checkpoint;
     size_t checkpoint_every = 0;
     const TrainingState* resume = nullptr;  // continue from a saved state
+    // Epoch e trains at the optimiser's lr x lr_gamma^(e-1): PyTorch's
+    // StepLR(step_size=1, gamma). 1 keeps the rate constant, as the tutorial does.
+    double lr_gamma = 1.0;
 };
 
 // Runs one batch of each loader through the model without changing it (a

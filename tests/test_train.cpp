@@ -173,3 +173,29 @@ TEST_CASE("loss_batch takes a hand-made float batch as well as a loader's uint8 
     empty.x = nullptr;
     CHECK_THROWS_WITH_AS(loss_batch(a, empty, ws), doctest::Contains("neither pixels nor float inputs"), Error);
 }
+
+TEST_CASE("fit with lr_gamma trains epoch e at lr x gamma^(e-1), also when resumed") {
+    TensorDataset train = mnist_head(0, 256, "train"), valid = mnist_head(256, 384, "valid");
+    MnistLogistic model(784, 10, 2);
+    SgdOptions o;
+    o.lr = 0.4f;
+    SGD opt(model.parameters(), o);
+    DataLoader train_dl(train, 64), valid_dl(valid, 128);
+    std::vector<float> seen;
+    FitOptions f;
+    f.lr_gamma = 0.5;
+    f.progress = [&](const Progress& p) {
+        if (p.phase == Progress::kBatch && p.batch == 1) seen.push_back(opt.options().lr);
+    };
+    fit(3, model, opt, train_dl, valid_dl, f);
+    CHECK(seen == std::vector<float>{0.4f, 0.2f, 0.1f});
+    TrainingState at_epoch_3;
+    at_epoch_3.epoch = 3;
+    seen.clear();
+    opt.set_lr(0.4f);
+    f.resume = &at_epoch_3;
+    fit(3, model, opt, train_dl, valid_dl, f);
+    CHECK(seen == std::vector<float>{0.1f});
+    f.lr_gamma = 0;
+    CHECK_THROWS_WITH_AS(fit(3, model, opt, train_dl, valid_dl, f), doctest::Contains("lr_gamma"), Error);
+}
