@@ -8,9 +8,9 @@
 //                   Lambda(preprocess) and AdaptiveAvgPool2d(1)            1.* 3.* 5.*
 //   mlp             nn.Sequential(Linear(784, H), ReLU(), Linear(H, 10)),
 //                   more hidden layers with --hidden 256,128              0.* 2.* ...
-//   lenet           LeNet-5 with ReLU and max pooling: Conv2d(1, 6, 5), MaxPool2d(2),
-//                   Conv2d(6, 16, 5), MaxPool2d(2), Linear(256, 120), Linear(120, 84),
-//                   Linear(84, 10); 0.99 test accuracy in a few epochs   1.* 4.* 8.* 10.* 12.*
+//   lenet           LeNet-like, ReLU and max pooling: Conv2d(1, 16, 5), MaxPool2d(2),
+//                   Conv2d(16, 32, 5), MaxPool2d(2), Linear(512, 128), Linear(128, 10);
+//                   lr 0.05 x 0.7 per epoch: 0.99 test accuracy after 3 epochs   1.* 4.* 8.* 10.*
 //
 // A saved model records its architecture in the safetensors __metadata__
 // ("architecture", "hidden", "image_rows", "image_cols", "classes"; PyTorch's

@@ -11,8 +11,9 @@ namespace sgdx {
 Shape Pool2d::configure(const Shape& input) {
     if (input.size() != 3)
         throw Error(type_name() + ": wants a sample of shape [channels, height, width], got " + shape_text(input));
-    c_ = input[0], h_ = input[1], w_ = input[2];
-    output_size(h_, w_, oh_, ow_);
+    size_t oh, ow;
+    output_size(input[1], input[2], oh, ow);  // may throw: the layer keeps its last shape
+    c_ = input[0], h_ = input[1], w_ = input[2], oh_ = oh, ow_ = ow;
     return {c_, oh_, ow_};
 }
 
