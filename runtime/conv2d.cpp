@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "backend.hpp"
 #include "error.hpp"
@@ -28,10 +29,12 @@ Shape Conv2d::configure(const Shape& input) {
     if (input.size() != 3 || input[0] != cin_)
         throw Error(describe() + ": wants a sample of shape [" + std::to_string(cin_) + ", height, width], got " +
                     shape_text(input));
-    h_ = input[1], w_ = input[2];
-    if (h_ + 2 * pad_ < k_ || w_ + 2 * pad_ < k_)
-        throw Error(describe() + ": a " + std::to_string(h_) + "x" + std::to_string(w_) +
+    // Checked before any member changes: a failed build leaves the layer as it was.
+    const size_t h = input[1], w = input[2];
+    if (h + 2 * pad_ < k_ || w + 2 * pad_ < k_)
+        throw Error(describe() + ": a " + std::to_string(h) + "x" + std::to_string(w) +
                     " input is smaller than the kernel");
+    h_ = h, w_ = w;
     oh_ = (h_ + 2 * pad_ - k_) / stride_ + 1;
     ow_ = (w_ + 2 * pad_ - k_) / stride_ + 1;
     return {cout_, oh_, ow_};
@@ -64,74 +67,83 @@ Conv2d::Scratch& Conv2d::scratch(size_t part, size_t n) {
     const size_t rows = n * pixels();
     if (s.cols.size() < rows * patch()) s.cols.resize(rows * patch());
     if (s.pixels_by_channel.size() < rows * cout_) s.pixels_by_channel.resize(rows * cout_);
+    if (s.padded.size() < padded_size()) s.padded.resize(padded_size());
     return s;
 }
 
 namespace {
 
-// One row of the patch matrix per output pixel. A window fully inside the input
-// row (most of them) is a plain copy of K values; K is a template constant for
-// the usual 3 and 5 so those copies unroll. Scatter (col2im) adds instead.
+// One sample at a time through a zero-padded copy of it, (in, H + 2 pad, W + 2 pad
+// + 1): every window is then inside, and one row of the patch matrix per output
+// pixel is in·k plain copies of k values. K is a template constant for the usual
+// 3 and 5 so the copies unroll; for K = 3 a copy moves 4 values (one vector, the
+// padded row's extra column keeping it inside), the 4th landing on the next patch
+// value, which is written after it (so not on the call's last row, whose next one
+// may be another thread's). Scatter (col2im) adds the rows into the padded copy
+// instead and then copies its inside out.
+// n floats; a memcpy call costs more than these short rows (7 to 28 values).
+inline void copy_row(float* dst, const float* src, size_t n) {
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) std::memcpy(dst + j, src + j, 4 * sizeof(float));
+    for (; j < n; ++j) dst[j] = src[j];
+}
+
 template <size_t KT, bool Scatter>
-void patches(float* x, float* cols, size_t n, size_t cin, size_t h, size_t w, size_t oh, size_t ow, size_t k_rt,
-             size_t stride, size_t pad) {
-    const size_t K = KT ? KT : k_rt, D = cin * K * K;
+void patches(float* x, float* cols, float* padded, size_t n, size_t cin, size_t h, size_t w, size_t oh, size_t ow,
+             size_t k_rt, size_t stride, size_t pad) {
+    const size_t K = KT ? KT : k_rt, D = cin * K * K, hp = h + 2 * pad, wp = w + 2 * pad + 1;
+    const size_t sample = cin * hp * wp;
     for (size_t b = 0; b < n; ++b) {
         float* xb = x + b * cin * h * w;
+        std::memset(padded, 0, sample * sizeof(float));
+        if (!Scatter)
+            for (size_t ci = 0; ci < cin; ++ci)
+                for (size_t i = 0; i < h; ++i)
+                    copy_row(padded + (ci * hp + i + pad) * wp + pad, xb + (ci * h + i) * w, w);
         for (size_t oi = 0; oi < oh; ++oi)
             for (size_t oj = 0; oj < ow; ++oj) {
                 float* row = cols + ((b * oh + oi) * ow + oj) * D;
-                const long j0 = long(oj * stride) - long(pad);
-                const bool inside = j0 >= 0 && j0 + long(K) <= long(w);
+                const float* src = padded + oi * stride * wp + oj * stride;
+                const bool wide = !Scatter && KT == 3 && !(b + 1 == n && oi + 1 == oh && oj + 1 == ow);
                 for (size_t ci = 0; ci < cin; ++ci)
                     for (size_t ki = 0; ki < K; ++ki) {
                         float* patch = row + (ci * K + ki) * K;
-                        const long ii = long(oi * stride + ki) - long(pad);
-                        if (ii < 0 || ii >= long(h)) {
-                            if (!Scatter)
-                                for (size_t kj = 0; kj < K; ++kj) patch[kj] = 0.f;
-                            continue;
-                        }
-                        float* xr = xb + (ci * h + size_t(ii)) * w;
-                        if (inside) {
-                            float* xs = xr + j0;
+                        float* xs = const_cast<float*>(src) + (ci * hp + ki) * wp;
+                        if (wide) {
+                            std::memcpy(patch, xs, 4 * sizeof(float));
+                        } else {
                             for (size_t kj = 0; kj < K; ++kj) {
                                 if (Scatter) xs[kj] += patch[kj];
                                 else patch[kj] = xs[kj];
                             }
-                        } else {
-                            for (size_t kj = 0; kj < K; ++kj) {
-                                const long jj = j0 + long(kj);
-                                const bool in = jj >= 0 && jj < long(w);
-                                if (Scatter) {
-                                    if (in) xr[jj] += patch[kj];
-                                } else {
-                                    patch[kj] = in ? xr[jj] : 0.f;
-                                }
-                            }
                         }
                     }
             }
+        if (Scatter)
+            for (size_t ci = 0; ci < cin; ++ci)
+                for (size_t i = 0; i < h; ++i)
+                    copy_row(xb + (ci * h + i) * w, padded + (ci * hp + i + pad) * wp + pad, w);
     }
 }
 
 template <bool Scatter>
-void patches_any(size_t k, float* x, float* cols, size_t n, size_t cin, size_t h, size_t w, size_t oh, size_t ow,
-                 size_t stride, size_t pad) {
-    if (k == 3) patches<3, Scatter>(x, cols, n, cin, h, w, oh, ow, k, stride, pad);
-    else if (k == 5) patches<5, Scatter>(x, cols, n, cin, h, w, oh, ow, k, stride, pad);
-    else patches<0, Scatter>(x, cols, n, cin, h, w, oh, ow, k, stride, pad);
+void patches_any(size_t k, float* x, float* cols, float* padded, size_t n, size_t cin, size_t h, size_t w, size_t oh,
+                 size_t ow, size_t stride, size_t pad) {
+    if (k == 3) patches<3, Scatter>(x, cols, padded, n, cin, h, w, oh, ow, k, stride, pad);
+    else if (k == 5) patches<5, Scatter>(x, cols, padded, n, cin, h, w, oh, ow, k, stride, pad);
+    else patches<0, Scatter>(x, cols, padded, n, cin, h, w, oh, ow, k, stride, pad);
 }
 
 }  // namespace
 
-void Conv2d::im2col(const float* x, size_t n, float* cols) const {
-    patches_any<false>(k_, const_cast<float*>(x), cols, n, cin_, h_, w_, oh_, ow_, stride_, pad_);
+size_t Conv2d::padded_size() const { return cin_ * (h_ + 2 * pad_) * (w_ + 2 * pad_ + 1); }
+
+void Conv2d::im2col(const float* x, size_t n, float* cols, float* padded) const {
+    patches_any<false>(k_, const_cast<float*>(x), cols, padded, n, cin_, h_, w_, oh_, ow_, stride_, pad_);
 }
 
-void Conv2d::col2im(const float* cols, size_t n, float* dx) const {
-    std::fill(dx, dx + n * cin_ * h_ * w_, 0.f);
-    patches_any<true>(k_, dx, const_cast<float*>(cols), n, cin_, h_, w_, oh_, ow_, stride_, pad_);
+void Conv2d::col2im(const float* cols, size_t n, float* dx, float* padded) const {
+    patches_any<true>(k_, dx, const_cast<float*>(cols), padded, n, cin_, h_, w_, oh_, ow_, stride_, pad_);
 }
 
 // x: (B, in, H, W) -> y: (B, out, OH, OW)
@@ -153,7 +165,7 @@ void Conv2d::forward(const float* x, size_t batch, float* y) {
             const size_t n = std::min(chunk, end - b0);
             Scratch& s = scratch(part, n);
             float* cols = saved_for_ ? saved_cols_.data() + b0 * P * D : s.cols.data();
-            im2col(x + b0 * in_features(), n, cols);
+            im2col(x + b0 * in_features(), n, cols, s.padded.data());
             // cols: (n·P, D) · weightᵀ (D, out) -> (n·P, out)
             k.gemm(false, true, n * P, cout_, D, cols, D, weight.value.data(), D, s.pixels_by_channel.data(), cout_,
                    false);
@@ -175,6 +187,11 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
     const size_t parts = parts_for(batch), chunk = chunk_samples(), P = pixels(), D = patch();
     if (scratch_.size() < parts) scratch_.resize(parts);
     const bool saved = saved_for_ == x && saved_batch_ == batch;
+    // The weight gradient's gemm puts the longer of out and the patch length along
+    // the vector lanes: (D, out) and transposed at the end when the patch is the
+    // shorter (conv1 of the tutorial CNN: 9 values per patch, 16 channels), or when
+    // out fills whole vectors on every set (4, 8 or 16 lanes).
+    const bool by_pixel = D < cout_ || cout_ % 16 == 0;
     thread_pool().run(parts, [&](size_t part) {
         // Part 0 adds into the gradients; the others into their own buffers, summed below.
         Scratch& s0 = scratch_[part];
@@ -186,6 +203,7 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
             dw = s0.dw.data();
             db = s0.db.data();
         }
+        if (by_pixel) s0.dwt.assign(D * cout_, 0.f);
         const size_t end = batch * (part + 1) / parts;
         for (size_t b0 = batch * part / parts; b0 < end; b0 += chunk) {
             const size_t n = std::min(chunk, end - b0);
@@ -204,16 +222,24 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
                 }
             const float* cols = s.cols.data();
             if (saved) cols = saved_cols_.data() + b0 * P * D;
-            else im2col(x + b0 * in_features(), n, s.cols.data());
-            // gᵀ (out, n·P) · cols (n·P, D) -> weight.grad (out, D) +=
-            k.gemm(true, false, cout_, D, n * P, g, cout_, cols, D, dw, D, true);
+            else im2col(x + b0 * in_features(), n, s.cols.data(), s.padded.data());
+            if (by_pixel) {
+                // colsᵀ (D, n·P) · g (n·P, out) -> dwt (D, out) +=
+                k.gemm(true, false, D, cout_, n * P, cols, D, g, cout_, s0.dwt.data(), cout_, true);
+            } else {
+                // gᵀ (out, n·P) · cols (n·P, D) -> weight.grad (out, D) +=
+                k.gemm(true, false, cout_, D, n * P, g, cout_, cols, D, dw, D, true);
+            }
             if (dx) {
                 // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
                 if (s.dcols.size() < n * P * D) s.dcols.resize(n * P * D);
                 k.gemm(false, false, n * P, D, cout_, g, cout_, weight.value.data(), D, s.dcols.data(), D, false);
-                col2im(s.dcols.data(), n, dx + b0 * in_features());
+                col2im(s.dcols.data(), n, dx + b0 * in_features(), s.padded.data());
             }
         }
+        if (by_pixel)
+            for (size_t c = 0; c < cout_; ++c)
+                for (size_t d = 0; d < D; ++d) dw[c * D + d] += s0.dwt[d * cout_ + c];
     });
     float* dw = weight.grad.data();
     float* db = bias.grad.data();

@@ -39,14 +39,17 @@ private:
     size_t patch() const { return cin_ * k_ * k_; }  // one row of the patch matrix
     size_t pixels() const { return oh_ * ow_; }     // output pixels per channel
     size_t chunk_samples() const;
-    // samples n of x: (n, in, H, W) -> cols: (n·OH·OW, in·k·k), one row per output pixel
-    void im2col(const float* x, size_t n, float* cols) const;
+    // One zero-padded sample, (in, H + 2 padding, W + 2 padding + 1).
+    size_t padded_size() const;
+    // samples n of x: (n, in, H, W) -> cols: (n·OH·OW, in·k·k), one row per output
+    // pixel; padded: padded_size() floats of scratch
+    void im2col(const float* x, size_t n, float* cols, float* padded) const;
     // cols: (n·OH·OW, in·k·k) -> dx: (n, in, H, W) = the sum of every patch's values
-    void col2im(const float* cols, size_t n, float* dx) const;
+    void col2im(const float* cols, size_t n, float* dx, float* padded) const;
 
     // What one part of the pool works in; sized on first use and kept.
     struct Scratch {
-        std::vector<float> cols, pixels_by_channel, dcols, dw, db;
+        std::vector<float> cols, pixels_by_channel, dcols, dw, db, dwt, padded;
     };
     std::vector<Scratch> scratch_;
     // The patches of the last training forward, and the input they came from.

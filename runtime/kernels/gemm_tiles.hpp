@@ -26,6 +26,20 @@
 
 #include "class_blocks.hpp"
 
+// The tile's loops over its rows and vectors must unroll completely, or the
+// compiler keeps the accumulators in memory (GCC did, for 24 rows).
+#ifndef SGDX_UNROLL
+#define SGDX_UNROLL _Pragma("GCC unroll 32")
+#endif
+
+// The pack buffer is per thread where there are threads; a single-threaded wasm
+// build has no thread_local (wasm-ld refuses it without the atomics feature).
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+#define SGDX_GEMM_PER_THREAD static
+#else
+#define SGDX_GEMM_PER_THREAD static thread_local
+#endif
+
 namespace sgdx::kernels {
 namespace {
 
@@ -58,18 +72,25 @@ struct GemmTiles {
     static void tile(size_t kc, const float* a, size_t lda, const float* bp, size_t ldbp, float* c,
                      size_t ldc, bool accumulate, size_t cols) {
         vec acc[R][NV];
+        SGDX_UNROLL
         for (size_t r = 0; r < R; ++r)
+            SGDX_UNROLL
             for (size_t v = 0; v < NV; ++v) acc[r][v] = V::zero();
         for (size_t k = 0; k < kc; ++k) {
             vec bv[NV];
+            SGDX_UNROLL
             for (size_t v = 0; v < NV; ++v) bv[v] = V::load(bp + k * ldbp + v * W);
+            SGDX_UNROLL
             for (size_t r = 0; r < R; ++r) {
                 const vec av = V::splat(TA ? a[k * lda + r] : a[r * lda + k]);
+                SGDX_UNROLL
                 for (size_t v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
             }
         }
         if (cols == NV * W) {
+            SGDX_UNROLL
             for (size_t r = 0; r < R; ++r)
+                SGDX_UNROLL
                 for (size_t v = 0; v < NV; ++v) {
                     float* dst = c + r * ldc + v * W;
                     V::store(dst, accumulate ? V::add(V::load(dst), acc[r][v]) : acc[r][v]);
@@ -89,7 +110,7 @@ struct GemmTiles {
                     size_t ldb, float* c, size_t ldc, bool accumulate) {
         constexpr size_t NR = NV * W;
         constexpr size_t MR = NV == 1 ? 2 * V::kRows : V::kRows;
-        static thread_local PackBuffer pack;
+        SGDX_GEMM_PER_THREAD PackBuffer pack;
         for (size_t k0 = 0; k0 < K; k0 += KC) {
             const size_t kc = K - k0 < KC ? K - k0 : KC;
             const bool add = accumulate || k0 > 0;
