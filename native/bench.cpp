@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/mnist_logistic.hpp"
+#include "models/zoo.hpp"
 #include "runtime/kernels/probe.hpp"
 #include "runtime/sgdx.hpp"
 
@@ -27,17 +28,36 @@ struct Timing {
     double train_ms, valid_ms, valid_acc;
 };
 
-Timing time_config(const Splits& data, const kernels::KernelSet& k, size_t threads, size_t batch, int epochs,
-                   float lr, float momentum) {
+// Multiply-adds x 2 of one sample's forward pass through the Linear and Conv2d layers.
+double forward_flops(Module& m) {
+    if (auto* lin = dynamic_cast<Linear*>(&m)) return 2.0 * double(lin->weight.value.size());
+    if (auto* conv = dynamic_cast<Conv2d*>(&m)) {
+        const auto& out = conv->output_shape();
+        return 2.0 * double(conv->weight.value.size()) * double(out[1] * out[2]);
+    }
+    double sum = 0;
+    for (auto& [name, child] : m.children()) sum += forward_flops(*child);
+    return sum;
+}
+
+// The same for the first layer with parameters: it computes no input gradient.
+double first_layer_flops(Module& m) {
+    if (dynamic_cast<Linear*>(&m) || dynamic_cast<Conv2d*>(&m)) return forward_flops(m);
+    for (auto& [name, child] : m.children())
+        if (double f = first_layer_flops(*child)) return f;
+    return 0;
+}
+
+Timing time_config(const Splits& data, const ModelSpec& spec, const kernels::KernelSet& k, size_t threads,
+                   size_t batch, int epochs, SgdOptions o) {
     set_kernels(k);
     set_num_threads(threads);
-    MnistLogistic model(data.train.features(), data.train.classes(), 0);
-    SgdOptions o;
-    o.lr = lr;
-    o.momentum = momentum;
+    auto model_ptr = make_model(spec, 0);
+    Module& model = *model_ptr;
     SGD opt(model.parameters(), o);
     DataLoader train(data.train, batch, true, 0), valid(data.valid, batch * 2, false);
     Workspace ws;
+    prepare(model, train, valid, ws);
     std::vector<double> train_ms, valid_ms;
     double acc = 0;
     for (int e = 0; e <= epochs; ++e) {  // epoch 0 warms caches and sizes buffers
@@ -61,7 +81,9 @@ int main(int argc, char** argv) {
     std::vector<size_t> batches{64, 1024};
     std::vector<std::string> sets;
     size_t max_threads = 2;
-    float lr = SgdOptions{}.lr, momentum = 0.f;
+    float lr = -1, momentum = -1;  // the model's defaults
+    std::string model_name = "logistic";
+    std::vector<size_t> hidden;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -77,8 +99,12 @@ int main(int argc, char** argv) {
         // (no denormals) is worth measuring too.
         else if (a == "--lr") lr = std::strtof(next().c_str(), nullptr);
         else if (a == "--momentum") momentum = std::strtof(next().c_str(), nullptr);
+        else if (a == "--model") model_name = next();
+        else if (a == "--hidden") hidden.push_back(size_t(std::atol(next().c_str())));
         else if (a == "--help" || a == "-h") {
-            std::printf("usage: sgdx_bench [--data DIR] [--epochs 5] [--batch N] [--kernels NAME]... [--threads MAX (2)] [--lr 0.5] [--momentum 0]\n");
+            std::printf("usage: sgdx_bench [--model logistic|cnn|mlp|... (logistic)] [--hidden N]... [--data DIR] [--epochs 5]\n"
+                        "                  [--batch N] [--kernels NAME]... [--threads MAX (2)] [--lr X] [--momentum X]\n"
+                        "Without --kernels: the scalar reference and the best set (the networks: the best set only).\n");
             return 0;
         } else {
             std::fprintf(stderr, "sgdx_bench: unknown argument %s\n", a.c_str());
@@ -88,13 +114,27 @@ int main(int argc, char** argv) {
     try {
         Splits data = load_splits(DataFiles::in_directory(dir), 10000);
         const double n_train = double(data.train.size()), n_valid = double(data.valid.size());
-        const double d = double(data.train.features()), c = double(data.train.classes());
-        // forward 2·N·D·C + weight gradient 2·N·D·C per training epoch; forward only to validate
-        const double train_flops = 4 * n_train * d * c, valid_flops = 2 * n_valid * d * c;
+        const double d = double(data.train.features());
+        ModelSpec spec;
+        spec.architecture = model_name;
+        spec.hidden = hidden;
+        spec.rows = data.rows;
+        spec.cols = data.cols;
+        spec.classes = data.train.classes();
+        SgdOptions sgd = default_sgd(model_name);
+        if (lr >= 0) sgd.lr = lr;
+        if (momentum >= 0) sgd.momentum = momentum;
+        const bool logistic = model_name == "logistic";
+        // Training: forward, weight gradient and (past the first layer) input gradient;
+        // validation: forward only.
+        auto sized = make_model(spec, 0);
+        const double fwd = forward_flops(*sized);
+        const double train_flops = n_train * (3 * fwd - first_layer_flops(*sized)), valid_flops = n_valid * fwd;
         const double train_bytes = n_train * d;  // uint8 pixels streamed once per epoch
 
         const kernels::KernelSet& best = kernels::best();
-        if (sets.empty()) sets = {"scalar", best.name};
+        if (sets.empty()) sets = logistic ? std::vector<std::string>{"scalar", best.name} : std::vector<std::string>{best.name};
+        std::printf("model: %s, SGD lr %g momentum %g\n", describe(spec).c_str(), sgd.lr, sgd.momentum);
         const double peak = kernels::fma_peak_gflops(best.name);
         const double stream = kernels::stream_read_gbs(data.train.image(0), size_t(train_bytes));
         // The floor of a whole epoch (training + validation): FMA-bound, or
@@ -114,13 +154,14 @@ int main(int argc, char** argv) {
                 std::vector<size_t> thread_counts{1};
                 if (&k != &kernels::reference() && max_threads >= 2) thread_counts.push_back(2);
                 for (size_t threads : thread_counts) {
-                    Timing t = time_config(data, k, threads, batch, name == "scalar" ? std::min(epochs, 3) : epochs, lr, momentum);
+                    Timing t = time_config(data, spec, k, threads, batch, name == "scalar" ? std::min(epochs, 3) : epochs, sgd);
                     const double gflops = train_flops / (t.train_ms * 1e6);
                     std::printf("%-8s %7zu %8zu | %10.1f %10.1f %9.1f %8.0f%% %9.2f | %9.4f\n", name.c_str(), threads, batch,
                                 t.train_ms, t.valid_ms, gflops, 100 * gflops / peak, train_bytes / (t.train_ms * 1e6),
                                 t.valid_acc);
-                    std::printf("result: kernels=%s threads=%zu batch=%zu train_ms=%.2f valid_ms=%.2f\n", name.c_str(),
-                                threads, batch, t.train_ms, t.valid_ms);
+                    std::printf("result: %s%skernels=%s threads=%zu batch=%zu train_ms=%.2f valid_ms=%.2f valid_acc=%.4f\n",
+                                logistic ? "" : "model=", logistic ? "" : (model_name + " ").c_str(), name.c_str(),
+                                threads, batch, t.train_ms, t.valid_ms, t.valid_acc);
                     std::fflush(stdout);
                 }
             }
