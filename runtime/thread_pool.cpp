@@ -5,7 +5,7 @@
 namespace sgdx {
 
 ThreadPool::ThreadPool(size_t threads) {
-    for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -29,7 +29,14 @@ void ThreadPool::finish_part() {
     if (++parts_done_ == parts_) done_.notify_one();
 }
 
-void ThreadPool::work_on(unsigned long generation, Job job, void* ctx) {
+void ThreadPool::work_on(unsigned long generation, Job job, void* ctx, size_t thread, bool pinned, size_t parts) {
+    if (pinned) {  // this job's parts p with p % size() == thread are this thread's alone
+        for (size_t part = thread; part < parts; part += size()) {
+            job(ctx, part);
+            finish_part();
+        }
+        return;
+    }
     size_t part;
     while (claim(generation, part)) {
         job(ctx, part);
@@ -39,26 +46,30 @@ void ThreadPool::work_on(unsigned long generation, Job job, void* ctx) {
 
 void ThreadPool::run_erased(size_t parts, Job job, void* ctx) {
     unsigned long generation;
+    const bool pinned = pinned_;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         job_ = job;
         ctx_ = ctx;
         parts_ = parts;
+        pinned_job_ = pinned;
         next_part_ = parts_done_ = 0;
         generation = ++generation_;
     }
     wake_.notify_all();
-    work_on(generation, job, ctx);
+    work_on(generation, job, ctx, 0, pinned, parts);
     // Parts a worker claimed may still run: ctx must outlive them.
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return parts_done_ == parts_; });
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(size_t index) {
     unsigned long seen = 0;
     for (;;) {
         Job job;
         void* ctx;
+        bool pinned;
+        size_t parts;
         {
             std::unique_lock<std::mutex> lock(mutex_);
             wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -66,8 +77,10 @@ void ThreadPool::worker_loop() {
             seen = generation_;
             job = job_;
             ctx = ctx_;
+            pinned = pinned_job_;
+            parts = parts_;
         }
-        work_on(seen, job, ctx);
+        work_on(seen, job, ctx, index, pinned, parts);
     }
 }
 

@@ -5,6 +5,7 @@
 // time by whichever thread is free, the caller included: a worker that the OS
 // wakes late (the other core is busy) finds the parts already done by the caller,
 // so more threads never cost more than one thread's work plus a wake-up.
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
@@ -22,6 +23,13 @@ public:
 
     size_t size() const { return workers_.size() + 1; }
 
+    // While pinned, part p runs on thread p % size() (the caller is thread 0) and no
+    // thread takes another's part. prepare() pins the pool for its warm-up batch, so
+    // that every thread sizes its own kernel scratch (per-thread buffers) there and
+    // not in the first epoch.
+    void set_pinned(bool on) { pinned_ = on; }
+    bool pinned() const { return pinned_; }
+
     // Calls fn(part) for part in [0, parts) across the pool and returns when all
     // are done; any thread may run any part, each part runs once. Allocates nothing.
     template <class Fn>
@@ -36,11 +44,12 @@ public:
 private:
     using Job = void (*)(void*, size_t);
     void run_erased(size_t parts, Job job, void* ctx);
-    void worker_loop();
+    void worker_loop(size_t index);
     // The next unclaimed part of job `generation` into `part`; false when none is left.
     bool claim(unsigned long generation, size_t& part);
     void finish_part();
-    void work_on(unsigned long generation, Job job, void* ctx);
+    // The job's pinned flag and part count as the thread saw them when it took the job.
+    void work_on(unsigned long generation, Job job, void* ctx, size_t thread, bool pinned, size_t parts);
 
     std::vector<std::thread> workers_;
     std::mutex mutex_;
@@ -50,6 +59,8 @@ private:
     size_t parts_ = 0, next_part_ = 0, parts_done_ = 0;
     unsigned long generation_ = 0;
     bool stop_ = false;
+    std::atomic<bool> pinned_{false};  // for the next job
+    bool pinned_job_ = false;          // the current job's
 };
 
 // The pool the runtime's layers split work on (1 thread unless set).

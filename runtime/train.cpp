@@ -7,6 +7,7 @@
 #include "backend.hpp"
 #include "error.hpp"
 #include "loss.hpp"
+#include "thread_pool.hpp"
 
 namespace sgdx {
 
@@ -148,6 +149,10 @@ bool all_finite(Module& model) {
 
 void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws) {
     const bool was_training = model.is_training();
+    struct Pin {  // every thread runs its own parts here, sizing its own scratch
+        Pin() { thread_pool().set_pinned(true); }
+        ~Pin() { thread_pool().set_pinned(false); }
+    } pin;
     {
         LoaderInputs inputs(train);
         model.train();
