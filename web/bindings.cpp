@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "models/mnist_logistic.hpp"
+#include "models/zoo.hpp"
 #include "runtime/sgdx.hpp"
 
 using emscripten::val;
@@ -240,8 +241,8 @@ public:
     // The model as a safetensors file, byte for byte what `sgdx train --save` writes.
     val save_model() {
         return guarded([&] {
-            std::vector<uint8_t> bytes = encode_model(
-                *model_, {{"model", "MnistLogistic"}, {"image_rows", "28"}, {"image_cols", "28"}});
+            ModelSpec spec;  // the page's model: logistic, 28x28, 10 classes
+            std::vector<uint8_t> bytes = encode_model(*model_, model_metadata(spec));
             return copy_to_js(bytes.data(), bytes.size());
         });
     }
