@@ -8,7 +8,7 @@ class ReLU : public Module {
 public:
     // x: (B, n) -> y: (B, n)
     void forward(const float* x, size_t batch, float* y) override;
-    // x: (B, n), dy: (B, n) -> dx = dy where x > 0, else 0 (no parameters)
+    // x: (B, n), dy: (B, n) -> dx = 0 where x <= 0, else dy (no parameters)
     void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
 
     std::string type_name() const override { return "ReLU"; }

@@ -333,6 +333,7 @@ TEST_CASE("relu_forward and relu_backward match the reference exactly, NaN inclu
             CHECK(same);
             CHECK(std::isnan(got[n / 2]));
             if (n > 1) CHECK(got_dx[0] == 0.f);
+            CHECK(got_dx[n / 2] == dy[n / 2]);  // a NaN input passes its gradient, as PyTorch's relu does
         }
     }
 }

@@ -65,7 +65,8 @@ struct KernelSet {
 
     // x: (n) -> y: (n) = max(x, 0), NaN kept (y may alias x)
     void (*relu_forward)(const float* x, float* y, size_t n) = nullptr;
-    // x: (n), dy: (n) -> dx: (n) = dy where x > 0, else 0 (dx may alias dy)
+    // x: (n), dy: (n) -> dx: (n) = 0 where x <= 0, else dy (a NaN x passes dy, as
+    // PyTorch's threshold_backward does; dx may alias dy)
     void (*relu_backward)(const float* x, const float* dy, float* dx, size_t n) = nullptr;
 };
 

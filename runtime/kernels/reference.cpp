@@ -121,7 +121,7 @@ void relu_forward(const float* x, float* y, size_t n) {
 }
 
 void relu_backward(const float* x, const float* dy, float* dx, size_t n) {
-    for (size_t i = 0; i < n; ++i) dx[i] = x[i] > 0.f ? dy[i] : 0.f;
+    for (size_t i = 0; i < n; ++i) dx[i] = x[i] <= 0.f ? 0.f : dy[i];  // NaN passes dy, as in PyTorch
 }
 
 }  // namespace

@@ -364,8 +364,8 @@ void relu_forward(const float* x, float* y, size_t n) {
 void relu_backward(const float* x, const float* dy, float* dx, size_t n) {
     const v128 zero = wasm_f32x4_splat(0.f);
     size_t i = 0;
-    for (; i + W <= n; i += W) store(dx + i, wasm_v128_and(load(dy + i), wasm_f32x4_gt(load(x + i), zero)));
-    for (; i < n; ++i) dx[i] = x[i] > 0.f ? dy[i] : 0.f;
+    for (; i + W <= n; i += W) store(dx + i, wasm_v128_andnot(load(dy + i), wasm_f32x4_le(load(x + i), zero)));
+    for (; i < n; ++i) dx[i] = x[i] <= 0.f ? 0.f : dy[i];
 }
 
 // gemm_tiles.hpp's vector adaptor: 4 rows of two vectors (8 accumulators; the

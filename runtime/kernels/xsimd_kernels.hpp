@@ -233,8 +233,8 @@ struct XsimdKernels {
         const vf zero(0.f);
         size_t i = 0;
         for (; i + W <= n; i += W)
-            xsimd::select(vf::load_unaligned(x + i) > zero, vf::load_unaligned(dy + i), zero).store_unaligned(dx + i);
-        for (; i < n; ++i) dx[i] = x[i] > 0.f ? dy[i] : 0.f;
+            xsimd::select(vf::load_unaligned(x + i) <= zero, zero, vf::load_unaligned(dy + i)).store_unaligned(dx + i);
+        for (; i < n; ++i) dx[i] = x[i] <= 0.f ? 0.f : dy[i];
     }
 
     // 12 independent FMA chains over registers only: the FMA units' ceiling.
