@@ -48,6 +48,27 @@ inline double max_rel_error(const float* a, const float* b, size_t n, double abs
     return worst;
 }
 
+// Central differences of loss() in each v[i] against analytic[i] (d loss / d v[i]):
+// v[i] -> v[i] ± h, divided by the step actually taken in float.
+template <class Loss>
+void check_finite_differences(float* v, const float* analytic, size_t n, Loss&& loss, float h, double tolerance,
+                              const std::string& what) {
+    CAPTURE(what);
+    for (size_t i = 0; i < n; ++i) {
+        CAPTURE(i);
+        const float saved = v[i];
+        v[i] = saved + h;
+        const float up_at = v[i];
+        const double up = loss();
+        v[i] = saved - h;
+        const float down_at = v[i];
+        const double down = loss();
+        v[i] = saved;
+        const double numeric = (up - down) / (double(up_at) - double(down_at));
+        CHECK(analytic[i] == doctest::Approx(numeric).epsilon(tolerance).scale(1.0));
+    }
+}
+
 // A folder of this process's own: ctest runs test cases as parallel processes,
 // and getpid() is constant under Emscripten, so the clock makes it unique too.
 inline std::string temp_path(const std::string& name) {

@@ -256,21 +256,7 @@ TEST_CASE("Conv2d gradients of weight, bias and dx match finite differences") {
         conv.backward(x.data(), r.data(), c.batch, dx.data());
 
         auto check_all = [&](float* v, const float* analytic, size_t n, const char* what) {
-            CAPTURE(what);
-            const float h = 1e-2f;
-            for (size_t i = 0; i < n; ++i) {
-                CAPTURE(i);
-                const float saved = v[i];
-                v[i] = saved + h;
-                const float up_at = v[i];
-                const double up = loss();
-                v[i] = saved - h;
-                const float down_at = v[i];
-                const double down = loss();
-                v[i] = saved;
-                const double numeric = (up - down) / (double(up_at) - double(down_at));
-                CHECK(analytic[i] == doctest::Approx(numeric).epsilon(1e-3).scale(1.0));
-            }
+            check_finite_differences(v, analytic, n, loss, 1e-2f, 1e-3, what);
         };
         check_all(conv.weight.value.data(), conv.weight.grad.data(), conv.weight.value.size(), "weight");
         check_all(conv.bias.value.data(), conv.bias.grad.data(), conv.bias.value.size(), "bias");

@@ -93,19 +93,7 @@ void check_dx_by_differences(Module& pool, std::vector<float>& x, size_t batch, 
     loss();
     std::vector<float> dx(x.size(), kNaN);
     pool.backward(x.data(), r.data(), batch, dx.data());
-    for (size_t i = 0; i < x.size(); ++i) {
-        CAPTURE(i);
-        const float saved = x[i];
-        x[i] = saved + h;
-        const float up_at = x[i];
-        const double up = loss();
-        x[i] = saved - h;
-        const float down_at = x[i];
-        const double down = loss();
-        x[i] = saved;
-        const double numeric = (up - down) / (double(up_at) - double(down_at));
-        CHECK(dx[i] == doctest::Approx(numeric).epsilon(1e-3).scale(1.0));
-    }
+    check_finite_differences(x.data(), dx.data(), x.size(), loss, h, 1e-3, "dx");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "module_helpers.hpp"
 #include "models/mnist_cnn.hpp"
 #include "models/zoo.hpp"
 #include "runtime/activation.hpp"
@@ -64,20 +65,7 @@ void check_by_differences(Module& net, std::vector<float>& x, size_t batch, floa
     net.backward(x.data(), r.data(), batch, dx.data());
 
     auto check = [&](float* v, const float* analytic, size_t n, const std::string& what) {
-        CAPTURE(what);
-        for (size_t i = 0; i < n; ++i) {
-            CAPTURE(i);
-            const float saved = v[i];
-            v[i] = saved + h;
-            const float up_at = v[i];
-            const double up = loss();
-            v[i] = saved - h;
-            const float down_at = v[i];
-            const double down = loss();
-            v[i] = saved;
-            const double numeric = (up - down) / (double(up_at) - double(down_at));
-            CHECK(analytic[i] == doctest::Approx(numeric).epsilon(tolerance).scale(1.0));
-        }
+        check_finite_differences(v, analytic, n, loss, h, tolerance, what);
     };
     for (auto& [name, p] : net.named_parameters()) check(p->value.data(), p->grad.data(), p->value.size(), name);
     check(x.data(), dx.data(), x.size(), "dx");
@@ -90,14 +78,6 @@ float min_abs(const float* v, size_t n) {
     return m;
 }
 
-void copy_parameters(Module& from, Module& to) {
-    auto a = from.parameters(), b = to.parameters();
-    REQUIRE(a.size() == b.size());
-    for (size_t i = 0; i < a.size(); ++i) {
-        REQUIRE(a[i]->value.shape() == b[i]->value.shape());
-        b[i]->value = a[i]->value;
-    }
-}
 
 // An identity layer that records how its backward is called.
 class Spy : public Module {

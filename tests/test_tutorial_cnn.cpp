@@ -11,6 +11,7 @@
 #include "models/mnist_cnn.hpp"
 #include "models/zoo.hpp"
 #include "runtime/train.hpp"
+#include "module_helpers.hpp"
 #include "tutorial_data.hpp"
 
 using namespace sgdx;
@@ -141,14 +142,6 @@ double max_diff(const std::vector<double>& raw, const Parameter& p) {
     return worst;
 }
 
-void copy_parameters(Module& from, Module& to) {
-    auto a = from.parameters(), b = to.parameters();
-    REQUIRE(a.size() == b.size());
-    for (size_t i = 0; i < a.size(); ++i) {
-        REQUIRE(a[i]->value.shape() == b[i]->value.shape());
-        b[i]->value = a[i]->value;
-    }
-}
 
 bool same_parameters(Module& a, Module& b) {
     auto pa = a.parameters(), pb = b.parameters();
