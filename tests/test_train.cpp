@@ -17,9 +17,9 @@ using namespace sgdx;
 using namespace sgdx::test;
 
 TEST_CASE("a training step allocates nothing after the first batch") {
-    TensorDataset train = mnist_head(0, 2000, "train");
+    TensorDataset train = mnist_head(0, 5000, "train");
     for (size_t threads : {1, 2}) {
-        for (size_t bs : {64, 1000}) {  // 1000 rows are split over the threads
+        for (size_t bs : {64, 2500}) {  // 2500 rows are split over the threads
             CAPTURE(threads); CAPTURE(bs);
             set_num_threads(threads);
             SgdOptions o;
@@ -47,7 +47,7 @@ TEST_CASE("every model: after prepare, a whole epoch and its validation allocate
     TensorDataset train = mnist_head(0, 1200, "train"), valid = mnist_head(1200, 1500, "valid");
     for (const std::string& name : model_names()) {
         for (size_t threads : {1, 2}) {
-            for (size_t bs : {64, 600}) {  // 600 rows are split over the threads
+            for (size_t bs : {64, 600}) {  // 600 rows: the networks' layers are split over the threads
                 CAPTURE(name); CAPTURE(threads); CAPTURE(bs);
                 set_num_threads(threads);
                 ModelSpec spec;
