@@ -1,7 +1,7 @@
 #pragma once
 // A fixed pool of workers for splitting one kernel call into parts. Workers sleep
-// on a condition variable between jobs (no spin-waiting: on a loaded 2-core machine
-// spinning threads steal the core the caller needs). Parts are claimed one at a
+// on a condition variable between jobs, after watching ~40 µs for the next one
+// (longer spinning would steal the core the caller needs on a loaded 2-core machine). Parts are claimed one at a
 // time by whichever thread is free, the caller included: a worker that the OS
 // wakes late (the other core is busy) finds the parts already done by the caller,
 // so more threads never cost more than one thread's work plus a wake-up.
@@ -57,7 +57,7 @@ private:
     Job job_ = nullptr;
     void* ctx_ = nullptr;
     size_t parts_ = 0, next_part_ = 0, parts_done_ = 0;
-    unsigned long generation_ = 0;
+    std::atomic<unsigned long> generation_{0};  // written under mutex_, peeked without it
     bool stop_ = false;
     std::atomic<bool> pinned_{false};  // for the next job
     bool pinned_job_ = false;          // the current job's
