@@ -37,6 +37,12 @@ Shape Conv2d::configure(const Shape& input) {
     h_ = h, w_ = w;
     oh_ = (h_ + 2 * pad_ - k_) / stride_ + 1;
     ow_ = (w_ + 2 * pad_ - k_) / stride_ + 1;
+    // Sized here so that a Sequential's channels-last path allocates nothing per step.
+    torch_column_.resize(patch());
+    for (size_t ki = 0; ki < k_; ++ki)
+        for (size_t kj = 0; kj < k_; ++kj)
+            for (size_t ci = 0; ci < cin_; ++ci) torch_column_[(ki * k_ + kj) * cin_ + ci] = (ci * k_ + ki) * k_ + kj;
+    weight_cl_.resize(cout_ * patch());
     return {cout_, oh_, ow_};
 }
 
@@ -126,6 +132,39 @@ void patches(float* x, float* cols, float* padded, size_t n, size_t cin, size_t 
     }
 }
 
+// The same on channels-last samples (n, H, W, in) through a zero-padded copy
+// (H + 2 pad, W + 2 pad, in): a patch row is K spans of K·in contiguous values,
+// columns (ki, kj, ci).
+template <bool Scatter>
+void patches_cl(float* x, float* cols, float* padded, size_t n, size_t cin, size_t h, size_t w, size_t oh, size_t ow,
+                size_t K, size_t stride, size_t pad) {
+    const size_t D = K * K * cin, wp = w + 2 * pad, span = K * cin, line = w * cin;
+    const size_t sample = (h + 2 * pad) * wp * cin;
+    for (size_t b = 0; b < n; ++b) {
+        float* xb = x + b * h * line;
+        std::memset(padded, 0, sample * sizeof(float));
+        if (!Scatter)
+            for (size_t i = 0; i < h; ++i)
+                std::memcpy(padded + ((i + pad) * wp + pad) * cin, xb + i * line, line * sizeof(float));
+        for (size_t oi = 0; oi < oh; ++oi)
+            for (size_t oj = 0; oj < ow; ++oj) {
+                float* row = cols + ((b * oh + oi) * ow + oj) * D;
+                float* src = padded + (oi * stride * wp + oj * stride) * cin;
+                for (size_t ki = 0; ki < K; ++ki) {
+                    float* patch = row + ki * span;
+                    float* xs = src + ki * wp * cin;
+                    if (Scatter)
+                        for (size_t j = 0; j < span; ++j) xs[j] += patch[j];
+                    else
+                        std::memcpy(patch, xs, span * sizeof(float));
+                }
+            }
+        if (Scatter)
+            for (size_t i = 0; i < h; ++i)
+                std::memcpy(xb + i * line, padded + ((i + pad) * wp + pad) * cin, line * sizeof(float));
+    }
+}
+
 template <bool Scatter>
 void patches_any(size_t k, float* x, float* cols, float* padded, size_t n, size_t cin, size_t h, size_t w, size_t oh,
                  size_t ow, size_t stride, size_t pad) {
@@ -138,17 +177,34 @@ void patches_any(size_t k, float* x, float* cols, float* padded, size_t n, size_
 
 size_t Conv2d::padded_size() const { return cin_ * (h_ + 2 * pad_) * (w_ + 2 * pad_ + 1); }
 
+// padded_size() covers the channels-last copy too: in·(H + 2 pad)·(W + 2 pad) is less.
 void Conv2d::im2col(const float* x, size_t n, float* cols, float* padded) const {
+    if (cl_patches())
+        return patches_cl<false>(const_cast<float*>(x), cols, padded, n, cin_, h_, w_, oh_, ow_, k_, stride_, pad_);
     patches_any<false>(k_, const_cast<float*>(x), cols, padded, n, cin_, h_, w_, oh_, ow_, stride_, pad_);
 }
 
 void Conv2d::col2im(const float* cols, size_t n, float* dx, float* padded) const {
+    if (cl_patches())
+        return patches_cl<true>(dx, const_cast<float*>(cols), padded, n, cin_, h_, w_, oh_, ow_, k_, stride_, pad_);
     patches_any<true>(k_, dx, const_cast<float*>(cols), padded, n, cin_, h_, w_, oh_, ow_, stride_, pad_);
 }
 
-// x: (B, in, H, W) -> y: (B, out, OH, OW)
+// Permuted at every forward and backward (cout·D values, small next to the
+// gemm), so a weight changed in between is never stale.
+const float* Conv2d::patch_weight() {
+    const float* w = weight.value.data();
+    if (!cl_patches()) return w;
+    const size_t D = patch();
+    for (size_t c = 0; c < cout_; ++c)
+        for (size_t d = 0; d < D; ++d) weight_cl_[c * D + d] = w[c * D + torch_column_[d]];
+    return weight_cl_.data();
+}
+
+// x: (B, in, H, W) -> y: (B, out, OH, OW) (either channels-last in a Sequential)
 void Conv2d::forward(const float* x, size_t batch, float* y) {
     const auto& k = active_kernels();
+    const float* wt = patch_weight();
     const size_t parts = parts_for(batch), chunk = chunk_samples(), P = pixels(), D = patch();
     if (scratch_.size() < parts) scratch_.resize(parts);
     // Training keeps the whole batch's patches for backward (~2 MB for the tutorial
@@ -166,11 +222,16 @@ void Conv2d::forward(const float* x, size_t batch, float* y) {
             Scratch& s = scratch(part, n);
             float* cols = saved_for_ ? saved_cols_.data() + b0 * P * D : s.cols.data();
             im2col(x + b0 * in_features(), n, cols, s.padded.data());
-            // cols: (n·P, D) · weightᵀ (D, out) -> (n·P, out)
-            k.gemm(false, true, n * P, cout_, D, cols, D, weight.value.data(), D, s.pixels_by_channel.data(), cout_,
-                   false);
+            // cols: (n·P, D) · weightᵀ (D, out) -> (n·P, out): channels-last already
+            float* t = out_cl_ ? y + b0 * P * cout_ : s.pixels_by_channel.data();
+            k.gemm(false, true, n * P, cout_, D, cols, D, wt, D, t, cout_, false);
+            if (out_cl_) {
+                const float* bv = bias.value.data();
+                for (size_t r = 0; r < n * P; ++r)
+                    for (size_t c = 0; c < cout_; ++c) t[r * cout_ + c] += bv[c];
+                continue;
+            }
             // (n, P, out) -> y: (n, out, P), plus the bias
-            const float* t = s.pixels_by_channel.data();
             for (size_t b = 0; b < n; ++b)
                 for (size_t c = 0; c < cout_; ++c) {
                     float* yc = y + ((b0 + b) * cout_ + c) * P;
@@ -184,6 +245,7 @@ void Conv2d::forward(const float* x, size_t batch, float* y) {
 // x: (B, in, H, W), dy: (B, out, OH, OW) -> weight.grad, bias.grad, dx: (B, in, H, W)
 void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) {
     const auto& k = active_kernels();
+    const float* wt = dx ? patch_weight() : nullptr;
     const size_t parts = parts_for(batch), chunk = chunk_samples(), P = pixels(), D = patch();
     if (scratch_.size() < parts) scratch_.resize(parts);
     const bool saved = saved_for_ == x && saved_batch_ == batch;
@@ -192,6 +254,9 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
     // shorter (conv1 of the tutorial CNN: 9 values per patch, 16 channels), or when
     // out fills whole vectors on every set (4, 8 or 16 lanes).
     const bool by_pixel = D < cout_ || cout_ % 16 == 0;
+    // Channels-last patches give the gradient in (ki, kj, ci) column order: it is
+    // summed in dwt too and added into PyTorch's order at the end.
+    const bool via_dwt = by_pixel || cl_patches();
     thread_pool().run(parts, [&](size_t part) {
         // Part 0 adds into the gradients; the others into their own buffers, summed below.
         Scratch& s0 = scratch_[part];
@@ -203,23 +268,35 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
             dw = s0.dw.data();
             db = s0.db.data();
         }
-        if (by_pixel) s0.dwt.assign(D * cout_, 0.f);
+        if (via_dwt) s0.dwt.assign(D * cout_, 0.f);
         const size_t end = batch * (part + 1) / parts;
         for (size_t b0 = batch * part / parts; b0 < end; b0 += chunk) {
             const size_t n = std::min(chunk, end - b0);
             Scratch& s = scratch(part, n);
-            // dy: (n, out, P) -> g: (n, P, out); bias.grad += Σ dy
-            float* g = s.pixels_by_channel.data();
-            for (size_t b = 0; b < n; ++b)
-                for (size_t c = 0; c < cout_; ++c) {
-                    const float* dyc = dy + ((b0 + b) * cout_ + c) * P;
-                    float sum = 0.f;
-                    for (size_t p = 0; p < P; ++p) {
-                        g[(b * P + p) * cout_ + c] = dyc[p];
-                        sum += dyc[p];
+            // dy: (n, out, P) -> g: (n, P, out); bias.grad += Σ dy. A channels-last
+            // dy is g already; its sums are taken in the same order.
+            const float* g = s.pixels_by_channel.data();
+            if (out_cl_) {
+                g = dy + b0 * P * cout_;
+                for (size_t b = 0; b < n; ++b)
+                    for (size_t c = 0; c < cout_; ++c) {
+                        float sum = 0.f;
+                        for (size_t p = 0; p < P; ++p) sum += g[(b * P + p) * cout_ + c];
+                        db[c] += sum;
                     }
-                    db[c] += sum;
-                }
+            } else {
+                float* t = s.pixels_by_channel.data();
+                for (size_t b = 0; b < n; ++b)
+                    for (size_t c = 0; c < cout_; ++c) {
+                        const float* dyc = dy + ((b0 + b) * cout_ + c) * P;
+                        float sum = 0.f;
+                        for (size_t p = 0; p < P; ++p) {
+                            t[(b * P + p) * cout_ + c] = dyc[p];
+                            sum += dyc[p];
+                        }
+                        db[c] += sum;
+                    }
+            }
             const float* cols = s.cols.data();
             if (saved) cols = saved_cols_.data() + b0 * P * D;
             else im2col(x + b0 * in_features(), n, s.cols.data(), s.padded.data());
@@ -228,18 +305,21 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
                 k.gemm(true, false, D, cout_, n * P, cols, D, g, cout_, s0.dwt.data(), cout_, true);
             } else {
                 // gᵀ (out, n·P) · cols (n·P, D) -> weight.grad (out, D) +=
-                k.gemm(true, false, cout_, D, n * P, g, cout_, cols, D, dw, D, true);
+                k.gemm(true, false, cout_, D, n * P, g, cout_, cols, D, via_dwt ? s0.dwt.data() : dw, D, true);
             }
             if (dx) {
                 // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
                 if (s.dcols.size() < n * P * D) s.dcols.resize(n * P * D);
-                k.gemm(false, false, n * P, D, cout_, g, cout_, weight.value.data(), D, s.dcols.data(), D, false);
+                k.gemm(false, false, n * P, D, cout_, g, cout_, wt, D, s.dcols.data(), D, false);
                 col2im(s.dcols.data(), n, dx + b0 * in_features(), s.padded.data());
             }
         }
-        if (by_pixel)
+        if (via_dwt) {
+            const bool cl = cl_patches();
             for (size_t c = 0; c < cout_; ++c)
-                for (size_t d = 0; d < D; ++d) dw[c * D + d] += s0.dwt[d * cout_ + c];
+                for (size_t d = 0; d < D; ++d)
+                    dw[c * D + (cl ? torch_column_[d] : d)] += by_pixel ? s0.dwt[d * cout_ + c] : s0.dwt[c * D + d];
+        }
     });
     float* dw = weight.grad.data();
     float* db = bias.grad.data();

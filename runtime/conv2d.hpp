@@ -33,8 +33,22 @@ protected:
     Shape configure(const Shape& input) override;
 
 private:
+    friend class Sequential;
     size_t cin_, cout_, k_, stride_, pad_;
     size_t h_ = 0, w_ = 0, oh_ = 0, ow_ = 0;
+
+    // Set by a Sequential between convolutions (never for a layer on its own):
+    // the input / output is channels-last, (B, H, W, C), the output being the
+    // gemm's (pixels, channels) as it comes out, with no transpose.
+    bool in_cl_ = false, out_cl_ = false;
+    // A channels-last input with several channels builds patches in (ki, kj, ci)
+    // order: one contiguous copy of k·in values per kernel row. With one channel
+    // both orders are the same bytes, and the plain path's tricks apply.
+    bool cl_patches() const { return in_cl_ && cin_ > 1; }
+    std::vector<size_t> torch_column_;  // patch column (ki, kj, ci) -> PyTorch's (ci, ki, kj)
+    std::vector<float> weight_cl_;      // weight with its columns in (ki, kj, ci) order
+    // The weight in the patch matrix's column order (permuted into weight_cl_ if needed).
+    const float* patch_weight();
 
     size_t patch() const { return cin_ * k_ * k_; }  // one row of the patch matrix
     size_t pixels() const { return oh_ * ow_; }     // output pixels per channel

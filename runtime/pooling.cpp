@@ -36,13 +36,14 @@ std::string StridedPool2d::describe() const {
 
 // The window's first maximum: NaN wins and stays, as in PyTorch's kernel
 // ((v > max) || isnan(v)). A select, not a branch: which value wins is random.
+// xp: one channel, its pixels ps apart; returns the pixel's index in the plane.
 namespace {
-inline size_t first_max(const float* xp, size_t w, size_t h0, size_t w0, size_t kernel) {
+inline size_t first_max(const float* xp, size_t ps, size_t w, size_t h0, size_t w0, size_t kernel) {
     size_t arg = h0 * w + w0;
-    float m = xp[arg];
+    float m = xp[arg * ps];
     for (size_t i = h0; i < h0 + kernel; ++i)
         for (size_t j = w0; j < w0 + kernel; ++j) {
-            const float v = xp[i * w + j];
+            const float v = xp[(i * w + j) * ps];
             const bool take = v > m || (v != v && m == m);
             m = take ? v : m;
             arg = take ? i * w + j : arg;
@@ -54,21 +55,23 @@ inline size_t first_max(const float* xp, size_t w, size_t h0, size_t w0, size_t 
 // x: (B, C, H, W) -> y: (B, C, OH, OW). The value alone (v > m ? v : m is one
 // maxss), with NaN tracked beside it; first_max's index is for backward only.
 void MaxPool2d::forward(const float* x, size_t batch, float* y) {
+    const size_t xcs = channel_stride(h_ * w_), ycs = channel_stride(oh_ * ow_), ps = pixel_stride();
     for (size_t p = 0; p < batch * c_; ++p) {
-        const float* xp = x + p * h_ * w_;
-        float* yp = y + p * oh_ * ow_;
+        const size_t b = p / c_, c = p % c_;
+        const float* xp = x + b * c_ * h_ * w_ + c * xcs;
+        float* yp = y + b * c_ * oh_ * ow_ + c * ycs;
         for (size_t oi = 0; oi < oh_; ++oi)
             for (size_t oj = 0; oj < ow_; ++oj) {
-                const float* win = xp + oi * stride_ * w_ + oj * stride_;
+                const float* win = xp + (oi * stride_ * w_ + oj * stride_) * ps;
                 float m = win[0];
                 bool nan = false;
                 for (size_t i = 0; i < kernel_; ++i)
                     for (size_t j = 0; j < kernel_; ++j) {
-                        const float v = win[i * w_ + j];
+                        const float v = win[(i * w_ + j) * ps];
                         m = v > m ? v : m;
                         nan = nan | (v != v);
                     }
-                yp[oi * ow_ + oj] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
+                yp[(oi * ow_ + oj) * ps] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
             }
     }
 }
@@ -76,43 +79,49 @@ void MaxPool2d::forward(const float* x, size_t batch, float* y) {
 // x: (B, C, H, W), dy: (B, C, OH, OW) -> dx: (B, C, H, W)
 void MaxPool2d::backward(const float* x, const float* dy, size_t batch, float* dx) {
     if (!dx) return;
+    const size_t xcs = channel_stride(h_ * w_), ycs = channel_stride(oh_ * ow_), ps = pixel_stride();
     std::fill(dx, dx + batch * c_ * h_ * w_, 0.f);
     for (size_t p = 0; p < batch * c_; ++p) {
-        const float* xp = x + p * h_ * w_;
-        float* dxp = dx + p * h_ * w_;
-        const float* dyp = dy + p * oh_ * ow_;
+        const size_t b = p / c_, c = p % c_;
+        const float* xp = x + b * c_ * h_ * w_ + c * xcs;
+        float* dxp = dx + b * c_ * h_ * w_ + c * xcs;
+        const float* dyp = dy + b * c_ * oh_ * ow_ + c * ycs;
         for (size_t oi = 0; oi < oh_; ++oi)
             for (size_t oj = 0; oj < ow_; ++oj)
-                dxp[first_max(xp, w_, oi * stride_, oj * stride_, kernel_)] += dyp[oi * ow_ + oj];
+                dxp[first_max(xp, ps, w_, oi * stride_, oj * stride_, kernel_) * ps] += dyp[(oi * ow_ + oj) * ps];
     }
 }
 
 void Pool2d::average_forward(const float* x, size_t batch, float* y) const {
+    const size_t xcs = channel_stride(h_ * w_), ycs = channel_stride(oh_ * ow_), ps = pixel_stride();
     for (size_t p = 0; p < batch * c_; ++p) {
-        const float* xp = x + p * h_ * w_;
-        float* yp = y + p * oh_ * ow_;
+        const size_t b = p / c_, c = p % c_;
+        const float* xp = x + b * c_ * h_ * w_ + c * xcs;
+        float* yp = y + b * c_ * oh_ * ow_ + c * ycs;
         for (size_t oi = 0; oi < oh_; ++oi)
             for (size_t oj = 0; oj < ow_; ++oj) {
                 const Window win = window(oi, oj);
                 float sum = 0.f;
                 for (size_t i = win.h0; i < win.h1; ++i)
-                    for (size_t j = win.w0; j < win.w1; ++j) sum += xp[i * w_ + j];
-                yp[oi * ow_ + oj] = sum / float((win.h1 - win.h0) * (win.w1 - win.w0));
+                    for (size_t j = win.w0; j < win.w1; ++j) sum += xp[(i * w_ + j) * ps];
+                yp[(oi * ow_ + oj) * ps] = sum / float((win.h1 - win.h0) * (win.w1 - win.w0));
             }
     }
 }
 
 void Pool2d::average_backward(const float* dy, size_t batch, float* dx) const {
+    const size_t xcs = channel_stride(h_ * w_), ycs = channel_stride(oh_ * ow_), ps = pixel_stride();
     std::fill(dx, dx + batch * c_ * h_ * w_, 0.f);
     for (size_t p = 0; p < batch * c_; ++p) {
-        float* dxp = dx + p * h_ * w_;
-        const float* dyp = dy + p * oh_ * ow_;
+        const size_t b = p / c_, c = p % c_;
+        float* dxp = dx + b * c_ * h_ * w_ + c * xcs;
+        const float* dyp = dy + b * c_ * oh_ * ow_ + c * ycs;
         for (size_t oi = 0; oi < oh_; ++oi)
             for (size_t oj = 0; oj < ow_; ++oj) {
                 const Window win = window(oi, oj);
-                const float g = dyp[oi * ow_ + oj] / float((win.h1 - win.h0) * (win.w1 - win.w0));
+                const float g = dyp[(oi * ow_ + oj) * ps] / float((win.h1 - win.h0) * (win.w1 - win.w0));
                 for (size_t i = win.h0; i < win.h1; ++i)
-                    for (size_t j = win.w0; j < win.w1; ++j) dxp[i * w_ + j] += g;
+                    for (size_t j = win.w0; j < win.w1; ++j) dxp[(i * w_ + j) * ps] += g;
             }
     }
 }

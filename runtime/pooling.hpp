@@ -1,7 +1,8 @@
 #pragma once
 // Pooling over each channel's (H, W) plane: nn.MaxPool2d, nn.AvgPool2d (the
 // tutorial's F.avg_pool2d(xb, 4)) and nn.AdaptiveAvgPool2d. A sample is
-// (C, H, W) -> (C, OH, OW); every output reads one window of its plane.
+// (C, H, W) -> (C, OH, OW); every output reads one window of its plane. Inside a
+// Sequential the planes may be channels-last (see Sequential::configure).
 #include "module.hpp"
 
 namespace sgdx {
@@ -23,6 +24,16 @@ protected:
     void average_forward(const float* x, size_t batch, float* y) const;
     void average_backward(const float* dy, size_t batch, float* dx) const;
     size_t c_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0;
+
+    // Set by a Sequential between convolutions: input and output channels-last,
+    // (B, H, W, C). Element (c, pixel) of a sample is at c·channel_stride +
+    // pixel·pixel_stride, in (plane = H·W or OH·OW) either way.
+    bool cl_ = false;
+    size_t channel_stride(size_t plane) const { return cl_ ? 1 : plane; }
+    size_t pixel_stride() const { return cl_ ? c_ : 1; }
+
+private:
+    friend class Sequential;
 };
 
 // Windows of kernel x kernel every `stride` (default: kernel), no padding; the

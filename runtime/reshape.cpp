@@ -25,12 +25,30 @@ Shape View::configure(const Shape& input) {
     return out;
 }
 
-void View::forward(const float* x, size_t batch, float* y) {
-    std::memcpy(y, x, batch * in_features() * sizeof(float));
+// Between (C, H, W) and (H, W, C) a sample at a time; a copy when either side
+// is a single plane or pixel (the same bytes).
+void View::transpose(const float* x, size_t batch, float* y, bool to_cl) const {
+    const Shape& in = input_shape();
+    const size_t c = in[0], p = in[1] * in[2];
+    if (!cl_in_ || c == 1 || p == 1) {
+        std::memcpy(y, x, batch * in_features() * sizeof(float));
+        return;
+    }
+    for (size_t b = 0; b < batch; ++b) {
+        const float* xb = x + b * c * p;
+        float* yb = y + b * c * p;
+        for (size_t ci = 0; ci < c; ++ci)
+            for (size_t i = 0; i < p; ++i) {
+                if (to_cl) yb[i * c + ci] = xb[ci * p + i];
+                else yb[ci * p + i] = xb[i * c + ci];
+            }
+    }
 }
 
+void View::forward(const float* x, size_t batch, float* y) { transpose(x, batch, y, false); }
+
 void View::backward(const float*, const float* dy, size_t batch, float* dx) {
-    if (dx) std::memcpy(dx, dy, batch * in_features() * sizeof(float));
+    if (dx) transpose(dy, batch, dx, true);
 }
 
 void View::forward(const uint8_t* x, float scale, size_t batch, float* y) {

@@ -27,7 +27,13 @@ protected:
     Shape configure(const Shape& input) override;
 
 private:
+    friend class Sequential;
     Shape target_;
+    // Set by a Sequential when a convolution's channels-last (H, W, C) output
+    // reaches this view: forward puts it in PyTorch's (C, H, W) order (a Linear
+    // after it sees PyTorch's features), backward turns the gradient back.
+    bool cl_in_ = false;
+    void transpose(const float* x, size_t batch, float* y, bool to_cl) const;
 };
 
 class Flatten : public View {

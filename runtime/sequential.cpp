@@ -2,7 +2,11 @@
 
 #include <algorithm>
 
+#include "activation.hpp"
+#include "conv2d.hpp"
 #include "error.hpp"
+#include "pooling.hpp"
+#include "reshape.hpp"
 
 namespace sgdx {
 
@@ -32,7 +36,39 @@ Shape Sequential::configure(const Shape& input) {
         learns = learns || !layers_[i]->parameters().empty();
     }
     acts_.resize(layers_.size() - 1);
+    choose_layouts();
     return s;
+}
+
+// A Conv2d computes (pixels, channels); PyTorch's (channels, pixels) costs a
+// transpose after it and one before the next conv's patches, and the same again
+// in backward. So a conv whose output reaches, through ReLUs and pooling only
+// (neither minds the layout), another conv or a View/Flatten hands it on
+// channels-last, and that consumer takes it so. Everything else, the
+// Sequential's own input and output included, stays PyTorch's layout.
+void Sequential::choose_layouts() {
+    for (auto& l : layers_) {
+        if (auto* c = dynamic_cast<Conv2d*>(l.get())) c->in_cl_ = c->out_cl_ = false;
+        if (auto* p = dynamic_cast<Pool2d*>(l.get())) p->cl_ = false;
+        if (auto* v = dynamic_cast<View*>(l.get())) v->cl_in_ = false;
+    }
+    for (size_t i = 0; i < layers_.size(); ++i) {
+        auto* conv = dynamic_cast<Conv2d*>(layers_[i].get());
+        if (!conv) continue;
+        size_t j = i + 1;
+        while (j < layers_.size() &&
+               (dynamic_cast<ReLU*>(layers_[j].get()) || dynamic_cast<Pool2d*>(layers_[j].get())))
+            ++j;
+        if (j == layers_.size()) continue;
+        auto* next_conv = dynamic_cast<Conv2d*>(layers_[j].get());
+        auto* view = dynamic_cast<View*>(layers_[j].get());
+        if (!next_conv && !view) continue;
+        conv->out_cl_ = true;
+        for (size_t m = i + 1; m < j; ++m)
+            if (auto* p = dynamic_cast<Pool2d*>(layers_[m].get())) p->cl_ = true;
+        if (next_conv) next_conv->in_cl_ = true;
+        else view->cl_in_ = true;
+    }
 }
 
 std::string Sequential::describe() const {

@@ -40,7 +40,8 @@ public:
     void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
     void backward(const uint8_t* x, float scale, const float* dy, size_t batch) override;
 
-    // The input a child saw in the last forward: (B, child's in_features).
+    // The input a child saw in the last forward: (B, child's in_features), in the
+    // layout the Sequential keeps between the children (see configure).
     const float* activation_before(size_t child) const { return acts_[child - 1].data(); }
 
     std::string type_name() const override { return "Sequential"; }
@@ -54,6 +55,8 @@ private:
     std::vector<std::vector<float>> acts_;  // acts_[i]: output of child i < last
     std::vector<float> grads_[2];           // alternating input gradients
     std::vector<bool> learns_before_;       // learns_before_[i]: a child before i has parameters
+
+    void choose_layouts();
 
     void forward_from(size_t first, size_t batch, float* y);
     float* output_of(size_t i, size_t batch, float* y);
