@@ -74,6 +74,7 @@ Conv2d::Scratch& Conv2d::scratch(size_t part, size_t n) {
     if (s.cols.size() < rows * patch()) s.cols.resize(rows * patch());
     if (s.pixels_by_channel.size() < rows * cout_) s.pixels_by_channel.resize(rows * cout_);
     if (s.padded.size() < padded_size()) s.padded.resize(padded_size());
+    if (s.channel_sums.size() < cout_) s.channel_sums.resize(cout_);
     return s;
 }
 
@@ -145,7 +146,7 @@ void patches_cl(float* x, float* cols, float* padded, size_t n, size_t cin, size
         std::memset(padded, 0, sample * sizeof(float));
         if (!Scatter)
             for (size_t i = 0; i < h; ++i)
-                std::memcpy(padded + ((i + pad) * wp + pad) * cin, xb + i * line, line * sizeof(float));
+                copy_row(padded + ((i + pad) * wp + pad) * cin, xb + i * line, line);
         for (size_t oi = 0; oi < oh; ++oi)
             for (size_t oj = 0; oj < ow; ++oj) {
                 float* row = cols + ((b * oh + oi) * ow + oj) * D;
@@ -156,12 +157,12 @@ void patches_cl(float* x, float* cols, float* padded, size_t n, size_t cin, size
                     if (Scatter)
                         for (size_t j = 0; j < span; ++j) xs[j] += patch[j];
                     else
-                        std::memcpy(patch, xs, span * sizeof(float));
+                        copy_row(patch, xs, span);
                 }
             }
         if (Scatter)
             for (size_t i = 0; i < h; ++i)
-                std::memcpy(xb + i * line, padded + ((i + pad) * wp + pad) * cin, line * sizeof(float));
+                copy_row(xb + i * line, padded + ((i + pad) * wp + pad) * cin, line);
     }
 }
 
@@ -277,13 +278,17 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
             // dy is g already; its sums are taken in the same order.
             const float* g = s.pixels_by_channel.data();
             if (out_cl_) {
+                // Row by row, every channel's sum at once (vectorised over channels).
                 g = dy + b0 * P * cout_;
-                for (size_t b = 0; b < n; ++b)
-                    for (size_t c = 0; c < cout_; ++c) {
-                        float sum = 0.f;
-                        for (size_t p = 0; p < P; ++p) sum += g[(b * P + p) * cout_ + c];
-                        db[c] += sum;
+                float* sum = s.channel_sums.data();
+                for (size_t b = 0; b < n; ++b) {
+                    std::fill(sum, sum + cout_, 0.f);
+                    for (size_t p = 0; p < P; ++p) {
+                        const float* gp = g + (b * P + p) * cout_;
+                        for (size_t c = 0; c < cout_; ++c) sum[c] += gp[c];
                     }
+                    for (size_t c = 0; c < cout_; ++c) db[c] += sum[c];
+                }
             } else {
                 float* t = s.pixels_by_channel.data();
                 for (size_t b = 0; b < n; ++b)

@@ -63,7 +63,7 @@ private:
 
     // What one part of the pool works in; sized on first use and kept.
     struct Scratch {
-        std::vector<float> cols, pixels_by_channel, dcols, dw, db, dwt, padded;
+        std::vector<float> cols, pixels_by_channel, dcols, dw, db, dwt, padded, channel_sums;
     };
     std::vector<Scratch> scratch_;
     // The patches of the last training forward, and the input they came from.
