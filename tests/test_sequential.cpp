@@ -16,6 +16,7 @@
 #include "runtime/pooling.hpp"
 #include "runtime/reshape.hpp"
 #include "runtime/sequential.hpp"
+#include "runtime/thread_pool.hpp"
 
 using namespace sgdx;
 using namespace sgdx::test;
@@ -510,4 +511,89 @@ TEST_CASE("MnistCNN and the cnn_sequential zoo model give identical logits and g
         CAPTURE(cnn_names[i]);
         CHECK(max_rel_error(g_nodx[i].data(), g_cnn[i].data(), g_cnn[i].size(), 1e-6) < 1e-6);
     }
+}
+
+TEST_CASE("Sequential's channels-last conv stack equals the same layers run on their own (forward, grads, dx)") {
+    // conv -> relu -> max pool -> conv -> relu -> avg pool -> conv -> relu -> flatten ->
+    // linear: between the convs and into the Flatten (a 3x2 plane, so a real
+    // transpose) the Sequential keeps activations channels-last; the twins, built
+    // alone from the same seed, run PyTorch's layout. 120 samples, so the first
+    // conv splits over 2 threads.
+    struct Net {
+        std::vector<std::unique_ptr<Module>> layers;
+        explicit Net(uint64_t seed) {
+            Rng rng(seed);
+            layers.push_back(std::make_unique<View>(Shape{3, 10, 9}));
+            layers.push_back(std::make_unique<Conv2d>(3, 8, 3, 1, 1, rng));  // -> 8 x 10x9
+            layers.push_back(std::make_unique<ReLU>());
+            layers.push_back(std::make_unique<MaxPool2d>(2));                // -> 8 x 5x4
+            layers.push_back(std::make_unique<Conv2d>(8, 6, 3, 1, 1, rng));  // -> 6 x 5x4
+            layers.push_back(std::make_unique<ReLU>());
+            layers.push_back(std::make_unique<AvgPool2d>(2, 1));             // -> 6 x 4x3
+            layers.push_back(std::make_unique<Conv2d>(6, 5, 2, 1, 0, rng));  // -> 5 x 3x2
+            layers.push_back(std::make_unique<ReLU>());
+            layers.push_back(std::make_unique<Flatten>());
+            layers.push_back(std::make_unique<Linear>(30, 4, rng));
+        }
+    };
+    Net seq_layers(77), alone(77);
+    Sequential net;
+    for (auto& l : seq_layers.layers) net.add(std::move(l));
+    net.build({270});
+    Shape s{270};
+    for (auto& l : alone.layers) s = l->build(s);
+    REQUIRE(net.output_shape() == s);
+
+    const size_t B = 120;
+    Rng rng(78);
+    auto x = random_floats(rng, B * 270);
+    auto dy = random_floats(rng, B * 4);
+    for (size_t threads : {1, 2}) {
+        CAPTURE(threads);
+        set_num_threads(threads);
+        // the twins by hand, in PyTorch's layout
+        std::vector<std::vector<float>> acts{x};
+        for (auto& l : alone.layers) {
+            std::vector<float> y(B * l->out_features());
+            l->forward(acts.back().data(), B, y.data());
+            acts.push_back(std::move(y));
+        }
+        std::vector<float> g = dy;
+        for (size_t i = alone.layers.size(); i-- > 0;) {
+            std::vector<float> gin(B * alone.layers[i]->in_features());
+            alone.layers[i]->zero_grad();
+            alone.layers[i]->backward(acts[i].data(), g.data(), B, gin.data());
+            g = std::move(gin);
+        }
+        std::vector<float> y(B * 4, kNaN), dx(x.size(), kNaN);
+        net.forward(x.data(), B, y.data());
+        net.zero_grad();
+        net.backward(x.data(), dy.data(), B, dx.data());
+        set_num_threads(1);
+
+        // the same sums, some in another order (patch columns (ki, kj, ci))
+        CHECK(max_rel_error(y.data(), acts.back().data(), y.size()) < 1e-5);
+        CHECK(max_rel_error(dx.data(), g.data(), g.size()) < 1e-5);
+        std::vector<Parameter*> want;
+        for (auto& l : alone.layers)
+            for (Parameter* p : l->parameters()) want.push_back(p);
+        auto got = net.parameters();
+        REQUIRE(got.size() == want.size());
+        for (size_t i = 0; i < got.size(); ++i) {
+            CAPTURE(i);
+            REQUIRE(got[i]->grad.shape() == want[i]->grad.shape());
+            CHECK(max_rel_error(got[i]->grad.data(), want[i]->grad.data(), want[i]->grad.size()) < 1e-4);
+        }
+    }
+    // and in eval mode (patches built again in backward are not used; forward alone)
+    net.eval();
+    std::vector<float> y(B * 4, kNaN);
+    net.forward(x.data(), B, y.data());
+    std::vector<float> a = x;
+    for (auto& l : alone.layers) {
+        std::vector<float> o(B * l->out_features());
+        l->forward(a.data(), B, o.data());
+        a = std::move(o);
+    }
+    CHECK(max_rel_error(y.data(), a.data(), y.size()) < 1e-5);
 }
