@@ -14,6 +14,8 @@ Shape Pool2d::configure(const Shape& input) {
     size_t oh, ow;
     output_size(input[1], input[2], oh, ow);  // may throw: the layer keeps its last shape
     c_ = input[0], h_ = input[1], w_ = input[2], oh_ = oh, ow_ = ow;
+    channel_acc_.resize(c_);
+    channel_arg_.resize(c_);
     return {c_, oh_, ow_};
 }
 
@@ -36,14 +38,13 @@ std::string StridedPool2d::describe() const {
 
 // The window's first maximum: NaN wins and stays, as in PyTorch's kernel
 // ((v > max) || isnan(v)). A select, not a branch: which value wins is random.
-// xp: one channel, its pixels ps apart; returns the pixel's index in the plane.
 namespace {
-inline size_t first_max(const float* xp, size_t ps, size_t w, size_t h0, size_t w0, size_t kernel) {
+inline size_t first_max(const float* xp, size_t w, size_t h0, size_t w0, size_t kernel) {
     size_t arg = h0 * w + w0;
-    float m = xp[arg * ps];
+    float m = xp[arg];
     for (size_t i = h0; i < h0 + kernel; ++i)
         for (size_t j = w0; j < w0 + kernel; ++j) {
-            const float v = xp[(i * w + j) * ps];
+            const float v = xp[i * w + j];
             const bool take = v > m || (v != v && m == m);
             m = take ? v : m;
             arg = take ? i * w + j : arg;
@@ -52,26 +53,42 @@ inline size_t first_max(const float* xp, size_t ps, size_t w, size_t h0, size_t 
 }
 }  // namespace
 
-// x: (B, C, H, W) -> y: (B, C, OH, OW). The value alone (v > m ? v : m is one
-// maxss), with NaN tracked beside it; first_max's index is for backward only.
+// x: (B, C, H, W) -> y: (B, C, OH, OW) (or both channels-last, cl_). The value
+// alone (v > m ? v : m is one maxss), with NaN tracked beside it; first_max's
+// index is for backward only.
 void MaxPool2d::forward(const float* x, size_t batch, float* y) {
-    const size_t xcs = channel_stride(h_ * w_), ycs = channel_stride(oh_ * ow_), ps = pixel_stride();
+    if (cl_) {
+        // (v > m) | isnan(v) keeps a NaN once taken: the same result per channel.
+        // Bitwise, not || (a branch): the channel loop vectorises.
+        for (size_t b = 0; b < batch; ++b)
+            for (size_t oi = 0; oi < oh_; ++oi)
+                for (size_t oj = 0; oj < ow_; ++oj) {
+                    const float* win = x + ((b * h_ + oi * stride_) * w_ + oj * stride_) * c_;
+                    float* m = y + ((b * oh_ + oi) * ow_ + oj) * c_;
+                    std::copy(win, win + c_, m);
+                    for (size_t i = 0; i < kernel_; ++i)
+                        for (size_t j = 0; j < kernel_; ++j) {
+                            const float* v = win + (i * w_ + j) * c_;
+                            for (size_t c = 0; c < c_; ++c) m[c] = ((v[c] > m[c]) | (v[c] != v[c])) ? v[c] : m[c];
+                        }
+                }
+        return;
+    }
     for (size_t p = 0; p < batch * c_; ++p) {
-        const size_t b = p / c_, c = p % c_;
-        const float* xp = x + b * c_ * h_ * w_ + c * xcs;
-        float* yp = y + b * c_ * oh_ * ow_ + c * ycs;
+        const float* xp = x + p * h_ * w_;
+        float* yp = y + p * oh_ * ow_;
         for (size_t oi = 0; oi < oh_; ++oi)
             for (size_t oj = 0; oj < ow_; ++oj) {
-                const float* win = xp + (oi * stride_ * w_ + oj * stride_) * ps;
+                const float* win = xp + oi * stride_ * w_ + oj * stride_;
                 float m = win[0];
                 bool nan = false;
                 for (size_t i = 0; i < kernel_; ++i)
                     for (size_t j = 0; j < kernel_; ++j) {
-                        const float v = win[(i * w_ + j) * ps];
+                        const float v = win[i * w_ + j];
                         m = v > m ? v : m;
                         nan = nan | (v != v);
                     }
-                yp[(oi * ow_ + oj) * ps] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
+                yp[oi * ow_ + oj] = nan ? std::numeric_limits<float>::quiet_NaN() : m;
             }
     }
 }
@@ -79,49 +96,106 @@ void MaxPool2d::forward(const float* x, size_t batch, float* y) {
 // x: (B, C, H, W), dy: (B, C, OH, OW) -> dx: (B, C, H, W)
 void MaxPool2d::backward(const float* x, const float* dy, size_t batch, float* dx) {
     if (!dx) return;
-    const size_t xcs = channel_stride(h_ * w_), ycs = channel_stride(oh_ * ow_), ps = pixel_stride();
     std::fill(dx, dx + batch * c_ * h_ * w_, 0.f);
+    if (cl_) {
+        // first_max for all of a pixel's channels at once (bitwise: vectorised)
+        float* m = channel_acc_.data();
+        uint32_t* arg = channel_arg_.data();
+        for (size_t b = 0; b < batch; ++b) {
+            const float* xb = x + b * h_ * w_ * c_;
+            float* dxb = dx + b * h_ * w_ * c_;
+            for (size_t oi = 0; oi < oh_; ++oi)
+                for (size_t oj = 0; oj < ow_; ++oj) {
+                    const size_t first = oi * stride_ * w_ + oj * stride_;
+                    std::copy(xb + first * c_, xb + (first + 1) * c_, m);
+                    std::fill(arg, arg + c_, uint32_t(first));
+                    for (size_t i = oi * stride_; i < oi * stride_ + kernel_; ++i)
+                        for (size_t j = oj * stride_; j < oj * stride_ + kernel_; ++j) {
+                            const float* v = xb + (i * w_ + j) * c_;
+                            for (size_t c = 0; c < c_; ++c) {
+                                const bool take = (v[c] > m[c]) | ((v[c] != v[c]) & (m[c] == m[c]));
+                                m[c] = take ? v[c] : m[c];
+                                arg[c] = take ? uint32_t(i * w_ + j) : arg[c];
+                            }
+                        }
+                    const float* g = dy + ((b * oh_ + oi) * ow_ + oj) * c_;
+                    for (size_t c = 0; c < c_; ++c) dxb[arg[c] * c_ + c] += g[c];
+                }
+        }
+        return;
+    }
     for (size_t p = 0; p < batch * c_; ++p) {
-        const size_t b = p / c_, c = p % c_;
-        const float* xp = x + b * c_ * h_ * w_ + c * xcs;
-        float* dxp = dx + b * c_ * h_ * w_ + c * xcs;
-        const float* dyp = dy + b * c_ * oh_ * ow_ + c * ycs;
+        const float* xp = x + p * h_ * w_;
+        float* dxp = dx + p * h_ * w_;
+        const float* dyp = dy + p * oh_ * ow_;
         for (size_t oi = 0; oi < oh_; ++oi)
             for (size_t oj = 0; oj < ow_; ++oj)
-                dxp[first_max(xp, ps, w_, oi * stride_, oj * stride_, kernel_) * ps] += dyp[(oi * ow_ + oj) * ps];
+                dxp[first_max(xp, w_, oi * stride_, oj * stride_, kernel_)] += dyp[oi * ow_ + oj];
     }
 }
 
 void Pool2d::average_forward(const float* x, size_t batch, float* y) const {
-    const size_t xcs = channel_stride(h_ * w_), ycs = channel_stride(oh_ * ow_), ps = pixel_stride();
+    if (cl_) {
+        // each channel summed in the same order as below
+        float* sum = channel_acc_.data();
+        for (size_t b = 0; b < batch; ++b)
+            for (size_t oi = 0; oi < oh_; ++oi)
+                for (size_t oj = 0; oj < ow_; ++oj) {
+                    const Window win = window(oi, oj);
+                    std::fill(sum, sum + c_, 0.f);
+                    for (size_t i = win.h0; i < win.h1; ++i)
+                        for (size_t j = win.w0; j < win.w1; ++j) {
+                            const float* v = x + ((b * h_ + i) * w_ + j) * c_;
+                            for (size_t c = 0; c < c_; ++c) sum[c] += v[c];
+                        }
+                    const float area = float((win.h1 - win.h0) * (win.w1 - win.w0));
+                    float* yp = y + ((b * oh_ + oi) * ow_ + oj) * c_;
+                    for (size_t c = 0; c < c_; ++c) yp[c] = sum[c] / area;
+                }
+        return;
+    }
     for (size_t p = 0; p < batch * c_; ++p) {
-        const size_t b = p / c_, c = p % c_;
-        const float* xp = x + b * c_ * h_ * w_ + c * xcs;
-        float* yp = y + b * c_ * oh_ * ow_ + c * ycs;
+        const float* xp = x + p * h_ * w_;
+        float* yp = y + p * oh_ * ow_;
         for (size_t oi = 0; oi < oh_; ++oi)
             for (size_t oj = 0; oj < ow_; ++oj) {
                 const Window win = window(oi, oj);
                 float sum = 0.f;
                 for (size_t i = win.h0; i < win.h1; ++i)
-                    for (size_t j = win.w0; j < win.w1; ++j) sum += xp[(i * w_ + j) * ps];
-                yp[(oi * ow_ + oj) * ps] = sum / float((win.h1 - win.h0) * (win.w1 - win.w0));
+                    for (size_t j = win.w0; j < win.w1; ++j) sum += xp[i * w_ + j];
+                yp[oi * ow_ + oj] = sum / float((win.h1 - win.h0) * (win.w1 - win.w0));
             }
     }
 }
 
 void Pool2d::average_backward(const float* dy, size_t batch, float* dx) const {
-    const size_t xcs = channel_stride(h_ * w_), ycs = channel_stride(oh_ * ow_), ps = pixel_stride();
     std::fill(dx, dx + batch * c_ * h_ * w_, 0.f);
+    if (cl_) {
+        float* g = channel_acc_.data();
+        for (size_t b = 0; b < batch; ++b)
+            for (size_t oi = 0; oi < oh_; ++oi)
+                for (size_t oj = 0; oj < ow_; ++oj) {
+                    const Window win = window(oi, oj);
+                    const float area = float((win.h1 - win.h0) * (win.w1 - win.w0));
+                    const float* dyp = dy + ((b * oh_ + oi) * ow_ + oj) * c_;
+                    for (size_t c = 0; c < c_; ++c) g[c] = dyp[c] / area;
+                    for (size_t i = win.h0; i < win.h1; ++i)
+                        for (size_t j = win.w0; j < win.w1; ++j) {
+                            float* d = dx + ((b * h_ + i) * w_ + j) * c_;
+                            for (size_t c = 0; c < c_; ++c) d[c] += g[c];
+                        }
+                }
+        return;
+    }
     for (size_t p = 0; p < batch * c_; ++p) {
-        const size_t b = p / c_, c = p % c_;
-        float* dxp = dx + b * c_ * h_ * w_ + c * xcs;
-        const float* dyp = dy + b * c_ * oh_ * ow_ + c * ycs;
+        float* dxp = dx + p * h_ * w_;
+        const float* dyp = dy + p * oh_ * ow_;
         for (size_t oi = 0; oi < oh_; ++oi)
             for (size_t oj = 0; oj < ow_; ++oj) {
                 const Window win = window(oi, oj);
-                const float g = dyp[(oi * ow_ + oj) * ps] / float((win.h1 - win.h0) * (win.w1 - win.w0));
+                const float g = dyp[oi * ow_ + oj] / float((win.h1 - win.h0) * (win.w1 - win.w0));
                 for (size_t i = win.h0; i < win.h1; ++i)
-                    for (size_t j = win.w0; j < win.w1; ++j) dxp[(i * w_ + j) * ps] += g;
+                    for (size_t j = win.w0; j < win.w1; ++j) dxp[i * w_ + j] += g;
             }
     }
 }

@@ -3,6 +3,8 @@
 // tutorial's F.avg_pool2d(xb, 4)) and nn.AdaptiveAvgPool2d. A sample is
 // (C, H, W) -> (C, OH, OW); every output reads one window of its plane. Inside a
 // Sequential the planes may be channels-last (see Sequential::configure).
+#include <vector>
+
 #include "module.hpp"
 
 namespace sgdx {
@@ -26,11 +28,12 @@ protected:
     size_t c_ = 0, h_ = 0, w_ = 0, oh_ = 0, ow_ = 0;
 
     // Set by a Sequential between convolutions: input and output channels-last,
-    // (B, H, W, C). Element (c, pixel) of a sample is at c·channel_stride +
-    // pixel·pixel_stride, in (plane = H·W or OH·OW) either way.
+    // (B, H, W, C). Those loops run over a pixel's channels innermost
+    // (contiguous), each channel's windows in the same order as the planes' loops
+    // (the same results), keeping each channel's running max / sum here.
     bool cl_ = false;
-    size_t channel_stride(size_t plane) const { return cl_ ? 1 : plane; }
-    size_t pixel_stride() const { return cl_ ? c_ : 1; }
+    mutable std::vector<float> channel_acc_;
+    mutable std::vector<uint32_t> channel_arg_;  // a pixel index; 32 bits vectorise with the floats
 
 private:
     friend class Sequential;
