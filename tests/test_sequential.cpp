@@ -597,3 +597,38 @@ TEST_CASE("Sequential's channels-last conv stack equals the same layers run on t
     }
     CHECK(max_rel_error(y.data(), a.data(), y.size()) < 1e-5);
 }
+
+TEST_CASE("Sequential's channels-last MaxPool2d routes NaNs and ties as the plain one does") {
+    // An identity 1x1 conv before the pool makes it channels-last (one channel: the
+    // same bytes, the channels-last loops); overlapping 3x3 windows every 2.
+    Sequential net;
+    Rng rng(90);
+    net.add(std::make_unique<View>(Shape{1, 9, 7}));
+    auto& conv = net.emplace<Conv2d>(1, 1, 1, 1, 0, rng);
+    net.add(std::make_unique<MaxPool2d>(3, 2));  // -> 1 x 4x3
+    net.add(std::make_unique<Flatten>());
+    net.build({63});
+    conv.weight.value.fill(1.f);
+    conv.bias.value.fill(0.f);
+    MaxPool2d alone(3, 2);
+    alone.build({1, 9, 7});
+
+    const size_t B = 3;
+    std::vector<float> x(B * 63);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = float(rng.below(4));  // many ties
+    x[5] = x[40] = x[63 + 17] = kNaN;
+    auto dy = random_floats(rng, B * 12);
+    std::vector<float> y(B * 12), want(B * 12), dx(x.size()), want_dx(x.size());
+    net.forward(x.data(), B, y.data());
+    net.backward(x.data(), dy.data(), B, dx.data());
+    alone.forward(x.data(), B, want.data());
+    alone.backward(x.data(), dy.data(), B, want_dx.data());
+    for (size_t i = 0; i < y.size(); ++i) {
+        CAPTURE(i);
+        CHECK((std::isnan(y[i]) ? std::isnan(want[i]) : y[i] == want[i]));
+    }
+    for (size_t i = 0; i < dx.size(); ++i) {
+        CAPTURE(i);
+        CHECK(dx[i] == want_dx[i]);
+    }
+}
