@@ -19,7 +19,7 @@ Shape View::configure(const Shape& input) {
     if (free_dims == 1 && known && n % known == 0)
         for (size_t& d : out)
             if (d == 0) d = n / known;
-    if (shape_size(out) != n || free_dims > 0 && n % known)
+    if (shape_size(out) != n || (free_dims > 0 && n % known))
         throw Error(type_name() + ": cannot view a sample of shape " + shape_text(input) + " (" + std::to_string(n) +
                     " values) as " + shape_text(target_));
     return out;
