@@ -323,6 +323,14 @@ int run_train(TrainOptions o) {
                     describe(spec).c_str(), grouped(parameter_count(*model)).c_str(), o.lr,
                     lr_schedule, o.momentum,
                     o.weight_decay, o.batch_size, o.epochs, o.epochs == 1 ? "" : "s");
+    if (!o.quiet && spec.architecture != "logistic") {  // the layers, as PyTorch prints a model
+        std::string layers = model->describe();
+        for (size_t at = 0; at != std::string::npos;) {
+            const size_t end = layers.find('\n', at);
+            std::printf("  %s\n", layers.substr(at, end == std::string::npos ? end : end - at).c_str());
+            at = end == std::string::npos ? end : end + 1;
+        }
+    }
     std::fflush(stdout);
 
     auto save = [&](const char* what) {

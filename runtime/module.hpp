@@ -52,8 +52,8 @@ public:
     const Shape& output_shape() const { return out_shape_; }
     size_t in_features() const { return shape_size(in_shape_); }
     size_t out_features() const { return shape_size(out_shape_); }
-    // The class name PyTorch prints ("Conv2d"), and a one-line description of the
-    // layer and its shapes for `sgdx train`'s summary.
+    // The class name PyTorch prints ("Conv2d"), and a description of the layer and
+    // its shapes (a line per child for containers) for `sgdx train`'s summary.
     virtual std::string type_name() const = 0;
     virtual std::string describe() const;
 

@@ -79,6 +79,8 @@ expect "train mlp 2 hidden layers" 0 "test: loss [0-9.]+  accuracy 0\.[7-9]" -- 
   "$SGDX" train "${small[@]}" --model mlp --hidden 32,16 --lr 0.1 --momentum 0.9 --epochs 1 --save "$TMP/mlp.safetensors"
 expect "eval mlp" 0 "accuracy 0\.[7-9]" -- "$SGDX" eval --model "$TMP/mlp.safetensors" --data "$DATA"
 expect "mlp continues from its file" 0 "model: mlp 784-32-16-10 \(25,818 parameters\)" -- "$SGDX" train "${small[@]}" --init "$TMP/mlp.safetensors" --epochs 1 --save ""
+expect "the layers are listed" 0 "conv2: Conv2d\(16, 16, kernel 3, stride 2, padding 1\) \[16, 14, 14\] -> \[16, 7, 7\]" -- \
+  "$SGDX" train "${small[@]}" --model cnn --epochs 0 --save ""
 expect "lenet trains" 0 "model: lenet 28x28 -> 10 .*SGD lr 0.05 \(x0.7 per epoch\) momentum 0.9" -- "$SGDX" train "${small[@]}" --model lenet --epochs 0 --save ""
 expect "init with another --model" 1 "cnn.safetensors holds the model 'cnn 28x28 -> 10', not --model mlp" -- \
   "$SGDX" train "${small[@]}" --init "$TMP/cnn.safetensors" --model mlp --epochs 1
