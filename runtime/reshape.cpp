@@ -28,12 +28,12 @@ Shape View::configure(const Shape& input) {
 // Between (C, H, W) and (H, W, C) a sample at a time; a copy when either side
 // is a single plane or pixel (the same bytes).
 void View::transpose(const float* x, size_t batch, float* y, bool to_cl) const {
-    const Shape& in = input_shape();
-    const size_t c = in[0], p = in[1] * in[2];
-    if (!cl_in_ || c == 1 || p == 1) {
+    const Shape& in = input_shape();  // (C, H, W) when cl_in_: a convolution's output
+    if (!cl_in_ || in[0] == 1 || in[1] * in[2] == 1) {
         std::memcpy(y, x, batch * in_features() * sizeof(float));
         return;
     }
+    const size_t c = in[0], p = in[1] * in[2];
     for (size_t b = 0; b < batch; ++b) {
         const float* xb = x + b * c * p;
         float* yb = y + b * c * p;
