@@ -33,6 +33,23 @@ struct LoaderInputs {
     DataLoader& dl_;
     bool was_;
 };
+
+// x: (B, D) -> logits: (B, C). A batch from a DataLoader carries uint8 pixels (and
+// floats unless turned off); one built by hand may hold floats only. Bytes when the
+// kernels read them. Returns which input was used, for backward_batch.
+bool forward_batch(Module& model, const Batch& b, float* logits) {
+    if (!b.pixels && !b.x) throw Error("batch has neither pixels nor float inputs");
+    const bool bytes = b.pixels && (!b.x || fused_inputs());
+    if (bytes) model.forward(b.pixels, b.scale, b.size, logits);
+    else model.forward(b.x, b.size, logits);
+    return bytes;
+}
+
+// dlogits: (B, C) -> grads of the parameters, from the input forward_batch used
+void backward_batch(Module& model, const Batch& b, bool bytes, const float* dlogits) {
+    if (bytes) model.backward(b.pixels, b.scale, dlogits, b.size);
+    else model.backward(b.x, dlogits, b.size);
+}
 }  // namespace
 
 BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
@@ -45,13 +62,7 @@ BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
     check_targets(b.y, b.size, C, "batch");
     ws.ensure(b.size, C);
     const auto& k = active_kernels();
-    // x: (B, D) -> logits: (B, C)
-    // A batch from a DataLoader carries uint8 pixels (and floats unless turned off);
-    // one built by hand may hold floats only. Bytes when the kernels read them.
-    if (!b.pixels && !b.x) throw Error("batch has neither pixels nor float inputs");
-    const bool bytes = b.pixels && (!b.x || fused_inputs());
-    if (bytes) model.forward(b.pixels, b.scale, b.size, ws.logits.data());
-    else model.forward(b.x, b.size, ws.logits.data());
+    const bool bytes = forward_batch(model, b, ws.logits.data());
     BatchLoss out;
     out.count = b.size;
     float* dlogits = opt ? ws.dlogits.data() : nullptr;
@@ -59,9 +70,7 @@ BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
                                   &out.correct);
     out.loss = float(total / double(b.size));
     if (opt && std::isfinite(out.loss)) {
-        // logits: (B, C) -> grads of the parameters
-        if (bytes) model.backward(b.pixels, b.scale, dlogits, b.size);
-        else model.backward(b.x, dlogits, b.size);
+        backward_batch(model, b, bytes, dlogits);
         opt->step();
         opt->zero_grad();
     }
@@ -158,14 +167,10 @@ void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws)
         model.train();
         // The first batch of the current order is a full one (and drawing it uses no RNG).
         const Batch& b = train.batch(0);
-        const size_t C = model.out_features();
-        ws.ensure(b.size, C);
-        const bool bytes = b.pixels && (!b.x || fused_inputs());
-        if (bytes) model.forward(b.pixels, b.scale, b.size, ws.logits.data());
-        else model.forward(b.x, b.size, ws.logits.data());
+        ws.ensure(b.size, model.out_features());
+        const bool bytes = forward_batch(model, b, ws.logits.data());
         std::fill(ws.dlogits.begin(), ws.dlogits.end(), 0.f);
-        if (bytes) model.backward(b.pixels, b.scale, ws.dlogits.data(), b.size);
-        else model.backward(b.x, ws.dlogits.data(), b.size);
+        backward_batch(model, b, bytes, ws.dlogits.data());
         model.zero_grad();
     }
     {
@@ -186,6 +191,8 @@ std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& tr
 std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
                              DataLoader& valid, const FitOptions& options) {
     if (epochs < 0) throw Error("epochs must be >= 0");
+    if (!(options.lr_gamma > 0) || !std::isfinite(options.lr_gamma))
+        throw Error("lr_gamma must be a finite number > 0, not " + std::to_string(options.lr_gamma));
     using clock = std::chrono::steady_clock;
     Workspace ws;
     TrainingState st;
@@ -210,8 +217,6 @@ std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& tr
         after_batch = [&](const TrainingState& s) {
             if (s.next_batch % options.checkpoint_every == 0) options.checkpoint(s);
         };
-    if (!(options.lr_gamma > 0) || !std::isfinite(options.lr_gamma))
-        throw Error("lr_gamma must be a finite number > 0, not " + std::to_string(options.lr_gamma));
     const double base_lr = opt.options().lr;
     for (int epoch = st.epoch; epoch <= epochs; ++epoch) {
         if (options.lr_gamma != 1.0) opt.set_lr(float(base_lr * std::pow(options.lr_gamma, epoch - 1)));
