@@ -2,6 +2,11 @@
 // -fno-exceptions -fno-rtti for the host and for Cortex-M4: no heap, no
 // exceptions, no static constructors, no printf (messages are assembled by hand,
 // since newlib's number formatting can allocate).
+//
+// A model is a short list of layers (Linear, Conv2d, ReLU, max/average pooling)
+// planned from an sgdx_config; every buffer lives in the caller's arena at an
+// offset fixed by layout(). Activations are NCHW like PyTorch's, so View and
+// Flatten are no-ops and need no layer.
 #include "sgdx.h"
 
 #include <cmath>
@@ -11,22 +16,56 @@
 #endif
 
 #include "runtime/kernels/kernels.hpp"
+#include "runtime/kernels/softmax_reference.hpp"
 #include "runtime/rng.hpp"
+
+namespace {
+
+enum Kind : uint8_t { kLinear, kConv, kRelu, kMaxPool, kAvgPool };
+
+struct Layer {
+    Kind kind;
+    uint32_t cin, h, w;       // input sample (channels, rows, cols); Linear: (features, 1, 1)
+    uint32_t cout, oh, ow;    // output sample
+    uint32_t kh, kw, stride, pad;  // Conv: kh == kw; pools: stride is the window
+    char wname[16], bname[16];     // state_dict names of the weight and bias
+    float *weight, *bias;          // (cout, patch), (cout)
+    float *vweight, *vbias;        // momentum, if any
+    float *gweight, *gbias;        // Conv only: gradients summed over the batch's images
+    int8_t* qweight;               // (cout, patch)
+    float* qscale;                 // (cout)
+    float* out;                    // (max_batch, out_size); a ReLU's is its input's
+
+    bool learns() const { return kind == kLinear || kind == kConv; }
+    size_t in_size() const { return size_t(cin) * h * w; }
+    size_t out_size() const { return size_t(cout) * oh * ow; }
+    size_t positions() const { return size_t(oh) * ow; }
+    // Length of a weight row: what one output value sums over.
+    size_t patch() const { return kind == kConv ? size_t(cin) * kh * kw : in_size(); }
+};
+
+constexpr uint32_t kMaxLayers = 12;
+
+}  // namespace
 
 struct sgdx_model {
     uint32_t magic;
-    uint32_t inputs, classes, max_batch;
-    float* weight;     // (classes, inputs)
-    float* bias;       // (classes)
-    float* grad_w;     // (classes, inputs), zero between steps
-    float* grad_b;     // (classes)
-    float* x;          // (max_batch, inputs) scaled pixels
-    float* logits;     // (max_batch, classes)
-    float* dlogits;    // (max_batch, classes)
-    int32_t* targets;  // (max_batch) the kernels' label type
-    int8_t* qweight;   // (classes, inputs)
-    float* qscale;     // (classes) weight scale per row (all equal per tensor)
-    bool quantized;    // qweight matches weight
+    uint32_t arch;  // index into kArchitectures
+    uint32_t hidden[SGDX_MAX_HIDDEN], rows, cols, classes, max_batch, flags;
+    float momentum;
+    uint32_t n_layers;
+    Layer layers[kMaxLayers];
+    float* x;               // (max_batch, pixels) scaled pixels
+    float* grad[2];         // (max_batch, largest activation) gradients, in turn
+    float* row;             // (longest Linear row) one row's weight gradient
+    float* patches;         // (largest patch * positions) one image's patches
+    int32_t* targets;       // (max_batch) the kernels' label type
+    float* qact[2];         // (largest activation) one image's activations, int8 path
+    uint8_t* qin;           // (largest weight-layer input) quantised input
+    uint8_t* qcols;         // (largest positions * patch) quantised patches, by position
+    char* header;           // safetensors header scratch for sgdx_load_stream
+    uint64_t steps;         // SGD steps since creation or load (PyTorch's first momentum step)
+    bool quantized;         // qweight matches weight
     mutable char message[200];
 };
 
@@ -38,7 +77,18 @@ constexpr float kPixelScale = 1.f / 255.f;
 constexpr uint32_t kMaxInputs = 65536;
 constexpr uint32_t kMaxClasses = 256;  // labels are uint8
 constexpr uint32_t kMaxBatch = 65536;
+constexpr uint32_t kMaxWidth = 65536;
 constexpr size_t kAlign = 8;
+constexpr size_t kHeaderMax = 2048;  // sgdx_load_stream's header scratch
+
+struct Architecture {
+    const char* name;
+    const char* torch_class;  // the "model" metadata `sgdx train` writes
+};
+constexpr Architecture kArchitectures[] = {{"logistic", "MnistLogistic"}, {"mlp", "Sequential"},
+                                           {"cnn", "Mnist_CNN"},         {"cnn_sequential", "Sequential"},
+                                           {"lenet", "Sequential"}};
+enum ArchId : uint32_t { kLogistic, kMlp, kCnn, kCnnSequential, kLenet, kArchCount };
 
 char g_message[200];  // errors without a usable model
 
@@ -88,90 +138,523 @@ Text error(const sgdx_model* m) {
 
 const sgdx::kernels::KernelSet& K() { return sgdx::kernels::reference(); }
 
-size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+uint64_t round_up(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+size_t max_of(size_t a, size_t b) { return a > b ? a : b; }
 
-// Byte offsets of each buffer from the (aligned) start of the arena.
-struct Layout {
-    size_t weight, bias, grad_w, grad_b, x, logits, dlogits, targets, qweight, qscale, total;
+bool same(const char* a, const char* b) { return std::strcmp(a, b) == 0; }
+
+int arch_id(const char* name) {
+    for (uint32_t i = 0; i < kArchCount; ++i)
+        if (same(name, kArchitectures[i].name)) return int(i);
+    return -1;
+}
+
+Text& list_architectures(Text& t) {
+    for (uint32_t i = 0; i < kArchCount; ++i) t.s(i ? ", " : "").s(kArchitectures[i].name);
+    return t;
+}
+
+// ---- Planning: the layers of an architecture and their shapes -----------------
+
+struct Planner {
+    Layer* layers;
+    uint32_t n = 0;
+    uint32_t c, h, w;             // the current sample shape
+    const char* problem = nullptr;  // the first shape that did not work
+
+    Layer& add(Kind kind) {
+        Layer& l = layers[n++];
+        std::memset(&l, 0, sizeof l);
+        l.kind = kind, l.cin = c, l.h = h, l.w = w;
+        return l;
+    }
+    static void names(Layer& l, const char* prefix) {
+        Text(l.wname, sizeof l.wname).s(prefix).s(".weight");
+        Text(l.bname, sizeof l.bname).s(prefix).s(".bias");
+    }
+    void linear(const char* prefix, uint32_t out) {  // flattens its input
+        if (problem) return;
+        const uint32_t in = c * h * w;
+        c = in, h = w = 1;
+        Layer& l = add(kLinear);
+        l.cout = out, l.oh = l.ow = 1;
+        names(l, prefix);
+        c = out;
+    }
+    void conv(const char* prefix, uint32_t out, uint32_t k, uint32_t stride, uint32_t pad) {
+        if (problem) return;
+        if (h + 2 * pad < k || w + 2 * pad < k) { problem = "the image is too small for a convolution"; return; }
+        Layer& l = add(kConv);
+        l.cout = out, l.kh = l.kw = k, l.stride = stride, l.pad = pad;
+        l.oh = (h + 2 * pad - k) / stride + 1, l.ow = (w + 2 * pad - k) / stride + 1;
+        names(l, prefix);
+        c = out, h = l.oh, w = l.ow;
+    }
+    void relu() {
+        if (problem) return;
+        Layer& l = add(kRelu);
+        l.cout = c, l.oh = h, l.ow = w;
+    }
+    void pool(Kind kind, uint32_t kh, uint32_t kw) {  // stride = window, PyTorch's floor mode
+        if (problem) return;
+        if (h < kh || w < kw) { problem = "the image is too small for a pooling window"; return; }
+        Layer& l = add(kind);
+        l.kh = kh, l.kw = kw, l.stride = kh;
+        l.cout = c, l.oh = h / kh, l.ow = w / kw;
+        h = l.oh, w = l.ow;
+    }
 };
 
-Layout layout(uint64_t D, uint64_t C, uint64_t B) {
-    Layout l{};
-    size_t at = round_up(sizeof(sgdx_model));
-    auto take = [&](size_t& field, uint64_t bytes) {
-        field = at;
-        at += round_up(size_t(bytes));
-    };
-    take(l.weight, 4 * C * D);
-    take(l.bias, 4 * C);
-    take(l.grad_w, 4 * C * D);
-    take(l.grad_b, 4 * C);
-    take(l.x, 4 * B * D);
-    take(l.logits, 4 * B * C);
-    take(l.dlogits, 4 * B * C);
-    take(l.targets, 4 * B);
-    take(l.qweight, C * D);
-    take(l.qscale, 4 * C);
-    l.total = at + kAlign - 1;  // slack to align any arena pointer
-    return l;
-}
-
-sgdx_status check_dims(uint32_t D, uint32_t C, uint32_t B) {
-    if (D == 0 || D > kMaxInputs)
-        return error(nullptr).s("inputs = ").u(D).s(": must be in [1, ").u(kMaxInputs).s("]").status(SGDX_ERR_BAD_DIMENSION);
-    if (C < 2 || C > kMaxClasses)
-        return error(nullptr).s("classes = ").u(C).s(": must be in [2, ").u(kMaxClasses).s("] (labels are uint8)").status(SGDX_ERR_BAD_DIMENSION);
-    if (B == 0 || B > kMaxBatch)
-        return error(nullptr).s("max_batch = ").u(B).s(": must be in [1, ").u(kMaxBatch).s("]").status(SGDX_ERR_BAD_DIMENSION);
-    // The largest layout must fit size_t (32-bit targets).
-    uint64_t need = 64 * (uint64_t(C) * D + uint64_t(B) * D + uint64_t(B) * C) + 4096;
-    if (need > uint64_t(SIZE_MAX))
-        return error(nullptr).s("inputs, classes and max_batch need more memory than this target can address").status(SGDX_ERR_BAD_DIMENSION);
+// The runtime's models/zoo.cpp, layer by layer, with PyTorch's state_dict names.
+sgdx_status plan(sgdx_model& m, const char* fn) {
+    Planner p{m.layers, 0, 1, m.rows, m.cols};
+    const uint32_t C = m.classes;
+    switch (m.arch) {
+        case kLogistic:
+            p.linear("lin", C);
+            break;
+        case kMlp: {
+            uint32_t i = 0;
+            char prefix[8];
+            for (; i < SGDX_MAX_HIDDEN && m.hidden[i]; ++i) {
+                Text(prefix, sizeof prefix).u(2 * i);
+                p.linear(prefix, m.hidden[i]);
+                p.relu();
+            }
+            Text(prefix, sizeof prefix).u(2 * i);
+            p.linear(prefix, C);
+            break;
+        }
+        case kCnn:
+        case kCnnSequential: {
+            const bool seq = m.arch == kCnnSequential;
+            p.conv(seq ? "1" : "conv1", 16, 3, 2, 1);
+            p.relu();
+            p.conv(seq ? "3" : "conv2", 16, 3, 2, 1);
+            p.relu();
+            p.conv(seq ? "5" : "conv3", C, 3, 2, 1);
+            p.relu();
+            if (seq) p.pool(kAvgPool, p.h, p.w);  // AdaptiveAvgPool2d(1)
+            else p.pool(kAvgPool, 4, 4);          // F.avg_pool2d(xb, 4)
+            break;
+        }
+        case kLenet:
+            p.conv("1", 16, 5, 1, 0);
+            p.relu();
+            p.pool(kMaxPool, 2, 2);
+            p.conv("4", 32, 5, 1, 0);
+            p.relu();
+            p.pool(kMaxPool, 2, 2);
+            p.linear("8", 128);
+            p.relu();
+            p.linear("10", C);
+            break;
+        default:
+            return error(nullptr).s(fn).s(": unknown architecture").status(SGDX_ERR_UNKNOWN_MODEL);
+    }
+    m.n_layers = p.n;
+    const char* arch = kArchitectures[m.arch].name;
+    if (p.problem)
+        return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: ").s(p.problem)
+            .status(SGDX_ERR_BAD_DIMENSION);
+    const Layer& last = m.layers[p.n - 1];
+    if (last.out_size() != C)
+        return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images ends in ")
+            .u(last.cout).s("x").u(last.oh).s("x").u(last.ow).s(" values, not one score per class (").u(C)
+            .s("): it is built for 28x28 images").status(SGDX_ERR_BAD_DIMENSION);
     return SGDX_OK;
 }
 
-// Checks the handle; a bad one is reported in the global message.
-sgdx_status check_model(const sgdx_model* m, const char* fn) {
-    if (!m) return error(nullptr).s(fn).s(": model is NULL").status(SGDX_ERR_NULL_ARGUMENT);
-    if (m->magic != kMagic)
-        return error(nullptr).s(fn).s(": model is not a live sgdx model (not created by sgdx_create, or its arena was overwritten)").status(SGDX_ERR_BAD_MODEL);
+sgdx_status check_config(const sgdx_config* c, const char* fn) {
+    if (!c) return error(nullptr).s(fn).s(": config is NULL").status(SGDX_ERR_NULL_ARGUMENT);
+    if (!c->architecture) return error(nullptr).s(fn).s(": config->architecture is NULL").status(SGDX_ERR_NULL_ARGUMENT);
+    if (arch_id(c->architecture) < 0) {
+        Text e = error(nullptr);
+        e.s(fn).s(": unknown architecture '").name(c->architecture, std::strlen(c->architecture)).s("' (choose one of: ");
+        return list_architectures(e).s(")").status(SGDX_ERR_UNKNOWN_MODEL);
+    }
+    const uint64_t pixels = uint64_t(c->image_rows) * c->image_cols;
+    if (c->image_rows == 0 || c->image_cols == 0 || pixels > kMaxInputs)
+        return error(nullptr).s(fn).s(": image of ").u(c->image_rows).s("x").u(c->image_cols)
+            .s(" pixels: each side must be >= 1 and the image at most ").u(kMaxInputs).s(" pixels").status(SGDX_ERR_BAD_DIMENSION);
+    if (c->classes < 2 || c->classes > kMaxClasses)
+        return error(nullptr).s(fn).s(": classes = ").u(c->classes).s(": must be in [2, ").u(kMaxClasses).s("] (labels are uint8)").status(SGDX_ERR_BAD_DIMENSION);
+    if (c->max_batch == 0 || c->max_batch > kMaxBatch)
+        return error(nullptr).s(fn).s(": max_batch = ").u(c->max_batch).s(": must be in [1, ").u(kMaxBatch).s("]").status(SGDX_ERR_BAD_DIMENSION);
+    if (!(std::isfinite(c->momentum) && c->momentum >= 0.f && c->momentum < 1.f))
+        return error(nullptr).s(fn).s(": momentum must be a number in [0, 1)").status(SGDX_ERR_BAD_OPTION);
+    if (c->flags & ~(SGDX_INFERENCE_ONLY | SGDX_NO_INT8))
+        return error(nullptr).s(fn).s(": flags ").u(c->flags).s(" hold bits other than SGDX_INFERENCE_ONLY and SGDX_NO_INT8").status(SGDX_ERR_BAD_OPTION);
+    if (same(c->architecture, "mlp")) {
+        if (c->hidden[0] == 0)
+            return error(nullptr).s(fn).s(": mlp needs at least one hidden width (config->hidden[0] is 0)").status(SGDX_ERR_BAD_DIMENSION);
+        bool ended = false;
+        for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) {
+            if (c->hidden[i] == 0) { ended = true; continue; }
+            if (ended)
+                return error(nullptr).s(fn).s(": config->hidden[").u(i).s("] follows a 0 (the list ends at its first 0)").status(SGDX_ERR_BAD_DIMENSION);
+            if (c->hidden[i] > kMaxWidth)
+                return error(nullptr).s(fn).s(": hidden width ").u(c->hidden[i]).s(" is larger than ").u(kMaxWidth).status(SGDX_ERR_BAD_DIMENSION);
+        }
+    }
     return SGDX_OK;
 }
 
-sgdx_status null_arg(const sgdx_model* m, const char* fn, const char* arg) {
-    return error(m).s(fn).s(": ").s(arg).s(" is NULL").status(SGDX_ERR_NULL_ARGUMENT);
+// A model's header from a (checked) config, its layers planned.
+sgdx_status describe(const sgdx_config* c, sgdx_model& m, const char* fn) {
+    if (sgdx_status st = check_config(c, fn)) return st;
+    std::memset(&m, 0, sizeof m);
+    m.arch = uint32_t(arch_id(c->architecture));
+    for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) m.hidden[i] = m.arch == kMlp ? c->hidden[i] : 0;
+    m.rows = c->image_rows, m.cols = c->image_cols, m.classes = c->classes;
+    m.max_batch = c->max_batch, m.flags = c->flags;
+    m.momentum = (c->flags & SGDX_INFERENCE_ONLY) ? 0.f : c->momentum;
+    return plan(m, fn);
 }
 
-sgdx_status not_quantized(const sgdx_model* m, const char* fn) {
-    return error(m).s(fn).s(": no int8 weights: call sgdx_quantize after the last training step or load").status(SGDX_ERR_NOT_QUANTIZED);
+// ---- Layout: every buffer's place in the arena -----------------------------------
+
+struct Allocator {
+    uint8_t* base;  // nullptr: only count
+    uint64_t at;
+    template <class T>
+    void operator()(T*& p, uint64_t count) {
+        p = base ? reinterpret_cast<T*>(base + at) : nullptr;
+        at += round_up(count * sizeof(T));
+    }
+};
+
+// Assigns m's buffers from base (or just counts, base == nullptr); returns the
+// bytes from base's aligned start.
+uint64_t layout(sgdx_model& m, uint8_t* base) {
+    Allocator a{base, round_up(sizeof(sgdx_model))};
+    const bool train = !(m.flags & SGDX_INFERENCE_ONLY), int8 = !(m.flags & SGDX_NO_INT8);
+    const bool velocity = train && m.momentum > 0.f;
+    const uint64_t B = m.max_batch, pixels = uint64_t(m.rows) * m.cols;
+    // act: the largest activation; grad: the largest gradient backward passes,
+    // each layer's output's and, after the first learning layer, its input's.
+    uint64_t act = pixels, grad = 1, row = 1, cols = 0, qin = 0, qcols = 0;
+    bool learned = false;
+    a(m.x, B * pixels);
+    for (uint32_t i = 0; i < m.n_layers; ++i) {
+        Layer& l = m.layers[i];
+        grad = max_of(grad, l.out_size());
+        if (learned) grad = max_of(grad, l.in_size());
+        learned |= l.learns();
+        if (l.learns()) {
+            const uint64_t n = uint64_t(l.cout) * l.patch();
+            a(l.weight, n), a(l.bias, l.cout);
+            if (velocity) a(l.vweight, n), a(l.vbias, l.cout);
+            if (train && l.kind == kConv) a(l.gweight, n), a(l.gbias, l.cout);
+            if (int8) a(l.qweight, n), a(l.qscale, l.cout);
+            qin = max_of(qin, l.in_size());
+            if (l.kind == kLinear) row = max_of(row, l.patch());
+            if (l.kind == kConv) {
+                cols = max_of(cols, l.patch() * l.positions());
+                qcols = max_of(qcols, l.patch() * l.positions());
+            }
+        }
+        if (l.kind == kRelu) l.out = i ? m.layers[i - 1].out : m.x;  // in place
+        else a(l.out, B * l.out_size());
+        act = max_of(act, l.out_size());
+    }
+    if (train) a(m.grad[0], B * grad), a(m.grad[1], B * grad), a(m.row, row);
+    if (cols) a(m.patches, cols);
+    a(m.targets, B);
+    if (int8) a(m.qact[0], act), a(m.qact[1], act), a(m.qin, qin), a(m.qcols, qcols);
+    a(m.header, kHeaderMax);
+    return a.at;
 }
 
-sgdx_status check_labels(sgdx_model* m, const char* fn, const uint8_t* labels, uint32_t n) {
-    for (uint32_t i = 0; i < n; ++i)
-        if (labels[i] >= m->classes)
-            return error(m).s(fn).s(": label ").u(labels[i]).s(" at index ").u(i).s(" is not < classes (").u(m->classes).s(")").status(SGDX_ERR_BAD_LABEL);
-    return SGDX_OK;
+// The runtime's initialisation: layer by layer, weight then bias, uniform in
+// +-1/sqrt(fan_in) from one PCG32 stream.
+void initialise(sgdx_model& m, uint64_t seed) {
+    sgdx::Rng rng(seed);
+    for (uint32_t i = 0; i < m.n_layers; ++i) {
+        Layer& l = m.layers[i];
+        if (!l.learns()) continue;
+        const float bound = 1.0f / std::sqrt(float(l.patch()));
+        const size_t n = l.cout * l.patch();
+        for (size_t k = 0; k < n; ++k) l.weight[k] = rng.uniform(-bound, bound);
+        for (size_t k = 0; k < l.cout; ++k) l.bias[k] = rng.uniform(-bound, bound);
+    }
 }
 
-// images: (n, D) uint8 -> m->x, m->logits (n, C)
-void forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
-    const size_t D = m->inputs, C = m->classes;
-    K().scale_u8(images, kPixelScale, m->x, n * D);
-    K().linear_forward(m->x, m->weight, m->bias, m->logits, n, D, C);
+// ---- exp and log without libm ---------------------------------------------------
+// newlib's expf/logf and glibc's round differently, so a step on the device and
+// the same step on a PC would drift apart; these are plain float arithmetic
+// (Cephes' polynomials, ~1 ulp) and give the same bits everywhere.
+
+float exp_portable(float x) {
+    if (x != x) return x;
+    if (x > 88.7228317f) return INFINITY;
+    if (x < -103.972084f) return 0.f;
+    const int k = int(x * 1.44269504f + (x >= 0.f ? 0.5f : -0.5f));  // round(x / ln 2)
+    const float kf = float(k);
+    float r = x - kf * 0.693359375f;  // ln 2 in two parts: r = x - k ln 2, exactly
+    r = r - kf * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * (r * r) + r + 1.f;
+    // y * 2^k in two factors, each a normal float, so results near 0 round once.
+    const int k1 = k / 2, k2 = k - k1;
+    const uint32_t b1 = uint32_t(k1 + 127) << 23, b2 = uint32_t(k2 + 127) << 23;
+    float f1, f2;
+    std::memcpy(&f1, &b1, 4);
+    std::memcpy(&f2, &b2, 4);
+    return y * f1 * f2;
 }
 
-uint32_t argmax(const float* z, uint32_t C) {
-    uint32_t arg = 0;  // first maximum, as the softmax_xent kernel counts hits
-    for (uint32_t c = 1; c < C; ++c)
-        if (z[c] > z[arg]) arg = c;
-    return arg;
+float log_portable(float x) {
+    if (x != x) return x;
+    if (x < 0.f) return NAN;
+    if (x == 0.f) return -INFINITY;
+    if (x == INFINITY) return x;
+    int e = 0;
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    if (u < 0x00800000u) {  // subnormal: scale into the normal range first
+        x *= 8388608.f;
+        e = -23;
+        std::memcpy(&u, &x, 4);
+    }
+    e += int((u >> 23) & 0xffu) - 126;
+    u = (u & 0x007fffffu) | 0x3f000000u;  // mantissa in [0.5, 1)
+    float m;
+    std::memcpy(&m, &u, 4);
+    if (m < 0.707106781f) {
+        e -= 1;
+        m = m + m - 1.f;
+    } else {
+        m = m - 1.f;
+    }
+    const float z = m * m;
+    float y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = y * m * z;
+    const float ef = float(e);
+    y += -2.12194440e-4f * ef;
+    y += -0.5f * z;
+    return m + y + 0.693359375f * ef;
 }
 
-// Two rows against one image: a = Σ q0[k]·x[k], b = Σ q1[k]·x[k] in int32 (no
-// overflow: n <= kMaxInputs). With the DSP extension (Cortex-M4) each 4-pixel
+// The reference softmax_xent kernel's arithmetic, with the functions above.
+double softmax_xent(const float* logits, const int32_t* target, float* dlogits, float grad_scale, size_t B,
+                    size_t C, size_t* correct) {
+    return sgdx::kernels::softmax_xent_with(exp_portable, log_portable, logits, target, dlogits, grad_scale, B, C,
+                                            correct);
+}
+
+// ---- Float forward and backward, layer by layer --------------------------------
+
+// x: (cin, h, w) -> cols: (cin * k * k, oh * ow), zero where the window leaves the image
+void im2col(const Layer& l, const float* x, float* cols) {
+    const size_t P = l.positions();
+    for (uint32_t c = 0; c < l.cin; ++c)
+        for (uint32_t ky = 0; ky < l.kh; ++ky)
+            for (uint32_t kx = 0; kx < l.kw; ++kx) {
+                float* r = cols + ((size_t(c) * l.kh + ky) * l.kw + kx) * P;
+                for (uint32_t oy = 0; oy < l.oh; ++oy) {
+                    const int64_t iy = int64_t(oy) * l.stride + ky - l.pad;
+                    for (uint32_t ox = 0; ox < l.ow; ++ox) {
+                        const int64_t ix = int64_t(ox) * l.stride + kx - l.pad;
+                        const bool inside = iy >= 0 && iy < l.h && ix >= 0 && ix < l.w;
+                        *r++ = inside ? x[(size_t(c) * l.h + size_t(iy)) * l.w + size_t(ix)] : 0.f;
+                    }
+                }
+            }
+}
+
+// cols: (cin * k * k, oh * ow) -> dx: (cin, h, w), the sum of every window's share
+void col2im(const Layer& l, const float* cols, float* dx) {
+    const size_t P = l.positions();
+    std::memset(dx, 0, l.in_size() * sizeof(float));
+    for (uint32_t c = 0; c < l.cin; ++c)
+        for (uint32_t ky = 0; ky < l.kh; ++ky)
+            for (uint32_t kx = 0; kx < l.kw; ++kx) {
+                const float* r = cols + ((size_t(c) * l.kh + ky) * l.kw + kx) * P;
+                for (uint32_t oy = 0; oy < l.oh; ++oy) {
+                    const int64_t iy = int64_t(oy) * l.stride + ky - l.pad;
+                    for (uint32_t ox = 0; ox < l.ow; ++ox, ++r) {
+                        const int64_t ix = int64_t(ox) * l.stride + kx - l.pad;
+                        if (iy >= 0 && iy < l.h && ix >= 0 && ix < l.w)
+                            dx[(size_t(c) * l.h + size_t(iy)) * l.w + size_t(ix)] += *r;
+                    }
+                }
+            }
+}
+
+// x: (n, cin, h, w) -> y: (n, cout, oh, ow); the window's first maximum (or mean)
+void pool_forward(const Layer& l, const float* x, float* y, size_t n) {
+    const float inv = 1.f / float(l.kh * l.kw);
+    for (size_t p = 0; p < n * l.cin; ++p) {
+        const float* plane = x + p * l.h * l.w;
+        for (uint32_t oy = 0; oy < l.oh; ++oy)
+            for (uint32_t ox = 0; ox < l.ow; ++ox) {
+                const float* win = plane + size_t(oy) * l.kh * l.w + size_t(ox) * l.kw;
+                float acc = l.kind == kMaxPool ? win[0] : 0.f;
+                for (uint32_t ky = 0; ky < l.kh; ++ky)
+                    for (uint32_t kx = 0; kx < l.kw; ++kx) {
+                        const float v = win[size_t(ky) * l.w + kx];
+                        if (l.kind == kMaxPool) acc = v > acc ? v : acc;
+                        else acc += v;
+                    }
+                *y++ = l.kind == kMaxPool ? acc : acc * inv;
+            }
+    }
+}
+
+// x: (n, cin, h, w), dy: (n, cout, oh, ow) -> dx: (n, cin, h, w)
+void pool_backward(const Layer& l, const float* x, const float* dy, float* dx, size_t n) {
+    const float inv = 1.f / float(l.kh * l.kw);
+    std::memset(dx, 0, n * l.in_size() * sizeof(float));
+    for (size_t p = 0; p < n * l.cin; ++p) {
+        const float* plane = x + p * l.h * l.w;
+        float* dplane = dx + p * l.h * l.w;
+        for (uint32_t oy = 0; oy < l.oh; ++oy)
+            for (uint32_t ox = 0; ox < l.ow; ++ox) {
+                const size_t at = size_t(oy) * l.kh * l.w + size_t(ox) * l.kw;
+                const float g = *dy++;
+                if (l.kind == kMaxPool) {
+                    size_t arg = at;
+                    for (uint32_t ky = 0; ky < l.kh; ++ky)
+                        for (uint32_t kx = 0; kx < l.kw; ++kx) {
+                            const size_t i = at + size_t(ky) * l.w + kx;
+                            if (plane[i] > plane[arg]) arg = i;
+                        }
+                    dplane[arg] += g;
+                } else {
+                    for (uint32_t ky = 0; ky < l.kh; ++ky)
+                        for (uint32_t kx = 0; kx < l.kw; ++kx) dplane[at + size_t(ky) * l.w + kx] += g * inv;
+                }
+            }
+    }
+}
+
+const float* layer_input(const sgdx_model* m, uint32_t i) { return i ? m->layers[i - 1].out : m->x; }
+
+// images: (n, pixels) uint8 -> the last layer's out: (n, classes)
+const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
+    K().scale_u8(images, kPixelScale, m->x, size_t(n) * m->rows * m->cols);
+    for (uint32_t i = 0; i < m->n_layers; ++i) {
+        const Layer& l = m->layers[i];
+        const float* in = layer_input(m, i);
+        switch (l.kind) {
+            case kLinear:  // in: (n, D), weight: (C, D) -> out: (n, C)
+                K().linear_forward(in, l.weight, l.bias, l.out, n, l.patch(), l.cout);
+                break;
+            case kConv:  // per image: out (cout, P) = weight (cout, patch) · cols (patch, P) + bias
+                for (uint32_t s = 0; s < n; ++s) {
+                    float* y = l.out + s * l.out_size();
+                    im2col(l, in + s * l.in_size(), m->patches);
+                    K().gemm(false, false, l.cout, l.positions(), l.patch(), l.weight, l.patch(), m->patches,
+                             l.positions(), y, l.positions(), false);
+                    for (uint32_t c = 0; c < l.cout; ++c)
+                        for (size_t p = 0; p < l.positions(); ++p) y[c * l.positions() + p] += l.bias[c];
+                }
+                break;
+            case kRelu:
+                K().relu_forward(in, l.out, n * l.out_size());
+                break;
+            case kMaxPool:
+            case kAvgPool:
+                pool_forward(l, in, l.out, n);
+                break;
+        }
+    }
+    return m->layers[m->n_layers - 1].out;
+}
+
+// PyTorch's SGD (no dampening, weight decay or Nesterov) on n values.
+void sgd(const sgdx_model* m, float* p, const float* g, float* v, size_t n, float lr) {
+    K().sgd_update(p, g, v, n, lr, v ? m->momentum : 0.f, 0.f, 0.f, false, m->steps == 0);
+}
+
+// dlogits in m->grad[0] -> every layer's weights updated, last layer first. A
+// layer's input gradient is computed before its weights change; a Linear layer
+// is updated row by row, so its gradient is never stored whole.
+void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
+    uint32_t first_learner = 0;
+    while (!m->layers[first_learner].learns()) ++first_learner;
+    float* dy = m->grad[0];
+    float* dx = m->grad[1];
+    for (uint32_t i = m->n_layers; i-- > 0;) {
+        const Layer& l = m->layers[i];
+        const float* in = layer_input(m, i);
+        const bool need_dx = i > first_learner;
+        switch (l.kind) {
+            case kLinear: {  // in: (n, D), dy: (n, C), weight: (C, D)
+                const size_t D = l.patch(), C = l.cout;
+                if (need_dx)  // dx: (n, D) = dy · weight
+                    K().gemm(false, false, n, D, C, dy, C, l.weight, D, dx, D, false);
+                for (size_t j = 0; j < C; ++j) {
+                    // Row j of dyᵀ · in, summed as the linear_backward kernel sums it.
+                    for (size_t k = 0; k < D; ++k) {
+                        float acc = 0.f;
+                        for (size_t s = 0; s < n; ++s) acc += dy[s * C + j] * in[s * D + k];
+                        m->row[k] = acc;
+                    }
+                    float gb = 0.f;
+                    for (size_t s = 0; s < n; ++s) gb += dy[s * C + j];
+                    sgd(m, l.weight + j * D, m->row, l.vweight ? l.vweight + j * D : nullptr, D, lr);
+                    sgd(m, l.bias + j, &gb, l.vbias ? l.vbias + j : nullptr, 1, lr);
+                }
+                break;
+            }
+            case kConv: {  // per image: dy (cout, P), cols (patch, P)
+                const size_t P = l.positions(), R = l.patch();
+                for (uint32_t s = 0; s < n; ++s) {
+                    const float* g = dy + s * l.out_size();
+                    im2col(l, in + s * l.in_size(), m->patches);
+                    // gweight: (cout, patch) += dy · colsᵀ
+                    K().gemm(false, true, l.cout, R, P, g, P, m->patches, P, l.gweight, R, s > 0);
+                    for (uint32_t c = 0; c < l.cout; ++c) {
+                        float acc = 0.f;
+                        for (size_t p = 0; p < P; ++p) acc += g[c * P + p];
+                        l.gbias[c] = s > 0 ? l.gbias[c] + acc : acc;
+                    }
+                    if (need_dx) {  // cols: (patch, P) = weightᵀ · dy, folded back into the image
+                        K().gemm(true, false, R, P, l.cout, l.weight, R, g, P, m->patches, P, false);
+                        col2im(l, m->patches, dx + s * l.in_size());
+                    }
+                }
+                sgd(m, l.weight, l.gweight, l.vweight, l.cout * R, lr);
+                sgd(m, l.bias, l.gbias, l.vbias, l.cout, lr);
+                break;
+            }
+            case kRelu:  // its output is its input's buffer: y > 0 exactly where x > 0
+                if (need_dx) K().relu_backward(l.out, dy, dy, n * l.out_size());
+                continue;  // dy stays where it is
+            case kMaxPool:
+            case kAvgPool:
+                if (need_dx) pool_backward(l, in, dy, dx, n);
+                break;
+        }
+        if (need_dx) {
+            float* t = dy;
+            dy = dx, dx = t;
+        }
+    }
+}
+
+// ---- int8 inference ---------------------------------------------------------------
+
+// Two rows against one input: a = Σ q0[k]·x[k], b = Σ q1[k]·x[k] in int32 (no
+// overflow: n <= kMaxInputs). With the DSP extension (Cortex-M4) each 4-byte
 // word is loaded and widened once for both rows, and four products take two
 // SMLADs (two 16x16 multiply-adds each).
-void dot2_i8_u8(const int8_t* q0, const int8_t* q1, const uint8_t* x, uint32_t n, int32_t& a,
+void dot2_i8_u8(const int8_t* q0, const int8_t* q1, const uint8_t* x, size_t n, int32_t& a,
                 int32_t& b) {
     a = b = 0;
 #if defined(__ARM_FEATURE_DSP)
@@ -194,17 +677,117 @@ void dot2_i8_u8(const int8_t* q0, const int8_t* q1, const uint8_t* x, uint32_t n
     }
 }
 
-// int8 weights x uint8 pixels -> class; logits (C) receive the rescaled scores.
-uint32_t predict_int8(const sgdx_model* m, const uint8_t* image, float* logits) {
-    const uint32_t D = m->inputs, C = m->classes;
-    for (uint32_t c = 0; c < C; c += 2) {
-        const uint32_t d = c + 1 < C ? c + 1 : c;  // an odd last row pairs with itself
+// Every output row against `in` (patch bytes): y[c * stride] = acc·scale_c·in_scale + bias.
+void rows_i8(const Layer& l, const uint8_t* in, float in_scale, float* y, size_t stride) {
+    const size_t R = l.patch();
+    for (uint32_t c = 0; c < l.cout; c += 2) {
+        const uint32_t d = c + 1 < l.cout ? c + 1 : c;  // an odd last row pairs with itself
         int32_t acc[2];
-        dot2_i8_u8(m->qweight + size_t(c) * D, m->qweight + size_t(d) * D, image, D, acc[0], acc[1]);
-        logits[c] = float(acc[0]) * (m->qscale[c] * kPixelScale) + m->bias[c];
-        logits[d] = float(acc[1]) * (m->qscale[d] * kPixelScale) + m->bias[d];
+        dot2_i8_u8(l.qweight + size_t(c) * R, l.qweight + size_t(d) * R, in, R, acc[0], acc[1]);
+        y[c * stride] = float(acc[0]) * (l.qscale[c] * in_scale) + l.bias[c];
+        y[d * stride] = float(acc[1]) * (l.qscale[d] * in_scale) + l.bias[d];
     }
-    return argmax(logits, C);
+}
+
+// x: (n) >= 0 -> q: (n) uint8 with x ≈ q · scale, scale = max / 255 (returned).
+float quantize_input(const float* x, size_t n, uint8_t* q) {
+    float max = 0.f;
+    for (size_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;  // NaN and negatives read as 0
+    if (!(max > 0.f) || !std::isfinite(max)) {
+        std::memset(q, 0, n);
+        return 1.f;
+    }
+    const float inv = 255.f / max;
+    for (size_t i = 0; i < n; ++i) {
+        const float v = x[i] > 0.f ? x[i] * inv + 0.5f : 0.f;
+        q[i] = uint8_t(v < 255.f ? v : 255.f);
+    }
+    return max / 255.f;
+}
+
+// One image through the int8 layers -> class; the logits stay in the returned buffer.
+uint32_t argmax(const float* z, uint32_t C) {
+    uint32_t arg = 0;  // first maximum, as the softmax_xent kernel counts hits
+    for (uint32_t c = 1; c < C; ++c)
+        if (z[c] > z[arg]) arg = c;
+    return arg;
+}
+
+uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
+    const uint8_t* q = image;  // the first layer reads the pixels themselves
+    float q_scale = kPixelScale;
+    float* cur = m->qact[0];
+    float* next = m->qact[1];
+    for (uint32_t i = 0; i < m->n_layers; ++i) {
+        const Layer& l = m->layers[i];
+        if (l.learns() && q != image) q_scale = quantize_input(cur, l.in_size(), m->qin), q = m->qin;
+        switch (l.kind) {
+            case kLinear:
+                rows_i8(l, q, q_scale, next, 1);
+                break;
+            case kConv: {  // patches by position, so each is contiguous like a weight row
+                const size_t R = l.patch(), P = l.positions();
+                for (uint32_t c = 0; c < l.cin; ++c)
+                    for (uint32_t ky = 0; ky < l.kh; ++ky)
+                        for (uint32_t kx = 0; kx < l.kw; ++kx) {
+                            uint8_t* col = m->qcols + (size_t(c) * l.kh + ky) * l.kw + kx;
+                            for (uint32_t oy = 0; oy < l.oh; ++oy) {
+                                const int64_t iy = int64_t(oy) * l.stride + ky - l.pad;
+                                for (uint32_t ox = 0; ox < l.ow; ++ox, col += R) {
+                                    const int64_t ix = int64_t(ox) * l.stride + kx - l.pad;
+                                    *col = iy >= 0 && iy < l.h && ix >= 0 && ix < l.w
+                                               ? q[(size_t(c) * l.h + size_t(iy)) * l.w + size_t(ix)]
+                                               : 0;
+                                }
+                            }
+                        }
+                for (size_t p = 0; p < P; ++p) rows_i8(l, m->qcols + p * R, q_scale, next + p, P);
+                break;
+            }
+            case kRelu:
+                K().relu_forward(cur, cur, l.out_size());
+                continue;
+            case kMaxPool:
+            case kAvgPool:
+                pool_forward(l, cur, next, 1);
+                break;
+        }
+        float* t = cur;
+        cur = next, next = t;
+        q = nullptr;
+    }
+    return argmax(cur, m->classes);
+}
+
+// ---- safetensors --------------------------------------------------------------------
+
+struct TensorRef {
+    const Layer* layer;
+    bool is_bias;
+    const char* name() const { return is_bias ? layer->bname : layer->wname; }
+    float* data() const { return is_bias ? layer->bias : layer->weight; }
+    size_t count() const { return is_bias ? layer->cout : layer->cout * layer->patch(); }
+    uint32_t shape(uint32_t* dims) const {
+        dims[0] = layer->cout;
+        if (is_bias) return 1;
+        if (layer->kind == kLinear) return dims[1] = uint32_t(layer->patch()), 2;
+        dims[1] = layer->cin, dims[2] = layer->kh, dims[3] = layer->kw;
+        return 4;
+    }
+};
+constexpr uint32_t kMaxTensors = 2 * kMaxLayers;
+
+// The model's tensors sorted by name, as safetensors files list them.
+uint32_t tensors(const sgdx_model* m, TensorRef* out) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->n_layers; ++i)
+        if (m->layers[i].learns()) out[n++] = {&m->layers[i], false}, out[n++] = {&m->layers[i], true};
+    for (uint32_t i = 1; i < n; ++i)  // insertion sort: at most 2 * kMaxLayers entries
+        for (uint32_t j = i; j > 0 && std::strcmp(out[j - 1].name(), out[j].name()) > 0; --j) {
+            TensorRef t = out[j];
+            out[j] = out[j - 1], out[j - 1] = t;
+        }
+    return n;
 }
 
 void put_u32(uint8_t* p, uint32_t v) {
@@ -213,43 +796,66 @@ void put_u32(uint8_t* p, uint32_t v) {
 uint32_t get_u32(const uint8_t* p) {
     return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
 }
-void put_floats(uint8_t* p, const float* v, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-        uint32_t u;
-        std::memcpy(&u, &v[i], 4);
-        put_u32(p + 4 * i, u);
-    }
-}
 
-// The header encode_safetensors writes for MnistLogistic, unpadded.
+// The header `sgdx train` writes (encode_model with models/zoo's metadata), unpadded.
 size_t write_header(const sgdx_model* m, char* buf, size_t cap) {
-    const uint64_t C = m->classes, D = m->inputs;
     Text t(buf, cap);
-    t.s("{\"__metadata__\":{\"format\":\"pt\"},\"lin.bias\":{\"dtype\":\"F32\",\"shape\":[").u(C)
-        .s("],\"data_offsets\":[0,").u(4 * C).s("]},\"lin.weight\":{\"dtype\":\"F32\",\"shape\":[").u(C)
-        .s(",").u(D).s("],\"data_offsets\":[").u(4 * C).s(",").u(4 * C + 4 * C * D).s("]}}");
+    t.s("{\"__metadata__\":{\"architecture\":\"").s(kArchitectures[m->arch].name).s("\",\"classes\":\"")
+        .u(m->classes).s("\",\"format\":\"pt\",");
+    if (m->arch == kMlp) {
+        t.s("\"hidden\":\"");
+        for (uint32_t i = 0; i < SGDX_MAX_HIDDEN && m->hidden[i]; ++i) (i ? t.s(",") : t).u(m->hidden[i]);
+        t.s("\",");
+    }
+    t.s("\"image_cols\":\"").u(m->cols).s("\",\"image_rows\":\"").u(m->rows).s("\",\"model\":\"")
+        .s(kArchitectures[m->arch].torch_class).s("\"}");
+    TensorRef list[kMaxTensors];
+    const uint32_t n = tensors(m, list);
+    uint64_t offset = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+        uint32_t dims[4];
+        const uint32_t rank = list[i].shape(dims);
+        t.s(",\"").s(list[i].name()).s("\":{\"dtype\":\"F32\",\"shape\":[");
+        for (uint32_t d = 0; d < rank; ++d) (d ? t.s(",") : t).u(dims[d]);
+        t.s("],\"data_offsets\":[").u(offset).s(",").u(offset + 4 * list[i].count()).s("]}");
+        offset += 4 * list[i].count();
+    }
+    t.s("}");
     return t.overflowed() ? 0 : t.size();
 }
-constexpr size_t kHeaderCap = 256;
 
-size_t padded(size_t header) { return round_up(8 + header) - 8; }
+size_t padded(size_t header) { return size_t(round_up(8 + header)) - 8; }
 
-// A strict, bounded reader for just the safetensors header of this model:
-// {"__metadata__": {string: string, ...}, "lin.weight": {...}, "lin.bias": {...}}
-// in any order. Nothing is allocated; strings are spans into the buffer.
+size_t data_bytes(const sgdx_model* m) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < m->n_layers; ++i)
+        if (m->layers[i].learns()) n += 4 * (m->layers[i].cout * (m->layers[i].patch() + 1));
+    return n;
+}
+
+// A strict, bounded reader for a safetensors header: {"__metadata__": {string:
+// string, ...}, "name": {"dtype", "shape", "data_offsets"}, ...} in any order.
+// Nothing is allocated; strings are spans into the buffer.
 class HeaderReader {
 public:
+    struct Span {
+        const char* p = nullptr;
+        size_t n = 0;
+        bool is(const char* lit) const { return p && std::strlen(lit) == n && std::memcmp(p, lit, n) == 0; }
+    };
     struct Tensor {
-        bool seen = false;
+        Span name;
         bool f32 = false;
-        uint64_t shape[8] = {};
+        uint64_t shape[5] = {};  // longer shapes are no sgdx tensor's: refused as corrupt
         size_t rank = 0;
         uint64_t begin = 0, end = 0;
     };
-    Tensor weight, bias;
-    const char* bad_name = nullptr;  // an unexpected tensor name, if any
-    size_t bad_name_len = 0;
-    const char* problem = nullptr;   // what made the header corrupt
+    static constexpr size_t kMaxEntries = kMaxTensors + 2, kMaxMeta = 12;
+    Tensor entries[kMaxEntries];
+    size_t count = 0;
+    Span meta_key[kMaxMeta], meta_value[kMaxMeta];
+    size_t meta_count = 0;
+    const char* problem = nullptr;  // what made the header corrupt
 
     HeaderReader(const char* p, size_t n) : p_(p), end_(p + n) {}
 
@@ -257,19 +863,18 @@ public:
         if (!expect('{')) return false;
         if (peek() == '}') return ++p_, finish();
         for (;;) {
-            const char* key;
-            size_t len;
-            if (!string(key, len) || !expect(':')) return false;
-            if (is(key, len, "__metadata__")) {
+            Span key;
+            if (!string(key) || !expect(':')) return false;
+            if (key.is("__metadata__")) {
                 if (!metadata()) return false;
-            } else if (is(key, len, "lin.weight") || is(key, len, "lin.bias")) {
-                Tensor& t = is(key, len, "lin.weight") ? weight : bias;
-                if (t.seen) return fail("a tensor appears twice");
-                if (!tensor(t)) return false;
             } else {
-                if (!bad_name) bad_name = key, bad_name_len = len;
-                Tensor ignored;
-                if (!tensor(ignored)) return false;
+                if (count == kMaxEntries) return fail("more tensors than any sgdx model has");
+                for (size_t i = 0; i < count; ++i)
+                    if (entries[i].name.n == key.n && std::memcmp(entries[i].name.p, key.p, key.n) == 0)
+                        return fail("a tensor appears twice");
+                Tensor& t = entries[count++];
+                t.name = key;
+                if (!tensor(t)) return false;
             }
             if (peek() == ',') { ++p_; continue; }
             if (!expect('}')) return false;
@@ -277,10 +882,18 @@ public:
         }
     }
 
-private:
-    static bool is(const char* s, size_t n, const char* lit) {
-        return std::strlen(lit) == n && std::memcmp(s, lit, n) == 0;
+    const Tensor* find(const char* name, size_t rank = 0) const {
+        for (size_t i = 0; i < count; ++i)
+            if (entries[i].name.is(name) && (!rank || entries[i].rank == rank)) return &entries[i];
+        return nullptr;
     }
+    Span meta(const char* key) const {
+        for (size_t i = 0; i < meta_count; ++i)
+            if (meta_key[i].is(key)) return meta_value[i];
+        return {};
+    }
+
+private:
     bool fail(const char* what) {
         if (!problem) problem = what;
         return false;
@@ -302,9 +915,9 @@ private:
         return p_ == end_ || fail("bytes after the JSON header");
     }
     // The raw (still escaped) contents of a JSON string.
-    bool string(const char*& s, size_t& n) {
+    bool string(Span& s) {
         if (!expect('"')) return false;
-        s = p_;
+        s.p = p_;
         while (p_ < end_ && *p_ != '"') {
             if (static_cast<unsigned char>(*p_) < 0x20) return fail("control character in a string");
             if (*p_ == '\\') {
@@ -319,7 +932,7 @@ private:
             ++p_;
         }
         if (p_ >= end_) return fail("unterminated string");
-        n = size_t(p_ - s);
+        s.n = size_t(p_ - s.p);
         ++p_;
         return true;
     }
@@ -348,9 +961,9 @@ private:
         if (!expect('{')) return false;
         if (peek() == '}') return ++p_, true;
         for (;;) {
-            const char* s;
-            size_t n;
-            if (!string(s, n) || !expect(':') || !string(s, n)) return false;
+            Span k, v;
+            if (!string(k) || !expect(':') || !string(v)) return false;
+            if (meta_count < kMaxMeta) meta_key[meta_count] = k, meta_value[meta_count++] = v;
             if (peek() == ',') { ++p_; continue; }
             return expect('}');
         }
@@ -359,19 +972,17 @@ private:
         bool dtype = false, shape = false, offsets = false;
         if (!expect('{')) return false;
         for (;;) {
-            const char* key;
-            size_t len;
-            if (!string(key, len) || !expect(':')) return false;
-            if (is(key, len, "dtype")) {
-                const char* v;
-                size_t n;
-                if (!string(v, n)) return false;
-                t.f32 = is(v, n, "F32");
+            Span key;
+            if (!string(key) || !expect(':')) return false;
+            if (key.is("dtype")) {
+                Span v;
+                if (!string(v)) return false;
+                t.f32 = v.is("F32");
                 dtype = true;
-            } else if (is(key, len, "shape")) {
-                if (!int_array(t.shape, 8, t.rank)) return false;
+            } else if (key.is("shape")) {
+                if (!int_array(t.shape, 5, t.rank)) return false;
                 shape = true;
-            } else if (is(key, len, "data_offsets")) {
+            } else if (key.is("data_offsets")) {
                 uint64_t off[2];
                 size_t n;
                 if (!int_array(off, 2, n)) return false;
@@ -386,7 +997,6 @@ private:
             break;
         }
         if (!dtype || !shape || !offsets) return fail("a tensor lacks dtype, shape or data_offsets");
-        t.seen = true;
         return true;
     }
 
@@ -394,80 +1004,358 @@ private:
     const char* end_;
 };
 
-sgdx_status check_tensor(sgdx_model* m, const char* name, const HeaderReader::Tensor& t,
-                         uint64_t rows, uint64_t cols, size_t rank) {
-    if (!t.seen) return error(m).s("sgdx_load: the weights have no tensor '").s(name).s("'").status(SGDX_ERR_SHAPE_MISMATCH);
-    if (!t.f32) return error(m).s("sgdx_load: tensor '").s(name).s("' is not F32").status(SGDX_ERR_SHAPE_MISMATCH);
-    const uint64_t want[2] = {rows, cols};
-    bool same = t.rank == rank;
-    for (size_t i = 0; same && i < rank; ++i) same = t.shape[i] == want[i];
-    if (!same) {
-        Text e = error(m);
-        e.s("sgdx_load: tensor '").s(name).s("' has shape [");
-        for (size_t i = 0; i < t.rank; ++i) (i ? e.s(", ") : e).u(t.shape[i]);
-        e.s("], the model expects [").u(rows);
-        if (rank == 2) e.s(", ").u(cols);
-        return e.s("]").status(SGDX_ERR_SHAPE_MISMATCH);
+// The header's length from the file's first 8 bytes, checked against its size.
+sgdx_status header_length(const sgdx_model* m, const char* fn, const uint8_t* first8, size_t size, size_t& hlen) {
+    if (size < 8)
+        return error(m).s(fn).s(": not a safetensors file (only ").u(size).s(" bytes)").status(SGDX_ERR_CORRUPT_WEIGHTS);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | first8[i];
+    if (n > size - 8)
+        return error(m).s(fn).s(": not a safetensors file (header length ").u(n).s(" is larger than the ").u(size).s("-byte file)").status(SGDX_ERR_CORRUPT_WEIGHTS);
+    hlen = size_t(n);
+    return SGDX_OK;
+}
+
+// Checks every tensor of the header against the model; on success place[i] is
+// the data offset of tensors(m)[i].
+sgdx_status match_header(sgdx_model* m, const char* fn, const HeaderReader& r, uint64_t data_size,
+                         uint64_t* place) {
+    HeaderReader::Span arch = r.meta("architecture");
+    const char* mine = kArchitectures[m->arch].name;
+    if (arch.p && !arch.is(mine))
+        return error(m).s(fn).s(": the file holds a '").name(arch.p, arch.n).s("' model, this model is '").s(mine)
+            .s("' (sgdx_config_from_weights reads a file's architecture)").status(SGDX_ERR_SHAPE_MISMATCH);
+    TensorRef list[kMaxTensors];
+    const uint32_t n = tensors(m, list);
+    for (size_t i = 0; i < r.count; ++i) {
+        bool known = false;
+        for (uint32_t j = 0; j < n && !known; ++j) known = r.entries[i].name.is(list[j].name());
+        if (!known) {
+            Text e = error(m);
+            e.s(fn).s(": unexpected tensor '").name(r.entries[i].name.p, r.entries[i].name.n).s("' for this ").s(mine)
+                .s(" model (want ");
+            for (uint32_t j = 0; j < n; ++j) e.s(j ? ", " : "").s(list[j].name());
+            return e.s(")").status(SGDX_ERR_SHAPE_MISMATCH);
+        }
+    }
+    for (uint32_t j = 0; j < n; ++j) {
+        const HeaderReader::Tensor* t = r.find(list[j].name());
+        if (!t) return error(m).s(fn).s(": the weights have no tensor '").s(list[j].name()).s("'").status(SGDX_ERR_SHAPE_MISMATCH);
+        if (!t->f32) return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' is not F32").status(SGDX_ERR_SHAPE_MISMATCH);
+        uint32_t dims[4];
+        const uint32_t rank = list[j].shape(dims);
+        bool fits = t->rank == rank;
+        for (uint32_t d = 0; fits && d < rank; ++d) fits = t->shape[d] == dims[d];
+        if (!fits) {
+            Text e = error(m);
+            e.s(fn).s(": tensor '").s(list[j].name()).s("' has shape [");
+            for (size_t d = 0; d < t->rank; ++d) (d ? e.s(", ") : e).u(t->shape[d]);
+            e.s("], the model expects [");
+            for (uint32_t d = 0; d < rank; ++d) (d ? e.s(", ") : e).u(dims[d]);
+            return e.s("]").status(SGDX_ERR_SHAPE_MISMATCH);
+        }
+        if (t->end < t->begin || t->end - t->begin != 4 * uint64_t(list[j].count()))
+            return error(m).s(fn).s(": corrupt safetensors header: data_offsets of '").s(list[j].name())
+                .s("' do not match its shape").status(SGDX_ERR_CORRUPT_WEIGHTS);
+        place[j] = t->begin;
+    }
+    // The offsets must tile the data section exactly, as the format requires:
+    // walking from 0, some tensor starts wherever the last one ended.
+    uint64_t at = 0;
+    for (uint32_t step = 0; step < n; ++step) {
+        uint32_t next = n;
+        for (uint32_t j = 0; j < n && next == n; ++j)
+            if (place[j] == at && 4 * list[j].count() > 0) next = j;
+        if (next == n)
+            return error(m).s(fn).s(": corrupt safetensors header: data_offsets overlap or leave gaps").status(SGDX_ERR_CORRUPT_WEIGHTS);
+        at += 4 * list[next].count();
+    }
+    if (at != data_size)
+        return error(m).s(fn).s(": the data section holds ").u(data_size).s(" bytes, the tensors need ").u(at)
+            .s(data_size < at ? " (truncated)" : " (trailing bytes)").status(SGDX_ERR_CORRUPT_WEIGHTS);
+    return SGDX_OK;
+}
+
+// Little-endian F32 bytes (already in place) -> floats, on any host.
+void from_le(float* v, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        uint8_t b[4];
+        std::memcpy(b, &v[i], 4);
+        const uint32_t u = get_u32(b);
+        std::memcpy(&v[i], &u, 4);
+    }
+}
+
+void after_new_weights(sgdx_model* m) {
+    m->quantized = false;
+    m->steps = 0;
+    for (uint32_t i = 0; i < m->n_layers; ++i) {
+        const Layer& l = m->layers[i];
+        if (l.vweight) std::memset(l.vweight, 0, 4 * l.cout * l.patch()), std::memset(l.vbias, 0, 4 * l.cout);
+    }
+}
+
+// "28" -> 28: digits only, 1 .. 2^24.
+bool parse_size(HeaderReader::Span s, uint32_t& v) {
+    if (!s.p || s.n == 0 || s.n > 8) return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < s.n; ++i) {
+        if (s.p[i] < '0' || s.p[i] > '9') return false;
+        x = x * 10 + uint64_t(s.p[i] - '0');
+    }
+    if (x == 0 || x > (1u << 24)) return false;
+    v = uint32_t(x);
+    return true;
+}
+
+// An image of n pixels: square if it can be, else one row (models/zoo.cpp).
+void image_size(uint64_t n, uint32_t& rows, uint32_t& cols) {
+    uint64_t side = uint64_t(std::sqrt(double(n)) + 0.5);
+    if (side * side == n) rows = cols = uint32_t(side);
+    else rows = 1, cols = uint32_t(n);
+}
+
+sgdx_status config_from_header(const HeaderReader& r, sgdx_config* c) {
+    const char* fn = "sgdx_config_from_weights";
+    HeaderReader::Span arch = r.meta("architecture");
+    if (arch.p) {
+        int id = -1;
+        for (uint32_t i = 0; i < kArchCount && id < 0; ++i)
+            if (arch.is(kArchitectures[i].name)) id = int(i);
+        if (id < 0) {
+            Text e = error(nullptr);
+            e.s(fn).s(": the file's architecture '").name(arch.p, arch.n).s("' is not one this build knows (");
+            return list_architectures(e).s(")").status(SGDX_ERR_UNKNOWN_MODEL);
+        }
+        sgdx_config_init(c, kArchitectures[id].name);
+        const char* keys[] = {"image_rows", "image_cols", "classes"};
+        uint32_t* fields[] = {&c->image_rows, &c->image_cols, &c->classes};
+        for (int k = 0; k < 3; ++k)
+            if (!parse_size(r.meta(keys[k]), *fields[k]))
+                return error(nullptr).s(fn).s(": metadata names architecture '").s(c->architecture).s("' but its '")
+                    .s(keys[k]).s("' is missing or not a size").status(SGDX_ERR_CORRUPT_WEIGHTS);
+        if (id == kMlp) {
+            HeaderReader::Span h = r.meta("hidden");
+            uint32_t n = 0;
+            for (size_t at = 0; h.p && at <= h.n;) {
+                size_t end = at;
+                while (end < h.n && h.p[end] != ',') ++end;
+                if (n == SGDX_MAX_HIDDEN || !parse_size({h.p + at, end - at}, c->hidden[n++]))
+                    return error(nullptr).s(fn).s(": metadata 'hidden' must list 1 to ").u(SGDX_MAX_HIDDEN)
+                        .s(" widths, e.g. \"128\" or \"256,128\"").status(SGDX_ERR_CORRUPT_WEIGHTS);
+                at = end + 1;
+            }
+            if (n == 0) return error(nullptr).s(fn).s(": an mlp file without 'hidden' metadata").status(SGDX_ERR_CORRUPT_WEIGHTS);
+            for (uint32_t i = n; i < SGDX_MAX_HIDDEN; ++i) c->hidden[i] = 0;
+        }
+        return SGDX_OK;
+    }
+    // No architecture recorded: PyTorch's state_dict names tell the models apart.
+    if (const HeaderReader::Tensor* w = r.find("lin.weight", 2)) {
+        sgdx_config_init(c, "logistic");
+        c->classes = uint32_t(w->shape[0] < 1024 ? w->shape[0] : 0);
+        image_size(w->shape[1], c->image_rows, c->image_cols);
+        uint32_t rows, cols;
+        if (parse_size(r.meta("image_rows"), rows) && parse_size(r.meta("image_cols"), cols))
+            c->image_rows = rows, c->image_cols = cols;  // older sgdx files
+    } else if (const HeaderReader::Tensor* w3 = r.find("conv3.weight", 4)) {
+        sgdx_config_init(c, "cnn");
+        c->classes = uint32_t(w3->shape[0] < 1024 ? w3->shape[0] : 0);
+    } else if (r.find("1.weight", 4) && r.find("4.weight", 4)) {
+        sgdx_config_init(c, "lenet");
+        const HeaderReader::Tensor* w10 = r.find("10.weight", 2);
+        c->classes = w10 && w10->shape[0] < 1024 ? uint32_t(w10->shape[0]) : 10;
+    } else if (const HeaderReader::Tensor* w5 = r.find("5.weight", 4)) {
+        sgdx_config_init(c, "cnn_sequential");
+        c->classes = uint32_t(w5->shape[0] < 1024 ? w5->shape[0] : 0);
+    } else if (const HeaderReader::Tensor* w0 = r.find("0.weight", 2)) {
+        sgdx_config_init(c, "mlp");
+        image_size(w0->shape[1], c->image_rows, c->image_cols);
+        uint32_t widths[SGDX_MAX_HIDDEN + 1], n = 0;
+        char name[16];
+        for (const HeaderReader::Tensor* w = w0; w; w = r.find(name, 2)) {
+            if (n == SGDX_MAX_HIDDEN + 1)
+                return error(nullptr).s(fn).s(": an mlp of more than ").u(SGDX_MAX_HIDDEN).s(" hidden layers").status(SGDX_ERR_BAD_DIMENSION);
+            widths[n++] = uint32_t(w->shape[0] <= kMaxWidth ? w->shape[0] : 0);
+            Text(name, sizeof name).u(2 * n).s(".weight");
+        }
+        if (n < 2) return error(nullptr).s(fn).s(": a Sequential of one Linear layer: save it with the logistic model's names (lin.*)").status(SGDX_ERR_UNKNOWN_MODEL);
+        for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) c->hidden[i] = i + 1 < n ? widths[i] : 0;
+        c->classes = widths[n - 1];
+    } else {
+        return error(nullptr).s(fn).s(": cannot tell which model this is (no architecture in its metadata, and none of "
+                                      "lin.weight, conv3.weight, 5.weight, 0.weight)").status(SGDX_ERR_UNKNOWN_MODEL);
     }
     return SGDX_OK;
+}
+
+// ---- Argument checks ----------------------------------------------------------------
+
+// Checks the handle; a bad one is reported in the global message.
+sgdx_status check_model(const sgdx_model* m, const char* fn) {
+    if (!m) return error(nullptr).s(fn).s(": model is NULL").status(SGDX_ERR_NULL_ARGUMENT);
+    if (m->magic != kMagic)
+        return error(nullptr).s(fn).s(": model is not a live sgdx model (not created by sgdx_create, or its arena was overwritten)").status(SGDX_ERR_BAD_MODEL);
+    return SGDX_OK;
+}
+
+sgdx_status null_arg(const sgdx_model* m, const char* fn, const char* arg) {
+    return error(m).s(fn).s(": ").s(arg).s(" is NULL").status(SGDX_ERR_NULL_ARGUMENT);
+}
+
+sgdx_status not_quantized(const sgdx_model* m, const char* fn) {
+    return error(m).s(fn).s(": no int8 weights: call sgdx_quantize after the last training step or load").status(SGDX_ERR_NOT_QUANTIZED);
+}
+
+sgdx_status check_labels(sgdx_model* m, const char* fn, const uint8_t* labels, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i)
+        if (labels[i] >= m->classes)
+            return error(m).s(fn).s(": label ").u(labels[i]).s(" at index ").u(i).s(" is not < classes (").u(m->classes).s(")").status(SGDX_ERR_BAD_LABEL);
+    return SGDX_OK;
+}
+
+size_t pixels(const sgdx_model* m) { return size_t(m->rows) * m->cols; }
+
+// The logistic model's config from the old API's dimensions.
+sgdx_config logistic_config(uint32_t inputs, uint32_t classes, uint32_t max_batch) {
+    sgdx_config c;
+    sgdx_config_init(&c, "logistic");
+    image_size(inputs, c.image_rows, c.image_cols);
+    c.classes = classes, c.max_batch = max_batch;
+    return c;
 }
 
 }  // namespace
 
 extern "C" {
 
+sgdx_status sgdx_config_init(sgdx_config* c, const char* architecture) {
+    if (!c) return error(nullptr).s("sgdx_config_init: config is NULL").status(SGDX_ERR_NULL_ARGUMENT);
+    if (!architecture) return error(nullptr).s("sgdx_config_init: architecture is NULL").status(SGDX_ERR_NULL_ARGUMENT);
+    const int id = arch_id(architecture);
+    if (id < 0) {
+        Text e = error(nullptr);
+        e.s("sgdx_config_init: unknown architecture '").name(architecture, std::strlen(architecture)).s("' (choose one of: ");
+        return list_architectures(e).s(")").status(SGDX_ERR_UNKNOWN_MODEL);
+    }
+    std::memset(c, 0, sizeof *c);
+    c->architecture = kArchitectures[id].name;
+    if (id == kMlp) c->hidden[0] = 128;
+    c->image_rows = c->image_cols = 28;
+    c->classes = 10;
+    c->max_batch = 32;
+    return SGDX_OK;
+}
+
+sgdx_status sgdx_config_from_weights(const uint8_t* file, size_t size, sgdx_config* config) {
+    const char* fn = "sgdx_config_from_weights";
+    if (!file) return null_arg(nullptr, fn, "file");
+    if (!config) return null_arg(nullptr, fn, "config");
+    size_t hlen = 0;
+    if (sgdx_status st = header_length(nullptr, fn, file, size, hlen)) return st;
+    HeaderReader r(reinterpret_cast<const char*>(file + 8), hlen);
+    if (!r.parse())
+        return error(nullptr).s(fn).s(": corrupt safetensors header: ").s(r.problem).status(SGDX_ERR_CORRUPT_WEIGHTS);
+    return config_from_header(r, config);
+}
+
+sgdx_status sgdx_model_arena_size(const sgdx_config* config, size_t* bytes) {
+    if (!bytes) return null_arg(nullptr, "sgdx_model_arena_size", "bytes");
+    sgdx_model m;
+    if (sgdx_status st = describe(config, m, "sgdx_model_arena_size")) return st;
+    const uint64_t total = layout(m, nullptr) + kAlign - 1;  // slack to align any arena pointer
+    if (total > uint64_t(SIZE_MAX))
+        return error(nullptr).s("sgdx_model_arena_size: this model needs more memory than this target can address").status(SGDX_ERR_BAD_DIMENSION);
+    *bytes = size_t(total);
+    return SGDX_OK;
+}
+
+sgdx_status sgdx_create_model(void* arena, size_t arena_bytes, const sgdx_config* config, uint64_t seed,
+                              sgdx_model** model) {
+    const char* fn = "sgdx_create_model";
+    if (!model) return null_arg(nullptr, fn, "model (the output pointer)");
+    *model = nullptr;
+    if (!arena) return null_arg(nullptr, fn, "arena");
+    sgdx_model probe;
+    if (sgdx_status st = describe(config, probe, fn)) return st;  // errors name this call
+    size_t need = 0;
+    if (sgdx_status st = sgdx_model_arena_size(config, &need)) return st;
+    if (arena_bytes < need)
+        return error(nullptr).s(fn).s(": arena of ").u(arena_bytes).s(" bytes is too small: this ").s(config->architecture)
+            .s(" model (max_batch ").u(config->max_batch).s(") needs ").u(need).s(" (sgdx_model_arena_size)").status(SGDX_ERR_ARENA_TOO_SMALL);
+    uint8_t* base = static_cast<uint8_t*>(arena);
+    base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
+    std::memset(base, 0, need - (kAlign - 1));
+    sgdx_model* m = reinterpret_cast<sgdx_model*>(base);
+    describe(config, *m, fn);
+    layout(*m, base);
+    initialise(*m, seed);
+    m->magic = kMagic;
+    *model = m;
+    return SGDX_OK;
+}
+
+sgdx_status sgdx_model_config(const sgdx_model* m, sgdx_config* c) {
+    if (sgdx_status st = check_model(m, "sgdx_model_config")) return st;
+    if (!c) return null_arg(m, "sgdx_model_config", "config");
+    std::memset(c, 0, sizeof *c);
+    c->architecture = kArchitectures[m->arch].name;
+    for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) c->hidden[i] = m->hidden[i];
+    c->image_rows = m->rows, c->image_cols = m->cols, c->classes = m->classes;
+    c->max_batch = m->max_batch, c->momentum = m->momentum, c->flags = m->flags;
+    return SGDX_OK;
+}
+
+sgdx_status sgdx_tensor_count(const sgdx_model* m, uint32_t* count) {
+    if (sgdx_status st = check_model(m, "sgdx_tensor_count")) return st;
+    if (!count) return null_arg(m, "sgdx_tensor_count", "count");
+    TensorRef list[kMaxTensors];
+    *count = tensors(m, list);
+    return SGDX_OK;
+}
+
+sgdx_status sgdx_tensor_at(const sgdx_model* m, uint32_t index, sgdx_tensor* t) {
+    if (sgdx_status st = check_model(m, "sgdx_tensor_at")) return st;
+    if (!t) return null_arg(m, "sgdx_tensor_at", "tensor");
+    TensorRef list[kMaxTensors];
+    const uint32_t n = tensors(m, list);
+    if (index >= n)
+        return error(m).s("sgdx_tensor_at: index ").u(index).s(" is not < the model's ").u(n).s(" tensors").status(SGDX_ERR_BAD_OPTION);
+    std::memset(t, 0, sizeof *t);
+    t->name = list[index].name();
+    t->data = list[index].data();
+    t->rank = list[index].shape(t->shape);
+    t->count = list[index].count();
+    return SGDX_OK;
+}
+
 sgdx_status sgdx_arena_size(uint32_t inputs, uint32_t classes, uint32_t max_batch, size_t* bytes) {
     if (!bytes) return null_arg(nullptr, "sgdx_arena_size", "bytes");
-    if (sgdx_status st = check_dims(inputs, classes, max_batch)) return st;
-    *bytes = layout(inputs, classes, max_batch).total;
-    return SGDX_OK;
+    if (inputs == 0 || inputs > kMaxInputs)
+        return error(nullptr).s("inputs = ").u(inputs).s(": must be in [1, ").u(kMaxInputs).s("]").status(SGDX_ERR_BAD_DIMENSION);
+    const sgdx_config c = logistic_config(inputs, classes, max_batch);
+    return sgdx_model_arena_size(&c, bytes);
 }
 
 sgdx_status sgdx_create(void* arena, size_t arena_bytes, uint32_t inputs, uint32_t classes,
                         uint32_t max_batch, uint64_t seed, sgdx_model** model) {
     if (!model) return null_arg(nullptr, "sgdx_create", "model (the output pointer)");
     *model = nullptr;
-    if (!arena) return null_arg(nullptr, "sgdx_create", "arena");
-    if (sgdx_status st = check_dims(inputs, classes, max_batch)) return st;
-    const Layout l = layout(inputs, classes, max_batch);
-    if (arena_bytes < l.total)
-        return error(nullptr).s("sgdx_create: arena of ").u(arena_bytes).s(" bytes is too small: inputs ").u(inputs)
-            .s(", classes ").u(classes).s(", max_batch ").u(max_batch).s(" need ").u(l.total).status(SGDX_ERR_ARENA_TOO_SMALL);
-    uint8_t* base = static_cast<uint8_t*>(arena);
-    base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
-    std::memset(base, 0, l.total - (kAlign - 1));
-    sgdx_model* m = reinterpret_cast<sgdx_model*>(base);
-    m->inputs = inputs, m->classes = classes, m->max_batch = max_batch;
-    m->weight = reinterpret_cast<float*>(base + l.weight);
-    m->bias = reinterpret_cast<float*>(base + l.bias);
-    m->grad_w = reinterpret_cast<float*>(base + l.grad_w);
-    m->grad_b = reinterpret_cast<float*>(base + l.grad_b);
-    m->x = reinterpret_cast<float*>(base + l.x);
-    m->logits = reinterpret_cast<float*>(base + l.logits);
-    m->dlogits = reinterpret_cast<float*>(base + l.dlogits);
-    m->targets = reinterpret_cast<int32_t*>(base + l.targets);
-    m->qweight = reinterpret_cast<int8_t*>(base + l.qweight);
-    m->qscale = reinterpret_cast<float*>(base + l.qscale);
-    // torch.nn.Linear.reset_parameters, drawn in sgdx::Linear's order.
-    sgdx::Rng rng(seed);
-    const float bound = 1.0f / std::sqrt(float(inputs));
-    for (size_t i = 0; i < size_t(classes) * inputs; ++i) m->weight[i] = rng.uniform(-bound, bound);
-    for (size_t i = 0; i < classes; ++i) m->bias[i] = rng.uniform(-bound, bound);
-    m->magic = kMagic;
-    *model = m;
-    return SGDX_OK;
+    if (inputs == 0 || inputs > kMaxInputs)
+        return error(nullptr).s("inputs = ").u(inputs).s(": must be in [1, ").u(kMaxInputs).s("]").status(SGDX_ERR_BAD_DIMENSION);
+    const sgdx_config c = logistic_config(inputs, classes, max_batch);
+    return sgdx_create_model(arena, arena_bytes, &c, seed, model);
 }
 
 sgdx_status sgdx_predict(sgdx_model* m, const uint8_t* image, uint32_t* predicted, float* probs) {
     if (sgdx_status st = check_model(m, "sgdx_predict")) return st;
     if (!image) return null_arg(m, "sgdx_predict", "image");
     if (!predicted) return null_arg(m, "sgdx_predict", "predicted");
-    forward(m, image, 1);
-    const float* z = m->logits;
+    const float* z = forward(m, image, 1);
     *predicted = argmax(z, m->classes);
     if (probs) {
         float sum = 0.f;
-        for (uint32_t c = 0; c < m->classes; ++c) sum += probs[c] = std::exp(z[c] - z[*predicted]);
+        for (uint32_t c = 0; c < m->classes; ++c) sum += probs[c] = exp_portable(z[c] - z[*predicted]);
         for (uint32_t c = 0; c < m->classes; ++c) probs[c] /= sum;
     }
     return SGDX_OK;
@@ -477,25 +1365,24 @@ sgdx_status sgdx_train_step(sgdx_model* m, const uint8_t* images, const uint8_t*
                             uint32_t batch, float lr, float* loss) {
     const char* fn = "sgdx_train_step";
     if (sgdx_status st = check_model(m, fn)) return st;
+    if (m->flags & SGDX_INFERENCE_ONLY)
+        return error(m).s(fn).s(": the model was created SGDX_INFERENCE_ONLY (no room for training)").status(SGDX_ERR_NOT_TRAINABLE);
     if (!images) return null_arg(m, fn, "images");
     if (!labels) return null_arg(m, fn, "labels");
     if (batch == 0 || batch > m->max_batch)
         return error(m).s(fn).s(": batch of ").u(batch).s(" images: must be in [1, max_batch = ").u(m->max_batch).s("]").status(SGDX_ERR_BAD_BATCH_SIZE);
     if (!(std::isfinite(lr) && lr >= 0.f)) return error(m).s(fn).s(": lr must be a finite number >= 0").status(SGDX_ERR_BAD_OPTION);
     if (sgdx_status st = check_labels(m, fn, labels, batch)) return st;
-    const size_t D = m->inputs, C = m->classes;
     for (uint32_t i = 0; i < batch; ++i) m->targets[i] = labels[i];
-    forward(m, images, batch);
+    const float* logits = forward(m, images, batch);
     // As the runtime's loss_batch: mean loss, gradient of the mean.
-    const float mean = float(K().softmax_xent(m->logits, m->targets, m->dlogits, 1.f / float(batch), batch, C, nullptr) / double(batch));
+    const float mean = float(softmax_xent(logits, m->targets, m->grad[0], 1.f / float(batch), batch,
+                                              m->classes, nullptr) / double(batch));
     if (loss) *loss = mean;
     if (!std::isfinite(mean))
         return error(m).s(fn).s(": the loss is not finite (learning rate too high?); the step was not applied").status(SGDX_ERR_DIVERGED);
-    K().linear_backward(m->x, m->dlogits, m->grad_w, m->grad_b, batch, D, C);
-    K().sgd_update(m->weight, m->grad_w, nullptr, C * D, lr, 0.f, 0.f, 0.f, false, true);
-    K().sgd_update(m->bias, m->grad_b, nullptr, C, lr, 0.f, 0.f, 0.f, false, true);
-    std::memset(m->grad_w, 0, 4 * C * D);
-    std::memset(m->grad_b, 0, 4 * C);
+    backward_and_update(m, batch, lr);
+    ++m->steps;
     m->quantized = false;
     return SGDX_OK;
 }
@@ -513,9 +1400,9 @@ sgdx_status sgdx_evaluate(sgdx_model* m, const uint8_t* images, const uint8_t* l
     for (uint32_t i = 0; i < count; i += m->max_batch) {
         const uint32_t n = count - i < m->max_batch ? count - i : m->max_batch;
         for (uint32_t j = 0; j < n; ++j) m->targets[j] = labels[i + j];
-        forward(m, images + size_t(i) * m->inputs, n);
+        const float* logits = forward(m, images + size_t(i) * pixels(m), n);
         size_t ok = 0;
-        total += K().softmax_xent(m->logits, m->targets, nullptr, 0.f, n, m->classes, &ok);
+        total += softmax_xent(logits, m->targets, nullptr, 0.f, n, m->classes, &ok);
         hits += uint32_t(ok);
     }
     if (correct) *correct = hits;
@@ -527,18 +1414,92 @@ sgdx_status sgdx_parameters(const sgdx_model* m, const float** weight, const flo
     if (sgdx_status st = check_model(m, "sgdx_parameters")) return st;
     if (!weight) return null_arg(m, "sgdx_parameters", "weight");
     if (!bias) return null_arg(m, "sgdx_parameters", "bias");
-    *weight = m->weight;
-    *bias = m->bias;
+    if (m->arch != kLogistic)
+        return error(m).s("sgdx_parameters: this is a ").s(kArchitectures[m->arch].name)
+            .s(" model, not the logistic one: use sgdx_tensor_at").status(SGDX_ERR_SHAPE_MISMATCH);
+    *weight = m->layers[0].weight;
+    *bias = m->layers[0].bias;
     return SGDX_OK;
 }
 
 sgdx_status sgdx_weights_size(const sgdx_model* m, size_t* bytes) {
     if (sgdx_status st = check_model(m, "sgdx_weights_size")) return st;
     if (!bytes) return null_arg(m, "sgdx_weights_size", "bytes");
-    char header[kHeaderCap];
-    *bytes = 8 + padded(write_header(m, header, sizeof header)) + 4 * size_t(m->classes) * (m->inputs + 1);
+    *bytes = 8 + padded(write_header(m, m->header, kHeaderMax)) + data_bytes(m);
     return SGDX_OK;
 }
+
+sgdx_status sgdx_save_stream(const sgdx_model* m, sgdx_write_fn write, void* ctx) {
+    const char* fn = "sgdx_save_stream";
+    if (sgdx_status st = check_model(m, fn)) return st;
+    if (!write) return null_arg(m, fn, "write");
+    const size_t n = write_header(m, m->header, kHeaderMax), hlen = padded(n);
+    if (n == 0 || hlen > kHeaderMax)
+        return error(m).s(fn).s(": the header does not fit its ").u(kHeaderMax).s("-byte buffer").status(SGDX_ERR_BUFFER_TOO_SMALL);
+    uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(hlen) >> (8 * i));
+    std::memset(m->header + n, ' ', hlen - n);  // data starts 8-byte aligned
+    if (write(ctx, len, 8) || write(ctx, reinterpret_cast<const uint8_t*>(m->header), hlen))
+        return error(m).s(fn).s(": the write callback failed").status(SGDX_ERR_IO);
+    TensorRef list[kMaxTensors];
+    const uint32_t count = tensors(m, list);
+    uint8_t chunk[256];
+    for (uint32_t t = 0; t < count; ++t) {
+        const float* v = list[t].data();
+        for (size_t i = 0, total = list[t].count(); i < total;) {
+            size_t k = 0;
+            for (; k < sizeof chunk / 4 && i < total; ++k, ++i) {
+                uint32_t u;
+                std::memcpy(&u, &v[i], 4);
+                put_u32(chunk + 4 * k, u);
+            }
+            if (write(ctx, chunk, 4 * k)) return error(m).s(fn).s(": the write callback failed").status(SGDX_ERR_IO);
+        }
+    }
+    return SGDX_OK;
+}
+
+namespace {
+struct MemoryWriter {
+    uint8_t* at;
+    static int write(void* ctx, const uint8_t* bytes, size_t n) {
+        auto* w = static_cast<MemoryWriter*>(ctx);
+        std::memcpy(w->at, bytes, n);
+        w->at += n;
+        return 0;
+    }
+};
+struct MemoryReader {
+    const uint8_t* data;
+    static int read(void* ctx, size_t offset, uint8_t* bytes, size_t n) {
+        std::memcpy(bytes, static_cast<MemoryReader*>(ctx)->data + offset, n);
+        return 0;
+    }
+};
+
+// sgdx_load and sgdx_load_stream: `header` holds the header's hlen bytes.
+sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen, size_t size, sgdx_read_fn read,
+                 void* ctx) {
+    HeaderReader r(header, hlen);
+    if (!r.parse())
+        return error(m).s(fn).s(": corrupt safetensors header: ").s(r.problem).status(SGDX_ERR_CORRUPT_WEIGHTS);
+    uint64_t place[kMaxTensors];
+    if (sgdx_status st = match_header(m, fn, r, size - 8 - hlen, place)) return st;
+    TensorRef list[kMaxTensors];
+    const uint32_t n = tensors(m, list);
+    for (uint32_t j = 0; j < n; ++j) {
+        float* v = list[j].data();
+        if (read(ctx, 8 + hlen + size_t(place[j]), reinterpret_cast<uint8_t*>(v), 4 * list[j].count())) {
+            after_new_weights(m);
+            return error(m).s(fn).s(": the read callback failed at tensor '").s(list[j].name())
+                .s("'; the weights are partly loaded").status(SGDX_ERR_IO);
+        }
+        from_le(v, list[j].count());
+    }
+    after_new_weights(m);
+    return SGDX_OK;
+}
+}  // namespace
 
 sgdx_status sgdx_save(const sgdx_model* m, uint8_t* buffer, size_t capacity, size_t* written) {
     const char* fn = "sgdx_save";
@@ -550,14 +1511,8 @@ sgdx_status sgdx_save(const sgdx_model* m, uint8_t* buffer, size_t capacity, siz
     sgdx_weights_size(m, &need);
     if (capacity < need)
         return error(m).s(fn).s(": buffer of ").u(capacity).s(" bytes is too small for the ").u(need).s("-byte weights").status(SGDX_ERR_BUFFER_TOO_SMALL);
-    char header[kHeaderCap];
-    const size_t n = write_header(m, header, sizeof header), hlen = padded(n);
-    for (int i = 0; i < 8; ++i) buffer[i] = uint8_t(uint64_t(hlen) >> (8 * i));
-    std::memcpy(buffer + 8, header, n);
-    std::memset(buffer + 8 + n, ' ', hlen - n);  // data starts 8-byte aligned
-    uint8_t* data = buffer + 8 + hlen;
-    put_floats(data, m->bias, m->classes);  // data_offsets put lin.bias first
-    put_floats(data + 4 * m->classes, m->weight, size_t(m->classes) * m->inputs);
+    MemoryWriter w{buffer};
+    if (sgdx_status st = sgdx_save_stream(m, MemoryWriter::write, &w)) return st;
     *written = need;
     return SGDX_OK;
 }
@@ -566,65 +1521,56 @@ sgdx_status sgdx_load(sgdx_model* m, const uint8_t* buffer, size_t size) {
     const char* fn = "sgdx_load";
     if (sgdx_status st = check_model(m, fn)) return st;
     if (!buffer) return null_arg(m, fn, "buffer");
-    if (size < 8)
-        return error(m).s(fn).s(": not a safetensors file (only ").u(size).s(" bytes)").status(SGDX_ERR_CORRUPT_WEIGHTS);
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; --i) hlen = (hlen << 8) | buffer[i];
-    if (hlen > size - 8)
-        return error(m).s(fn).s(": not a safetensors file (header length ").u(hlen).s(" is larger than the ").u(size).s("-byte buffer)").status(SGDX_ERR_CORRUPT_WEIGHTS);
-    HeaderReader r(reinterpret_cast<const char*>(buffer + 8), size_t(hlen));
-    if (!r.parse())
-        return error(m).s(fn).s(": corrupt safetensors header: ").s(r.problem).status(SGDX_ERR_CORRUPT_WEIGHTS);
-    if (r.bad_name)
-        return error(m).s(fn).s(": unexpected tensor '").name(r.bad_name, r.bad_name_len).s("' for this model (want lin.weight and lin.bias)").status(SGDX_ERR_SHAPE_MISMATCH);
-    const uint64_t C = m->classes, D = m->inputs;
-    if (sgdx_status st = check_tensor(m, "lin.weight", r.weight, C, D, 2)) return st;
-    if (sgdx_status st = check_tensor(m, "lin.bias", r.bias, C, 0, 1)) return st;
-    // Offsets must tile the data section exactly, as the format requires.
-    const uint64_t data_size = size - 8 - hlen;
-    const HeaderReader::Tensor* first = r.weight.begin <= r.bias.begin ? &r.weight : &r.bias;
-    const HeaderReader::Tensor* second = first == &r.weight ? &r.bias : &r.weight;
-    const uint64_t first_bytes = 4 * (first == &r.weight ? C * D : C);
-    const uint64_t second_bytes = 4 * (second == &r.weight ? C * D : C);
-    if (first->begin != 0 || first->end != first_bytes || second->begin != first_bytes ||
-        second->end != first_bytes + second_bytes)
-        return error(m).s(fn).s(": corrupt safetensors header: data_offsets do not match the shapes or leave gaps").status(SGDX_ERR_CORRUPT_WEIGHTS);
-    if (second->end != data_size)
-        return error(m).s(fn).s(": the data section holds ").u(data_size).s(" bytes, the tensors need ").u(second->end)
-            .s(data_size < second->end ? " (truncated)" : " (trailing bytes)").status(SGDX_ERR_CORRUPT_WEIGHTS);
-    const uint8_t* data = buffer + 8 + hlen;
-    for (size_t i = 0; i < C * D; ++i) {
-        uint32_t u = get_u32(data + r.weight.begin + 4 * i);
-        std::memcpy(&m->weight[i], &u, 4);
-    }
-    for (size_t i = 0; i < C; ++i) {
-        uint32_t u = get_u32(data + r.bias.begin + 4 * i);
-        std::memcpy(&m->bias[i], &u, 4);
-    }
-    m->quantized = false;
-    return SGDX_OK;
+    size_t hlen = 0;
+    if (sgdx_status st = header_length(m, fn, buffer, size, hlen)) return st;
+    MemoryReader r{buffer};
+    return load(m, fn, reinterpret_cast<const char*>(buffer + 8), hlen, size, MemoryReader::read, &r);
+}
+
+sgdx_status sgdx_load_stream(sgdx_model* m, sgdx_read_fn read, void* ctx, size_t size) {
+    const char* fn = "sgdx_load_stream";
+    if (sgdx_status st = check_model(m, fn)) return st;
+    if (!read) return null_arg(m, fn, "read");
+    uint8_t first8[8] = {};
+    if (size >= 8 && read(ctx, 0, first8, 8)) return error(m).s(fn).s(": the read callback failed").status(SGDX_ERR_IO);
+    size_t hlen = 0;
+    if (sgdx_status st = header_length(m, fn, first8, size, hlen)) return st;
+    if (hlen > kHeaderMax)
+        return error(m).s(fn).s(": a header of ").u(hlen).s(" bytes is longer than sgdx models write (at most ")
+            .u(kHeaderMax).s(")").status(SGDX_ERR_CORRUPT_WEIGHTS);
+    if (read(ctx, 8, reinterpret_cast<uint8_t*>(m->header), hlen))
+        return error(m).s(fn).s(": the read callback failed").status(SGDX_ERR_IO);
+    return load(m, fn, m->header, hlen, size, read, ctx);
 }
 
 sgdx_status sgdx_quantize(sgdx_model* m, sgdx_quant_mode mode) {
     if (sgdx_status st = check_model(m, "sgdx_quantize")) return st;
     if (mode != SGDX_QUANT_PER_TENSOR && mode != SGDX_QUANT_PER_ROW)
         return error(m).s("sgdx_quantize: mode ").u(uint32_t(mode)).s(" is neither SGDX_QUANT_PER_TENSOR nor SGDX_QUANT_PER_ROW").status(SGDX_ERR_BAD_OPTION);
-    const size_t D = m->inputs, C = m->classes;
-    float tensor_max = 0.f;
-    for (size_t i = 0; i < C * D; ++i) tensor_max = std::fmax(tensor_max, std::fabs(m->weight[i]));
-    for (size_t c = 0; c < C; ++c) {
-        const float* w = m->weight + c * D;
-        float row_max = 0.f;
-        for (size_t k = 0; k < D; ++k) row_max = std::fmax(row_max, std::fabs(w[k]));
-        const float max = mode == SGDX_QUANT_PER_ROW ? row_max : tensor_max;
-        if (!std::isfinite(max))
-            return error(m).s("sgdx_quantize: the weights are not finite").status(SGDX_ERR_DIVERGED);
-        const float scale = max > 0.f ? max / 127.f : 1.f;
-        m->qscale[c] = scale;
-        for (size_t k = 0; k < D; ++k) {
-            float q = w[k] / scale;
-            q = q > 127.f ? 127.f : q < -127.f ? -127.f : q;
-            m->qweight[c * D + k] = int8_t(q >= 0.f ? q + 0.5f : q - 0.5f);  // round half away
+    if (m->flags & SGDX_NO_INT8)
+        return error(m).s("sgdx_quantize: the model was created SGDX_NO_INT8 (no room for int8 weights)").status(SGDX_ERR_NOT_QUANTIZED);
+    for (uint32_t i = 0; i < m->n_layers; ++i) {
+        const Layer& l = m->layers[i];
+        if (!l.learns()) continue;
+        const size_t D = l.patch(), C = l.cout;
+        float tensor_max = 0.f;
+        for (size_t k = 0; k < C * D; ++k) tensor_max = std::fmax(tensor_max, std::fabs(l.weight[k]));
+        for (size_t c = 0; c < C; ++c) {
+            const float* w = l.weight + c * D;
+            float row_max = 0.f;
+            for (size_t k = 0; k < D; ++k) row_max = std::fmax(row_max, std::fabs(w[k]));
+            const float max = mode == SGDX_QUANT_PER_ROW ? row_max : tensor_max;
+            if (!std::isfinite(max)) {
+                m->quantized = false;
+                return error(m).s("sgdx_quantize: the weights are not finite").status(SGDX_ERR_DIVERGED);
+            }
+            const float scale = max > 0.f ? max / 127.f : 1.f;
+            l.qscale[c] = scale;
+            for (size_t k = 0; k < D; ++k) {
+                float q = w[k] / scale;
+                q = q > 127.f ? 127.f : q < -127.f ? -127.f : q;
+                l.qweight[c * D + k] = int8_t(q >= 0.f ? q + 0.5f : q - 0.5f);  // round half away
+            }
         }
     }
     m->quantized = true;
@@ -636,9 +1582,8 @@ sgdx_status sgdx_predict_int8(sgdx_model* m, const uint8_t* image, uint32_t* pre
     if (sgdx_status st = check_model(m, fn)) return st;
     if (!image) return null_arg(m, fn, "image");
     if (!predicted) return null_arg(m, fn, "predicted");
-    if (!m->quantized)
-        return not_quantized(m, fn);
-    *predicted = predict_int8(m, image, m->logits);
+    if (!m->quantized) return not_quantized(m, fn);
+    *predicted = predict_int8(m, image);
     return SGDX_OK;
 }
 
@@ -649,13 +1594,11 @@ sgdx_status sgdx_evaluate_int8(sgdx_model* m, const uint8_t* images, const uint8
     if (!images) return null_arg(m, fn, "images");
     if (!labels) return null_arg(m, fn, "labels");
     if (!correct) return null_arg(m, fn, "correct");
-    if (!m->quantized)
-        return not_quantized(m, fn);
+    if (!m->quantized) return not_quantized(m, fn);
     if (count == 0) return error(m).s(fn).s(": count is 0").status(SGDX_ERR_BAD_BATCH_SIZE);
     if (sgdx_status st = check_labels(m, fn, labels, count)) return st;
     uint32_t hits = 0;
-    for (uint32_t i = 0; i < count; ++i)
-        hits += predict_int8(m, images + size_t(i) * m->inputs, m->logits) == labels[i];
+    for (uint32_t i = 0; i < count; ++i) hits += predict_int8(m, images + size_t(i) * pixels(m)) == labels[i];
     *correct = hits;
     return SGDX_OK;
 }
@@ -675,6 +1618,9 @@ const char* sgdx_status_name(sgdx_status status) {
         case SGDX_ERR_CORRUPT_WEIGHTS: return "SGDX_ERR_CORRUPT_WEIGHTS";
         case SGDX_ERR_SHAPE_MISMATCH: return "SGDX_ERR_SHAPE_MISMATCH";
         case SGDX_ERR_NOT_QUANTIZED: return "SGDX_ERR_NOT_QUANTIZED";
+        case SGDX_ERR_UNKNOWN_MODEL: return "SGDX_ERR_UNKNOWN_MODEL";
+        case SGDX_ERR_NOT_TRAINABLE: return "SGDX_ERR_NOT_TRAINABLE";
+        case SGDX_ERR_IO: return "SGDX_ERR_IO";
         default: break;  // SGDX_STATUS_FORCE_INT and any other number
     }
     return "unknown status";

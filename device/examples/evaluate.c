@@ -1,8 +1,8 @@
 /* sgdx_c_evaluate MODEL DATA_DIR: a host program on the C API. Loads a
- * safetensors model (e.g. one the firmware trained and wrote over
- * semihosting), then prints its float and int8 (per-row) accuracy on the
- * 10,000 MNIST test images in the firmware's words, so scripts/test-device.sh
- * can check that the emulated Cortex-M4 computed exactly what the host does. */
+ * safetensors model of any architecture (e.g. one the firmware trained and
+ * wrote over semihosting, or one from `sgdx train`), then prints its float and
+ * int8 (per-row) accuracy on the 10,000 MNIST test images in the firmware's
+ * words, so scripts/test-device.sh can compare it with the firmware and the CLI. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
     size_t model_size = 0, images_size = 0, labels_size = 0, need = 0;
     unsigned char *model_bytes, *images, *labels;
     sgdx_model* m = NULL;
+    sgdx_config config;
     sgdx_status st;
     uint32_t n, float_ok = 0, int8_ok = 0;
     void* arena;
@@ -56,9 +57,12 @@ int main(int argc, char** argv) {
         fprintf(stderr, "sgdx_c_evaluate: %s: images and labels disagree\n", argv[2]);
         return 1;
     }
-    if ((st = sgdx_arena_size(784, 10, 256, &need))) return fail(st, NULL, "sgdx_arena_size");
+    if ((st = sgdx_config_from_weights(model_bytes, model_size, &config))) return fail(st, NULL, "sgdx_config_from_weights");
+    config.max_batch = 256;
+    config.flags = SGDX_INFERENCE_ONLY;
+    if ((st = sgdx_model_arena_size(&config, &need))) return fail(st, NULL, "sgdx_model_arena_size");
     arena = malloc(need);
-    if ((st = sgdx_create(arena, need, 784, 10, 256, 0, &m))) return fail(st, NULL, "sgdx_create");
+    if ((st = sgdx_create_model(arena, need, &config, 0, &m))) return fail(st, NULL, "sgdx_create_model");
     if ((st = sgdx_load(m, model_bytes, model_size))) return fail(st, m, "sgdx_load");
     if ((st = sgdx_evaluate(m, images + 16, labels + 8, n, &float_ok, NULL))) return fail(st, m, "sgdx_evaluate");
     if ((st = sgdx_quantize(m, SGDX_QUANT_PER_ROW))) return fail(st, m, "sgdx_quantize");

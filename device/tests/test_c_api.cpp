@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "alloc_count.hpp"
+#include "mnist_data.hpp"
 #include "models/mnist_logistic.hpp"
+#include "models/zoo.hpp"
 #include "runtime/backend.hpp"
 #include "runtime/idx.hpp"
 #include "runtime/rng.hpp"
@@ -63,23 +65,8 @@ float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
     return d;
 }
 
-struct Mnist {
-    sgdx::IdxImages train, test;
-    xt::xtensor<uint8_t, 1> train_labels, test_labels;
-};
-
-const Mnist& mnist() {
-    static const Mnist data = [] {
-        const std::string dir = SGDX_MNIST_DIR;
-        Mnist d;
-        d.train = sgdx::read_idx_images(dir + "/train-images-idx3-ubyte");
-        d.train_labels = sgdx::read_idx_labels(dir + "/train-labels-idx1-ubyte");
-        d.test = sgdx::read_idx_images(dir + "/t10k-images-idx3-ubyte");
-        d.test_labels = sgdx::read_idx_labels(dir + "/t10k-labels-idx1-ubyte");
-        return d;
-    }();
-    return data;
-}
+using sgdx_test::Mnist;
+using sgdx_test::mnist;
 
 // The host runtime's loss_batch on the same uint8 rows the C API gets.
 sgdx::BatchLoss host_step(sgdx::MnistLogistic& model, sgdx::SGD& opt, sgdx::Workspace& ws,
@@ -142,11 +129,11 @@ TEST_CASE("training steps give the host runtime's weights (loss_batch + SGD)") {
     sgdx::set_kernels(saved);
 }
 
-TEST_CASE("save writes encode_model's bytes; each side loads the other's") {
+TEST_CASE("save writes the CLI's bytes (encode_model with the zoo's metadata); each side loads the other's") {
     CModel c(784, 10, 8, 5);
     sgdx::MnistLogistic host(784, 10, 5);
     const std::vector<uint8_t> bytes = c.save();
-    CHECK(bytes == sgdx::encode_model(host));
+    CHECK(bytes == sgdx::encode_model(host, sgdx::model_metadata(sgdx::ModelSpec{})));
 
     // The host parses the C API's file into a model with other weights.
     sgdx::MnistLogistic other(784, 10, 99);

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "softmax_reference.hpp"
+
 namespace sgdx::kernels {
 namespace {
 
@@ -40,30 +42,8 @@ void linear_backward(const float* x, const float* dy, float* dw, float* db, size
 
 double softmax_xent(const float* logits, const int32_t* target, float* dlogits,
                     float grad_scale, size_t B, size_t C, size_t* correct) {
-    double total = 0.0;
-    size_t hits = 0;
-    for (size_t i = 0; i < B; ++i) {
-        const float* z = logits + i * C;
-        size_t arg = 0;
-        float zmax = z[0];
-        for (size_t c = 1; c < C; ++c)
-            if (z[c] > zmax) zmax = z[c], arg = c;
-        float sum = 0.f;
-        for (size_t c = 0; c < C; ++c) sum += std::exp(z[c] - zmax);
-        float log_sum = std::log(sum);
-        size_t t = size_t(target[i]);
-        total += double(log_sum - (z[t] - zmax));
-        hits += (arg == t);
-        if (dlogits) {
-            float* g = dlogits + i * C;
-            for (size_t c = 0; c < C; ++c) {
-                float p = std::exp(z[c] - zmax - log_sum);
-                g[c] = grad_scale * (p - (c == t ? 1.f : 0.f));
-            }
-        }
-    }
-    if (correct) *correct = hits;
-    return total;
+    return softmax_xent_with([](float x) { return std::exp(x); }, [](float x) { return std::log(x); }, logits,
+                             target, dlogits, grad_scale, B, C, correct);
 }
 
 void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr, float momentum,
