@@ -64,6 +64,11 @@ typedef struct sgdx_model sgdx_model;
 /* Flags of sgdx_config. */
 #define SGDX_INFERENCE_ONLY 1u /* no training buffers: predict, evaluate, load, quantize only */
 #define SGDX_NO_INT8 2u        /* no room for int8 weights: sgdx_quantize is refused */
+/* int8 weights alone (a quarter of the float ones' bytes), for a model whose
+ * float weights do not fit: sgdx_load quantises each output row as it reads it
+ * (SGDX_QUANT_PER_ROW). Inference only: sgdx_predict_int8 and
+ * sgdx_evaluate_int8; the float calls and sgdx_save are refused. */
+#define SGDX_INT8_ONLY 4u
 
 typedef struct sgdx_config {
     /* "logistic" (the tutorial's Mnist_Logistic), "mlp" (Linear, ReLU, ...,
@@ -76,7 +81,7 @@ typedef struct sgdx_config {
     uint32_t classes;                 /* 2..256 (labels are uint8) */
     uint32_t max_batch;               /* most images per train_step / evaluate chunk */
     float momentum;                   /* SGD momentum in [0, 1); > 0 keeps a velocity per weight */
-    uint32_t flags;                   /* SGDX_INFERENCE_ONLY, SGDX_NO_INT8 */
+    uint32_t flags;                   /* SGDX_INFERENCE_ONLY, SGDX_NO_INT8, SGDX_INT8_ONLY */
 } sgdx_config;
 
 /* The architecture's defaults: MNIST's 28x28 images and 10 classes, hidden
@@ -104,7 +109,7 @@ sgdx_status sgdx_model_config(const sgdx_model* model, sgdx_config* config);
 /* A weight tensor, in the order the safetensors file lists them (by name). */
 typedef struct sgdx_tensor {
     const char* name;   /* "lin.weight", "0.bias", "conv1.weight", ...; NUL-terminated */
-    const float* data;  /* count floats, row-major */
+    const float* data;  /* count floats, row-major; NULL for an SGDX_INT8_ONLY model's weights */
     uint32_t rank, shape[4];
     size_t count;
 } sgdx_tensor;

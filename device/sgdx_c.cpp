@@ -283,8 +283,10 @@ sgdx_status check_config(const sgdx_config* c, const char* fn) {
         return error(nullptr).s(fn).s(": max_batch = ").u(c->max_batch).s(": must be in [1, ").u(kMaxBatch).s("]").status(SGDX_ERR_BAD_DIMENSION);
     if (!(std::isfinite(c->momentum) && c->momentum >= 0.f && c->momentum < 1.f))
         return error(nullptr).s(fn).s(": momentum must be a number in [0, 1)").status(SGDX_ERR_BAD_OPTION);
-    if (c->flags & ~(SGDX_INFERENCE_ONLY | SGDX_NO_INT8))
-        return error(nullptr).s(fn).s(": flags ").u(c->flags).s(" hold bits other than SGDX_INFERENCE_ONLY and SGDX_NO_INT8").status(SGDX_ERR_BAD_OPTION);
+    if (c->flags & ~(SGDX_INFERENCE_ONLY | SGDX_NO_INT8 | SGDX_INT8_ONLY))
+        return error(nullptr).s(fn).s(": flags ").u(c->flags).s(" hold bits other than SGDX_INFERENCE_ONLY, SGDX_NO_INT8 and SGDX_INT8_ONLY").status(SGDX_ERR_BAD_OPTION);
+    if ((c->flags & SGDX_INT8_ONLY) && (c->flags & SGDX_NO_INT8))
+        return error(nullptr).s(fn).s(": flags SGDX_INT8_ONLY and SGDX_NO_INT8 contradict each other").status(SGDX_ERR_BAD_OPTION);
     if (same(c->architecture, "mlp")) {
         if (c->hidden[0] == 0)
             return error(nullptr).s(fn).s(": mlp needs at least one hidden width (config->hidden[0] is 0)").status(SGDX_ERR_BAD_DIMENSION);
@@ -308,7 +310,8 @@ sgdx_status describe(const sgdx_config* c, sgdx_model& m, const char* fn) {
     for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) m.hidden[i] = m.arch == kMlp ? c->hidden[i] : 0;
     m.rows = c->image_rows, m.cols = c->image_cols, m.classes = c->classes;
     m.max_batch = c->max_batch, m.flags = c->flags;
-    m.momentum = (c->flags & SGDX_INFERENCE_ONLY) ? 0.f : c->momentum;
+    if (m.flags & SGDX_INT8_ONLY) m.flags |= SGDX_INFERENCE_ONLY;
+    m.momentum = (m.flags & SGDX_INFERENCE_ONLY) ? 0.f : c->momentum;
     return plan(m, fn);
 }
 
@@ -329,13 +332,13 @@ struct Allocator {
 uint64_t layout(sgdx_model& m, uint8_t* base) {
     Allocator a{base, round_up(sizeof(sgdx_model))};
     const bool train = !(m.flags & SGDX_INFERENCE_ONLY), int8 = !(m.flags & SGDX_NO_INT8);
-    const bool velocity = train && m.momentum > 0.f;
+    const bool velocity = train && m.momentum > 0.f, floats = !(m.flags & SGDX_INT8_ONLY);
     const uint64_t B = m.max_batch, pixels = uint64_t(m.rows) * m.cols;
     // act: the largest activation; grad: the largest gradient backward passes,
     // each layer's output's and, after the first learning layer, its input's.
     uint64_t act = pixels, grad = 1, row = 1, cols = 0, qin = 0, qcols = 0;
     bool learned = false;
-    a(m.x, B * pixels);
+    if (floats) a(m.x, B * pixels);
     for (uint32_t i = 0; i < m.n_layers; ++i) {
         Layer& l = m.layers[i];
         grad = max_of(grad, l.out_size());
@@ -343,22 +346,26 @@ uint64_t layout(sgdx_model& m, uint8_t* base) {
         learned |= l.learns();
         if (l.learns()) {
             const uint64_t n = uint64_t(l.cout) * l.patch();
-            a(l.weight, n), a(l.bias, l.cout);
+            if (floats) a(l.weight, n);
+            a(l.bias, l.cout);
+            if (!floats) row = max_of(row, l.patch());  // sgdx_load reads a row at a time
             if (velocity) a(l.vweight, n), a(l.vbias, l.cout);
             if (train && l.kind == kConv) a(l.gweight, n), a(l.gbias, l.cout);
             if (int8) a(l.qweight, n), a(l.qscale, l.cout);
             qin = max_of(qin, l.in_size());
             if (l.kind == kLinear) row = max_of(row, l.patch());
             if (l.kind == kConv) {
-                cols = max_of(cols, l.patch() * l.positions());
+                if (floats) cols = max_of(cols, l.patch() * l.positions());
                 qcols = max_of(qcols, l.patch() * l.positions());
             }
         }
-        if (l.kind == kRelu) l.out = i ? m.layers[i - 1].out : m.x;  // in place
+        if (!floats) l.out = nullptr;  // the int8 path keeps one image's activations (qact)
+        else if (l.kind == kRelu) l.out = i ? m.layers[i - 1].out : m.x;  // in place
         else a(l.out, B * l.out_size());
         act = max_of(act, l.out_size());
     }
-    if (train) a(m.grad[0], B * grad), a(m.grad[1], B * grad), a(m.row, row);
+    if (train) a(m.grad[0], B * grad), a(m.grad[1], B * grad);
+    if (train || !floats) a(m.row, row);
     if (cols) a(m.patches, cols);
     a(m.targets, B);
     if (int8) a(m.qact[0], act), a(m.qact[1], act), a(m.qin, qin), a(m.qcols, qcols);
@@ -368,16 +375,41 @@ uint64_t layout(sgdx_model& m, uint8_t* base) {
 
 // The runtime's initialisation: layer by layer, weight then bias, uniform in
 // +-1/sqrt(fan_in) from one PCG32 stream.
+// w: (n) -> q: (n) int8 with w ≈ q · scale, scale = max / 127 (max > 0), rounded
+// half away from zero.
+void quantize_row(const float* w, size_t n, float max, int8_t* q, float* scale) {
+    *scale = max > 0.f ? max / 127.f : 1.f;
+    for (size_t k = 0; k < n; ++k) {
+        float v = w[k] / *scale;
+        v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
+        q[k] = int8_t(v >= 0.f ? v + 0.5f : v - 0.5f);
+    }
+}
+
+float max_abs(const float* w, size_t n) {
+    float max = 0.f;
+    for (size_t k = 0; k < n; ++k) max = std::fmax(max, std::fabs(w[k]));
+    return max;
+}
+
+// The runtime's initialisation: layer by layer, weight then bias, uniform in
+// +-1/sqrt(fan_in) from one PCG32 stream. An int8-only model quantises each
+// row as it is drawn.
 void initialise(sgdx_model& m, uint64_t seed) {
     sgdx::Rng rng(seed);
     for (uint32_t i = 0; i < m.n_layers; ++i) {
         Layer& l = m.layers[i];
         if (!l.learns()) continue;
         const float bound = 1.0f / std::sqrt(float(l.patch()));
-        const size_t n = l.cout * l.patch();
-        for (size_t k = 0; k < n; ++k) l.weight[k] = rng.uniform(-bound, bound);
+        const size_t R = l.patch();
+        for (size_t c = 0; c < l.cout; ++c) {
+            float* w = l.weight ? l.weight + c * R : m.row;
+            for (size_t k = 0; k < R; ++k) w[k] = rng.uniform(-bound, bound);
+            if (!l.weight) quantize_row(w, R, max_abs(w, R), l.qweight + c * R, &l.qscale[c]);
+        }
         for (size_t k = 0; k < l.cout; ++k) l.bias[k] = rng.uniform(-bound, bound);
     }
+    m.quantized = (m.flags & SGDX_INT8_ONLY) != 0;
 }
 
 // ---- exp and log without libm ---------------------------------------------------
@@ -1145,7 +1177,7 @@ void from_le(float* v, size_t n) {
 }
 
 void after_new_weights(sgdx_model* m) {
-    m->quantized = false;
+    m->quantized = (m->flags & SGDX_INT8_ONLY) != 0;  // an int8-only model quantises as it loads
     m->steps = 0;
     for (uint32_t i = 0; i < m->n_layers; ++i) {
         const Layer& l = m->layers[i];
@@ -1259,6 +1291,11 @@ sgdx_status check_model(const sgdx_model* m, const char* fn) {
 
 sgdx_status null_arg(const sgdx_model* m, const char* fn, const char* arg) {
     return error(m).s(fn).s(": ").s(arg).s(" is NULL").status(SGDX_ERR_NULL_ARGUMENT);
+}
+
+// The float calls on an SGDX_INT8_ONLY model, which has no float weights.
+sgdx_status int8_only(const sgdx_model* m, const char* fn) {
+    return error(m).s(fn).s(": the model was created SGDX_INT8_ONLY (no float weights): use the _int8 calls").status(SGDX_ERR_NOT_QUANTIZED);
 }
 
 sgdx_status not_quantized(const sgdx_model* m, const char* fn) {
@@ -1407,6 +1444,7 @@ sgdx_status sgdx_create(void* arena, size_t arena_bytes, uint32_t inputs, uint32
 
 sgdx_status sgdx_predict(sgdx_model* m, const uint8_t* image, uint32_t* predicted, float* probs) {
     if (sgdx_status st = check_model(m, "sgdx_predict")) return st;
+    if (m->flags & SGDX_INT8_ONLY) return int8_only(m, "sgdx_predict");
     if (!image) return null_arg(m, "sgdx_predict", "image");
     if (!predicted) return null_arg(m, "sgdx_predict", "predicted");
     const float* z = forward(m, image, 1);
@@ -1449,6 +1487,7 @@ sgdx_status sgdx_evaluate(sgdx_model* m, const uint8_t* images, const uint8_t* l
                           uint32_t count, uint32_t* correct, float* mean_loss) {
     const char* fn = "sgdx_evaluate";
     if (sgdx_status st = check_model(m, fn)) return st;
+    if (m->flags & SGDX_INT8_ONLY) return int8_only(m, fn);
     if (!images) return null_arg(m, fn, "images");
     if (!labels) return null_arg(m, fn, "labels");
     if (count == 0) return error(m).s(fn).s(": count is 0").status(SGDX_ERR_BAD_BATCH_SIZE);
@@ -1472,6 +1511,7 @@ sgdx_status sgdx_parameters(const sgdx_model* m, const float** weight, const flo
     if (sgdx_status st = check_model(m, "sgdx_parameters")) return st;
     if (!weight) return null_arg(m, "sgdx_parameters", "weight");
     if (!bias) return null_arg(m, "sgdx_parameters", "bias");
+    if (m->flags & SGDX_INT8_ONLY) return int8_only(m, "sgdx_parameters");
     if (m->arch != kLogistic)
         return error(m).s("sgdx_parameters: this is a ").s(kArchitectures[m->arch].name)
             .s(" model, not the logistic one: use sgdx_tensor_at").status(SGDX_ERR_SHAPE_MISMATCH);
@@ -1490,6 +1530,7 @@ sgdx_status sgdx_weights_size(const sgdx_model* m, size_t* bytes) {
 sgdx_status sgdx_save_stream(const sgdx_model* m, sgdx_write_fn write, void* ctx) {
     const char* fn = "sgdx_save_stream";
     if (sgdx_status st = check_model(m, fn)) return st;
+    if (m->flags & SGDX_INT8_ONLY) return int8_only(m, fn);
     if (!write) return null_arg(m, fn, "write");
     const size_t n = write_header(m, m->header, kHeaderMax), hlen = padded(n);
     if (n == 0 || hlen > kHeaderMax)
@@ -1546,13 +1587,34 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
     TensorRef list[kMaxTensors];
     const uint32_t n = tensors(m, list);
     for (uint32_t j = 0; j < n; ++j) {
-        float* v = list[j].data();
-        if (read(ctx, 8 + hlen + size_t(place[j]), reinterpret_cast<uint8_t*>(v), 4 * list[j].count())) {
+        const Layer& l = *list[j].layer;
+        const size_t at = 8 + hlen + size_t(place[j]);
+        bool failed = false;
+        if (float* v = list[j].data()) {
+            failed = read(ctx, at, reinterpret_cast<uint8_t*>(v), 4 * list[j].count()) != 0;
+            if (!failed) from_le(v, list[j].count());
+        } else {  // int8-only weights: one row at a time through m->row
+            const size_t R = l.patch();
+            for (size_t c = 0; c < l.cout && !failed; ++c) {
+                failed = read(ctx, at + 4 * c * R, reinterpret_cast<uint8_t*>(m->row), 4 * R) != 0;
+                if (failed) break;
+                from_le(m->row, R);
+                const float max = max_abs(m->row, R);
+                if (!std::isfinite(max)) {
+                    after_new_weights(m);
+                    m->quantized = false;
+                    return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' holds values that are not finite")
+                        .status(SGDX_ERR_CORRUPT_WEIGHTS);
+                }
+                quantize_row(m->row, R, max, l.qweight + c * R, &l.qscale[c]);
+            }
+        }
+        if (failed) {
             after_new_weights(m);
+            m->quantized = false;
             return error(m).s(fn).s(": the read callback failed at tensor '").s(list[j].name())
                 .s("'; the weights are partly loaded").status(SGDX_ERR_IO);
         }
-        from_le(v, list[j].count());
     }
     after_new_weights(m);
     return SGDX_OK;
@@ -1562,6 +1624,7 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
 sgdx_status sgdx_save(const sgdx_model* m, uint8_t* buffer, size_t capacity, size_t* written) {
     const char* fn = "sgdx_save";
     if (sgdx_status st = check_model(m, fn)) return st;
+    if (m->flags & SGDX_INT8_ONLY) return int8_only(m, fn);
     if (!buffer) return null_arg(m, fn, "buffer");
     if (!written) return null_arg(m, fn, "written");
     *written = 0;
@@ -1607,28 +1670,23 @@ sgdx_status sgdx_quantize(sgdx_model* m, sgdx_quant_mode mode) {
         return error(m).s("sgdx_quantize: mode ").u(uint32_t(mode)).s(" is neither SGDX_QUANT_PER_TENSOR nor SGDX_QUANT_PER_ROW").status(SGDX_ERR_BAD_OPTION);
     if (m->flags & SGDX_NO_INT8)
         return error(m).s("sgdx_quantize: the model was created SGDX_NO_INT8 (no room for int8 weights)").status(SGDX_ERR_NOT_QUANTIZED);
+    if (m->flags & SGDX_INT8_ONLY) {
+        if (mode == SGDX_QUANT_PER_ROW) return SGDX_OK;  // done as the weights were loaded
+        return error(m).s("sgdx_quantize: an SGDX_INT8_ONLY model keeps per-row scales (it has no float weights to requantise)").status(SGDX_ERR_BAD_OPTION);
+    }
     for (uint32_t i = 0; i < m->n_layers; ++i) {
         const Layer& l = m->layers[i];
         if (!l.learns()) continue;
         const size_t D = l.patch(), C = l.cout;
-        float tensor_max = 0.f;
-        for (size_t k = 0; k < C * D; ++k) tensor_max = std::fmax(tensor_max, std::fabs(l.weight[k]));
+        const float tensor_max = max_abs(l.weight, C * D);
         for (size_t c = 0; c < C; ++c) {
             const float* w = l.weight + c * D;
-            float row_max = 0.f;
-            for (size_t k = 0; k < D; ++k) row_max = std::fmax(row_max, std::fabs(w[k]));
-            const float max = mode == SGDX_QUANT_PER_ROW ? row_max : tensor_max;
+            const float max = mode == SGDX_QUANT_PER_ROW ? max_abs(w, D) : tensor_max;
             if (!std::isfinite(max)) {
                 m->quantized = false;
                 return error(m).s("sgdx_quantize: the weights are not finite").status(SGDX_ERR_DIVERGED);
             }
-            const float scale = max > 0.f ? max / 127.f : 1.f;
-            l.qscale[c] = scale;
-            for (size_t k = 0; k < D; ++k) {
-                float q = w[k] / scale;
-                q = q > 127.f ? 127.f : q < -127.f ? -127.f : q;
-                l.qweight[c * D + k] = int8_t(q >= 0.f ? q + 0.5f : q - 0.5f);  // round half away
-            }
+            quantize_row(w, D, max, l.qweight + c * D, &l.qscale[c]);
         }
     }
     m->quantized = true;

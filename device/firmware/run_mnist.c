@@ -169,17 +169,19 @@ static const char* per_image(uint64_t ticks, uint32_t n, char* buf) {
 typedef struct {
     uint32_t n, float_ok, int8_ok;
     uint64_t float_ticks, int8_ticks;
+    int int8_only; /* an SGDX_INT8_ONLY model: no float pass */
 } eval_result;
 
-static int evaluate(sgdx_model* m, uint32_t batch, const idx_set* s, uint32_t first, uint32_t n,
+static int evaluate(sgdx_model* m, uint32_t batch, int int8_only, const idx_set* s, uint32_t first, uint32_t n,
                     uint8_t* images, uint8_t* labels, eval_result* r) {
     memset(r, 0, sizeof *r);
+    r->int8_only = int8_only;
     for (uint32_t i = 0; i < n; i += batch) {
         uint32_t k = n - i < batch ? n - i : batch, ok = 0;
         int st;
         if ((st = read_rows(s, first + i, k, images, labels))) return st;
         uint64_t t0 = board_ticks();
-        if ((st = check(sgdx_evaluate(m, images, labels, k, &ok, NULL), m, "sgdx_evaluate"))) return st;
+        if (!int8_only && (st = check(sgdx_evaluate(m, images, labels, k, &ok, NULL), m, "sgdx_evaluate"))) return st;
         uint64_t t1 = board_ticks();
         r->float_ok += ok;
         if ((st = check(sgdx_evaluate_int8(m, images, labels, k, &ok), m, "sgdx_evaluate_int8"))) return st;
@@ -194,6 +196,17 @@ static int evaluate(sgdx_model* m, uint32_t batch, const idx_set* s, uint32_t fi
 static int report(const char* what, const eval_result* r, uint32_t min_bp, int judge) {
     char a[24], b[24];
     if (!r->n) return 0;
+    if (r->int8_only) {
+        printf("%s: %lu images: int8 accuracy %s%% (per-row scales; int8 weights only)\n", what, (unsigned long)r->n,
+               percent(r->int8_ok, r->n, b));
+        printf("%s: inference %s instructions/image int8\n", what, per_image(r->int8_ticks, r->n, b));
+        if (judge && (uint64_t)r->int8_ok * 10000 < (uint64_t)min_bp * r->n) {
+            printf("FAIL: %s: int8 accuracy below the required %lu.%02lu%%\n", what, (unsigned long)(min_bp / 100),
+                   (unsigned long)(min_bp % 100));
+            return 1;
+        }
+        return 0;
+    }
     printf("%s: %lu images: float accuracy %s%%, int8 accuracy %s%% (per-row scales)\n", what,
            (unsigned long)r->n, percent(r->float_ok, r->n, a), percent(r->int8_ok, r->n, b));
     printf("%s: inference %s instructions/image float, ", what, per_image(r->float_ticks, r->n, a));
@@ -317,6 +330,15 @@ int run_mnist(int argc, char** argv) {
     sgdx_model* model = NULL;
     if ((st = check(sgdx_model_arena_size(&config, &need), NULL, "sgdx_model_arena_size"))) return st;
     const size_t batch_bytes = (size_t)set.batch * (PIXELS + 1);
+    if (need + batch_bytes > ARENA_BYTES && n_train == 0) {
+        /* Inference only, and the float weights do not fit: int8 weights alone may. */
+        const size_t float_need = need;
+        config.flags = SGDX_INT8_ONLY;
+        if ((st = check(sgdx_model_arena_size(&config, &need), NULL, "sgdx_model_arena_size"))) return st;
+        printf("%s: float weights need %lu bytes of arena: more than %u; int8 weights only: %lu\n", model_name,
+               (unsigned long)float_need, ARENA_BYTES, (unsigned long)need);
+    }
+    const int int8_only = (config.flags & SGDX_INT8_ONLY) != 0;
     if (need + batch_bytes > ARENA_BYTES) {
         printf("firmware: error: %s (batch %lu) needs %lu bytes of arena and %lu for a batch of images: more than "
                "the %u-byte arena\n", model_name, (unsigned long)set.batch, (unsigned long)need,
@@ -330,9 +352,13 @@ int run_mnist(int argc, char** argv) {
     printf("sgdx %s: %s", board_is_device() ? "firmware: Cortex-M4F" : "host", model_name);
     if (strcmp(model_name, "mlp") == 0)
         for (int i = 0; i < SGDX_MAX_HIDDEN && config.hidden[i]; ++i) printf("%s%lu", i ? "," : " ", (unsigned long)config.hidden[i]);
-    printf(", batch %lu, lr %s", (unsigned long)set.batch, decimal(set.lr, lr_text));
-    if (set.lr_end != set.lr) printf(" falling to %s", decimal(set.lr_end, lr_end_text));
-    printf(", momentum %s, %lu epoch(s)\n", decimal(set.momentum, mom_text), (unsigned long)set.epochs);
+    if (n_train == 0) {
+        printf(", inference only, batch %lu\n", (unsigned long)set.batch);
+    } else {
+        printf(", batch %lu, lr %s", (unsigned long)set.batch, decimal(set.lr, lr_text));
+        if (set.lr_end != set.lr) printf(" falling to %s", decimal(set.lr_end, lr_end_text));
+        printf(", momentum %s, %lu epoch(s)\n", decimal(set.momentum, mom_text), (unsigned long)set.epochs);
+    }
     printf("arena: %lu bytes model + %lu bytes batch of %u\n", (unsigned long)need, (unsigned long)batch_bytes,
            ARENA_BYTES);
     if (init) {
@@ -374,13 +400,15 @@ int run_mnist(int argc, char** argv) {
 
     if ((st = check(sgdx_quantize(model, SGDX_QUANT_PER_ROW), model, "sgdx_quantize"))) return st;
     eval_result valid, testr;
-    if ((st = evaluate(model, set.batch, &train, VALID_FIRST, n_valid, images, labels, &valid))) return st;
-    if ((st = evaluate(model, set.batch, &test, 0, n_test, images, labels, &testr))) return st;
+    if ((st = evaluate(model, set.batch, int8_only, &train, VALID_FIRST, n_valid, images, labels, &valid))) return st;
+    if ((st = evaluate(model, set.batch, int8_only, &test, 0, n_test, images, labels, &testr))) return st;
     int bad = report("validation (train rows 50000+)", &valid, min_bp, n_test == 0);
     bad |= report("test (t10k)", &testr, min_bp, 1);
 
     /* Save -> load round trip through the file: the same predictions after. */
-    if (out) {
+    if (out && int8_only) {
+        printf("weights: an int8-only model has no float weights to write to %s\n", out);
+    } else if (out) {
         uint32_t before[2], after[2];
         int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if ((st = read_rows(&test, 0, 1, images, labels))) return st;

@@ -430,3 +430,75 @@ TEST_CASE("mlp and cnn trained through the C API: int8 within 0.5 points of floa
         CHECK(std::abs(int(float_ok) - int(int8_ok)) * 200 <= int(n_test));
     }
 }
+
+TEST_CASE("SGDX_INT8_ONLY: a quarter of the weights' RAM, the same int8 predictions as a float model's") {
+    const Mnist& d = mnist();
+    for (const char* arch : {"lenet", "cnn", "mlp"}) {
+        CAPTURE(std::string(arch));
+        sgdx_config full = config_of(arch, 8);
+        full.flags = SGDX_INFERENCE_ONLY;
+        sgdx_config small = full;
+        small.flags = SGDX_INT8_ONLY;
+        size_t full_bytes = 0, small_bytes = 0;
+        REQUIRE(sgdx_model_arena_size(&full, &full_bytes) == SGDX_OK);
+        REQUIRE(sgdx_model_arena_size(&small, &small_bytes) == SGDX_OK);
+        MESSAGE(std::string(arch) << ": inference arena " << full_bytes << " bytes with float weights, " << small_bytes
+                     << " int8 only");
+        CHECK(small_bytes < full_bytes);
+
+        // A file as sgdx train writes it, trained a little on the host so it is not an initialisation.
+        auto host = sgdx::make_model(spec_of(full), 21);
+        sgdx::SGD opt(host->parameters(), sgdx::default_sgd(arch));
+        sgdx::Workspace ws;
+        std::vector<float> x(64 * 784);
+        for (size_t i = 0; i < x.size(); ++i) x[i] = float(d.train.pixels.data()[i]) * (1.f / 255.f);
+        std::vector<int32_t> y(d.train_labels.data(), d.train_labels.data() + 64);
+        sgdx::Batch b{x.data(), y.data(), 64, 784};
+        sgdx::loss_batch(*host, b, ws, &opt);
+        const std::vector<uint8_t> file = sgdx::encode_model(*host, sgdx::model_metadata(spec_of(full)));
+
+        Net reference(full), int8(small);
+        REQUIRE(sgdx_load(reference.m, file.data(), file.size()) == SGDX_OK);
+        REQUIRE(sgdx_quantize(reference.m, SGDX_QUANT_PER_ROW) == SGDX_OK);
+        REQUIRE(sgdx_load(int8.m, file.data(), file.size()) == SGDX_OK);
+        for (size_t i = 0; i < 200; ++i) {
+            uint32_t a = 99, c = 98;
+            REQUIRE(sgdx_predict_int8(reference.m, d.test.pixels.data() + i * 784, &a) == SGDX_OK);
+            REQUIRE(sgdx_predict_int8(int8.m, d.test.pixels.data() + i * 784, &c) == SGDX_OK);
+            CHECK(a == c);
+        }
+        uint32_t ok_a = 0, ok_b = 0;
+        REQUIRE(sgdx_evaluate_int8(reference.m, d.test.pixels.data(), d.test_labels.data(), 300, &ok_a) == SGDX_OK);
+        REQUIRE(sgdx_evaluate_int8(int8.m, d.test.pixels.data(), d.test_labels.data(), 300, &ok_b) == SGDX_OK);
+        CHECK(ok_a == ok_b);
+
+        // What it refuses, and why.
+        uint32_t predicted = 0, correct = 0;
+        CHECK(sgdx_predict(int8.m, d.test.pixels.data(), &predicted, nullptr) == SGDX_ERR_NOT_QUANTIZED);
+        CHECK(contains(sgdx_last_error(int8.m), "SGDX_INT8_ONLY (no float weights): use the _int8 calls"));
+        CHECK(sgdx_evaluate(int8.m, d.test.pixels.data(), d.test_labels.data(), 8, &correct, nullptr) ==
+              SGDX_ERR_NOT_QUANTIZED);
+        std::vector<uint8_t> out(file.size() + 4096);
+        size_t written = 0;
+        CHECK(sgdx_save(int8.m, out.data(), out.size(), &written) == SGDX_ERR_NOT_QUANTIZED);
+        CHECK(sgdx_quantize(int8.m, SGDX_QUANT_PER_TENSOR) == SGDX_ERR_BAD_OPTION);
+        CHECK(sgdx_quantize(int8.m, SGDX_QUANT_PER_ROW) == SGDX_OK);
+        CHECK(sgdx_train_step(int8.m, d.train.pixels.data(), d.train_labels.data(), 8, 0.1f, nullptr) ==
+              SGDX_ERR_NOT_TRAINABLE);
+    }
+    // Created from a seed, it holds the float model's weights quantised.
+    sgdx_config full = config_of("cnn", 4), small = config_of("cnn", 4);
+    small.flags = SGDX_INT8_ONLY;
+    Net a(full, 9), b(small, 9);
+    REQUIRE(sgdx_quantize(a.m, SGDX_QUANT_PER_ROW) == SGDX_OK);
+    for (size_t i = 0; i < 50; ++i) {
+        uint32_t pa = 99, pb = 98;
+        REQUIRE(sgdx_predict_int8(a.m, mnist().test.pixels.data() + i * 784, &pa) == SGDX_OK);
+        REQUIRE(sgdx_predict_int8(b.m, mnist().test.pixels.data() + i * 784, &pb) == SGDX_OK);
+        CHECK(pa == pb);
+    }
+    sgdx_config both = small;
+    both.flags = SGDX_INT8_ONLY | SGDX_NO_INT8;
+    size_t need = 0;
+    CHECK(sgdx_model_arena_size(&both, &need) == SGDX_ERR_BAD_OPTION);
+}
