@@ -386,10 +386,16 @@ void quantize_row(const float* w, size_t n, float max, int8_t* q, float* scale) 
     }
 }
 
+// max |w|, or NaN if any w is NaN (fmax would skip it, and the int8 conversion
+// of NaN is undefined: the fuzzer found a NaN weight row doing just that).
 float max_abs(const float* w, size_t n) {
     float max = 0.f;
-    for (size_t k = 0; k < n; ++k) max = std::fmax(max, std::fabs(w[k]));
-    return max;
+    bool nan = false;
+    for (size_t k = 0; k < n; ++k) {
+        nan |= w[k] != w[k];
+        max = std::fmax(max, std::fabs(w[k]));
+    }
+    return nan ? NAN : max;
 }
 
 // The runtime's initialisation: layer by layer, weight then bias, uniform in

@@ -2,7 +2,7 @@
 # The libFuzzer targets (fuzz/): builds them with clang-14, ASan and UBSan in
 # build/sanitize, then runs each for SECONDS (default 60) on a fresh copy of its
 # committed corpus (fuzz/corpus/T plus fuzz/regressions/T; those stay untouched).
-#   scripts/fuzz.sh [SECONDS] [TARGET...]   TARGET: idx safetensors pgm (default: all)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]   TARGET: idx safetensors pgm c_api (default: all)
 #   scripts/fuzz.sh --seeds                 rewrites fuzz/corpus from the MNIST files
 #   scripts/fuzz.sh --configure             only configures build/sanitize (test-sanitize.sh)
 # Prints executions and coverage per target; exits non-zero on any crash, leak,
@@ -12,10 +12,10 @@ source "$(dirname "$0")/lib.sh"
 # One clang build serves both the fuzz targets and scripts/test-sanitize.sh's
 # sanitized test suite, so the xtensor-heavy runtime is compiled once, not twice.
 SAN_BUILD="$ROOT/build/sanitize"
-ALL_TARGETS=(idx safetensors pgm)
+ALL_TARGETS=(idx safetensors pgm c_api)
 # Longest input tried: a few 28x28 digits as IDX, a P2 digit as text (~2 KB),
-# the tutorial's 784->10 model (31.5 KB).
-declare -A MAX_LEN=([idx]=4096 [safetensors]=65536 [pgm]=8192)
+# the tutorial's 784->10 model (31.5 KB), the tutorial CNN (16 KB).
+declare -A MAX_LEN=([idx]=4096 [safetensors]=65536 [pgm]=8192 [c_api]=65536)
 
 configure() {
   ensure_apt "${NATIVE_PACKAGES[@]}" clang-14 libclang-rt-14-dev
@@ -34,7 +34,7 @@ configure() {
 build_fuzz() {
   configure
   say "building the fuzz targets (build/sanitize)"
-  cmake --build "$SAN_BUILD" -j "$JOBS" --target fuzz_idx fuzz_safetensors fuzz_pgm fuzz_make_seeds
+  cmake --build "$SAN_BUILD" -j "$JOBS" --target fuzz_idx fuzz_safetensors fuzz_pgm fuzz_c_api fuzz_make_seeds
 }
 
 # The value of libFuzzer's "NAME: V" field on the last status line that has it.

@@ -84,9 +84,10 @@ float max_abs_diff(const std::map<std::string, std::vector<float>>& a,
                    const std::map<std::string, std::vector<float>>& b) {
     REQUIRE(a.size() == b.size());
     float d = 0.f;
-    for (const auto& [name, v] : a) {
-        auto it = b.find(name);
-        REQUIRE_MESSAGE(it != b.end(), name);
+    for (const auto& entry : a) {
+        const std::vector<float>& v = entry.second;
+        auto it = b.find(entry.first);
+        REQUIRE_MESSAGE(it != b.end(), entry.first);
         REQUIRE(it->second.size() == v.size());
         for (size_t i = 0; i < v.size(); ++i) d = std::max(d, std::fabs(v[i] - it->second[i]));
     }
@@ -501,4 +502,21 @@ TEST_CASE("SGDX_INT8_ONLY: a quarter of the weights' RAM, the same int8 predicti
     both.flags = SGDX_INT8_ONLY | SGDX_NO_INT8;
     size_t need = 0;
     CHECK(sgdx_model_arena_size(&both, &need) == SGDX_ERR_BAD_OPTION);
+}
+
+TEST_CASE("weights that are not finite: quantising refuses, an int8-only load refuses") {
+    sgdx_config c = config_of("cnn", 2);
+    auto host = sgdx::make_model(spec_of(c), 1);
+    host->named_parameters()[2].second->value.data()[5] = NAN;  // conv2.weight
+    const std::vector<uint8_t> file = sgdx::encode_model(*host, sgdx::model_metadata(spec_of(c)));
+    Net net(c);
+    REQUIRE(sgdx_load(net.m, file.data(), file.size()) == SGDX_OK);  // floats may be anything
+    CHECK(sgdx_quantize(net.m, SGDX_QUANT_PER_ROW) == SGDX_ERR_DIVERGED);
+    CHECK(sgdx_quantize(net.m, SGDX_QUANT_PER_TENSOR) == SGDX_ERR_DIVERGED);
+    c.flags = SGDX_INT8_ONLY;
+    Net int8(c);
+    CHECK(sgdx_load(int8.m, file.data(), file.size()) == SGDX_ERR_CORRUPT_WEIGHTS);
+    CHECK(contains(sgdx_last_error(int8.m), "holds values that are not finite"));
+    uint32_t predicted = 0;
+    CHECK(sgdx_predict_int8(int8.m, mnist().test.pixels.data(), &predicted) == SGDX_ERR_NOT_QUANTIZED);
 }
