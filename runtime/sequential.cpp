@@ -71,6 +71,36 @@ void Sequential::choose_layouts() {
     }
 }
 
+bool Sequential::channels_last_after(size_t child) const {
+    bool cl = false;  // ReLU keeps whatever layout it is given
+    for (size_t i = 0; i <= child; ++i) {
+        const Module* l = layers_[i].get();
+        if (auto* c = dynamic_cast<const Conv2d*>(l)) cl = c->out_cl_;
+        else if (auto* p = dynamic_cast<const Pool2d*>(l)) cl = p->cl_;
+        else if (!dynamic_cast<const ReLU*>(l)) cl = false;
+    }
+    return cl;
+}
+
+void Sequential::activation_after(size_t child, size_t batch, float* out) const {
+    if (child + 1 >= layers_.size())
+        throw Error("Sequential::activation_after: child " + std::to_string(child) + " is not one before the last of " +
+                    std::to_string(layers_.size()));
+    const size_t n = layers_[child]->out_features();
+    if (acts_[child].size() < batch * n)
+        throw Error("Sequential::activation_after: no forward of " + std::to_string(batch) + " samples to read");
+    const float* a = acts_[child].data();
+    if (!channels_last_after(child)) {
+        std::copy(a, a + batch * n, out);
+        return;
+    }
+    const Shape& s = layers_[child]->output_shape();  // (C, H, W)
+    const size_t C = s[0], P = n / C;
+    for (size_t b = 0; b < batch; ++b)
+        for (size_t p = 0; p < P; ++p)
+            for (size_t c = 0; c < C; ++c) out[b * n + c * P + p] = a[b * n + p * C + c];
+}
+
 std::string Sequential::describe() const {
     std::string s;
     for (size_t i = 0; i < layers_.size(); ++i)

@@ -44,6 +44,12 @@ public:
     // layout the Sequential keeps between the children (see configure).
     const float* activation_before(size_t child) const { return acts_[child - 1].data(); }
 
+    // Child `child`'s output in the last forward (child < size() - 1: the last
+    // one's is the caller's y), in PyTorch's layout whatever the Sequential keeps
+    // inside: out receives (batch, the child's out_features). For views of what a
+    // network sees (the page's activation maps).
+    void activation_after(size_t child, size_t batch, float* out) const;
+
     std::string type_name() const override { return "Sequential"; }
     std::string describe() const override;  // one line per child
 
@@ -57,6 +63,7 @@ private:
     std::vector<bool> learns_before_;       // learns_before_[i]: a child before i has parameters
 
     void choose_layouts();
+    bool channels_last_after(size_t child) const;  // child's output kept (H, W, C) per sample
 
     void forward_from(size_t first, size_t batch, float* y);
     float* output_of(size_t i, size_t batch, float* y);

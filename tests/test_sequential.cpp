@@ -573,6 +573,16 @@ TEST_CASE("Sequential's channels-last conv stack equals the same layers run on t
 
         // the same sums, some in another order (patch columns (ki, kj, ci))
         CHECK(max_rel_error(y.data(), acts.back().data(), y.size()) < 1e-5);
+        // Each child's output, read back in PyTorch's layout (channels-last inside).
+        for (size_t i = 0; i + 1 < net.size(); ++i) {
+            CAPTURE(i);
+            std::vector<float> a(B * net[i].out_features(), kNaN);
+            net.activation_after(i, B, a.data());
+            CHECK(max_rel_error(a.data(), acts[i + 1].data(), a.size()) < 1e-5);
+        }
+        std::vector<float> last(B * 4);
+        CHECK_THROWS_WITH_AS(net.activation_after(net.size() - 1, B, last.data()),
+                             doctest::Contains("is not one before the last"), Error);
         CHECK(max_rel_error(dx.data(), g.data(), g.size()) < 1e-5);
         std::vector<Parameter*> want;
         for (auto& l : alone.layers)
