@@ -1,5 +1,6 @@
 #include "zoo.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -156,6 +157,12 @@ ModelSpec model_spec_of(const SafetensorsFile& f, const std::string& source) {
     auto arch = meta.find("architecture");
     if (arch != meta.end()) {
         s.architecture = arch->second;
+        const auto& names = model_names();
+        if (std::find(names.begin(), names.end(), s.architecture) == names.end()) {
+            std::string list;
+            for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+            throw Error(source + ": its architecture '" + s.architecture + "' is not one sgdx knows (" + list + ")");
+        }
         auto get = [&](const char* key) -> const std::string& {
             auto it = meta.find(key);
             if (it == meta.end()) throw Error(source + ": metadata names architecture '" + s.architecture + "' but lacks '" + key + "'");

@@ -15,6 +15,7 @@
 #include "runtime/linear.hpp"
 #include "runtime/pooling.hpp"
 #include "runtime/reshape.hpp"
+#include "runtime/safetensors.hpp"
 #include "runtime/sequential.hpp"
 #include "runtime/thread_pool.hpp"
 
@@ -641,4 +642,23 @@ TEST_CASE("Sequential's channels-last MaxPool2d routes NaNs and ties as the plai
         CAPTURE(i);
         CHECK(dx[i] == want_dx[i]);
     }
+}
+
+TEST_CASE("model_spec_of reads a file's architecture; one sgdx does not know is refused by name") {
+    ModelSpec spec;
+    spec.architecture = "mlp";
+    spec.hidden = {32, 16};
+    auto model = make_model(spec, 1);
+    const std::vector<uint8_t> bytes = encode_model(*model, model_metadata(spec));
+    const ModelSpec back = model_spec_of(parse_safetensors(bytes.data(), bytes.size(), "mlp.safetensors"), "mlp.safetensors");
+    CHECK(back.architecture == "mlp");
+    CHECK(back.hidden == spec.hidden);
+    CHECK(back.rows == 28);
+    CHECK(back.classes == 10);
+    SafetensorsFile f;
+    f.metadata["architecture"] = "transformer";
+    CHECK_THROWS_WITH_AS(model_spec_of(f, "t.safetensors"),
+                         "t.safetensors: its architecture 'transformer' is not one sgdx knows (logistic, cnn, "
+                         "cnn_sequential, mlp, lenet)",
+                         Error);
 }

@@ -58,7 +58,8 @@ function showError(message) {
 
 function setState(state) {
   ui.state = state;
-  const ready = state !== 'loading';
+  const ready = state !== 'loading' && state !== 'loading-model';
+  $('model').disabled = !ready;
   $('start').disabled = !ready;
   $('reset').disabled = !ready;
   $('save').disabled = !ready;
@@ -81,31 +82,52 @@ function finishedText() {
          (before && before !== '–' ? ` (before Start: ${before}${ui.modelBefore ? ` ${ui.modelBefore}` : ''}).` : '.');
 }
 
-// ---- weights: 10 images, red positive / blue negative ---------------------------
-const weightCanvases = [];
-for (let c = 0; c < 10; c++) {
-  const fig = document.createElement('figure');
-  const cv = document.createElement('canvas');
-  cv.width = cv.height = 28;
-  cv.setAttribute('role', 'img');
-  cv.setAttribute('aria-label', `weights of class ${c}`);
-  fig.append(cv, Object.assign(document.createElement('figcaption'), { textContent: String(c) }));
-  $('weights').append(fig);
-  weightCanvases.push(cv);
+// ---- the first layer's weights, red positive / blue negative ----------------------
+// Logistic: each class's 784 weights as a 28x28 image; MLP: each hidden unit's;
+// CNN: each first-layer filter (k x k). The canvases are made once per model and
+// keep their ImageData: redrawn several times a second while training.
+const weightView = { key: '', canvases: [], images: [] };
+
+function buildWeightView(shape) {
+  const conv = shape.length === 4;
+  const units = shape[0];
+  const side = conv ? shape[3] : Math.round(Math.sqrt(shape[1]));
+  weightView.key = shape.join('x');
+  weightView.canvases = [];
+  weightView.images = [];
+  $('weights').textContent = '';
+  $('weights').className = `weights${conv ? ' filters' : units > 16 ? ' many' : ''}`;
+  const kind = conv ? 'filter' : ui.model?.architecture === 'logistic' ? 'class' : 'unit';
+  for (let u = 0; u < units; u++) {
+    const fig = document.createElement('figure');
+    const cv = document.createElement('canvas');
+    cv.width = cv.height = side;
+    cv.setAttribute('role', 'img');
+    cv.setAttribute('aria-label', `weights of ${kind} ${u}`);
+    fig.append(cv, Object.assign(document.createElement('figcaption'), { textContent: String(u) }));
+    $('weights').append(fig);
+    weightView.canvases.push(cv);
+  }
+  $('h-weights').textContent = conv ? `First-layer filters (${units} of ${side}×${side})`
+    : kind === 'class' ? 'Weights' : `First-layer units (${units})`;
+  $('weights-hint').innerHTML = conv
+    ? 'Each convolution filter of the first layer, as it slides over the image: <span class="pos">red</span> weights respond to ink, <span class="neg">blue</span> ones to its absence.'
+    : kind === 'class'
+      ? 'Each class\'s 784 weights as a 28×28 image: <span class="pos">red</span> pixels add to the class score, <span class="neg">blue</span> ones take away.'
+      : 'Each hidden unit\'s 784 input weights as a 28×28 image: the stroke patterns it looks for (<span class="pos">red</span> +, <span class="neg">blue</span> −).';
 }
 
-// Each weight image keeps its ImageData: redrawn several times a second while
-// training, so nothing is allocated per pixel or per draw.
-const weightImages = [];
-function drawWeights(w) {
-  for (let c = 0; c < 10; c++) {
-    const row = w.subarray(c * 784, (c + 1) * 784);
+function drawWeights({ shape, data }) {
+  if (shape.join('x') !== weightView.key) buildWeightView(shape);
+  const n = data.length / shape[0];
+  weightView.canvases.forEach((cv, u) => {
+    const row = data.subarray(u * n, (u + 1) * n);
     let scale = 1e-6;
-    for (let i = 0; i < 784; i++) scale = Math.max(scale, Math.abs(row[i]));
-    const g = weightCanvases[c].getContext('2d');
-    weightImages[c] ||= g.createImageData(28, 28);
-    const px = weightImages[c].data;
-    for (let i = 0, o = 0; i < 784; i++, o += 4) {
+    for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(row[i]));
+    const g = cv.getContext('2d');
+    weightView.images[u] ||= g.createImageData(cv.width, cv.height);
+    const px = weightView.images[u].data;
+    for (let i = 0, o = 0; i < n; i++, o += 4) {
       const t = row[i] / scale;  // -1..1: red positive, blue negative, white 0
       const a = Math.round(255 * (1 - Math.abs(t)));
       px[o] = t >= 0 ? 255 : a;
@@ -113,8 +135,82 @@ function drawWeights(w) {
       px[o + 2] = t >= 0 ? a : 255;
       px[o + 3] = 255;
     }
-    g.putImageData(weightImages[c], 0, 0);
+    g.putImageData(weightView.images[u], 0, 0);
+  });
+}
+
+// ---- what the network sees: each layer's output for one image ---------------------
+// Maps (C, H, W) after each ReLU or pooling (the convolution before a ReLU is
+// shown once, rectified); hidden units (N) as a strip of squares. Canvases are
+// reused while the layers keep their shapes.
+const actsView = { key: '', rows: [] };
+
+function shownLayers(layers) {
+  return layers.filter((l, i) => {
+    if (i === layers.length - 1) return false;  // the logits: the probabilities panel shows them
+    if (l.type === 'View' || l.type === 'Flatten') return false;
+    const next = layers[i + 1];
+    return !(next && next.type === 'ReLU');  // show the rectified output
+  });
+}
+
+function drawActivations(layers) {
+  if (!layers || layers.length === 0) {
+    actsView.key = '';
+    $('acts').textContent = '';
+    $('acts-hint').textContent = 'The logistic model has no hidden layers: its weights are the whole story.';
+    return;
   }
+  const shown = shownLayers(layers);
+  const key = shown.map((l) => `${l.name}:${l.shape.join('x')}`).join('|');
+  if (key !== actsView.key) {
+    actsView.key = key;
+    $('acts').textContent = '';
+    actsView.rows = shown.map((l) => {
+      const maps = l.shape.length === 3;
+      const count = maps ? l.shape[0] : l.shape[0];
+      const box = document.createElement('div');
+      box.className = 'layer';
+      const title = maps ? `${l.name} ${l.type}: ${l.shape[0]} maps of ${l.shape[1]}×${l.shape[2]}`
+                         : `${l.name} ${l.type}: ${l.shape[0]} units`;
+      const grid = document.createElement('div');
+      grid.className = maps ? 'maps' : 'maps units';
+      const canvases = [];
+      for (let c = 0; c < count; c++) {
+        const cv = document.createElement('canvas');
+        cv.width = maps ? l.shape[2] : 1;
+        cv.height = maps ? l.shape[1] : 1;
+        cv.setAttribute('role', 'img');
+        cv.setAttribute('aria-label', `${l.name} ${maps ? 'map' : 'unit'} ${c}`);
+        grid.append(cv);
+        canvases.push(cv);
+      }
+      box.append(Object.assign(document.createElement('div'), { textContent: title }), grid);
+      $('acts').append(box);
+      return { canvases, maps };
+    });
+    $('acts-hint').innerHTML = 'Each layer\'s output for <span id="acts-source"></span>: brighter is larger (each layer scaled to its own largest value).';
+  }
+  shown.forEach((l, r) => {
+    const { canvases } = actsView.rows[r];
+    let max = 1e-6;
+    for (let i = 0; i < l.data.length; i++) max = Math.max(max, l.data[i]);
+    const per = l.data.length / canvases.length;
+    canvases.forEach((cv, c) => {
+      const g = cv.getContext('2d');
+      const img = g.createImageData(cv.width, cv.height);
+      for (let i = 0; i < per; i++) {
+        const v = Math.max(0, Math.round(255 * l.data[c * per + i] / max));
+        img.data[4 * i] = v; img.data[4 * i + 1] = v; img.data[4 * i + 2] = v; img.data[4 * i + 3] = 255;
+      }
+      g.putImageData(img, 0, 0);
+    });
+  });
+}
+
+function setActsSource(text) {
+  ui.actsSource = text;
+  if ($('acts-source')) $('acts-source').textContent = text;
 }
 
 // ---- confusion matrix ------------------------------------------------------------
@@ -221,14 +317,15 @@ function requestPrediction() {
   paintDigit($('draw-small'), pixels);
   drawState.inFlight = true;
   drawState.dirty = false;
-  send('predict', { id: ++drawState.seq, pixels }, [pixels.buffer]);
+  send('predict', { id: ++drawState.seq, pixels, layers: true }, [pixels.buffer]);
 }
 $('clear').addEventListener('click', () => pad.clear());
 
 // ---- controls ---------------------------------------------------------------------
 function readOptions() {
   const num = (id) => Number($(id).value);
-  return { lr: num('lr'), batchSize: num('batch'), epochs: num('epochs'), momentum: num('momentum'), seed: num('seed') };
+  return { lr: num('lr'), batchSize: num('batch'), epochs: num('epochs'), momentum: num('momentum'), seed: num('seed'),
+           lrGamma: num('lr-gamma') };
 }
 
 function clearHistory() {
@@ -253,6 +350,14 @@ $('controls').addEventListener('submit', (e) => {
   ui.accuracyBefore = $('test-acc').textContent;
   ui.modelBefore = $('test-acc-note').textContent;
   send('start', { ...readOptions(), fresh: true });
+});
+$('model').addEventListener('change', () => {
+  ui.listening = false;
+  clearHistory();
+  $('error').hidden = true;
+  setState('loading-model');
+  setStatus(`Loading the ${$('model').selectedOptions[0].textContent.split(',')[0]}…`);
+  send('setModel', { architecture: $('model').value, seed: readOptions().seed });
 });
 $('pause').addEventListener('click', () => send(ui.state === 'paused' ? 'resume' : 'pause'));
 $('reset').addEventListener('click', () => { ui.listening = false; clearHistory(); send('reset', { seed: readOptions().seed }); });
@@ -285,6 +390,9 @@ function epochRow(epoch) {
 }
 
 const drawWeightsThrottled = throttled(drawWeights, HEAVY_VIEWS_EVERY_MS);
+
+// Each model's usual number of epochs (its other defaults come from the runtime).
+const DEFAULT_EPOCHS = { logistic: 2, mlp: 2, cnn: 2, cnn_sequential: 2, lenet: 3 };
 const drawTestViews = throttled((confusion, predicted) => {
   drawConfusion(confusion);
   markGallery(predicted);
@@ -339,7 +447,31 @@ const onMessage = {
       epochClock.wallStart = now;
     }
   },
-  weights({ weights }) { drawWeightsThrottled(weights); },
+  // The model changed (picked, loaded from a file, or the first one).
+  model({ info, pretrained, file }) {
+    ui.model = info;
+    if ([...$('model').options].some((o) => o.value === info.architecture)) $('model').value = info.architecture;
+    $('model-sub').textContent = info.description;
+    $('model-name').textContent = info.description;
+    $('param-count').textContent = info.parameters.toLocaleString('en');
+    $('layers').textContent = info.layers;
+    if (!file) {  // a picked model brings its usual options; a loaded file keeps the user's
+      $('lr').value = Number(info.lr.toPrecision(6));
+      $('momentum').value = Number(info.momentum.toPrecision(6));
+      $('lr-gamma').value = Number(info.lrGamma.toPrecision(6));
+      $('epochs').value = DEFAULT_EPOCHS[info.architecture] ?? 2;
+    }
+    $('test-acc-note').textContent = file ? `(${file})` : pretrained ? '(pretrained model)' : '(fresh weights)';
+    $('test-acc').textContent = '…';  // until this model's test results arrive
+    $('rate').textContent = '–';
+    weightView.key = '';
+    drawActivations(null);
+    if (ui.state === 'loading-model') setState('ready');
+    setStatus(file ? `Loaded ${file}: ${info.description}.`
+      : `${info.description}: ${pretrained ? 'pretrained weights loaded (trained by sgdx train); draw a digit, or press Start to train your own.' : 'fresh weights.'}`);
+    requestPrediction();
+  },
+  weights({ layer }) { drawWeightsThrottled(layer); },
   gallery({ images, labels }) { buildGallery(images, labels); },
   test({ epoch, accuracy, confusion, predicted }) {
     if (epoch && !ui.listening) return;
@@ -355,14 +487,18 @@ const onMessage = {
     const tr = epochRow(epoch);
     tr.dataset.wasmBytes = wasmBytes;
   },
-  prediction({ probs, predicted, error }) {
+  prediction({ probs, predicted, error, layers }) {
     drawState.inFlight = false;
     if (error) return showError(error);
     showProbs(probs, predicted);
+    drawActivations(layers);
+    setActsSource('the digit you drew');
     if (drawState.dirty) requestPrediction();
   },
-  testImage({ error, index, pixels, label, probs, predicted }) {
+  testImage({ error, index, pixels, label, probs, predicted, layers }) {
     if (error) return showError(error);
+    drawActivations(layers);
+    setActsSource(`test image ${index} (label ${label})`);
     paintDigit($('inspect-img'), pixels);
     $('inspect-label').textContent = label;
     $('inspect-pred').textContent = predicted;
@@ -372,15 +508,18 @@ const onMessage = {
   },
   saved({ bytes }) {
     const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
-    const a = Object.assign(document.createElement('a'), { href: url, download: 'mnist_logistic.safetensors' });
+    const file = `mnist_${ui.model?.architecture ?? 'model'}.safetensors`;
+    const a = Object.assign(document.createElement('a'), { href: url, download: file });
     document.body.append(a);
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10000);
-    $('model-msg').textContent = `Saved mnist_logistic.safetensors (${bytes.length.toLocaleString('en')} bytes).`;
+    $('model-msg').textContent = `Saved ${file} (${bytes.length.toLocaleString('en')} bytes).`;
+    $('model-msg').className = '';
   },
-  loaded({ name }) {
-    $('model-msg').textContent = `Loaded ${name}.`;
+  loaded({ name, switched, description }) {
+    $('model-msg').textContent = switched ? `Loaded ${name}: the page switched to its model, ${description}.`
+                                          : `Loaded ${name}.`;
     $('model-msg').className = '';
     $('test-acc-note').textContent = `(${name})`;
   },

