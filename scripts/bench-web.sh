@@ -4,15 +4,19 @@
 # validation, one thread); browser epochs from the demo page in headless Chromium
 # (training time in the worker, and wall time with validation and page updates), and
 # the same wasm without the page under Node (sgdx_bench_node).
-# Also checks the page's memory stays flat across epochs.
-#   scripts/bench-web.sh [--epochs N]   (called by ./run bench web)
+# Also checks the page's memory stays flat across epochs. Then the tutorial CNN
+# (lr 0.1, momentum 0.9, batch 64): natively, in the page, in the worker alone, and
+# with TensorFlow.js. Writes build/bench-web.json (ms per epoch, medians).
+#   scripts/bench-web.sh [--epochs N] [--cnn-epochs N]   (called by ./run bench web)
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/scripts/wasm-lib.sh"
 EPOCHS=20  # medians over ~2 s of epochs: the machine flips speed for a second at a time
+CNN_EPOCHS=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) EPOCHS=$2; shift 2 ;;
-    *) die "bench-web: unknown option '$1' (--epochs N)" ;;
+    --cnn-epochs) CNN_EPOCHS=$2; shift 2 ;;
+    *) die "bench-web: unknown option '$1' (--epochs N, --cnn-epochs N)" ;;
   esac
 done
 ensure_apt chromium
@@ -31,11 +35,12 @@ epoch_ms() {
     console.log(s[Math.floor(s.length / 2)].toFixed(1), s[0].toFixed(1));' "$1"
 }
 
-native_run() {  # native_run KERNELS -> "median best" ms/epoch
-  local metrics="$OUT/native-$1.jsonl"
+native_run() {  # native_run KERNELS [MODEL EPOCHS] -> "median best" ms/epoch
+  local model=${2:-logistic} epochs=${3:-$EPOCHS}
+  local metrics="$OUT/native-$model-$1.jsonl"
   rm -f "$metrics"
-  "$ROOT/build/native/sgdx" train --data "$MNIST_DIR" --epochs "$EPOCHS" --kernels "$1" --threads 1 -q --save '' \
-    --metrics "$metrics" >/dev/null
+  "$ROOT/build/native/sgdx" train --model "$model" --data "$MNIST_DIR" --epochs "$epochs" --kernels "$1" --threads 1 -q \
+    --save '' --metrics "$metrics" >/dev/null
   epoch_ms "$metrics"
 }
 
@@ -43,6 +48,8 @@ best=$("$ROOT/build/native/sgdx" --version | sed -n 's/.*(using \(.*\))/\1/p')
 say "native (1 thread): $EPOCHS epochs with the best kernels ($best) and with sse2 (4-wide, as wasm SIMD128)"
 native_best=$(native_run "${best:-scalar}")
 native_sse2=$(native_run sse2 2>/dev/null || echo "n/a n/a")
+say "native (1 thread): the tutorial CNN, $CNN_EPOCHS epochs ($best)"
+native_cnn=$(native_run "${best:-scalar}" cnn "$CNN_EPOCHS")
 say "wasm under Node: the page's kernels and runtime without the page ($EPOCHS epochs)"
 node_ms=$(node --no-experimental-fetch "$ROOT/build/wasm/web/sgdx_bench_node.js" --data "$MNIST_DIR" --epochs "$EPOCHS" \
   --batch 64 --threads 1 --kernels wasm_simd128 | sed -n 's/^result: kernels=.*train_ms=\([0-9.]*\).*/\1/p')
@@ -63,7 +70,8 @@ fi
 tfjs_args=()
 [ -d "$TFJS_DIR/node_modules/@tensorflow/tfjs" ] && tfjs_args=(--tfjs "$TFJS_DIR/node_modules")
 say "browser: $EPOCHS epochs in headless Chromium"
-node "$ROOT/web/tests/bench.mjs" --site "$SITE_DIR" --epochs "$EPOCHS" --json "$OUT/browser.json" "${tfjs_args[@]}"
+node "$ROOT/web/tests/bench.mjs" --site "$SITE_DIR" --epochs "$EPOCHS" --cnn-epochs "$CNN_EPOCHS" \
+  --json "$OUT/browser.json" "${tfjs_args[@]}"
 browser=$(node -e '
   const r = require(process.argv[1]);
   console.log(r.computeMs.toFixed(1), r.bestComputeMs.toFixed(1), r.wallMs.toFixed(1),
@@ -99,3 +107,40 @@ node -e '
   else line("tfjs model.fit (issue: 6,600 ms) / browser wall", 6600 / wall, ">= 50x", 6600 / wall >= 50);
   console.log(`${"best epochs: page training / native train+valid".padEnd(48)} ${(trainBest / nativeBest).toFixed(2).padStart(7)}x  (for reference)`);' \
   "$browser_wall" "$native_median" "$plain_js" "$browser_train_best" "$native_min" "$best" "$tfjs_ms"
+
+# The tutorial CNN, and the numbers in one file.
+read -r cnn_native _ <<<"$native_cnn"
+node -e '
+  const fs = require("fs");
+  const r = require(process.argv[1]);
+  const [nativeMs, workerMs, pageTrain, pageWall, tfjsMs, cnnNative] = process.argv.slice(2, 8).map(Number);
+  const row = (what, v) => console.log(`${what.padEnd(58)} ${v}`);
+  console.log();
+  row("the tutorial CNN, one epoch (ms, median)", "");
+  row("native, 1 thread (train + valid)", cnnNative.toFixed(0));
+  if (r.cnnComputeMs) {
+    row("browser, the worker alone without the page", r.cnnBareWorkerMs.toFixed(0));
+    row("browser, demo page (training)", r.cnnComputeMs.toFixed(0));
+    row("browser, demo page wall (with validation, page updates)", r.cnnWallMs.toFixed(0));
+  }
+  if (r.cnnTfjsMs) row(`TensorFlow.js 4.22 model.fit, ${r.cnnTfjsBackend} backend (scaled from a part)`, r.cnnTfjsMs.toFixed(0));
+  const line = (what, x, goal, ok) => console.log(`${what.padEnd(48)} ${x.toFixed(2).padStart(7)}x  (goal ${goal}: ${ok ? "met" : "missed"})`);
+  line("logistic: page wall / bare worker", pageWall / workerMs, "<= 1.25x", pageWall / workerMs <= 1.25);
+  if (r.cnnWallMs) {
+    line("CNN: page wall / bare worker", r.cnnWallMs / r.cnnBareWorkerMs, "<= 1.25x", r.cnnWallMs / r.cnnBareWorkerMs <= 1.25);
+    line("CNN: page wall / native", r.cnnWallMs / cnnNative, "<= 2.5x", r.cnnWallMs / cnnNative <= 2.5);
+    if (r.cnnTfjsMs) line(`CNN: tfjs (${r.cnnTfjsBackend}) / page wall`, r.cnnTfjsMs / r.cnnWallMs, ">= 5x", r.cnnTfjsMs / r.cnnWallMs >= 5);
+  }
+  const out = {
+    native_ms: nativeMs, worker_ms: workerMs, page_train_ms: pageTrain, page_wall_ms: pageWall,
+    tfjs_ms: tfjsMs > 0 ? tfjsMs : null,
+    cnn_native_ms: cnnNative, cnn_worker_ms: r.cnnBareWorkerMs ?? null, cnn_page_ms: r.cnnWallMs ?? null,
+    cnn_page_train_ms: r.cnnComputeMs ?? null, cnn_tfjs_ms: r.cnnTfjsMs ?? null,
+    cnn_tfjs_backend: r.cnnTfjsBackend ?? null, cnn_tfjs_wasm_error: r.cnnTfjsWasmError || null,
+    kernels: r.kernels, date: new Date().toISOString(),
+  };
+  fs.writeFileSync(process.argv[8], JSON.stringify(out, null, 2) + "\n");
+  console.log(`written: ${process.argv[8]}`);' \
+  "$OUT/browser.json" "$native_median" "$bare_worker" "$browser_train" "$browser_wall" "${tfjs_ms/n\/a/0}" "$cnn_native" \
+  "$ROOT/build/bench-web.json"
+

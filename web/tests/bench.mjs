@@ -3,8 +3,10 @@
 // JS heap after each epoch (they must stay flat).
 //   node web/tests/bench.mjs [--epochs 5] [--plain-js-epochs 4] [--json out.json]
 //                            [--tfjs build/bench-tfjs/node_modules] [--tfjs-epochs 4]
+//                            [--cnn-epochs 3] [--tfjs-cnn-images 1280]
 // Then trains the plain-JS baseline (plain_js_baseline.mjs) in the same page, and
 // TensorFlow.js model.fit (tfjs_baseline.mjs) in the same browser if --tfjs is given.
+// Then the tutorial CNN: its epochs in the page and in the worker alone, and tfjs's.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +14,7 @@ import { chromium } from 'playwright-core';
 import { createServer } from '../server.mjs';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, arg, check } from './common.mjs';
 import { trainPlainJs } from './plain_js_baseline.mjs';
-import { tfjsEpochs } from './tfjs_baseline.mjs';
+import { tfjsCnnEpoch, tfjsEpochs } from './tfjs_baseline.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SITE = arg('--site', path.join(ROOT, 'build', 'wasm', 'site'));
@@ -21,6 +23,8 @@ const JSON_OUT = arg('--json', '');
 const PLAIN_JS_EPOCHS = Number(arg('--plain-js-epochs', '4'));
 const TFJS_DIR = arg('--tfjs', '');
 const TFJS_EPOCHS = Number(arg('--tfjs-epochs', '4'));
+const CNN_EPOCHS = Number(arg('--cnn-epochs', '3'));
+const TFJS_CNN_IMAGES = Number(arg('--tfjs-cnn-images', '1280'));
 
 // The first epoch warms the engine's tiers up; steady state is the rest (all of a
 // one-epoch run).
@@ -29,20 +33,26 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Trains `epochs` epochs in worker.js from a blank page; resolves to the
 // worker's training ms per epoch.
-async function bareWorkerEpochs(browser, epochs) {
+async function bareWorkerEpochs(browser, epochs, model = { architecture: 'logistic', lr: 0.5, momentum: 0 }) {
   const page = await browser.newPage();
   await page.route('**/bare-worker.html', (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>worker</title>' }));
   await page.goto(`http://127.0.0.1:${server.address().port}/bare-worker.html`);
-  const ms = await page.evaluate((n) => new Promise((resolve, reject) => {
+  const ms = await page.evaluate(([n, model]) => new Promise((resolve, reject) => {
     const worker = new Worker('worker.js', { type: 'module' });
     const out = [];
     let seconds = 0;
     const fail = (why) => { worker.terminate(); reject(new Error(`the worker alone: ${why}`)); };
-    const timer = setTimeout(() => fail('no result after 120 s'), 120000);
+    const timer = setTimeout(() => fail('no result after 600 s'), 600000);
     worker.onerror = (e) => fail(e.message || 'the worker failed to start');
     worker.onmessage = ({ data: m }) => {
       if (m.type === 'error') fail(m.message);
-      if (m.type === 'ready') worker.postMessage({ type: 'start', lr: 0.5, momentum: 0, batchSize: 64, epochs: n, seed: 0, fresh: true });
+      const start = () => worker.postMessage({ type: 'start', lr: model.lr, momentum: model.momentum, batchSize: 64,
+                                               epochs: n, seed: 0, fresh: true });
+      if (m.type === 'ready') {
+        if (model.architecture === 'logistic') start();
+        else worker.postMessage({ type: 'setModel', architecture: model.architecture, seed: 0 });
+      }
+      if (m.type === 'model' && m.info.architecture === model.architecture && model.architecture !== 'logistic') start();
       if (m.type !== 'progress') return;
       seconds += m.seconds;
       if (!m.epochEnd) return;
@@ -51,7 +61,7 @@ async function bareWorkerEpochs(browser, epochs) {
       if (out.length === n) { clearTimeout(timer); worker.terminate(); resolve(out); }
     };
     worker.postMessage({ type: 'init' });
-  }), epochs);
+  }), [epochs, model]);
   await page.close();
   return ms;
 }
@@ -137,6 +147,41 @@ try {
   result.bestBareWorkerMs = Math.min(...bareSteady);
   console.log(`the worker alone (no page): median ${result.bareWorkerMs.toFixed(1)} ms/epoch training, ` +
               `best ${result.bestBareWorkerMs.toFixed(1)}`);
+  // The tutorial CNN (lr 0.1, momentum 0.9, batch 64): in the page, then the worker alone.
+  if (CNN_EPOCHS > 0) {
+    await page.selectOption('#model', 'cnn');
+    await page.waitForFunction(() => document.getElementById('model').value === 'cnn' && !document.getElementById('start').disabled &&
+      /pretrained/.test(document.getElementById('status').textContent));
+    await page.fill('#epochs', String(CNN_EPOCHS));
+    await page.click('#start');
+    const cnnRows = [];
+    for (let e = 1; e <= CNN_EPOCHS; e++) {
+      const sel = `#epoch-table tr[data-epoch="${e}"]`;
+      await page.waitForSelector(`${sel}[data-compute-ms] td:nth-child(5):not(:empty)`, { timeout: 300000 });
+      cnnRows.push({ epoch: e, computeMs: Number(await page.getAttribute(sel, 'data-compute-ms')),
+                     wallMs: Number(await page.getAttribute(sel, 'data-wall-ms')),
+                     testAcc: Number(await page.textContent(`${sel} td:nth-child(5)`)) });
+    }
+    for (const r of cnnRows) {
+      console.log(`browser CNN epoch ${r.epoch}: ${r.computeMs.toFixed(0)} ms training (${r.wallMs.toFixed(0)} ms wall), ` +
+                  `test acc ${r.testAcc}`);
+    }
+    const steadyCnn = afterWarmup(cnnRows);
+    result.cnnComputeMs = median(steadyCnn.map((r) => r.computeMs));
+    result.cnnWallMs = median(steadyCnn.map((r) => r.wallMs));
+    result.cnnEpochs = cnnRows;
+    const bareCnn = await bareWorkerEpochs(browser, CNN_EPOCHS, { architecture: 'cnn', lr: 0.1, momentum: 0.9 });
+    result.cnnBareWorkerMs = median(afterWarmup(bareCnn));
+    console.log(`the worker alone, CNN: ${bareCnn.map((m) => m.toFixed(0)).join(', ')} ms per epoch`);
+    if (TFJS_DIR) {
+      const t = await tfjsCnnEpoch(browser, `http://127.0.0.1:${server.address().port}`, TFJS_DIR, TFJS_CNN_IMAGES);
+      result.cnnTfjsMs = t.epochMs;
+      result.cnnTfjsBackend = t.backend;
+      result.cnnTfjsWasmError = t.wasmError;
+      console.log(`TensorFlow.js 4.22 CNN model.fit: ${t.backend} backend, ${t.images} images timed, ` +
+                  `${t.epochMs.toFixed(0)} ms per 50,000-image epoch${t.wasmError ? ` (wasm backend: "${t.wasmError}")` : ''}`);
+    }
+  }
   if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify(result, null, 2));
   check(errors.length === 0, `no console errors (${errors.join(' | ')})`);
   check(result.wasmGrowthBytes === 0, 'the wasm heap does not grow across epochs');
