@@ -466,6 +466,12 @@ const onMessage = {
     $('rate').textContent = '–';
     weightView.key = '';
     drawActivations(null);
+    // A test image being looked at is looked at again with the new model.
+    const shown = $('inspect-pred').dataset.index;
+    if (shown !== undefined) {
+      delete $('inspect-pred').dataset.index;
+      send('testImage', { index: Number(shown) });
+    }
     if (ui.state === 'loading-model') setState('ready');
     setStatus(file ? `Loaded ${file}: ${info.description}.`
       : `${info.description}: ${pretrained ? 'pretrained weights loaded (trained by sgdx train); draw a digit, or press Start to train your own.' : 'fresh weights.'}`);
