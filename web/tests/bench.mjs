@@ -73,6 +73,12 @@ const browser = await chromium.launch({
 });
 const errors = [];
 try {
+  // The worker alone is measured before and after the page, and the two runs'
+  // epochs pooled: this machine runs fast or slow for seconds at a time, and one
+  // run of each in turn measured the page 2.6x the worker one time and 1.0x when
+  // the page's panels were hidden or not in another (the page's drawing is not what
+  // costs: hiding it changed nothing).
+  const bareBefore = await bareWorkerEpochs(browser, EPOCHS);
   const page = await browser.newPage();
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(e.message));
@@ -142,7 +148,7 @@ try {
   // The same worker with no page around it (no charts, no DOM): what the page's
   // drawing costs the training on this machine.
   const bare = await bareWorkerEpochs(browser, EPOCHS);
-  const bareSteady = afterWarmup(bare);
+  const bareSteady = [...afterWarmup(bareBefore), ...afterWarmup(bare)];
   result.bareWorkerMs = median(bareSteady);
   result.bestBareWorkerMs = Math.min(...bareSteady);
   console.log(`the worker alone (no page): median ${result.bareWorkerMs.toFixed(1)} ms/epoch training, ` +
