@@ -257,6 +257,11 @@ sgdx_status plan(sgdx_model& m, const char* fn) {
     if (p.problem)
         return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: ").s(p.problem)
             .status(SGDX_ERR_BAD_DIMENSION);
+    for (uint32_t i = 0; i < p.n; ++i)
+        if (m.layers[i].learns() && m.layers[i].patch() > kMaxInputs)
+            return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: layer ")
+                .name(m.layers[i].wname, std::strlen(m.layers[i].wname) - 7).s(" sums over ").u(m.layers[i].patch())
+                .s(" inputs, more than ").u(kMaxInputs).s(" (its int8 sums would overflow)").status(SGDX_ERR_BAD_DIMENSION);
     const Layer& last = m.layers[p.n - 1];
     if (last.out_size() != C)
         return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images ends in ")
@@ -378,11 +383,12 @@ uint64_t layout(sgdx_model& m, uint8_t* base) {
 // w: (n) -> q: (n) int8 with w ≈ q · scale, scale = max / 127 (max > 0), rounded
 // half away from zero.
 void quantize_row(const float* w, size_t n, float max, int8_t* q, float* scale) {
-    *scale = max > 0.f ? max / 127.f : 1.f;
+    *scale = max / 127.f;
+    if (!(*scale > 0.f)) *scale = 1.f;  // all zeros, or a max so small that max/127 rounds to 0
     for (size_t k = 0; k < n; ++k) {
         float v = w[k] / *scale;
         v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
-        q[k] = int8_t(v >= 0.f ? v + 0.5f : v - 0.5f);
+        q[k] = v == v ? int8_t(v >= 0.f ? v + 0.5f : v - 0.5f) : int8_t(0);  // the callers refuse NaN rows first
     }
 }
 
@@ -1059,7 +1065,10 @@ private:
         for (;;) {
             Span k, v;
             if (!string(k) || !expect(':') || !string(v)) return false;
-            if (meta_count < kMaxMeta) meta_key[meta_count] = k, meta_value[meta_count++] = v;
+            // Only the keys sgdx reads are kept, so any number of others is fine.
+            const bool wanted = k.is("architecture") || k.is("classes") || k.is("hidden") || k.is("image_rows") ||
+                                k.is("image_cols");
+            if (wanted && meta_count < kMaxMeta) meta_key[meta_count] = k, meta_value[meta_count++] = v;
             if (peek() == ',') { ++p_; continue; }
             return expect('}');
         }
@@ -1247,6 +1256,12 @@ sgdx_status config_from_header(const HeaderReader& r, sgdx_config* c) {
         return SGDX_OK;
     }
     // No architecture recorded: PyTorch's state_dict names tell the models apart.
+    for (const char* name : {"lin.weight", "0.weight"}) {
+        const HeaderReader::Tensor* w = r.find(name, 2);
+        if (w && (w->shape[1] == 0 || w->shape[1] > kMaxInputs))
+            return error(nullptr).s(fn).s(": tensor '").s(name).s("' takes ").u(w->shape[1]).s(" inputs: images must have 1 to ")
+                .u(kMaxInputs).s(" pixels").status(SGDX_ERR_BAD_DIMENSION);
+    }
     if (const HeaderReader::Tensor* w = r.find("lin.weight", 2)) {
         sgdx_config_init(c, "logistic");
         c->classes = uint32_t(w->shape[0] < 1024 ? w->shape[0] : 0);
@@ -1529,6 +1544,7 @@ sgdx_status sgdx_parameters(const sgdx_model* m, const float** weight, const flo
 sgdx_status sgdx_weights_size(const sgdx_model* m, size_t* bytes) {
     if (sgdx_status st = check_model(m, "sgdx_weights_size")) return st;
     if (!bytes) return null_arg(m, "sgdx_weights_size", "bytes");
+    if (m->flags & SGDX_INT8_ONLY) return int8_only(m, "sgdx_weights_size");
     *bytes = 8 + padded(write_header(m, m->header, kHeaderMax)) + data_bytes(m);
     return SGDX_OK;
 }
@@ -1592,6 +1608,22 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
     if (sgdx_status st = match_header(m, fn, r, size - 8 - hlen, place)) return st;
     TensorRef list[kMaxTensors];
     const uint32_t n = tensors(m, list);
+    if (m->flags & SGDX_INT8_ONLY) {  // weights that cannot be quantised are refused before anything changes
+        for (uint32_t j = 0; j < n; ++j) {
+            if (list[j].is_bias) continue;
+            const Layer& l = *list[j].layer;
+            const size_t R = l.patch(), at = 8 + hlen + size_t(place[j]);
+            for (size_t c = 0; c < l.cout; ++c) {
+                if (read(ctx, at + 4 * c * R, reinterpret_cast<uint8_t*>(m->row), 4 * R))
+                    return error(m).s(fn).s(": the read callback failed at tensor '").s(list[j].name())
+                        .s("'; the model is unchanged").status(SGDX_ERR_IO);
+                from_le(m->row, R);
+                if (!std::isfinite(max_abs(m->row, R)))
+                    return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' holds values that are not finite; the model is unchanged")
+                        .status(SGDX_ERR_CORRUPT_WEIGHTS);
+            }
+        }
+    }
     for (uint32_t j = 0; j < n; ++j) {
         const Layer& l = *list[j].layer;
         const size_t at = 8 + hlen + size_t(place[j]);
@@ -1606,11 +1638,11 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
                 if (failed) break;
                 from_le(m->row, R);
                 const float max = max_abs(m->row, R);
-                if (!std::isfinite(max)) {
+                if (!std::isfinite(max)) {  // the first pass saw it finite: the source changed under us
                     after_new_weights(m);
                     m->quantized = false;
-                    return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' holds values that are not finite")
-                        .status(SGDX_ERR_CORRUPT_WEIGHTS);
+                    return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' changed while it was read; the weights are partly loaded")
+                        .status(SGDX_ERR_IO);
                 }
                 quantize_row(m->row, R, max, l.qweight + c * R, &l.qscale[c]);
             }
@@ -1663,8 +1695,8 @@ sgdx_status sgdx_load_stream(sgdx_model* m, sgdx_read_fn read, void* ctx, size_t
     size_t hlen = 0;
     if (sgdx_status st = header_length(m, fn, first8, size, hlen)) return st;
     if (hlen > kHeaderMax)
-        return error(m).s(fn).s(": a header of ").u(hlen).s(" bytes is longer than sgdx models write (at most ")
-            .u(kHeaderMax).s(")").status(SGDX_ERR_CORRUPT_WEIGHTS);
+        return error(m).s(fn).s(": a header of ").u(hlen).s(" bytes is longer than this call reads (")
+            .u(kHeaderMax).s("; sgdx's own files stay far below): use sgdx_load with the file in memory").status(SGDX_ERR_BUFFER_TOO_SMALL);
     if (read(ctx, 8, reinterpret_cast<uint8_t*>(m->header), hlen))
         return error(m).s(fn).s(": the read callback failed").status(SGDX_ERR_IO);
     return load(m, fn, m->header, hlen, size, read, ctx);
@@ -1677,6 +1709,8 @@ sgdx_status sgdx_quantize(sgdx_model* m, sgdx_quant_mode mode) {
     if (m->flags & SGDX_NO_INT8)
         return error(m).s("sgdx_quantize: the model was created SGDX_NO_INT8 (no room for int8 weights)").status(SGDX_ERR_NOT_QUANTIZED);
     if (m->flags & SGDX_INT8_ONLY) {
+        if (!m->quantized)
+            return error(m).s("sgdx_quantize: this SGDX_INT8_ONLY model's weights were partly loaded: load them again").status(SGDX_ERR_NOT_QUANTIZED);
         if (mode == SGDX_QUANT_PER_ROW) return SGDX_OK;  // done as the weights were loaded
         return error(m).s("sgdx_quantize: an SGDX_INT8_ONLY model keeps per-row scales (it has no float weights to requantise)").status(SGDX_ERR_BAD_OPTION);
     }

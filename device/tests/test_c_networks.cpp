@@ -60,7 +60,8 @@ struct Net {
         for (uint32_t i = 0; i < n; ++i) {
             sgdx_tensor t;
             REQUIRE(sgdx_tensor_at(m, i, &t) == SGDX_OK);
-            out[t.name] = std::vector<float>(t.data, t.data + t.count);
+            // An SGDX_INT8_ONLY model's weights have no floats (data NULL).
+            out[t.name] = t.data ? std::vector<float>(t.data, t.data + t.count) : std::vector<float>();
         }
         return out;
     }
@@ -515,8 +516,68 @@ TEST_CASE("weights that are not finite: quantising refuses, an int8-only load re
     CHECK(sgdx_quantize(net.m, SGDX_QUANT_PER_TENSOR) == SGDX_ERR_DIVERGED);
     c.flags = SGDX_INT8_ONLY;
     Net int8(c);
+    uint32_t before = 99, after = 98;
+    REQUIRE(sgdx_predict_int8(int8.m, mnist().test.pixels.data(), &before) == SGDX_OK);
     CHECK(sgdx_load(int8.m, file.data(), file.size()) == SGDX_ERR_CORRUPT_WEIGHTS);
-    CHECK(contains(sgdx_last_error(int8.m), "holds values that are not finite"));
-    uint32_t predicted = 0;
-    CHECK(sgdx_predict_int8(int8.m, mnist().test.pixels.data(), &predicted) == SGDX_ERR_NOT_QUANTIZED);
+    CHECK(contains(sgdx_last_error(int8.m), "holds values that are not finite; the model is unchanged"));
+    CHECK(sgdx_predict_int8(int8.m, mnist().test.pixels.data(), &after) == SGDX_OK);
+    CHECK(after == before);
+    CHECK(int8.tensors().at("conv1.bias") == Net(c).tensors().at("conv1.bias"));  // the floats too
+
+    // A row whose largest weight is subnormal (max / 127 rounds to 0) quantises to zeros.
+    auto tiny = sgdx::make_model(spec_of(c), 1);
+    float* w = tiny->named_parameters()[0].second->value.data();  // conv1.weight
+    for (size_t i = 0; i < 9; ++i) w[i] = i == 0 ? 1e-45f : 0.f;
+    const std::vector<uint8_t> tiny_file = sgdx::encode_model(*tiny, sgdx::model_metadata(spec_of(c)));
+    CHECK(sgdx_load(int8.m, tiny_file.data(), tiny_file.size()) == SGDX_OK);
+    CHECK(sgdx_predict_int8(int8.m, mnist().test.pixels.data(), &after) == SGDX_OK);
+    Net floats(config_of("cnn", 2));
+    REQUIRE(sgdx_load(floats.m, tiny_file.data(), tiny_file.size()) == SGDX_OK);
+    CHECK(sgdx_quantize(floats.m, SGDX_QUANT_PER_TENSOR) == SGDX_OK);
+    CHECK(sgdx_quantize(floats.m, SGDX_QUANT_PER_ROW) == SGDX_OK);
+}
+
+TEST_CASE("files and configs at the edges: long rows, many metadata keys, long headers") {
+    // lenet on 256x256 images: its first Linear layer would sum 119,072 inputs, past
+    // what an int8 x uint8 sum in int32 holds.
+    sgdx_config big = config_of("lenet");
+    big.image_rows = big.image_cols = 256;
+    size_t need = 0;
+    CHECK(sgdx_model_arena_size(&big, &need) == SGDX_ERR_BAD_DIMENSION);
+    CHECK(contains(sgdx_last_error(nullptr), "layer 8 sums over 119072 inputs, more than 65536"));
+
+    // The architecture is found after any number of other metadata keys.
+    const sgdx_config c = config_of("mlp");
+    auto host = sgdx::make_model(spec_of(c), 1);
+    auto meta = sgdx::model_metadata(spec_of(c));
+    for (int i = 0; i < 40; ++i) meta["a" + std::to_string(100 + i)] = "x";  // sorted before "architecture"
+    const std::vector<uint8_t> many = sgdx::encode_model(*host, meta);
+    sgdx_config got;
+    REQUIRE(sgdx_config_from_weights(many.data(), many.size(), &got) == SGDX_OK);
+    CHECK(std::string(got.architecture) == "mlp");
+    CHECK(got.hidden[0] == 48);
+
+    // A header longer than sgdx_load_stream's buffer: refused as a limit of the call,
+    // while sgdx_load takes the file.
+    meta["comment"] = std::string(3000, 'z');
+    const std::vector<uint8_t> long_header = sgdx::encode_model(*host, meta);
+    Net net(c);
+    struct Source {
+        const std::vector<uint8_t>* bytes;
+        static int read(void* ctx, size_t offset, uint8_t* p, size_t n) {
+            std::memcpy(p, static_cast<Source*>(ctx)->bytes->data() + offset, n);
+            return 0;
+        }
+    } src{&long_header};
+    CHECK(sgdx_load_stream(net.m, Source::read, &src, long_header.size()) == SGDX_ERR_BUFFER_TOO_SMALL);
+    CHECK(contains(sgdx_last_error(net.m), "use sgdx_load"));
+    CHECK(sgdx_load(net.m, long_header.data(), long_header.size()) == SGDX_OK);
+
+    // A tensor-name-only file claiming 2^32 + 785 inputs is refused, not truncated to 785.
+    sgdx::SafetensorsFile f;
+    f.tensors["lin.weight"] = {{10, 4294967296ull + 785}, {}};
+    f.tensors["lin.bias"] = {{10}, std::vector<float>(10)};
+    const std::vector<uint8_t> huge = sgdx::encode_safetensors(f);
+    CHECK(sgdx_config_from_weights(huge.data(), huge.size(), &got) == SGDX_ERR_BAD_DIMENSION);
+    CHECK(contains(sgdx_last_error(nullptr), "images must have 1 to 65536 pixels"));
 }
