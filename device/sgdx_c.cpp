@@ -1194,6 +1194,14 @@ void from_le(float* v, size_t n) {
     }
 }
 
+// Row c of a weight tensor whose data starts at file offset `at` (rows of R floats)
+// into row, as floats; false if the read callback failed.
+bool read_row(sgdx_read_fn read, void* ctx, size_t at, size_t c, size_t R, float* row) {
+    if (read(ctx, at + 4 * c * R, reinterpret_cast<uint8_t*>(row), 4 * R)) return false;
+    from_le(row, R);
+    return true;
+}
+
 void after_new_weights(sgdx_model* m) {
     m->quantized = (m->flags & SGDX_INT8_ONLY) != 0;  // an int8-only model quantises as it loads
     m->steps = 0;
@@ -1335,6 +1343,13 @@ sgdx_status check_labels(sgdx_model* m, const char* fn, const uint8_t* labels, u
 
 size_t pixels(const sgdx_model* m) { return size_t(m->rows) * m->cols; }
 
+// The old API's pixel count, which check_config sees only as rows x cols.
+sgdx_status check_inputs(uint32_t inputs) {
+    if (inputs == 0 || inputs > kMaxInputs)
+        return error(nullptr).s("inputs = ").u(inputs).s(": must be in [1, ").u(kMaxInputs).s("]").status(SGDX_ERR_BAD_DIMENSION);
+    return SGDX_OK;
+}
+
 // The logistic model's config from the old API's dimensions.
 sgdx_config logistic_config(uint32_t inputs, uint32_t classes, uint32_t max_batch) {
     sgdx_config c;
@@ -1450,8 +1465,7 @@ sgdx_status sgdx_tensor_at(const sgdx_model* m, uint32_t index, sgdx_tensor* t) 
 
 sgdx_status sgdx_arena_size(uint32_t inputs, uint32_t classes, uint32_t max_batch, size_t* bytes) {
     if (!bytes) return null_arg(nullptr, "sgdx_arena_size", "bytes");
-    if (inputs == 0 || inputs > kMaxInputs)
-        return error(nullptr).s("inputs = ").u(inputs).s(": must be in [1, ").u(kMaxInputs).s("]").status(SGDX_ERR_BAD_DIMENSION);
+    if (sgdx_status st = check_inputs(inputs)) return st;
     const sgdx_config c = logistic_config(inputs, classes, max_batch);
     return sgdx_model_arena_size(&c, bytes);
 }
@@ -1460,8 +1474,7 @@ sgdx_status sgdx_create(void* arena, size_t arena_bytes, uint32_t inputs, uint32
                         uint32_t max_batch, uint64_t seed, sgdx_model** model) {
     if (!model) return null_arg(nullptr, "sgdx_create", "model (the output pointer)");
     *model = nullptr;
-    if (inputs == 0 || inputs > kMaxInputs)
-        return error(nullptr).s("inputs = ").u(inputs).s(": must be in [1, ").u(kMaxInputs).s("]").status(SGDX_ERR_BAD_DIMENSION);
+    if (sgdx_status st = check_inputs(inputs)) return st;
     const sgdx_config c = logistic_config(inputs, classes, max_batch);
     return sgdx_create_model(arena, arena_bytes, &c, seed, model);
 }
@@ -1617,10 +1630,9 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
             const Layer& l = *list[j].layer;
             const size_t R = l.patch(), at = 8 + hlen + size_t(place[j]);
             for (size_t c = 0; c < l.cout; ++c) {
-                if (read(ctx, at + 4 * c * R, reinterpret_cast<uint8_t*>(m->row), 4 * R))
+                if (!read_row(read, ctx, at, c, R, m->row))
                     return error(m).s(fn).s(": the read callback failed at tensor '").s(list[j].name())
                         .s("'; the model is unchanged").status(SGDX_ERR_IO);
-                from_le(m->row, R);
                 if (!std::isfinite(max_abs(m->row, R)))
                     return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' holds values that are not finite; the model is unchanged")
                         .status(SGDX_ERR_CORRUPT_WEIGHTS);
@@ -1637,9 +1649,8 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
         } else {  // int8-only weights: one row at a time through m->row
             const size_t R = l.patch();
             for (size_t c = 0; c < l.cout && !failed; ++c) {
-                failed = read(ctx, at + 4 * c * R, reinterpret_cast<uint8_t*>(m->row), 4 * R) != 0;
+                failed = !read_row(read, ctx, at, c, R, m->row);
                 if (failed) break;
-                from_le(m->row, R);
                 const float max = max_abs(m->row, R);
                 if (!std::isfinite(max)) {  // the first pass saw it finite: the source changed under us
                     after_new_weights(m);
