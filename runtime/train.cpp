@@ -128,11 +128,7 @@ double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, in
         const Batch& b = train.batch(i);
         BatchLoss r = loss_batch(model, b, ws, &opt);
         if (!std::isfinite(r.loss))
-            throw DivergenceError("training diverged: the loss is " + std::to_string(r.loss) +
-                                      " at epoch " + std::to_string(epoch) + ", batch " +
-                                      std::to_string(i + 1) + " of " + std::to_string(train.size()) +
-                                      " (try a smaller --lr)",
-                                  epoch, i + 1);
+            throw loss_divergence(r.loss, epoch, i + 1, train.size());
         st.loss_sum += double(r.loss) * double(r.count);
         st.samples += r.count;
         st.next_batch = i + 1;
@@ -147,6 +143,13 @@ double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, in
         }
     }
     return st.samples ? st.loss_sum / double(st.samples) : 0.0;
+}
+
+DivergenceError loss_divergence(float loss, int epoch, size_t batch, size_t batches) {
+    return DivergenceError(std::string("training diverged: the loss is ") + (std::isnan(loss) ? "NaN" : "infinite") +
+                               " at epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch) + " of " +
+                               std::to_string(batches) + " (try a smaller --lr)",
+                           epoch, batch);
 }
 
 bool all_finite(Module& model) {
@@ -213,9 +216,12 @@ std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& tr
         for (size_t i = 0; i < params.size(); ++i) params[i]->value = good[i];
     };
     StateFn after_batch;
-    if (options.checkpoint && options.checkpoint_every > 0)
+    if ((options.checkpoint && options.checkpoint_every > 0) || options.stop_requested)
         after_batch = [&](const TrainingState& s) {
-            if (s.next_batch % options.checkpoint_every == 0) options.checkpoint(s);
+            const bool stop = options.stop_requested && options.stop_requested();
+            const bool due = options.checkpoint_every > 0 && s.next_batch % options.checkpoint_every == 0;
+            if (options.checkpoint && (stop || due)) options.checkpoint(s);
+            if (stop) throw StopRequested(s.epoch, s.next_batch, train.size());
         };
     const double base_lr = opt.options().lr;
     for (int epoch = st.epoch; epoch <= epochs; ++epoch) {

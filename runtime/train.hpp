@@ -4,9 +4,11 @@
 // the CLI's progress bar and the browser's chart alike.
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "data.hpp"
+#include "error.hpp"
 #include "module.hpp"
 #include "optim.hpp"
 
@@ -97,6 +99,25 @@ struct FitOptions {
     // Epoch e trains at the optimiser's lr x lr_gamma^(e-1): PyTorch's
     // StepLR(step_size=1, gamma). 1 keeps the rate constant, as the tutorial does.
     double lr_gamma = 1.0;
+    // Asked after every batch (e.g. whether Ctrl-C was pressed): true ends the run
+    // there, with the checkpoint written for that point, by throwing StopRequested.
+    std::function<bool()> stop_requested;
+};
+
+// fit() stopped on request after `batch` of `batches` in `epoch` (1-based); the
+// model holds every step up to there, and a checkpoint made then resumes it.
+class StopRequested : public Error {
+public:
+    StopRequested(int epoch, size_t batch, size_t batches)
+        : Error("stopped in epoch " + std::to_string(epoch) + " after batch " + std::to_string(batch) + " of " +
+                std::to_string(batches)),
+          epoch_(epoch), batch_(batch) {}
+    int epoch() const { return epoch_; }
+    size_t batch() const { return batch_; }
+
+private:
+    int epoch_;
+    size_t batch_;
 };
 
 // Runs one batch of each loader through the model without changing it (a
@@ -124,5 +145,9 @@ std::pair<DataLoader, DataLoader> get_data(const TensorDataset& train, const Ten
                                            size_t batch_size, uint64_t seed = 0);
 
 bool all_finite(Module& model);
+
+// "training diverged: the loss is NaN at epoch 1, batch 5 of 782 (try a smaller --lr)",
+// for every backend's training loop.
+DivergenceError loss_divergence(float loss, int epoch, size_t batch, size_t batches);
 
 }  // namespace sgdx

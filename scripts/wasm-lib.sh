@@ -12,10 +12,9 @@ build_wasm() {
     say "configuring (build/wasm, Emscripten)"
     (cd "$ROOT" && cmake --preset wasm) >/dev/null
   fi
-  say "building (build/wasm)"
   local targets=()
   for t in "$@"; do targets+=(--target "$t"); done
-  cmake --build "$ROOT/build/wasm" -j "$JOBS" "${targets[@]}"
+  cmake_build build/wasm "$ROOT/build/wasm" -j "$JOBS" "${targets[@]}"
 }
 
 # The demo's files: build/wasm/site (sgdx_web.js/.wasm, the page, gzipped MNIST).

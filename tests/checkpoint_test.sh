@@ -19,9 +19,10 @@ args=(train --data "$DATA" --epochs 2 "${model[@]}" --momentum 0.9 --lr 0.1 --se
 ck="$TMP/run.ckpt"
 kills=0 runs=0
 while :; do
-  resume=()
-  [ -f "$ck" ] && resume=(--resume "$ck")
-  "$SGDX" "${args[@]}" "${resume[@]}" --checkpoint "$ck" --checkpoint-every 40 --save "$TMP/final.safetensors" \
+  # a resumed run takes its model and settings from the checkpoint (giving them again is refused)
+  run=("${args[@]}")
+  [ -f "$ck" ] && run=(train --data "$DATA" --epochs 2 -q --resume "$ck")
+  "$SGDX" "${run[@]}" --checkpoint "$ck" --checkpoint-every 40 --save "$TMP/final.safetensors" \
     > "$TMP/run-$runs.log" 2>&1 &
   pid=$!
   runs=$((runs + 1))

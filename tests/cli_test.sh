@@ -143,7 +143,10 @@ expect "checkpoint-every alone" 1 "--checkpoint-every needs --checkpoint" -- "$S
 expect "resume a model file" 1 "model.safetensors: not an sgdx checkpoint" -- "$SGDX" train --data "$DATA" --resume "$M"
 expect "checkpoint" 0 "epoch 1/1" -- "$SGDX" train --data "$DATA" --epochs 1 --checkpoint "$TMP/c.ckpt" --save ""
 expect "resume and extend" 0 "resuming from .*c.ckpt at epoch 2, batch 0" -- "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --epochs 2 --save ""
-expect "resume other data" 1 "--valid-size 10000 leaves no training data .*tiny-images holds 9" -- "$SGDX" train --resume "$TMP/c.ckpt" --valid-size 3 \
+expect "resume other data" 1 "--valid-size 10000 leaves no training data .*tiny-images holds 9" -- "$SGDX" train --resume "$TMP/c.ckpt" \
+  --train-images "$TMP/tiny-images" --train-labels "$TMP/tiny-labels" --test-images "$TMP/tiny-images" --test-labels "$TMP/tiny-labels"
+
+expect "resume with another --valid-size" 1 "leave out --valid-size" -- "$SGDX" train --resume "$TMP/c.ckpt" --valid-size 3 \
   --train-images "$TMP/tiny-images" --train-labels "$TMP/tiny-labels" --test-images "$TMP/tiny-images" --test-labels "$TMP/tiny-labels"
 
 # divergence: stops with epoch and batch, keeps the last good model
@@ -156,6 +159,84 @@ pid=$!
 sleep 1.5; kill -INT $pid; wait $pid; rc=$?
 [ $rc = 130 ] && grep -q "model as trained so far saved" "$TMP/int.log" && [ -s "$TMP/int.safetensors" ] && ok \
   || { bad "SIGINT: exit $rc"; tail -3 "$TMP/int.log"; }
+
+# ---- errors that say what to do ----
+expect "epochs 1.5" 1 "--epochs: .*must be a whole number, not '1.5'" -- "$SGDX" train --data "$DATA" --epochs 1.5
+expect "lr as given" 1 "--lr = -1: must be a finite number >= 0" -- "$SGDX" train --data "$DATA" --lr -1
+out=$("$SGDX" train --data "$DATA" --lr -1e-3 2>&1)
+echo "$out" | grep -q -- "--lr = -1e-3: " && ! echo "$out" | grep -q "0.001000" && ok || bad "lr -1e-3 shown as: $out"
+expect "save into a folder" 1 "--save $TMP: cannot write: it is a folder" -- "$SGDX" train --data "$DATA" --epochs 1 --save "$TMP"
+expect "checkpoint folder named" 1 "--checkpoint $TMP: cannot write: it is a folder" -- "$SGDX" train --data "$DATA" --epochs 1 --save "" --checkpoint "$TMP"
+expect "metrics checked before the data" 1 "--metrics $TMP: cannot write: it is a folder" -- "$SGDX" train --data "$TMP/nowhere" --metrics "$TMP"
+out=$("$SGDX" train --data "$DATA" --epochs 0 --save "$TMP/nowhere/m.safetensors" 2>&1)
+echo "$out" | grep -q "^sgdx: error: --save $TMP/nowhere/m.safetensors: cannot write: the folder $TMP/nowhere does not exist$" \
+  && ! echo "$out" | grep -q '\.tmp' && ok || bad "missing folder: $out"
+mkdir -p "$TMP/gz"
+gzip -c "$DATA/t10k-labels-idx1-ubyte" > "$TMP/gz/t10k-labels-idx1-ubyte"
+expect "gzipped idx" 1 "t10k-labels-idx1-ubyte: gzip-compressed: gunzip it first" -- "$SGDX" eval --model "$M" --test-images "$DATA/t10k-images-idx3-ubyte" --test-labels "$TMP/gz/t10k-labels-idx1-ubyte"
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do : > "$TMP/gz/$f.gz"; done
+rm "$TMP/gz/t10k-labels-idx1-ubyte"
+expect "folder of .gz files" 1 "gz/train-images-idx3-ubyte: cannot open: .*train-images-idx3-ubyte.gz is there: gunzip it first" -- "$SGDX" train --data "$TMP/gz" --epochs 1
+expect "mistyped command" 1 "did you mean 'train'" -- "$SGDX" trian --epochs 1
+expect "mistyped flag" 1 "--epoch.*did you mean --epochs\?" -- "$SGDX" train --data "$DATA" --epoch 1
+expect "predict outside the repository" 1 "--index: no MNIST test images at .*pass --images-file FILE, or set SGDX_DATA" -- \
+  sh -c "cd '$TMP' && env -u SGDX_DATA '$SGDX' predict --model '$M' --index 0"
+expect "help names LeNet-like" 0 "LeNet-like" -- "$SGDX" --help
+expect "help gives the exit statuses" 0 "130 interrupted" -- "$SGDX" --help
+out=$("$SGDX" train --data "$DATA" --epochs 1 --lr 3e38 --save "" 2>&1)
+echo "$out" | grep -q "the loss is NaN\|the loss is infinite\|not finite" && ! echo "$out" | grep -qi -- "-nan" && ok || bad "divergence wording: $out"
+
+# ---- --resume keeps its word ----
+expect "resume refuses --lr" 1 "--resume continues a run with the settings in its checkpoint .*c.ckpt: leave out --model, --lr \(with --resume only --epochs" -- \
+  "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --lr 0.01 --model mlp --batch-size 64 --epochs 3
+expect "resume takes the run's own values" 0 "resuming from" -- "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --lr 0.5 --model logistic --batch-size 64 --epochs 2 --save ""
+expect "resume a finished run" 1 "c.ckpt: run already complete \(2/2 epochs\); pass --epochs N to extend it" -- \
+  "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt"
+rm -f "$TMP/r.ckpt" "$TMP/r.safetensors" "$TMP/r.jsonl"
+"$SGDX" train "${small[@]}" --epochs 1 --checkpoint "$TMP/r.ckpt" --save "$TMP/r.safetensors" --metrics "$TMP/r.jsonl" -q > /dev/null 2>&1
+rm -f "$TMP/r.safetensors"
+expect "resume, 2 epochs" 0 "saved to $TMP/r.safetensors" -- sh -c "cd / && '$SGDX' train ${small[*]} --resume '$TMP/r.ckpt' --epochs 2 --metrics '$TMP/r.jsonl'"
+[ "$(grep -c '"epoch"' "$TMP/r.jsonl")" = 2 ] && head -1 "$TMP/r.jsonl" | grep -q '"epoch": 1,' && ok || bad "metrics after resume: $(cat "$TMP/r.jsonl")"
+expect "the resumed run kept checkpointing to its file" 1 "run already complete \(2/2 epochs\)" -- "$SGDX" train "${small[@]}" --resume "$TMP/r.ckpt"
+
+# ---- Ctrl-C: where it stopped, the checkpoint written, the command that resumes ----
+"$SGDX" train "${small[@]}" --model cnn --epochs 100 --checkpoint "$TMP/i.ckpt" --save "$TMP/i.safetensors" > "$TMP/i.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "^model:" "$TMP/i.log" && break; sleep 0.1; done
+sleep 1; kill -INT $pid; wait $pid; rc=$?
+if [ $rc = 130 ] && grep -q "interrupted: stopped in epoch [0-9]* after batch [0-9]* of [0-9]*" "$TMP/i.log" \
+   && grep -q "checkpoint written to $TMP/i.ckpt; continue the run with: sgdx train --resume $TMP/i.ckpt --data $DATA --train-images" "$TMP/i.log"; then
+  read -r e b n < <(grep -o "stopped in epoch [0-9]* after batch [0-9]* of [0-9]*" "$TMP/i.log" | tr -cs '0-9' ' ')
+  if [ "$b" = "$n" ]; then at="at epoch $((e + 1)), batch 0"; else at="at epoch $e, batch $b"; fi
+  expect "resume where Ctrl-C stopped" 0 "resuming from .*i.ckpt $at" -- "$SGDX" train "${small[@]}" --resume "$TMP/i.ckpt" --epochs 0 --save ""
+else bad "Ctrl-C with --checkpoint: exit $rc: $(tail -3 "$TMP/i.log")"; fi
+
+# ---- predict frames a PGM as MNIST: a small 7 in a corner, a 7 on a large canvas ----
+python3 - "$DATA/t10k-images-idx3-ubyte" "$TMP" <<'PY'
+import sys
+raw = open(sys.argv[1], 'rb').read()[16:16 + 784]
+seven = [raw[r * 28:(r + 1) * 28] for r in range(28)]
+def pgm(path, w, h, px): open(path, 'wb').write(b'P5\n%d %d\n255\n' % (w, h) + bytes(px))
+small = [0] * 784  # the 7 at half size, in the top-left corner
+for y in range(14):
+    for x in range(14):
+        small[y * 28 + x] = (seven[2*y][2*x] + seven[2*y][2*x+1] + seven[2*y+1][2*x] + seven[2*y+1][2*x+1]) // 4
+pgm(sys.argv[2] + '/small7.pgm', 28, 28, small)
+big = [0] * (90 * 70)  # the 7 as it is, at (55, 30) of a 90x70 canvas
+for y in range(28):
+    for x in range(28): big[(30 + y) * 90 + 55 + x] = seven[y][x]
+pgm(sys.argv[2] + '/big7.pgm', 90, 70, big)
+PY
+expect "predict centres a small 7" 0 "small7.pgm: predicted 7" -- "$SGDX" predict --model "$TMP/cnn.safetensors" "$TMP/small7.pgm"
+expect "predict frames a larger image" 0 "big7.pgm: predicted 7" -- "$SGDX" predict --model "$M" "$TMP/big7.pgm"
+expect "--no-center takes the pixels as they are" 1 "big7.pgm: image is 90x70 .*the model takes 784 pixels" -- "$SGDX" predict --model "$M" --no-center "$TMP/big7.pgm"
+expect "predict help says so" 0 "no-center" -- "$SGDX" predict --help
+
+# ---- ./run: sgdx's output alone on stdout, no escapes off a terminal ----
+RUN="$(cd "$(dirname "$0")/.." && pwd)/run"
+"$RUN" sgdx --version > "$TMP/run.out" 2> "$TMP/run.err"
+if head -1 "$TMP/run.out" | grep -q '^sgdx ' && ! grep -q 'ninja\|Re-checking\|==>' "$TMP/run.out" && ! grep -q $'\033' "$TMP/run.err"; then ok
+else bad "./run sgdx stdout: $(head -3 "$TMP/run.out") stderr: $(head -3 "$TMP/run.err" | cat -v)"; fi
 
 echo "cli: $pass passed, $fail failed"
 [ $fail = 0 ]

@@ -56,10 +56,14 @@ TEST_CASE("IDX images and labels round-trip") {
 TEST_CASE("bad IDX files get a clear error naming the file") {
     CHECK_THROWS_WITH_AS(read_idx_images(temp_path("does-not-exist")), doctest::Contains("cannot open"), Error);
     expect_error({0, 0}, "only 2 bytes");
+    auto gzipped = idx_images(1, 2, 2);
+    gzipped[0] = 0x1f;  // how MNIST is downloaded
+    gzipped[1] = 0x8b;
+    expect_error(gzipped, "gzip-compressed: gunzip it first");
     auto wrong_magic = idx_images(1, 2, 2);
-    wrong_magic[0] = 0x1f;  // e.g. a gzip file
-    wrong_magic[1] = 0x8b;
-    expect_error(wrong_magic, "wrong magic");
+    wrong_magic[0] = 0x50;  // e.g. a zip file
+    wrong_magic[1] = 0x4b;
+    expect_error(wrong_magic, "wrong magic 0x504B");
     auto floats = idx_images(1, 2, 2);
     floats[2] = 0x0D;
     expect_error(floats, "0x0D (float) is not supported");

@@ -300,10 +300,7 @@ public:
                 const size_t rows = rows_of(train, reported);
                 const float loss = float(results_host_.get()[reported].loss / double(rows));
                 if (!std::isfinite(loss))
-                    throw DivergenceError("training diverged: the loss is " + std::to_string(loss) + " at epoch " +
-                                              std::to_string(epoch) + ", batch " + std::to_string(reported + 1) +
-                                              " of " + std::to_string(n) + " (try a smaller --lr)",
-                                          epoch, reported + 1);
+                    throw loss_divergence(loss, epoch, reported + 1, n);
                 loss_sum += double(loss) * double(rows);
                 p.batch = reported + 1;
                 p.samples += rows;
