@@ -1,25 +1,25 @@
 """A PyTorch user's round trip with sgdx model files (run when torch is installed).
 
-For each of the tutorial's models sgdx trains (logistic regression, Mnist_CNN,
-its nn.Sequential form, the MLP, and a two-hidden-layer MLP), then:
-  - PyTorch loads the file into the tutorial's class (bench/pytorch_tutorial.py)
-    with a strict load_state_dict, and its softmax probabilities on several test
-    images equal `sgdx predict`'s (within 1e-5, same argmax);
+For each model sgdx trains (logistic regression, Mnist_CNN, its nn.Sequential form,
+the MLP, a two-hidden-layer MLP and the LeNet-like CNN), then, through the helper
+users are told to use (python/sgdx_torch.py, whose classes must have the names and
+shapes of the tutorial's as bench/pytorch_tutorial.py writes them):
+  - PyTorch loads the file into the model's class with a strict load_state_dict,
+    and its softmax probabilities on several test images equal `sgdx predict`'s
+    (within 1e-5, same argmax); load_model picks that class from the file alone,
+    and save_model writes back the very bytes sgdx wrote (metadata included);
   - PyTorch saves its state_dict (no metadata, as torch code would) and
     `sgdx eval --model FILE` reads it back, finding the architecture from the
     tensor names, with exactly the accuracy sgdx reported after training.
 Then `sgdx train --init` starts from a PyTorch-written Mnist_CNN file: with 0
 epochs it saves the very same weights, with 1 epoch it keeps training from them.
-The CNNs train on a subset of the training images (written as IDX to TMPDIR) to
-keep this short. The file access follows the safetensors format spec (the
-`safetensors` package is not in Debian 12): 8-byte little-endian header length,
-JSON header, raw little-endian data.
+The networks train on a subset of the training images (written as IDX to TMPDIR)
+to keep this short. load_file and save_file are the helper's (the `safetensors`
+package is not in Debian 12); tests/pytorch_training.py imports them from here.
 usage: pytorch_interop.py SGDX MNIST_DIR TMPDIR
 """
-import json
 import os
 import re
-import struct
 import subprocess
 import sys
 import time
@@ -28,37 +28,13 @@ import traceback
 import numpy as np
 import torch
 
-# The tutorial's model classes, as the benchmark runs them.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-from pytorch_tutorial import Mnist_CNN, Mnist_Logistic, cnn_sequential, mlp, read_idx  # noqa: E402
-
-
-def load_file(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    header.pop("__metadata__", None)
-    out = {}
-    for name, info in header.items():
-        assert info["dtype"] == "F32", info
-        begin, end = info["data_offsets"]
-        array = np.frombuffer(data[8 + n + begin:8 + n + end], dtype="<f4").reshape(info["shape"])
-        out[name] = torch.from_numpy(array.copy())
-    return out
-
-
-def save_file(tensors, path):
-    header, blobs, offset = {}, [], 0
-    for name, t in sorted(tensors.items()):
-        raw = t.detach().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header).encode()
-    text += b" " * (-(8 + len(text)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, "..", "python"))
+sys.path.insert(0, os.path.join(here, "..", "bench"))
+import pytorch_tutorial  # noqa: E402  the tutorial's classes, as the benchmark runs them
+from pytorch_tutorial import read_idx  # noqa: E402
+from sgdx_torch import (Mnist_CNN, Mnist_Logistic, cnn_sequential, lenet, load_file, load_model,  # noqa: E402
+                        mlp, read_metadata, save_file, save_model)
 
 
 def write_idx(path, array):
@@ -84,6 +60,10 @@ def run(args):
     return subprocess.run(args, check=True, capture_output=True, text=True).stdout
 
 
+def shapes(model):
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
 def test_accuracy(out):
     return float(re.search(r"^test: loss [0-9.]+ +accuracy ([0-9.]+)", out, re.M).group(1))
 
@@ -96,7 +76,12 @@ MODELS = {
     "mlp": (mlp, ["--model", "mlp", "--lr", "0.1", "--momentum", "0.9"], 0.90),
     "mlp_256_128": (lambda: mlp(256, 128), ["--model", "mlp", "--hidden", "256,128", "--lr", "0.1", "--momentum", "0.9"],
                     0.90),
+    "lenet": (lenet, ["--model", "lenet"], 0.9),  # 0.966 measured
 }
+# The tutorial's classes as bench/pytorch_tutorial.py writes them, for the helper's to match.
+TUTORIAL = {"logistic": pytorch_tutorial.Mnist_Logistic, "cnn": pytorch_tutorial.Mnist_CNN,
+            "cnn_sequential": pytorch_tutorial.cnn_sequential, "mlp": pytorch_tutorial.mlp,
+            "mlp_256_128": lambda: pytorch_tutorial.mlp(256, 128)}
 SUBSET = 16000  # training images for the short runs: 15,000 train (235 batches of 64), the last 1,000 validate
 INDICES = [0, 1, 2, 3, 4, 8, 1234, 9999]
 
@@ -128,6 +113,19 @@ def main():
                 print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
                 traceback.print_exc()
 
+    def helper_dtypes():
+        # The helper's own round trip: F32 and I64 tensors (a BatchNorm's num_batches_tracked is I64), metadata.
+        path = os.path.join(tmp, "helper-dtypes.safetensors")
+        tensors = {"w": torch.randn(3, 5), "steps": torch.tensor([7, -1], dtype=torch.int64), "empty": torch.zeros(0)}
+        save_file(tensors, path, {"note": 'a "quoted" value'})
+        back = load_file(path)
+        assert sorted(back) == sorted(tensors) and all(
+            back[k].dtype == t.dtype and torch.equal(back[k], t) for k, t in tensors.items()), back
+        assert read_metadata(path) == {"note": 'a "quoted" value'}, read_metadata(path)
+        with open(path, "rb") as f:
+            assert (8 + int.from_bytes(f.read(8), "little")) % 8 == 0, "the data does not start 8-byte aligned"
+
+    check("python/sgdx_torch.py: F32 and I64 tensors and metadata round trip", helper_dtypes)
     torch_files = {}
     for name, (factory, flags, min_acc) in MODELS.items():
         model_path = os.path.join(tmp, f"sgdx-{name}.safetensors")
@@ -142,6 +140,14 @@ def main():
             model = factory()
             model.load_state_dict(load_file(model_path))  # strict: names and shapes must match exactly
             model.eval()
+            if name in TUTORIAL:
+                assert shapes(TUTORIAL[name]()) == shapes(model), f"the helper's {name} is not the tutorial's"
+            found = load_model(model_path)
+            assert type(found) is type(model) and shapes(found) == shapes(model), f"load_model: {found}"
+            again = os.path.join(tmp, f"helper-{name}.safetensors")
+            save_model(found, again)
+            with open(again, "rb") as a, open(model_path, "rb") as b:
+                assert a.read() == b.read(), "save_model(load_model(file)) is not the file sgdx wrote"
             with torch.no_grad():
                 probs = torch.softmax(model(torch.tensor(test_images[INDICES], dtype=torch.float32) / 255),
                                       dim=1).numpy()
@@ -159,7 +165,8 @@ def main():
             assert predicted == list(probs.argmax(1)), (predicted, probs.argmax(1))
             save_file(model.state_dict(), back)
             torch_files[name] = (back, acc)
-            return f"test accuracy {acc}, {len(INDICES)} predictions agree (max |dp| {dp:.2e})"
+            return (f"test accuracy {acc}, {len(INDICES)} predictions agree (max |dp| {dp:.2e}), "
+                    f"load_model + save_model give the same bytes")
 
         def pytorch_to_sgdx():
             assert name in torch_files, "no PyTorch-written file (the step before failed)"
