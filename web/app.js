@@ -14,17 +14,20 @@ const SAMPLES_PER_S_WINDOW = 1.0;
 const HEAVY_VIEWS_EVERY_MS = 250;
 
 // fn(...args) now if `ms` have passed since its last run, otherwise once when
-// they have, with the newest args (earlier pending ones are dropped).
+// they have, with the newest args (earlier pending ones are dropped). cancel()
+// drops a pending call (its state is no longer the page's).
 function throttled(fn, ms) {
   let last = -Infinity, timer = null, pending = null;
   const run = () => { timer = null; last = performance.now(); const args = pending; pending = null; fn(...args); };
-  return (...args) => {
+  const call = (...args) => {
     pending = args;
     if (timer) return;
     const wait = last + ms - performance.now();
     if (wait <= 0) run();
     else timer = setTimeout(run, wait);
   };
+  call.cancel = () => { clearTimeout(timer); timer = null; pending = null; };
+  return call;
 }
 
 const worker = new Worker('worker.js', { type: 'module' });
@@ -45,7 +48,12 @@ const validChart = new LineChart($('valid-chart'), {
 // ---- state shown on the page -------------------------------------------------
 // listening: whether training reports are wanted (false from Reset until the next
 // Start, so reports already on their way from the worker are dropped).
-const ui = { state: 'loading', listening: false, galleryLabels: [], galleryFigures: [], epochRows: new Map() };
+// actsFrom: whose layers "What the network sees" shows: 'drawing', 'test' (the
+// looked-up test image) or null (nothing yet, or the drawing was cleared).
+// inspected: the index of the test image asked for in "Look up a test image"
+// (#inspect-pred's data-index is set only while its answer is the current model's).
+const ui = { state: 'loading', listening: false, actsFrom: null, inspected: null, galleryLabels: [],
+             galleryFigures: [], epochRows: new Map() };
 const curve = { smoothed: null, batchesSeen: 0, batchesPerEpoch: 1 };
 const rate = { samples: 0, seconds: 0 };
 const epochClock = { compute: 0, wallStart: 0 };
@@ -54,6 +62,12 @@ function setStatus(text) { $('status').textContent = text; }
 function showError(message) {
   $('error').hidden = false;
   $('error').textContent = message;
+}
+// Messages about the model before an action that changes it (start, reset, pick, load).
+function clearMessages() {
+  $('error').hidden = true;
+  $('model-msg').textContent = '';
+  $('model-msg').className = '';
 }
 
 function setState(state) {
@@ -154,13 +168,17 @@ function shownLayers(layers) {
   });
 }
 
+// No layers shown: the hint says why, for the model on the page now.
+function clearActivations() {
+  actsView.key = '';
+  $('acts').textContent = '';
+  $('acts-hint').textContent = ui.model && !ui.model.hasLayers
+    ? `The ${ui.model.architecture} model has no hidden layers: its weights are the whole story.`
+    : 'Draw a digit or look up a test image: each layer\'s output for it appears here.';
+}
+
 function drawActivations(layers) {
-  if (!layers || layers.length === 0) {
-    actsView.key = '';
-    $('acts').textContent = '';
-    $('acts-hint').textContent = 'The logistic model has no hidden layers: its weights are the whole story.';
-    return;
-  }
+  if (!layers || layers.length === 0) return clearActivations();
   const shown = shownLayers(layers);
   const key = shown.map((l) => `${l.name}:${l.shape.join('x')}`).join('|');
   if (key !== actsView.key) {
@@ -231,8 +249,13 @@ function buildConfusion() {
   }
 }
 
+// counts null: blank (no results for the model yet).
 function drawConfusion(counts) {
   if (!confusionCells) buildConfusion();
+  if (!counts) {
+    for (const td of confusionCells) { td.textContent = ''; td.dataset.bg = ''; td.style.background = ''; }
+    return;
+  }
   let max = 1;
   for (let i = 0; i < 100; i++) if (i % 11) max = Math.max(max, counts[i]);
   for (let i = 0; i < 100; i++) {
@@ -264,9 +287,16 @@ function buildGallery(images, labels) {
   });
 }
 
-// Only figures whose guess changed are touched.
+// Only figures whose guess changed are touched; predicted null takes the guesses off.
 function markGallery(predicted) {
   ui.galleryFigures.forEach((fig, i) => {
+    if (!predicted) {
+      delete fig.dataset.guess;
+      fig.classList.remove('wrong');
+      fig.lastChild.textContent = '';
+      fig.removeAttribute('aria-label');
+      return;
+    }
     if (fig.dataset.guess === String(predicted[i])) return;
     fig.dataset.guess = predicted[i];
     const wrong = predicted[i] !== ui.galleryLabels[i];
@@ -301,23 +331,63 @@ function showProbs(probs, predicted) {
 }
 
 // Live prediction of the drawing: one request in flight; a change while it is
-// out is sent when the answer comes back.
-const drawState = { inFlight: false, dirty: false, seq: 0 };
-const pad = new DrawPad($('draw'), () => requestPrediction());
+// out is sent when the answer comes back. Answers to requests up to erasedUpTo
+// are for a drawing since cleared, and dropped.
+const drawState = { inFlight: false, dirty: false, seq: 0, erasedUpTo: 0 };
+const pad = new DrawPad($('draw'), () => {
+  if (ui.state === 'loading') return;  // (the pad clears itself as it is made)
+  if (!pad.empty) ui.actsFrom = 'drawing';
+  requestPrediction();
+});
 
 function requestPrediction() {
   if (ui.state === 'loading') return;
-  if (drawState.inFlight) { drawState.dirty = true; return; }
   const pixels = pad.toMnist();
   if (!pixels) {
-    probRows.forEach((r) => { r.fill.style.width = '0'; r.value.textContent = '–'; });
+    drawState.erasedUpTo = drawState.seq;
+    drawState.dirty = false;
+    probRows.forEach((r) => {
+      r.fill.style.width = '0';
+      r.value.textContent = '–';
+      delete r.value.dataset.p;
+      r.label.classList.remove('top');
+    });
     $('draw-pred').textContent = '–';
+    $('draw-small').getContext('2d').clearRect(0, 0, 28, 28);
+    if (ui.actsFrom === 'drawing') {
+      ui.actsFrom = null;
+      clearActivations();
+    }
     return;
   }
+  if (drawState.inFlight) { drawState.dirty = true; return; }
   paintDigit($('draw-small'), pixels);
   drawState.inFlight = true;
   drawState.dirty = false;
   send('predict', { id: ++drawState.seq, pixels, layers: true }, [pixels.buffer]);
+}
+
+// After the model changed: the drawing and the looked-up test image are read again.
+function refreshPredictions() {
+  requestPrediction();
+  if (ui.inspected !== null) lookUp(ui.inspected);
+}
+
+function lookUp(index) {
+  ui.inspected = index;
+  delete $('inspect-pred').dataset.index;  // until this model's answer is in
+  send('testImage', { index });
+}
+
+// The test-set views (accuracy, confusion matrix, gallery's guesses) until the
+// model's results arrive; note says what the model is.
+function clearTestViews(note) {
+  drawTestViews.cancel();
+  $('test-acc').textContent = '…';
+  delete $('test-acc').dataset.epoch;
+  $('test-acc-note').textContent = note;
+  drawConfusion(null);
+  markGallery(null);
 }
 $('clear').addEventListener('click', () => pad.clear());
 
@@ -337,12 +407,14 @@ function clearHistory() {
   $('epoch-table').tBodies[0].textContent = '';
   $('epoch-progress').value = 0;
   $('epoch-now').textContent = '–';
+  $('rate').textContent = '–';
+  rate.samples = rate.seconds = 0;
 }
 
 $('controls').addEventListener('submit', (e) => {
   e.preventDefault();
   if (!$('controls').reportValidity()) return;
-  $('error').hidden = true;
+  clearMessages();
   clearHistory();
   ui.listening = true;
   epochClock.compute = 0;
@@ -350,17 +422,26 @@ $('controls').addEventListener('submit', (e) => {
   ui.accuracyBefore = $('test-acc').textContent;
   ui.modelBefore = $('test-acc-note').textContent;
   send('start', { ...readOptions(), fresh: true });
+  // Start trains fresh weights: the old model's test results no longer apply.
+  clearTestViews('(fresh weights)');
+  refreshPredictions();
 });
 $('model').addEventListener('change', () => {
   ui.listening = false;
   clearHistory();
-  $('error').hidden = true;
+  clearMessages();
   setState('loading-model');
   setStatus(`Loading the ${$('model').selectedOptions[0].textContent.split(',')[0]}…`);
   send('setModel', { architecture: $('model').value, seed: readOptions().seed });
 });
 $('pause').addEventListener('click', () => send(ui.state === 'paused' ? 'resume' : 'pause'));
-$('reset').addEventListener('click', () => { ui.listening = false; clearHistory(); send('reset', { seed: readOptions().seed }); });
+$('reset').addEventListener('click', () => {
+  ui.listening = false;
+  clearHistory();
+  clearMessages();
+  clearTestViews('(fresh weights)');
+  send('reset', { seed: readOptions().seed });
+});
 
 $('save').addEventListener('click', () => send('save'));
 $('load').addEventListener('change', async () => {
@@ -368,13 +449,14 @@ $('load').addEventListener('change', async () => {
   if (!file) return;
   const bytes = new Uint8Array(await file.arrayBuffer());
   $('load').value = '';
+  clearMessages();
   send('load', { bytes, name: file.name }, [bytes.buffer]);
 });
 
 $('inspect-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  delete $('inspect-pred').dataset.index;
-  send('testImage', { index: Number($('inspect-index').value) });
+  ui.actsFrom = 'test';
+  lookUp(Number($('inspect-index').value));
 });
 
 // ---- epoch table ---------------------------------------------------------------------
@@ -461,21 +543,16 @@ const onMessage = {
       $('lr-gamma').value = Number(info.lrGamma.toPrecision(6));
       $('epochs').value = DEFAULT_EPOCHS[info.architecture] ?? 2;
     }
-    $('test-acc-note').textContent = file ? `(${file})` : pretrained ? '(pretrained model)' : '(fresh weights)';
-    $('test-acc').textContent = '…';  // until this model's test results arrive
-    $('rate').textContent = '–';
+    // Until this model's test results arrive.
+    clearTestViews(file ? `(${file})` : pretrained ? '(pretrained model)' : '(fresh weights)');
+    if (file) clearHistory();  // the curves were another model's
     weightView.key = '';
-    drawActivations(null);
-    // A test image being looked at is looked at again with the new model.
-    const shown = $('inspect-pred').dataset.index;
-    if (shown !== undefined) {
-      delete $('inspect-pred').dataset.index;
-      send('testImage', { index: Number(shown) });
-    }
+    clearActivations();
+    delete $('inspect-pred').dataset.index;  // the answer shown is the last model's
     if (ui.state === 'loading-model') setState('ready');
     setStatus(file ? `Loaded ${file}: ${info.description}.`
       : `${info.description}: ${pretrained ? 'pretrained weights loaded (trained by sgdx train); draw a digit, or press Start to train your own.' : 'fresh weights.'}`);
-    requestPrediction();
+    // The drawing and looked-up test image are read again when the test results come (next message).
   },
   weights({ layer }) { drawWeightsThrottled(layer); },
   gallery({ images, labels }) { buildGallery(images, labels); },
@@ -486,25 +563,34 @@ const onMessage = {
     $('test-acc-note').textContent = epoch ? `(after epoch ${epoch})` : $('test-acc-note').textContent;
     if (epoch) epochRow(epoch).cells[4].textContent = accuracy.toFixed(4);
     drawTestViews(confusion, predicted);
-    requestPrediction();
+    refreshPredictions();
   },
   memory({ epoch, wasmBytes }) {
     if (!ui.listening) return;
     const tr = epochRow(epoch);
     tr.dataset.wasmBytes = wasmBytes;
   },
-  prediction({ probs, predicted, error, layers }) {
+  prediction({ id, probs, predicted, error, layers }) {
     drawState.inFlight = false;
-    if (error) return showError(error);
-    showProbs(probs, predicted);
-    drawActivations(layers);
-    setActsSource('the digit you drew');
+    if (id > drawState.erasedUpTo) {
+      if (error) return showError(error);
+      showProbs(probs, predicted);
+      if (ui.actsFrom === 'drawing') {
+        drawActivations(layers);
+        setActsSource('the digit you drew');
+      }
+    }
     if (drawState.dirty) requestPrediction();
   },
   testImage({ error, index, pixels, label, probs, predicted, layers }) {
-    if (error) return showError(error);
-    drawActivations(layers);
-    setActsSource(`test image ${index} (label ${label})`);
+    if (error) {
+      ui.inspected = null;  // not asked again after each epoch
+      return showError(error);
+    }
+    if (ui.actsFrom === 'test') {
+      drawActivations(layers);
+      setActsSource(`test image ${index} (label ${label})`);
+    }
     paintDigit($('inspect-img'), pixels);
     $('inspect-label').textContent = label;
     $('inspect-pred').textContent = predicted;

@@ -80,7 +80,8 @@ public:
     }
 
     // The model: {architecture, description, parameters, layers (one line each),
-    // lr, momentum, lrGamma (its defaults), firstLayer: "linear" | "conv"}.
+    // lr, momentum, lrGamma (its defaults), firstLayer: "linear" | "conv", hasLayers
+    // (whether activations() has layers to show)}.
     val model_info() const {
         val out = val::object();
         out.set("architecture", spec_.architecture);
@@ -97,6 +98,7 @@ public:
         for (size_t h : spec_.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
         out.set("hidden", hidden);
         out.set("firstLayer", first_weight()->value.dimension() == 4 ? std::string("conv") : std::string("linear"));
+        out.set("hasLayers", dynamic_cast<const Sequential*>(model_.get()) != nullptr);  // what activations() can show
         return out;
     }
 
@@ -169,8 +171,8 @@ public:
     // Trains batches for about `budget_ms`, stopping early at the end of an epoch.
     // Returns {losses (per batch), epoch, batch, batches, samples, seconds}, plus
     // {epochEnd, trainLoss, validLoss, validAcc} after an epoch's last batch. On a
-    // non-finite loss the model is put back where the epoch began and {error} is
-    // returned.
+    // non-finite batch loss, or non-finite weights or validation loss after the
+    // epoch, the model is put back where the epoch began and {error} is returned.
     val step(double budget_ms) {
         return guarded([&] {
             if (!opt_ || !train_loader_) throw Error("call configure before step");
@@ -210,12 +212,20 @@ public:
             out.set("epoch", epoch_ + 1);
             if (next_batch_ == loader.size()) {
                 next_batch_ = 0;
+                EvalResult v = evaluate(*model_, *valid_loader_, ws_);
+                // As `sgdx train` (fit): a last batch can leave the weights, or a
+                // validation loss computed from them, not finite with every batch loss finite.
+                if (!std::isfinite(v.loss) || !all_finite(*model_)) {
+                    restore_good_parameters();
+                    throw DivergenceError("training diverged: parameters or validation loss are not finite "
+                                          "after epoch " + std::to_string(epoch_ + 1) + " (try a smaller --lr)",
+                                          epoch_ + 1, loader.size());
+                }
                 ++epoch_;
                 ++epochs_run_;
                 opt_->set_lr(base_lr_ * float(std::pow(lr_gamma_, double(epochs_run_))));
                 out.set("epochEnd", true);
                 out.set("trainLoss", epoch_loss_ / double(epoch_samples_));
-                EvalResult v = evaluate(*model_, *valid_loader_, ws_);
                 out.set("validLoss", v.loss);
                 out.set("validAcc", v.accuracy);
             }

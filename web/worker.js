@@ -23,9 +23,9 @@ const PRETRAINED = {
 
 let trainer = null;
 let dataReady = false;
-// Training state: epochs still to run, whether paused, and a generation number
-// that a reset bumps so a loop still waiting on a yield ends instead of racing a new one.
-const run = { active: false, paused: false, epochsLeft: 0, generation: 0, wake: null };
+// Training state: epochs still to run and finished, whether paused, and a generation
+// number that a reset bumps so a loop still waiting on a yield ends instead of racing a new one.
+const run = { active: false, paused: false, epochsLeft: 0, epochsDone: 0, generation: 0, wake: null };
 let lastWeightsAt = 0;
 
 const post = (type, body = {}) => self.postMessage({ type, ...body });
@@ -117,14 +117,18 @@ async function trainLoop(generation) {
     if (run.paused) { await new Promise((r) => { run.wake = r; }); continue; }
     const r = trainer.step(SLICE_MS);
     if (r.error) {
+      // Diverged: the model is back at the end of its last good epoch, whose test
+      // results the page has; the fresh weights' if no epoch finished.
       run.active = false;
       sendWeights();
+      if (run.epochsDone === 0) sendTestResults(0);
       post('error', { message: r.error });
       break;
     }
     post('progress', r);
     if (r.epochEnd) {
       run.epochsLeft -= 1;
+      run.epochsDone += 1;
       sendWeights();
       sendTestResults(r.epoch);
       post('memory', { epoch: r.epoch, wasmBytes: wasmMemoryBytes() });
@@ -171,6 +175,7 @@ const handlers = {
     if (fresh) {
       stopRun();
       trainer.reset(seed);
+      run.epochsDone = 0;
     }
     const r = trainer.configure(lr, momentum, batchSize, seed, lrGamma);
     if (r.error) return post('error', { message: r.error });
@@ -205,16 +210,15 @@ const handlers = {
     if (bytes.error) return post('error', { message: bytes.error });
     post('saved', { bytes });
   },
-  // A model file; one for another architecture switches the page to it.
+  // A model file; one for another architecture switches the page to it. Either
+  // way it ends a run in progress (its epochs were another model's).
   load({ bytes, name }) {
-    const before = trainer.modelInfo().architecture;
     const r = trainer.loadModel(bytes, name);
     if (r.error) return post('loadFailed', { name, message: r.error });
-    if (r.architecture !== before || r.switched) {
-      const wasRunning = run.active;
-      stopRun();
-      if (wasRunning) post('state', { state: 'stopped' });
-    }
+    // The file replaces the model being trained: a run in progress ends.
+    const wasRunning = run.active;
+    stopRun();
+    if (wasRunning) post('state', { state: 'stopped' });
     post('model', { info: r, pretrained: false, file: name });
     post('loaded', { name, switched: r.switched, description: r.description });
     sendModelViews();

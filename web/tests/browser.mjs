@@ -7,7 +7,10 @@
 // networks: every model picked draws a digit with its pretrained weights and
 // shows views that fit it, the tutorial CNN trains an epoch in the page, a
 // CLI-trained CNN loads (switching the page to it) and predicts as `sgdx
-// predict` does, and a file for an unknown architecture is refused.
+// predict` does, and a file for an unknown architecture is refused. On a fresh
+// page, no stale text: a run diverging after an epoch stops with the CLI's
+// message, a non-model file is called one first, picking a model and Start clear
+// the messages, the layers hint fits the model, Clear erases the digit's layers.
 //   node web/tests/browser.mjs --sgdx build/native/sgdx --out build/wasm/web-test
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -189,6 +192,8 @@ try {
         /^0\.\d+$/.test(document.getElementById('test-acc').textContent), arch);
       const acc = Number(await page.textContent('#test-acc'));
       check(acc >= want.acc, `${arch}: the pretrained model shows test accuracy ${acc} >= ${want.acc}`);
+      const hint = await page.textContent('#acts-hint');
+      check(/no hidden layers/.test(hint) === (want.acts === 0), `${arch}: the layers hint fits the model: "${hint}"`);
       await page.click('#clear');
       await drawDigit(page);
       await page.waitForFunction(() => document.getElementById('draw-pred').textContent !== '–');
@@ -263,6 +268,81 @@ try {
     const after = await inspect(page, 8);
     check(after.predicted === before.predicted && after.prob === before.prob, 'predictions are unchanged');
     console.log(`    "${msg}"`);
+  });
+
+  await step('no stale text: divergence after an epoch, a non-model file, switching, training and Clear', async () => {
+    // A fresh page: nothing drawn or looked up yet, whose views only the page's own resets can change.
+    const p = await context.newPage();
+    p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`page 2 console: ${m.text()}`); });
+    p.on('pageerror', (e) => consoleErrors.push(`page 2 page error: ${e.message}`));
+    await p.goto(url);
+    await p.waitForSelector('#start:not([disabled])', { timeout: 60000 });
+
+    // One batch per epoch: every batch loss is finite (the loss comes before the
+    // update), the weights after it overflow the validation pass. sgdx train stops there.
+    const diverge = ['--epochs', '1', '--lr', '3e38', '--batch-size', '50000'];
+    let cli = '';
+    try {
+      execFileSync(SGDX, ['train', '--data', MNIST, '-q', '--save', path.join(OUT, 'diverged.safetensors'), ...diverge],
+                   { stdio: 'pipe' });
+    } catch (e) { cli = /training diverged: [^\n]*/.exec(String(e.stderr))?.[0] ?? ''; }
+    check(/after epoch 1/.test(cli), `the CLI stops after the epoch: "${cli}"`);
+    await p.fill('#lr', '3e38');
+    await p.fill('#batch', '50000');
+    await p.fill('#epochs', '1');
+    await p.click('#start');
+    await p.waitForSelector('#error:not([hidden])', { timeout: 60000 });
+    const msg = await p.textContent('#error');
+    check(msg === cli, `the page stops with the CLI's message: "${msg}" vs "${cli}"`);
+    await p.waitForFunction(() => /Stopped/.test(document.getElementById('status').textContent));
+    await p.waitForFunction(() => /^0\.\d{4}$/.test(document.getElementById('test-acc').textContent));
+    const acc = Number(await p.textContent('#test-acc'));
+    check(acc > 0 && acc < 0.5, `the model is back to the fresh weights, tested (accuracy ${acc})`);
+    check(await p.textContent('#test-acc-note') === '(fresh weights)', 'the test accuracy says it is the fresh weights\'');
+    check(await p.locator('#epoch-table tbody tr').count() === 0, 'no epoch row for the diverged epoch');
+    console.log(`    "${msg}"; the restored model tests at ${acc}`);
+    await p.fill('#lr', '0.5');
+    await p.fill('#batch', '64');
+
+    // A file that is not a model (a PGM digit): said first, the detail after.
+    await p.setInputFiles('#load', { name: 'digit.pgm', mimeType: 'image/x-portable-graymap',
+                                     buffer: Buffer.concat([Buffer.from('P5\n28 28\n255\n'), Buffer.alloc(784)]) });
+    await p.waitForFunction(() => /Could not load/.test(document.getElementById('model-msg').textContent));
+    const bad = await p.textContent('#model-msg');
+    check(bad.startsWith('Could not load the model: digit.pgm: not a safetensors model file (header length ') &&
+          bad.endsWith(' is larger than the format allows). The current model is kept.'),
+          `the message says first that it is no model file: "${bad}"`);
+    check(await p.isHidden('#error'), 'loading a file takes the divergence message away');
+    console.log(`    "${bad}"`);
+
+    // Picking a model: the load message goes, the hint is the new model's.
+    await p.selectOption('#model', 'mlp');
+    await p.waitForFunction(() => !document.getElementById('start').disabled &&
+      /^0\.\d+$/.test(document.getElementById('test-acc').textContent));
+    check(await p.textContent('#model-msg') === '', `the load message is gone after switching: "${await p.textContent('#model-msg')}"`);
+    const hint = await p.textContent('#acts-hint');
+    check(!/no hidden layers/.test(hint) && /Draw a digit/.test(hint), `the MLP's layers hint: "${hint}"`);
+
+    // Training: the save message goes; so do the test views of the model it replaced.
+    await p.click('#save');
+    await p.waitForFunction(() => /^Saved mnist_mlp/.test(document.getElementById('model-msg').textContent));
+    await p.click('#start');
+    check(await p.textContent('#model-msg') === '', 'the save message is gone when training starts');
+    check(await p.textContent('#test-acc-note') === '(fresh weights)' || /after epoch/.test(await p.textContent('#test-acc-note')),
+          `the test accuracy is not the pretrained model's: ${await p.textContent('#test-acc-note')}`);
+    await p.waitForFunction(() => /finished/.test(document.getElementById('status').textContent), null, { timeout: 120000 });
+
+    // Clear: the erased digit's prediction, small image and layers all go.
+    await drawDigit(p);
+    await p.waitForFunction(() => document.querySelectorAll('#acts .layer').length === 1);
+    await p.click('#clear');
+    await p.waitForTimeout(300);  // an answer still on its way must not bring them back
+    check(await p.locator('#acts .layer').count() === 0, 'Clear takes the erased digit\'s activations away');
+    check(/Draw a digit/.test(await p.textContent('#acts-hint')), `the hint after Clear: "${await p.textContent('#acts-hint')}"`);
+    check(await p.textContent('#draw-pred') === '–', 'no prediction after Clear');
+    const inked = await p.$eval('#draw-small', (c) => c.getContext('2d').getImageData(0, 0, 28, 28).data.some((v, i) => i % 4 === 3 && v > 0));
+    check(!inked, 'the small "model sees" image is blank after Clear');
+    await p.close();
   });
 
   await step('the page fits a phone-sized viewport, and works without cross-origin isolation', async () => {
