@@ -191,71 +191,192 @@ std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& tr
     return fit(epochs, model, opt, train, valid, options);
 }
 
-std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
-                             DataLoader& valid, const FitOptions& options) {
+// ---- the CPU executor ------------------------------------------------------------
+
+CpuExecutor::~CpuExecutor() {
+    if (train_) train_->set_float_inputs(train_floats_);
+}
+
+void CpuExecutor::prepare(DataLoader& train, DataLoader& valid) {
+    sgdx::prepare(model_, train, valid, ws_);
+    if (!train_) {  // the steps read the loader's bytes when the kernels can
+        train_ = &train;
+        train_floats_ = train.float_inputs();
+        train.set_float_inputs(!fused_inputs());
+    }
+}
+
+void CpuExecutor::submit(const Batch& batch, size_t) { done_.push_back(loss_batch(model_, batch, ws_, &opt_)); }
+
+void CpuExecutor::collect(bool, std::vector<BatchLoss>& out) {
+    out.insert(out.end(), done_.begin(), done_.end());
+    done_.clear();
+}
+
+EvalResult CpuExecutor::evaluate(DataLoader& loader) { return sgdx::evaluate(model_, loader, ws_); }
+
+// ---- the training session ------------------------------------------------------
+
+TrainingSession::TrainingSession(Module& model, SGD& opt, DataLoader& train, DataLoader& valid, int epochs,
+                                 FitOptions options, StepExecutor* executor)
+    : model_(model), opt_(opt), train_(train), valid_(valid), epochs_(epochs), options_(std::move(options)),
+      cpu_(executor ? nullptr : std::make_unique<CpuExecutor>(model, opt)), exec_(executor ? executor : cpu_.get()) {
     if (epochs < 0) throw Error("epochs must be >= 0");
-    if (!(options.lr_gamma > 0) || !std::isfinite(options.lr_gamma))
-        throw Error("lr_gamma must be a finite number > 0, not " + std::to_string(options.lr_gamma));
-    using clock = std::chrono::steady_clock;
-    Workspace ws;
-    TrainingState st;
-    if (options.resume) {
-        st = *options.resume;
-        if (st.next_batch > train.size())
-            throw Error("the saved state is at batch " + std::to_string(st.next_batch) + " of an epoch of " +
-                        std::to_string(train.size()) + " batches: not this data or batch size");
-        train.rng().restore(st.rng_state, st.rng_inc);
-        if (st.next_batch > 0) train.start_epoch();  // this epoch's order, drawn again
+    if (!(options_.lr_gamma > 0) || !std::isfinite(options_.lr_gamma))
+        throw Error("lr_gamma must be a finite number > 0, not " + std::to_string(options_.lr_gamma));
+    base_lr_ = opt.options().lr;
+    results_.reserve(train.size());
+    losses_.reserve(train.size());
+}
+
+void TrainingSession::start() {
+    started_ = true;
+    if (options_.resume) {
+        st_ = *options_.resume;
+        if (st_.next_batch > train_.size())
+            throw Error("the saved state is at batch " + std::to_string(st_.next_batch) + " of an epoch of " +
+                        std::to_string(train_.size()) + " batches: not this data or batch size");
+        train_.rng().restore(st_.rng_state, st_.rng_inc);
+        exec_->from_host();
     }
-    if (st.epoch <= epochs) prepare(model, train, valid, ws);
-    // The last good parameters, copied once per epoch (not per step).
-    std::vector<xt::xarray<float>> good;
-    for (Parameter* p : model.parameters()) good.push_back(p->value);
-    auto restore = [&] {
-        auto params = model.parameters();
-        for (size_t i = 0; i < params.size(); ++i) params[i]->value = good[i];
-    };
-    StateFn after_batch;
-    if ((options.checkpoint && options.checkpoint_every > 0) || options.stop_requested)
-        after_batch = [&](const TrainingState& s) {
-            const bool stop = options.stop_requested && options.stop_requested();
-            const bool due = options.checkpoint_every > 0 && s.next_batch % options.checkpoint_every == 0;
-            if (options.checkpoint && (stop || due)) options.checkpoint(s);
-            if (stop) throw StopRequested(s.epoch, s.next_batch, train.size());
-        };
-    const double base_lr = opt.options().lr;
-    for (int epoch = st.epoch; epoch <= epochs; ++epoch) {
-        if (options.lr_gamma != 1.0) opt.set_lr(float(base_lr * std::pow(options.lr_gamma, epoch - 1)));
-        const auto start = clock::now();
-        EpochRecord rec;
-        rec.epoch = epoch;
+    if (done()) return;
+    exec_->prepare(train_, valid_);
+    good_.clear();
+    for (Parameter* p : model_.parameters()) good_.push_back(p->value);  // copied once per epoch, not per step
+    if (st_.next_batch > 0) {  // part-way through an epoch: its order, drawn again
+        train_.start_epoch();
+        begin_epoch();
+    }
+}
+
+// Epoch e trains at lr x gamma^(e-1); its order was drawn (start_epoch) by the caller.
+void TrainingSession::begin_epoch() {
+    if (options_.lr_gamma != 1.0) exec_->set_lr(float(base_lr_ * std::pow(options_.lr_gamma, st_.epoch - 1)));
+    model_.train();
+    submitted_ = st_.next_batch;
+    open_ = true;
+    epoch_start_ = std::chrono::steady_clock::now();
+    progress_ = Progress();
+    progress_.epoch = st_.epoch;
+    progress_.epochs = epochs_;
+    progress_.batches = train_.size();
+    progress_.samples = st_.samples;
+}
+
+// Finished batches, in order: the divergence check, the epoch's running loss, progress.
+void TrainingSession::account(std::vector<BatchLoss>& results) {
+    for (const BatchLoss& r : results) {
+        if (!std::isfinite(r.loss)) {
+            const size_t batch = st_.next_batch + 1;
+            exec_->abandon();
+            restore_good();
+            throw loss_divergence(r.loss, st_.epoch, batch, train_.size());
+        }
+        st_.loss_sum += double(r.loss) * double(r.count);
+        st_.samples += r.count;
+        ++st_.next_batch;
+        losses_.push_back(r.loss);
+        if (options_.progress) {
+            progress_.batch = st_.next_batch;
+            progress_.samples = st_.samples;
+            progress_.batch_loss = r.loss;
+            progress_.train_loss = st_.loss_sum / double(st_.samples);
+            progress_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count();
+            options_.progress(progress_);
+        }
+    }
+    results.clear();
+}
+
+void TrainingSession::restore_good() {
+    auto params = model_.parameters();
+    for (size_t i = 0; i < params.size() && i < good_.size(); ++i) params[i]->value = good_[i];
+    exec_->from_host();
+}
+
+void TrainingSession::checkpoint() {
+    exec_->to_host();
+    options_.checkpoint(st_);
+}
+
+bool TrainingSession::advance(const std::function<bool()>& pause) {
+    losses_.clear();
+    ended_ = false;
+    try {
+        if (!started_) start();
+        if (done()) return false;
+        if (!open_) {
+            st_.loss_sum = 0;
+            st_.samples = 0;
+            st_.rng_state = train_.rng().state();
+            st_.rng_inc = train_.rng().increment();
+            train_.start_epoch();
+            begin_epoch();
+        }
+        const size_t n = train_.size();
+        const size_t every = options_.checkpoint ? options_.checkpoint_every : 0;
+        while (submitted_ < n) {
+            exec_->submit(train_.batch(submitted_), submitted_);
+            ++submitted_;
+            // A checkpoint, a stop or a pause sees every submitted step finished.
+            const bool due = every > 0 && submitted_ % every == 0;
+            const bool stop = options_.stop_requested && options_.stop_requested();
+            const bool paused = !stop && pause && pause();
+            exec_->collect(due || stop || paused || submitted_ == n, results_);
+            account(results_);
+            if (due || (stop && options_.checkpoint)) checkpoint();
+            if (stop) throw StopRequested(st_.epoch, st_.next_batch, n);
+            if (paused && submitted_ < n) return true;
+        }
+        end_epoch();
+        return !done();
+    } catch (const DivergenceError&) {
+        throw;  // restored where it was detected
+    } catch (...) {  // a callback threw (Ctrl-C) or the executor failed: keep what trained, if sound
+        exec_->abandon();
         try {
-            rec.train_loss = train_epoch(model, opt, train, ws, epoch, epochs, options.progress, &st, after_batch);
-        } catch (const DivergenceError&) {
-            restore();
-            throw;
+            exec_->to_host();
+            if (!all_finite(model_)) restore_good();
+        } catch (...) {
+            restore_good();
         }
-        EvalResult v = evaluate(model, valid, ws);
-        if (!std::isfinite(v.loss) || !all_finite(model)) {
-            restore();
-            throw DivergenceError("training diverged: parameters or validation loss are not finite "
-                                  "after epoch " + std::to_string(epoch) + " (try a smaller --lr)",
-                                  epoch, train.size());
-        }
-        rec.valid_loss = v.loss;
-        rec.valid_acc = v.accuracy;
-        rec.seconds = std::chrono::duration<double>(clock::now() - start).count();
-        st.history.push_back(rec);
-        st.epoch = epoch + 1;
-        st.next_batch = 0;
-        st.rng_state = train.rng().state();
-        st.rng_inc = train.rng().increment();
-        auto params = model.parameters();
-        for (size_t i = 0; i < params.size(); ++i) good[i] = params[i]->value;
-        if (options.checkpoint) options.checkpoint(st);
-        if (options.progress) options.progress(epoch_end_progress(rec, epochs, train));
+        throw;
     }
-    return st.history;
+}
+
+void TrainingSession::end_epoch() {
+    exec_->to_host();
+    const EvalResult v = exec_->evaluate(valid_);
+    if (!std::isfinite(v.loss) || !all_finite(model_)) {
+        restore_good();
+        throw DivergenceError("training diverged: parameters or validation loss are not finite "
+                              "after epoch " + std::to_string(st_.epoch) + " (try a smaller --lr)",
+                              st_.epoch, train_.size());
+    }
+    EpochRecord rec;
+    rec.epoch = st_.epoch;
+    rec.train_loss = st_.samples ? st_.loss_sum / double(st_.samples) : 0.0;
+    rec.valid_loss = v.loss;
+    rec.valid_acc = v.accuracy;
+    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start_).count();
+    st_.history.push_back(rec);
+    st_.epoch += 1;
+    st_.next_batch = 0;
+    st_.rng_state = train_.rng().state();
+    st_.rng_inc = train_.rng().increment();
+    open_ = false;
+    ended_ = true;
+    auto params = model_.parameters();
+    for (size_t i = 0; i < params.size(); ++i) good_[i] = params[i]->value;
+    if (options_.checkpoint) options_.checkpoint(st_);
+    if (options_.progress) options_.progress(epoch_end_progress(rec, epochs_, train_));
+}
+
+std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train, DataLoader& valid,
+                             const FitOptions& options) {
+    TrainingSession session(model, opt, train, valid, epochs, options);
+    session.run();
+    return session.state().history;
 }
 
 Progress epoch_end_progress(const EpochRecord& rec, int epochs, const DataLoader& train) {

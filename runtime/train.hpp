@@ -2,7 +2,9 @@
 // The tutorial's training helpers: loss_batch, evaluate, train_epoch and fit,
 // each a public piece, with progress reported through one callback that feeds
 // the CLI's progress bar and the browser's chart alike.
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <functional>
 #include <string>
 #include <vector>
@@ -128,6 +130,98 @@ private:
 // on some machines; thousands for a CNN). fit calls it; a caller of train_epoch
 // may too. Allocates.
 void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws);
+
+// What runs a TrainingSession's steps. The CPU runs each batch as it is submitted
+// (CpuExecutor); an asynchronous executor (the CUDA backend) may keep batches in
+// flight and report their results later, in submission order. The session keeps
+// the host's model and optimiser as the reference copy: it calls to_host() before
+// it reads them (checkpoints, the last-good copy, the finite check) and
+// from_host() after it changes them (resume, restore).
+class StepExecutor {
+public:
+    virtual ~StepExecutor() = default;
+    // Before the first step: size and touch every buffer the steps use.
+    virtual void prepare(DataLoader& train, DataLoader& valid) = 0;
+    // Batch `index` of the epoch's order: forward, loss, backward and the optimiser's step.
+    virtual void submit(const Batch& batch, size_t index) = 0;
+    // Appends the results of finished batches, oldest first; with `wait`, of every submitted one.
+    virtual void collect(bool wait, std::vector<BatchLoss>& out) = 0;
+    virtual EvalResult evaluate(DataLoader& loader) = 0;
+    virtual void set_lr(float lr) = 0;
+    virtual void to_host() {}
+    virtual void from_host() {}
+    // The session is leaving with an exception: finish or drop what is in flight.
+    virtual void abandon() noexcept {}
+};
+
+// The CPU: loss_batch on the model and optimiser themselves.
+class CpuExecutor : public StepExecutor {
+public:
+    CpuExecutor(Module& model, SGD& opt) : model_(model), opt_(opt) { done_.reserve(1); }
+    ~CpuExecutor() override;
+    void prepare(DataLoader& train, DataLoader& valid) override;
+    void submit(const Batch& batch, size_t index) override;
+    void collect(bool wait, std::vector<BatchLoss>& out) override;
+    EvalResult evaluate(DataLoader& loader) override;
+    void set_lr(float lr) override { opt_.set_lr(lr); }
+
+private:
+    Module& model_;
+    SGD& opt_;
+    Workspace ws_;
+    std::vector<BatchLoss> done_;
+    DataLoader* train_ = nullptr;  // whose float inputs prepare() turned off
+    bool train_floats_ = true;
+};
+
+// The training loop, written once: epochs with StepLR, validation, divergence
+// (the last good epoch's parameters restored), checkpoints, resume, stop requests
+// and progress. fit() runs it to the end; the page's worker runs it a time slice
+// at a time (advance with a pause predicate); the CUDA backend runs it through its
+// own executor.
+class TrainingSession {
+public:
+    TrainingSession(Module& model, SGD& opt, DataLoader& train, DataLoader& valid, int epochs,
+                    FitOptions options = {}, StepExecutor* executor = nullptr);
+    // Trains until the current epoch ends (then validates it) or `pause`, asked after
+    // every batch, says stop. Returns whether epochs remain. Throws DivergenceError
+    // (parameters restored to the last good epoch), StopRequested, or what a
+    // callback throws.
+    bool advance(const std::function<bool()>& pause = {});
+    void run() { while (advance()) {} }
+    bool done() const { return st_.epoch > epochs_; }
+    const TrainingState& state() const { return st_; }
+    // The losses of the batches the last advance() trained (for the page's chart).
+    const std::vector<float>& batch_losses() const { return losses_; }
+    // An epoch's end, as the last advance() reached it (null if it did not).
+    const EpochRecord* epoch_end() const { return ended_ ? &st_.history.back() : nullptr; }
+
+private:
+    void start();
+    void begin_epoch();
+    void account(std::vector<BatchLoss>& results);
+    void end_epoch();
+    void restore_good();
+    void checkpoint();
+
+    Module& model_;
+    SGD& opt_;
+    DataLoader& train_;
+    DataLoader& valid_;
+    int epochs_;
+    FitOptions options_;
+    std::unique_ptr<CpuExecutor> cpu_;
+    StepExecutor* exec_;
+    TrainingState st_;
+    std::vector<xt::xarray<float>> good_;  // the parameters after the last good epoch
+    std::vector<BatchLoss> results_;
+    std::vector<float> losses_;
+    Progress progress_;
+    double base_lr_ = 0;
+    size_t submitted_ = 0;
+    bool started_ = false, open_ = false, ended_ = false;
+    std::chrono::steady_clock::time_point epoch_start_;
+};
 
 // The tutorial's fit: for each epoch train, then validate without gradients.
 // On divergence the parameters are restored to the end of the last good epoch
