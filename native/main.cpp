@@ -305,6 +305,7 @@ void apply_settings(TrainOptions& o, const std::map<std::string, std::string>& s
         // Older checkpoints lack these: the flags' defaults then apply.
         if (!o.save_given && s.count("save")) o.save = get("save");
         if (!o.checkpoint_every_given && s.count("checkpoint_every")) o.checkpoint_every = std::stoul(get("checkpoint_every"));
+        o.device = s.count("device") ? get("device") : "cpu";  // where the run trained: it continues there
     } catch (const std::logic_error&) {
         throw Error(source + ": checkpoint settings are corrupt");
     }
@@ -344,7 +345,7 @@ void refuse_changed_settings(const TrainOptions& given, const TrainOptions& run,
                           : flag == "--valid-size"   ? given.valid_size == run.valid_size
                           : flag == "--kernels"      ? given.kernels == run.kernels
                           : flag == "--threads"      ? given.threads == run.threads
-                          : flag == "--device"       ? given.device == "cpu"
+                          : flag == "--device"       ? given.device == run.device
                                                      : false;  // --init
         if (!same) changed += (changed.empty() ? "" : ", ") + flag;
     }
@@ -387,7 +388,13 @@ int run_train(TrainOptions o) {
         if (!o.gamma_given) o.lr_gamma = default_lr_gamma(spec.architecture);
     }
     use_backend(o.kernels, o.threads);
-    bool on_gpu = want_cuda(o.device);
+    bool on_gpu = false;
+    try {
+        on_gpu = want_cuda(o.device);
+    } catch (const Error& e) {
+        if (o.resume.empty() || given.device == o.device) throw;
+        throw Error(o.resume + ": the run trained on the GPU (--device " + o.device + ") and continues there: " + e.what());
+    }
     SgdOptions sgd;
     sgd.lr = o.lr;
     sgd.momentum = o.momentum;
@@ -454,6 +461,7 @@ int run_train(TrainOptions o) {
         }
     }
     auto settings = run_settings(o, active_kernels().name, data.train.size());
+    settings["device"] = on_gpu ? "cuda" : "cpu";
     const auto meta = model_metadata(spec);
     settings.insert(meta.begin(), meta.end());
     DataLoader train(data.train, o.batch_size, !o.no_shuffle, o.seed);
@@ -507,8 +515,8 @@ int run_train(TrainOptions o) {
     ProgressBar bar(stdout, o.quiet);
     auto progress = [&](const Progress& p) {
         // Ctrl-C mid-epoch is fit's stop_requested (after the batch's checkpoint);
-        // here it ends the run after an epoch, or on the GPU, which checkpoints nothing.
-        if (g_interrupted && (on_gpu || p.phase == Progress::kEpochEnd)) throw StopRequested(p.epoch, p.batch, p.batches);
+        // here it ends the run after an epoch.
+        if (g_interrupted && p.phase == Progress::kEpochEnd) throw StopRequested(p.epoch, p.batch, p.batches);
         bar(p);
         if (p.phase == Progress::kEpochEnd && metrics) write_metrics(p.epoch, p.train_loss, p.valid_loss, p.valid_acc, p.seconds);
     };
@@ -529,11 +537,9 @@ int run_train(TrainOptions o) {
     std::signal(SIGINT, on_sigint);
     try {
 #if defined(SGDX_HAVE_CUDA)
-        if (on_gpu) {
-            if (!o.checkpoint.empty() || !o.resume.empty())
-                throw Error("--checkpoint and --resume are not supported with --device cuda yet");
-            cuda::fit(o.epochs, dynamic_cast<MnistLogistic&>(*model), sgd, train, valid, progress);
-        } else
+        if (on_gpu)
+            cuda::fit(o.epochs, dynamic_cast<MnistLogistic&>(*model), opt, train, valid, fit_options);
+        else
 #endif
             fit(o.epochs, *model, opt, train, valid, fit_options);
     } catch (const DivergenceError& e) {
@@ -542,7 +548,7 @@ int run_train(TrainOptions o) {
         return 3;
     } catch (const StopRequested& e) {
         std::fprintf(stderr, "\nsgdx train: interrupted: %s\n", e.what());
-        if (!o.checkpoint.empty() && !on_gpu)
+        if (!o.checkpoint.empty())
             std::fprintf(stderr, "sgdx train: checkpoint written to %s; continue the run with: sgdx train --resume %s%s\n",
                          o.checkpoint.c_str(), o.checkpoint.c_str(), o.data.as_flags().c_str());
         else

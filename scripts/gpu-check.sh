@@ -4,8 +4,10 @@
 #   scripts/gpu-check.sh
 # 1. builds the 'cuda' preset (or uses a build/cuda carried from elsewhere when
 #    this machine lacks cmake/ninja/xtensor and has no network), 2. runs the CUDA
-#    tests (kernels vs the reference, GPU fit vs CPU fit, divergence, evaluate,
-#    the CLI), 3. runs the benchmark: ms/epoch at batch 64 and 8192, CPU vs GPU,
+#    tests (kernels vs the reference, GPU fit vs CPU fit with and without StepLR,
+#    a checkpointed GPU run stopped and resumed vs the uninterrupted one, the
+#    executor's lag, divergence, evaluate, the CLI with --checkpoint and
+#    --resume), 3. runs the benchmark: ms/epoch at batch 64 and 8192, CPU vs GPU,
 #    and sgemm 8192^3 GFLOP/s, sgdx's forward vs cuBLAS alone, 4. runs the GPU
 #    tests under compute-sanitizer (memcheck, racecheck) if installed; then a summary.
 # Everything printed also goes to $OUT/gpu-check.txt (else build/cuda/gpu-check.txt).

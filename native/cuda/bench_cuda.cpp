@@ -119,7 +119,8 @@ int main(int argc, char** argv) {
             }
             MnistLogistic gpu_model(784, 10, 0);
             DataLoader gtrain(data.train, batch, true, 0), gvalid(data.valid, 2 * batch, false);
-            const Timing g = summarise(cuda::fit(o.epochs, gpu_model, sgd, gtrain, gvalid, {}));
+            SGD gpu_opt(gpu_model.parameters(), sgd);
+            const Timing g = summarise(cuda::fit(o.epochs, gpu_model, gpu_opt, gtrain, gvalid));
             std::printf("%8zu %14.1f %14.1f %8.1fx %10.4f %10.4f\n", batch, c.ms, g.ms, c.ms / g.ms, c.acc, g.acc);
         }
         if (!gpu) {

@@ -1,16 +1,17 @@
-// Host side of the CUDA backend: device discovery, cuBLAS products, the
-// batch pipeline and fit/evaluate. Compiled by the host compiler; the kernels
-// live in device_kernels.cu.
+// Host side of the CUDA backend: device discovery, cuBLAS products, the batch
+// pipeline and the training session's executor. Compiled by the host compiler;
+// the kernels live in device_kernels.cu.
 #include "cuda_backend.hpp"
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <memory>
 
 #include "device_kernels.hpp"
 #include "gemm_args.hpp"
@@ -162,17 +163,13 @@ DeviceArray<T> to_device(const T* host, size_t n) {
 }
 
 template <class T>
-void to_host(T* host, const T* device, size_t n) {
+void download(T* host, const T* device, size_t n) {
     check(cudaStreamSynchronize(gpu().compute), "cudaStreamSynchronize");
     if (n) check(cudaMemcpy(host, device, n * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy to host");
 }
 
 size_t rows_max(const DataLoader& loader) {
     return std::min(loader.batch_size(), loader.dataset().size());
-}
-
-size_t rows_of(const DataLoader& loader, size_t batch) {
-    return std::min(loader.batch_size(), loader.dataset().size() - batch * loader.batch_size());
 }
 
 // A batch on the device: int32 labels then uint8 pixels, in one copy.
@@ -184,41 +181,37 @@ struct DeviceBatch {
 };
 
 // Batches go up through two pinned buffers: while the GPU computes on one, the
-// host gathers the next into the other and the copy stream uploads it.
+// host copies the next into the other and the copy stream uploads it.
 class Uploader {
 public:
-    Uploader(Gpu& g, size_t max_rows, size_t features) : g_(g), d_(features) {
+    Uploader(Gpu& g, size_t max_rows, size_t features) : g_(g), d_(features), max_rows_(max_rows) {
         const size_t bytes = label_bytes(max_rows) + max_rows * features;
         for (int s = 0; s < 2; ++s) {
             host_[s] = PinnedArray<uint8_t>(bytes);
             dev_[s] = DeviceArray<uint8_t>(bytes);
         }
     }
+    size_t max_rows() const { return max_rows_; }
 
-    // Gathers batch i of the loader's current order and starts its upload; the
-    // compute stream will wait for it. Blocks until the batch that last used
-    // this buffer (two uploads ago) has finished on the GPU.
-    DeviceBatch upload(const DataLoader& loader, size_t i) {
+    // Copies a batch its loader gathered (at most max_rows rows) into the next
+    // buffer and starts its upload; the compute stream will wait for it. Blocks
+    // until the batch that last used this buffer (two uploads ago) has finished
+    // on the GPU.
+    DeviceBatch upload(const Batch& b) {
         const int s = next_;
         next_ ^= 1;
         if (in_use_[s]) check(cudaEventSynchronize(consumed_[s]), "cudaEventSynchronize");
-        const TensorDataset& ds = loader.dataset();
-        const size_t rows = rows_of(loader, i), first = i * loader.batch_size();
+        const size_t rows = b.size;
         uint8_t* h = host_[s].get();
-        auto* labels = reinterpret_cast<int32_t*>(h);
-        uint8_t* pixels = h + label_bytes(rows);
-        for (size_t r = 0; r < rows; ++r) {
-            const uint32_t src = loader.order()[first + r];
-            std::memcpy(pixels + r * d_, ds.image(src), d_);
-            labels[r] = ds.label(src);
-        }
+        std::memcpy(h, b.y, rows * sizeof(int32_t));
+        std::memcpy(h + label_bytes(rows), b.pixels, rows * d_);
         const size_t bytes = label_bytes(rows) + rows * d_;
         check(cudaMemcpyAsync(dev_[s].get(), h, bytes, cudaMemcpyHostToDevice, g_.copy), "cudaMemcpyAsync (batch)");
         check(cudaEventRecord(uploaded_[s], g_.copy), "cudaEventRecord");
         check(cudaStreamWaitEvent(g_.compute, uploaded_[s], 0), "cudaStreamWaitEvent");
         current_ = s;
         const uint8_t* d = dev_[s].get();
-        return {reinterpret_cast<const int32_t*>(d), d + label_bytes(rows), rows, ds.scale()};
+        return {reinterpret_cast<const int32_t*>(d), d + label_bytes(rows), rows, b.scale};
     }
 
     // Marks the work enqueued on the compute stream since upload() as the last
@@ -231,148 +224,12 @@ public:
 private:
     static size_t label_bytes(size_t rows) { return (rows * sizeof(int32_t) + 255) / 256 * 256; }
     Gpu& g_;
-    size_t d_;
+    size_t d_, max_rows_;
     PinnedArray<uint8_t> host_[2];
     DeviceArray<uint8_t> dev_[2];
     Event uploaded_[2], consumed_[2];
     bool in_use_[2] = {false, false};
     int next_ = 0, current_ = 0;
-};
-
-// The model's parameters, gradients and momentum on the device, packed as
-// [weight (C×D) | bias (C)] so one SGD launch updates both.
-class Trainer {
-public:
-    Trainer(Gpu& g, MnistLogistic& model, const SgdOptions& o, size_t max_rows, size_t max_batches)
-        : g_(g),
-          o_(o),
-          D_(model.in_features()),
-          C_(model.out_features()),
-          params_(C_ * D_ + C_),
-          grads_(C_ * D_ + C_),
-          momentum_(o.momentum != 0.f ? C_ * D_ + C_ : 0),
-          x_(max_rows * D_),
-          logits_(max_rows * C_),
-          partial_(dev::softmax_blocks(max_rows)),
-          results_(max_batches + 1),
-          results_host_(max_batches + 1),
-          up_(g, max_rows, D_) {
-        upload(model);
-    }
-    Trainer(const Trainer&) = delete;
-    Trainer& operator=(const Trainer&) = delete;
-    ~Trainer() { drain(); }  // nothing may still read or write the buffers freed next
-
-    void upload(MnistLogistic& model) {
-        check(cudaStreamSynchronize(g_.compute), "cudaStreamSynchronize");
-        check(cudaMemcpy(params_.get(), model.lin.weight.value.data(), C_ * D_ * sizeof(float), cudaMemcpyHostToDevice),
-              "cudaMemcpy (weights)");
-        check(cudaMemcpy(params_.get() + C_ * D_, model.lin.bias.value.data(), C_ * sizeof(float),
-                         cudaMemcpyHostToDevice),
-              "cudaMemcpy (bias)");
-    }
-
-    void download(MnistLogistic& model) {
-        to_host(model.lin.weight.value.data(), params_.get(), C_ * D_);
-        to_host(model.lin.bias.value.data(), params_.get() + C_ * D_, C_);
-    }
-
-    void drain() noexcept {
-        cudaStreamSynchronize(g_.copy);
-        cudaStreamSynchronize(g_.compute);
-    }
-
-    // One pass over the loader as the CPU train_epoch, progress included.
-    double train_epoch(DataLoader& train, int epoch, int epochs, const ProgressFn& progress) {
-        using clock = std::chrono::steady_clock;
-        const auto start = clock::now();
-        train.start_epoch();
-        const size_t n = train.size();
-        Progress p;
-        p.epoch = epoch;
-        p.epochs = epochs;
-        p.batches = n;
-        double loss_sum = 0;
-        size_t reported = 0;
-        // Batches [reported, end) have finished on the GPU: their losses are on the host.
-        auto report_until = [&](size_t end) {
-            for (; reported < end; ++reported) {
-                const size_t rows = rows_of(train, reported);
-                const float loss = float(results_host_.get()[reported].loss / double(rows));
-                if (!std::isfinite(loss))
-                    throw loss_divergence(loss, epoch, reported + 1, n);
-                loss_sum += double(loss) * double(rows);
-                p.batch = reported + 1;
-                p.samples += rows;
-                p.batch_loss = loss;
-                p.train_loss = loss_sum / double(p.samples);
-                if (progress) {
-                    p.seconds = std::chrono::duration<double>(clock::now() - start).count();
-                    progress(p);
-                }
-            }
-        };
-        for (size_t i = 0; i < n; ++i) {
-            const DeviceBatch b = up_.upload(train, i);  // returns once batch i-2 is done
-            if (i >= 2) report_until(i - 1);
-            step(b, i);
-        }
-        check(cudaStreamSynchronize(g_.compute), "cudaStreamSynchronize");
-        report_until(n);
-        return p.samples ? loss_sum / double(p.samples) : 0.0;
-    }
-
-    // Every batch of the loader without gradients; one read-back at the end.
-    EvalResult evaluate(DataLoader& loader) {
-        loader.start_epoch();  // as the CPU's range-for over the loader
-        dev::LossCount* total = results_.get() + results_.size() - 1;
-        check(cudaMemsetAsync(total, 0, sizeof *total, g_.compute), "cudaMemsetAsync");
-        size_t count = 0;
-        for (size_t i = 0; i < loader.size(); ++i) {
-            const DeviceBatch b = up_.upload(loader, i);
-            forward_batch(b);
-            dev::softmax_xent(logits_.get(), b.labels, nullptr, 1.f, b.rows, C_, partial_.get(), g_.compute);
-            dev::sum_partials(partial_.get(), dev::softmax_blocks(b.rows), total, true, g_.compute);
-            up_.release();
-            count += b.rows;
-        }
-        dev::LossCount r{};
-        to_host(&r, total, 1);
-        return {r.loss / double(count), double(r.hits) / double(count), count};
-    }
-
-private:
-    void forward_batch(const DeviceBatch& b) {
-        dev::scale_u8(b.pixels, b.scale, x_.get(), b.rows * D_, g_.compute);
-        forward(g_, x_.get(), params_.get(), params_.get() + C_ * D_, logits_.get(), b.rows, D_, C_);
-    }
-
-    // Forward, loss and its gradient (in place of the logits), the loss's trip to
-    // the host, gradients (overwritten: no zero_grad needed) and the SGD update.
-    void step(const DeviceBatch& b, size_t i) {
-        forward_batch(b);
-        float* dlogits = logits_.get();
-        dev::softmax_xent(logits_.get(), b.labels, dlogits, 1.f / float(b.rows), b.rows, C_, partial_.get(),
-                          g_.compute);
-        dev::sum_partials(partial_.get(), dev::softmax_blocks(b.rows), results_.get() + i, false, g_.compute);
-        check(cudaMemcpyAsync(results_host_.get() + i, results_.get() + i, sizeof(dev::LossCount),
-                              cudaMemcpyDeviceToHost, g_.compute),
-              "cudaMemcpyAsync (loss)");
-        backward(g_, x_.get(), dlogits, grads_.get(), grads_.get() + C_ * D_, b.rows, D_, C_, false);
-        dev::sgd_update(params_.get(), grads_.get(), momentum_.get(), params_.size(), o_.lr, o_.momentum,
-                        o_.dampening, o_.weight_decay, o_.nesterov, first_, g_.compute);
-        first_ = false;
-        up_.release();
-    }
-
-    Gpu& g_;
-    SgdOptions o_;
-    size_t D_, C_;
-    DeviceArray<float> params_, grads_, momentum_, x_, logits_;
-    DeviceArray<dev::LossCount> partial_, results_;  // results_: one per batch, then the evaluation total
-    PinnedArray<dev::LossCount> results_host_;
-    Uploader up_;
-    bool first_ = true;  // the momentum buffer holds no value yet
 };
 
 void check_fits(const MnistLogistic& model, const DataLoader& loader, const char* what) {
@@ -385,6 +242,266 @@ void check_fits(const MnistLogistic& model, const DataLoader& loader, const char
                     std::to_string(model.out_features()));
 }
 
+// The loader's batches without float inputs (the device scales the bytes) while in scope.
+struct BytesOnly {
+    explicit BytesOnly(DataLoader& dl) : dl_(dl), was_(dl.float_inputs()) { dl.set_float_inputs(false); }
+    ~BytesOnly() { dl_.set_float_inputs(was_); }
+    DataLoader& dl_;
+    bool was_;
+};
+
+}  // namespace
+
+// ---- the executor ----------------------------------------------------------------
+
+// The model's parameters, gradients and momentum on the device, packed as
+// [weight (C×D) | bias (C)] so one SGD launch updates both.
+struct Executor::Impl {
+    // Per-batch results on the device and their pinned copies: the batches in
+    // flight (at most two once a submit returns) and the one being read use three.
+    static constexpr int kSlots = 3;
+
+    Impl(MnistLogistic& model, SGD& opt)
+        : g_(gpu()),
+          model_(model),
+          opt_(opt),
+          o_(opt.options()),
+          D_(model.in_features()),
+          C_(model.out_features()),
+          params_(C_ * D_ + C_),
+          grads_(C_ * D_ + C_),
+          momentum_(o_.momentum != 0.f ? C_ * D_ + C_ : 0),
+          results_(kSlots + 1),
+          results_host_(kSlots) {
+        const auto params = model.parameters();
+        auto& buffers = opt.momentum_buffers();
+        if (momentum_.size()) {
+            for (size_t i = 0; i < params.size(); ++i) {
+                if (params[i] == &model.lin.weight) w_at_ = i;
+                if (params[i] == &model.lin.bias) b_at_ = i;
+            }
+            if (buffers.size() != params.size() || buffers[w_at_].size() != C_ * D_ || buffers[b_at_].size() != C_)
+                throw Error("cuda::Executor: the SGD's momentum buffers do not fit the model (an SGD over "
+                            "model.parameters() is needed)");
+        }
+        from_host();
+    }
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+    ~Impl() {
+        drain();  // nothing may still read or write the buffers freed next
+        if (train_) train_->set_float_inputs(train_floats_);
+    }
+
+    void drain() noexcept {
+        cudaStreamSynchronize(g_.copy);
+        cudaStreamSynchronize(g_.compute);
+    }
+
+    // Waits for every submitted batch and keeps its result for collect().
+    void finish() {
+        check(cudaStreamSynchronize(g_.compute), "cudaStreamSynchronize");
+        while (!in_flight_.empty()) retire();
+    }
+
+    // The oldest batch in flight, known finished: its result, read from the pinned copy.
+    void retire() {
+        const InFlight f = in_flight_.front();
+        in_flight_.pop_front();
+        const dev::LossCount& r = results_host_.get()[f.slot];
+        BatchLoss out;
+        out.loss = float(r.loss / double(f.rows));
+        out.count = f.rows;
+        out.correct = size_t(r.hits);
+        done_.push_back(out);
+    }
+
+    // The batch-sized buffers hold `rows` rows: grown (after a drain) if not.
+    void ensure_rows(size_t rows) {
+        if (up_ && up_->max_rows() >= rows) return;
+        finish();
+        drain();
+        up_.reset();
+        x_ = DeviceArray<float>(rows * D_);
+        logits_ = DeviceArray<float>(rows * C_);
+        partial_ = DeviceArray<dev::LossCount>(dev::softmax_blocks(rows));
+        up_ = std::make_unique<Uploader>(g_, rows, D_);
+    }
+
+    void prepare(DataLoader& train, DataLoader& valid) {
+        check_fits(model_, train, "the training");
+        check_fits(model_, valid, "the validation");
+        if (!train_) {  // the steps read the loader's bytes only
+            train_ = &train;
+            train_floats_ = train.float_inputs();
+            train.set_float_inputs(false);
+        }
+        ensure_rows(std::max(rows_max(train), rows_max(valid)));
+        // One step without its update (every step overwrites the gradients) and one
+        // evaluation batch: cuBLAS picks and loads its kernels before the first epoch.
+        dev::LossCount* scratch = results_.get() + kSlots;
+        if (train.size() > 0) {
+            const DeviceBatch b = up_->upload(train.batch(0));
+            forward_batch(b);
+            dev::softmax_xent(logits_.get(), b.labels, logits_.get(), 1.f / float(b.rows), b.rows, C_,
+                              partial_.get(), g_.compute);
+            dev::sum_partials(partial_.get(), dev::softmax_blocks(b.rows), scratch, false, g_.compute);
+            backward(g_, x_.get(), logits_.get(), grads_.get(), grads_.get() + C_ * D_, b.rows, D_, C_, false);
+            up_->release();
+        }
+        if (valid.size() > 0) {
+            BytesOnly bytes(valid);
+            const DeviceBatch b = up_->upload(valid.batch(0));
+            forward_batch(b);
+            dev::softmax_xent(logits_.get(), b.labels, nullptr, 1.f, b.rows, C_, partial_.get(), g_.compute);
+            up_->release();
+        }
+        finish();
+    }
+
+    void submit(const Batch& batch) {
+        if (!batch.pixels || !batch.y)
+            throw Error("the CUDA executor takes batches of uint8 pixels and labels, as a DataLoader gives");
+        if (batch.features != D_)
+            throw Error("batch has " + std::to_string(batch.features) + " features per row, the model expects " +
+                        std::to_string(D_));
+        ensure_rows(batch.size);
+        const DeviceBatch b = up_->upload(batch);  // returns once the batch two uploads ago is done
+        while (in_flight_.size() > 1) retire();
+        const int slot = next_slot_;
+        next_slot_ = (next_slot_ + 1) % kSlots;
+        step(b, slot);
+        in_flight_.push_back({slot, b.rows});
+    }
+
+    void collect(bool wait, std::vector<BatchLoss>& out) {
+        if (wait) finish();
+        out.insert(out.end(), done_.begin(), done_.end());
+        done_.clear();
+    }
+
+    // Every batch of the loader without gradients; one read-back at the end.
+    EvalResult evaluate(DataLoader& loader) {
+        check_fits(model_, loader, "the evaluation");
+        finish();  // the batches in flight first: their uploads alternate with these
+        ensure_rows(rows_max(loader));
+        BytesOnly bytes(loader);
+        loader.start_epoch();  // as the CPU's range-for over the loader
+        dev::LossCount* total = results_.get() + kSlots;
+        check(cudaMemsetAsync(total, 0, sizeof *total, g_.compute), "cudaMemsetAsync");
+        size_t count = 0;
+        for (size_t i = 0; i < loader.size(); ++i) {
+            const DeviceBatch b = up_->upload(loader.batch(i));
+            forward_batch(b);
+            dev::softmax_xent(logits_.get(), b.labels, nullptr, 1.f, b.rows, C_, partial_.get(), g_.compute);
+            dev::sum_partials(partial_.get(), dev::softmax_blocks(b.rows), total, true, g_.compute);
+            up_->release();
+            count += b.rows;
+        }
+        dev::LossCount r{};
+        download(&r, total, 1);
+        return {r.loss / double(count), double(r.hits) / double(count), count};
+    }
+
+    void set_lr(float lr) {
+        opt_.set_lr(lr);  // validates it
+        o_.lr = lr;       // read by the steps queued from now on
+    }
+
+    // The weights and the momentum, into the host model and SGD.
+    void to_host() {
+        download(model_.lin.weight.value.data(), params_.get(), C_ * D_);
+        download(model_.lin.bias.value.data(), params_.get() + C_ * D_, C_);
+        if (momentum_.size()) {
+            download(opt_.momentum_buffers()[w_at_].data(), momentum_.get(), C_ * D_);
+            download(opt_.momentum_buffers()[b_at_].data(), momentum_.get() + C_ * D_, C_);
+            opt_.has_momentum() = !first_;
+        }
+    }
+
+    void from_host() {
+        check(cudaStreamSynchronize(g_.compute), "cudaStreamSynchronize");  // no step still reads them
+        upload(params_.get(), model_.lin.weight.value.data(), C_ * D_);
+        upload(params_.get() + C_ * D_, model_.lin.bias.value.data(), C_);
+        if (momentum_.size()) {
+            upload(momentum_.get(), opt_.momentum_buffers()[w_at_].data(), C_ * D_);
+            upload(momentum_.get() + C_ * D_, opt_.momentum_buffers()[b_at_].data(), C_);
+        }
+        first_ = !opt_.has_momentum();
+    }
+
+    void abandon() noexcept {
+        drain();
+        in_flight_.clear();
+        done_.clear();
+    }
+
+private:
+    static void upload(float* device, const float* host, size_t n) {
+        check(cudaMemcpy(device, host, n * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy to device");
+    }
+
+    void forward_batch(const DeviceBatch& b) {
+        dev::scale_u8(b.pixels, b.scale, x_.get(), b.rows * D_, g_.compute);
+        forward(g_, x_.get(), params_.get(), params_.get() + C_ * D_, logits_.get(), b.rows, D_, C_);
+    }
+
+    // Forward, loss and its gradient (in place of the logits), the loss's trip to
+    // the host, gradients (overwritten: no zero_grad needed) and the SGD update.
+    void step(const DeviceBatch& b, int slot) {
+        forward_batch(b);
+        float* dlogits = logits_.get();
+        dev::softmax_xent(logits_.get(), b.labels, dlogits, 1.f / float(b.rows), b.rows, C_, partial_.get(),
+                          g_.compute);
+        dev::sum_partials(partial_.get(), dev::softmax_blocks(b.rows), results_.get() + slot, false, g_.compute);
+        check(cudaMemcpyAsync(results_host_.get() + slot, results_.get() + slot, sizeof(dev::LossCount),
+                              cudaMemcpyDeviceToHost, g_.compute),
+              "cudaMemcpyAsync (loss)");
+        backward(g_, x_.get(), dlogits, grads_.get(), grads_.get() + C_ * D_, b.rows, D_, C_, false);
+        dev::sgd_update(params_.get(), grads_.get(), momentum_.get(), params_.size(), o_.lr, o_.momentum,
+                        o_.dampening, o_.weight_decay, o_.nesterov, first_, g_.compute);
+        first_ = false;
+        up_->release();
+    }
+
+    struct InFlight {
+        int slot;
+        size_t rows;
+    };
+
+    Gpu& g_;
+    MnistLogistic& model_;
+    SGD& opt_;
+    SgdOptions o_;
+    size_t D_, C_;
+    size_t w_at_ = 0, b_at_ = 1;  // the weight's and the bias's momentum buffers in the host SGD
+    DeviceArray<float> params_, grads_, momentum_;
+    DeviceArray<float> x_, logits_;  // sized for the largest batch (ensure_rows)
+    DeviceArray<dev::LossCount> partial_;
+    DeviceArray<dev::LossCount> results_;      // one per slot, then the evaluation total
+    PinnedArray<dev::LossCount> results_host_;  // one per slot
+    std::unique_ptr<Uploader> up_;
+    std::deque<InFlight> in_flight_;  // submitted, oldest first; once a submit returns all but the newest are done
+    std::vector<BatchLoss> done_;     // finished, not collected yet
+    int next_slot_ = 0;
+    bool first_ = true;  // the momentum buffer holds no value yet
+    DataLoader* train_ = nullptr;  // whose float inputs prepare() turned off
+    bool train_floats_ = true;
+};
+
+Executor::Executor(MnistLogistic& model, SGD& opt) : impl_(std::make_unique<Impl>(model, opt)) {}
+Executor::~Executor() = default;
+void Executor::prepare(DataLoader& train, DataLoader& valid) { impl_->prepare(train, valid); }
+void Executor::submit(const Batch& batch, size_t) { impl_->submit(batch); }
+void Executor::collect(bool wait, std::vector<BatchLoss>& out) { impl_->collect(wait, out); }
+EvalResult Executor::evaluate(DataLoader& loader) { return impl_->evaluate(loader); }
+void Executor::set_lr(float lr) { impl_->set_lr(lr); }
+void Executor::to_host() { impl_->to_host(); }
+void Executor::from_host() { impl_->from_host(); }
+void Executor::abandon() noexcept { impl_->abandon(); }
+
+namespace {
+
 // ---- the kernels behind kernels.hpp's host-pointer interface ----------------
 
 void k_scale_u8(const uint8_t* x, float scale, float* y, size_t n) {
@@ -392,7 +509,7 @@ void k_scale_u8(const uint8_t* x, float scale, float* y, size_t n) {
     auto dx = to_device(x, n);
     DeviceArray<float> dy(n);
     dev::scale_u8(dx.get(), scale, dy.get(), n, g.compute);
-    to_host(y, dy.get(), n);
+    download(y, dy.get(), n);
 }
 
 void k_linear_forward(const float* x, const float* w, const float* b, float* y, size_t B, size_t D, size_t C) {
@@ -400,7 +517,7 @@ void k_linear_forward(const float* x, const float* w, const float* b, float* y, 
     auto dx = to_device(x, B * D), dw = to_device(w, C * D), db = to_device(b, C);
     DeviceArray<float> dy(B * C);
     forward(g, dx.get(), dw.get(), db.get(), dy.get(), B, D, C);
-    to_host(y, dy.get(), B * C);
+    download(y, dy.get(), B * C);
 }
 
 void k_linear_backward(const float* x, const float* dy, float* dw, float* db, size_t B, size_t D, size_t C) {
@@ -408,8 +525,8 @@ void k_linear_backward(const float* x, const float* dy, float* dw, float* db, si
     auto d_x = to_device(x, B * D), d_dy = to_device(dy, B * C), d_dw = to_device(dw, C * D);
     DeviceArray<float> d_db = db ? to_device(db, C) : DeviceArray<float>();
     backward(g, d_x.get(), d_dy.get(), d_dw.get(), db ? d_db.get() : nullptr, B, D, C, true);
-    to_host(dw, d_dw.get(), C * D);
-    if (db) to_host(db, d_db.get(), C);
+    download(dw, d_dw.get(), C * D);
+    if (db) download(db, d_db.get(), C);
 }
 
 double k_softmax_xent(const float* logits, const int32_t* target, float* dlogits, float grad_scale, size_t B,
@@ -427,8 +544,8 @@ double k_softmax_xent(const float* logits, const int32_t* target, float* dlogits
                       partial.get(), g.compute);
     dev::sum_partials(partial.get(), partial.size(), total.get(), false, g.compute);
     dev::LossCount r{};
-    to_host(&r, total.get(), 1);
-    if (dlogits) to_host(dlogits, d_dl.get(), B * C);
+    download(&r, total.get(), 1);
+    if (dlogits) download(dlogits, d_dl.get(), B * C);
     if (correct) *correct = size_t(r.hits);
     return r.loss;
 }
@@ -441,8 +558,8 @@ void k_sgd_update(float* p, const float* grad, float* buf, size_t n, float lr, f
     DeviceArray<float> d_buf = with_buf ? to_device(buf, n) : DeviceArray<float>();
     dev::sgd_update(d_p.get(), d_grad.get(), d_buf.get(), n, lr, momentum, dampening, weight_decay, nesterov, first,
                     g.compute);
-    to_host(p, d_p.get(), n);
-    if (with_buf) to_host(buf, d_buf.get(), n);
+    download(p, d_p.get(), n);
+    if (with_buf) download(buf, d_buf.get(), n);
 }
 
 }  // namespace
@@ -463,64 +580,22 @@ std::string describe() {
     return buf;
 }
 
-std::vector<EpochRecord> fit(int epochs, MnistLogistic& model, const SgdOptions& options, DataLoader& train,
-                             DataLoader& valid, const ProgressFn& progress) {
-    using clock = std::chrono::steady_clock;
+std::vector<EpochRecord> fit(int epochs, MnistLogistic& model, SGD& opt, DataLoader& train, DataLoader& valid,
+                             const FitOptions& options) {
     if (epochs < 0) throw Error("epochs must be >= 0");
-    validate(options);
     check_fits(model, train, "the training");
     check_fits(model, valid, "the validation");
-    Trainer t(gpu(), model, options, std::max(rows_max(train), rows_max(valid)), train.size());
-    // The last good parameters, on the host, as the CPU fit keeps them.
-    xt::xarray<float> good_w = model.lin.weight.value, good_b = model.lin.bias.value;
-    auto restore = [&] {
-        model.lin.weight.value = good_w;
-        model.lin.bias.value = good_b;
-    };
-    std::vector<EpochRecord> history;
-    for (int epoch = 1; epoch <= epochs; ++epoch) {
-        const auto start = clock::now();
-        EpochRecord rec;
-        rec.epoch = epoch;
-        try {
-            rec.train_loss = t.train_epoch(train, epoch, epochs, progress);
-        } catch (const DivergenceError&) {
-            t.drain();
-            restore();
-            throw;
-        } catch (...) {  // progress threw (Ctrl-C) or CUDA failed: keep what trained, if sound
-            t.drain();
-            try {
-                t.download(model);
-                if (!all_finite(model)) restore();
-            } catch (...) {
-                restore();
-            }
-            throw;
-        }
-        EvalResult v = t.evaluate(valid);
-        t.download(model);
-        if (!std::isfinite(v.loss) || !all_finite(model)) {
-            restore();
-            throw DivergenceError("training diverged: parameters or validation loss are not finite after epoch " +
-                                      std::to_string(epoch) + " (try a smaller --lr)",
-                                  epoch, train.size());
-        }
-        rec.valid_loss = v.loss;
-        rec.valid_acc = v.accuracy;
-        rec.seconds = std::chrono::duration<double>(clock::now() - start).count();
-        history.push_back(rec);
-        good_w = model.lin.weight.value;
-        good_b = model.lin.bias.value;
-        if (progress) progress(epoch_end_progress(rec, epochs, train));
-    }
-    return history;
+    Executor exec(model, opt);
+    TrainingSession session(model, opt, train, valid, epochs, options, &exec);
+    session.run();
+    return session.state().history;
 }
 
 EvalResult evaluate(MnistLogistic& model, DataLoader& loader) {
     check_fits(model, loader, "the evaluation");
-    Trainer t(gpu(), model, SgdOptions{}, rows_max(loader), 0);
-    return t.evaluate(loader);
+    SGD opt(model.parameters(), SgdOptions{});
+    Executor exec(model, opt);
+    return exec.evaluate(loader);
 }
 
 const kernels::KernelSet& kernel_set() {

@@ -6,6 +6,7 @@
 // batch's loss comes back. Products are cuBLAS sgemm (FP32, no TF32), the rest
 // small kernels (device_kernels.cu). Nothing here needs a GPU to compile or to
 // call: without one, available() says why and the rest throw sgdx::Error.
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,15 +24,46 @@ bool available(std::string* why = nullptr);
 // or "no device: <why>".
 std::string describe();
 
-// The tutorial's fit on the GPU, with the CPU fit's contract (runtime/train.hpp):
-// the same shuffled order (train.start_epoch() each epoch), the same Progress
-// fields (per batch, reported up to two batches after the GPU ran it: the host
-// keeps that far ahead), validation without gradients each epoch, and on a
-// non-finite loss DivergenceError naming the epoch and batch with the last good
-// epoch's weights restored into `model`. Momentum starts fresh. If `progress`
-// throws (e.g. Ctrl-C), `model` receives the weights trained so far.
-std::vector<EpochRecord> fit(int epochs, MnistLogistic& model, const SgdOptions& options,
-                             DataLoader& train, DataLoader& valid, const ProgressFn& progress = {});
+// The logistic model's training steps on the GPU, as the executor of the
+// runtime's TrainingSession (runtime/train.hpp), which keeps the training loop:
+// StepLR, validation, divergence, checkpoints, resume, stop requests, progress.
+// The weights, their gradients and the momentum live on the device packed as
+// [weight (C×D) | bias (C)]. submit() uploads the batch's uint8 pixels and labels
+// (from one of two pinned buffers, on a copy stream) and queues the step; it
+// returns once the batch two before it has finished, and only each batch's loss
+// comes back, so the host keeps up to two batches ahead of the GPU. `model` and
+// `opt` (an SGD over model.parameters()) are the session's host copies: to_host()
+// writes the device's weights and momentum into them, from_host() reads them.
+// The constructor throws sgdx::Error (saying why) without a usable GPU.
+class Executor : public StepExecutor {
+public:
+    Executor(MnistLogistic& model, SGD& opt);
+    ~Executor() override;
+    Executor(const Executor&) = delete;
+    Executor& operator=(const Executor&) = delete;
+    // Checks the data fits the model, sizes the device buffers and runs one step of
+    // `train` without its update (and one evaluation batch): cuBLAS loads its kernels.
+    void prepare(DataLoader& train, DataLoader& valid) override;
+    void submit(const Batch& batch, size_t index) override;
+    void collect(bool wait, std::vector<BatchLoss>& out) override;
+    EvalResult evaluate(DataLoader& loader) override;  // every batch of the loader, one read-back
+    void set_lr(float lr) override;                   // the host SGD's too
+    void to_host() override;
+    void from_host() override;
+    void abandon() noexcept override;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// The runtime's fit (the same TrainingSession, so the same contract: shuffled
+// order, Progress, StepLR, checkpoints, resume, stop requests, DivergenceError
+// with the last good epoch's weights restored) with the steps on the GPU.
+// Per-batch progress arrives up to two batches after the GPU ran the batch.
+// Input errors are thrown before the device is needed.
+std::vector<EpochRecord> fit(int epochs, MnistLogistic& model, SGD& opt, DataLoader& train, DataLoader& valid,
+                             const FitOptions& options = {});
 
 // The CPU evaluate()'s numbers (loss, accuracy, count), computed on the GPU.
 EvalResult evaluate(MnistLogistic& model, DataLoader& loader);

@@ -258,17 +258,17 @@ struct Run {
 };
 
 using FitFn = std::function<std::vector<EpochRecord>(int, MnistLogistic&, const SgdOptions&, DataLoader&, DataLoader&,
-                                                     const ProgressFn&)>;
+                                                     const FitOptions&)>;
 
 // The CPU fit with the given kernel set (the kernels switched back afterwards).
 FitFn cpu_fit(const kernels::KernelSet& k) {
     return [&k](int epochs, MnistLogistic& m, const SgdOptions& o, DataLoader& tr, DataLoader& va,
-                const ProgressFn& progress) {
+                const FitOptions& f) {
         const kernels::KernelSet& before = active_kernels();
         set_kernels(k);
         SGD opt(m.parameters(), o);
         try {
-            auto h = fit(epochs, m, opt, tr, va, progress);
+            auto h = fit(epochs, m, opt, tr, va, f);
             set_kernels(before);
             return h;
         } catch (...) {
@@ -278,18 +278,24 @@ FitFn cpu_fit(const kernels::KernelSet& k) {
     };
 }
 
+// The runtime's TrainingSession with the CUDA executor.
 FitFn gpu_fit() {
-    return [](int epochs, MnistLogistic& m, const SgdOptions& o, DataLoader& tr, DataLoader& va,
-              const ProgressFn& progress) { return cuda::fit(epochs, m, o, tr, va, progress); };
+    return [](int epochs, MnistLogistic& m, const SgdOptions& o, DataLoader& tr, DataLoader& va, const FitOptions& f) {
+        SGD opt(m.parameters(), o);
+        return cuda::fit(epochs, m, opt, tr, va, f);
+    };
 }
 
 // Two epochs of batch 64 (16 batches each, the last of 40 rows), shuffled.
-Run train_run(const FitFn& fit_fn, const SgdOptions& o, const Synthetic& data, int epochs = 2) {
+Run train_run(const FitFn& fit_fn, const SgdOptions& o, const Synthetic& data, int epochs = 2, double lr_gamma = 1.0) {
     MnistLogistic model(data.train.features(), data.train.classes(), 7);
     DataLoader train(data.train, 64, true, 3), valid(data.valid, 128, false);
     Run r;
     r.w0 = model.lin.weight.value;
-    r.history = fit_fn(epochs, model, o, train, valid, [&](const Progress& p) { r.reports.push_back(p); });
+    FitOptions f;
+    f.lr_gamma = lr_gamma;
+    f.progress = [&](const Progress& p) { r.reports.push_back(p); };
+    r.history = fit_fn(epochs, model, o, train, valid, f);
     r.w = model.lin.weight.value;
     r.b = model.lin.bias.value;
     return r;
@@ -301,12 +307,13 @@ double max_abs_diff(const xt::xarray<float>& a, const xt::xarray<float>& b) {
     return m;
 }
 
-// 32 SGD steps on this data. Each step's gradient agrees to about
-// 4·sqrt(64)·eps ≈ 4e-6 (its entries are sums of 64 terms of size <= 1/64), so
-// one step moves the two runs apart by <= lr·4e-6. The loss's curvature is at
-// most ||x||²/2 ≈ 6.5 here (20 bright pixels and sparse faint ones per row), so
-// lr·6.5 = 0.65 (0.33 with momentum 0.9, stable below 2·1.9) keeps SGD
-// contracting: differences do not grow, and 32 steps stay below ~1.3e-5.
+// 32 SGD steps on this data (48 in the three-epoch runs). Each step's gradient
+// agrees to about 4·sqrt(64)·eps ≈ 4e-6 (its entries are sums of 64 terms of
+// size <= 1/64), so one step moves the two runs apart by <= lr·4e-6. The loss's
+// curvature is at most ||x||²/2 ≈ 6.5 here (20 bright pixels and sparse faint
+// ones per row), so lr·6.5 = 0.65 (0.33 with momentum 0.9, stable below 2·1.9;
+// StepLR only lowers lr) keeps SGD contracting: differences do not grow, and 32
+// steps stay below ~1.3e-5 (48 below ~2e-5).
 // 1e-4 leaves headroom (scalar vs AVX-512 measure 1.2e-7); the weights move by
 // over 100 times it (checked), so a run that trains differently fails.
 constexpr double kWeightTol = 1e-4;
@@ -342,6 +349,66 @@ const SgdOptions kNesterov = [] {
     o.lr = 0.05f, o.momentum = 0.9f, o.nesterov = true, o.weight_decay = 1e-3f;
     return o;
 }();
+
+// The CPU fit or cuda::fit (the same TrainingSession, with the CUDA executor).
+std::vector<EpochRecord> fit_on(bool gpu, int epochs, MnistLogistic& m, SGD& opt, DataLoader& train,
+                                DataLoader& valid, const FitOptions& f) {
+    return gpu ? cuda::fit(epochs, m, opt, train, valid, f) : fit(epochs, m, opt, train, valid, f);
+}
+
+// Three epochs with StepLR (gamma 0.5) and Nesterov momentum, stopped by
+// stop_requested (as Ctrl-C stops `sgdx train`) after `stop_after` batches, with
+// checkpoints every 5 batches and the one the stop writes, then resumed from the
+// file with a new model, SGD and loaders (as a new process does): the weights,
+// bias, momentum and history equal the uninterrupted run's, bit for bit. On the GPU
+// too: cuBLAS's FP32 sgemm and the kernels (fixed-order reductions, no atomics)
+// give the same bits for the same inputs on one GPU, and the executor moves the
+// weights and momentum between host and device exactly.
+void expect_resume_equals_uninterrupted(bool gpu) {
+    const Synthetic data = synthetic();
+    FitOptions base;
+    base.lr_gamma = 0.5;
+    MnistLogistic whole(200, 10, 7);
+    SGD whole_opt(whole.parameters(), kNesterov);
+    std::vector<EpochRecord> want;
+    {
+        DataLoader t(data.train, 64, true, 3), v(data.valid, 128);
+        want = fit_on(gpu, 3, whole, whole_opt, t, v, base);
+    }
+    const std::string path = temp_path(gpu ? "cuda-resume.ckpt" : "cpu-resume.ckpt");
+    for (size_t stop_after : {size_t(7), size_t(16), size_t(21)}) {  // mid-epoch, at epoch 1's end, in epoch 2
+        CAPTURE(stop_after);
+        MnistLogistic first(200, 10, 7);
+        SGD first_opt(first.parameters(), kNesterov);
+        DataLoader t1(data.train, 64, true, 3), v1(data.valid, 128);
+        size_t batches = 0;
+        FitOptions f1 = base;
+        f1.checkpoint_every = 5;  // not a divisor of the stops: the stop writes its own
+        f1.checkpoint = [&](const TrainingState& st) { save_checkpoint(path, first, first_opt, st, {}); };
+        f1.stop_requested = [&] { return ++batches == stop_after; };
+        CHECK_THROWS_AS(fit_on(gpu, 3, first, first_opt, t1, v1, f1), StopRequested);
+
+        MnistLogistic second(200, 10, 99);
+        SGD second_opt(second.parameters(), kNesterov);
+        DataLoader t2(data.train, 64, true, 555), v2(data.valid, 128);
+        TrainingState st = restore_checkpoint(read_safetensors(path), path, second, second_opt);
+        CHECK(size_t(st.epoch - 1) * t1.size() + st.next_batch == stop_after);
+        FitOptions f2 = base;
+        f2.resume = &st;
+        const auto got = fit_on(gpu, 3, second, second_opt, t2, v2, f2);
+        INFO("max weight difference to the uninterrupted run: "
+             << max_abs_diff(second.lin.weight.value, whole.lin.weight.value));
+        CHECK(second.lin.weight.value == whole.lin.weight.value);
+        CHECK(second.lin.bias.value == whole.lin.bias.value);
+        CHECK(second_opt.has_momentum());
+        CHECK(second_opt.momentum_buffers() == whole_opt.momentum_buffers());
+        REQUIRE(got.size() == want.size());
+        for (size_t e = 0; e < want.size(); ++e) {
+            CHECK(got[e].train_loss == want[e].train_loss);
+            CHECK(got[e].valid_loss == want[e].valid_loss);
+        }
+    }
+}
 
 // Two ways to diverge in the first epoch, each must throw DivergenceError at
 // the batch whose loss is NaN and leave the starting weights in the model:
@@ -387,8 +454,10 @@ TEST_CASE("available() and describe() agree, and without a GPU every entry point
     CHECK(d == "no device: " + why);
     Synthetic data = synthetic(20, 10, 100, 50);
     MnistLogistic model(20, 10);
+    SGD opt(model.parameters(), kPlain);
     DataLoader train(data.train, 16), valid(data.valid, 32);
-    CHECK_THROWS_WITH_AS(cuda::fit(1, model, kPlain, train, valid), doctest::Contains("no usable CUDA device"), Error);
+    CHECK_THROWS_WITH_AS(cuda::fit(1, model, opt, train, valid), doctest::Contains("no usable CUDA device"), Error);
+    CHECK_THROWS_WITH_AS(cuda::Executor(model, opt), doctest::Contains("no usable CUDA device"), Error);
     CHECK_THROWS_WITH_AS(cuda::evaluate(model, valid), doctest::Contains("no usable CUDA device"), Error);
     uint8_t x = 1;
     float y = 0;
@@ -400,12 +469,11 @@ TEST_CASE("cuda::fit rejects bad input before it needs the device") {
     Synthetic data = synthetic(20, 10, 100, 50);
     DataLoader train(data.train, 16), valid(data.valid, 32);
     MnistLogistic model(20, 10), narrow(19, 10), few_classes(20, 5);
-    CHECK_THROWS_WITH_AS(cuda::fit(-1, model, kPlain, train, valid), doctest::Contains("epochs"), Error);
-    SgdOptions bad = kPlain;
-    bad.momentum = 1.5f;
-    CHECK_THROWS_WITH_AS(cuda::fit(1, model, bad, train, valid), doctest::Contains("momentum"), Error);
-    CHECK_THROWS_WITH_AS(cuda::fit(1, narrow, kPlain, train, valid), doctest::Contains("features per row"), Error);
-    CHECK_THROWS_WITH_AS(cuda::fit(1, few_classes, kPlain, train, valid), doctest::Contains("classes"), Error);
+    SGD opt(model.parameters(), kPlain), narrow_opt(narrow.parameters(), kPlain),
+        few_opt(few_classes.parameters(), kPlain);
+    CHECK_THROWS_WITH_AS(cuda::fit(-1, model, opt, train, valid), doctest::Contains("epochs"), Error);
+    CHECK_THROWS_WITH_AS(cuda::fit(1, narrow, narrow_opt, train, valid), doctest::Contains("features per row"), Error);
+    CHECK_THROWS_WITH_AS(cuda::fit(1, few_classes, few_opt, train, valid), doctest::Contains("classes"), Error);
     CHECK_THROWS_WITH_AS(cuda::evaluate(narrow, valid), doctest::Contains("features per row"), Error);
 }
 
@@ -448,6 +516,21 @@ TEST_CASE("the training comparison holds between the scalar and SIMD CPU kernels
 
 TEST_CASE("the divergence cases fail where expected on the CPU") { expect_divergences(cpu_fit(kernels::reference())); }
 
+TEST_CASE("the StepLR comparison would notice an ignored schedule: gamma 0.5 trains elsewhere than a constant lr") {
+    const Synthetic data = synthetic();
+    for (const SgdOptions& o : {kPlain, kNesterov}) {
+        CAPTURE(o.momentum);
+        const Run stepped = train_run(cpu_fit(kernels::reference()), o, data, 3, 0.5);
+        const Run constant = train_run(cpu_fit(kernels::reference()), o, data, 3, 1.0);
+        MESSAGE("max weight difference gamma 0.5 vs 1: " << max_abs_diff(stepped.w, constant.w));
+        CHECK(max_abs_diff(stepped.w, constant.w) > 100 * kWeightTol);
+    }
+}
+
+TEST_CASE("the stop-and-resume harness: on the CPU a resumed run equals the uninterrupted one") {
+    expect_resume_equals_uninterrupted(false);
+}
+
 // ---- needs a GPU -------------------------------------------------------------------
 
 TEST_CASE("CUDA kernels match the reference on random ragged shapes") {
@@ -467,6 +550,67 @@ TEST_CASE("cuda::fit trains as the CPU fit: weights, losses and progress") {
         MESSAGE("max weight difference CPU vs GPU: " << max_abs_diff(cpu.w, gpu.w));
         expect_same_training(cpu, gpu);
     }
+}
+
+TEST_CASE("cuda::fit follows StepLR (lr_gamma 0.5) as the CPU fit does") {
+    if (!have_gpu()) return;
+    const Synthetic data = synthetic();
+    for (const SgdOptions& o : {kPlain, kNesterov}) {
+        CAPTURE(o.momentum);
+        const Run cpu = train_run(cpu_fit(kernels::reference()), o, data, 3, 0.5);
+        const Run gpu = train_run(gpu_fit(), o, data, 3, 0.5);
+        MESSAGE("max weight difference CPU vs GPU, StepLR: " << max_abs_diff(cpu.w, gpu.w));
+        expect_same_training(cpu, gpu);
+    }
+}
+
+TEST_CASE("cuda::fit stopped at a checkpoint and resumed equals the uninterrupted GPU run") {
+    if (!have_gpu()) return;
+    expect_resume_equals_uninterrupted(true);
+}
+
+TEST_CASE("cuda::Executor reports each batch two submits later, in order, and the rest on wait") {
+    if (!have_gpu()) return;
+    const Synthetic data = synthetic();
+    MnistLogistic model(200, 10, 7), ref(200, 10, 7);
+    SGD opt(model.parameters(), kPlain), ref_opt(ref.parameters(), kPlain);
+    DataLoader train(data.train, 64, true, 3), valid(data.valid, 128);
+    cuda::Executor exec(model, opt);
+    exec.prepare(train, valid);
+    train.start_epoch();
+    Workspace ws;
+    std::vector<BatchLoss> got, want;
+    for (size_t i = 0; i < train.size(); ++i) {
+        const Batch& b = train.batch(i);
+        want.push_back(loss_batch(ref, b, ws, &ref_opt));
+        exec.submit(b, i);
+        exec.collect(false, got);
+        CHECK(got.size() == (i >= 2 ? i - 1 : 0));
+    }
+    exec.collect(true, got);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        CAPTURE(i);
+        CHECK(got[i].count == want[i].count);
+        CHECK(got[i].loss == doctest::Approx(want[i].loss).epsilon(1e-3));
+        CHECK(std::abs(double(got[i].correct) - double(want[i].correct)) <= 1.0);  // a near-tie may flip
+    }
+    exec.to_host();  // the device's weights, in the host model
+    CHECK(max_abs_diff(model.lin.weight.value, ref.lin.weight.value) <= kWeightTol);
+
+    // The momentum goes up and comes back as the host SGD holds it: weight then bias.
+    SGD momentum_opt(model.parameters(), kNesterov);
+    Rng rng(3);
+    for (auto& buf : momentum_opt.momentum_buffers())
+        for (auto& v : buf) v = rng.uniform(-1.f, 1.f);
+    momentum_opt.has_momentum() = true;
+    const auto sent = momentum_opt.momentum_buffers();
+    cuda::Executor with_momentum(model, momentum_opt);  // uploads them
+    for (auto& buf : momentum_opt.momentum_buffers()) buf.fill(0.f);
+    momentum_opt.has_momentum() = false;
+    with_momentum.to_host();
+    CHECK(momentum_opt.momentum_buffers() == sent);
+    CHECK(momentum_opt.has_momentum());
 }
 
 TEST_CASE("cuda::evaluate gives the CPU evaluate's loss and accuracy") {
@@ -494,10 +638,12 @@ TEST_CASE("cuda::fit leaves the weights trained so far when progress throws") {
     const xt::xarray<float> w0 = model.lin.weight.value;
     DataLoader train(data.train, 64, true, 3), valid(data.valid, 128);
     struct Stop {};
-    auto stop_at_5 = [](const Progress& p) {
+    FitOptions f;
+    f.progress = [](const Progress& p) {
         if (p.phase == Progress::kBatch && p.batch == 5) throw Stop{};
     };
-    CHECK_THROWS_AS(cuda::fit(2, model, kPlain, train, valid, stop_at_5), Stop);
+    SGD opt(model.parameters(), kPlain);
+    CHECK_THROWS_AS(cuda::fit(2, model, opt, train, valid, f), Stop);
     CHECK(all_finite(model));
     CHECK(max_abs_diff(model.lin.weight.value, w0) > 0.0);
 }
