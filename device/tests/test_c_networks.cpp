@@ -537,6 +537,62 @@ TEST_CASE("weights that are not finite: quantising refuses, an int8-only load re
     CHECK(sgdx_quantize(floats.m, SGDX_QUANT_PER_ROW) == SGDX_OK);
 }
 
+TEST_CASE("max pooling: a NaN anywhere in a window makes its output NaN, as in the runtime and PyTorch") {
+    // lenet is conv 1 (16 5x5 filters) -> ReLU -> MaxPool2d(2) -> ... Filter 0
+    // keeps one tap, -inf at its corner, and no bias: its output at (y, x) is
+    // -inf (0 after ReLU) where pixel (y, x) is lit and NaN (-inf * 0) where it
+    // is dark. A white image with one dark pixel puts one NaN into one pooling
+    // window, at the pixel's place in it; the window's other values are 0. The
+    // NaN reaches every logit only if the pooling keeps it.
+    const sgdx_config c = config_of("lenet", 1);
+    auto host = sgdx::make_model(spec_of(c), 3);
+    for (auto& [name, p] : host->named_parameters()) {
+        float* v = p->value.data();
+        if (name == "1.weight") std::fill(v, v + 25, 0.f), v[0] = -INFINITY;
+        if (name == "1.bias") v[0] = 0.f;
+    }
+    const std::vector<uint8_t> file = sgdx::encode_model(*host, sgdx::model_metadata(spec_of(c)));
+    Net net(c);
+    REQUIRE(sgdx_load(net.m, file.data(), file.size()) == SGDX_OK);
+    struct Out {
+        std::vector<float> probs, host_logits;
+        bool all_nan() const {
+            auto nan = [](float v) { return std::isnan(v); };
+            return std::all_of(probs.begin(), probs.end(), nan) &&
+                   std::all_of(host_logits.begin(), host_logits.end(), nan);
+        }
+        bool all_finite() const {
+            auto finite = [](float v) { return std::isfinite(v); };
+            return std::all_of(probs.begin(), probs.end(), finite) &&
+                   std::all_of(host_logits.begin(), host_logits.end(), finite);
+        }
+    };
+    auto run = [&](int dark_row, int dark_col) {  // -1: no dark pixel
+        std::vector<uint8_t> image(784, 255);
+        if (dark_row >= 0) image[size_t(dark_row) * 28 + size_t(dark_col)] = 0;
+        Out out{std::vector<float>(10), std::vector<float>(10)};
+        uint32_t digit = 99;
+        REQUIRE(sgdx_predict(net.m, image.data(), &digit, out.probs.data()) == SGDX_OK);
+        std::vector<float> x(784);
+        for (size_t i = 0; i < x.size(); ++i) x[i] = float(image[i]) * (1.f / 255.f);
+        host->forward(x.data(), 1, out.host_logits.data());
+        return out;
+    };
+    CHECK(run(-1, -1).all_finite());  // no NaN: every number finite, both sides
+    // The window at (0, 0), the NaN at each of its 4 places (C API before the
+    // fix: NaN only at (0, 0), the window's first value), and windows elsewhere:
+    // (2, 4) with the NaN bottom-left, (11, 11) (the last) with it bottom-right.
+    const int darks[][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}, {5, 8}, {23, 23}};
+    for (const auto& d : darks) {
+        CAPTURE(d[0]);
+        CAPTURE(d[1]);
+        CHECK(run(d[0], d[1]).all_nan());
+    }
+    // The corner tap reads rows and columns 0..23 only: a dark pixel beyond
+    // makes no NaN, and every number stays finite.
+    CHECK(run(27, 27).all_finite());
+}
+
 TEST_CASE("files and configs at the edges: long rows, many metadata keys, long headers") {
     // lenet on 256x256 images: its first Linear layer would sum 119,072 inputs, past
     // what an int8 x uint8 sum in int32 holds.
