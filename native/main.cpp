@@ -14,6 +14,7 @@
 
 #include "models/mnist_logistic.hpp"
 #include "models/zoo.hpp"
+#include "native/int8.hpp"
 #include "native/pgm.hpp"
 #include "native/progress.hpp"
 #include "runtime/mnist_frame.hpp"
@@ -567,7 +568,7 @@ int run_train(TrainOptions o) {
 
 // ---- eval --------------------------------------------------------------------
 int run_eval(const std::string& model_path, const DataOptions& data, size_t batch, const std::string& kernels,
-             size_t threads) {
+             size_t threads, bool int8) {
     use_backend(kernels, threads);
     auto model = load_model_file(model_path);
     DataFiles f = data.files();
@@ -580,11 +581,24 @@ int run_eval(const std::string& model_path, const DataOptions& data, size_t batc
         throw Error(f.test_images + ": images have " + std::to_string(images.pixels.shape()[1]) +
                     " pixels, the model " + model_path + " takes " + std::to_string(model->in_features()));
     TensorDataset test(std::move(images.pixels), std::move(labels), model->out_features(), 1.f / 255.f, f.test_labels);
-    DataLoader loader(test, batch, false);
-    Workspace ws;
     ConfusionMatrix cm;
-    EvalResult r = evaluate(*model, loader, ws, &cm);
-    std::printf("test: loss %.4f  accuracy %.4f  (%zu images)\n", r.loss, r.accuracy, r.count);
+    if (int8) {  // the device's arithmetic: no loss, only the guesses
+        Int8Model quantised(model_path);
+        cm.reset(quantised.classes());
+        size_t correct = 0;
+        for (size_t i = 0; i < test.size(); ++i) {
+            const uint32_t guess = quantised.predict(test.image(i));
+            correct += guess == test.label(i);
+            cm.at(test.label(i), guess) += 1;
+        }
+        std::printf("test (int8 weights, per-row scales, as on the device): accuracy %.4f  (%zu images)\n",
+                    double(correct) / double(test.size()), test.size());
+    } else {
+        DataLoader loader(test, batch, false);
+        Workspace ws;
+        EvalResult r = evaluate(*model, loader, ws, &cm);
+        std::printf("test: loss %.4f  accuracy %.4f  (%zu images)\n", r.loss, r.accuracy, r.count);
+    }
     print_confusion(cm);
     return 0;
 }
@@ -595,7 +609,7 @@ struct PredictOptions {
     std::string idx_file = default_data_dir() + "/t10k-images-idx3-ubyte";
     bool idx_file_given = false;
     std::vector<long long> indices;
-    bool invert = false, no_center = false;
+    bool invert = false, no_center = false, int8 = false;
 };
 
 int run_predict(const std::string& model_path, const PredictOptions& o) {
@@ -649,6 +663,18 @@ int run_predict(const std::string& model_path, const PredictOptions& o) {
         }
     }
     if (inputs.empty()) throw Error("predict: give an image file (PGM) or --index N");
+    if (o.int8) {  // the device's guesses: int8 arithmetic gives a class, no probabilities
+        Int8Model quantised(model_path);
+        for (const auto& in : inputs) {
+            const uint32_t best = quantised.predict(in.pixels.data());
+            if (in.label >= 0)
+                std::printf("%s: predicted %u (label %d%s) [int8]\n", in.name.c_str(), best, in.label,
+                            uint32_t(in.label) == best ? "" : ", wrong");
+            else
+                std::printf("%s: predicted %u [int8]\n", in.name.c_str(), best);
+        }
+        return 0;
+    }
     model->eval();
     const size_t C = model->out_features();
     for (const auto& in : inputs) {
@@ -740,6 +766,10 @@ int main(int argc, char** argv) {
     eval->add_option("--batch-size", eval_batch, "Evaluation batch size")->capture_default_str()->check(whole_number(1, 1 << 20));
     eval->add_option("--threads", threads, "Worker threads")->capture_default_str()->check(whole_number(1, 256));
     eval->add_option("--kernels", kernels_name, "Kernel set");
+    bool eval_int8 = false;
+    eval->add_flag("--int8", eval_int8,
+                   "Run the model as the device does: int8 weights (per-row scales) times uint8 inputs, through the C API; "
+                   "prints its accuracy (no loss)");
 
     PredictOptions p;
     CLI::App* predict = app.add_subcommand("predict", "Classify images and print the class probabilities");
@@ -755,6 +785,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     predict->add_flag("--invert", p.invert, "Invert PGM images first (for black digits on white paper)");
     predict->add_flag("--no-center", p.no_center, "Use PGM images as they are (they must be 28x28): no MNIST framing");
+    predict->add_flag("--int8", p.int8, "Guess as the device does, with int8 weights (per-row scales): a class, no probabilities");
 
     try {
         app.parse(argc, argv);
@@ -789,7 +820,7 @@ int main(int argc, char** argv) {
                 if (train->count(flag) > 0) t.raw[flag] = train->get_option(flag)->results().back();
             return run_train(t);
         }
-        if (*eval) return run_eval(model_path, eval_data, eval_batch, kernels_name, threads);
+        if (*eval) return run_eval(model_path, eval_data, eval_batch, kernels_name, threads, eval_int8);
         if (*predict) {
             p.idx_file_given = predict->count("--images-file") > 0;
             return run_predict(model_path, p);

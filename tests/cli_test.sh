@@ -232,8 +232,16 @@ expect "predict frames a larger image" 0 "big7.pgm: predicted 7" -- "$SGDX" pred
 expect "--no-center takes the pixels as they are" 1 "big7.pgm: image is 90x70 .*the model takes 784 pixels" -- "$SGDX" predict --model "$M" --no-center "$TMP/big7.pgm"
 expect "predict help says so" 0 "no-center" -- "$SGDX" predict --help
 
+# ---- int8 as on the device: the LeNet-like CNN's int8-only accuracy is the firmware's 99.04% (device/README.md) ----
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+expect "eval --int8" 0 "test \(int8 weights, per-row scales, as on the device\): accuracy 0\.9904  \(10000 images\)" -- \
+  "$SGDX" eval --int8 --model "$REPO/models/mnist_lenet.safetensors" --data "$DATA"
+expect "predict --int8" 0 "\[0\]: predicted 7 \(label 7\) \[int8\]" -- \
+  "$SGDX" predict --int8 --model "$REPO/models/mnist_cnn.safetensors" --index 0 --images-file "$DATA/t10k-images-idx3-ubyte"
+expect "eval --int8 of a non-model" 1 "not a safetensors model file" -- "$SGDX" eval --int8 --model "$DATA/t10k-labels-idx1-ubyte" --data "$DATA"
+
 # ---- ./run: sgdx's output alone on stdout, no escapes off a terminal ----
-RUN="$(cd "$(dirname "$0")/.." && pwd)/run"
+RUN="$REPO/run"
 "$RUN" sgdx --version > "$TMP/run.out" 2> "$TMP/run.err"
 if head -1 "$TMP/run.out" | grep -q '^sgdx ' && ! grep -q 'ninja\|Re-checking\|==>' "$TMP/run.out" && ! grep -q $'\033' "$TMP/run.err"; then ok
 else bad "./run sgdx stdout: $(head -3 "$TMP/run.out") stderr: $(head -3 "$TMP/run.err" | cat -v)"; fi
