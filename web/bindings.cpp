@@ -10,6 +10,7 @@
 #include <emscripten/val.h>
 
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,6 +112,7 @@ public:
             if (valid_size < 0 || size_t(valid_size) >= all.size())
                 throw Error("validation size " + std::to_string(valid_size) + " leaves no training data");
             const size_t n_train = all.size() - size_t(valid_size);
+            session_.reset();
             train_set_ = std::make_unique<TensorDataset>(all.slice(0, n_train, "training set"));
             valid_set_ = valid_size ? std::make_unique<TensorDataset>(all.slice(n_train, all.size(), "validation set"))
                                     : nullptr;
@@ -127,6 +129,7 @@ public:
     val load_test(const std::string& images, const std::string& labels) {
         return guarded([&] {
             TensorDataset test = make_set(images, "t10k-images-idx3-ubyte", labels, "t10k-labels-idx1-ubyte");
+            session_.reset();
             test_set_ = std::make_unique<TensorDataset>(test);
             if (!valid_set_) valid_set_ = std::make_unique<TensorDataset>(test);
             valid_loader_ = std::make_unique<DataLoader>(*valid_set_, 1000, false);
@@ -153,81 +156,55 @@ public:
             o.lr = float(lr);
             o.momentum = float(momentum);
             validate(o);
+            session_.reset();  // it holds the old optimiser and loader
             opt_ = std::make_unique<SGD>(model_->parameters(), o);
             base_lr_ = float(lr);
             lr_gamma_ = lr_gamma;
-            epochs_run_ = 0;
             train_loader_ = std::make_unique<DataLoader>(*train_set_, size_t(batch_size), true,
                                                          uint64_t(seed));
             // step() hands the loader's bytes to the fused uint8 kernels, so float
             // copies of each batch would be made for nothing (they were 10% of the
             // worker's time in a Chromium profile).
             train_loader_->set_float_inputs(false);
-            next_batch_ = 0;
             return val::object();
         });
     }
 
-    // Trains batches for about `budget_ms`, stopping early at the end of an epoch.
+    // Trains batches for about `budget_ms`, stopping early at the end of an epoch:
+    // a time slice of the runtime's TrainingSession (runtime/train.hpp), so the page
+    // trains, schedules, validates and stops on divergence as `sgdx train` does.
     // Returns {losses (per batch), epoch, batch, batches, samples, seconds}, plus
     // {epochEnd, trainLoss, validLoss, validAcc} after an epoch's last batch. On a
-    // non-finite batch loss, or non-finite weights or validation loss after the
-    // epoch, the model is put back where the epoch began and {error} is returned.
+    // divergence the model is back at the end of its last good epoch and {error}
+    // holds the CLI's message.
     val step(double budget_ms) {
         return guarded([&] {
             if (!opt_ || !train_loader_) throw Error("call configure before step");
-            DataLoader& loader = *train_loader_;
-            if (next_batch_ == 0) {
-                loader.start_epoch();
-                remember_good_parameters();
-                epoch_loss_ = 0;
-                epoch_samples_ = 0;
-            }
-            losses_.clear();
+            TrainingSession& s = session();
+            const size_t samples_before = s.state().next_batch == 0 ? 0 : s.state().samples;
             const double start = emscripten_get_now();
-            size_t samples = 0;
-            while (next_batch_ < loader.size()) {
-                const BatchLoss r = loss_batch(*model_, loader.batch(next_batch_), ws_, opt_.get());
-                if (!std::isfinite(r.loss)) {
-                    restore_good_parameters();
-                    next_batch_ = 0;
-                    throw Error(std::string("training diverged: the loss became ") +
-                                (std::isnan(r.loss) ? "NaN" : "infinite") + " in epoch " +
-                                std::to_string(epoch_ + 1) + ", batch " + std::to_string(next_batch_ + 1) +
-                                "; the model is back where this epoch began (try a smaller learning rate)");
-                }
-                losses_.push_back(r.loss);
-                samples += r.count;
-                epoch_loss_ += double(r.loss) * double(r.count);
-                ++next_batch_;
-                if (emscripten_get_now() - start >= budget_ms) break;
+            try {
+                s.advance([&] { return emscripten_get_now() - start >= budget_ms; });
+            } catch (...) {
+                session_.reset();  // the next Start begins an epoch from the restored model
+                throw;
             }
-            epoch_samples_ += samples;
+            const TrainingState& st = s.state();
+            const EpochRecord* end = s.epoch_end();
+            const std::vector<float>& losses = s.batch_losses();
             val out = val::object();
-            out.set("losses", copy_to_js(losses_.data(), losses_.size()));
-            out.set("samples", samples);
+            out.set("losses", copy_to_js(losses.data(), losses.size()));
+            out.set("samples", st.samples - samples_before);
             out.set("seconds", (emscripten_get_now() - start) / 1000.0);
-            out.set("batch", next_batch_);
-            out.set("batches", loader.size());
-            out.set("epoch", epoch_ + 1);
-            if (next_batch_ == loader.size()) {
-                next_batch_ = 0;
-                EvalResult v = evaluate(*model_, *valid_loader_, ws_);
-                // As `sgdx train` (fit): a last batch can leave the weights, or a
-                // validation loss computed from them, not finite with every batch loss finite.
-                if (!std::isfinite(v.loss) || !all_finite(*model_)) {
-                    restore_good_parameters();
-                    throw DivergenceError("training diverged: parameters or validation loss are not finite "
-                                          "after epoch " + std::to_string(epoch_ + 1) + " (try a smaller --lr)",
-                                          epoch_ + 1, loader.size());
-                }
-                ++epoch_;
-                ++epochs_run_;
-                opt_->set_lr(base_lr_ * float(std::pow(lr_gamma_, double(epochs_run_))));
+            out.set("batch", end ? train_loader_->size() : st.next_batch);
+            out.set("batches", train_loader_->size());
+            out.set("epoch", end ? end->epoch : st.epoch);
+            if (end) {
+                epoch_ = end->epoch;
                 out.set("epochEnd", true);
-                out.set("trainLoss", epoch_loss_ / double(epoch_samples_));
-                out.set("validLoss", v.loss);
-                out.set("validAcc", v.accuracy);
+                out.set("trainLoss", end->train_loss);
+                out.set("validLoss", end->valid_loss);
+                out.set("validAcc", end->valid_acc);
             }
             return out;
         });
@@ -355,13 +332,29 @@ private:
     // A new model (and spec) in place of the current one; the optimiser and the
     // loader's epoch start again.
     void adopt(std::unique_ptr<Module> model, const ModelSpec& spec) {
+        session_.reset();
         model_ = std::move(model);
         spec_ = spec;
         if (opt_) opt_ = std::make_unique<SGD>(model_->parameters(), opt_->options());
-        next_batch_ = 0;
         epoch_ = 0;
-        epochs_run_ = 0;
         if (opt_) opt_->set_lr(base_lr_);
+    }
+
+    // The page trains until it is stopped; its epochs count on from the model's last
+    // (the learning rate's StepLR too), in a new epoch after configure or a divergence.
+    TrainingSession& session() {
+        if (!session_) {
+            since_ = TrainingState();
+            since_.epoch = epoch_ + 1;
+            since_.rng_state = train_loader_->rng().state();
+            since_.rng_inc = train_loader_->rng().increment();
+            FitOptions f;
+            f.lr_gamma = lr_gamma_;
+            f.resume = &since_;
+            session_ = std::make_unique<TrainingSession>(*model_, *opt_, *train_loader_, *valid_loader_,
+                                                         std::numeric_limits<int>::max() - 1, f);
+        }
+        return *session_;
     }
 
     void check_pixels(size_t n) const {
@@ -443,30 +436,17 @@ private:
         return out;
     }
 
-    void remember_good_parameters() {
-        good_.clear();
-        for (Parameter* p : model_->parameters()) good_.push_back(p->value);
-    }
-    void restore_good_parameters() {
-        auto params = model_->parameters();
-        for (size_t i = 0; i < params.size() && i < good_.size(); ++i) params[i]->value = good_[i];
-    }
-
     std::unique_ptr<Module> model_;
     ModelSpec spec_;  // what model_ is (logistic until set_model or a file says otherwise)
     std::unique_ptr<SGD> opt_;
     float base_lr_ = 0.5f;
     double lr_gamma_ = 1.0;
-    int epochs_run_ = 0;  // since configure: the StepLR count
     std::unique_ptr<TensorDataset> train_set_, valid_set_, test_set_;
     std::unique_ptr<DataLoader> train_loader_, valid_loader_, test_loader_;
     Workspace ws_;
-    std::vector<float> losses_;
-    std::vector<xt::xarray<float>> good_;
-    size_t next_batch_ = 0;
-    int epoch_ = 0;
-    double epoch_loss_ = 0;
-    size_t epoch_samples_ = 0;
+    std::unique_ptr<TrainingSession> session_;  // after the loaders and optimiser it refers to
+    TrainingState since_;                       // where the session starts
+    int epoch_ = 0;                             // the model's finished epochs
 };
 
 }  // namespace sgdx::web
