@@ -609,7 +609,8 @@ void pool_forward(const Layer& l, const float* x, float* y, size_t n) {
             for (uint32_t ox = 0; ox < l.ow; ++ox) {
                 const float* win = plane + size_t(oy) * l.kh * l.w + size_t(ox) * l.kw;
                 // Both, whatever the kind: no branch on it per value (on the M4, 7
-                // instructions a value that leaves the maximum as it is, 9 with the branch).
+                // instructions a value that leaves the maximum as it is; with the
+                // branch, 9 for max and 6 for mean: lenet int8 -0.4%, cnn +0.02%).
                 float max = win[0], sum = 0.f;
                 for (uint32_t ky = 0; ky < l.kh; ++ky)
                     for (uint32_t kx = 0; kx < l.kw; ++kx) {
