@@ -233,7 +233,11 @@ struct TrainOptions {
     std::string model;               // empty: logistic, or what --init/--resume holds
     std::vector<size_t> hidden;      // mlp widths
     double lr_gamma = 1.0;
+    std::string optimizer = "sgd";   // sgd, adam, adamw
+    std::vector<double> betas = {0.9, 0.999};  // Adam's (PyTorch's defaults)
+    double eps = 1e-8;
     bool lr_given = false, momentum_given = false, gamma_given = false;  // else the model's defaults
+    bool weight_decay_given = false, betas_given = false, eps_given = false;
     bool save_given = false, checkpoint_every_given = false;
     std::vector<std::string> fixed_by_resume_given;  // flags a checkpoint's settings fix, given anyway
     std::map<std::string, std::string> raw;          // --lr etc. as typed, for messages
@@ -243,7 +247,8 @@ struct TrainOptions {
 // silently keeping the checkpoint's.
 const std::vector<std::string> kFixedByCheckpoint = {"--model", "--hidden", "--lr", "--lr-gamma", "--momentum",
                                                      "--weight-decay", "--batch-size", "--seed", "--no-shuffle",
-                                                     "--valid-size", "--kernels", "--threads", "--init", "--device"};
+                                                     "--valid-size", "--kernels", "--threads", "--init", "--device",
+                                                     "--optimizer", "--betas", "--eps"};
 
 // The model to train before the data says its size: what the --init file holds
 // (--model and --hidden, if given, must agree with it), else --model and --hidden.
@@ -276,7 +281,11 @@ std::map<std::string, std::string> run_settings(const TrainOptions& o, const std
     std::snprintf(gamma, sizeof gamma, "%.17g", o.lr_gamma);
     std::snprintf(momentum, sizeof momentum, "%.9g", o.momentum);
     std::snprintf(wd, sizeof wd, "%.9g", o.weight_decay);
-    return {{"lr", lr}, {"lr_gamma", gamma}, {"momentum", momentum}, {"weight_decay", wd}, {"batch_size", std::to_string(o.batch_size)},
+    char betas[64], eps[32];
+    std::snprintf(betas, sizeof betas, "%.17g,%.17g", o.betas[0], o.betas[1]);
+    std::snprintf(eps, sizeof eps, "%.17g", o.eps);
+    return {{"optimizer", o.optimizer}, {"betas", betas}, {"eps", eps},
+            {"lr", lr}, {"lr_gamma", gamma}, {"momentum", momentum}, {"weight_decay", wd}, {"batch_size", std::to_string(o.batch_size)},
             {"seed", std::to_string(o.seed)}, {"shuffle", o.no_shuffle ? "0" : "1"},
             {"valid_size", std::to_string(o.valid_size)}, {"epochs", std::to_string(o.epochs)},
             {"kernels", kernels}, {"threads", std::to_string(o.threads)}, {"train_rows", std::to_string(train_rows)},
@@ -307,6 +316,16 @@ void apply_settings(TrainOptions& o, const std::map<std::string, std::string>& s
         if (!o.save_given && s.count("save")) o.save = get("save");
         if (!o.checkpoint_every_given && s.count("checkpoint_every")) o.checkpoint_every = std::stoul(get("checkpoint_every"));
         o.device = s.count("device") ? get("device") : "cpu";  // where the run trained: it continues there
+        o.optimizer = s.count("optimizer") ? get("optimizer") : "sgd";  // older checkpoints: SGD's
+        if (o.optimizer != "sgd" && o.optimizer != "adam" && o.optimizer != "adamw")
+            throw Error(source + ": checkpoint names an unknown optimizer '" + o.optimizer + "'");
+        if (s.count("betas")) {
+            const std::string& b = get("betas");
+            const size_t comma = b.find(',');
+            if (comma == std::string::npos) throw std::invalid_argument("betas");
+            o.betas = {std::stod(b.substr(0, comma)), std::stod(b.substr(comma + 1))};
+        }
+        if (s.count("eps")) o.eps = std::stod(get("eps"));
     } catch (const std::logic_error&) {
         throw Error(source + ": checkpoint settings are corrupt");
     }
@@ -347,6 +366,9 @@ void refuse_changed_settings(const TrainOptions& given, const TrainOptions& run,
                           : flag == "--kernels"      ? given.kernels == run.kernels
                           : flag == "--threads"      ? given.threads == run.threads
                           : flag == "--device"       ? given.device == run.device
+                          : flag == "--optimizer"    ? given.optimizer == run.optimizer
+                          : flag == "--betas"        ? given.betas == run.betas
+                          : flag == "--eps"          ? given.eps == run.eps
                                                      : false;  // --init
         if (!same) changed += (changed.empty() ? "" : ", ") + flag;
     }
@@ -381,13 +403,30 @@ int run_train(TrainOptions o) {
     } else {
         spec = requested_spec(o, o.init.empty() ? nullptr : &init_file);
         if (!o.init.empty()) model_source = o.init;
-        // The model's own defaults for what was not given (the tutorial's lr 0.1,
-        // momentum 0.9 for its CNN chapter; 0.5 without momentum for the logistic model).
-        const SgdOptions defaults = default_sgd(spec.architecture);
-        if (!o.lr_given) o.lr = defaults.lr;
-        if (!o.momentum_given) o.momentum = defaults.momentum;
+        if (o.optimizer == "sgd") {
+            if (o.betas_given || o.eps_given)
+                throw Error(std::string(o.betas_given ? "--betas" : "--eps") +
+                            " applies to --optimizer adam or adamw, not sgd");
+            // The model's own defaults for what was not given (the tutorial's lr 0.1,
+            // momentum 0.9 for its CNN chapter; 0.5 without momentum for the logistic model).
+            const SgdOptions defaults = default_sgd(spec.architecture);
+            if (!o.lr_given) o.lr = defaults.lr;
+            if (!o.momentum_given) o.momentum = defaults.momentum;
+        } else {
+            if (o.momentum_given)
+                throw Error("--momentum applies to --optimizer sgd only: " + std::string(o.optimizer == "adam" ? "Adam" : "AdamW") +
+                            "'s moving averages are set with --betas B1,B2 (default 0.9,0.999)");
+            // PyTorch's defaults: Adam(lr=1e-3, weight_decay=0), AdamW(lr=1e-3, weight_decay=1e-2).
+            const AdamOptions defaults = o.optimizer == "adam" ? AdamOptions{} : adamw_options();
+            if (!o.lr_given) o.lr = defaults.lr;
+            if (!o.weight_decay_given) o.weight_decay = defaults.weight_decay;
+            o.momentum = 0.f;
+        }
         if (!o.gamma_given) o.lr_gamma = default_lr_gamma(spec.architecture);
     }
+    // The CUDA backend's step is SGD's.
+    if (o.optimizer != "sgd" && o.device == "cuda")
+        throw Error("--device cuda trains with --optimizer sgd only (the CUDA backend has no Adam): use --device cpu");
     use_backend(o.kernels, o.threads);
     bool on_gpu = false;
     try {
@@ -400,13 +439,25 @@ int run_train(TrainOptions o) {
     sgd.lr = o.lr;
     sgd.momentum = o.momentum;
     sgd.weight_decay = o.weight_decay;
+    AdamOptions adam;
+    adam.lr = o.lr;
+    adam.beta1 = o.betas[0];
+    adam.beta2 = o.betas[1];
+    adam.eps = o.eps;
+    adam.weight_decay = o.weight_decay;
+    const char* optimizer_name = o.optimizer == "sgd" ? "SGD" : o.optimizer == "adam" ? "Adam" : "AdamW";
     try {
-        validate(sgd);
+        if (o.optimizer == "sgd") validate(sgd);
+        else validate(adam, optimizer_name);
     } catch (const Error& e) {  // name the flag, not the field
         std::string msg = e.what();
         for (auto [field, flag] : {std::pair{"SGD lr", "--lr"}, {"SGD momentum", "--momentum"},
-                                   {"SGD weight_decay", "--weight-decay"}})
-            if (msg.rfind(field, 0) == 0) {
+                                   {"SGD weight_decay", "--weight-decay"}, {"Adam lr", "--lr"},
+                                   {"Adam weight_decay", "--weight-decay"}, {"Adam beta1", "--betas"},
+                                   {"Adam beta2", "--betas"}, {"Adam eps", "--eps"}, {"AdamW lr", "--lr"},
+                                   {"AdamW weight_decay", "--weight-decay"}, {"AdamW beta1", "--betas"},
+                                   {"AdamW beta2", "--betas"}, {"AdamW eps", "--eps"}})
+            if (msg.rfind(std::string(field) + " ", 0) == 0) {
                 const auto raw = o.raw.find(flag);
                 const size_t rule = msg.find(": ");
                 msg = raw != o.raw.end() && rule != std::string::npos ? std::string(flag) + " = " + raw->second + msg.substr(rule)
@@ -429,6 +480,10 @@ int run_train(TrainOptions o) {
         spec.cols = data.cols;
         spec.classes = data.train.classes();
     }
+    if (on_gpu && o.optimizer != "sgd") {  // --device auto
+        std::fprintf(stderr, "sgdx: the CUDA backend trains with SGD only; training with %s on the CPU\n", optimizer_name);
+        on_gpu = false;
+    }
     if (on_gpu && spec.architecture != "logistic") {
         std::fprintf(stderr, "sgdx: the CUDA backend trains the logistic model only; training the %s model on the CPU\n",
                      spec.architecture.c_str());
@@ -445,13 +500,16 @@ int run_train(TrainOptions o) {
                 throw Error(set->name() + ": label " + std::to_string(set->classes() - 1) + " does not fit: the model " +
                             model_source + " has " + std::to_string(model->out_features()) + " classes");
     }
-    SGD opt(model->parameters(), sgd);
+    std::unique_ptr<Optimizer> opt;
+    if (o.optimizer == "sgd") opt = std::make_unique<SGD>(model->parameters(), sgd);
+    else if (o.optimizer == "adam") opt = std::make_unique<Adam>(model->parameters(), adam);
+    else opt = std::make_unique<AdamW>(model->parameters(), adam);
     TrainingState resume_state;
     if (!o.resume.empty()) {
         if (resume_settings["train_rows"] != std::to_string(data.train.size()))
             throw Error(o.resume + ": the checkpoint was made on " + resume_settings["train_rows"] +
                         " training rows, the data has " + std::to_string(data.train.size()));
-        resume_state = restore_checkpoint(resume_file, o.resume, *model, opt);
+        resume_state = restore_checkpoint(resume_file, o.resume, *model, *opt);
         const int done = resume_state.epoch - 1;  // finished epochs (a part-way epoch is in progress)
         if (resume_state.next_batch == 0 && done >= o.epochs) {
             if (!o.epochs_given)
@@ -471,14 +529,19 @@ int run_train(TrainOptions o) {
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     char lr_schedule[48] = "";
     if (o.lr_gamma != 1.0) std::snprintf(lr_schedule, sizeof lr_schedule, " (x%g per epoch)", o.lr_gamma);
+    char optimiser[160];  // "SGD lr 0.1 momentum 0.9" or "Adam lr 0.001 betas 0.9,0.999 eps 1e-08"
+    if (o.optimizer == "sgd")
+        std::snprintf(optimiser, sizeof optimiser, "SGD lr %g%s momentum %g", o.lr, lr_schedule, o.momentum);
+    else
+        std::snprintf(optimiser, sizeof optimiser, "%s lr %g%s betas %g,%g eps %g", optimizer_name, o.lr, lr_schedule,
+                      o.betas[0], o.betas[1], o.eps);
     if (!o.quiet)
         std::printf("sgdx %s  kernels %s  threads %zu\n"
                     "data: %zu train, %zu valid, %zu test images of %zux%zu, %zu classes (loaded in %.2f s)\n"
-                    "model: %s (%s parameters), SGD lr %g%s momentum %g weight_decay %g, batch %zu, %d epoch%s\n",
+                    "model: %s (%s parameters), %s weight_decay %g, batch %zu, %d epoch%s\n",
                     SGDX_VERSION, on_gpu ? "cuda" : active_kernels().name, thread_pool().size(), data.train.size(),
                     data.valid.size(), data.test.size(), data.rows, data.cols, model->out_features(), load_s,
-                    describe(spec).c_str(), grouped(parameter_count(*model)).c_str(), o.lr,
-                    lr_schedule, o.momentum,
+                    describe(spec).c_str(), grouped(parameter_count(*model)).c_str(), optimiser,
                     o.weight_decay, o.batch_size, o.epochs, o.epochs == 1 ? "" : "s");
     if (!o.quiet && spec.architecture != "logistic") {  // the layers, as PyTorch prints a model
         std::string layers = model->describe();
@@ -526,7 +589,7 @@ int run_train(TrainOptions o) {
     fit_options.lr_gamma = o.lr_gamma;
     fit_options.stop_requested = [] { return g_interrupted.load(); };
     if (!o.checkpoint.empty()) {
-        fit_options.checkpoint = [&](const TrainingState& st) { save_checkpoint(o.checkpoint, *model, opt, st, settings); };
+        fit_options.checkpoint = [&](const TrainingState& st) { save_checkpoint(o.checkpoint, *model, *opt, st, settings); };
         fit_options.checkpoint_every = o.checkpoint_every;
     }
     if (!o.resume.empty()) {
@@ -539,10 +602,10 @@ int run_train(TrainOptions o) {
     try {
 #if defined(SGDX_HAVE_CUDA)
         if (on_gpu)
-            cuda::fit(o.epochs, dynamic_cast<MnistLogistic&>(*model), opt, train, valid, fit_options);
+            cuda::fit(o.epochs, dynamic_cast<MnistLogistic&>(*model), dynamic_cast<SGD&>(*opt), train, valid, fit_options);
         else
 #endif
-            fit(o.epochs, *model, opt, train, valid, fit_options);
+            fit(o.epochs, *model, *opt, train, valid, fit_options);
     } catch (const DivergenceError& e) {
         std::fprintf(stderr, "\nsgdx train: %s\n", e.what());
         save("the last good model (before the divergence)");
@@ -718,7 +781,12 @@ int main(int argc, char** argv) {
     CLI::App* train = app.add_subcommand("train", "Train the model on an IDX image/label set (MNIST by default)");
     t.data.add_to(train, true);
     train->add_option("--epochs", t.epochs, "Passes over the training set")->capture_default_str()->check(whole_number(0, 100000));
-    train->add_option("--lr", t.lr, "Learning rate (default: 0.5 for logistic, the tutorial's 0.1 for the networks; lenet 0.05)");
+    train->add_option("--optimizer", t.optimizer,
+                      "sgd, adam or adamw, with PyTorch's update rules (Adam and AdamW: PyTorch's defaults, lr 1e-3, "
+                      "betas 0.9,0.999, eps 1e-8; weight decay 0 for Adam, 1e-2 for AdamW, whose decay is decoupled)")
+        ->capture_default_str()->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+    train->add_option("--lr", t.lr, "Learning rate (default: 0.5 for logistic, the tutorial's 0.1 for the networks; lenet 0.05; "
+                                    "1e-3 with adam and adamw)");
     train->add_option("--batch-size", t.batch_size, "Training batch size (validation uses twice this)")
         ->capture_default_str()->check(whole_number(1, 1 << 20));
     train->add_option("--lr-gamma", t.lr_gamma,
@@ -726,7 +794,11 @@ int main(int argc, char** argv) {
                       "(default 1: constant; lenet 0.7)")
         ->check(CLI::Range(1e-6, 1.0));
     train->add_option("--momentum", t.momentum, "SGD momentum, in [0, 1) (default: 0 for logistic, 0.9 for the networks)");
-    train->add_option("--weight-decay", t.weight_decay, "L2 penalty")->capture_default_str();
+    train->add_option("--weight-decay", t.weight_decay,
+                      "L2 penalty (default 0; adamw: decoupled weight decay, default 1e-2)");
+    train->add_option("--betas", t.betas, "Adam's and AdamW's betas B1,B2, each in [0, 1) (default 0.9,0.999)")
+        ->delimiter(',')->expected(2);
+    train->add_option("--eps", t.eps, "Adam's and AdamW's eps, added to the denominator (default 1e-8)");
     train->add_option("--seed", t.seed, "Seed for the initial weights and the shuffling")->capture_default_str()
         ->check(whole_number(0, std::numeric_limits<long long>::max()));
     train->add_flag("--no-shuffle", t.no_shuffle, "Keep the training set's order");
@@ -811,13 +883,20 @@ int main(int argc, char** argv) {
             t.epochs_given = train->count("--epochs") > 0;
             t.lr_given = train->count("--lr") > 0;
             t.momentum_given = train->count("--momentum") > 0;
+            t.weight_decay_given = train->count("--weight-decay") > 0;
+            t.betas_given = train->count("--betas") > 0;
+            t.eps_given = train->count("--eps") > 0;
             t.gamma_given = train->count("--lr-gamma") > 0;
             t.save_given = train->count("--save") > 0;
             t.checkpoint_every_given = train->count("--checkpoint-every") > 0;
             for (const auto& flag : kFixedByCheckpoint)
                 if (train->count(flag) > 0) t.fixed_by_resume_given.push_back(flag);
-            for (const char* flag : {"--lr", "--momentum", "--weight-decay"})
+            for (const char* flag : {"--lr", "--momentum", "--weight-decay", "--eps"})
                 if (train->count(flag) > 0) t.raw[flag] = train->get_option(flag)->results().back();
+            if (t.betas_given) {
+                const auto& parts = train->get_option("--betas")->results();
+                for (size_t i = 0; i < parts.size(); ++i) t.raw["--betas"] += (i ? "," : "") + parts[i];
+            }
             return run_train(t);
         }
         if (*eval) return run_eval(model_path, eval_data, eval_batch, kernels_name, threads, eval_int8);

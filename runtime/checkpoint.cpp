@@ -10,7 +10,8 @@ namespace sgdx {
 namespace {
 
 const char* kKind = "sgdx-checkpoint";
-const char* kMomentumPrefix = "optimizer.momentum.";
+const char* kStatePrefix = "optimizer.";  // + state name + "." + parameter name
+const char* kOptimizerKey = "optimizer";
 const char* kSettingPrefix = "setting.";
 
 // %.17g round-trips every double exactly.
@@ -79,19 +80,24 @@ std::vector<EpochRecord> parse_history(const Reader& r) {
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, Module& model, SGD& opt, const TrainingState& st,
+void save_checkpoint(const std::string& path, Module& model, Optimizer& opt, const TrainingState& st,
                      const std::map<std::string, std::string>& settings) {
     SafetensorsFile file;
     auto params = model.named_parameters();
+    const auto state = opt.state_tensors();
+    for (const auto& s : state)
+        if (s.buffers->size() != params.size())
+            throw Error(std::string("save_checkpoint: the ") + opt.name() + "'s " + s.name +
+                        " buffers are not one per model parameter");
     for (size_t i = 0; i < params.size(); ++i) {
         const Parameter& p = *params[i].second;
         TensorData& t = file.tensors[params[i].first];
         t.shape.assign(p.value.shape().begin(), p.value.shape().end());
         t.values.assign(p.value.begin(), p.value.end());
-        if (!opt.momentum_buffers().empty()) {
-            TensorData& m = file.tensors[kMomentumPrefix + params[i].first];
+        for (const auto& s : state) {
+            TensorData& m = file.tensors[kStatePrefix + s.name + "." + params[i].first];
             m.shape = t.shape;
-            m.values.assign(opt.momentum_buffers()[i].begin(), opt.momentum_buffers()[i].end());
+            m.values.assign((*s.buffers)[i].begin(), (*s.buffers)[i].end());
         }
     }
     auto& meta = file.metadata;
@@ -103,7 +109,8 @@ void save_checkpoint(const std::string& path, Module& model, SGD& opt, const Tra
     meta["samples"] = std::to_string(st.samples);
     meta["rng_state"] = std::to_string(st.rng_state);
     meta["rng_inc"] = std::to_string(st.rng_inc);
-    meta["has_momentum"] = opt.has_momentum() ? "1" : "0";
+    meta[kOptimizerKey] = opt.name();
+    for (const auto& [key, value] : opt.counters()) meta[key] = std::to_string(value);
     meta["history"] = history_text(st.history);
     for (const auto& [k, v] : settings) meta[kSettingPrefix + k] = v;
     std::vector<uint8_t> bytes = encode_safetensors(file);
@@ -121,7 +128,7 @@ std::map<std::string, std::string> checkpoint_settings(const SafetensorsFile& fi
 }
 
 TrainingState restore_checkpoint(const SafetensorsFile& file, const std::string& source, Module& model,
-                                 SGD& opt, std::map<std::string, std::string>* settings) {
+                                 Optimizer& opt, std::map<std::string, std::string>* settings) {
     Reader r{file.metadata, source};
     auto saved_settings = checkpoint_settings(file, source);  // also: is it a checkpoint at all
     TrainingState st;
@@ -134,28 +141,66 @@ TrainingState restore_checkpoint(const SafetensorsFile& file, const std::string&
     st.history = parse_history(r);
     if (st.epoch < 1) throw Error(source + ": checkpoint epoch must be >= 1");
 
-    // Split the model's tensors from the optimiser's, check both, then copy.
+    // Older checkpoints name no optimiser: SGD made them.
+    const std::string made_by = file.metadata.count(kOptimizerKey) ? r.text(kOptimizerKey) : "SGD";
+    if (made_by != opt.name())
+        throw Error(source + ": checkpoint was made with " + made_by + ", not " + opt.name());
+
+    // Split the model's tensors from the optimiser's ("optimizer.<state>.<parameter>"),
+    // check both, then copy.
     SafetensorsFile weights;
-    std::map<std::string, const TensorData*> momentum;
+    std::map<std::string, std::map<std::string, const TensorData*>> saved;  // state -> parameter -> tensor
     for (const auto& [name, t] : file.tensors) {
-        if (name.rfind(kMomentumPrefix, 0) == 0) momentum[name.substr(std::string(kMomentumPrefix).size())] = &t;
-        else weights.tensors[name] = t;
+        if (name.rfind(kStatePrefix, 0) == 0) {
+            const std::string rest = name.substr(std::string(kStatePrefix).size());
+            const size_t dot = rest.find('.');
+            saved[rest.substr(0, dot)][dot == std::string::npos ? "" : rest.substr(dot + 1)] = &t;
+        } else {
+            weights.tensors[name] = t;
+        }
     }
     auto params = model.named_parameters();
-    const bool wants_momentum = !opt.momentum_buffers().empty();
-    if (wants_momentum != !momentum.empty())
-        throw Error(source + (momentum.empty() ? ": checkpoint has no momentum buffers but SGD uses momentum"
-                                               : ": checkpoint has momentum buffers but SGD uses none"));
-    for (auto& [name, p] : params)
-        if (wants_momentum && (!momentum.count(name) || momentum[name]->values.size() != p->value.size()))
-            throw Error(source + ": checkpoint lacks a fitting momentum buffer for '" + name + "'");
-    load_model(model, weights, source);  // checks names and shapes before copying
-    if (wants_momentum) {
+    const auto state = opt.state_tensors();
+    for (const auto& s : state)
+        if (!saved.count(s.name))
+            throw Error(source + ": checkpoint has no " + s.name + " buffers but " + opt.name() + " uses " + s.name);
+    for (const auto& [name, tensors] : saved) {
+        bool wanted = false;
+        for (const auto& s : state) wanted = wanted || s.name == name;
+        if (!wanted) throw Error(source + ": checkpoint has " + name + " buffers but " + opt.name() + " uses none");
+    }
+    for (const auto& s : state) {
+        const auto& have = saved[s.name];
         for (size_t i = 0; i < params.size(); ++i) {
-            const auto& values = momentum[params[i].first]->values;
-            std::copy(values.begin(), values.end(), opt.momentum_buffers()[i].begin());
+            const auto it = have.find(params[i].first);
+            if (it == have.end() || it->second->values.size() != params[i].second->value.size() ||
+                i >= s.buffers->size() || (*s.buffers)[i].size() != params[i].second->value.size())
+                throw Error(source + ": checkpoint lacks a fitting " + s.name + " buffer for '" + params[i].first + "'");
         }
-        opt.has_momentum() = r.text("has_momentum") == "1";
+    }
+    std::vector<std::pair<std::string, uint64_t>> counters = opt.counters();
+    for (auto& [key, value] : counters) {
+        // An SGD without momentum never reads has_momentum; older files may lack it then.
+        if (!file.metadata.count(key) && state.empty()) continue;
+        value = r.u64(key);
+    }
+    // The counters first (set_counter checks their values), then the model (load_model
+    // checks names and shapes before copying): if either throws, nothing has changed.
+    const auto before = opt.counters();
+    try {
+        for (const auto& [key, value] : counters)
+            if (file.metadata.count(key)) opt.set_counter(key, value);
+        load_model(model, weights, source);
+    } catch (...) {
+        for (const auto& [key, value] : before) opt.set_counter(key, value);
+        throw;
+    }
+    for (const auto& s : state) {
+        const auto& have = saved[s.name];
+        for (size_t i = 0; i < params.size(); ++i) {
+            const auto& values = have.at(params[i].first)->values;
+            std::copy(values.begin(), values.end(), (*s.buffers)[i].begin());
+        }
     }
     if (settings) *settings = std::move(saved_settings);
     return st;

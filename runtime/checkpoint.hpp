@@ -1,8 +1,10 @@
 #pragma once
 // Checkpoints: a safetensors file holding the model's tensors (same names as a
-// model file), SGD's momentum buffers ("optimizer.momentum.<name>"), and in its
-// header the TrainingState plus the caller's settings. Written atomically, so a
-// crash at any moment leaves the previous checkpoint or the new one.
+// model file), the optimiser's state tensors ("optimizer.<state>.<name>": SGD's
+// "momentum", Adam's "exp_avg" and "exp_avg_sq"), and in its header the optimiser
+// ("optimizer": SGD, Adam, AdamW) and its counters (SGD's "has_momentum", Adam's
+// "optimizer.step"), the TrainingState, and the caller's settings. Written
+// atomically, so a crash at any moment leaves the previous checkpoint or the new one.
 #include <map>
 #include <string>
 
@@ -13,7 +15,7 @@
 
 namespace sgdx {
 
-void save_checkpoint(const std::string& path, Module& model, SGD& opt, const TrainingState& state,
+void save_checkpoint(const std::string& path, Module& model, Optimizer& opt, const TrainingState& state,
                      const std::map<std::string, std::string>& settings);
 
 // The caller's settings saved with a checkpoint. Throws sgdx::Error naming
@@ -22,9 +24,10 @@ std::map<std::string, std::string> checkpoint_settings(const SafetensorsFile& fi
 
 // Restores model, optimiser state and returns the training state; `settings`
 // receives the caller's settings saved with it. Throws sgdx::Error naming
-// `source` if the file is not a checkpoint or does not fit the model/optimiser;
-// the model and optimiser are then unchanged.
+// `source` if the file is not a checkpoint or does not fit the model/optimiser
+// (another optimiser, state missing or extra); the model and optimiser are then
+// unchanged. A checkpoint that names no optimiser was made by SGD.
 TrainingState restore_checkpoint(const SafetensorsFile& file, const std::string& source, Module& model,
-                                 SGD& opt, std::map<std::string, std::string>* settings = nullptr);
+                                 Optimizer& opt, std::map<std::string, std::string>* settings = nullptr);
 
 }  // namespace sgdx

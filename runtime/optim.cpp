@@ -10,15 +10,28 @@
 namespace sgdx {
 
 namespace {
-void require(bool ok, const char* name, float value, const char* rule) {
+void require(bool ok, const char* optimiser, const char* name, double value, const char* rule) {
     if (!ok)
     {
         char shown[32];  // as written (%g), not std::to_string's "-1.000000"
-        std::snprintf(shown, sizeof shown, "%g", double(value));
-        throw Error(std::string("SGD ") + name + " = " + shown + ": " + rule);
+        std::snprintf(shown, sizeof shown, "%g", value);
+        throw Error(std::string(optimiser) + " " + name + " = " + shown + ": " + rule);
     }
 }
+
+void require(bool ok, const char* name, float value, const char* rule) { require(ok, "SGD", name, value, rule); }
+
+uint64_t checked_flag(const std::string& key, uint64_t value) {
+    if (value > 1) throw Error("optimizer counter '" + key + "' must be 0 or 1, not " + std::to_string(value));
+    return value;
+}
 }  // namespace
+
+void Optimizer::zero_grad() {
+    for (Parameter* p : params_) std::fill(p->grad.begin(), p->grad.end(), 0.f);
+}
+
+// ---- SGD -------------------------------------------------------------------------
 
 void validate(const SgdOptions& o) {
     require(std::isfinite(o.lr) && o.lr >= 0.f, "lr", o.lr, "must be a finite number >= 0");
@@ -33,7 +46,7 @@ void validate(const SgdOptions& o) {
 }
 
 SGD::SGD(std::vector<Parameter*> params, SgdOptions options)
-    : params_(std::move(params)), options_(options) {
+    : Optimizer(std::move(params)), options_(options) {
     validate(options_);
     if (options_.momentum != 0.f)
         for (Parameter* p : params_) buffers_.push_back(xt::zeros_like(p->value));
@@ -58,8 +71,98 @@ void SGD::step() {
     if (!buffers_.empty()) has_momentum_ = true;
 }
 
-void SGD::zero_grad() {
-    for (Parameter* p : params_) std::fill(p->grad.begin(), p->grad.end(), 0.f);
+std::vector<OptimizerStateTensors> SGD::state_tensors() {
+    if (buffers_.empty()) return {};
+    return {{"momentum", &buffers_}};
+}
+
+// "has_momentum" is the key checkpoints have always used for it.
+std::vector<std::pair<std::string, uint64_t>> SGD::counters() const { return {{"has_momentum", has_momentum_ ? 1 : 0}}; }
+
+void SGD::set_counter(const std::string& key, uint64_t value) {
+    if (key != "has_momentum") throw Error("SGD keeps no counter '" + key + "'");
+    has_momentum_ = checked_flag(key, value) == 1;
+}
+
+// ---- Adam and AdamW --------------------------------------------------------------
+
+AdamOptions adamw_options() {
+    AdamOptions o;
+    o.weight_decay = 1e-2f;
+    return o;
+}
+
+void validate(const AdamOptions& o, const char* optimiser) {
+    require(std::isfinite(o.lr) && o.lr >= 0.f, optimiser, "lr", o.lr, "must be a finite number >= 0");
+    require(std::isfinite(o.beta1) && o.beta1 >= 0.f && o.beta1 < 1.f, optimiser, "beta1", o.beta1, "must be in [0, 1)");
+    require(std::isfinite(o.beta2) && o.beta2 >= 0.f && o.beta2 < 1.f, optimiser, "beta2", o.beta2, "must be in [0, 1)");
+    require(std::isfinite(o.eps) && o.eps >= 0.f, optimiser, "eps", o.eps, "must be a finite number >= 0");
+    require(std::isfinite(o.weight_decay) && o.weight_decay >= 0.f, optimiser, "weight_decay", o.weight_decay,
+            "must be a finite number >= 0");
+}
+
+Adam::Adam(std::vector<Parameter*> params, AdamOptions options) : Adam(std::move(params), options, false) {}
+
+Adam::Adam(std::vector<Parameter*> params, AdamOptions options, bool decoupled)
+    : Optimizer(std::move(params)), options_(options), decoupled_(decoupled) {
+    validate(options_, name());
+    for (Parameter* p : params_) {
+        exp_avg_.push_back(xt::zeros_like(p->value));
+        exp_avg_sq_.push_back(xt::zeros_like(p->value));
+    }
+}
+
+void Adam::set_lr(float lr) {
+    AdamOptions o = options_;
+    o.lr = lr;
+    validate(o, name());
+    options_ = o;
+}
+
+// PyTorch's _single_tensor_adam / _single_tensor_adamw on CPU float tensors, one
+// operation at a time: each tensor operation rounds to float, its Python scalars
+// (the bias corrections, the step size, 1 - lr * wd) are doubles cast to float
+// where they meet a tensor.
+void Adam::step() {
+    ++steps_;
+    const double lr = options_.lr, b1 = options_.beta1, b2 = options_.beta2, wd = options_.weight_decay;
+    const double bias_correction1 = 1 - std::pow(b1, double(steps_));
+    const double bias_correction2 = 1 - std::pow(b2, double(steps_));
+    const float step_size_neg = float(-(lr / bias_correction1));  // addcdiv_'s value
+    const float bc2_sqrt = float(std::sqrt(bias_correction2));
+    const float beta1 = float(b1), beta2 = float(b2);
+    const float one_minus_b1 = float(1 - b1), one_minus_b2 = float(1 - b2);  // add_'s alpha, addcmul_'s value
+    const float eps = float(options_.eps), weight_decay = options_.weight_decay;
+    const float decay = float(1 - lr * wd);  // AdamW: param.mul_(1 - lr * weight_decay)
+    const bool couple = !decoupled_ && weight_decay != 0.f, decouple = decoupled_ && weight_decay != 0.f;
+    for (size_t i = 0; i < params_.size(); ++i) {
+        Parameter& p = *params_[i];
+        float* w = p.value.data();
+        const float* grad = p.grad.data();
+        float* m = exp_avg_[i].data();
+        float* v = exp_avg_sq_[i].data();
+        const size_t n = p.value.size();
+        for (size_t j = 0; j < n; ++j) {
+            if (decouple) w[j] = w[j] * decay;
+            float g = grad[j];
+            if (couple) g = g + weight_decay * w[j];  // grad.add(param, alpha=weight_decay)
+            m[j] = m[j] * beta1;                      // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+            m[j] = m[j] + one_minus_b1 * g;
+            v[j] = v[j] * beta2;  // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            v[j] = v[j] + one_minus_b2 * g * g;
+            const float denom = std::sqrt(v[j]) / bc2_sqrt + eps;  // (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
+            w[j] = w[j] + step_size_neg * m[j] / denom;            // param.addcdiv_(exp_avg, denom, value=-step_size)
+        }
+    }
+}
+
+std::vector<OptimizerStateTensors> Adam::state_tensors() { return {{"exp_avg", &exp_avg_}, {"exp_avg_sq", &exp_avg_sq_}}; }
+
+std::vector<std::pair<std::string, uint64_t>> Adam::counters() const { return {{"optimizer.step", steps_}}; }
+
+void Adam::set_counter(const std::string& key, uint64_t value) {
+    if (key != "optimizer.step") throw Error(std::string(name()) + " keeps no counter '" + key + "'");
+    steps_ = value;
 }
 
 }  // namespace sgdx

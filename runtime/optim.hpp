@@ -1,10 +1,49 @@
 #pragma once
-// optim.SGD with PyTorch's update rule (momentum, dampening, weight decay, Nesterov).
+// The optimisers, with PyTorch's update rules: optim.SGD (momentum, dampening,
+// weight decay, Nesterov), optim.Adam and optim.AdamW (bias correction, betas,
+// eps, weight decay; no amsgrad). Each is an Optimizer, the interface the
+// training loop (train.hpp) and checkpoints (checkpoint.hpp) use.
+#include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "module.hpp"
 
 namespace sgdx {
+
+// One kind of per-parameter state, for checkpoints: buffers[i] belongs to the
+// optimiser's parameter i and has its shape. A checkpoint stores it as the tensors
+// "optimizer.<name>.<parameter name>".
+struct OptimizerStateTensors {
+    std::string name;  // "momentum", "exp_avg", "exp_avg_sq"
+    std::vector<xt::xarray<float>>* buffers;
+};
+
+class Optimizer {
+public:
+    explicit Optimizer(std::vector<Parameter*> params) : params_(std::move(params)) {}
+    virtual ~Optimizer() = default;
+
+    virtual const char* name() const = 0;  // "SGD", "Adam", "AdamW" (PyTorch's class names)
+    virtual void step() = 0;               // updates every parameter from its grad; allocates nothing
+    void zero_grad();                      // p.grad = 0
+    virtual float lr() const = 0;
+    virtual void set_lr(float lr) = 0;  // validates it; the optimiser is unchanged if it throws
+
+    // The state a checkpoint must hold to continue bit for bit: per-parameter
+    // tensors (none when the optimiser keeps none, e.g. SGD without momentum) and
+    // counters (metadata key, value). set_counter throws sgdx::Error on a key it
+    // does not know.
+    virtual std::vector<OptimizerStateTensors> state_tensors() = 0;
+    virtual std::vector<std::pair<std::string, uint64_t>> counters() const = 0;
+    virtual void set_counter(const std::string& key, uint64_t value) = 0;
+
+    const std::vector<Parameter*>& parameters() const { return params_; }
+
+protected:
+    std::vector<Parameter*> params_;
+};
 
 struct SgdOptions {
     float lr = 0.5f;  // the tutorial's
@@ -17,26 +56,92 @@ struct SgdOptions {
 // Throws sgdx::Error naming the option if a value is negative, NaN or out of range.
 void validate(const SgdOptions& options);
 
-class SGD {
+class SGD : public Optimizer {
 public:
     SGD(std::vector<Parameter*> params, SgdOptions options);
 
-    void step();       // p -= lr * (update from p.grad); allocates nothing
-    void zero_grad();  // p.grad = 0
+    const char* name() const override { return "SGD"; }
+    void step() override;  // p -= lr * (update from p.grad); allocates nothing
 
     const SgdOptions& options() const { return options_; }
-    void set_lr(float lr);
+    float lr() const override { return options_.lr; }
+    void set_lr(float lr) override;
 
     // Optimiser state, for checkpoints: one momentum buffer per parameter
     // (empty without momentum) and whether the buffers hold a value yet.
     std::vector<xt::xarray<float>>& momentum_buffers() { return buffers_; }
     bool& has_momentum() { return has_momentum_; }
 
+    // "momentum" (with momentum only); the counter "has_momentum" (0 or 1).
+    std::vector<OptimizerStateTensors> state_tensors() override;
+    std::vector<std::pair<std::string, uint64_t>> counters() const override;
+    void set_counter(const std::string& key, uint64_t value) override;
+
 private:
-    std::vector<Parameter*> params_;
     SgdOptions options_;
     std::vector<xt::xarray<float>> buffers_;
     bool has_momentum_ = false;
+};
+
+// PyTorch's defaults: Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0);
+// AdamW's weight_decay defaults to 1e-2 (see adamw_options()).
+// betas and eps are doubles, as PyTorch's Python numbers are: 1 - beta1 and the
+// bias corrections 1 - beta^t then come out as PyTorch's do.
+struct AdamOptions {
+    float lr = 1e-3f;
+    double beta1 = 0.9, beta2 = 0.999;
+    double eps = 1e-8;
+    float weight_decay = 0.f;
+};
+
+// AdamOptions with AdamW's default weight decay, 1e-2.
+AdamOptions adamw_options();
+
+// Throws sgdx::Error naming the option ("Adam beta1 = 1: ...") if a value is out of range.
+void validate(const AdamOptions& options, const char* optimiser = "Adam");
+
+// optim.Adam (decoupled = false: weight_decay adds wd * p to the gradient) and
+// optim.AdamW (decoupled = true: p is first multiplied by 1 - lr * wd). Per step t
+// (from 1), for each value:
+//   g = grad (+ wd * p for Adam);  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g²
+//   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+// evaluated in float as PyTorch's CPU tensors do, the bias corrections in double.
+// The state (exp_avg, exp_avg_sq) is allocated here: step() allocates nothing.
+class Adam : public Optimizer {
+public:
+    explicit Adam(std::vector<Parameter*> params, AdamOptions options = {});
+
+    const char* name() const override { return decoupled() ? "AdamW" : "Adam"; }
+    void step() override;
+
+    const AdamOptions& options() const { return options_; }
+    float lr() const override { return options_.lr; }
+    void set_lr(float lr) override;
+
+    uint64_t steps() const { return steps_; }  // PyTorch's state["step"]
+    std::vector<xt::xarray<float>>& exp_avg() { return exp_avg_; }
+    std::vector<xt::xarray<float>>& exp_avg_sq() { return exp_avg_sq_; }
+
+    // "exp_avg" and "exp_avg_sq"; the counter "optimizer.step".
+    std::vector<OptimizerStateTensors> state_tensors() override;
+    std::vector<std::pair<std::string, uint64_t>> counters() const override;
+    void set_counter(const std::string& key, uint64_t value) override;
+
+protected:
+    Adam(std::vector<Parameter*> params, AdamOptions options, bool decoupled);
+    bool decoupled() const { return decoupled_; }
+
+private:
+    AdamOptions options_;
+    bool decoupled_ = false;
+    uint64_t steps_ = 0;
+    std::vector<xt::xarray<float>> exp_avg_, exp_avg_sq_;
+};
+
+class AdamW : public Adam {
+public:
+    explicit AdamW(std::vector<Parameter*> params, AdamOptions options = adamw_options())
+        : Adam(std::move(params), options, true) {}
 };
 
 }  // namespace sgdx

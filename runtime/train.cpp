@@ -52,7 +52,7 @@ void backward_batch(Module& model, const Batch& b, bool bytes, const float* dlog
 }
 }  // namespace
 
-BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, SGD* opt) {
+BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, Optimizer* opt) {
     const size_t C = model.out_features();
     if (b.features != model.in_features())
         throw Error("batch has " + std::to_string(b.features) + " features per row, the model expects " +
@@ -103,7 +103,7 @@ EvalResult evaluate(Module& model, DataLoader& loader, Workspace& ws, ConfusionM
     return {loss_sum / double(count), double(correct) / double(count), count};
 }
 
-double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, int epoch,
+double train_epoch(Module& model, Optimizer& opt, DataLoader& train, Workspace& ws, int epoch,
                    int epochs, const ProgressFn& progress, TrainingState* state,
                    const StateFn& after_batch) {
     using clock = std::chrono::steady_clock;
@@ -184,7 +184,7 @@ void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws)
     model.train(was_training);
 }
 
-std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
+std::vector<EpochRecord> fit(int epochs, Module& model, Optimizer& opt, DataLoader& train,
                              DataLoader& valid, const ProgressFn& progress) {
     FitOptions options;
     options.progress = progress;
@@ -217,14 +217,14 @@ EvalResult CpuExecutor::evaluate(DataLoader& loader) { return sgdx::evaluate(mod
 
 // ---- the training session ------------------------------------------------------
 
-TrainingSession::TrainingSession(Module& model, SGD& opt, DataLoader& train, DataLoader& valid, int epochs,
+TrainingSession::TrainingSession(Module& model, Optimizer& opt, DataLoader& train, DataLoader& valid, int epochs,
                                  FitOptions options, StepExecutor* executor)
     : model_(model), opt_(opt), train_(train), valid_(valid), epochs_(epochs), options_(std::move(options)),
       cpu_(executor ? nullptr : std::make_unique<CpuExecutor>(model, opt)), exec_(executor ? executor : cpu_.get()) {
     if (epochs < 0) throw Error("epochs must be >= 0");
     if (!(options_.lr_gamma > 0) || !std::isfinite(options_.lr_gamma))
         throw Error("lr_gamma must be a finite number > 0, not " + std::to_string(options_.lr_gamma));
-    base_lr_ = opt.options().lr;
+    base_lr_ = opt.lr();
     results_.reserve(train.size());
     losses_.reserve(train.size());
 }
@@ -372,7 +372,7 @@ void TrainingSession::end_epoch() {
     if (options_.progress) options_.progress(epoch_end_progress(rec, epochs_, train_));
 }
 
-std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train, DataLoader& valid,
+std::vector<EpochRecord> fit(int epochs, Module& model, Optimizer& opt, DataLoader& train, DataLoader& valid,
                              const FitOptions& options) {
     TrainingSession session(model, opt, train, valid, epochs, options);
     session.run();

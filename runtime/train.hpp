@@ -34,7 +34,7 @@ struct BatchLoss {
 // backward, step and zero_grad. Without one (evaluation) no gradient is computed.
 // A non-finite loss is returned for the caller to judge, and the step is then
 // skipped so the parameters stay as they were.
-BatchLoss loss_batch(Module& model, const Batch& batch, Workspace& ws, SGD* opt = nullptr);
+BatchLoss loss_batch(Module& model, const Batch& batch, Workspace& ws, Optimizer* opt = nullptr);
 
 // (C, C) counts: rows are the true class, columns the prediction.
 struct ConfusionMatrix {
@@ -87,7 +87,7 @@ using StateFn = std::function<void(const TrainingState&)>;
 // With `state`, an epoch can start part-way: if state->next_batch > 0 the loader's
 // order must already be this epoch's (see fit); state is updated after every
 // batch, and after_batch is called with it.
-double train_epoch(Module& model, SGD& opt, DataLoader& train, Workspace& ws, int epoch,
+double train_epoch(Module& model, Optimizer& opt, DataLoader& train, Workspace& ws, int epoch,
                    int epochs, const ProgressFn& progress = {}, TrainingState* state = nullptr,
                    const StateFn& after_batch = {});
 
@@ -157,7 +157,7 @@ public:
 // The CPU: loss_batch on the model and optimiser themselves.
 class CpuExecutor : public StepExecutor {
 public:
-    CpuExecutor(Module& model, SGD& opt) : model_(model), opt_(opt) { done_.reserve(1); }
+    CpuExecutor(Module& model, Optimizer& opt) : model_(model), opt_(opt) { done_.reserve(1); }
     ~CpuExecutor() override;
     void prepare(DataLoader& train, DataLoader& valid) override;
     void submit(const Batch& batch, size_t index) override;
@@ -167,7 +167,7 @@ public:
 
 private:
     Module& model_;
-    SGD& opt_;
+    Optimizer& opt_;
     Workspace ws_;
     std::vector<BatchLoss> done_;
     DataLoader* train_ = nullptr;  // whose float inputs prepare() turned off
@@ -181,7 +181,7 @@ private:
 // own executor.
 class TrainingSession {
 public:
-    TrainingSession(Module& model, SGD& opt, DataLoader& train, DataLoader& valid, int epochs,
+    TrainingSession(Module& model, Optimizer& opt, DataLoader& train, DataLoader& valid, int epochs,
                     FitOptions options = {}, StepExecutor* executor = nullptr);
     // Trains until the current epoch ends (then validates it) or `pause`, asked after
     // every batch, says stop. Returns whether epochs remain. Throws DivergenceError
@@ -205,7 +205,7 @@ private:
     void checkpoint();
 
     Module& model_;
-    SGD& opt_;
+    Optimizer& opt_;
     DataLoader& train_;
     DataLoader& valid_;
     int epochs_;
@@ -226,9 +226,9 @@ private:
 // The tutorial's fit: for each epoch train, then validate without gradients.
 // On divergence the parameters are restored to the end of the last good epoch
 // (or the start) and DivergenceError is rethrown, so a caller can still save them.
-std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
+std::vector<EpochRecord> fit(int epochs, Module& model, Optimizer& opt, DataLoader& train,
                              DataLoader& valid, const FitOptions& options);
-std::vector<EpochRecord> fit(int epochs, Module& model, SGD& opt, DataLoader& train,
+std::vector<EpochRecord> fit(int epochs, Module& model, Optimizer& opt, DataLoader& train,
                              DataLoader& valid, const ProgressFn& progress = {});
 
 // The kEpochEnd report of an epoch, as fit() gives it (shared with other backends' fits).

@@ -12,7 +12,10 @@ rm -rf "$TMP" && mkdir -p "$TMP"
 fail() { echo "FAIL: $*"; echo "checkpoint: 0 passed, 1 failed"; exit 1; }
 # The scalar kernels make the logistic model's run slow enough (~0.7 s/epoch) to be
 # hit mid-epoch; the networks are slow enough as they are.
-args=(train --data "$DATA" --epochs 2 "${model[@]}" --momentum 0.9 --lr 0.1 --seed 7 -q)
+# SGD with momentum, unless the TRAIN ARGS choose Adam or AdamW (which refuse --momentum; their lr is PyTorch's 1e-3).
+sgd=(--momentum 0.9 --lr 0.1)
+[[ " ${model[*]} " == *" --optimizer adam"* ]] && sgd=()
+args=(train --data "$DATA" --epochs 2 "${model[@]}" "${sgd[@]}" --seed 7 -q)
 
 "$SGDX" "${args[@]}" --save "$TMP/reference.safetensors" > "$TMP/reference.log" 2>&1 || fail "reference run: $(tail -2 "$TMP/reference.log")"
 

@@ -22,7 +22,7 @@ expect() {
 M="$TMP/model.safetensors"
 expect "help" 0 "train.*eval.*predict|Subcommands" -- "$SGDX" --help
 expect "train help" 0 "--lr.*" -- "$SGDX" train --help
-for flag in --model --hidden --data --train-images --epochs --batch-size --momentum --weight-decay --seed --no-shuffle --valid-size --init --save --metrics --threads; do
+for flag in --model --hidden --data --train-images --epochs --batch-size --momentum --weight-decay --optimizer --betas --eps --seed --no-shuffle --valid-size --init --save --metrics --threads; do
   expect "train help $flag" 0 "$flag" -- "$SGDX" train --help
 done
 expect "eval help" 0 "--model" -- "$SGDX" eval --help
@@ -96,6 +96,34 @@ expect "cnn on other image sizes" 1 "model cnn for 2x3 images: " -- "$SGDX" trai
 expect "checkpoint cnn" 0 "epoch 1/1" -- "$SGDX" train "${small[@]}" --model cnn --momentum 0.9 --lr 0.1 --epochs 1 --checkpoint "$TMP/cnn.ckpt" --save ""
 expect "resume cnn, no --model" 0 "model: cnn 28x28 -> 10 \(3,930 parameters\)" -- \
   "$SGDX" train "${small[@]}" --resume "$TMP/cnn.ckpt" --epochs 2 --save ""
+# ---- --optimizer adam|adamw: PyTorch's defaults, their state in checkpoints ----
+expect "train help --optimizer" 0 "sgd, adam or adamw, with PyTorch.s update rules" -- "$SGDX" train --help
+expect "adam's defaults" 0 "Adam lr 0.001 betas 0.9,0.999 eps 1e-08 weight_decay 0, batch 64, 0 epochs" -- \
+  "$SGDX" train "${small[@]}" --model mlp --optimizer adam --epochs 0 --save ""
+expect "adam trains" 0 "test: loss [0-9.]+  accuracy 0\.[89]" -- \
+  "$SGDX" train "${small[@]}" --model mlp --optimizer adam --epochs 1 --save "$TMP/adam.safetensors" --checkpoint "$TMP/adam.ckpt"
+expect "adamw's defaults" 0 "AdamW lr 0.001 betas 0.9,0.999 eps 1e-08 weight_decay 0.01," -- \
+  "$SGDX" train "${small[@]}" --optimizer adamw --epochs 0 --save ""
+expect "adam's settings given" 0 "Adam lr 0.002 betas 0.8,0.99 eps 1e-06 weight_decay 0.001," -- \
+  "$SGDX" train "${small[@]}" --optimizer adam --lr 0.002 --betas 0.8,0.99 --eps 1e-6 --weight-decay 1e-3 --epochs 0 --save ""
+expect "adam refuses --momentum" 1 "^sgdx: error: --momentum applies to --optimizer sgd only: Adam's moving averages are set with --betas" -- \
+  "$SGDX" train "${small[@]}" --optimizer adam --momentum 0.9 --epochs 0 --save ""
+expect "sgd refuses --betas" 1 "^sgdx: error: --betas applies to --optimizer adam or adamw, not sgd" -- \
+  "$SGDX" train "${small[@]}" --betas 0.9,0.99 --epochs 0 --save ""
+expect "a beta of 1" 1 "^sgdx: error: --betas = 0.9,1: must be in \[0, 1\)" -- \
+  "$SGDX" train "${small[@]}" --optimizer adamw --betas 0.9,1 --epochs 0 --save ""
+expect "one beta" 1 "^sgdx: error: .*--betas" -- "$SGDX" train "${small[@]}" --optimizer adam --betas 0.9 --epochs 0 --save ""
+expect "unknown optimizer" 1 "^sgdx: error: --optimizer: .*rmsprop" -- "$SGDX" train "${small[@]}" --optimizer rmsprop
+expect "adam on cuda" 1 "^sgdx: error: --device cuda trains with --optimizer sgd only" -- \
+  "$SGDX" train "${small[@]}" --optimizer adam --device cuda --epochs 0 --save ""
+expect "resume adam, no --optimizer" 0 "model: mlp 784-128-10 .*Adam lr 0.001 betas 0.9,0.999" -- \
+  "$SGDX" train "${small[@]}" --resume "$TMP/adam.ckpt" --epochs 2 --save ""
+expect "resume adam with --optimizer sgd" 1 "^sgdx: error: --resume continues a run with the settings in its checkpoint .*adam.ckpt: leave out --optimizer \(" -- \
+  "$SGDX" train "${small[@]}" --resume "$TMP/adam.ckpt" --optimizer sgd --epochs 3
+expect "resume adam with its own --optimizer" 0 "resuming from" -- \
+  "$SGDX" train "${small[@]}" --resume "$TMP/adam.ckpt" --optimizer adam --epochs 3 --save ""
+expect "resume sgd with --optimizer adamw" 1 "leave out --optimizer" -- \
+  "$SGDX" train "${small[@]}" --resume "$TMP/cnn.ckpt" --optimizer adamw --epochs 3
 # $SGDX_DATA is --data's default (./run train sets it), and a --data given wins over it
 expect "SGDX_DATA default" 0 "epoch|test: loss" -- sh -c "cd '$TMP' && SGDX_DATA='$DATA' '$SGDX' train --epochs 0 --save ''"
 expect "--data wins over SGDX_DATA" 0 "test: loss" -- env SGDX_DATA=/nowhere "$SGDX" train --data "$DATA" --epochs 0 --save ""

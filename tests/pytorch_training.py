@@ -1,12 +1,13 @@
-"""sgdx and PyTorch take the same SGD steps from the same weights (run when torch is installed).
+"""sgdx and PyTorch take the same SGD, Adam and AdamW steps from the same weights (run when torch is installed).
 
 Each of the tutorial's models (bench/pytorch_tutorial.py) starts from PyTorch's
 own initial weights (torch.manual_seed, written with save_file), then trains one
 pass over the first N training images in order, in PyTorch
 (DataLoader(TensorDataset(x, y), batch_size=64, shuffle=False), F.cross_entropy,
-optim.SGD(lr, momentum)) and in sgdx
+optim.SGD(lr, momentum), optim.Adam or optim.AdamW) and in sgdx
 (`sgdx train --init FILE --model X --no-shuffle --valid-size 0 --epochs 1
---train-images SUBSET --train-labels SUBSET`, SUBSET being those N images
+--train-images SUBSET --train-labels SUBSET` with `--lr --momentum`, or
+`--optimizer adam|adamw` and PyTorch's defaults), SUBSET being those N images
 written as IDX). Every weight of the two results must agree within the model's
 tolerance (max abs difference).
 usage: pytorch_training.py SGDX MNIST_DIR TMPDIR
@@ -30,18 +31,47 @@ from pytorch_tutorial import Mnist_CNN, Mnist_Logistic, cnn_sequential, mlp, rea
 
 BATCH = 64
 
-# (name, torch factory, sgdx --model, images N, lr, momentum, tolerance on max |dw|)
+# The optimisers: (PyTorch's optimiser, its arguments, sgdx's flags for the same).
+def sgd(lr, momentum):
+    return (optim.SGD, dict(lr=lr, momentum=momentum), ["--lr", str(lr), "--momentum", str(momentum)])
+
+
+def adam(name, **kwargs):  # PyTorch's defaults, which are sgdx's too, unless given
+    flags = ["--optimizer", name]
+    for key, flag in (("lr", "--lr"), ("weight_decay", "--weight-decay")):
+        if key in kwargs:
+            flags += [flag, str(kwargs[key])]
+    return ({"adam": optim.Adam, "adamw": optim.AdamW}[name], kwargs, flags)
+
+
+# (name, torch factory, sgdx --model, images N, optimiser, tolerance on max |dw|)
 CASES = [
     # 20 full batches and a partial one of 17: the last partial batch counts as a step in both.
-    ("logistic", Mnist_Logistic, "logistic", 20 * BATCH + 17, 0.5, 0.0, 1e-5),
-    ("cnn", Mnist_CNN, "cnn", 50 * BATCH, 0.1, 0.9, 1e-4),
-    ("cnn_sequential", cnn_sequential, "cnn_sequential", 50 * BATCH, 0.1, 0.9, 1e-4),
-    ("mlp", mlp, "mlp", 50000, 0.1, 0.9, 1e-4),  # one whole epoch: 782 steps, the last of 16 images
+    ("logistic", Mnist_Logistic, "logistic", 20 * BATCH + 17, sgd(0.5, 0.0), 1e-5),
+    ("cnn", Mnist_CNN, "cnn", 50 * BATCH, sgd(0.1, 0.9), 1e-4),
+    ("cnn_sequential", cnn_sequential, "cnn_sequential", 50 * BATCH, sgd(0.1, 0.9), 1e-4),
+    ("mlp", mlp, "mlp", 50000, sgd(0.1, 0.9), 1e-4),  # one whole epoch: 782 steps, the last of 16 images
+    # Adam and AdamW. N was chosen by running both trainings for growing N and printing the
+    # max |dw| after each (with sgdx's scalar, SSE2 and AVX2 kernels alike). The MLP never turns
+    # chaotic within an epoch: 3e-7 after 50 steps, 2e-6 after 200, 3.8e-6 (Adam) and 3.5e-6
+    # (AdamW) after all 782, so the whole epoch is compared. The CNN does: Adam divides each
+    # gradient by its own running size, so a weight whose gradient is nearly zero moves by about
+    # lr whichever way the rounding tips it, and a ReLU that flips on a different summation order
+    # is amplified; with PyTorch's defaults its error stays at 2-5e-6 up to 80 steps, then jumps
+    # (Adam: 8e-6 at 100, 4e-5 at 120, 1e-3 at 160; AdamW: 1.7e-5 at 100, 5e-5 at 110). So 80
+    # steps, 20x inside the tolerance. Adam's CNN case adds weight decay (1e-4, added to the
+    # gradient), the MLP cases keep PyTorch's defaults, which are sgdx's (lr 1e-3; AdamW's
+    # weight decay 1e-2, decoupled).
+    ("mlp_adam", mlp, "mlp", 50000, adam("adam"), 1e-4),
+    ("mlp_adamw", mlp, "mlp", 50000, adam("adamw"), 1e-4),
+    ("cnn_adam", Mnist_CNN, "cnn", 80 * BATCH, adam("adam", weight_decay=1e-4), 1e-4),
+    ("cnn_adamw", Mnist_CNN, "cnn", 80 * BATCH, adam("adamw"), 1e-4),
 ]
 
 
-def pytorch_train(model, x, y, lr, momentum):
-    opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+def pytorch_train(model, x, y, optimiser):
+    make, kwargs, _ = optimiser
+    opt = make(model.parameters(), **kwargs)
     model.train()
     steps = 0
     for xb, yb in DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=False):
@@ -60,7 +90,7 @@ def main():
     images = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte")).reshape(-1, 784)
     labels = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte"))
     passed = failed = 0
-    for name, factory, sgdx_model, n, lr, momentum, tol in CASES:
+    for name, factory, sgdx_model, n, optimiser, tol in CASES:
         torch.manual_seed(0)
         model = factory()
         init = os.path.join(tmp, f"init-{name}.safetensors")
@@ -71,13 +101,13 @@ def main():
         x = torch.tensor(images[:n].astype(np.float32) / 255)
         y = torch.tensor(labels[:n].astype(np.int64))
         t0 = time.perf_counter()
-        steps = pytorch_train(model, x, y, lr, momentum)
+        steps = pytorch_train(model, x, y, optimiser)
         t_torch = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         try:
             subprocess.run([sgdx, "train", "--init", init, "--model", sgdx_model, "--no-shuffle", "--valid-size", "0",
-                            "--epochs", "1", "--lr", str(lr), "--momentum", str(momentum), "--data", data_dir,
+                            "--epochs", "1", *optimiser[2], "--data", data_dir,
                             "--train-images", subset_images, "--train-labels", subset_labels, "-q",
                             "--save", out_path], check=True, capture_output=True, text=True)
         except subprocess.CalledProcessError as e:
@@ -99,7 +129,9 @@ def main():
         ok = diffs[worst] <= tol
         passed += ok
         failed += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {name}: {n} images, {steps} steps of SGD lr {lr} momentum {momentum}: "
+        opt_name = optimiser[0].__name__ + " " + (" ".join(f"{k} {v}" for k, v in optimiser[1].items())
+                                                  or "(PyTorch's defaults)")
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {n} images, {steps} steps of {opt_name.strip()}: "
               f"max |dw| {diffs[worst]:.2e} ({worst}; tolerance {tol:.0e}; the weights moved up to {moved:.3f}) "
               f"[PyTorch {t_torch:.1f} s, sgdx {t_sgdx:.1f} s]", flush=True)
     print(f"pytorch training: {passed} passed, {failed} failed")

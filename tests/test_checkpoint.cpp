@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <memory>
+
 #include "models/mnist_logistic.hpp"
 #include "runtime/checkpoint.hpp"
 #include "runtime/error.hpp"
@@ -79,4 +81,90 @@ TEST_CASE("a checkpoint that does not fit is rejected and changes nothing") {
     CHECK_THROWS_WITH_AS(restore_checkpoint(read_safetensors(model_path), model_path, other, o),
                          doctest::Contains("not an sgdx checkpoint"), Error);
     CHECK(other.lin.weight.value == before);
+}
+
+TEST_CASE("Adam and AdamW: fit stopped at a checkpoint and resumed equals the uninterrupted run bit for bit") {
+    TensorDataset train = mnist_head(0, 1000, "train"), valid = mnist_head(1000, 1200, "valid");
+    for (bool decoupled : {false, true}) {
+        CAPTURE(decoupled);
+        AdamOptions o = decoupled ? adamw_options() : AdamOptions{};
+        if (!decoupled) o.weight_decay = 1e-3f;
+        auto make = [&](Module& m) -> std::unique_ptr<Adam> {
+            if (decoupled) return std::make_unique<AdamW>(m.parameters(), o);
+            return std::make_unique<Adam>(m.parameters(), o);
+        };
+        MnistLogistic reference(784, 10, 1);
+        {
+            auto opt = make(reference);
+            DataLoader t(train, 64, true, 9), v(valid, 128);
+            FitOptions fo;
+            fo.lr_gamma = 0.5;  // the resumed run must also take up the schedule where it was
+            fit(3, reference, *opt, t, v, fo);
+            CHECK(opt->steps() == 3 * 16);
+        }
+        const std::string path = temp_path("adam.ckpt");
+        for (size_t stop_at : {size_t(7), size_t(16), size_t(30)}) {
+            CAPTURE(stop_at);
+            struct Stop {};
+            MnistLogistic first(784, 10, 1);
+            auto opt1 = make(first);
+            DataLoader t1(train, 64, true, 9), v1(valid, 128);
+            size_t calls = 0;
+            FitOptions o1;
+            o1.lr_gamma = 0.5;
+            o1.checkpoint_every = 1;
+            o1.checkpoint = [&](const TrainingState& st) {
+                save_checkpoint(path, first, *opt1, st, {});
+                if (++calls == stop_at) throw Stop{};
+            };
+            CHECK_THROWS_AS(fit(3, first, *opt1, t1, v1, o1), Stop);
+
+            MnistLogistic second(784, 10, 12345);
+            auto opt2 = make(second);
+            DataLoader t2(train, 64, true, 555), v2(valid, 128);
+            const SafetensorsFile file = read_safetensors(path);
+            CHECK(file.metadata.at("optimizer") == (decoupled ? "AdamW" : "Adam"));
+            CHECK(file.tensors.count("optimizer.exp_avg.lin.weight") == 1);
+            CHECK(file.tensors.count("optimizer.exp_avg_sq.lin.bias") == 1);
+            TrainingState st = restore_checkpoint(file, path, second, *opt2);
+            CHECK(opt2->steps() == opt1->steps());
+            FitOptions o2;
+            o2.lr_gamma = 0.5;
+            o2.resume = &st;
+            fit(3, second, *opt2, t2, v2, o2);
+            CHECK(second.lin.weight.value == reference.lin.weight.value);
+            CHECK(second.lin.bias.value == reference.lin.bias.value);
+        }
+    }
+}
+
+TEST_CASE("a checkpoint of another optimiser is rejected and changes nothing") {
+    MnistLogistic model(784, 10, 1);
+    Adam adam(model.parameters());
+    const std::string path = temp_path("adam-only.ckpt");
+    save_checkpoint(path, model, adam, TrainingState{}, {});
+    MnistLogistic other(784, 10, 2);
+    const auto before = other.lin.weight.value;
+    SGD sgd(other.parameters(), with_momentum());
+    CHECK_THROWS_WITH_AS(restore_checkpoint(read_safetensors(path), path, other, sgd),
+                         doctest::Contains("checkpoint was made with Adam, not SGD"), Error);
+    AdamW adamw(other.parameters());
+    CHECK_THROWS_WITH_AS(restore_checkpoint(read_safetensors(path), path, other, adamw),
+                         doctest::Contains("checkpoint was made with Adam, not AdamW"), Error);
+    // an SGD checkpoint (older ones name no optimiser) is not Adam's
+    SGD plain(model.parameters(), {});
+    save_checkpoint(path, model, plain, TrainingState{}, {});
+    SafetensorsFile old = read_safetensors(path);
+    old.metadata.erase("optimizer");
+    Adam adam2(other.parameters());
+    CHECK_THROWS_WITH_AS(restore_checkpoint(old, path, other, adam2),
+                         doctest::Contains("checkpoint was made with SGD, not Adam"), Error);
+    // Adam's checkpoint without its second moments
+    save_checkpoint(path, model, adam, TrainingState{}, {});
+    SafetensorsFile torn = read_safetensors(path);
+    torn.tensors.erase("optimizer.exp_avg_sq.lin.bias");
+    CHECK_THROWS_WITH_AS(restore_checkpoint(torn, path, other, adam2),
+                         doctest::Contains("lacks a fitting exp_avg_sq buffer for 'lin.bias'"), Error);
+    CHECK(other.lin.weight.value == before);
+    CHECK(adam2.steps() == 0);
 }

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <string>
 
 #include "helpers.hpp"
 #include "runtime/error.hpp"
@@ -94,4 +96,168 @@ TEST_CASE("SGD rejects nonsense hyper-parameters, naming them") {
     SGD ok(lin.parameters(), {});
     CHECK_THROWS_AS(ok.set_lr(nan), Error);
     CHECK(ok.options().lr == 0.5f);  // unchanged by the rejected value
+}
+
+namespace {
+// PyTorch's Adam / AdamW (torch/optim/adam.py, adamw.py: _single_tensor_adam[w]),
+// written out in double for every value of every parameter.
+struct AdamReference {
+    double beta1, beta2, eps, weight_decay;
+    bool decoupled;
+    std::vector<std::vector<double>> p, m, v;
+    int t = 0;
+
+    AdamReference(Module& model, const AdamOptions& o, bool decoupled_)
+        : beta1(o.beta1), beta2(o.beta2), eps(o.eps), weight_decay(o.weight_decay), decoupled(decoupled_) {
+        for (Parameter* q : model.parameters()) {
+            p.emplace_back(q->value.begin(), q->value.end());
+            m.emplace_back(p.back().size(), 0.0);
+            v.emplace_back(p.back().size(), 0.0);
+        }
+    }
+    void step(Module& model, double lr) {
+        ++t;
+        const double bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
+        auto params = model.parameters();
+        for (size_t k = 0; k < p.size(); ++k)
+            for (size_t i = 0; i < p[k].size(); ++i) {
+                double& w = p[k][i];
+                double g = params[k]->grad.data()[i];
+                if (decoupled) w *= 1 - lr * weight_decay;  // param.mul_(1 - lr * weight_decay)
+                else g += weight_decay * w;                 // grad.add(param, alpha=weight_decay)
+                m[k][i] = beta1 * m[k][i] + (1 - beta1) * g;
+                v[k][i] = beta2 * v[k][i] + (1 - beta2) * g * g;
+                w -= lr / bc1 * m[k][i] / (std::sqrt(v[k][i]) / std::sqrt(bc2) + eps);
+            }
+    }
+    // max |p - ours| / (1e-3 + |p|) over every value
+    double error(Module& model) const {
+        double worst = 0;
+        auto params = model.parameters();
+        for (size_t k = 0; k < p.size(); ++k)
+            for (size_t i = 0; i < p[k].size(); ++i) {
+                const double e = std::fabs(double(params[k]->value.data()[i]) - p[k][i]) / (1e-3 + std::fabs(p[k][i]));
+                if (!(e <= worst)) worst = e;
+            }
+        return worst;
+    }
+};
+}  // namespace
+
+TEST_CASE("Adam and AdamW follow PyTorch's update: bias correction, betas, eps, both weight decays, lr changes") {
+    struct Case {
+        const char* what;
+        bool decoupled;
+        AdamOptions o;
+    };
+    AdamOptions custom;
+    custom.lr = 0.01f, custom.beta1 = 0.8, custom.beta2 = 0.99, custom.eps = 1e-6, custom.weight_decay = 0.05f;
+    AdamOptions adam_wd;
+    adam_wd.weight_decay = 0.1f;
+    const Case cases[] = {{"Adam, PyTorch's defaults", false, AdamOptions{}},
+                          {"Adam, weight decay added to the gradient", false, adam_wd},
+                          {"Adam, other betas, eps and decay", false, custom},
+                          {"AdamW, PyTorch's defaults (wd 1e-2)", true, adamw_options()},
+                          {"AdamW, decoupled weight decay 0.1", true, adam_wd},
+                          {"AdamW, other betas, eps and decay", true, custom}};
+    for (const Case& c : cases) {
+        CAPTURE(c.what);
+        Rng init(5), grads(6);
+        Linear lin(7, 3, init);  // 21 + 3 values: odd lengths
+        std::unique_ptr<Adam> opt = c.decoupled ? std::make_unique<AdamW>(lin.parameters(), c.o)
+                                                : std::make_unique<Adam>(lin.parameters(), c.o);
+        CHECK(std::string(opt->name()) == (c.decoupled ? "AdamW" : "Adam"));
+        AdamReference ref(lin, c.o, c.decoupled);
+        double lr = c.o.lr;
+        for (int step = 1; step <= 12; ++step) {
+            CAPTURE(step);
+            if (step == 5) lr = c.o.lr * 0.3;  // as StepLR does between epochs
+            if (step == 9) lr = c.o.lr * 2;
+            opt->set_lr(float(lr));
+            lr = double(float(lr));  // what the optimiser holds
+            fill_grads(lin, grads);
+            ref.step(lin, lr);
+            opt->step();
+            opt->zero_grad();
+            CHECK(opt->steps() == uint64_t(step));
+            CHECK(ref.error(lin) < 2e-6);
+        }
+        for (float g : lin.weight.grad) CHECK(g == 0.f);
+    }
+}
+
+TEST_CASE("Adam's first step moves every value by about lr against its gradient's sign; AdamW's defaults decay") {
+    Rng init(3), grads(4);
+    Linear lin(5, 4, init);
+    const auto before = lin.weight.value;
+    Adam adam(lin.parameters());
+    CHECK(adam.options().lr == 1e-3f);
+    CHECK(adam.options().beta1 == 0.9);
+    CHECK(adam.options().beta2 == 0.999);
+    CHECK(adam.options().eps == 1e-8);
+    CHECK(adam.options().weight_decay == 0.f);
+    CHECK(adamw_options().weight_decay == 1e-2f);
+    fill_grads(lin, grads);
+    adam.step();
+    for (size_t i = 0; i < before.size(); ++i) {
+        const float g = lin.weight.grad.data()[i];
+        const double moved = double(lin.weight.value.data()[i]) - double(before.data()[i]);
+        CHECK(moved == doctest::Approx(g > 0 ? -1e-3 : 1e-3).epsilon(1e-3).scale(0));
+    }
+    // AdamW with a zero gradient only decays: p *= 1 - lr * wd
+    Rng init2(3);
+    Linear still(5, 4, init2);
+    AdamW adamw(still.parameters());
+    adamw.step();
+    for (size_t i = 0; i < before.size(); ++i)
+        CHECK(still.weight.value.data()[i] == before.data()[i] * float(1 - double(1e-3f) * double(1e-2f)));
+}
+
+TEST_CASE("Adam's state goes through its checkpoint interface, and a restored copy steps identically") {
+    Rng init(8), init_b(80), g1(9), g2(9);
+    Linear a(6, 5, init), b(6, 5, init_b);
+    AdamW oa(a.parameters(), adamw_options()), ob(b.parameters(), adamw_options());
+    for (int i = 0; i < 3; ++i) {
+        fill_grads(a, g1);
+        oa.step();
+    }
+    // b takes a's parameters and optimiser state through the interface a checkpoint uses
+    for (size_t k = 0; k < a.parameters().size(); ++k) b.parameters()[k]->value = a.parameters()[k]->value;
+    auto sa = oa.state_tensors(), sb = ob.state_tensors();
+    REQUIRE(sa.size() == 2);
+    CHECK(sa[0].name == "exp_avg");
+    CHECK(sa[1].name == "exp_avg_sq");
+    for (size_t s = 0; s < sa.size(); ++s) *sb[s].buffers = *sa[s].buffers;
+    for (const auto& [key, value] : oa.counters()) ob.set_counter(key, value);
+    CHECK(ob.steps() == 3);
+    CHECK_THROWS_AS(ob.set_counter("has_momentum", 1), Error);
+    for (int i = 0; i < 3; ++i) fill_grads(b, g2);  // the same gradients a saw, skipped in b's stream
+    for (int i = 0; i < 4; ++i) {
+        fill_grads(a, g1);
+        fill_grads(b, g2);
+        oa.step();
+        ob.step();
+    }
+    CHECK(a.weight.value == b.weight.value);
+    CHECK(a.bias.value == b.bias.value);
+}
+
+TEST_CASE("Adam and AdamW reject nonsense hyper-parameters, naming them") {
+    Rng rng(1);
+    Linear lin(2, 2, rng);
+    AdamOptions o;
+    o.beta1 = 1.0;
+    CHECK_THROWS_WITH_AS(Adam(lin.parameters(), o), doctest::Contains("Adam beta1 = 1: must be in [0, 1)"), Error);
+    o = {};
+    o.beta2 = -0.5;
+    CHECK_THROWS_WITH_AS(AdamW(lin.parameters(), o), doctest::Contains("AdamW beta2 = -0.5"), Error);
+    o = {};
+    o.eps = -1;
+    CHECK_THROWS_WITH_AS(Adam(lin.parameters(), o), doctest::Contains("Adam eps"), Error);
+    o = {};
+    o.weight_decay = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_WITH_AS(Adam(lin.parameters(), o), doctest::Contains("Adam weight_decay"), Error);
+    Adam ok(lin.parameters());
+    CHECK_THROWS_AS(ok.set_lr(-1.f), Error);
+    CHECK(ok.lr() == 1e-3f);
 }

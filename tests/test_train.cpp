@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <memory>
 
 #include "alloc_counter.hpp"
 #include "models/mnist_logistic.hpp"
@@ -72,6 +73,28 @@ TEST_CASE("every model: after prepare, a whole epoch and its validation allocate
         }
     }
     set_num_threads(1);
+}
+
+TEST_CASE("Adam and AdamW: after prepare, a whole epoch allocates nothing (their state is allocated with them)") {
+    TensorDataset train = mnist_head(0, 1200, "train"), valid = mnist_head(1200, 1500, "valid");
+    for (const char* name : {"logistic", "mlp", "cnn"}) {
+        for (bool decoupled : {false, true}) {
+            CAPTURE(name); CAPTURE(decoupled);
+            ModelSpec spec;
+            spec.architecture = name;
+            auto model = make_model(spec, 3);
+            std::unique_ptr<Adam> opt = decoupled ? std::make_unique<AdamW>(model->parameters())
+                                                  : std::make_unique<Adam>(model->parameters());
+            DataLoader train_dl(train, 64, true, 7), valid_dl(valid, 128);
+            Workspace ws;
+            prepare(*model, train_dl, valid_dl, ws);
+            const size_t before = g_allocations.load();
+            train_epoch(*model, *opt, train_dl, ws, 1, 1);
+            CHECK(g_allocations.load() - before == 0);
+            CHECK(opt->steps() == train_dl.size());
+            CHECK(all_finite(*model));
+        }
+    }
 }
 
 TEST_CASE("a NaN loss stops fit with the epoch and batch, and the last good weights are kept") {
