@@ -15,6 +15,9 @@
 #include <arm_acle.h>
 #endif
 
+#include "core/architecture.hpp"
+#include "core/safetensors.hpp"
+#include "core/text.hpp"
 #include "runtime/kernels/kernels.hpp"
 #include "runtime/kernels/softmax_reference.hpp"
 #include "runtime/rng.hpp"
@@ -81,56 +84,10 @@ constexpr uint32_t kMaxWidth = 65536;
 constexpr size_t kAlign = 8;
 constexpr size_t kHeaderMax = 2048;  // sgdx_load_stream's header scratch
 
-struct Architecture {
-    const char* name;
-    const char* torch_class;  // the "model" metadata `sgdx train` writes
-};
-constexpr Architecture kArchitectures[] = {{"logistic", "MnistLogistic"}, {"mlp", "Sequential"},
-                                           {"cnn", "Mnist_CNN"},         {"cnn_sequential", "Sequential"},
-                                           {"lenet", "Sequential"}};
-enum ArchId : uint32_t { kLogistic, kMlp, kCnn, kCnnSequential, kLenet, kArchCount };
+// The architectures (and their order in messages) are core/architecture's.
+using namespace sgdx::core;  // Arch, kArchitectures, Span, Text, ...
 
 char g_message[200];  // errors without a usable model
-
-// Appends text and numbers to a fixed buffer, truncating; no allocation.
-class Text {
-public:
-    Text(char* buf, size_t cap) : buf_(buf), cap_(cap) { buf_[0] = '\0'; }
-    Text& s(const char* t) {
-        while (*t) put(*t++);
-        return *this;
-    }
-    Text& u(uint64_t v) {
-        char d[20];
-        int n = 0;
-        do d[n++] = char('0' + v % 10), v /= 10; while (v);
-        while (n) put(d[--n]);
-        return *this;
-    }
-    // A name taken from untrusted bytes: printable ASCII only, at most 40 chars.
-    Text& name(const char* p, size_t n) {
-        for (size_t i = 0; i < n && i < 40; ++i) put(p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?');
-        if (n > 40) s("...");
-        return *this;
-    }
-    size_t size() const { return len_; }
-    bool overflowed() const { return overflow_; }
-    // Ends a failing call: the message stays in the buffer, the code is returned.
-    sgdx_status status(sgdx_status st) const { return st; }
-
-private:
-    void put(char c) {
-        if (len_ + 1 < cap_) {
-            buf_[len_++] = c;
-            buf_[len_] = '\0';
-        } else {
-            overflow_ = true;
-        }
-    }
-    char* buf_;
-    size_t cap_, len_ = 0;
-    bool overflow_ = false;
-};
 
 Text error(const sgdx_model* m) {
     return m ? Text(m->message, sizeof m->message) : Text(g_message, sizeof g_message);
@@ -143,16 +100,7 @@ size_t max_of(size_t a, size_t b) { return a > b ? a : b; }
 
 bool same(const char* a, const char* b) { return std::strcmp(a, b) == 0; }
 
-int arch_id(const char* name) {
-    for (uint32_t i = 0; i < kArchCount; ++i)
-        if (same(name, kArchitectures[i].name)) return int(i);
-    return -1;
-}
-
-Text& list_architectures(Text& t) {
-    for (uint32_t i = 0; i < kArchCount; ++i) t.s(i ? ", " : "").s(kArchitectures[i].name);
-    return t;
-}
+int arch_id(const char* name) { return sgdx::core::arch_id(span(name)); }
 
 // ---- Planning: the layers of an architecture and their shapes -----------------
 
@@ -911,34 +859,33 @@ uint32_t get_u32(const uint8_t* p) {
     return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
 }
 
-// The header `sgdx train` writes (encode_model with models/zoo's metadata), unpadded.
+// The header `sgdx train` writes (encode_model with models/zoo's metadata),
+// unpadded, into buf; 0 if it does not fit.
 size_t write_header(const sgdx_model* m, char* buf, size_t cap) {
-    Text t(buf, cap);
-    t.s("{\"__metadata__\":{\"architecture\":\"").s(kArchitectures[m->arch].name).s("\",\"classes\":\"")
-        .u(m->classes).s("\",\"format\":\"pt\",");
-    if (m->arch == kMlp) {
-        t.s("\"hidden\":\"");
-        for (uint32_t i = 0; i < SGDX_MAX_HIDDEN && m->hidden[i]; ++i) (i ? t.s(",") : t).u(m->hidden[i]);
-        t.s("\",");
-    }
-    t.s("\"image_cols\":\"").u(m->cols).s("\",\"image_rows\":\"").u(m->rows).s("\",\"model\":\"")
-        .s(kArchitectures[m->arch].torch_class).s("\"}");
+    uint64_t hidden[SGDX_MAX_HIDDEN];
+    Spec spec;
+    spec.arch = m->arch, spec.rows = m->rows, spec.cols = m->cols, spec.classes = m->classes;
+    spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
+    for (uint32_t i = 0; i < SGDX_MAX_HIDDEN && m->hidden[i]; ++i) hidden[spec.n_hidden++] = m->hidden[i];
+    char text[160];
+    Metadata meta;
+    if (!model_metadata(spec, true, text, sizeof text, meta)) return 0;
+    HeaderWriter w(buf, cap);
+    for (uint32_t i = 0; i < meta.count; ++i) w.meta(span(meta.key[i]), span(meta.value[i]));
     TensorRef list[kMaxTensors];
     const uint32_t n = tensors(m, list);
-    uint64_t offset = 0;
     for (uint32_t i = 0; i < n; ++i) {
         uint32_t dims[4];
+        uint64_t shape[4];
         const uint32_t rank = list[i].shape(dims);
-        t.s(",\"").s(list[i].name()).s("\":{\"dtype\":\"F32\",\"shape\":[");
-        for (uint32_t d = 0; d < rank; ++d) (d ? t.s(",") : t).u(dims[d]);
-        t.s("],\"data_offsets\":[").u(offset).s(",").u(offset + 4 * list[i].count()).s("]}");
-        offset += 4 * list[i].count();
+        for (uint32_t d = 0; d < rank; ++d) shape[d] = dims[d];
+        w.tensor(span(list[i].name()), shape, rank, 4 * uint64_t(list[i].count()));
     }
-    t.s("}");
-    return t.overflowed() ? 0 : t.size();
+    const size_t length = w.finish();
+    return w.fits() ? length : 0;
 }
 
-size_t padded(size_t header) { return size_t(round_up(8 + header)) - 8; }
+size_t padded(size_t header) { return sgdx::core::HeaderWriter::padded(header); }
 
 size_t data_bytes(const sgdx_model* m) {
     size_t n = 0;
@@ -947,197 +894,64 @@ size_t data_bytes(const sgdx_model* m) {
     return n;
 }
 
-// A strict, bounded reader for a safetensors header: {"__metadata__": {string:
-// string, ...}, "name": {"dtype", "shape", "data_offsets"}, ...} in any order.
-// Nothing is allocated; strings are spans into the buffer.
-class HeaderReader {
-public:
-    struct Span {
-        const char* p = nullptr;
-        size_t n = 0;
-        bool is(const char* lit) const { return p && std::strlen(lit) == n && std::memcmp(p, lit, n) == 0; }
-    };
-    struct Tensor {
-        Span name;
-        bool f32 = false;
-        uint64_t shape[5] = {};  // longer shapes are no sgdx tensor's: refused as corrupt
-        size_t rank = 0;
-        uint64_t begin = 0, end = 0;
-    };
+// A header read by core/safetensors into fixed arrays: the tensor entries, and
+// the metadata core/architecture's detection reads.
+struct Header {
     static constexpr size_t kMaxEntries = kMaxTensors + 2, kMaxMeta = 12;
-    Tensor entries[kMaxEntries];
+    sgdx::core::TensorEntry entries[kMaxEntries];
     size_t count = 0;
-    Span meta_key[kMaxMeta], meta_value[kMaxMeta];
+    sgdx::core::MetaEntry metadata[kMaxMeta];
     size_t meta_count = 0;
-    const char* problem = nullptr;  // what made the header corrupt
 
-    HeaderReader(const char* p, size_t n) : p_(p), end_(p + n) {}
-
-    bool parse() {
-        if (!expect('{')) return false;
-        if (peek() == '}') return ++p_, finish();
-        for (;;) {
-            Span key;
-            if (!string(key) || !expect(':')) return false;
-            if (key.is("__metadata__")) {
-                if (!metadata()) return false;
-            } else {
-                if (count == kMaxEntries) return fail("more tensors than any sgdx model has");
-                for (size_t i = 0; i < count; ++i)
-                    if (entries[i].name.n == key.n && std::memcmp(entries[i].name.p, key.p, key.n) == 0)
-                        return fail("a tensor appears twice");
-                Tensor& t = entries[count++];
-                t.name = key;
-                if (!tensor(t)) return false;
-            }
-            if (peek() == ',') { ++p_; continue; }
-            if (!expect('}')) return false;
-            return finish();
-        }
-    }
-
-    const Tensor* find(const char* name, size_t rank = 0) const {
+    const sgdx::core::TensorEntry* find(const char* name, size_t rank = 0) const {
         for (size_t i = 0; i < count; ++i)
             if (entries[i].name.is(name) && (!rank || entries[i].rank == rank)) return &entries[i];
         return nullptr;
     }
     Span meta(const char* key) const {
         for (size_t i = 0; i < meta_count; ++i)
-            if (meta_key[i].is(key)) return meta_value[i];
+            if (metadata[i].key.is(key)) return metadata[i].value;
         return {};
     }
-
-private:
-    bool fail(const char* what) {
-        if (!problem) problem = what;
-        return false;
-    }
-    void skip_ws() {
-        while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
-    }
-    char peek() {
-        skip_ws();
-        return p_ < end_ ? *p_ : '\0';
-    }
-    bool expect(char c) {
-        if (peek() != c) return fail("unexpected character in the JSON header");
-        ++p_;
-        return true;
-    }
-    bool finish() {
-        skip_ws();  // the format pads with spaces
-        return p_ == end_ || fail("bytes after the JSON header");
-    }
-    // The raw (still escaped) contents of a JSON string.
-    bool string(Span& s) {
-        if (!expect('"')) return false;
-        s.p = p_;
-        while (p_ < end_ && *p_ != '"') {
-            if (static_cast<unsigned char>(*p_) < 0x20) return fail("control character in a string");
-            if (*p_ == '\\') {
-                if (++p_ >= end_) break;
-                if (*p_ == 'u') {
-                    if (end_ - p_ < 5) return fail("bad \\u escape");
-                    p_ += 4;
-                } else if (!std::strchr("\"\\/bfnrt", *p_)) {
-                    return fail("bad escape in a string");
-                }
-            }
-            ++p_;
-        }
-        if (p_ >= end_) return fail("unterminated string");
-        s.n = size_t(p_ - s.p);
-        ++p_;
-        return true;
-    }
-    bool integer(uint64_t& v) {
-        skip_ws();
-        if (p_ >= end_ || *p_ < '0' || *p_ > '9') return fail("expected a non-negative integer");
-        v = 0;
-        while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
-            if (v > (UINT64_MAX - 9) / 10) return fail("number too large");
-            v = v * 10 + uint64_t(*p_++ - '0');
-        }
-        return true;
-    }
-    bool int_array(uint64_t* out, size_t cap, size_t& n) {
-        n = 0;
-        if (!expect('[')) return false;
-        if (peek() == ']') return ++p_, true;
-        for (;;) {
-            if (n == cap) return fail("array too long");
-            if (!integer(out[n++])) return false;
-            if (peek() == ',') { ++p_; continue; }
-            return expect(']');
-        }
-    }
-    bool metadata() {
-        if (!expect('{')) return false;
-        if (peek() == '}') return ++p_, true;
-        for (;;) {
-            Span k, v;
-            if (!string(k) || !expect(':') || !string(v)) return false;
-            // Only the keys sgdx reads are kept, so any number of others is fine.
-            const bool wanted = k.is("architecture") || k.is("classes") || k.is("hidden") || k.is("image_rows") ||
-                                k.is("image_cols");
-            if (wanted && meta_count < kMaxMeta) meta_key[meta_count] = k, meta_value[meta_count++] = v;
-            if (peek() == ',') { ++p_; continue; }
-            return expect('}');
-        }
-    }
-    bool tensor(Tensor& t) {
-        bool dtype = false, shape = false, offsets = false;
-        if (!expect('{')) return false;
-        for (;;) {
-            Span key;
-            if (!string(key) || !expect(':')) return false;
-            if (key.is("dtype")) {
-                Span v;
-                if (!string(v)) return false;
-                t.f32 = v.is("F32");
-                dtype = true;
-            } else if (key.is("shape")) {
-                if (!int_array(t.shape, 5, t.rank)) return false;
-                shape = true;
-            } else if (key.is("data_offsets")) {
-                uint64_t off[2];
-                size_t n;
-                if (!int_array(off, 2, n)) return false;
-                if (n != 2) return fail("data_offsets must hold 2 numbers");
-                t.begin = off[0], t.end = off[1];
-                offsets = true;
-            } else {
-                return fail("unknown field in a tensor entry");
-            }
-            if (peek() == ',') { ++p_; continue; }
-            if (!expect('}')) return false;
-            break;
-        }
-        if (!dtype || !shape || !offsets) return fail("a tensor lacks dtype, shape or data_offsets");
-        return true;
-    }
-
-    const char* p_;
-    const char* end_;
 };
+
+// Reads and checks the header's JSON into h; false with the problem appended
+// to `e` (which already names the call).
+bool read_header(const char* p, size_t n, Header& h, Text& e) {
+    sgdx::core::HeaderReader r(p, n, e);
+    for (;;) {
+        switch (r.next()) {
+            case sgdx::core::HeaderReader::kEnd:
+                return sgdx::core::check_names(h.entries, h.count, e);
+            case sgdx::core::HeaderReader::kError:
+                return false;
+            case sgdx::core::HeaderReader::kMeta: {
+                // Only the keys sgdx reads are kept, so any number of others is fine.
+                if (detect_reads(r.meta().key) && h.meta_count < Header::kMaxMeta) h.metadata[h.meta_count++] = r.meta();
+                break;
+            }
+            case sgdx::core::HeaderReader::kTensor:
+                if (h.count == Header::kMaxEntries)
+                    return e.s("corrupt safetensors header: more tensors than any sgdx model has"), false;
+                h.entries[h.count++] = r.tensor();
+                break;
+        }
+    }
+}
 
 // The header's length from the file's first 8 bytes, checked against its size.
 sgdx_status header_length(const sgdx_model* m, const char* fn, const uint8_t* first8, size_t size, size_t& hlen) {
-    if (size < 8)
-        return error(m).s(fn).s(": not a safetensors file (only ").u(size).s(" bytes)").status(SGDX_ERR_CORRUPT_WEIGHTS);
+    Text e = error(m);
     uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = (n << 8) | first8[i];
-    if (n > size - 8)
-        return error(m).s(fn).s(": not a safetensors file (header length ").u(n).s(" is larger than the ").u(size).s("-byte file)").status(SGDX_ERR_CORRUPT_WEIGHTS);
+    if (!sgdx::core::header_length(first8, size, n, e.s(fn).s(": "))) return SGDX_ERR_CORRUPT_WEIGHTS;
     hlen = size_t(n);
     return SGDX_OK;
 }
 
-// Checks every tensor of the header against the model; on success place[i] is
-// the data offset of tensors(m)[i].
-sgdx_status match_header(sgdx_model* m, const char* fn, const HeaderReader& r, uint64_t data_size,
-                         uint64_t* place) {
-    HeaderReader::Span arch = r.meta("architecture");
+// Checks every tensor of the header against the model (core/safetensors has
+// checked the data layout); on success place[i] is the data offset of tensors(m)[i].
+sgdx_status match_header(sgdx_model* m, const char* fn, const Header& r, uint64_t* place) {
+    Span arch = r.meta("architecture");
     const char* mine = kArchitectures[m->arch].name;
     if (arch.p && !arch.is(mine))
         return error(m).s(fn).s(": the file holds a '").name(arch.p, arch.n).s("' model, this model is '").s(mine)
@@ -1156,9 +970,8 @@ sgdx_status match_header(sgdx_model* m, const char* fn, const HeaderReader& r, u
         }
     }
     for (uint32_t j = 0; j < n; ++j) {
-        const HeaderReader::Tensor* t = r.find(list[j].name());
+        const sgdx::core::TensorEntry* t = r.find(list[j].name());
         if (!t) return error(m).s(fn).s(": the weights have no tensor '").s(list[j].name()).s("'").status(SGDX_ERR_SHAPE_MISMATCH);
-        if (!t->f32) return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' is not F32").status(SGDX_ERR_SHAPE_MISMATCH);
         uint32_t dims[4];
         const uint32_t rank = list[j].shape(dims);
         bool fits = t->rank == rank;
@@ -1171,25 +984,8 @@ sgdx_status match_header(sgdx_model* m, const char* fn, const HeaderReader& r, u
             for (uint32_t d = 0; d < rank; ++d) (d ? e.s(", ") : e).u(dims[d]);
             return e.s("]").status(SGDX_ERR_SHAPE_MISMATCH);
         }
-        if (t->end < t->begin || t->end - t->begin != 4 * uint64_t(list[j].count()))
-            return error(m).s(fn).s(": corrupt safetensors header: data_offsets of '").s(list[j].name())
-                .s("' do not match its shape").status(SGDX_ERR_CORRUPT_WEIGHTS);
         place[j] = t->begin;
     }
-    // The offsets must tile the data section exactly, as the format requires:
-    // walking from 0, some tensor starts wherever the last one ended.
-    uint64_t at = 0;
-    for (uint32_t step = 0; step < n; ++step) {
-        uint32_t next = n;
-        for (uint32_t j = 0; j < n && next == n; ++j)
-            if (place[j] == at && 4 * list[j].count() > 0) next = j;
-        if (next == n)
-            return error(m).s(fn).s(": corrupt safetensors header: data_offsets overlap or leave gaps").status(SGDX_ERR_CORRUPT_WEIGHTS);
-        at += 4 * list[next].count();
-    }
-    if (at != data_size)
-        return error(m).s(fn).s(": the data section holds ").u(data_size).s(" bytes, the tensors need ").u(at)
-            .s(data_size < at ? " (truncated)" : " (trailing bytes)").status(SGDX_ERR_CORRUPT_WEIGHTS);
     return SGDX_OK;
 }
 
@@ -1220,103 +1016,27 @@ void after_new_weights(sgdx_model* m) {
     }
 }
 
-// "28" -> 28: digits only, 1 .. 2^24.
-bool parse_size(HeaderReader::Span s, uint32_t& v) {
-    if (!s.p || s.n == 0 || s.n > 8) return false;
-    uint64_t x = 0;
-    for (size_t i = 0; i < s.n; ++i) {
-        if (s.p[i] < '0' || s.p[i] > '9') return false;
-        x = x * 10 + uint64_t(s.p[i] - '0');
+// core/architecture's detection, into a config; sizes past what a config holds
+// become 0, which check_config refuses.
+sgdx_status config_from_header(const Header& r, sgdx_config* c) {
+    uint64_t hidden[SGDX_MAX_HIDDEN];
+    Spec spec;
+    spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
+    HeaderView view;
+    view.tensors = r.entries, view.count = r.count, view.meta = r.metadata, view.meta_count = r.meta_count;
+    Text e = error(nullptr);
+    switch (detect(view, kMaxInputs, spec, e.s("sgdx_config_from_weights: "))) {
+        case DetectProblem::kNone: break;
+        case DetectProblem::kUnknownModel: return SGDX_ERR_UNKNOWN_MODEL;
+        case DetectProblem::kCorrupt: return SGDX_ERR_CORRUPT_WEIGHTS;
+        case DetectProblem::kBadDimension: return SGDX_ERR_BAD_DIMENSION;
     }
-    if (x == 0 || x > (1u << 24)) return false;
-    v = uint32_t(x);
-    return true;
-}
-
-// An image of n pixels: square if it can be, else one row (models/zoo.cpp).
-void image_size(uint64_t n, uint32_t& rows, uint32_t& cols) {
-    uint64_t side = uint64_t(std::sqrt(double(n)) + 0.5);
-    if (side * side == n) rows = cols = uint32_t(side);
-    else rows = 1, cols = uint32_t(n);
-}
-
-sgdx_status config_from_header(const HeaderReader& r, sgdx_config* c) {
-    const char* fn = "sgdx_config_from_weights";
-    HeaderReader::Span arch = r.meta("architecture");
-    if (arch.p) {
-        int id = -1;
-        for (uint32_t i = 0; i < kArchCount && id < 0; ++i)
-            if (arch.is(kArchitectures[i].name)) id = int(i);
-        if (id < 0) {
-            Text e = error(nullptr);
-            e.s(fn).s(": the file's architecture '").name(arch.p, arch.n).s("' is not one this build knows (");
-            return list_architectures(e).s(")").status(SGDX_ERR_UNKNOWN_MODEL);
-        }
-        sgdx_config_init(c, kArchitectures[id].name);
-        const char* keys[] = {"image_rows", "image_cols", "classes"};
-        uint32_t* fields[] = {&c->image_rows, &c->image_cols, &c->classes};
-        for (int k = 0; k < 3; ++k)
-            if (!parse_size(r.meta(keys[k]), *fields[k]))
-                return error(nullptr).s(fn).s(": metadata names architecture '").s(c->architecture).s("' but its '")
-                    .s(keys[k]).s("' is missing or not a size").status(SGDX_ERR_CORRUPT_WEIGHTS);
-        if (id == kMlp) {
-            HeaderReader::Span h = r.meta("hidden");
-            uint32_t n = 0;
-            for (size_t at = 0; h.p && at <= h.n;) {
-                size_t end = at;
-                while (end < h.n && h.p[end] != ',') ++end;
-                if (n == SGDX_MAX_HIDDEN || !parse_size({h.p + at, end - at}, c->hidden[n++]))
-                    return error(nullptr).s(fn).s(": metadata 'hidden' must list 1 to ").u(SGDX_MAX_HIDDEN)
-                        .s(" widths, e.g. \"128\" or \"256,128\"").status(SGDX_ERR_CORRUPT_WEIGHTS);
-                at = end + 1;
-            }
-            if (n == 0) return error(nullptr).s(fn).s(": an mlp file without 'hidden' metadata").status(SGDX_ERR_CORRUPT_WEIGHTS);
-            for (uint32_t i = n; i < SGDX_MAX_HIDDEN; ++i) c->hidden[i] = 0;
-        }
-        return SGDX_OK;
-    }
-    // No architecture recorded: PyTorch's state_dict names tell the models apart.
-    for (const char* name : {"lin.weight", "0.weight"}) {
-        const HeaderReader::Tensor* w = r.find(name, 2);
-        if (w && (w->shape[1] == 0 || w->shape[1] > kMaxInputs))
-            return error(nullptr).s(fn).s(": tensor '").s(name).s("' takes ").u(w->shape[1]).s(" inputs: images must have 1 to ")
-                .u(kMaxInputs).s(" pixels").status(SGDX_ERR_BAD_DIMENSION);
-    }
-    if (const HeaderReader::Tensor* w = r.find("lin.weight", 2)) {
-        sgdx_config_init(c, "logistic");
-        c->classes = uint32_t(w->shape[0] < 1024 ? w->shape[0] : 0);
-        image_size(w->shape[1], c->image_rows, c->image_cols);
-        uint32_t rows, cols;
-        if (parse_size(r.meta("image_rows"), rows) && parse_size(r.meta("image_cols"), cols))
-            c->image_rows = rows, c->image_cols = cols;  // older sgdx files
-    } else if (const HeaderReader::Tensor* w3 = r.find("conv3.weight", 4)) {
-        sgdx_config_init(c, "cnn");
-        c->classes = uint32_t(w3->shape[0] < 1024 ? w3->shape[0] : 0);
-    } else if (r.find("1.weight", 4) && r.find("4.weight", 4)) {
-        sgdx_config_init(c, "lenet");
-        const HeaderReader::Tensor* w10 = r.find("10.weight", 2);
-        c->classes = w10 && w10->shape[0] < 1024 ? uint32_t(w10->shape[0]) : 10;
-    } else if (const HeaderReader::Tensor* w5 = r.find("5.weight", 4)) {
-        sgdx_config_init(c, "cnn_sequential");
-        c->classes = uint32_t(w5->shape[0] < 1024 ? w5->shape[0] : 0);
-    } else if (const HeaderReader::Tensor* w0 = r.find("0.weight", 2)) {
-        sgdx_config_init(c, "mlp");
-        image_size(w0->shape[1], c->image_rows, c->image_cols);
-        uint32_t widths[SGDX_MAX_HIDDEN + 1], n = 0;
-        char name[16];
-        for (const HeaderReader::Tensor* w = w0; w; w = r.find(name, 2)) {
-            if (n == SGDX_MAX_HIDDEN + 1)
-                return error(nullptr).s(fn).s(": an mlp of more than ").u(SGDX_MAX_HIDDEN).s(" hidden layers").status(SGDX_ERR_BAD_DIMENSION);
-            widths[n++] = uint32_t(w->shape[0] <= kMaxWidth ? w->shape[0] : 0);
-            Text(name, sizeof name).u(2 * n).s(".weight");
-        }
-        if (n < 2) return error(nullptr).s(fn).s(": a Sequential of one Linear layer: save it with the logistic model's names (lin.*)").status(SGDX_ERR_UNKNOWN_MODEL);
-        for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) c->hidden[i] = i + 1 < n ? widths[i] : 0;
-        c->classes = widths[n - 1];
-    } else {
-        return error(nullptr).s(fn).s(": cannot tell which model this is (no architecture in its metadata, and none of "
-                                      "lin.weight, conv3.weight, 5.weight, 0.weight)").status(SGDX_ERR_UNKNOWN_MODEL);
-    }
+    g_message[0] = '\0';
+    auto size = [](uint64_t v, uint64_t max) { return uint32_t(v <= max ? v : 0); };
+    sgdx_config_init(c, kArchitectures[spec.arch].name);
+    c->image_rows = size(spec.rows, 1u << 24), c->image_cols = size(spec.cols, 1u << 24);
+    c->classes = size(spec.classes, 1u << 24);
+    for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) c->hidden[i] = i < spec.n_hidden ? size(hidden[i], kMaxWidth) : 0;
     return SGDX_OK;
 }
 
@@ -1363,7 +1083,9 @@ sgdx_status check_inputs(uint32_t inputs) {
 sgdx_config logistic_config(uint32_t inputs, uint32_t classes, uint32_t max_batch) {
     sgdx_config c;
     sgdx_config_init(&c, "logistic");
-    image_size(inputs, c.image_rows, c.image_cols);
+    uint64_t rows = 0, cols = 0;
+    image_size(inputs, rows, cols);  // inputs <= kMaxInputs
+    c.image_rows = uint32_t(rows), c.image_cols = uint32_t(cols);
     c.classes = classes, c.max_batch = max_batch;
     return c;
 }
@@ -1396,10 +1118,10 @@ sgdx_status sgdx_config_from_weights(const uint8_t* file, size_t size, sgdx_conf
     if (!config) return null_arg(nullptr, fn, "config");
     size_t hlen = 0;
     if (sgdx_status st = header_length(nullptr, fn, file, size, hlen)) return st;
-    HeaderReader r(reinterpret_cast<const char*>(file + 8), hlen);
-    if (!r.parse())
-        return error(nullptr).s(fn).s(": corrupt safetensors header: ").s(r.problem).status(SGDX_ERR_CORRUPT_WEIGHTS);
-    return config_from_header(r, config);
+    Header h;
+    Text e = error(nullptr);
+    if (!read_header(reinterpret_cast<const char*>(file + 8), hlen, h, e.s(fn).s(": "))) return SGDX_ERR_CORRUPT_WEIGHTS;
+    return config_from_header(h, config);
 }
 
 sgdx_status sgdx_model_arena_size(const sgdx_config* config, size_t* bytes) {
@@ -1626,11 +1348,17 @@ struct MemoryReader {
 // sgdx_load and sgdx_load_stream: `header` holds the header's hlen bytes.
 sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen, size_t size, sgdx_read_fn read,
                  void* ctx) {
-    HeaderReader r(header, hlen);
-    if (!r.parse())
-        return error(m).s(fn).s(": corrupt safetensors header: ").s(r.problem).status(SGDX_ERR_CORRUPT_WEIGHTS);
+    Header r;
+    Text e = error(m);
+    e.s(fn).s(": ");
+    if (!read_header(header, hlen, r, e)) return SGDX_ERR_CORRUPT_WEIGHTS;
+    switch (sgdx::core::check_data(r.entries, r.count, size - 8 - hlen, e)) {
+        case sgdx::core::DataProblem::kNone: break;
+        case sgdx::core::DataProblem::kDtype: return SGDX_ERR_SHAPE_MISMATCH;
+        case sgdx::core::DataProblem::kLayout: return SGDX_ERR_CORRUPT_WEIGHTS;
+    }
     uint64_t place[kMaxTensors];
-    if (sgdx_status st = match_header(m, fn, r, size - 8 - hlen, place)) return st;
+    if (sgdx_status st = match_header(m, fn, r, place)) return st;
     TensorRef list[kMaxTensors];
     const uint32_t n = tensors(m, list);
     if (m->flags & SGDX_INT8_ONLY) {  // weights that cannot be quantised are refused before anything changes

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "models/mnist_logistic.hpp"
+#include "models/zoo.hpp"
 #include "native/pgm.hpp"
 #include "runtime/error.hpp"
 #include "runtime/idx.hpp"
@@ -169,6 +170,10 @@ inline bool check_safetensors(const uint8_t* data, size_t size) {
     std::vector<uint8_t> bytes = encode_safetensors(file);
     SafetensorsFile again = parse_safetensors(bytes.data(), bytes.size(), "re-encoded");
     require(same_tensors(again, file) && again.metadata == file.metadata, "encode/parse does not round-trip");
+    try {  // the detection of the file's model (core/architecture): an answer or sgdx::Error
+        model_spec_of(file, "fuzz");
+    } catch (const Error&) {
+    }
 
     static MnistLogistic tutorial(784, 10), small(4, 3);
     const bool loads_tutorial = check_load(tutorial, file);

@@ -1,5 +1,6 @@
-// libFuzzer target: the C API's own safetensors reader (device/sgdx_c.cpp), which
-// the device runs on files from flash or a host: sgdx_config_from_weights, then
+// libFuzzer target: the safetensors reader and model detection (core/) as the
+// C API (device/sgdx_c.cpp) runs them on files from flash or a host, with its
+// fixed arrays and its model matching: sgdx_config_from_weights, then
 // sgdx_load and sgdx_load_stream into the model the file names (and into a fixed
 // CNN), each int8-only too. Any refusal must name its problem; a loaded model
 // must predict.

@@ -1,9 +1,9 @@
 #include "zoo.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdlib>
+#include <cstdint>
 
+#include "../core/architecture.hpp"
 #include "../runtime/error.hpp"
 #include "mnist_cnn.hpp"
 #include "mnist_logistic.hpp"
@@ -68,50 +68,31 @@ std::unique_ptr<Module> lenet(const ModelSpec& s, Rng& rng) {
     return net;
 }
 
-const TensorData* tensor(const SafetensorsFile& f, const std::string& name, size_t rank) {
-    auto it = f.tensors.find(name);
-    return it != f.tensors.end() && it->second.shape.size() == rank ? &it->second : nullptr;
-}
+// Widths a file may list for an mlp; make_model takes any number.
+constexpr size_t kMaxFileHidden = 1024;
 
-// What model_spec_of recognises in a file without metadata, in its order.
-const char* const kTensorNamesByModel =
-    "logistic: lin.weight (2-d); cnn: conv1/conv2/conv3.weight (4-d); "
-    "lenet: 1.weight and 4.weight (4-d), 10.weight (2-d); cnn_sequential: 1/3/5.weight (4-d); "
-    "mlp: 0.weight, 2.weight, ... (2-d)";
-
-// "0.weight [8, 1, 5, 5], 0.bias [8], ..." for the first few tensors of a file.
-std::string tensor_summary(const SafetensorsFile& f) {
-    if (f.tensors.empty()) return "it has none";
-    std::string out;
-    size_t shown = 0;
-    for (const auto& [name, t] : f.tensors) {
-        if (shown++ == 4) return out + ", ... " + std::to_string(f.tensors.size()) + " in all";
-        std::string dims;
-        for (size_t d : t.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
-        out += (out.empty() ? "" : ", ") + name.substr(0, 64) + " [" + dims + "]";
-    }
-    return out;
-}
-
-// An image of n pixels: square if it can be, else one row.
-void set_image_size(ModelSpec& s, size_t n) {
-    const size_t side = size_t(std::lround(std::sqrt(double(n))));
-    if (side * side == n) s.rows = s.cols = side;
-    else s.rows = 1, s.cols = n;
-}
-
-size_t parse_count(const std::string& text, const std::string& what, const std::string& source) {
-    char* end = nullptr;
-    unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-    if (text.empty() || *end || v == 0 || v > (1u << 24))
-        throw Error(source + ": metadata '" + what + "' is not a valid size: '" + text + "'");
-    return size_t(v);
+core::Spec core_spec(const ModelSpec& s, std::vector<uint64_t>& hidden) {
+    const int id = core::arch_id({s.architecture.data(), s.architecture.size()});
+    if (id < 0) throw Error("unknown model '" + s.architecture + "'");
+    const std::vector<size_t> widths = hidden_or_default(s);
+    hidden.assign(widths.begin(), widths.end());
+    core::Spec c;
+    c.arch = uint32_t(id);
+    c.rows = s.rows, c.cols = s.cols, c.classes = s.classes;
+    c.hidden = hidden.data();
+    c.hidden_cap = c.n_hidden = uint32_t(hidden.size());
+    return c;
 }
 
 }  // namespace
 
 const std::vector<std::string>& model_names() {
-    static const std::vector<std::string> names{"logistic", "cnn", "cnn_sequential", "mlp", "lenet"};
+    static const std::vector<std::string> names(
+        [] {
+            std::vector<std::string> v;
+            for (const core::Architecture& a : core::kArchitectures) v.push_back(a.name);
+            return v;
+        }());
     return names;
 }
 
@@ -158,86 +139,43 @@ std::string describe(const ModelSpec& s) {
 }
 
 std::map<std::string, std::string> model_metadata(const ModelSpec& s) {
-    static const std::map<std::string, std::string> classes{{"logistic", "MnistLogistic"}, {"cnn", "Mnist_CNN"},
-                                                            {"cnn_sequential", "Sequential"}, {"mlp", "Sequential"},
-                                                            {"lenet", "Sequential"}};
-    std::map<std::string, std::string> m{{"architecture", s.architecture},
-                                         {"image_rows", std::to_string(s.rows)},
-                                         {"image_cols", std::to_string(s.cols)},
-                                         {"classes", std::to_string(s.classes)}};
-    auto it = classes.find(s.architecture);
-    if (it != classes.end()) m["model"] = it->second;
-    if (s.architecture == "mlp") m["hidden"] = join(hidden_or_default(s), ",");
+    std::vector<uint64_t> hidden;
+    const core::Spec spec = core_spec(s, hidden);
+    std::vector<char> text(128 + 21 * hidden.size());
+    core::Metadata meta;
+    if (!core::model_metadata(spec, false, text.data(), text.size(), meta))
+        throw Error("model " + s.architecture + ": its metadata does not fit");  // text is sized for it
+    std::map<std::string, std::string> m;
+    for (uint32_t i = 0; i < meta.count; ++i) m[meta.key[i]] = meta.value[i];
     return m;
 }
 
+// core/architecture's detection, over the parsed file.
 ModelSpec model_spec_of(const SafetensorsFile& f, const std::string& source) {
+    std::vector<core::TensorEntry> tensors;
+    for (const auto& [name, t] : f.tensors) {
+        core::TensorEntry e;
+        e.name = {name.data(), name.size()};
+        e.rank = uint32_t(std::min(t.shape.size(), core::kMaxRank));
+        std::copy(t.shape.begin(), t.shape.begin() + e.rank, e.shape);
+        tensors.push_back(e);
+    }
+    std::vector<core::MetaEntry> meta;
+    for (const auto& [k, v] : f.metadata) meta.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
+    core::HeaderView view;
+    view.tensors = tensors.data(), view.count = tensors.size();
+    view.meta = meta.data(), view.meta_count = meta.size();
+    std::vector<uint64_t> hidden(kMaxFileHidden);
+    core::Spec spec;
+    spec.hidden = hidden.data();
+    spec.hidden_cap = uint32_t(hidden.size());
+    char message[1024];
+    core::Text why(message, sizeof message);
+    if (core::detect(view, UINT64_MAX, spec, why) != core::DetectProblem::kNone) throw Error(source + ": " + message);
     ModelSpec s;
-    const auto& meta = f.metadata;
-    auto arch = meta.find("architecture");
-    if (arch != meta.end()) {
-        s.architecture = arch->second;
-        const auto& names = model_names();
-        if (std::find(names.begin(), names.end(), s.architecture) == names.end()) {
-            std::string list;
-            for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-            throw Error(source + ": its architecture '" + s.architecture + "' is not one sgdx knows (" + list + ")");
-        }
-        auto get = [&](const char* key) -> const std::string& {
-            auto it = meta.find(key);
-            if (it == meta.end()) throw Error(source + ": metadata names architecture '" + s.architecture + "' but lacks '" + key + "'");
-            return it->second;
-        };
-        s.rows = parse_count(get("image_rows"), "image_rows", source);
-        s.cols = parse_count(get("image_cols"), "image_cols", source);
-        s.classes = parse_count(get("classes"), "classes", source);
-        if (s.architecture == "mlp") {
-            const std::string& h = get("hidden");
-            size_t pos = 0;
-            while (pos <= h.size()) {
-                size_t end = h.find(',', pos);
-                if (end == std::string::npos) end = h.size();
-                s.hidden.push_back(parse_count(h.substr(pos, end - pos), "hidden", source));
-                pos = end + 1;
-            }
-        }
-        return s;
-    }
-    // No architecture recorded: PyTorch's state_dict names tell the tutorial's models.
-    if (const TensorData* w = tensor(f, "lin.weight", 2)) {
-        s.architecture = "logistic";
-        s.classes = w->shape[0];
-        set_image_size(s, w->shape[1]);
-        auto r = meta.find("image_rows"), c = meta.find("image_cols");  // older sgdx files
-        if (r != meta.end() && c != meta.end()) {
-            s.rows = parse_count(r->second, "image_rows", source);
-            s.cols = parse_count(c->second, "image_cols", source);
-        }
-    } else if (const TensorData* w3 = tensor(f, "conv3.weight", 4)) {
-        s.architecture = "cnn";
-        s.classes = w3->shape[0];
-    } else if (tensor(f, "1.weight", 4) && tensor(f, "4.weight", 4)) {
-        s.architecture = "lenet";
-        s.classes = tensor(f, "10.weight", 2) ? tensor(f, "10.weight", 2)->shape[0] : 10;
-    } else if (const TensorData* w5 = tensor(f, "5.weight", 4)) {
-        s.architecture = "cnn_sequential";
-        s.classes = w5->shape[0];
-    } else if (const TensorData* w0 = tensor(f, "0.weight", 2)) {
-        s.architecture = "mlp";
-        set_image_size(s, w0->shape[1]);
-        size_t i = 0;
-        const TensorData* last = w0;
-        for (const TensorData* w = w0; w; i += 2, w = tensor(f, std::to_string(i) + ".weight", 2)) {
-            last = w;
-            s.hidden.push_back(w->shape[0]);
-        }
-        s.hidden.pop_back();
-        s.classes = last->shape[0];
-        if (s.hidden.empty()) throw Error(source + ": a Sequential of one Linear layer: use --model logistic's names (lin.*)");
-    } else {
-        throw Error(source + ": cannot tell which model this is: its metadata names no architecture, and its tensors (" +
-                    tensor_summary(f) + ") are none of sgdx's models' (" + kTensorNamesByModel + ")");
-    }
+    s.architecture = core::kArchitectures[spec.arch].name;
+    s.rows = size_t(spec.rows), s.cols = size_t(spec.cols), s.classes = size_t(spec.classes);
+    s.hidden.assign(hidden.begin(), hidden.begin() + spec.n_hidden);
     return s;
 }
 

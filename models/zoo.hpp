@@ -16,6 +16,8 @@
 // ("architecture", "hidden", "image_rows", "image_cols", "classes"; PyTorch's
 // loaders ignore it), so eval, predict and --resume need no --model. A file
 // without it (written by torch + safetensors) is recognised by its tensor names.
+// The architecture table, that metadata and the detection are core/architecture's,
+// which the C API (device/) uses too: both read the same files the same way.
 #include <map>
 #include <memory>
 #include <string>

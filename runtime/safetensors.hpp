@@ -22,6 +22,8 @@ struct SafetensorsFile {
     std::map<std::string, std::string> metadata;
 };
 
+// The reading, checking and header writing are core/safetensors' (allocation-free,
+// shared with the C API); these add the maps, the decoded strings and the values.
 // Throws sgdx::Error naming `source` for anything malformed: short file, header
 // length past the end, invalid JSON, a dtype other than F32, shapes that disagree
 // with offsets, offsets out of order, overlapping or past the data.

@@ -15,6 +15,7 @@
 #include "mnist_data.hpp"
 #include "models/zoo.hpp"
 #include "runtime/backend.hpp"
+#include "runtime/error.hpp"
 #include "runtime/idx.hpp"
 #include "runtime/optim.hpp"
 #include "runtime/safetensors.hpp"
@@ -242,7 +243,7 @@ TEST_CASE("a file for another architecture is refused and the model kept") {
     std::vector<uint8_t> cut(mlp.begin(), mlp.end() - 4);
     Net again(config_of("mlp"));
     CHECK(sgdx_load(again.m, cut.data(), cut.size()) == SGDX_ERR_CORRUPT_WEIGHTS);
-    CHECK(contains(sgdx_last_error(again.m), "(truncated)"));
+    CHECK(contains(sgdx_last_error(again.m), "truncated: tensor"));
 }
 
 TEST_CASE("arena sizes are exact; smaller configurations need less") {
@@ -292,7 +293,7 @@ TEST_CASE("bad configurations get their status and a message naming the problem"
     size_t need = 0;
     sgdx_config c;
     CHECK(sgdx_config_init(&c, "resnet") == SGDX_ERR_UNKNOWN_MODEL);
-    CHECK(contains(sgdx_last_error(nullptr), "unknown architecture 'resnet' (choose one of: logistic, mlp, cnn, cnn_sequential, lenet)"));
+    CHECK(contains(sgdx_last_error(nullptr), "unknown architecture 'resnet' (choose one of: logistic, cnn, cnn_sequential, mlp, lenet)"));
     CHECK(sgdx_config_init(nullptr, "mlp") == SGDX_ERR_NULL_ARGUMENT);
     CHECK(sgdx_model_arena_size(nullptr, &need) == SGDX_ERR_NULL_ARGUMENT);
     struct Case {
@@ -333,7 +334,19 @@ TEST_CASE("bad configurations get their status and a message naming the problem"
     f.metadata["architecture"] = "transformer";
     const auto bytes = sgdx::encode_safetensors(f);
     CHECK(sgdx_config_from_weights(bytes.data(), bytes.size(), &c) == SGDX_ERR_UNKNOWN_MODEL);
-    CHECK(contains(sgdx_last_error(nullptr), "the file's architecture 'transformer' is not one this build knows"));
+    CHECK(contains(sgdx_last_error(nullptr), "sgdx_config_from_weights: its architecture 'transformer' is not one sgdx knows (logistic, cnn, "
+                                                   "cnn_sequential, mlp, lenet)"));
+    // Neither metadata nor known tensor names: the runtime's message (one detection,
+    // core/architecture), cut to the C API's 200-byte message buffer.
+    sgdx::SafetensorsFile g;
+    g.tensors["fc.weight"] = {{2, 3}, std::vector<float>(6)};
+    const auto unknown = sgdx::encode_safetensors(g);
+    CHECK(sgdx_config_from_weights(unknown.data(), unknown.size(), &c) == SGDX_ERR_UNKNOWN_MODEL);
+    const char* why = "cannot tell which model this is: its metadata names no architecture, and its tensors "
+                      "(fc.weight [2, 3]) are none of sgdx's models' (";
+    CHECK(contains(sgdx_last_error(nullptr), (std::string("sgdx_config_from_weights: ") + why).c_str()));
+    const std::string host_why = std::string("g.safetensors: ") + why;
+    CHECK_THROWS_WITH_AS(sgdx::model_spec_of(g, "g.safetensors"), doctest::Contains(host_why.c_str()), sgdx::Error);
 }
 
 TEST_CASE("no heap allocation after sgdx_create_model, for every architecture") {

@@ -1,0 +1,76 @@
+#pragma once
+// The models sgdx knows, what a model file's metadata says about them, and how
+// a file without that metadata (PyTorch's own) is recognised by its tensor
+// names: one table and one detection for the runtime (models/zoo.cpp, and so
+// the CLI and the web page) and the C API (device/sgdx_c.cpp, and so the
+// firmware). Allocation-free and exception-free like core/safetensors.
+//
+//   architecture    torch class       tensors PyTorch's state_dict names
+//   logistic        MnistLogistic     lin.weight [classes, pixels], lin.bias
+//   cnn             Mnist_CNN         conv1.*, conv2.*, conv3.weight [classes, 16, 3, 3]
+//   cnn_sequential  Sequential        1.*, 3.*, 5.weight [classes, 16, 3, 3]
+//   mlp             Sequential        0.weight [h1, pixels], 2.weight [h2, h1], ... [classes, hn]
+//   lenet           Sequential        1.weight, 4.weight (4-d), 8.*, 10.weight [classes, 128]
+#include <cstddef>
+#include <cstdint>
+
+#include "core/safetensors.hpp"
+#include "core/text.hpp"
+
+namespace sgdx::core {
+
+enum Arch : uint32_t { kLogistic, kCnn, kCnnSequential, kMlp, kLenet, kArchCount };
+
+struct Architecture {
+    const char* name;         // what --model, sgdx_config and the file's metadata say
+    const char* torch_class;  // the "model" metadata: the PyTorch class it loads into
+};
+extern const Architecture kArchitectures[kArchCount];
+
+// The architecture of that name, or -1.
+int arch_id(Span name);
+// "logistic, cnn, cnn_sequential, mlp, lenet"
+Text& list_architectures(Text& t);
+
+// A model as a file describes it. The hidden widths (mlp) live in the caller's
+// array of hidden_cap entries.
+struct Spec {
+    uint32_t arch = kLogistic;
+    uint64_t rows = 28, cols = 28, classes = 10;
+    uint64_t* hidden = nullptr;
+    uint32_t hidden_cap = 0, n_hidden = 0;
+};
+
+// An image of n pixels, as a file's first layer gives it: square if it can be,
+// else one row.
+void image_size(uint64_t n, uint64_t& rows, uint64_t& cols);
+
+// A parsed header as its reader keeps it: the tensor entries, and at least the
+// metadata keys detect_reads() names.
+struct HeaderView {
+    const TensorEntry* tensors = nullptr;
+    size_t count = 0;
+    const MetaEntry* meta = nullptr;
+    size_t meta_count = 0;
+};
+bool detect_reads(Span key);
+
+enum class DetectProblem { kNone, kUnknownModel, kCorrupt, kBadDimension };
+// What a file holds: its metadata's "architecture" (with "image_rows",
+// "image_cols", "classes" and an mlp's "hidden") if it has one, else what its
+// tensor names say. `max_inputs` bounds the pixels a tensor-named file's first
+// layer may take. On a problem, `why` gets a sentence (no prefix).
+DetectProblem detect(const HeaderView& h, uint64_t max_inputs, Spec& spec, Text& why);
+
+// The metadata sgdx writes into a model file (PyTorch's loaders ignore it), in
+// key order: architecture, classes, [format: pt,] [hidden,] image_cols,
+// image_rows, model. The values are written into text[0, cap); false if they
+// do not fit or the architecture is unknown.
+struct Metadata {
+    uint32_t count = 0;
+    const char* key[8] = {};
+    const char* value[8] = {};
+};
+bool model_metadata(const Spec& spec, bool with_format, char* text, size_t cap, Metadata& out);
+
+}  // namespace sgdx::core
