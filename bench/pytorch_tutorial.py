@@ -8,12 +8,14 @@ for the logistic model (what scripts/bench.sh parses) and
 `result: pytorch model=M batch=B train_ms=T valid_ms=V valid_acc=A` for the others.
 Epoch 0 warms up; the times are medians over the other epochs.
 
-The model definitions (Mnist_Logistic, Mnist_CNN, Lambda, preprocess,
-cnn_sequential(), mlp()) are importable: tests/pytorch_interop.py and
-tests/pytorch_training.py load sgdx's files into them.
+The tutorial's models come from python/sgdx_torch.py, their one home (the
+classes users load sgdx's files into); this module re-exports them with read_idx
+for tests/pytorch_training.py.
 """
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import resource
@@ -21,8 +23,11 @@ import resource
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn, optim
+from torch import optim
 from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+from sgdx_torch import Mnist_CNN, Mnist_Logistic, cnn_sequential, mlp  # noqa: E402,F401  (re-exported)
 
 
 def read_idx(path):
@@ -31,71 +36,6 @@ def read_idx(path):
     rank = data[3]
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
-
-
-class Mnist_Logistic(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(784, 10)
-
-    def forward(self, xb):
-        return self.lin(xb)
-
-
-# The tutorial's "Switch to CNN" section, as it writes it.
-class Mnist_CNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, kernel_size=3, stride=2, padding=1)
-        self.conv2 = nn.Conv2d(16, 16, kernel_size=3, stride=2, padding=1)
-        self.conv3 = nn.Conv2d(16, 10, kernel_size=3, stride=2, padding=1)
-
-    def forward(self, xb):
-        xb = xb.view(-1, 1, 28, 28)
-        xb = F.relu(self.conv1(xb))
-        xb = F.relu(self.conv2(xb))
-        xb = F.relu(self.conv3(xb))
-        xb = F.avg_pool2d(xb, 4)
-        return xb.view(-1, xb.size(1))
-
-
-# The tutorial's "Using nn.Sequential" section.
-class Lambda(nn.Module):
-    def __init__(self, func):
-        super().__init__()
-        self.func = func
-
-    def forward(self, x):
-        return self.func(x)
-
-
-def preprocess(x):
-    return x.view(-1, 1, 28, 28)
-
-
-def cnn_sequential():
-    """The tutorial's nn.Sequential CNN (state_dict names 1.*, 3.*, 5.*)."""
-    return nn.Sequential(
-        Lambda(preprocess),
-        nn.Conv2d(1, 16, kernel_size=3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 16, kernel_size=3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 10, kernel_size=3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        Lambda(lambda x: x.view(x.size(0), -1)),
-    )
-
-
-def mlp(*hidden):
-    """sgdx's --model mlp: nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)) by default
-    (state_dict names 0.*, 2.*); mlp(256, 128) stacks two hidden layers (0.*, 2.*, 4.*) like --hidden 256,128."""
-    layers, width = [], 784
-    for h in hidden or (128,):
-        layers += [nn.Linear(width, h), nn.ReLU()]
-        width = h
-    return nn.Sequential(*layers, nn.Linear(width, 10))
 
 
 MODELS = {"logistic": Mnist_Logistic, "cnn": Mnist_CNN, "cnn_sequential": cnn_sequential, "mlp": mlp}

@@ -2,8 +2,8 @@
 
 For each model sgdx trains (logistic regression, Mnist_CNN, its nn.Sequential form,
 the MLP, a two-hidden-layer MLP and the LeNet-like CNN), then, through the helper
-users are told to use (python/sgdx_torch.py, whose classes must have the names and
-shapes of the tutorial's as bench/pytorch_tutorial.py writes them):
+users are told to use (python/sgdx_torch.py, the one home of the tutorial's classes,
+which the benchmark runs too):
   - PyTorch loads the file into the model's class with a strict load_state_dict,
     and its softmax probabilities on several test images equal `sgdx predict`'s
     (within 1e-5, same argmax); load_model picks that class from the file alone,
@@ -31,7 +31,6 @@ import torch
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "python"))
 sys.path.insert(0, os.path.join(here, "..", "bench"))
-import pytorch_tutorial  # noqa: E402  the tutorial's classes, as the benchmark runs them
 from pytorch_tutorial import read_idx  # noqa: E402
 from sgdx_torch import (Mnist_CNN, Mnist_Logistic, cnn_sequential, lenet, load_file, load_model,  # noqa: E402
                         mlp, read_metadata, save_file, save_model)
@@ -78,10 +77,6 @@ MODELS = {
                     0.90),
     "lenet": (lenet, ["--model", "lenet"], 0.9),  # 0.966 measured
 }
-# The tutorial's classes as bench/pytorch_tutorial.py writes them, for the helper's to match.
-TUTORIAL = {"logistic": pytorch_tutorial.Mnist_Logistic, "cnn": pytorch_tutorial.Mnist_CNN,
-            "cnn_sequential": pytorch_tutorial.cnn_sequential, "mlp": pytorch_tutorial.mlp,
-            "mlp_256_128": lambda: pytorch_tutorial.mlp(256, 128)}
 SUBSET = 16000  # training images for the short runs: 15,000 train (235 batches of 64), the last 1,000 validate
 INDICES = [0, 1, 2, 3, 4, 8, 1234, 9999]
 
@@ -140,8 +135,6 @@ def main():
             model = factory()
             model.load_state_dict(load_file(model_path))  # strict: names and shapes must match exactly
             model.eval()
-            if name in TUTORIAL:
-                assert shapes(TUTORIAL[name]()) == shapes(model), f"the helper's {name} is not the tutorial's"
             found = load_model(model_path)
             assert type(found) is type(model) and shapes(found) == shapes(model), f"load_model: {found}"
             again = os.path.join(tmp, f"helper-{name}.safetensors")
