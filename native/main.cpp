@@ -515,16 +515,22 @@ int run_train(TrainOptions o) {
                         " training rows, the data has " + std::to_string(data.train.size()));
         resume_state = restore_checkpoint(resume_file, o.resume, *model, *opt);
         const int done = resume_state.epoch - 1;  // finished epochs (a part-way epoch is in progress)
-        if (o.epochs < resume_state.epoch) {  // nothing would train: the saved model would be the checkpoint's
+        if (o.epochs < resume_state.epoch) {  // nothing would train
             if (!o.epochs_given)
                 throw Error(o.resume + ": run already complete (" + std::to_string(done) + "/" + std::to_string(o.epochs) +
                             " epochs); pass --epochs N to extend it");
-            if (o.epochs > 0)
+            // Fewer epochs than the checkpoint holds would save its model as if trained to
+            // there; exactly its finished epochs completes a run killed before it saved.
+            const bool finishes = resume_state.next_batch == 0 && o.epochs == done;
+            if (o.epochs > 0 && !finishes)
                 throw Error("--epochs " + std::to_string(o.epochs) + ": " + o.resume + " is at epoch " +
                             std::to_string(resume_state.epoch) + ", batch " + std::to_string(resume_state.next_batch) +
                             ": nothing would train; pass --epochs " + std::to_string(resume_state.epoch) +
                             " or more to continue (--epochs 0 only tests it)");
-            if (!o.save_given) o.save.clear();  // --epochs 0: test the checkpoint, save only where told
+            if (o.epochs == 0 && !o.save_given) o.save.clear();  // --epochs 0: test it, save only where told
+            if (finishes && !o.quiet)
+                std::fprintf(stderr, "sgdx train: %s has finished its %d epochs: testing and saving it\n",
+                             o.resume.c_str(), done);
         }
     }
     auto settings = run_settings(o, active_kernels().name, data.train.size());

@@ -217,6 +217,8 @@ echo "$out" | grep -q "the loss is NaN\|the loss is infinite\|not finite" && ! e
 # ---- --resume keeps its word ----
 expect "resume refuses --lr" 1 "--resume continues a run with the settings in its checkpoint .*c.ckpt: leave out --model, --lr \(with --resume only --epochs" -- \
   "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --lr 0.01 --model mlp --batch-size 64 --epochs 3
+expect "resume with the run's own --epochs finishes it (a run killed before it saved)" 0 "c.ckpt has finished its 2 epochs: testing and saving it" -- \
+  "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --epochs 2 --save ""
 expect "resume takes the run's own values" 0 "resuming from" -- "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --lr 0.5 --model logistic --batch-size 64 --epochs 0
 expect "resume a finished run" 1 "c.ckpt: run already complete \(2/2 epochs\); pass --epochs N to extend it" -- \
   "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt"
