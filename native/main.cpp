@@ -754,22 +754,11 @@ int run_predict(const std::string& model_path, const PredictOptions& o) {
         }
         return 0;
     }
-    model->eval();
-    const size_t C = model->out_features();
     for (const auto& in : inputs) {
-        xt::xtensor<float, 2> x = xt::zeros<float>({size_t(1), model->in_features()});
-        for (size_t i = 0; i < in.pixels.size(); ++i) x(0, i) = float(in.pixels[i]) / 255.f;
-        xt::xtensor<float, 2> logits = (*model)(x);
-        float m = logits(0, 0);
-        for (size_t c = 1; c < C; ++c) m = std::max(m, logits(0, c));
-        std::vector<double> p(C);
-        double sum = 0;
-        for (size_t c = 0; c < C; ++c) sum += p[c] = std::exp(double(logits(0, c) - m));
-        size_t best = 0;
-        for (size_t c = 0; c < C; ++c) {
-            p[c] /= sum;
-            if (p[c] > p[best]) best = c;
-        }
+        const Prediction pred = predict_proba(*model, in.pixels.data());
+        const size_t best = pred.predicted;
+        const std::vector<double>& p = pred.probs;
+        const size_t C = p.size();
         if (in.label >= 0)
             std::printf("%s: predicted %zu (label %d%s)\n", in.name.c_str(), best, in.label,
                         size_t(in.label) == best ? "" : ", wrong");

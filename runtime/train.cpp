@@ -1,5 +1,6 @@
 #include "train.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <string>
@@ -150,6 +151,26 @@ DivergenceError loss_divergence(float loss, int epoch, size_t batch, size_t batc
                                " at epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch) + " of " +
                                std::to_string(batches) + " (try a smaller --lr)",
                            epoch, batch);
+}
+
+Prediction predict_proba(Module& model, const uint8_t* pixels) {
+    const size_t D = model.in_features(), C = model.out_features();
+    std::vector<float> x(D), logits(C);
+    active_kernels().scale_u8(pixels, 1.f / 255.f, x.data(), D);
+    const bool was_training = model.is_training();
+    model.eval();
+    model.forward(x.data(), 1, logits.data());
+    model.train(was_training);
+    const float m = *std::max_element(logits.begin(), logits.end());
+    Prediction out;
+    out.probs.resize(C);
+    double sum = 0;
+    for (size_t c = 0; c < C; ++c) sum += out.probs[c] = std::exp(double(logits[c] - m));
+    for (size_t c = 0; c < C; ++c) {
+        out.probs[c] /= sum;
+        if (out.probs[c] > out.probs[out.predicted]) out.predicted = c;
+    }
+    return out;
 }
 
 bool all_finite(Module& model) {

@@ -240,6 +240,15 @@ std::pair<DataLoader, DataLoader> get_data(const TensorDataset& train, const Ten
 
 bool all_finite(Module& model);
 
+// One image of uint8 pixels (scaled by 1/255 as the loaders do) -> the class
+// probabilities (softmax of the logits, in double) and the most probable class, with
+// the model in eval mode: what `sgdx predict` prints and the page shows.
+struct Prediction {
+    std::vector<double> probs;
+    size_t predicted = 0;
+};
+Prediction predict_proba(Module& model, const uint8_t* pixels);
+
 // "training diverged: the loss is NaN at epoch 1, batch 5 of 782 (try a smaller --lr)",
 // for every backend's training loop.
 DivergenceError loss_divergence(float loss, int epoch, size_t batch, size_t batches);

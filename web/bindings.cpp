@@ -415,24 +415,12 @@ private:
     }
 
     val probabilities(const uint8_t* pixels) {
-        const size_t D = model_->in_features(), C = model_->out_features();
-        std::vector<float> x(D), logits(C);
-        active_kernels().scale_u8(pixels, 1.f / 255.f, x.data(), D);
-        model_->forward(x.data(), 1, logits.data());
-        const float m = logits[argmax(logits.data(), C)];
-        std::vector<double> p(C);
-        double sum = 0;
-        for (size_t c = 0; c < C; ++c) sum += p[c] = std::exp(double(logits[c] - m));
-        val probs = val::array();
-        size_t best = 0;
-        for (size_t c = 0; c < C; ++c) {
-            p[c] /= sum;
-            if (p[c] > p[best]) best = c;
-            probs.call<void>("push", p[c]);
-        }
+        const Prediction p = predict_proba(*model_, pixels);
         val out = val::object();
+        val probs = val::array();
+        for (double q : p.probs) probs.call<void>("push", q);
         out.set("probs", probs);
-        out.set("predicted", int(best));
+        out.set("predicted", int(p.predicted));
         return out;
     }
 
