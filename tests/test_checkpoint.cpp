@@ -10,16 +10,6 @@
 using namespace sgdx;
 using namespace sgdx::test;
 
-namespace {
-SgdOptions with_momentum() {
-    SgdOptions o;
-    o.lr = 0.1f;
-    o.momentum = 0.9f;
-    o.weight_decay = 1e-4f;
-    return o;
-}
-}  // namespace
-
 TEST_CASE("fit stopped at any checkpoint and resumed equals the uninterrupted run bit for bit") {
     TensorDataset train = mnist_head(0, 1000, "train"), valid = mnist_head(1000, 1200, "valid");
     MnistLogistic reference(784, 10, 1);

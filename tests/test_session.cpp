@@ -24,14 +24,6 @@ ModelSpec mlp_spec() {
     return s;
 }
 
-SgdOptions with_momentum() {
-    SgdOptions o;
-    o.lr = 0.1f;
-    o.momentum = 0.9f;
-    o.weight_decay = 1e-4f;
-    return o;
-}
-
 // Trains a copy of the model of its own and holds results back until two later
 // batches were submitted; the host model and optimiser see its state only through
 // to_host, and it sees theirs only through from_host.
