@@ -179,16 +179,23 @@ ModelSpec model_spec_of(const SafetensorsFile& f, const std::string& source) {
     return s;
 }
 
+TrainingDefaults default_training(const std::string& architecture) {
+    TrainingDefaults d;  // the tutorial's logistic model: SGD, lr 0.5, no momentum
+    if (architecture == "logistic") return d;
+    d.lr = 0.1f, d.momentum = 0.9f;  // its CNN chapter's, for every other network
+    if (architecture == "lenet") d.lr = 0.05f, d.lr_gamma = 0.7;
+    return d;
+}
+
 SgdOptions default_sgd(const std::string& architecture) {
-    SgdOptions o;  // the tutorial's logistic model: lr 0.5, no momentum
-    if (architecture != "logistic") {
-        o.lr = architecture == "lenet" ? 0.05f : 0.1f;
-        o.momentum = 0.9f;
-    }
+    const TrainingDefaults d = default_training(architecture);
+    SgdOptions o;
+    if (d.optimizer == "sgd") o.lr = d.lr, o.momentum = d.momentum;
+    else o.lr = 0.1f, o.momentum = 0.9f;
     return o;
 }
 
-double default_lr_gamma(const std::string& architecture) { return architecture == "lenet" ? 0.7 : 1.0; }
+double default_lr_gamma(const std::string& architecture) { return default_training(architecture).lr_gamma; }
 
 std::unique_ptr<Module> load_model_file(const std::string& path, ModelSpec* spec_out) {
     SafetensorsFile file = read_safetensors(path);

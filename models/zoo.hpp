@@ -48,6 +48,16 @@ std::string describe(const ModelSpec& spec);
 
 std::map<std::string, std::string> model_metadata(const ModelSpec& spec);
 
+// How a model trains unless told otherwise: the optimiser ("sgd", "adam",
+// "adamw"), its lr (and SGD's momentum), and the schedule (schedule.hpp).
+struct TrainingDefaults {
+    std::string optimizer = "sgd";
+    float lr = 0.5f, momentum = 0.f;
+    double lr_gamma = 1.0;
+    std::string schedule = "step";
+};
+TrainingDefaults default_training(const std::string& architecture);
+
 // A model's sensible SGD settings: the tutorial's lr 0.5 for the logistic model;
 // lr 0.1 with momentum 0.9 (its CNN chapter's) for the networks.
 SgdOptions default_sgd(const std::string& architecture);

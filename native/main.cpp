@@ -234,6 +234,8 @@ struct TrainOptions {
     std::vector<size_t> hidden;      // mlp widths
     double lr_gamma = 1.0;
     std::string optimizer = "sgd";   // sgd, adam, adamw
+    std::string schedule = "step";   // step, onecycle, cosine
+    bool optimizer_given = false, schedule_given = false;  // else the model's
     std::vector<double> betas = {0.9, 0.999};  // Adam's (PyTorch's defaults)
     double eps = 1e-8;
     bool lr_given = false, momentum_given = false, gamma_given = false;  // else the model's defaults
@@ -249,7 +251,7 @@ struct TrainOptions {
 const std::vector<std::string> kFixedByCheckpoint = {"--model", "--hidden", "--lr", "--lr-gamma", "--momentum",
                                                      "--weight-decay", "--batch-size", "--seed", "--no-shuffle",
                                                      "--valid-size", "--kernels", "--threads", "--init", "--device",
-                                                     "--optimizer", "--betas", "--eps"};
+                                                     "--optimizer", "--betas", "--eps", "--schedule"};
 
 // The model to train before the data says its size: what the --init file holds
 // (--model and --hidden, if given, must agree with it), else --model and --hidden.
@@ -285,7 +287,7 @@ std::map<std::string, std::string> run_settings(const TrainOptions& o, const std
     char betas[64], eps[32];
     std::snprintf(betas, sizeof betas, "%.17g,%.17g", o.betas[0], o.betas[1]);
     std::snprintf(eps, sizeof eps, "%.17g", o.eps);
-    return {{"optimizer", o.optimizer}, {"betas", betas}, {"eps", eps},
+    return {{"optimizer", o.optimizer}, {"betas", betas}, {"eps", eps}, {"schedule", o.schedule},
             {"lr", lr}, {"lr_gamma", gamma}, {"momentum", momentum}, {"weight_decay", wd}, {"batch_size", std::to_string(o.batch_size)},
             {"seed", std::to_string(o.seed)}, {"shuffle", o.no_shuffle ? "0" : "1"},
             {"valid_size", std::to_string(o.valid_size)}, {"epochs", std::to_string(o.epochs)},
@@ -329,8 +331,12 @@ void apply_settings(TrainOptions& o, const std::map<std::string, std::string>& s
             o.betas = {std::stod(b.substr(0, comma)), std::stod(b.substr(comma + 1))};
         }
         if (s.count("eps")) o.eps = std::stod(get("eps"));
+        o.schedule = s.count("schedule") ? get("schedule") : "step";  // older checkpoints: StepLR
+        parse_schedule(o.schedule);
     } catch (const std::logic_error&) {
         throw Error(source + ": checkpoint settings are corrupt");
+    } catch (const Error& e) {
+        throw Error(source + ": checkpoint settings are corrupt: " + e.what());
     }
 }
 
@@ -372,6 +378,7 @@ void refuse_changed_settings(const TrainOptions& given, const TrainOptions& run,
                           : flag == "--optimizer"    ? given.optimizer == run.optimizer
                           : flag == "--betas"        ? given.betas == run.betas
                           : flag == "--eps"          ? given.eps == run.eps
+                          : flag == "--schedule"     ? given.schedule == run.schedule
                                                      : false;  // --init
         if (!same) changed += (changed.empty() ? "" : ", ") + flag;
     }
@@ -407,6 +414,9 @@ int run_train(TrainOptions o) {
     } else {
         spec = requested_spec(o, o.init.empty() ? nullptr : &init_file);
         if (!o.init.empty()) model_source = o.init;
+        const TrainingDefaults model_defaults = default_training(spec.architecture);
+        if (!o.optimizer_given) o.optimizer = model_defaults.optimizer;
+        if (!o.schedule_given) o.schedule = model_defaults.schedule;
         if (o.optimizer == "sgd") {
             if (o.betas_given || o.eps_given)
                 throw Error(std::string(o.betas_given ? "--betas" : "--eps") +
@@ -422,15 +432,20 @@ int run_train(TrainOptions o) {
                             "'s moving averages are set with --betas B1,B2 (default 0.9,0.999)");
             // PyTorch's defaults: Adam(lr=1e-3, weight_decay=0), AdamW(lr=1e-3, weight_decay=1e-2).
             const AdamOptions defaults = o.optimizer == "adam" ? AdamOptions{} : adamw_options();
-            if (!o.lr_given) o.lr = defaults.lr;
+            if (!o.lr_given) o.lr = o.optimizer == model_defaults.optimizer ? model_defaults.lr : defaults.lr;
             if (!o.weight_decay_given) o.weight_decay = defaults.weight_decay;
             o.momentum = 0.f;
         }
-        if (!o.gamma_given) o.lr_gamma = default_lr_gamma(spec.architecture);
+        if (!o.gamma_given) o.lr_gamma = model_defaults.lr_gamma;
+        if (o.gamma_given && o.schedule != "step")
+            throw Error("--lr-gamma applies to --schedule step only, not " + o.schedule);
     }
     // The CUDA backend's step is SGD's.
     if (o.optimizer != "sgd" && o.device == "cuda")
         throw Error("--device cuda trains with --optimizer sgd only (the CUDA backend has no Adam): use --device cpu");
+    if (o.schedule != "step" && o.device == "cuda")
+        throw Error("--device cuda steps the learning rate per epoch only (--schedule step): use --device cpu for --schedule " +
+                    o.schedule);
     use_backend(o.kernels, o.threads);
     bool on_gpu = false;
     try {
@@ -484,8 +499,8 @@ int run_train(TrainOptions o) {
         spec.cols = data.cols;
         spec.classes = data.train.classes();
     }
-    if (on_gpu && o.optimizer != "sgd") {  // --device auto
-        std::fprintf(stderr, "sgdx: the CUDA backend trains with SGD only; training with %s on the CPU\n", optimizer_name);
+    if (on_gpu && (o.optimizer != "sgd" || o.schedule != "step")) {  // --device auto
+        std::fprintf(stderr, "sgdx: the CUDA backend trains with SGD and StepLR only; training on the CPU\n");
         on_gpu = false;
     }
     if (on_gpu && spec.architecture != "logistic") {
@@ -542,7 +557,9 @@ int run_train(TrainOptions o) {
     DataLoader test(data.test, o.batch_size * 2, false);
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     char lr_schedule[48] = "";
-    if (o.lr_gamma != 1.0) std::snprintf(lr_schedule, sizeof lr_schedule, " (x%g per epoch)", o.lr_gamma);
+    if (o.schedule == "onecycle") std::snprintf(lr_schedule, sizeof lr_schedule, " (peak of OneCycleLR)");
+    else if (o.schedule == "cosine") std::snprintf(lr_schedule, sizeof lr_schedule, " (CosineAnnealingLR to 0)");
+    else if (o.lr_gamma != 1.0) std::snprintf(lr_schedule, sizeof lr_schedule, " (x%g per epoch)", o.lr_gamma);
     char optimiser[160];  // "SGD lr 0.1 momentum 0.9" or "Adam lr 0.001 betas 0.9,0.999 eps 1e-08"
     if (o.optimizer == "sgd")
         std::snprintf(optimiser, sizeof optimiser, "SGD lr %g%s momentum %g", o.lr, lr_schedule, o.momentum);
@@ -601,6 +618,7 @@ int run_train(TrainOptions o) {
     FitOptions fit_options;
     fit_options.progress = progress;
     fit_options.lr_gamma = o.lr_gamma;
+    fit_options.schedule = parse_schedule(o.schedule);
     fit_options.stop_requested = [] { return g_interrupted.load(); };
     if (!o.checkpoint.empty()) {
         fit_options.checkpoint = [&](const TrainingState& st) { save_checkpoint(o.checkpoint, *model, *opt, st, settings); };
@@ -790,8 +808,15 @@ int main(int argc, char** argv) {
     train->add_option("--epochs", t.epochs, "Passes over the training set")->capture_default_str()->check(whole_number(0, 100000));
     train->add_option("--optimizer", t.optimizer,
                       "sgd, adam or adamw, with PyTorch's update rules (Adam and AdamW: PyTorch's defaults, lr 1e-3, "
-                      "betas 0.9,0.999, eps 1e-8; weight decay 0 for Adam, 1e-2 for AdamW, whose decay is decoupled)")
-        ->capture_default_str()->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+                      "betas 0.9,0.999, eps 1e-8; weight decay 0 for Adam, 1e-2 for AdamW, whose decay is decoupled) "
+                      "(default: sgd; the model's own for bncnn)")
+        ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+    train->add_option("--schedule", t.schedule,
+                      "How the learning rate changes: step (StepLR by --lr-gamma after every epoch), onecycle "
+                      "(PyTorch's OneCycleLR over the run, peaking at --lr, its momentum/beta1 cycled 0.95-0.85), or "
+                      "cosine (CosineAnnealingLR from --lr to 0 over the run); both stepped after every batch "
+                      "(default: step; the model's own for bncnn)")
+        ->check(CLI::IsMember(schedule_names()));
     train->add_option("--lr", t.lr, "Learning rate (default: 0.5 for logistic, the tutorial's 0.1 for the networks; lenet 0.05; "
                                     "1e-3 with adam and adamw)");
     train->add_option("--batch-size", t.batch_size, "Training batch size (validation uses twice this)")
@@ -898,6 +923,8 @@ int main(int argc, char** argv) {
             t.betas_given = train->count("--betas") > 0;
             t.eps_given = train->count("--eps") > 0;
             t.gamma_given = train->count("--lr-gamma") > 0;
+            t.optimizer_given = train->count("--optimizer") > 0;
+            t.schedule_given = train->count("--schedule") > 0;
             t.save_given = train->count("--save") > 0;
             std::error_code ec;  // the binary's own path, so a printed command runs as it is
             const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);

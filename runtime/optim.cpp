@@ -59,6 +59,15 @@ void SGD::set_lr(float lr) {
     options_ = o;
 }
 
+bool SGD::set_momentum(double momentum) {
+    if (buffers_.empty()) return false;
+    SgdOptions o = options_;
+    o.momentum = float(momentum);
+    validate(o);
+    options_ = o;
+    return true;
+}
+
 void SGD::step() {
     const auto& k = active_kernels();
     for (size_t i = 0; i < params_.size(); ++i) {
@@ -117,6 +126,14 @@ void Adam::set_lr(float lr) {
     o.lr = lr;
     validate(o, name());
     options_ = o;
+}
+
+bool Adam::set_momentum(double beta1) {
+    AdamOptions o = options_;
+    o.beta1 = beta1;
+    validate(o, name());
+    options_ = o;
+    return true;
 }
 
 // PyTorch's _single_tensor_adam / _single_tensor_adamw on CPU float tensors, one

@@ -30,6 +30,10 @@ public:
     void zero_grad();                      // p.grad = 0
     virtual float lr() const = 0;
     virtual void set_lr(float lr) = 0;  // validates it; the optimiser is unchanged if it throws
+    // The momentum term a schedule may cycle (OneCycleLR): SGD's momentum, Adam's
+    // beta1. False, and nothing changes, if the optimiser has none (SGD without
+    // momentum keeps no buffers to start using).
+    virtual bool set_momentum(double) { return false; }
 
     // The state a checkpoint must hold to continue bit for bit: per-parameter
     // tensors (none when the optimiser keeps none, e.g. SGD without momentum) and
@@ -66,6 +70,7 @@ public:
     const SgdOptions& options() const { return options_; }
     float lr() const override { return options_.lr; }
     void set_lr(float lr) override;
+    bool set_momentum(double momentum) override;
 
     // Optimiser state, for checkpoints: one momentum buffer per parameter
     // (empty without momentum) and whether the buffers hold a value yet.
@@ -117,6 +122,7 @@ public:
     const AdamOptions& options() const { return options_; }
     float lr() const override { return options_.lr; }
     void set_lr(float lr) override;
+    bool set_momentum(double beta1) override;
 
     uint64_t steps() const { return steps_; }  // PyTorch's state["step"]
     std::vector<xt::xarray<float>>& exp_avg() { return exp_avg_; }

@@ -186,6 +186,7 @@ void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws)
         Pin() { thread_pool().set_pinned(true); }
         ~Pin() { thread_pool().set_pinned(false); }
     } pin;
+    const KeepState keep(model);  // the warm-up moves no BatchNorm statistic, no Dropout count
     {
         LoaderInputs inputs(train);
         model.train();
@@ -270,9 +271,11 @@ void TrainingSession::start() {
     }
 }
 
-// Epoch e trains at lr x gamma^(e-1); its order was drawn (start_epoch) by the caller.
+// Epoch e trains at lr x gamma^(e-1) (StepLR; per-batch schedules set theirs as
+// each batch is submitted); its order was drawn (start_epoch) by the caller.
 void TrainingSession::begin_epoch() {
-    if (options_.lr_gamma != 1.0) exec_->set_lr(float(base_lr_ * std::pow(options_.lr_gamma, st_.epoch - 1)));
+    if (options_.schedule == LrSchedule::kStep && options_.lr_gamma != 1.0)
+        exec_->set_lr(float(scheduled_rate(LrSchedule::kStep, base_lr_, options_.lr_gamma, st_.epoch, epochs_, 0, 1).lr));
     model_.train();
     submitted_ = st_.next_batch;
     open_ = true;
@@ -337,6 +340,12 @@ bool TrainingSession::advance(const std::function<bool()>& pause) {
         const size_t n = train_.size();
         const size_t every = options_.checkpoint ? options_.checkpoint_every : 0;
         while (submitted_ < n) {
+            if (options_.schedule != LrSchedule::kStep) {
+                const ScheduledRate r =
+                    scheduled_rate(options_.schedule, base_lr_, options_.lr_gamma, st_.epoch, epochs_, submitted_, n);
+                exec_->set_lr(float(r.lr));
+                if (r.cycles_momentum) exec_->set_momentum(r.momentum);
+            }
             exec_->submit(train_.batch(submitted_), submitted_);
             ++submitted_;
             // A checkpoint, a stop or a pause sees every submitted step finished.

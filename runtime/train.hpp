@@ -13,6 +13,7 @@
 #include "error.hpp"
 #include "module.hpp"
 #include "optim.hpp"
+#include "schedule.hpp"
 
 namespace sgdx {
 
@@ -101,6 +102,9 @@ struct FitOptions {
     // Epoch e trains at the optimiser's lr x lr_gamma^(e-1): PyTorch's
     // StepLR(step_size=1, gamma). 1 keeps the rate constant, as the tutorial does.
     double lr_gamma = 1.0;
+    // Or a schedule stepped after every batch (schedule.hpp): OneCycleLR, whose
+    // peak is the optimiser's lr, or CosineAnnealingLR from it.
+    LrSchedule schedule = LrSchedule::kStep;
     // Asked after every batch (e.g. whether Ctrl-C was pressed): true ends the run
     // there, with the checkpoint written for that point, by throwing StopRequested.
     std::function<bool()> stop_requested;
@@ -148,6 +152,9 @@ public:
     virtual void collect(bool wait, std::vector<BatchLoss>& out) = 0;
     virtual EvalResult evaluate(DataLoader& loader) = 0;
     virtual void set_lr(float lr) = 0;
+    // The optimiser's momentum term (Optimizer::set_momentum); false if it has none
+    // or the executor cannot change it.
+    virtual bool set_momentum(double) { return false; }
     virtual void to_host() {}
     virtual void from_host() {}
     // The session is leaving with an exception: finish or drop what is in flight.
@@ -164,6 +171,7 @@ public:
     void collect(bool wait, std::vector<BatchLoss>& out) override;
     EvalResult evaluate(DataLoader& loader) override;
     void set_lr(float lr) override { opt_.set_lr(lr); }
+    bool set_momentum(double m) override { return opt_.set_momentum(m); }
 
 private:
     Module& model_;
