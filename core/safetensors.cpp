@@ -263,7 +263,12 @@ bool check_names(const TensorEntry* t, size_t n, Text& why) {
     return true;
 }
 
-DataProblem check_data(const TensorEntry* t, size_t n, uint64_t data_size, Text& why) {
+uint64_t dtype_bytes(Span dtype, Dtypes accepted) {
+    if (dtype.is("F32")) return 4;
+    return accepted == Dtypes::kF32OrI64 && dtype.is("I64") ? 8 : 0;
+}
+
+DataProblem check_data(const TensorEntry* t, size_t n, uint64_t data_size, Text& why, Dtypes accepted) {
     // Visit the entries by (begin, end, index) without sorting them: each step
     // takes the least entry after the previous one.
     auto before = [&](size_t a, size_t b) {
@@ -279,14 +284,16 @@ DataProblem check_data(const TensorEntry* t, size_t n, uint64_t data_size, Text&
             if ((prev == n || before(prev, j)) && (i == n || before(j, i))) i = j;
         prev = i;
         const TensorEntry& e = t[i];
-        if (!e.dtype.is("F32"))
-            return tensor_named(why, e.name).s(" has dtype ").name(e.dtype).s("; only F32 is supported"),
+        const uint64_t size = dtype_bytes(e.dtype, accepted);
+        if (!size)
+            return tensor_named(why, e.name).s(" has dtype ").name(e.dtype)
+                       .s(accepted == Dtypes::kF32 ? "; only F32 is supported" : "; only F32 and I64 are supported"),
                    DataProblem::kDtype;
         uint64_t count = 0;
         if (!element_count(e, count, why)) return DataProblem::kLayout;
-        if (e.end < e.begin || e.end - e.begin != count * 4)
+        if (e.end < e.begin || e.end - e.begin != count * size)
             return tensor_named(why, e.name).s(": data_offsets [").u(e.begin).s(", ").u(e.end)
-                       .s("] do not match its shape (").u(count * 4).s(" bytes)"), DataProblem::kLayout;
+                       .s("] do not match its shape (").u(count * size).s(" bytes)"), DataProblem::kLayout;
         if (e.begin != expected)
             return tensor_named(why, e.name).s(": data_offsets overlap or leave a gap"), DataProblem::kLayout;
         if (e.end > data_size)
@@ -337,12 +344,14 @@ void HeaderWriter::meta(Span key, Span value) {
     string(value);
 }
 
-void HeaderWriter::tensor(Span name, const uint64_t* shape, size_t rank, uint64_t bytes) {
+void HeaderWriter::tensor(Span name, const uint64_t* shape, size_t rank, uint64_t bytes, const char* dtype) {
     if (state_ == kInMetadata) put('}');
     if (state_ != kEmpty) put(',');
     state_ = kTensors;
     string(name);
-    puts(":{\"dtype\":\"F32\",\"shape\":[");
+    puts(":{\"dtype\":\"");
+    puts(dtype);
+    puts("\",\"shape\":[");
     for (size_t d = 0; d < rank; ++d) {
         if (d) put(',');
         number(shape[d]);

@@ -87,11 +87,17 @@ bool element_count(const TensorEntry& t, uint64_t& count, Text& why);
 bool check_names(const TensorEntry* t, size_t n, Text& why);
 
 enum class DataProblem { kNone, kDtype, kLayout };
-// Every tensor is F32, its data_offsets span exactly its values, and in offset
-// order they tile the data section of `data_size` bytes: no gap, no overlap,
-// nothing past the end or after the last tensor. Checked in offset order, so
-// the first problem in the file is the one reported.
-DataProblem check_data(const TensorEntry* t, size_t n, uint64_t data_size, Text& why);
+// The dtypes a reader takes: the device and the C API only F32; the runtime also
+// I64 (BatchNorm's num_batches_tracked, as PyTorch writes it).
+enum class Dtypes { kF32, kF32OrI64 };
+// Bytes per value of dtype F32 (4) or I64 (8); 0 for any other.
+uint64_t dtype_bytes(Span dtype, Dtypes accepted);
+// Every tensor has an accepted dtype, its data_offsets span exactly its values,
+// and in offset order they tile the data section of `data_size` bytes: no gap,
+// no overlap, nothing past the end or after the last tensor. Checked in offset
+// order, so the first problem in the file is the one reported.
+DataProblem check_data(const TensorEntry* t, size_t n, uint64_t data_size, Text& why,
+                       Dtypes accepted = Dtypes::kF32);
 
 // Writes a header into buf[0, cap) without a terminating NUL: the metadata (in
 // the order given, all before the first tensor), then the tensors, whose
@@ -101,7 +107,7 @@ class HeaderWriter {
 public:
     HeaderWriter(char* buf, size_t cap) : buf_(buf), cap_(cap) { put('{'); }
     void meta(Span key, Span value);
-    void tensor(Span name, const uint64_t* shape, size_t rank, uint64_t bytes);
+    void tensor(Span name, const uint64_t* shape, size_t rank, uint64_t bytes, const char* dtype = "F32");
     // Closes the JSON; returns its length (whether or not it fitted).
     size_t finish();
     bool fits() const { return len_ <= cap_; }

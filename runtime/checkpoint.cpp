@@ -13,6 +13,7 @@ const char* kKind = "sgdx-checkpoint";
 const char* kStatePrefix = "optimizer.";  // + state name + "." + parameter name
 const char* kOptimizerKey = "optimizer";
 const char* kSettingPrefix = "setting.";
+const char* kCounterPrefix = "module.";  // + a module counter's dotted name (Dropout's "3.calls")
 
 // %.17g round-trips every double exactly.
 std::string exact(double v) {
@@ -89,17 +90,13 @@ void save_checkpoint(const std::string& path, Module& model, Optimizer& opt, con
         if (s.buffers->size() != params.size())
             throw Error(std::string("save_checkpoint: the ") + opt.name() + "'s " + s.name +
                         " buffers are not one per model parameter");
-    for (size_t i = 0; i < params.size(); ++i) {
-        const Parameter& p = *params[i].second;
-        TensorData& t = file.tensors[params[i].first];
-        t.shape.assign(p.value.shape().begin(), p.value.shape().end());
-        t.values.assign(p.value.begin(), p.value.end());
+    model_tensors(model, file);  // parameters and buffers, as in a model file
+    for (size_t i = 0; i < params.size(); ++i)
         for (const auto& s : state) {
             TensorData& m = file.tensors[kStatePrefix + s.name + "." + params[i].first];
-            m.shape = t.shape;
+            m.shape = file.tensors.at(params[i].first).shape;
             m.values.assign((*s.buffers)[i].begin(), (*s.buffers)[i].end());
         }
-    }
     auto& meta = file.metadata;
     meta["format"] = "pt";
     meta["kind"] = kKind;
@@ -111,6 +108,7 @@ void save_checkpoint(const std::string& path, Module& model, Optimizer& opt, con
     meta["rng_inc"] = std::to_string(st.rng_inc);
     meta[kOptimizerKey] = opt.name();
     for (const auto& [key, value] : opt.counters()) meta[key] = std::to_string(value);
+    for (const auto& [name, value] : model.named_counters()) meta[kCounterPrefix + name] = std::to_string(*value);
     meta["history"] = history_text(st.history);
     for (const auto& [k, v] : settings) meta[kSettingPrefix + k] = v;
     std::vector<uint8_t> bytes = encode_safetensors(file);
@@ -184,8 +182,19 @@ TrainingState restore_checkpoint(const SafetensorsFile& file, const std::string&
         if (!file.metadata.count(key) && state.empty()) continue;
         value = r.u64(key);
     }
-    // The counters first (set_counter checks their values), then the model (load_model
-    // checks names and shapes before copying): if either throws, nothing has changed.
+    // The model's counters: each one the model has, and none it has not.
+    auto module_counters = model.named_counters();
+    std::vector<uint64_t> module_values;
+    for (const auto& [name, value] : module_counters) module_values.push_back(r.u64(kCounterPrefix + name));
+    for (const auto& [key, value] : file.metadata) {
+        if (key.rfind(kCounterPrefix, 0) != 0) continue;
+        bool known = false;
+        for (const auto& c : module_counters) known = known || kCounterPrefix + c.first == key;
+        if (!known) throw Error(source + ": checkpoint has a counter '" + key + "' this model does not have");
+    }
+    // The optimiser's counters first (set_counter checks their values), then the model
+    // (load_model checks names, shapes and dtypes before copying): if either throws,
+    // nothing has changed.
     const auto before = opt.counters();
     try {
         for (const auto& [key, value] : counters)
@@ -195,6 +204,7 @@ TrainingState restore_checkpoint(const SafetensorsFile& file, const std::string&
         for (const auto& [key, value] : before) opt.set_counter(key, value);
         throw;
     }
+    for (size_t i = 0; i < module_counters.size(); ++i) *module_counters[i].second = module_values[i];
     for (const auto& s : state) {
         const auto& have = saved[s.name];
         for (size_t i = 0; i < params.size(); ++i) {

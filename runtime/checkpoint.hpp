@@ -3,7 +3,10 @@
 // model file), the optimiser's state tensors ("optimizer.<state>.<name>": SGD's
 // "momentum", Adam's "exp_avg" and "exp_avg_sq"), and in its header the optimiser
 // ("optimizer": SGD, Adam, AdamW) and its counters (SGD's "has_momentum", Adam's
-// "optimizer.step"), the TrainingState, and the caller's settings. Written
+// "optimizer.step"), the model's counters ("module.<name>": a Dropout's count of
+// training forwards, which its masks derive from), the TrainingState, and the
+// caller's settings. The model's tensors include its buffers (BatchNorm's running
+// statistics), so a resumed run goes on bit for bit. Written
 // atomically, so a crash at any moment leaves the previous checkpoint or the new one.
 #include <map>
 #include <string>

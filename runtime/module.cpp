@@ -55,15 +55,35 @@ void Module::backward(const uint8_t* x, float scale, const float* dy, size_t bat
     backward(convert(x, scale, batch), dy, batch);
 }
 
-void Module::collect(const std::string& prefix,
-                     std::vector<std::pair<std::string, Parameter*>>& out) {
-    for (auto& [name, p] : params_) out.emplace_back(prefix + name, p);
-    for (auto& [name, m] : children_) m->collect(prefix + name + ".", out);
+const char* dtype_name(DType dtype) { return dtype == DType::I64 ? "I64" : "F32"; }
+
+std::vector<size_t> Buffer::shape() const {
+    if (dtype == DType::I64) return {};
+    return std::vector<size_t>(value.shape().begin(), value.shape().end());
+}
+
+template <class T>
+void Module::collect(std::vector<std::pair<std::string, T*>> Module::*own, const std::string& prefix,
+                     std::vector<std::pair<std::string, T*>>& out) {
+    for (auto& [name, p] : this->*own) out.emplace_back(prefix + name, p);
+    for (auto& [name, m] : children_) m->collect(own, prefix + name + ".", out);
 }
 
 std::vector<std::pair<std::string, Parameter*>> Module::named_parameters() {
     std::vector<std::pair<std::string, Parameter*>> out;
-    collect("", out);
+    collect(&Module::params_, "", out);
+    return out;
+}
+
+std::vector<std::pair<std::string, Buffer*>> Module::named_buffers() {
+    std::vector<std::pair<std::string, Buffer*>> out;
+    collect(&Module::buffers_, "", out);
+    return out;
+}
+
+std::vector<std::pair<std::string, uint64_t*>> Module::named_counters() {
+    std::vector<std::pair<std::string, uint64_t*>> out;
+    collect(&Module::counters_, "", out);
     return out;
 }
 
@@ -86,8 +106,25 @@ void Module::register_parameter(const std::string& name, Parameter& p) {
     params_.emplace_back(name, &p);
 }
 
+void Module::register_buffer(const std::string& name, Buffer& b) { buffers_.emplace_back(name, &b); }
+
+void Module::register_counter(const std::string& name, uint64_t& c) { counters_.emplace_back(name, &c); }
+
 void Module::register_module(const std::string& name, Module& m) {
     children_.emplace_back(name, &m);
+}
+
+KeepState::KeepState(Module& m) {
+    for (auto& [name, b] : m.named_buffers()) buffers_.emplace_back(b, *b);
+    for (auto& [name, c] : m.named_counters()) counters_.emplace_back(c, *c);
+}
+
+KeepState::~KeepState() {
+    for (auto& [b, saved] : buffers_) {
+        std::copy(saved.value.begin(), saved.value.end(), b->value.begin());
+        b->count = saved.count;
+    }
+    for (auto& [c, saved] : counters_) *c = saved;
 }
 
 }  // namespace sgdx

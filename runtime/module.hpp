@@ -26,6 +26,22 @@ struct Parameter {
     xt::xarray<float> grad;   // same shape, zeroed by zero_grad()
 };
 
+// The element types of a model file's tensors: parameters are F32; a buffer may
+// be an I64 scalar (BatchNorm's num_batches_tracked, as PyTorch writes it).
+enum class DType { F32, I64 };
+const char* dtype_name(DType dtype);  // "F32", "I64": the safetensors spelling
+
+// State that PyTorch keeps in the state_dict but no optimiser changes
+// (register_buffer): BatchNorm's running_mean (F32, any shape) or its
+// num_batches_tracked (I64, shape [], held exactly as an int64).
+struct Buffer {
+    DType dtype = DType::F32;
+    xt::xarray<float> value;  // F32
+    int64_t count = 0;        // I64: a 0-d tensor
+    // The shape as PyTorch sees it: value's, or [] for an I64 scalar.
+    std::vector<size_t> shape() const;
+};
+
 class Module {
 public:
     Module() = default;
@@ -64,6 +80,12 @@ public:
     std::vector<std::pair<std::string, Parameter*>> named_parameters();
     std::vector<Parameter*> parameters();
     void zero_grad();
+    // Buffers, named the same way: "bn.running_mean", "1.num_batches_tracked".
+    std::vector<std::pair<std::string, Buffer*>> named_buffers();
+    // Counters that are neither parameters nor buffers (not in model files, which
+    // PyTorch loads) but that a resumed run needs to go on bit for bit, e.g. how
+    // many training forwards a Dropout has made; checkpoints save them. Dotted names.
+    std::vector<std::pair<std::string, uint64_t*>> named_counters();
 
     void train(bool on = true);
     void eval() { train(false); }
@@ -74,19 +96,42 @@ public:
 
 protected:
     void register_parameter(const std::string& name, Parameter& p);
+    void register_buffer(const std::string& name, Buffer& b);
+    void register_counter(const std::string& name, uint64_t& c);
     void register_module(const std::string& name, Module& m);
     // The output shape for this input shape (build's work): a layer checks it and
     // keeps what its kernels need (e.g. height and width).
     virtual Shape configure(const Shape& input) = 0;
 
 private:
-    void collect(const std::string& prefix, std::vector<std::pair<std::string, Parameter*>>& out);
+    // This module's own entries of one kind (params_, buffers_ or counters_), then
+    // its children's, their names prefixed with the path.
+    template <class T>
+    void collect(std::vector<std::pair<std::string, T*>> Module::*own, const std::string& prefix,
+                 std::vector<std::pair<std::string, T*>>& out);
     std::vector<std::pair<std::string, Parameter*>> params_;
+    std::vector<std::pair<std::string, Buffer*>> buffers_;
+    std::vector<std::pair<std::string, uint64_t*>> counters_;
     std::vector<std::pair<std::string, Module*>> children_;
     bool training_ = true;
     Shape in_shape_, out_shape_;
     std::vector<float> converted_;  // for the default uint8 path
     const float* convert(const uint8_t* x, float scale, size_t batch);
+};
+
+// A module's buffers and counters as they are now, put back when this goes out of
+// scope: a warm-up batch (train.cpp's prepare) then moves no running statistic and
+// counts no Dropout forward, so a resumed run goes on as the uninterrupted one.
+class KeepState {
+public:
+    explicit KeepState(Module& m);
+    ~KeepState();
+    KeepState(const KeepState&) = delete;
+    KeepState& operator=(const KeepState&) = delete;
+
+private:
+    std::vector<std::pair<Buffer*, Buffer>> buffers_;
+    std::vector<std::pair<uint64_t*, uint64_t>> counters_;
 };
 
 }  // namespace sgdx

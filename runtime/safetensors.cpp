@@ -18,6 +18,10 @@ std::string decoded(core::Span raw) {
     return s;
 }
 
+uint64_t data_bytes(const TensorData& t) {
+    return t.dtype == DType::I64 ? 8 * uint64_t(t.ints.size()) : 4 * uint64_t(t.values.size());
+}
+
 // The header of `file`, unpadded, into buf[0, cap); returns its length.
 size_t write_header(const SafetensorsFile& file, char* buf, size_t cap) {
     core::HeaderWriter w(buf, cap);
@@ -25,9 +29,20 @@ size_t write_header(const SafetensorsFile& file, char* buf, size_t cap) {
     std::vector<uint64_t> shape;
     for (const auto& [name, t] : file.tensors) {
         shape.assign(t.shape.begin(), t.shape.end());
-        w.tensor(span_of(name), shape.data(), shape.size(), 4 * uint64_t(t.values.size()));
+        w.tensor(span_of(name), shape.data(), shape.size(), data_bytes(t), dtype_name(t.dtype));
     }
     return w.finish();
+}
+
+// Little-endian on every host.
+void put_le(uint64_t u, int bytes, uint8_t*& q) {
+    for (int i = 0; i < bytes; ++i) *q++ = uint8_t(u >> (8 * i));
+}
+
+uint64_t get_le(const uint8_t* q, int bytes) {
+    uint64_t u = 0;
+    for (int i = 0; i < bytes; ++i) u |= uint64_t(q[i]) << (8 * i);
+    return u;
 }
 
 }  // namespace
@@ -49,7 +64,9 @@ SafetensorsFile parse_safetensors(const uint8_t* bytes, size_t size, const std::
         else entries.push_back(reader.tensor());
     }
     if (!core::check_names(entries.data(), entries.size(), why)) fail();
-    if (core::check_data(entries.data(), entries.size(), size - 8 - n, why) != core::DataProblem::kNone) fail();
+    if (core::check_data(entries.data(), entries.size(), size - 8 - n, why, core::Dtypes::kF32OrI64) !=
+        core::DataProblem::kNone)
+        fail();
     const uint8_t* data = bytes + 8 + n;
     for (const core::TensorEntry& e : entries) {
         const std::string name = decoded(e.name);
@@ -57,11 +74,15 @@ SafetensorsFile parse_safetensors(const uint8_t* bytes, size_t size, const std::
             throw Error(source + ": corrupt safetensors header: tensor '" + name + "' appears twice");
         TensorData& t = file.tensors[name];
         t.shape.assign(e.shape, e.shape + e.rank);
-        const size_t count = size_t((e.end - e.begin) / 4);
-        t.values.resize(count);
-        for (size_t i = 0; i < count; ++i) {  // little-endian on every host
-            const uint8_t* q = data + e.begin + 4 * i;
-            uint32_t u = uint32_t(q[0]) | uint32_t(q[1]) << 8 | uint32_t(q[2]) << 16 | uint32_t(q[3]) << 24;
+        if (e.dtype.is("I64")) {
+            t.dtype = DType::I64;
+            t.ints.resize(size_t((e.end - e.begin) / 8));
+            for (size_t i = 0; i < t.ints.size(); ++i) t.ints[i] = int64_t(get_le(data + e.begin + 8 * i, 8));
+            continue;
+        }
+        t.values.resize(size_t((e.end - e.begin) / 4));
+        for (size_t i = 0; i < t.values.size(); ++i) {
+            const uint32_t u = uint32_t(get_le(data + e.begin + 4 * i, 4));
             std::memcpy(&t.values[i], &u, 4);
         }
     }
@@ -71,29 +92,46 @@ SafetensorsFile parse_safetensors(const uint8_t* bytes, size_t size, const std::
 std::vector<uint8_t> encode_safetensors(const SafetensorsFile& file) {
     const size_t length = write_header(file, nullptr, 0), padded = core::HeaderWriter::padded(length);
     uint64_t data = 0;
-    for (const auto& [name, t] : file.tensors) data += 4 * uint64_t(t.values.size());
+    for (const auto& [name, t] : file.tensors) data += data_bytes(t);
     std::vector<uint8_t> out(8 + padded + data, uint8_t(' '));
-    for (int i = 0; i < 8; ++i) out[size_t(i)] = uint8_t(uint64_t(padded) >> (8 * i));
+    uint8_t* q = out.data();
+    put_le(padded, 8, q);
     write_header(file, reinterpret_cast<char*>(out.data() + 8), length);  // the data starts 8-byte aligned
-    uint8_t* q = out.data() + 8 + padded;
-    for (const auto& [name, t] : file.tensors)
+    q = out.data() + 8 + padded;
+    for (const auto& [name, t] : file.tensors) {
+        if (t.dtype == DType::I64) {
+            for (int64_t v : t.ints) put_le(uint64_t(v), 8, q);
+            continue;
+        }
         for (float v : t.values) {
             uint32_t u;
             std::memcpy(&u, &v, 4);
-            for (int i = 0; i < 4; ++i) *q++ = uint8_t(u >> (8 * i));
+            put_le(u, 4, q);
         }
+    }
     return out;
+}
+
+void model_tensors(Module& model, SafetensorsFile& file) {
+    for (auto& [name, p] : model.named_parameters()) {
+        TensorData& t = file.tensors[name];
+        t.shape.assign(p->value.shape().begin(), p->value.shape().end());
+        t.values.assign(p->value.begin(), p->value.end());
+    }
+    for (auto& [name, b] : model.named_buffers()) {
+        TensorData& t = file.tensors[name];
+        t.shape = b->shape();
+        t.dtype = b->dtype;
+        if (b->dtype == DType::I64) t.ints.assign(1, b->count);
+        else t.values.assign(b->value.begin(), b->value.end());
+    }
 }
 
 std::vector<uint8_t> encode_model(Module& model, const std::map<std::string, std::string>& metadata) {
     SafetensorsFile file;
     file.metadata = metadata;
     file.metadata["format"] = "pt";
-    for (auto& [name, p] : model.named_parameters()) {
-        TensorData& t = file.tensors[name];
-        t.shape.assign(p->value.shape().begin(), p->value.shape().end());
-        t.values.assign(p->value.begin(), p->value.end());
-    }
+    model_tensors(model, file);
     return encode_safetensors(file);
 }
 
@@ -103,23 +141,35 @@ void save_model(Module& model, const std::string& path, const std::map<std::stri
 }
 
 void load_model(Module& model, const SafetensorsFile& file, const std::string& source) {
+    struct Wanted {
+        std::vector<size_t> shape;
+        DType dtype;
+    };
+    std::map<std::string, Wanted> wanted;
     auto params = model.named_parameters();
-    for (auto& [name, p] : params) {
+    auto buffers = model.named_buffers();
+    for (auto& [name, p] : params) wanted[name] = {std::vector<size_t>(p->value.shape().begin(), p->value.shape().end()), DType::F32};
+    for (auto& [name, b] : buffers) wanted[name] = {b->shape(), b->dtype};
+    for (const auto& [name, want] : wanted) {
         auto it = file.tensors.find(name);
         if (it == file.tensors.end()) throw Error(source + ": the model file has no tensor '" + name + "'");
-        std::vector<size_t> want(p->value.shape().begin(), p->value.shape().end());
-        if (it->second.shape != want)
+        if (it->second.shape != want.shape)
             throw Error(source + ": tensor '" + name + "' has shape " + shape_text(it->second.shape) +
-                        ", the model expects " + shape_text(want));
+                        ", the model expects " + shape_text(want.shape));
+        if (it->second.dtype != want.dtype)
+            throw Error(source + ": tensor '" + name + "' has dtype " + dtype_name(it->second.dtype) +
+                        ", the model expects " + dtype_name(want.dtype));
     }
-    for (const auto& [name, t] : file.tensors) {
-        bool known = false;
-        for (auto& np : params) known = known || np.first == name;
-        if (!known) throw Error(source + ": unexpected tensor '" + name + "' for this model");
-    }
+    for (const auto& [name, t] : file.tensors)
+        if (!wanted.count(name)) throw Error(source + ": unexpected tensor '" + name + "' for this model");
     for (auto& [name, p] : params) {  // all checked: now copy
         const auto& values = file.tensors.at(name).values;
         std::copy(values.begin(), values.end(), p->value.begin());
+    }
+    for (auto& [name, b] : buffers) {
+        const TensorData& t = file.tensors.at(name);
+        if (b->dtype == DType::I64) b->count = t.ints.at(0);
+        else std::copy(t.values.begin(), t.values.end(), b->value.begin());
     }
 }
 

@@ -109,3 +109,67 @@ TEST_CASE("an atomic write never follows or truncates what sits at its temporary
     std::remove(victim.c_str());
     std::remove(path.c_str());
 }
+
+TEST_CASE("I64 tensors and 0-d shapes: parsed, written and read back exactly") {
+    SafetensorsFile f;
+    f.metadata["format"] = "pt";
+    TensorData& count = f.tensors["bn.num_batches_tracked"];
+    count.dtype = DType::I64;
+    count.ints = {(int64_t(1) << 53) + 1};  // no float or double holds it
+    TensorData& many = f.tensors["ids"];
+    many.dtype = DType::I64;
+    many.shape = {2, 2};
+    many.ints = {-1, 0, INT64_MAX, INT64_MIN};
+    TensorData& scalar = f.tensors["scale"];  // an F32 0-d tensor
+    scalar.values = {0.5f};
+    auto bytes = encode_safetensors(f);
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data(), 8);
+    const std::string header(reinterpret_cast<const char*>(bytes.data() + 8), n);
+    CHECK(header.find("\"bn.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]}") !=
+          std::string::npos);
+    CHECK(header.find("\"ids\":{\"dtype\":\"I64\",\"shape\":[2,2],\"data_offsets\":[8,40]}") != std::string::npos);
+    CHECK(header.find("\"scale\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[40,44]}") != std::string::npos);
+    CHECK(bytes.size() == 8 + n + 44);
+    CHECK(bytes[8 + n] == 1);  // little-endian: 2^53 + 1 starts with byte 1 ...
+    CHECK(bytes[8 + n + 6] == 0x20);  // ... and has bit 53 in byte 6
+    SafetensorsFile back = parse_safetensors(bytes.data(), bytes.size(), "i64.st");
+    CHECK(back.tensors.at("bn.num_batches_tracked").dtype == DType::I64);
+    CHECK(back.tensors.at("bn.num_batches_tracked").shape.empty());
+    CHECK(back.tensors.at("bn.num_batches_tracked").ints == count.ints);
+    CHECK(back.tensors.at("ids").ints == many.ints);
+    CHECK(back.tensors.at("ids").values.empty());
+    CHECK(back.tensors.at("scale").dtype == DType::F32);
+    CHECK(back.tensors.at("scale").shape.empty());
+    CHECK(back.tensors.at("scale").values == scalar.values);
+    CHECK(encode_safetensors(back) == bytes);
+
+    // The I64 data must span 8 bytes per value, and other dtypes are still refused.
+    std::string text(bytes.begin(), bytes.end());
+    auto parse = [&](const std::string& from, const std::string& to) {
+        std::string t = text;
+        const size_t at = t.find(from);
+        REQUIRE(at != std::string::npos);
+        t.replace(at, from.size(), to);
+        return parse_safetensors(reinterpret_cast<const uint8_t*>(t.data()), t.size(), "i64.st");
+    };
+    CHECK_THROWS_WITH_AS(parse("\"I64\",\"shape\":[2,2]", "\"I64\",\"shape\":[2,3]"),
+                         doctest::Contains("do not match its shape (48 bytes)"), Error);
+    CHECK_THROWS_WITH_AS(parse("\"I64\",\"shape\":[2,2]", "\"I32\",\"shape\":[2,2]"),
+                         doctest::Contains("has dtype I32; only F32 and I64 are supported"), Error);
+}
+
+TEST_CASE("a model without buffers is written as before: parameters only, all F32") {
+    MnistLogistic a(20, 3, 1);
+    auto bytes = encode_model(a);
+    SafetensorsFile f;
+    f.metadata["format"] = "pt";
+    for (auto& [name, p] : a.named_parameters()) {
+        TensorData& t = f.tensors[name];
+        t.shape.assign(p->value.shape().begin(), p->value.shape().end());
+        t.values.assign(p->value.begin(), p->value.end());
+    }
+    CHECK(encode_safetensors(f) == bytes);
+    const std::string text(bytes.begin(), bytes.end());
+    CHECK(text.find("I64") == std::string::npos);
+}
