@@ -2,7 +2,7 @@
 // Reshaping layers: the values stay as they are (row-major), only the shape of a
 // sample changes. View is the tutorial's Lambda(lambda x: x.view(-1, 1, 28, 28))
 // for a batch of flat images; Flatten (nn.Flatten, or x.view(x.size(0), -1)) is
-// its inverse.
+// its inverse, and Unflatten (nn.Unflatten(1, shape)) a View by PyTorch's name.
 #include "module.hpp"
 
 namespace sgdx {
@@ -40,6 +40,14 @@ class Flatten : public View {
 public:
     Flatten() : View({0}) {}
     std::string type_name() const override { return "Flatten"; }
+};
+
+// nn.Unflatten(1, (C, H, W)): a flat sample becomes (C, H, W). The work is View's
+// (a Sequential treats it as a View after a convolution too).
+class Unflatten : public View {
+public:
+    explicit Unflatten(Shape shape) : View(std::move(shape)) {}
+    std::string type_name() const override { return "Unflatten"; }
 };
 
 }  // namespace sgdx

@@ -2,9 +2,11 @@
 // The whole runtime in one include.
 #include "activation.hpp"
 #include "backend.hpp"
+#include "batchnorm.hpp"
 #include "checkpoint.hpp"
 #include "conv2d.hpp"
 #include "data.hpp"
+#include "dropout.hpp"
 #include "error.hpp"
 #include "file_io.hpp"
 #include "idx.hpp"

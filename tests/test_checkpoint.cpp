@@ -3,8 +3,13 @@
 #include <memory>
 
 #include "models/mnist_logistic.hpp"
+#include "runtime/activation.hpp"
+#include "runtime/batchnorm.hpp"
 #include "runtime/checkpoint.hpp"
+#include "runtime/dropout.hpp"
 #include "runtime/error.hpp"
+#include "runtime/linear.hpp"
+#include "runtime/sequential.hpp"
 #include "tutorial_data.hpp"
 
 using namespace sgdx;
@@ -157,4 +162,120 @@ TEST_CASE("a checkpoint of another optimiser is rejected and changes nothing") {
                          doctest::Contains("lacks a fitting exp_avg_sq buffer for 'lin.bias'"), Error);
     CHECK(other.lin.weight.value == before);
     CHECK(adam2.steps() == 0);
+}
+
+namespace {
+
+// An MLP with every kind of state a checkpoint must carry beyond the weights:
+// BatchNorm's running statistics and count, and a Dropout's seed and count.
+std::unique_ptr<Sequential> regularised_mlp(uint64_t seed) {
+    Rng rng(seed);
+    auto net = std::make_unique<Sequential>();
+    net->emplace<Linear>(784, 32, rng);
+    net->emplace<BatchNorm1d>(32);
+    net->emplace<ReLU>();
+    net->emplace<Dropout>(0.25, seed);
+    net->emplace<Linear>(32, 10, rng);
+    net->build({784});
+    return net;
+}
+
+void check_same_state(Module& a, Module& b) {
+    auto pa = a.named_parameters(), pb = b.named_parameters();
+    REQUIRE(pa.size() == pb.size());
+    for (size_t i = 0; i < pa.size(); ++i) {
+        CAPTURE(pa[i].first);
+        CHECK(pa[i].second->value == pb[i].second->value);
+    }
+    auto ba = a.named_buffers(), bb = b.named_buffers();
+    REQUIRE(ba.size() == bb.size());
+    for (size_t i = 0; i < ba.size(); ++i) {
+        CAPTURE(ba[i].first);
+        CHECK(ba[i].second->value == bb[i].second->value);
+        CHECK(ba[i].second->count == bb[i].second->count);
+    }
+    auto ca = a.named_counters(), cb = b.named_counters();
+    REQUIRE(ca.size() == cb.size());
+    for (size_t i = 0; i < ca.size(); ++i) {
+        CAPTURE(ca[i].first);
+        CHECK(*ca[i].second == *cb[i].second);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("BatchNorm statistics and Dropout masks: fit stopped at a checkpoint and resumed equals the uninterrupted run bit for bit") {
+    TensorDataset train = mnist_head(0, 1000, "train"), valid = mnist_head(1000, 1200, "valid");
+    auto reference = regularised_mlp(1);
+    {
+        SGD opt(reference->parameters(), with_momentum());
+        DataLoader t(train, 64, true, 9), v(valid, 128);
+        fit(3, *reference, opt, t, v);
+    }
+    auto& bn = dynamic_cast<BatchNorm1d&>((*reference)[1]);
+    auto& drop = dynamic_cast<Dropout&>((*reference)[3]);
+    CHECK(bn.num_batches_tracked.count == 3 * 16);  // one per training batch: the warm-up counts none
+    CHECK(drop.calls() == 3 * 16);
+    CHECK(bn.running_var.value(0) != 1.f);
+    const std::string path = temp_path("regularised.ckpt");
+    for (size_t stop_at : {size_t(5), size_t(16), size_t(23)}) {
+        CAPTURE(stop_at);
+        struct Stop {};
+        auto first = regularised_mlp(1);
+        SGD opt1(first->parameters(), with_momentum());
+        DataLoader t1(train, 64, true, 9), v1(valid, 128);
+        size_t calls = 0;
+        FitOptions o1;
+        o1.checkpoint_every = 1;
+        o1.checkpoint = [&](const TrainingState& st) {
+            save_checkpoint(path, *first, opt1, st, {});
+            if (++calls == stop_at) throw Stop{};
+        };
+        CHECK_THROWS_AS(fit(3, *first, opt1, t1, v1, o1), Stop);
+
+        auto second = regularised_mlp(12345);  // other weights, another Dropout seed
+        SGD opt2(second->parameters(), with_momentum());
+        DataLoader t2(train, 64, true, 555), v2(valid, 128);
+        const SafetensorsFile file = read_safetensors(path);
+        CHECK(file.tensors.at("1.num_batches_tracked").dtype == DType::I64);
+        CHECK(file.metadata.at("module.3.seed") == "1");
+        TrainingState st = restore_checkpoint(file, path, *second, opt2);
+        check_same_state(*first, *second);
+        FitOptions o2;
+        o2.resume = &st;
+        fit(3, *second, opt2, t2, v2, o2);
+        check_same_state(*second, *reference);
+    }
+}
+
+TEST_CASE("a checkpoint without the model's buffers or counters, or with others, is rejected and changes nothing") {
+    auto model = regularised_mlp(1);
+    SGD opt(model->parameters(), {});
+    const std::string path = temp_path("regularised-bad.ckpt");
+    save_checkpoint(path, *model, opt, TrainingState{}, {});
+    auto target = regularised_mlp(2);
+    const auto before = target->parameters()[0]->value;
+    SGD opt2(target->parameters(), {});
+    auto fails = [&](const SafetensorsFile& f, const char* fragment) {
+        CAPTURE(fragment);
+        CHECK_THROWS_WITH_AS(restore_checkpoint(f, path, *target, opt2), doctest::Contains(fragment), Error);
+        CHECK(target->parameters()[0]->value == before);
+        CHECK(dynamic_cast<Dropout&>((*target)[3]).seed() == 2);
+        CHECK(dynamic_cast<BatchNorm1d&>((*target)[1]).running_var.value(0) == 1.f);
+    };
+    SafetensorsFile good = read_safetensors(path);
+    SafetensorsFile no_count = good;
+    no_count.metadata.erase("module.3.calls");
+    fails(no_count, "checkpoint lacks 'module.3.calls'");
+    SafetensorsFile extra = good;
+    extra.metadata["module.4.calls"] = "3";
+    fails(extra, "counter 'module.4.calls' this model does not have");
+    SafetensorsFile no_stats = good;
+    no_stats.tensors.erase("1.running_mean");
+    fails(no_stats, "no tensor '1.running_mean'");
+    // The plain tutorial model's checkpoint has none of them.
+    MnistLogistic plain(784, 10, 1);
+    SGD plain_opt(plain.parameters(), {});
+    save_checkpoint(path, plain, plain_opt, TrainingState{}, {});
+    fails(read_safetensors(path), "checkpoint lacks 'module.3.seed'");
 }

@@ -4,9 +4,14 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "module_helpers.hpp"
+#include "runtime/activation.hpp"
 #include "runtime/backend.hpp"
+#include "runtime/conv2d.hpp"
 #include "runtime/error.hpp"
+#include "runtime/linear.hpp"
 #include "runtime/reshape.hpp"
+#include "runtime/sequential.hpp"
 
 using namespace sgdx;
 using namespace sgdx::test;
@@ -131,4 +136,64 @@ TEST_CASE("View's uint8 forward equals scale * bytes exactly, every kernel set")
         for (size_t i = 0; i < pixels.size(); ++i) REQUIRE(yi[i] == float(pixels[i]) * (1.f / 255.f));
     }
     set_kernels(kernels::best());
+}
+
+TEST_CASE("Unflatten(Shape{C, H, W}) is nn.Unflatten(1, (C, H, W)): a View by PyTorch's name") {
+    Unflatten un({2, 3, 4});
+    CHECK(un.type_name() == "Unflatten");
+    CHECK(un.build({24}) == Shape{2, 3, 4});
+    CHECK(un.parameters().empty());
+    Rng rng(7);
+    auto x = random_floats(rng, 5 * 24);
+    std::vector<float> y(x.size(), kNaN), dx(x.size(), kNaN);
+    un.forward(x.data(), 5, y.data());
+    CHECK(y == x);
+    un.backward(x.data(), y.data(), 5, dx.data());
+    CHECK(dx == x);
+    Unflatten wrong({2, 3, 5});
+    CHECK_THROWS_WITH_AS(wrong.build({24}), doctest::Contains("Unflatten: cannot view a sample of shape [24]"), Error);
+}
+
+// After a convolution a Sequential may keep the activations channels-last; an
+// Unflatten there must hand on PyTorch's order exactly as a View does.
+TEST_CASE("Unflatten after a Conv2d in a Sequential behaves exactly as View, and as the layers run one by one") {
+    auto make = [](bool unflatten) {
+        Rng rng(8);
+        auto net = std::make_unique<Sequential>();
+        net->emplace<Conv2d>(2, 3, 3, 1, 1, rng);
+        net->emplace<ReLU>();
+        if (unflatten) net->emplace<Unflatten>(Shape{3, 20});
+        else net->emplace<View>(Shape{3, 20});
+        net->emplace<Linear>(60, 4, rng);
+        net->build({2, 4, 5});
+        return net;
+    };
+    auto a = make(true), b = make(false);
+    Rng r2(8);
+    Conv2d conv(2, 3, 3, 1, 1, r2);
+    ReLU relu;
+    Linear lin(60, 4, r2);
+    conv.build({2, 4, 5});
+    relu.build({3, 4, 5});
+    const size_t B = 3;
+    Rng rng(9);
+    auto x = random_floats(rng, B * 40), dy = random_floats(rng, B * 4);
+    std::vector<float> ya(B * 4), yb(B * 4), dxa(x.size()), dxb(x.size());
+    a->forward(x.data(), B, ya.data());
+    a->backward(x.data(), dy.data(), B, dxa.data());
+    b->forward(x.data(), B, yb.data());
+    b->backward(x.data(), dy.data(), B, dxb.data());
+    CHECK(ya == yb);
+    CHECK(dxa == dxb);
+    for (size_t i = 0; i < a->parameters().size(); ++i) CHECK(a->parameters()[i]->grad == b->parameters()[i]->grad);
+    // PyTorch's layout throughout
+    std::vector<float> c(B * 60), h(B * 60), y(B * 4), dh(B * 60), dc(B * 60), dx(x.size());
+    conv.forward(x.data(), B, c.data());
+    relu.forward(c.data(), B, h.data());
+    lin.forward(h.data(), B, y.data());
+    lin.backward(h.data(), dy.data(), B, dh.data());
+    relu.backward(c.data(), dh.data(), B, dc.data());
+    conv.backward(x.data(), dc.data(), B, dx.data());
+    CHECK(max_rel_error(ya.data(), y.data(), y.size()) < 1e-5);
+    CHECK(max_rel_error(dxa.data(), dx.data(), dx.size()) < 1e-5);
 }
