@@ -73,6 +73,90 @@ Timing time_config(const Splits& data, const ModelSpec& spec, const kernels::Ker
     return {median(train_ms), median(valid_ms), acc};
 }
 
+// Seconds per call of fn: the least of 5 rounds of `reps` calls (the machine is
+// shared; the least is the run least disturbed), reps sized to ~10 ms a round.
+template <class Fn>
+double per_call(Fn&& fn) {
+    fn();
+    auto t0 = clock_type::now();
+    fn();
+    const double once = std::chrono::duration<double>(clock_type::now() - t0).count();
+    const int reps = std::max(1, std::min(2000, int(0.01 / std::max(once, 1e-7))));
+    double best = 1e30;
+    for (int round = 0; round < 5; ++round) {
+        auto a = clock_type::now();
+        for (int r = 0; r < reps; ++r) fn();
+        best = std::min(best, std::chrono::duration<double>(clock_type::now() - a).count() / reps);
+    }
+    return best;
+}
+
+// Multiply-adds x 2 of one sample through this layer alone (0 for no parameters).
+double layer_flops(Module& m) {
+    if (dynamic_cast<Linear*>(&m) || dynamic_cast<Conv2d*>(&m)) return forward_flops(m);
+    return 0;
+}
+
+// Per layer of a Sequential network, on one training batch of real images: the
+// forward, the input gradient and the weight gradient (backward without dx, then
+// with it: the difference is the input gradient), µs per batch and % of the
+// measured peak. The whole step is timed too, so that what no layer accounts for
+// (loss, optimizer, input conversion) shows.
+void layer_breakdown(const Splits& data, const ModelSpec& spec, const kernels::KernelSet& k, size_t threads,
+                     size_t batch, double peak, SgdOptions o) {
+    set_kernels(k);
+    set_num_threads(threads);
+    auto model_ptr = make_model(spec, 0);
+    auto* seq = dynamic_cast<Sequential*>(model_ptr.get());
+    if (!seq) return;
+    SGD opt(model_ptr->parameters(), o);
+    DataLoader train(data.train, batch, true, 0), valid(data.valid, batch * 2, false);
+    Workspace ws;
+    prepare(*seq, train, valid, ws);
+    const double step_s = per_call([&] { loss_batch(*seq, train.batch(0), ws, &opt); });
+    seq->train();
+    const size_t D = seq->in_features();
+    std::vector<float> x(batch * D), logits(batch * seq->out_features());
+    for (size_t b = 0; b < batch; ++b)
+        for (size_t i = 0; i < D; ++i) x[b * D + i] = float(data.train.image(b)[i]) / 255.f;
+    seq->forward(x.data(), batch, logits.data());
+    std::printf("\nper layer, %zu thread%s, batch %zu (µs per batch, the least of 5 rounds; %% of the %.0f GFLOP/s peak)\n",
+                threads, threads > 1 ? "s" : "", batch, peak);
+    std::printf("%-44s %9s %9s %9s | %6s %6s %6s\n", "layer", "forward", "input gr", "weight gr", "fwd%", "dx%",
+                "dw%");
+    double sum_us = 0, flops_sum = 0;
+    bool learns_before = false;
+    for (size_t i = 0; i < seq->size(); ++i) {
+        Module& l = (*seq)[i];
+        const float* in = i == 0 ? x.data() : seq->activation_before(i);
+        std::vector<float> out(batch * l.out_features()), dy(batch * l.out_features()), dx(batch * l.in_features());
+        Rng rng(i);
+        for (float& v : dy) v = rng.uniform(-1e-3f, 1e-3f);
+        const double f = per_call([&] { l.forward(in, batch, out.data()); });
+        const bool params = !l.parameters().empty();
+        double w = 0, both = 0;
+        if (params) w = per_call([&] { l.backward(in, dy.data(), batch, nullptr); });
+        // The first layer with parameters (and what is before it) computes no dx in training.
+        if (learns_before) both = per_call([&] { l.backward(in, dy.data(), batch, dx.data()); });
+        const double dxs = learns_before ? std::max(0.0, both - w) : 0;
+        const double fl = layer_flops(l) * double(batch);
+        auto pct = [&](double s) { return fl > 0 && s > 0 ? 100.0 * fl / (s * peak * 1e9) : 0.0; };
+        std::string name = l.describe();
+        if (name.size() > 44) name = name.substr(0, 44);
+        std::printf("%-44s %9.1f %9.1f %9.1f | %5.0f%% %5.0f%% %5.0f%%\n", name.c_str(), f * 1e6, dxs * 1e6, w * 1e6,
+                    pct(f), learns_before ? pct(dxs) : 0.0, pct(w));
+        std::printf("result: layer model=%s threads=%zu index=%zu fwd_us=%.2f dx_us=%.2f dw_us=%.2f\n",
+                    spec.architecture.c_str(), threads, i, f * 1e6, dxs * 1e6, w * 1e6);
+        sum_us += (f + dxs + w) * 1e6;
+        flops_sum += fl * ((learns_before ? 3 : 2) * (params ? 1 : 0));
+        learns_before = learns_before || params;
+    }
+    seq->zero_grad();
+    std::printf("%-44s %9.1f µs (layers: %.1f µs, %.0f%% of peak over the step)\n", "whole training step", step_s * 1e6,
+                sum_us, 100.0 * flops_sum / (step_s * peak * 1e9));
+    std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,6 +168,8 @@ int main(int argc, char** argv) {
     float lr = -1, momentum = -1;  // the model's defaults
     std::string model_name = "logistic";
     std::vector<size_t> hidden;
+    int layers = -1;  // per-layer breakdown: default for the networks
+    bool layers_only = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -101,9 +187,12 @@ int main(int argc, char** argv) {
         else if (a == "--momentum") momentum = std::strtof(next().c_str(), nullptr);
         else if (a == "--model") model_name = next();
         else if (a == "--hidden") hidden.push_back(size_t(std::atol(next().c_str())));
+        else if (a == "--layers") layers = next() != "0";
+        else if (a == "--layers-only") layers = layers_only = true;
         else if (a == "--help" || a == "-h") {
             std::printf("usage: sgdx_bench [--model logistic|cnn|mlp|... (logistic)] [--hidden N]... [--data DIR] [--epochs 5]\n"
                         "                  [--batch N] [--kernels NAME]... [--threads MAX (2)] [--lr X] [--momentum X]\n"
+                        "                  [--layers 0|1 (1 for the networks)] [--layers-only]\n"
                         "Without --kernels: the scalar reference and the best set (the networks: the best set only).\n");
             return 0;
         } else {
@@ -146,6 +235,13 @@ int main(int argc, char** argv) {
                     n_train, train_flops / 1e9, train_bytes / 1e6, n_valid);
         std::printf("floor: %.1f ms per epoch (training + validation) at the FMA peak\n", floor_ms);
         std::printf("result: peak_gflops=%.2f stream_gbs=%.2f floor_ms=%.2f\n", peak, stream, floor_ms);
+        if (layers < 0) layers = !logistic;
+        if (layers_only) {
+            for (const std::string& name : sets)
+                for (size_t threads = 1; threads <= max_threads; ++threads)
+                    layer_breakdown(data, spec, kernels::by_name(name), threads, batches[0], peak, sgd);
+            return 0;
+        }
         std::printf("\n%-8s %7s %8s | %10s %10s %9s %9s %9s | %9s\n", "kernels", "threads", "batch", "train ms", "valid ms",
                     "GFLOP/s", "% peak", "GB/s", "valid acc");
         for (size_t batch : batches)
@@ -165,6 +261,10 @@ int main(int argc, char** argv) {
                     std::fflush(stdout);
                 }
             }
+        if (layers)
+            for (const std::string& name : sets)
+                for (size_t threads = 1; threads <= std::min<size_t>(max_threads, 2); ++threads)
+                    layer_breakdown(data, spec, kernels::by_name(name), threads, batches[0], peak, sgd);
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         std::printf("\npeak RSS of the benchmark process: %.1f MB\n", double(ru.ru_maxrss) / 1024.0);

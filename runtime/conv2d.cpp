@@ -61,11 +61,12 @@ size_t Conv2d::chunk_samples() const {
 }
 
 size_t Conv2d::parts_for(size_t batch) const {
-    // As for Linear: a part must be worth waking a thread for (~2M multiply-adds).
-    const size_t threads = thread_pool().size();
-    const size_t work = batch * pixels() * patch() * cout_;
-    if (threads <= 1 || work < (size_t(1) << 21)) return 1;
-    return std::min(threads, batch);
+    // Whole samples per part, each with its own patches and weight-gradient buffer,
+    // summed in part order (the same results for a given thread count). The pool's
+    // workers stay hot through a step, so a part pays from ~256K multiply-adds
+    // (~5-10 µs): every layer of the tutorial CNN and LeNet splits at batch 64.
+    const size_t per_sample = pixels() * patch() * cout_;
+    return thread_pool().parts_for(batch, (size_t(1) << 18) / (per_sample ? per_sample : 1) + 1);
 }
 
 Conv2d::Scratch& Conv2d::scratch(size_t part, size_t n) {

@@ -34,15 +34,15 @@ std::string Linear::describe() const {
 }
 
 size_t parts_for(size_t batch, size_t in, size_t out) {
-    // Waking a sleeping worker costs ~10-60 µs on these VMs, and a split backward
-    // adds a partial gradient per part (in·out values to clear and sum). Measured:
-    // the MLP's 784x128 layer at batch 64 (6.4M multiply-adds) and the logistic
-    // model at batch 1024 (8M) were 10-30% slower on 2 threads; from ~16M
-    // multiply-adds (~300 µs of SIMD work) a second thread pays.
-    const size_t threads = thread_pool().size();
-    if (threads <= 1 || batch * in * out < (size_t(1) << 24)) return 1;
-    size_t parts = threads < batch / 8 ? threads : batch / 8;
-    return parts ? parts : 1;
+    // A split backward adds a partial gradient per part (in·out values to clear and
+    // sum), and a worker woken from sleep costs ~10-60 µs on these VMs; the pool's
+    // workers stay hot through a training step, so from ~1M multiply-adds per part
+    // (~20 µs of SIMD work) a second thread pays: the MLP's 784x128 layer at batch
+    // 64 (6.4M) splits, the logistic model at batch 64 (0.5M) does not. At least 8
+    // rows a part.
+    const size_t per_row = in * out;
+    const size_t min_rows = (size_t(1) << 20) / (per_row ? per_row : 1) + 1;
+    return thread_pool().parts_for(batch, min_rows < 8 ? 8 : min_rows);
 }
 
 // Rows are independent: each part of the pool takes a slice of the batch.

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "error.hpp"
+#include "thread_pool.hpp"
 
 namespace sgdx {
 
@@ -36,6 +37,23 @@ std::string StridedPool2d::describe() const {
            shape_text(input_shape()) + " -> " + shape_text(output_shape());
 }
 
+// Whole samples per part of the pool, each part with its own channel scratch
+// (grown on the warm-up batch, so later steps allocate nothing). Every output is
+// computed as without the split: the same values for any thread count.
+namespace {
+template <class Fn>
+void split_batch(size_t batch, size_t sample_values, std::vector<float>& acc, std::vector<uint32_t>& arg, size_t c,
+                 Fn&& fn) {
+    const size_t min_samples = (size_t(32) << 10) / (sample_values ? sample_values : 1) + 1;
+    const size_t parts = thread_pool().parts_for(batch, min_samples);
+    if (acc.size() < parts * c) acc.resize(parts * c);
+    if (arg.size() < parts * c) arg.resize(parts * c);
+    thread_pool().run(parts, [&](size_t p) {
+        fn(batch * p / parts, batch * (p + 1) / parts, acc.data() + p * c, arg.data() + p * c);
+    });
+}
+}  // namespace
+
 // The window's first maximum: NaN wins and stays, as in PyTorch's kernel
 // ((v > max) || isnan(v)). A select, not a branch: which value wins is random.
 namespace {
@@ -57,10 +75,15 @@ inline size_t first_max(const float* xp, size_t w, size_t h0, size_t w0, size_t 
 // alone (v > m ? v : m is one maxss), with NaN tracked beside it; first_max's
 // index is for backward only.
 void MaxPool2d::forward(const float* x, size_t batch, float* y) {
+    split_batch(batch, c_ * h_ * w_, channel_acc_, channel_arg_, c_,
+                [&](size_t b0, size_t b1, float*, uint32_t*) { forward_samples(x, b0, b1, y); });
+}
+
+void MaxPool2d::forward_samples(const float* x, size_t b0, size_t b1, float* y) const {
     if (cl_) {
         // (v > m) | isnan(v) keeps a NaN once taken: the same result per channel.
         // Bitwise, not || (a branch): the channel loop vectorises.
-        for (size_t b = 0; b < batch; ++b)
+        for (size_t b = b0; b < b1; ++b)
             for (size_t oi = 0; oi < oh_; ++oi)
                 for (size_t oj = 0; oj < ow_; ++oj) {
                     const float* win = x + ((b * h_ + oi * stride_) * w_ + oj * stride_) * c_;
@@ -74,7 +97,7 @@ void MaxPool2d::forward(const float* x, size_t batch, float* y) {
                 }
         return;
     }
-    for (size_t p = 0; p < batch * c_; ++p) {
+    for (size_t p = b0 * c_; p < b1 * c_; ++p) {
         const float* xp = x + p * h_ * w_;
         float* yp = y + p * oh_ * ow_;
         for (size_t oi = 0; oi < oh_; ++oi)
@@ -96,42 +119,42 @@ void MaxPool2d::forward(const float* x, size_t batch, float* y) {
 // x: (B, C, H, W), dy: (B, C, OH, OW) -> dx: (B, C, H, W)
 void MaxPool2d::backward(const float* x, const float* dy, size_t batch, float* dx) {
     if (!dx) return;
-    std::fill(dx, dx + batch * c_ * h_ * w_, 0.f);
-    if (cl_) {
-        // first_max for all of a pixel's channels at once (bitwise: vectorised)
-        float* m = channel_acc_.data();
-        uint32_t* arg = channel_arg_.data();
-        for (size_t b = 0; b < batch; ++b) {
-            const float* xb = x + b * h_ * w_ * c_;
-            float* dxb = dx + b * h_ * w_ * c_;
-            for (size_t oi = 0; oi < oh_; ++oi)
-                for (size_t oj = 0; oj < ow_; ++oj) {
-                    const size_t first = oi * stride_ * w_ + oj * stride_;
-                    std::copy(xb + first * c_, xb + (first + 1) * c_, m);
-                    std::fill(arg, arg + c_, uint32_t(first));
-                    for (size_t i = oi * stride_; i < oi * stride_ + kernel_; ++i)
-                        for (size_t j = oj * stride_; j < oj * stride_ + kernel_; ++j) {
-                            const float* v = xb + (i * w_ + j) * c_;
-                            for (size_t c = 0; c < c_; ++c) {
-                                const bool take = (v[c] > m[c]) | ((v[c] != v[c]) & (m[c] == m[c]));
-                                m[c] = take ? v[c] : m[c];
-                                arg[c] = take ? uint32_t(i * w_ + j) : arg[c];
+    split_batch(batch, c_ * h_ * w_, channel_acc_, channel_arg_, c_, [&](size_t b0, size_t b1, float* m, uint32_t* arg) {
+        std::fill(dx + b0 * c_ * h_ * w_, dx + b1 * c_ * h_ * w_, 0.f);
+        if (cl_) {
+            // first_max for all of a pixel's channels at once (bitwise: vectorised)
+            for (size_t b = b0; b < b1; ++b) {
+                const float* xb = x + b * h_ * w_ * c_;
+                float* dxb = dx + b * h_ * w_ * c_;
+                for (size_t oi = 0; oi < oh_; ++oi)
+                    for (size_t oj = 0; oj < ow_; ++oj) {
+                        const size_t first = oi * stride_ * w_ + oj * stride_;
+                        std::copy(xb + first * c_, xb + (first + 1) * c_, m);
+                        std::fill(arg, arg + c_, uint32_t(first));
+                        for (size_t i = oi * stride_; i < oi * stride_ + kernel_; ++i)
+                            for (size_t j = oj * stride_; j < oj * stride_ + kernel_; ++j) {
+                                const float* v = xb + (i * w_ + j) * c_;
+                                for (size_t c = 0; c < c_; ++c) {
+                                    const bool take = (v[c] > m[c]) | ((v[c] != v[c]) & (m[c] == m[c]));
+                                    m[c] = take ? v[c] : m[c];
+                                    arg[c] = take ? uint32_t(i * w_ + j) : arg[c];
+                                }
                             }
-                        }
-                    const float* g = dy + ((b * oh_ + oi) * ow_ + oj) * c_;
-                    for (size_t c = 0; c < c_; ++c) dxb[arg[c] * c_ + c] += g[c];
-                }
+                        const float* g = dy + ((b * oh_ + oi) * ow_ + oj) * c_;
+                        for (size_t c = 0; c < c_; ++c) dxb[arg[c] * c_ + c] += g[c];
+                    }
+            }
+            return;
         }
-        return;
-    }
-    for (size_t p = 0; p < batch * c_; ++p) {
-        const float* xp = x + p * h_ * w_;
-        float* dxp = dx + p * h_ * w_;
-        const float* dyp = dy + p * oh_ * ow_;
-        for (size_t oi = 0; oi < oh_; ++oi)
-            for (size_t oj = 0; oj < ow_; ++oj)
-                dxp[first_max(xp, w_, oi * stride_, oj * stride_, kernel_)] += dyp[oi * ow_ + oj];
-    }
+        for (size_t p = b0 * c_; p < b1 * c_; ++p) {
+            const float* xp = x + p * h_ * w_;
+            float* dxp = dx + p * h_ * w_;
+            const float* dyp = dy + p * oh_ * ow_;
+            for (size_t oi = 0; oi < oh_; ++oi)
+                for (size_t oj = 0; oj < ow_; ++oj)
+                    dxp[first_max(xp, w_, oi * stride_, oj * stride_, kernel_)] += dyp[oi * ow_ + oj];
+        }
+    });
 }
 
 void Pool2d::average_forward(const float* x, size_t batch, float* y) const {

@@ -32,6 +32,7 @@ protected:
     // (contiguous), each channel's windows in the same order as the planes' loops
     // (the same results), keeping each channel's running max / sum here.
     bool cl_ = false;
+    // One c_-long slice per part of the pool (max pooling splits the batch).
     mutable std::vector<float> channel_acc_;
     mutable std::vector<uint32_t> channel_arg_;  // a pixel index; 32 bits vectorise with the floats
 
@@ -62,6 +63,9 @@ public:
     // dx: (B, C, H, W) = dy routed to each window's first maximum
     void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
     std::string type_name() const override { return "MaxPool2d"; }
+
+private:
+    void forward_samples(const float* x, size_t b0, size_t b1, float* y) const;
 };
 
 class AvgPool2d : public StridedPool2d {

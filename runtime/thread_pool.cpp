@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <thread>
 
 namespace sgdx {
 
@@ -71,15 +72,21 @@ void ThreadPool::worker_loop(size_t index) {
         void* ctx;
         bool pinned;
         size_t parts;
-        // A layer's parallel parts come back to back (a CNN: 6 per batch), and waking
-        // a sleeping thread costs 10-60 µs here: watch for the next job for ~40 µs
-        // first (CNN epoch on 2 threads: 1.2x -> 1.6-1.7x of 1 thread, the other core
-        // busy). Bounded, so a loaded machine loses at most that per job.
-        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(40);
-        while (generation_.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < until) {
+        // A step's parallel parts come back to back (a CNN: ~16 per batch, every
+        // layer split), with gaps of serial work of a few to ~100 µs (loss,
+        // optimizer), and waking a sleeping thread costs 10-60 µs here: watch for
+        // the next job for kHotMicroseconds first, so the worker stays hot for a
+        // whole step. Bounded, and yielding now and then, so that a thread that
+        // shares this core (the machine loaded) still gets it.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kHotMicroseconds);
+        for (unsigned spin = 1; generation_.load(std::memory_order_acquire) == seen; ++spin) {
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
 #endif
+            if (spin % 64 == 0) {
+                if (std::chrono::steady_clock::now() >= until) break;
+                if (spin % 1024 == 0) std::this_thread::yield();
+            }
         }
         {
             std::unique_lock<std::mutex> lock(mutex_);

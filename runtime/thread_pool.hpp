@@ -1,7 +1,8 @@
 #pragma once
 // A fixed pool of workers for splitting one kernel call into parts. Workers sleep
-// on a condition variable between jobs, after watching ~40 µs for the next one
-// (longer spinning would steal the core the caller needs on a loaded 2-core machine). Parts are claimed one at a
+// on a condition variable between jobs, after watching kHotMicroseconds for the
+// next one (so they stay hot through a training step's layers; the watch yields
+// now and then so that a loaded 2-core machine's other threads still run). Parts are claimed one at a
 // time by whichever thread is free, the caller included: a worker that the OS
 // wakes late (the other core is busy) finds the parts already done by the caller,
 // so more threads never cost more than one thread's work plus a wake-up.
@@ -22,6 +23,17 @@ public:
     ThreadPool& operator=(const ThreadPool&) = delete;
 
     size_t size() const { return workers_.size() + 1; }
+
+    // How long a worker watches for the next job before it sleeps.
+    static constexpr long kHotMicroseconds = 200;
+
+    // The parts to split `items` independent items into (a batch's samples, a
+    // vector's values) so that each part holds at least `min_items` of them: 1 (run
+    // inline, no thread woken) when splitting does not pay.
+    size_t parts_for(size_t items, size_t min_items) const {
+        const size_t n = min_items ? items / min_items : items;
+        return n < 1 ? 1 : n < size() ? n : size();
+    }
 
     // While pinned, part p runs on thread p % size() (the caller is thread 0) and no
     // thread takes another's part. prepare() pins the pool for its warm-up batch, so

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ./run bench [--with-pytorch] [--epochs N]   sgdx kernels/threads (and PyTorch) on MNIST:
-#                                             the logistic model, then the MLP and the tutorial CNN
+#                                             the logistic model, then the MLP, the tutorial CNN and
+#                                             LeNet, each network with a per-layer breakdown
 # ./run bench web                             one epoch in headless Chromium vs native
 # ./run bench cuda                            the CUDA backend (needs a GPU)
 source "$(dirname "$0")/lib.sh"
@@ -25,7 +26,7 @@ say "sgdx: median of $epochs epochs per configuration (one run; the machine is s
 "$ROOT/build/native/sgdx_bench" --data "$MNIST_DIR" --epochs "$epochs" | tee "$out" | grep -v '^result:'
 
 net_epochs=$(( epochs < 3 ? epochs : 3 ))
-for model in mlp cnn; do
+for model in mlp cnn lenet; do
   say "sgdx: the $model (batch 64, median of $net_epochs epochs after a warm-up one)"
   "$ROOT/build/native/sgdx_bench" --data "$MNIST_DIR" --model $model --batch 64 --epochs $net_epochs | tee -a "$out" | grep -v '^result:'
 done

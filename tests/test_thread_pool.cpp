@@ -54,3 +54,14 @@ TEST_CASE("ThreadPool pinned: part p runs on thread p % size, the caller being t
     }
     pool.set_pinned(false);
 }
+
+TEST_CASE("ThreadPool::parts_for: at most one part per thread, each of at least min_items") {
+    ThreadPool one(1), two(2);
+    CHECK(one.parts_for(64, 1) == 1);
+    CHECK(two.parts_for(64, 1) == 2);
+    CHECK(two.parts_for(64, 32) == 2);
+    CHECK(two.parts_for(64, 33) == 1);  // two parts would hold fewer than 33
+    CHECK(two.parts_for(1, 1) == 1);
+    CHECK(two.parts_for(0, 4) == 1);
+    CHECK(two.parts_for(10, 0) == 2);
+}
