@@ -4,9 +4,10 @@
 // inputs (tests/test_fuzz_regressions.cpp), so both judge an input the same way.
 //
 // Each check_* returns true when the parser accepted the input and false when it
-// rejected it with sgdx::Error (the expected outcome for bad bytes). Any other
-// exception escapes: OracleFailure when an accepted result is inconsistent with
-// its bytes, std::bad_alloc etc. when a parser misbehaves.
+// rejected it with sgdx::Error, or with false and a message for core/'s parsers
+// (the expected outcome for bad bytes). Any other exception escapes:
+// OracleFailure when an accepted result is inconsistent with its bytes,
+// std::bad_alloc etc. when a parser misbehaves.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/printout.hpp"
 #include "models/mnist_logistic.hpp"
 #include "models/zoo.hpp"
 #include "native/pgm.hpp"
@@ -208,6 +210,62 @@ inline bool check_pgm(const uint8_t* data, size_t size) {
     GrayImage again = parse_pgm(p5.data(), p5.size(), "re-encoded");
     require(again.width == img.width && again.height == img.height && again.pixels == img.pixels,
             "P5 written from a parsed image does not parse back the same");
+    return true;
+}
+
+// --- printout ------------------------------------------------------------------------
+// The same layer, field by field (the line it came from aside; doubles by their bits).
+inline bool same_layer(const core::LayerSpec& a, const core::LayerSpec& b) {
+    auto same_real = [](core::Real x, core::Real y) {
+        return std::memcmp(&x.value, &y.value, sizeof x.value) == 0 && x.integer == y.integer;
+    };
+    return a.kind == b.kind && std::strcmp(a.name, b.name) == 0 && a.in == b.in && a.out == b.out &&
+           std::memcmp(a.kernel, b.kernel, sizeof a.kernel) == 0 && std::memcmp(a.stride, b.stride, sizeof a.stride) == 0 &&
+           std::memcmp(a.padding, b.padding, sizeof a.padding) == 0 && a.kernel_form == b.kernel_form &&
+           a.stride_form == b.stride_form && a.padding_form == b.padding_form && a.dilation_form == b.dilation_form &&
+           a.bias == b.bias && a.inplace == b.inplace && same_real(a.eps, b.eps) && same_real(a.momentum, b.momentum) &&
+           a.cumulative == b.cumulative && a.affine == b.affine && a.track_running_stats == b.track_running_stats &&
+           same_real(a.p, b.p) && a.output_form == b.output_form && a.unflatten_rank == b.unflatten_rank &&
+           std::memcmp(a.unflatten, b.unflatten, sizeof a.unflatten) == 0 && a.unflatten_form == b.unflatten_form;
+}
+
+// The bytes as a network's printout (core/printout): a refusal is one line of a
+// few hundred characters whatever the input; an accepted printout is written
+// back as torch prints it, which parses to the same layers and is written again
+// unchanged. The bytes as one number (read_real) are written and read back bit-exact.
+inline bool check_printout(const uint8_t* data, size_t size) {
+    const core::Span text{reinterpret_cast<const char*>(data), size};
+    double v = 0;
+    if (core::read_real(text, v)) {
+        char buf[64];
+        core::Text w(buf, sizeof buf);
+        double back = 0;
+        require(core::write_real(v, w) && core::read_real(core::span(buf), back) && std::memcmp(&v, &back, 8) == 0,
+                "read_real's value does not write and read back the same");
+    }
+    constexpr uint32_t kCap = 64;
+    static core::LayerSpec layers[kCap], again[kCap];
+    char why[1024];
+    core::Text t(why, sizeof why);
+    uint32_t n = 7;
+    if (!core::parse_printout(text, layers, kCap, n, t)) {
+        require(n == 0, "a refused printout left a layer count");
+        require(t.size() > 0 && t.size() < 512 && !std::strchr(why, '\n'), "a refusal is not one short line: " +
+                std::string(why));
+        return false;
+    }
+    require(t.size() == 0, "an accepted printout left a message");
+    require(n >= 1 && n <= kCap && core::is_printout(text), "accepted text is not a printout of 1 to 64 layers");
+    static char out[1 << 16], out2[1 << 16];
+    core::Text o(out, sizeof out), o2(out2, sizeof out2);
+    require(core::write_printout(layers, n, o), "an accepted printout cannot be written back");
+    uint32_t m = 0;
+    core::Text t2(why, sizeof why);
+    require(core::parse_printout(core::span(out), again, kCap, m, t2), "the written printout is refused: " +
+            std::string(why) + "\n" + out);
+    require(m == n, "the written printout has another number of layers");
+    for (uint32_t i = 0; i < n; ++i) require(same_layer(layers[i], again[i]), "layer " + std::to_string(i) + " differs");
+    require(core::write_printout(again, m, o2) && std::strcmp(out, out2) == 0, "writing it again changes the text");
     return true;
 }
 

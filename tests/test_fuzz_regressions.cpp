@@ -47,6 +47,7 @@ std::vector<Target> targets() {
          }},
         {"safetensors", [](const std::vector<uint8_t>& b) { return fuzz::check_safetensors(b.data(), b.size()); }},
         {"pgm", [](const std::vector<uint8_t>& b) { return fuzz::check_pgm(b.data(), b.size()); }},
+        {"printout", [](const std::vector<uint8_t>& b) { return fuzz::check_printout(b.data(), b.size()); }},
     };
 }
 
