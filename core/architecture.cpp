@@ -1,6 +1,7 @@
 #include "core/architecture.hpp"
 
 #include <cmath>
+#include <cstring>
 
 namespace sgdx::core {
 
@@ -25,6 +26,140 @@ void image_size(uint64_t n, uint64_t& rows, uint64_t& cols) {
     const uint64_t side = uint64_t(std::sqrt(double(n)) + 0.5);
     if (side * side == n) rows = cols = side;
     else rows = 1, cols = n;
+}
+
+bool is_sequential(uint32_t arch) { return arch == kCustom || arch == kCnnSequential || arch == kMlp || arch == kLenet; }
+
+namespace {
+
+// Appends layers to out[0, cap), named by position (a Sequential's children) or
+// as given; past cap it only counts.
+struct LayerList {
+    LayerSpec* out;
+    uint32_t cap, n = 0;
+    LayerSpec spare;
+
+    LayerSpec& add(LayerKind kind, const char* name = nullptr) {
+        LayerSpec& l = n < cap ? out[n] : spare;
+        std::memset(&l, 0, sizeof l);
+        l.kind = kind;
+        Text t(l.name, sizeof l.name);
+        if (name) t.s(name);
+        else t.u(n);
+        ++n;
+        return l;
+    }
+    void unflatten(uint64_t c, uint64_t h, uint64_t w, const char* name = nullptr) {
+        LayerSpec& l = add(LayerKind::kUnflatten, name);
+        l.unflatten[0] = c, l.unflatten[1] = h, l.unflatten[2] = w;
+        l.unflatten_rank = 3, l.unflatten_form = Form::kTuple;
+    }
+    void conv(uint64_t in, uint64_t out_channels, uint32_t k, uint32_t stride, uint32_t pad, const char* name = nullptr) {
+        LayerSpec& l = add(LayerKind::kConv2d, name);
+        l.in = in, l.out = out_channels, l.bias = true;
+        l.kernel[0] = l.kernel[1] = k, l.stride[0] = l.stride[1] = stride, l.padding[0] = l.padding[1] = pad;
+        l.kernel_form = l.stride_form = l.padding_form = l.dilation_form = Form::kTuple;
+    }
+    void relu(const char* name = nullptr) { add(LayerKind::kReLU, name); }
+    void pool(LayerKind kind, uint32_t k, const char* name = nullptr) {  // stride = window, no padding
+        LayerSpec& l = add(kind, name);
+        l.kernel[0] = l.kernel[1] = l.stride[0] = l.stride[1] = k;
+        l.kernel_form = l.stride_form = l.padding_form = l.dilation_form = Form::kInt;
+    }
+    void adaptive_avg_pool(const char* name = nullptr) { add(LayerKind::kAdaptiveAvgPool2d, name).output_form = Form::kInt; }
+    void flatten(const char* name = nullptr) { add(LayerKind::kFlatten, name); }
+    void linear(uint64_t in, uint64_t out_features, const char* name = nullptr) {
+        LayerSpec& l = add(LayerKind::kLinear, name);
+        l.in = in, l.out = out_features, l.bias = true;
+    }
+};
+
+// (h + 2 pad - k) / stride + 1, or 0 if the window does not fit.
+uint64_t out_size(uint64_t h, uint32_t k, uint32_t stride, uint32_t pad) {
+    return h + 2 * pad < k ? 0 : (h + 2 * pad - k) / stride + 1;
+}
+
+bool same_layer(const LayerSpec& a, const LayerSpec& b) {
+    if (a.kind != b.kind || std::strcmp(a.name, b.name) != 0 || a.in != b.in || a.out != b.out || a.bias != b.bias)
+        return false;
+    for (int i = 0; i < 2; ++i)
+        if (a.kernel[i] != b.kernel[i] || a.stride[i] != b.stride[i] || a.padding[i] != b.padding[i]) return false;
+    if (a.kind == LayerKind::kUnflatten) {
+        if (a.unflatten_rank != b.unflatten_rank) return false;
+        for (uint32_t i = 0; i < a.unflatten_rank; ++i)
+            if (a.unflatten[i] != b.unflatten[i]) return false;
+    }
+    return true;  // the named models have no BatchNorm or Dropout
+}
+
+}  // namespace
+
+bool model_layers(const Spec& s, LayerSpec* out, uint32_t cap, uint32_t& count) {
+    LayerList l{out, cap};
+    const uint64_t pixels = s.rows * s.cols, C = s.classes;
+    switch (s.arch) {
+        case kLogistic:
+            l.linear(pixels, C, "lin");
+            break;
+        case kCnn: {  // Mnist_CNN.forward: view, 3 x (conv, relu), avg_pool2d(4), view
+            l.unflatten(1, s.rows, s.cols, "view");
+            l.conv(1, 16, 3, 2, 1, "conv1");
+            l.relu("relu1");
+            l.conv(16, 16, 3, 2, 1, "conv2");
+            l.relu("relu2");
+            l.conv(16, C, 3, 2, 1, "conv3");
+            l.relu("relu3");
+            l.pool(LayerKind::kAvgPool2d, 4, "avg_pool2d");
+            l.flatten("view2");
+            break;
+        }
+        case kCnnSequential:  // the tutorial's Lambda(preprocess) and Lambda(view) as Unflatten and Flatten
+            l.unflatten(1, s.rows, s.cols);
+            l.conv(1, 16, 3, 2, 1);
+            l.relu();
+            l.conv(16, 16, 3, 2, 1);
+            l.relu();
+            l.conv(16, C, 3, 2, 1);
+            l.relu();
+            l.adaptive_avg_pool();
+            l.flatten();
+            break;
+        case kMlp: {
+            uint64_t in = pixels;
+            for (uint32_t i = 0; i < s.n_hidden; ++i) {
+                l.linear(in, s.hidden[i]);
+                l.relu();
+                in = s.hidden[i];
+            }
+            l.linear(in, C);
+            break;
+        }
+        case kLenet: {  // LeNet-5's layout, widened (see models/zoo.hpp)
+            const uint64_t h = out_size(out_size(out_size(out_size(s.rows, 5, 1, 0), 2, 2, 0), 5, 1, 0), 2, 2, 0);
+            const uint64_t w = out_size(out_size(out_size(out_size(s.cols, 5, 1, 0), 2, 2, 0), 5, 1, 0), 2, 2, 0);
+            l.unflatten(1, s.rows, s.cols);
+            l.conv(1, 16, 5, 1, 0);
+            l.relu();
+            l.pool(LayerKind::kMaxPool2d, 2);
+            l.conv(16, 32, 5, 1, 0);
+            l.relu();
+            l.pool(LayerKind::kMaxPool2d, 2);
+            l.flatten();
+            l.linear(32 * h * w, 128);
+            l.relu();
+            l.linear(128, C);
+            break;
+        }
+        case kCustom:
+            if (s.n_layers > cap) return false;
+            if (out != s.layers) std::memcpy(out, s.layers, s.n_layers * sizeof(LayerSpec));
+            count = s.n_layers;
+            return true;
+        default:
+            return false;
+    }
+    count = l.n;
+    return l.n <= cap;
 }
 
 bool detect_reads(Span key) {
@@ -85,7 +220,74 @@ Text& tensor_summary(const HeaderView& h, Text& t) {
     return t;
 }
 
+// The image size and classes a printout's layers imply (metadata may say otherwise).
+void infer_sizes(const LayerSpec* layers, uint32_t n, Spec& s) {
+    s.rows = s.cols = 28;
+    for (uint32_t i = 0; i < n; ++i) {
+        const LayerSpec& l = layers[i];
+        if (l.kind == LayerKind::kUnflatten && l.unflatten_rank == 3) {
+            s.rows = l.unflatten[1], s.cols = l.unflatten[2];
+            break;
+        }
+        if (l.kind == LayerKind::kLinear) {
+            image_size(l.in, s.rows, s.cols);
+            break;
+        }
+        if (l.kind == LayerKind::kConv2d) break;
+    }
+    for (uint32_t i = 0; i < n; ++i)
+        if (layers[i].kind == LayerKind::kLinear || layers[i].kind == LayerKind::kConv2d) s.classes = layers[i].out;
+}
+
+// Which named model a printout's layers are, if any.
+void recognise(Spec& s) {
+    constexpr uint32_t kMost = 12;  // lenet's 11 layers; an mlp of 5 hidden layers
+    if (s.n_layers > kMost) return;
+    LayerSpec named[kMost];
+    uint64_t hidden[kMost];
+    static const uint32_t kSequentials[] = {kCnnSequential, kMlp, kLenet};
+    for (uint32_t arch : kSequentials) {
+        Spec c = s;
+        c.arch = arch;
+        c.hidden = hidden, c.hidden_cap = kMost, c.n_hidden = 0;
+        if (arch == kMlp)
+            for (uint32_t i = 0; i + 1 < s.n_layers; ++i)
+                if (s.layers[i].kind == LayerKind::kLinear) hidden[c.n_hidden++] = s.layers[i].out;
+        uint32_t n = 0;
+        if (!model_layers(c, named, kMost, n) || n != s.n_layers) continue;
+        bool same = true;
+        for (uint32_t i = 0; i < n && same; ++i) same = same_layer(named[i], s.layers[i]);
+        if (!same) continue;
+        if (arch == kMlp && c.n_hidden > s.hidden_cap) return;  // more than the caller keeps: stays custom
+        s.arch = arch;
+        s.n_hidden = 0;
+        if (arch == kMlp)
+            for (uint32_t i = 0; i < c.n_hidden; ++i) s.hidden[s.n_hidden++] = hidden[i];
+        return;
+    }
+}
+
+DetectProblem from_printout(const HeaderView& h, Span arch, Spec& s, Text& why) {
+    if (!s.layers || s.layers_cap == 0)
+        return why.s("its architecture is a printout (an nn.Sequential's layers), which this reader does not take"),
+               DetectProblem::kUnknownModel;
+    uint32_t n = 0;
+    if (!parse_printout(arch, s.layers, s.layers_cap, n, why)) return DetectProblem::kUnknownModel;
+    s.arch = kCustom, s.n_layers = n, s.n_hidden = 0;
+    infer_sizes(s.layers, n, s);
+    const char* keys[] = {"image_rows", "image_cols", "classes"};
+    uint64_t* fields[] = {&s.rows, &s.cols, &s.classes};
+    for (int k = 0; k < 3; ++k) {
+        const Span v = meta(h, keys[k]);
+        if (v.p && !parse_size(v, *fields[k]))
+            return why.s("metadata '").s(keys[k]).s("' is not a valid size: '").name(v).s("'"), DetectProblem::kCorrupt;
+    }
+    recognise(s);
+    return DetectProblem::kNone;
+}
+
 DetectProblem from_metadata(const HeaderView& h, Span arch, Spec& s, Text& why) {
+    if (is_printout(arch)) return from_printout(h, arch, s, why);
     const int id = arch_id(arch);
     if (id < 0) {
         why.s("its architecture '").name(arch).s("' is not one sgdx knows (");
@@ -177,9 +379,10 @@ DetectProblem detect(const HeaderView& h, uint64_t max_inputs, Spec& s, Text& wh
     return DetectProblem::kNone;
 }
 
-bool model_metadata(const Spec& s, bool with_format, char* text, size_t cap, Metadata& out) {
+bool model_metadata(const Spec& s, bool with_format, bool printout, char* text, size_t cap, Metadata& out) {
     out = Metadata{};
-    if (s.arch >= kArchCount) return false;
+    if (s.arch > kCustom || (s.arch == kCustom && !printout)) return false;
+    const bool as_printout = printout && is_sequential(s.arch);
     size_t used = 0;
     bool fits = true;
     // Appends a value written by `write` to text; false once text is full.
@@ -191,16 +394,24 @@ bool model_metadata(const Spec& s, bool with_format, char* text, size_t cap, Met
         out.key[out.count] = key, out.value[out.count++] = text + used;
         used += t.size() + 1;
     };
-    add("architecture", [&](Text& t) { t.s(kArchitectures[s.arch].name); });
+    if (as_printout) {
+        uint32_t n = 0;
+        if (!model_layers(s, s.layers, s.layers_cap, n)) return false;
+        bool written = false;
+        add("architecture", [&](Text& t) { written = write_printout(s.layers, n, t); });
+        if (!written) return false;
+    } else {
+        add("architecture", [&](Text& t) { t.s(kArchitectures[s.arch].name); });
+    }
     add("classes", [&](Text& t) { t.u(s.classes); });
     if (with_format) add("format", [&](Text& t) { t.s("pt"); });
-    if (s.arch == kMlp)
+    if (s.arch == kMlp && !as_printout)
         add("hidden", [&](Text& t) {
             for (uint32_t i = 0; i < s.n_hidden; ++i) (i ? t.s(",") : t).u(s.hidden[i]);
         });
     add("image_cols", [&](Text& t) { t.u(s.cols); });
     add("image_rows", [&](Text& t) { t.u(s.rows); });
-    add("model", [&](Text& t) { t.s(kArchitectures[s.arch].torch_class); });
+    add("model", [&](Text& t) { t.s(s.arch == kCustom ? "Sequential" : kArchitectures[s.arch].torch_class); });
     return fits;
 }
 

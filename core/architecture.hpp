@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/printout.hpp"
 #include "core/safetensors.hpp"
 #include "core/text.hpp"
 
@@ -26,6 +27,9 @@ struct Architecture {
     const char* torch_class;  // the "model" metadata: the PyTorch class it loads into
 };
 extern const Architecture kArchitectures[kArchCount];
+// Spec::arch of a network that only its printout describes (a PyTorch user's
+// own nn.Sequential): no name, no defaults of its own.
+constexpr uint32_t kCustom = kArchCount;
 
 // The architecture of that name, or -1.
 int arch_id(Span name);
@@ -39,7 +43,21 @@ struct Spec {
     uint64_t rows = 28, cols = 28, classes = 10;
     uint64_t* hidden = nullptr;
     uint32_t hidden_cap = 0, n_hidden = 0;
+    // A printout's layers (kCustom; detect fills them for every printout), in the
+    // caller's array of layers_cap entries.
+    LayerSpec* layers = nullptr;
+    uint32_t layers_cap = 0, n_layers = 0;
 };
+
+// The layers of a named model (s.arch < kArchCount) for s's image size, classes
+// and hidden widths, with PyTorch's names and spelling: what a Sequential of it
+// prints, and what the runtime builds and the C API plans. The tutorial's
+// classes (logistic, cnn) are listed as their forward runs them. For kCustom,
+// s.layers. False if they do not fit in cap.
+bool model_layers(const Spec& s, LayerSpec* out, uint32_t cap, uint32_t& count);
+// Whether a model file names this architecture by its printout (an nn.Sequential)
+// rather than by name (the tutorial's Mnist_Logistic and Mnist_CNN classes).
+bool is_sequential(uint32_t arch);
 
 // An image of n pixels, as a file's first layer gives it: square if it can be,
 // else one row.
@@ -58,19 +76,25 @@ bool detect_reads(Span key);
 enum class DetectProblem { kNone, kUnknownModel, kCorrupt, kBadDimension };
 // What a file holds: its metadata's "architecture" (with "image_rows",
 // "image_cols", "classes" and an mlp's "hidden") if it has one, else what its
-// tensor names say. `max_inputs` bounds the pixels a tensor-named file's first
+// tensor names say. An architecture may be a printout (printout.hpp): one
+// of the named models' is recognised as that model, any other is kCustom with
+// its layers in s.layers; the image size and classes then come from the
+// metadata if it has them, else from the layers (an Unflatten's or a first
+// Linear's size, else 28x28; the last learning layer's outputs). `max_inputs` bounds the pixels a tensor-named file's first
 // layer may take. On a problem, `why` gets a sentence (no prefix).
 DetectProblem detect(const HeaderView& h, uint64_t max_inputs, Spec& spec, Text& why);
 
 // The metadata sgdx writes into a model file (PyTorch's loaders ignore it), in
 // key order: architecture, classes, [format: pt,] [hidden,] image_cols,
 // image_rows, model. The values are written into text[0, cap); false if they
-// do not fit or the architecture is unknown.
+// do not fit or the architecture is unknown. With `printout`, a Sequential's
+// architecture is its printout (and the hidden widths are in it); without, its
+// name (the C API's fixed header buffer; kCustom then fails).
 struct Metadata {
     uint32_t count = 0;
     const char* key[8] = {};
     const char* value[8] = {};
 };
-bool model_metadata(const Spec& spec, bool with_format, char* text, size_t cap, Metadata& out);
+bool model_metadata(const Spec& spec, bool with_format, bool printout, char* text, size_t cap, Metadata& out);
 
 }  // namespace sgdx::core

@@ -869,7 +869,7 @@ size_t write_header(const sgdx_model* m, char* buf, size_t cap) {
     for (uint32_t i = 0; i < SGDX_MAX_HIDDEN && m->hidden[i]; ++i) hidden[spec.n_hidden++] = m->hidden[i];
     char text[160];
     Metadata meta;
-    if (!model_metadata(spec, true, text, sizeof text, meta)) return 0;
+    if (!model_metadata(spec, true, false, text, sizeof text, meta)) return 0;  // by name: fits the fixed header
     HeaderWriter w(buf, cap);
     for (uint32_t i = 0; i < meta.count; ++i) w.meta(span(meta.key[i]), span(meta.value[i]));
     TensorRef list[kMaxTensors];
@@ -1020,8 +1020,10 @@ void after_new_weights(sgdx_model* m) {
 // become 0, which check_config refuses.
 sgdx_status config_from_header(const Header& r, sgdx_config* c) {
     uint64_t hidden[SGDX_MAX_HIDDEN];
+    LayerSpec layers[kMaxLayers];  // a printout's
     Spec spec;
     spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
+    spec.layers = layers, spec.layers_cap = kMaxLayers;
     HeaderView view;
     view.tensors = r.entries, view.count = r.count, view.meta = r.metadata, view.meta_count = r.meta_count;
     Text e = error(nullptr);
@@ -1030,6 +1032,10 @@ sgdx_status config_from_header(const Header& r, sgdx_config* c) {
         case DetectProblem::kUnknownModel: return SGDX_ERR_UNKNOWN_MODEL;
         case DetectProblem::kCorrupt: return SGDX_ERR_CORRUPT_WEIGHTS;
         case DetectProblem::kBadDimension: return SGDX_ERR_BAD_DIMENSION;
+    }
+    if (spec.arch == kCustom) {
+        e.s("the file's network (").u(spec.n_layers).s(" layers, given as a printout) is none of the models the C API plans (");
+        return list_architectures(e).s(")").status(SGDX_ERR_UNKNOWN_MODEL);
     }
     g_message[0] = '\0';
     auto size = [](uint64_t v, uint64_t max) { return uint32_t(v <= max ? v : 0); };

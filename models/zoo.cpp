@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 
 #include "../core/architecture.hpp"
 #include "../runtime/error.hpp"
+#include "../runtime/file_io.hpp"
 #include "mnist_cnn.hpp"
 #include "mnist_logistic.hpp"
 
@@ -21,67 +23,45 @@ std::string join(const std::vector<size_t>& v, const char* sep) {
     return s;
 }
 
-std::unique_ptr<Module> tutorial_sequential_cnn(const ModelSpec& s, Rng& rng) {
-    auto net = std::make_unique<Sequential>();
-    net->add(std::make_unique<View>(Shape{1, s.rows, s.cols}));  // Lambda(preprocess)
-    net->add(std::make_unique<Conv2d>(1, 16, 3, 2, 1, rng));
-    net->add(std::make_unique<ReLU>());
-    net->add(std::make_unique<Conv2d>(16, 16, 3, 2, 1, rng));
-    net->add(std::make_unique<ReLU>());
-    net->add(std::make_unique<Conv2d>(16, s.classes, 3, 2, 1, rng));
-    net->add(std::make_unique<ReLU>());
-    net->add(std::make_unique<AdaptiveAvgPool2d>(1));
-    net->add(std::make_unique<Flatten>());  // Lambda(lambda x: x.view(x.size(0), -1))
-    return net;
-}
-
-std::unique_ptr<Module> mlp(const ModelSpec& s, Rng& rng) {
-    auto net = std::make_unique<Sequential>();
-    size_t in = s.rows * s.cols;
-    for (size_t h : hidden_or_default(s)) {
-        if (h == 0) throw Error("mlp: a hidden layer needs at least 1 unit");
-        net->add(std::make_unique<Linear>(in, h, rng));
-        net->add(std::make_unique<ReLU>());
-        in = h;
-    }
-    net->add(std::make_unique<Linear>(in, s.classes, rng));
-    return net;
-}
-
-// LeNet-5's layout, widened (16 and 32 channels, one hidden layer of 128): the
-// original widths (6, 16, then 120 and 84 units) plateau at 0.9905 test accuracy
-// after 9 epochs, this passes 0.99 after 3.
-std::unique_ptr<Module> lenet(const ModelSpec& s, Rng& rng) {
-    auto net = std::make_unique<Sequential>();
-    net->add(std::make_unique<View>(Shape{1, s.rows, s.cols}));
-    net->add(std::make_unique<Conv2d>(1, 16, 5, 1, 0, rng));   // 28x28 -> 16 x 24x24
-    net->add(std::make_unique<ReLU>());
-    net->add(std::make_unique<MaxPool2d>(2));                 // -> 16 x 12x12
-    net->add(std::make_unique<Conv2d>(16, 32, 5, 1, 0, rng));  // -> 32 x 8x8
-    net->add(std::make_unique<ReLU>());
-    net->add(std::make_unique<MaxPool2d>(2));                 // -> 32 x 4x4
-    net->add(std::make_unique<Flatten>());
-    const size_t rows = ((s.rows - 4) / 2 - 4) / 2, cols = ((s.cols - 4) / 2 - 4) / 2;
-    net->add(std::make_unique<Linear>(32 * rows * cols, 128, rng));
-    net->add(std::make_unique<ReLU>());
-    net->add(std::make_unique<Linear>(128, s.classes, rng));
-    return net;
-}
-
 // Widths a file may list for an mlp; make_model takes any number.
 constexpr size_t kMaxFileHidden = 1024;
 
-core::Spec core_spec(const ModelSpec& s, std::vector<uint64_t>& hidden) {
-    const int id = core::arch_id({s.architecture.data(), s.architecture.size()});
-    if (id < 0) throw Error("unknown model '" + s.architecture + "'");
-    const std::vector<size_t> widths = hidden_or_default(s);
-    hidden.assign(widths.begin(), widths.end());
+// The core's view of a spec; `layers` is room for its layer list (a Sequential's
+// metadata is written from it).
+core::Spec core_spec(const ModelSpec& s, std::vector<uint64_t>& hidden, LayerList& layers) {
     core::Spec c;
-    c.arch = uint32_t(id);
+    if (s.architecture == "sequential") {
+        c.arch = core::kCustom;
+        layers = s.layers;
+        c.n_layers = uint32_t(layers.size());
+    } else {
+        const int id = core::arch_id({s.architecture.data(), s.architecture.size()});
+        if (id < 0) throw Error("unknown model '" + s.architecture + "'");
+        c.arch = uint32_t(id);
+        const std::vector<size_t> widths = hidden_or_default(s);
+        hidden.assign(widths.begin(), widths.end());
+        layers.resize(16 + 2 * hidden.size());
+    }
     c.rows = s.rows, c.cols = s.cols, c.classes = s.classes;
     c.hidden = hidden.data();
     c.hidden_cap = c.n_hidden = uint32_t(hidden.size());
+    c.layers = layers.data();
+    c.layers_cap = uint32_t(layers.size());
     return c;
+}
+
+// A named Sequential's layers, as core/architecture lists them.
+LayerList zoo_layers(const ModelSpec& s) {
+    std::vector<uint64_t> hidden;
+    LayerList room;
+    const core::Spec c = core_spec(s, hidden, room);
+    for (size_t h : hidden)
+        if (h == 0) throw Error("mlp: a hidden layer needs at least 1 unit");
+    uint32_t n = 0;
+    LayerList layers(room.size());
+    if (!core::model_layers(c, layers.data(), uint32_t(layers.size()), n)) throw Error("too many layers");
+    layers.resize(n);
+    return layers;
 }
 
 }  // namespace
@@ -106,33 +86,36 @@ std::unique_ptr<Module> make_model(const ModelSpec& spec, uint64_t seed) {
         } else if (spec.architecture == "cnn") {
             model = std::make_unique<MnistCNN>(spec.rows, spec.cols, spec.classes, seed);
         } else {
-            Rng rng(seed);
-            if (spec.architecture == "cnn_sequential") model = tutorial_sequential_cnn(spec, rng);
-            else if (spec.architecture == "mlp") model = mlp(spec, rng);
-            else if (spec.architecture == "lenet") {
-                if (spec.rows < 16 || spec.cols < 16) throw Error("needs images of at least 16x16");
-                model = lenet(spec, rng);
-            } else {
+            const bool custom = spec.architecture == "sequential";
+            if (!custom && spec.architecture != "cnn_sequential" && spec.architecture != "mlp" &&
+                spec.architecture != "lenet") {
                 std::string names;
                 for (const auto& n : model_names()) names += (names.empty() ? "" : ", ") + n;
                 throw Error("unknown model '" + spec.architecture + "' (choose one of: " + names + ")");
             }
-            model->build({spec.rows * spec.cols});
+            if (spec.architecture == "lenet" && (spec.rows < 16 || spec.cols < 16))
+                throw Error("needs images of at least 16x16");
+            const LayerList layers = custom ? spec.layers : zoo_layers(spec);
+            Rng rng(seed);
+            model = build_network(layers, network_input(layers, spec.rows, spec.cols), rng, seed);
         }
     } catch (const Error& e) {
         if (std::string(e.what()).rfind("unknown model", 0) == 0) throw;
-        throw Error("model " + spec.architecture + " for " + std::to_string(spec.rows) + "x" +
-                    std::to_string(spec.cols) + " images: " + e.what());
+        throw Error(describe(spec) + " for " + std::to_string(spec.rows) + "x" + std::to_string(spec.cols) +
+                    " images: " + e.what());
     }
     if (model->out_features() != spec.classes)
-        throw Error("model " + spec.architecture + " for " + std::to_string(spec.rows) + "x" +
-                    std::to_string(spec.cols) + " images ends in " + shape_text(model->output_shape()) +
-                    ", not one score per class (" + std::to_string(spec.classes) + "): it is built for 28x28 images");
+        throw Error(describe(spec) + " for " + std::to_string(spec.rows) + "x" + std::to_string(spec.cols) +
+                    " images ends in " + shape_text(model->output_shape()) + ", not one score per class (" +
+                    std::to_string(spec.classes) + ")" +
+                    (spec.architecture == "sequential" ? "" : ": it is built for 28x28 images"));
     return model;
 }
 
 std::string describe(const ModelSpec& s) {
     const std::string in = std::to_string(s.rows * s.cols), out = std::to_string(s.classes);
+    if (s.architecture == "sequential")
+        return "Sequential of " + std::to_string(s.layers.size()) + " layer" + (s.layers.size() == 1 ? "" : "s");
     if (s.architecture == "logistic") return "MnistLogistic " + in + " -> " + out;
     if (s.architecture == "mlp") return "mlp " + in + "-" + join(hidden_or_default(s), "-") + "-" + out;
     return s.architecture + " " + std::to_string(s.rows) + "x" + std::to_string(s.cols) + " -> " + out;
@@ -140,11 +123,15 @@ std::string describe(const ModelSpec& s) {
 
 std::map<std::string, std::string> model_metadata(const ModelSpec& s) {
     std::vector<uint64_t> hidden;
-    const core::Spec spec = core_spec(s, hidden);
-    std::vector<char> text(128 + 21 * hidden.size());
+    LayerList layers;
+    const core::Spec spec = core_spec(s, hidden, layers);
     core::Metadata meta;
-    if (!core::model_metadata(spec, false, text.data(), text.size(), meta))
-        throw Error("model " + s.architecture + ": its metadata does not fit");  // text is sized for it
+    std::vector<char> text;
+    for (size_t cap = 256 + 160 * layers.size();; cap *= 2) {  // a printout's length is known once written
+        text.assign(cap, '\0');
+        if (core::model_metadata(spec, false, true, text.data(), text.size(), meta)) break;
+        if (cap > (size_t(1) << 26)) throw Error(describe(s) + ": its metadata cannot be written");
+    }
     std::map<std::string, std::string> m;
     for (uint32_t i = 0; i < meta.count; ++i) m[meta.key[i]] = meta.value[i];
     return m;
@@ -169,14 +156,51 @@ ModelSpec model_spec_of(const SafetensorsFile& f, const std::string& source) {
     core::Spec spec;
     spec.hidden = hidden.data();
     spec.hidden_cap = uint32_t(hidden.size());
+    LayerList layers;  // room for a printout's layers: one a line at most
+    if (auto it = f.metadata.find("architecture"); it != f.metadata.end())
+        layers.resize(std::min<size_t>(1 + std::count(it->second.begin(), it->second.end(), '\n'), 4096));
+    spec.layers = layers.data();
+    spec.layers_cap = uint32_t(layers.size());
     char message[1024];
     core::Text why(message, sizeof message);
     if (core::detect(view, UINT64_MAX, spec, why) != core::DetectProblem::kNone) throw Error(source + ": " + message);
     ModelSpec s;
-    s.architecture = core::kArchitectures[spec.arch].name;
+    if (spec.arch == core::kCustom) {
+        s.architecture = "sequential";
+        s.layers.assign(layers.begin(), layers.begin() + spec.n_layers);
+    } else {
+        s.architecture = core::kArchitectures[spec.arch].name;
+    }
     s.rows = size_t(spec.rows), s.cols = size_t(spec.cols), s.classes = size_t(spec.classes);
     s.hidden.assign(hidden.begin(), hidden.begin() + spec.n_hidden);
     return s;
+}
+
+ModelSpec model_spec_from_text(const std::string& text) {
+    ModelSpec spec;
+    for (const auto& n : model_names())
+        if (text == n) {
+            spec.architecture = text;
+            return spec;
+        }
+    std::string printout = text, source = "--model";
+    if (!core::is_printout({text.data(), text.size()})) {
+        std::string names;
+        for (const auto& n : model_names()) names += (names.empty() ? "" : ", ") + n;
+        const std::string choices = " (choose one of: " + names + "; or give an nn.Sequential as PyTorch prints it, "
+                                    "or the path of a text file holding one)";
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(text, ec))
+            throw Error("unknown model '" + text.substr(0, 60) + (text.size() > 60 ? "..." : "") + "'" + choices);
+        const std::vector<uint8_t> bytes = read_file(text);
+        printout.assign(bytes.begin(), bytes.end());
+        source = text;
+        if (!core::is_printout({printout.data(), printout.size()}))
+            throw Error(text + ": does not begin with 'Sequential(': not a printout of an nn.Sequential" + choices);
+    }
+    spec.architecture = "sequential";
+    spec.layers = parse_printout(printout, source);
+    return spec;
 }
 
 TrainingDefaults default_training(const std::string& architecture) {

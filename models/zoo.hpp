@@ -12,6 +12,10 @@
 //                   Conv2d(16, 32, 5), MaxPool2d(2), Linear(512, 128), Linear(128, 10);
 //                   lr 0.05 x 0.7 per epoch: 0.99 test accuracy after 3 epochs   1.* 4.* 8.* 10.*
 //
+// Any other nn.Sequential of the layers sgdx has is given by what PyTorch prints
+// for it (runtime/network.hpp); the three Sequentials above are written into
+// model files that way too, and recognised by it.
+//
 // A saved model records its architecture in the safetensors __metadata__
 // ("architecture", "hidden", "image_rows", "image_cols", "classes"; PyTorch's
 // loaders ignore it), so eval, predict and --resume need no --model. A file
@@ -24,16 +28,23 @@
 #include <vector>
 
 #include "../runtime/module.hpp"
+#include "../runtime/network.hpp"
 #include "../runtime/optim.hpp"
 #include "../runtime/safetensors.hpp"
 
 namespace sgdx {
 
 struct ModelSpec {
-    std::string architecture = "logistic";
+    std::string architecture = "logistic";  // a name above, or "sequential": a printout's network
     std::vector<size_t> hidden;  // mlp only; empty: {128}
     size_t rows = 28, cols = 28, classes = 10;
+    LayerList layers;            // "sequential" only: its layers (runtime/network.hpp)
 };
+
+// --model's word: one of model_names(), a printout (PyTorch's print(model) of an
+// nn.Sequential), or the path of a text file holding one. Throws sgdx::Error
+// saying which it is not.
+ModelSpec model_spec_from_text(const std::string& text);
 
 // "logistic, cnn, cnn_sequential, mlp, lenet"
 const std::vector<std::string>& model_names();

@@ -253,16 +253,25 @@ const std::vector<std::string> kFixedByCheckpoint = {"--model", "--hidden", "--l
                                                      "--valid-size", "--kernels", "--threads", "--init", "--device",
                                                      "--optimizer", "--betas", "--eps", "--schedule"};
 
+// Whether two specs are the same network, whatever the image size: the same
+// name, or the same layers.
+bool same_network(const ModelSpec& a, const ModelSpec& b) {
+    if (a.architecture != b.architecture) return false;
+    if (a.architecture != "sequential") return true;
+    return printout_text(a.layers) == printout_text(b.layers);
+}
+
 // The model to train before the data says its size: what the --init file holds
 // (--model and --hidden, if given, must agree with it), else --model and --hidden.
 // A file that does not tell (no metadata, unknown names) takes --model's word.
 ModelSpec requested_spec(const TrainOptions& o, const SafetensorsFile* init_file) {
-    ModelSpec spec;
-    spec.architecture = o.model.empty() ? "logistic" : o.model;
+    ModelSpec spec = o.model.empty() ? ModelSpec{} : model_spec_from_text(o.model);
     spec.hidden = o.hidden;
     if (!o.hidden.empty() && spec.architecture != "mlp" && !(o.model.empty() && init_file))
         throw Error("--hidden applies to --model mlp only");
-    if (!init_file) return spec;
+    // A file without an architecture in its metadata is recognised by its tensor
+    // names, which is a guess: --model, if given, says better (its shapes are checked).
+    if (!init_file || (!o.model.empty() && !init_file->metadata.count("architecture"))) return spec;
     ModelSpec held;
     try {
         held = model_spec_of(*init_file, o.init);
@@ -270,8 +279,9 @@ ModelSpec requested_spec(const TrainOptions& o, const SafetensorsFile* init_file
         if (o.model.empty()) throw;
         return spec;
     }
-    if (!o.model.empty() && held.architecture != o.model)
-        throw Error(o.init + " holds the model '" + describe(held) + "', not --model " + o.model);
+    if (!o.model.empty() && !same_network(held, spec))
+        throw Error(o.init + " holds the model '" + describe(held) + "', not --model " +
+                    (spec.architecture == "sequential" ? "'" + describe(spec) + "'" : o.model));
     if (!o.hidden.empty() && (held.architecture != "mlp" || held.hidden != o.hidden))
         throw Error(o.init + " holds the model '" + describe(held) + "': --hidden does not match (leave it out to train the file's model)");
     return held;
@@ -362,7 +372,7 @@ bool want_cuda(const std::string& device) {
 void refuse_changed_settings(const TrainOptions& given, const TrainOptions& run, const ModelSpec& spec) {
     std::string changed;
     for (const auto& flag : given.fixed_by_resume_given) {
-        const bool same = flag == "--model"          ? given.model == spec.architecture
+        const bool same = flag == "--model"          ? same_network(model_spec_from_text(given.model), spec)
                           : flag == "--hidden"       ? given.hidden == spec.hidden
                           : flag == "--lr"           ? given.lr == run.lr
                           : flag == "--lr-gamma"     ? given.lr_gamma == run.lr_gamma
@@ -836,10 +846,12 @@ int main(int argc, char** argv) {
     train->add_flag("--no-shuffle", t.no_shuffle, "Keep the training set's order");
     train->add_option("--valid-size", t.valid_size, "Last N training images held out for validation (0: validate on the test set)")
         ->capture_default_str()->check(whole_number(0, std::numeric_limits<long long>::max()));
-    std::string model_help = "Model to train:";
+    std::string model_help = "Model to train: one of";
     for (const auto& n : model_names()) model_help += " " + n;
-    model_help += " (default logistic, or what --init holds)";
-    train->add_option("--model", t.model, model_help)->check(CLI::IsMember(model_names()));
+    model_help += "; or any nn.Sequential of Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, "
+                  "Unflatten, BatchNorm1d/2d and Dropout, as PyTorch prints it (print(model)), or the path of a text "
+                  "file holding that printout (default logistic, or what --init holds)";
+    train->add_option("--model", t.model, model_help);
     train->add_option("--hidden", t.hidden, "Hidden layer widths of --model mlp, e.g. 128 or 256,128 (default 128)")
         ->delimiter(',')->check(whole_number(1, 1 << 16));
     train->add_option("--init", t.init, "Start from this saved model (safetensors; PyTorch state_dict names)");

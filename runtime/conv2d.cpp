@@ -10,19 +10,21 @@
 
 namespace sgdx {
 
-Conv2d::Conv2d(size_t in_channels, size_t out_channels, size_t kernel, size_t stride, size_t padding, Rng& rng)
+Conv2d::Conv2d(size_t in_channels, size_t out_channels, size_t kernel, size_t stride, size_t padding, Rng& rng,
+               bool with_bias)
     : cin_(in_channels), cout_(out_channels), k_(kernel), stride_(stride), pad_(padding) {
     if (!in_channels || !out_channels || !kernel || !stride)
         throw Error("Conv2d: channels, kernel size and stride must be >= 1");
     weight.value = xt::xarray<float>::from_shape({cout_, cin_, k_, k_});
-    bias.value = xt::xarray<float>::from_shape({cout_});
+    bias.value = xt::zeros<float>({cout_});
     const float bound = 1.0f / std::sqrt(float(patch()));
     for (float& w : weight.value) w = rng.uniform(-bound, bound);
-    for (float& b : bias.value) b = rng.uniform(-bound, bound);
+    if (with_bias)
+        for (float& b : bias.value) b = rng.uniform(-bound, bound);
     weight.grad = xt::zeros<float>({cout_, cin_, k_, k_});
     bias.grad = xt::zeros<float>({cout_});
     register_parameter("weight", weight);
-    register_parameter("bias", bias);
+    if (with_bias) register_parameter("bias", bias);  // else a zero no optimiser sees, as bias=False
 }
 
 Shape Conv2d::configure(const Shape& input) {

@@ -14,7 +14,9 @@ class Conv2d : public Module {
 public:
     // weight and bias uniform in ±1/sqrt(in_channels · kernel²), as
     // torch.nn.Conv2d.reset_parameters.
-    Conv2d(size_t in_channels, size_t out_channels, size_t kernel, size_t stride, size_t padding, Rng& rng);
+    // Without bias (bias=False) the bias stays 0 and is no parameter.
+    Conv2d(size_t in_channels, size_t out_channels, size_t kernel, size_t stride, size_t padding, Rng& rng,
+           bool with_bias = true);
 
     Parameter weight;  // (out, in, kernel, kernel)
     Parameter bias;    // (out)

@@ -8,16 +8,17 @@
 
 namespace sgdx {
 
-Linear::Linear(size_t in, size_t out, Rng& rng) : in_(in), out_(out) {
+Linear::Linear(size_t in, size_t out, Rng& rng, bool with_bias) : in_(in), out_(out) {
     weight.value = xt::xarray<float>::from_shape({out, in});
-    bias.value = xt::xarray<float>::from_shape({out});
+    bias.value = xt::zeros<float>({out});
     const float bound = 1.0f / std::sqrt(float(in));
     for (float& w : weight.value) w = rng.uniform(-bound, bound);
-    for (float& b : bias.value) b = rng.uniform(-bound, bound);
+    if (with_bias)
+        for (float& b : bias.value) b = rng.uniform(-bound, bound);
     weight.grad = xt::zeros<float>({out, in});
     bias.grad = xt::zeros<float>({out});
     register_parameter("weight", weight);
-    register_parameter("bias", bias);
+    if (with_bias) register_parameter("bias", bias);  // else a zero no optimiser sees, as bias=False
     build({in});
 }
 

@@ -8,7 +8,8 @@ namespace sgdx {
 class Linear : public Module {
 public:
     // weight and bias uniform in ±1/sqrt(in), as torch.nn.Linear.reset_parameters.
-    Linear(size_t in, size_t out, Rng& rng);
+    // Without bias (bias=False) the bias stays 0 and is no parameter.
+    Linear(size_t in, size_t out, Rng& rng, bool with_bias = true);
 
     Parameter weight;  // (out, in)
     Parameter bias;    // (out)

@@ -12,10 +12,10 @@ source "$(dirname "$0")/lib.sh"
 # One clang build serves both the fuzz targets and scripts/test-sanitize.sh's
 # sanitized test suite, so the xtensor-heavy runtime is compiled once, not twice.
 SAN_BUILD="$ROOT/build/sanitize"
-ALL_TARGETS=(idx safetensors pgm c_api)
+ALL_TARGETS=(idx safetensors pgm c_api printout)
 # Longest input tried: a few 28x28 digits as IDX, a P2 digit as text (~2 KB),
 # the tutorial's 784->10 model (31.5 KB), the tutorial CNN (16 KB).
-declare -A MAX_LEN=([idx]=4096 [safetensors]=65536 [pgm]=8192 [c_api]=65536)
+declare -A MAX_LEN=([idx]=4096 [safetensors]=65536 [pgm]=8192 [c_api]=65536 [printout]=8192)
 
 configure() {
   ensure_apt "${NATIVE_PACKAGES[@]}" clang-14 libclang-rt-14-dev
@@ -34,7 +34,7 @@ configure() {
 build_fuzz() {
   configure
   say "building the fuzz targets (build/sanitize)"
-  cmake --build "$SAN_BUILD" -j "$JOBS" --target fuzz_idx fuzz_safetensors fuzz_pgm fuzz_c_api fuzz_make_seeds
+  cmake --build "$SAN_BUILD" -j "$JOBS" --target fuzz_idx fuzz_safetensors fuzz_pgm fuzz_c_api fuzz_printout fuzz_make_seeds
 }
 
 # The value of libFuzzer's "NAME: V" field on the last status line that has it.
