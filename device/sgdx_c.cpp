@@ -22,6 +22,17 @@
 #include "runtime/kernels/softmax_reference.hpp"
 #include "runtime/rng.hpp"
 
+// Setup code (planning, checks, configs, model files) is compiled for size on
+// the device, where the rest of this file is -O2 for its loops (see
+// CMakeLists.txt); the training and inference paths keep -O2.
+#if defined(__arm__) && defined(__GNUC__) && !defined(__clang__)
+#define SGDX_SETUP_BEGIN _Pragma("GCC push_options") _Pragma("GCC optimize(\"Os\")")
+#define SGDX_SETUP_END _Pragma("GCC pop_options")
+#else
+#define SGDX_SETUP_BEGIN
+#define SGDX_SETUP_END
+#endif
+
 namespace {
 
 enum Kind : uint8_t { kLinear, kConv, kRelu, kMaxPool, kAvgPool };
@@ -102,129 +113,231 @@ bool same(const char* a, const char* b) { return std::strcmp(a, b) == 0; }
 
 int arch_id(const char* name) { return sgdx::core::arch_id(span(name)); }
 
+SGDX_SETUP_BEGIN
 // ---- Planning: the layers of an architecture and their shapes -----------------
+//
+// Every network is a list of core LayerSpecs: a named model's from
+// core/architecture's model_layers (the one architecture table), a custom one's
+// from its printout. The planner turns them into Layers with their shapes.
+
+constexpr uint32_t kMaxSpecs = kMaxLayers;  // printout lines (Flatten and Unflatten count)
+constexpr size_t kPrintoutMax = 1280;       // a custom network's printout, decoded (a stack buffer)
+constexpr size_t kMaxName = sizeof(Layer::wname) - sizeof ".weight";  // "features" fits, "features.0" not
+
+// config->architecture as text: a name, a printout, or a printout as a model
+// file's header holds it (sgdx_config_from_weights points there): a JSON string
+// from its opening quote, escapes and all.
+struct ArchText {
+    Span text;  // raw: still escaped if json
+    bool json;
+};
+ArchText arch_text(const char* a) {
+    if (a[0] != '"') return {span(a), false};
+    size_t n = 1;
+    while (a[n] && a[n] != '"') n += a[n] == '\\' && a[n + 1] ? 2 : 1;
+    return {{a + 1, n - 1}, true};
+}
+bool is_custom(const char* a) { return a[0] == '"' || is_printout(span(a)); }
+
+// The printout's text, decoded into out (NUL-terminated; at most a.text.n + 1
+// bytes: decoding never lengthens); returns its length.
+size_t printout_into(const ArchText& a, char* out) {
+    const size_t n = a.json ? sgdx::core::decode_string(a.text, out) : (std::memcpy(out, a.text.p, a.text.n), a.text.n);
+    out[n] = '\0';
+    return n;
+}
+
+const char* arch_label(uint32_t arch) { return arch < kArchCount ? kArchitectures[arch].name : "Sequential"; }
+
+// "line 4: (3): BatchNorm2d: " for messages about a printout's layer; a named
+// model's layers are all runnable.
+Text& at_layer(Text& e, const LayerSpec& s) {
+    if (s.line) e.s("line ").u(s.line).s(": ");
+    return e.s("(").s(s.name).s("): ").s(layer_kind_name(s.kind)).s(": ");
+}
+
+// What the C API cannot run in a layer, or nullptr.
+const char* unsupported(const LayerSpec& s) {
+    switch (s.kind) {
+        case LayerKind::kLinear:
+        case LayerKind::kConv2d:
+            if (!s.bias) return "bias=False is not supported by the C API";
+            if (s.kind == LayerKind::kConv2d && (s.stride[0] != s.stride[1] || s.padding[0] != s.padding[1]))
+                return "the C API takes only square strides and paddings";
+            break;
+        case LayerKind::kMaxPool2d:
+        case LayerKind::kAvgPool2d:
+            if (s.padding[0] || s.padding[1]) return "pool padding is not supported by the C API";
+            if (s.stride[0] != s.stride[1]) return "the C API takes only square pool strides";
+            break;
+        case LayerKind::kUnflatten:
+            if (s.unflatten_rank != 3) return "the C API unflattens only to (C, H, W)";
+            break;
+        case LayerKind::kReLU:
+        case LayerKind::kAdaptiveAvgPool2d:  // to 1x1, as the parser ensures
+        case LayerKind::kFlatten:
+            break;
+        default:
+            return "the C API runs Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, "
+                   "Unflatten (no BatchNorm, no Dropout)";
+    }
+    const bool learns = s.kind == LayerKind::kLinear || s.kind == LayerKind::kConv2d;
+    if (learns && std::strlen(s.name) > kMaxName) return "the C API keeps layer names of at most 8 characters";
+    return nullptr;
+}
 
 struct Planner {
-    Layer* layers;
-    uint32_t n = 0;
-    uint32_t c, h, w;             // the current sample shape
+    Layer* layers;           // where layer i goes; or, if one is set, each to *one
+    uint32_t n, c, h, w;     // layers so far; the current sample shape
     const char* problem = nullptr;  // the first shape that did not work
+    Layer* one = nullptr;
 
-    Layer& add(Kind kind) {
-        Layer& l = layers[n++];
+    Layer& add(Kind kind, const LayerSpec& s) {
+        Layer& l = one ? *one : layers[n];
+        ++n;
         std::memset(&l, 0, sizeof l);
         l.kind = kind, l.cin = c, l.h = h, l.w = w;
+        Text(l.wname, sizeof l.wname).s(s.name).s(".weight");
+        Text(l.bname, sizeof l.bname).s(s.name).s(".bias");
         return l;
     }
-    static void names(Layer& l, const char* prefix) {
-        Text(l.wname, sizeof l.wname).s(prefix).s(".weight");
-        Text(l.bname, sizeof l.bname).s(prefix).s(".bias");
-    }
-    void linear(const char* prefix, uint32_t out) {  // flattens its input
-        if (problem) return;
-        const uint32_t in = c * h * w;
-        c = in, h = w = 1;
-        Layer& l = add(kLinear);
-        l.cout = out, l.oh = l.ow = 1;
-        names(l, prefix);
-        c = out;
-    }
-    void conv(const char* prefix, uint32_t out, uint32_t k, uint32_t stride, uint32_t pad) {
-        if (problem) return;
-        if (h + 2 * pad < k || w + 2 * pad < k) { problem = "the image is too small for a convolution"; return; }
-        Layer& l = add(kConv);
-        l.cout = out, l.kh = l.kw = k, l.stride = stride, l.pad = pad;
-        l.oh = (h + 2 * pad - k) / stride + 1, l.ow = (w + 2 * pad - k) / stride + 1;
-        names(l, prefix);
-        c = out, h = l.oh, w = l.ow;
-    }
-    void relu() {
-        if (problem) return;
-        Layer& l = add(kRelu);
-        l.cout = c, l.oh = h, l.ow = w;
-    }
-    void pool(Kind kind, uint32_t kh, uint32_t kw) {  // stride = window, PyTorch's floor mode
-        if (problem) return;
+    // Pools: stride s, no padding, PyTorch's floor mode.
+    void pool(Kind kind, uint32_t kh, uint32_t kw, uint32_t s, const LayerSpec& spec) {
         if (h < kh || w < kw) { problem = "the image is too small for a pooling window"; return; }
-        Layer& l = add(kind);
-        l.kh = kh, l.kw = kw, l.stride = kh;
-        l.cout = c, l.oh = h / kh, l.ow = w / kw;
+        Layer& l = add(kind, spec);
+        l.kh = kh, l.kw = kw, l.stride = s;
+        l.cout = c, l.oh = (h - kh) / s + 1, l.ow = (w - kw) / s + 1;
         h = l.oh, w = l.ow;
+    }
+    // One spec (checked by unsupported()); false once a shape does not work.
+    bool take(const LayerSpec& s) {
+        if (n == kMaxLayers && s.kind != LayerKind::kFlatten && s.kind != LayerKind::kUnflatten)
+            return problem = "more layers than the C API keeps (12)", false;
+        switch (s.kind) {
+            case LayerKind::kLinear: {  // flattens its input
+                if (s.in != uint64_t(c) * h * w) return problem = "in_features is not the size of its input", false;
+                c = c * h * w, h = w = 1;
+                Layer& l = add(kLinear, s);
+                l.cout = uint32_t(s.out), l.oh = l.ow = 1;
+                c = l.cout;
+                break;
+            }
+            case LayerKind::kConv2d: {
+                const uint32_t kh = s.kernel[0], kw = s.kernel[1], st = s.stride[0], pad = s.padding[0];
+                if (s.in != c) return problem = "in_channels is not its input's channels", false;
+                if (h + 2 * pad < kh || w + 2 * pad < kw) return problem = "the image is too small for a convolution", false;
+                Layer& l = add(kConv, s);
+                l.cout = uint32_t(s.out), l.kh = kh, l.kw = kw, l.stride = st, l.pad = pad;
+                l.oh = (h + 2 * pad - kh) / st + 1, l.ow = (w + 2 * pad - kw) / st + 1;
+                c = l.cout, h = l.oh, w = l.ow;
+                break;
+            }
+            case LayerKind::kReLU: {
+                Layer& l = add(kRelu, s);
+                l.cout = c, l.oh = h, l.ow = w;
+                break;
+            }
+            case LayerKind::kMaxPool2d:
+            case LayerKind::kAvgPool2d:
+                pool(s.kind == LayerKind::kMaxPool2d ? kMaxPool : kAvgPool, s.kernel[0], s.kernel[1], s.stride[0], s);
+                break;
+            case LayerKind::kAdaptiveAvgPool2d:  // to 1x1
+                pool(kAvgPool, h, w, h, s);
+                break;
+            case LayerKind::kFlatten:  // activations are NCHW: nothing moves
+                c = c * h * w, h = w = 1;
+                break;
+            case LayerKind::kUnflatten:
+                if (s.unflatten[0] * s.unflatten[1] * s.unflatten[2] != uint64_t(c) * h * w)
+                    return problem = "Unflatten's sizes do not multiply to its input's", false;
+                c = uint32_t(s.unflatten[0]), h = uint32_t(s.unflatten[1]), w = uint32_t(s.unflatten[2]);
+                break;
+            default:
+                return problem = "not a layer the C API runs", false;
+        }
+        return !problem;
     }
 };
 
-// The runtime's models/zoo.cpp, layer by layer, with PyTorch's state_dict names.
-sgdx_status plan(sgdx_model& m, const char* fn) {
+// Plans specs[0, n) into m.layers for m's image size; messages name `fn` and
+// the model.
+sgdx_status plan_layers(sgdx_model& m, const LayerSpec* specs, uint32_t n, const char* fn) {
     Planner p{m.layers, 0, 1, m.rows, m.cols};
-    const uint32_t C = m.classes;
-    switch (m.arch) {
-        case kLogistic:
-            p.linear("lin", C);
-            break;
-        case kMlp: {
-            uint32_t i = 0;
-            char prefix[8];
-            for (; i < SGDX_MAX_HIDDEN && m.hidden[i]; ++i) {
-                Text(prefix, sizeof prefix).u(2 * i);
-                p.linear(prefix, m.hidden[i]);
-                p.relu();
-            }
-            Text(prefix, sizeof prefix).u(2 * i);
-            p.linear(prefix, C);
-            break;
+    const char* arch = arch_label(m.arch);
+    for (uint32_t i = 0; i < n; ++i) {
+        if (const char* why = unsupported(specs[i])) {
+            Text e = error(nullptr);
+            return at_layer(e.s(fn).s(": "), specs[i]).s(why).status(SGDX_ERR_UNKNOWN_MODEL);
         }
-        case kCnn:
-        case kCnnSequential: {
-            const bool seq = m.arch == kCnnSequential;
-            p.conv(seq ? "1" : "conv1", 16, 3, 2, 1);
-            p.relu();
-            p.conv(seq ? "3" : "conv2", 16, 3, 2, 1);
-            p.relu();
-            p.conv(seq ? "5" : "conv3", C, 3, 2, 1);
-            p.relu();
-            if (seq) p.pool(kAvgPool, p.h, p.w);  // AdaptiveAvgPool2d(1)
-            else p.pool(kAvgPool, 4, 4);          // F.avg_pool2d(xb, 4)
-            break;
+        if (!p.take(specs[i])) {
+            Text e = error(nullptr);
+            e.s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: ");
+            if (m.arch == kCustom) at_layer(e, specs[i]);
+            return e.s(p.problem).status(SGDX_ERR_BAD_DIMENSION);
         }
-        case kLenet:
-            p.conv("1", 16, 5, 1, 0);
-            p.relu();
-            p.pool(kMaxPool, 2, 2);
-            p.conv("4", 32, 5, 1, 0);
-            p.relu();
-            p.pool(kMaxPool, 2, 2);
-            p.linear("8", 128);
-            p.relu();
-            p.linear("10", C);
-            break;
-        default:
-            return error(nullptr).s(fn).s(": unknown architecture").status(SGDX_ERR_UNKNOWN_MODEL);
     }
     m.n_layers = p.n;
-    const char* arch = kArchitectures[m.arch].name;
-    if (p.problem)
-        return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: ").s(p.problem)
-            .status(SGDX_ERR_BAD_DIMENSION);
-    for (uint32_t i = 0; i < p.n; ++i)
-        if (m.layers[i].learns() && m.layers[i].patch() > kMaxInputs)
+    uint32_t learners = 0;
+    for (uint32_t i = 0; i < p.n; ++i) {
+        const Layer& l = m.layers[i];
+        learners += l.learns();
+        if (l.learns() && l.patch() > kMaxInputs)
             return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: layer ")
-                .name(m.layers[i].wname, std::strlen(m.layers[i].wname) - 7).s(" sums over ").u(m.layers[i].patch())
-                .s(" inputs, more than ").u(kMaxInputs).s(" (its int8 sums would overflow)").status(SGDX_ERR_BAD_DIMENSION);
+                .name(l.wname, std::strlen(l.wname) - 7).s(" sums over ").u(l.patch()).s(" inputs, more than ")
+                .u(kMaxInputs).s(" (its int8 sums would overflow)").status(SGDX_ERR_BAD_DIMENSION);
+    }
+    if (!learners)
+        return error(nullptr).s(fn).s(": the network has no Linear or Conv2d layer: nothing to learn").status(SGDX_ERR_BAD_DIMENSION);
     const Layer& last = m.layers[p.n - 1];
-    if (last.out_size() != C)
+    if (last.out_size() != m.classes)
         return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images ends in ")
-            .u(last.cout).s("x").u(last.oh).s("x").u(last.ow).s(" values, not one score per class (").u(C)
-            .s("): it is built for 28x28 images").status(SGDX_ERR_BAD_DIMENSION);
+            .u(last.cout).s("x").u(last.oh).s("x").u(last.ow).s(" values, not one score per class (").u(m.classes)
+            .s(m.arch == kCustom ? ")" : "): it is built for 28x28 images").status(SGDX_ERR_BAD_DIMENSION);
     return SGDX_OK;
+}
+
+// A custom network's printout parsed into specs (its text decoded on this
+// frame's stack); *bytes: its decoded length + 1, which the model keeps.
+__attribute__((noinline)) sgdx_status parse_custom(const char* arch, LayerSpec* specs, uint32_t& n, size_t* bytes,
+                                                   const char* fn) {
+    char text[kPrintoutMax];
+    const ArchText a = arch_text(arch);
+    Text e = error(nullptr);
+    if (a.text.n >= sizeof text)
+        return e.s(fn).s(": the printout is longer than the ").u(kPrintoutMax - 1).s(" bytes the C API reads").status(SGDX_ERR_UNKNOWN_MODEL);
+    const size_t len = printout_into(a, text);
+    if (!parse_printout({text, len}, specs, kMaxSpecs, n, e.s(fn).s(": "))) return SGDX_ERR_UNKNOWN_MODEL;
+    if (bytes) *bytes = len + 1;
+    return SGDX_OK;
+}
+
+// The network's layers: a named model's from core/architecture's table, a
+// custom one's from its printout.
+sgdx_status plan(sgdx_model& m, const char* arch, const char* fn, size_t* printout_bytes) {
+    LayerSpec specs[kMaxSpecs];
+    uint32_t n = 0;
+    if (m.arch == kCustom) {
+        if (sgdx_status st = parse_custom(arch, specs, n, printout_bytes, fn)) return st;
+    } else {
+        uint64_t hidden[SGDX_MAX_HIDDEN];
+        Spec s;
+        s.arch = m.arch, s.rows = m.rows, s.cols = m.cols, s.classes = m.classes;
+        s.hidden = hidden, s.hidden_cap = SGDX_MAX_HIDDEN;
+        for (uint32_t i = 0; i < SGDX_MAX_HIDDEN && m.hidden[i]; ++i) hidden[s.n_hidden++] = m.hidden[i];
+        if (!model_layers(s, specs, kMaxSpecs, n))
+            return error(nullptr).s(fn).s(": ").s(arch_label(m.arch)).s(" has more layers than the C API keeps").status(SGDX_ERR_UNKNOWN_MODEL);
+        if (printout_bytes) *printout_bytes = 0;
+    }
+    return plan_layers(m, specs, n, fn);
 }
 
 sgdx_status check_config(const sgdx_config* c, const char* fn) {
     if (!c) return error(nullptr).s(fn).s(": config is NULL").status(SGDX_ERR_NULL_ARGUMENT);
     if (!c->architecture) return error(nullptr).s(fn).s(": config->architecture is NULL").status(SGDX_ERR_NULL_ARGUMENT);
-    if (arch_id(c->architecture) < 0) {
+    if (arch_id(c->architecture) < 0 && !is_custom(c->architecture)) {
         Text e = error(nullptr);
         e.s(fn).s(": unknown architecture '").name(c->architecture, std::strlen(c->architecture)).s("' (choose one of: ");
-        return list_architectures(e).s(")").status(SGDX_ERR_UNKNOWN_MODEL);
+        return list_architectures(e).s(") or give an nn.Sequential's printout").status(SGDX_ERR_UNKNOWN_MODEL);
     }
     const uint64_t pixels = uint64_t(c->image_rows) * c->image_cols;
     if (c->image_rows == 0 || c->image_cols == 0 || pixels > kMaxInputs)
@@ -255,17 +368,19 @@ sgdx_status check_config(const sgdx_config* c, const char* fn) {
     return SGDX_OK;
 }
 
-// A model's header from a (checked) config, its layers planned.
-sgdx_status describe(const sgdx_config* c, sgdx_model& m, const char* fn) {
+// A model's header from a (checked) config, its layers planned; a custom
+// network's *printout_bytes: what its printout takes in the arena.
+sgdx_status describe(const sgdx_config* c, sgdx_model& m, const char* fn, size_t* printout_bytes) {
     if (sgdx_status st = check_config(c, fn)) return st;
     std::memset(&m, 0, sizeof m);
-    m.arch = uint32_t(arch_id(c->architecture));
+    const int id = arch_id(c->architecture);
+    m.arch = id < 0 ? kCustom : uint32_t(id);
     for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) m.hidden[i] = m.arch == kMlp ? c->hidden[i] : 0;
     m.rows = c->image_rows, m.cols = c->image_cols, m.classes = c->classes;
     m.max_batch = c->max_batch, m.flags = c->flags;
     if (m.flags & SGDX_INT8_ONLY) m.flags |= SGDX_INFERENCE_ONLY;
     m.momentum = (m.flags & SGDX_INFERENCE_ONLY) ? 0.f : c->momentum;
-    return plan(m, fn);
+    return plan(m, c->architecture, fn, printout_bytes);
 }
 
 // ---- Layout: every buffer's place in the arena -----------------------------------
@@ -281,8 +396,9 @@ struct Allocator {
 };
 
 // Assigns m's buffers from base (or just counts, base == nullptr); returns the
-// bytes from base's aligned start.
-uint64_t layout(sgdx_model& m, uint8_t* base) {
+// bytes from base's aligned start. A custom network's printout (printout_bytes)
+// follows the header buffer: printout(m).
+uint64_t layout(sgdx_model& m, uint8_t* base, size_t printout_bytes) {
     Allocator a{base, round_up(sizeof(sgdx_model))};
     const bool train = !(m.flags & SGDX_INFERENCE_ONLY), int8 = !(m.flags & SGDX_NO_INT8);
     const bool velocity = train && m.momentum > 0.f, floats = !(m.flags & SGDX_INT8_ONLY);
@@ -323,9 +439,15 @@ uint64_t layout(sgdx_model& m, uint8_t* base) {
     a(m.targets, B);
     if (int8) a(m.qact[0], act), a(m.qact[1], act), a(m.qin, qin), a(m.qcols, qcols);
     a(m.header, kHeaderMax);
+    char* text;
+    if (printout_bytes) a(text, printout_bytes);
     return a.at;
 }
 
+// A custom network's printout, as its config gave it (decoded), NUL-terminated.
+const char* printout(const sgdx_model* m) { return m->header + kHeaderMax; }
+
+SGDX_SETUP_END
 // The runtime's initialisation: layer by layer, weight then bias, uniform in
 // +-1/sqrt(fan_in) from one PCG32 stream.
 // w: (n) -> q: (n) int8 with w ≈ q · scale, scale = max / 127 (max > 0), rounded
@@ -555,7 +677,7 @@ void pool_forward(const Layer& l, const float* x, float* y, size_t n) {
         const float* plane = x + p * l.h * l.w;
         for (uint32_t oy = 0; oy < l.oh; ++oy)
             for (uint32_t ox = 0; ox < l.ow; ++ox) {
-                const float* win = plane + size_t(oy) * l.kh * l.w + size_t(ox) * l.kw;
+                const float* win = plane + size_t(oy) * l.stride * l.w + size_t(ox) * l.stride;
                 // Both, whatever the kind: no branch on it per value (on the M4, 7
                 // instructions a value that leaves the maximum as it is; with the
                 // branch, 9 for max and 6 for mean: lenet int8 -0.4%, cnn +0.02%).
@@ -580,7 +702,7 @@ void pool_backward(const Layer& l, const float* x, const float* dy, float* dx, s
         float* dplane = dx + p * l.h * l.w;
         for (uint32_t oy = 0; oy < l.oh; ++oy)
             for (uint32_t ox = 0; ox < l.ow; ++ox) {
-                const size_t at = size_t(oy) * l.kh * l.w + size_t(ox) * l.kw;
+                const size_t at = size_t(oy) * l.stride * l.w + size_t(ox) * l.stride;
                 const float g = *dy++;
                 if (l.kind == kMaxPool) {
                     size_t arg = at;
@@ -821,6 +943,7 @@ uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
     return argmax(cur, m->classes);
 }
 
+SGDX_SETUP_BEGIN
 // ---- safetensors --------------------------------------------------------------------
 
 struct TensorRef {
@@ -863,13 +986,20 @@ uint32_t get_u32(const uint8_t* p) {
 // unpadded, into buf; 0 if it does not fit.
 size_t write_header(const sgdx_model* m, char* buf, size_t cap) {
     uint64_t hidden[SGDX_MAX_HIDDEN];
+    LayerSpec specs[kMaxSpecs];
+    char text[kPrintoutMax];
     Spec spec;
-    spec.arch = m->arch, spec.rows = m->rows, spec.cols = m->cols, spec.classes = m->classes;
+    // A named Sequential's architecture is its printout, as `sgdx train` writes
+    // it (lenet's header: 1.4 KB of the 2 KB buffer). A custom network's keys
+    // are a named Sequential's, its architecture its own printout.
+    spec.arch = m->arch == kCustom ? uint32_t(kCnnSequential) : m->arch;
+    spec.rows = m->rows, spec.cols = m->cols, spec.classes = m->classes;
     spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
+    spec.layers = specs, spec.layers_cap = kMaxSpecs;
     for (uint32_t i = 0; i < SGDX_MAX_HIDDEN && m->hidden[i]; ++i) hidden[spec.n_hidden++] = m->hidden[i];
-    char text[160];
     Metadata meta;
-    if (!model_metadata(spec, true, false, text, sizeof text, meta)) return 0;  // by name: fits the fixed header
+    if (!model_metadata(spec, true, m->arch != kCustom, text, sizeof text, meta)) return 0;
+    if (m->arch == kCustom) meta.value[0] = printout(m);
     HeaderWriter w(buf, cap);
     for (uint32_t i = 0; i < meta.count; ++i) w.meta(span(meta.key[i]), span(meta.value[i]));
     TensorRef list[kMaxTensors];
@@ -952,8 +1082,8 @@ sgdx_status header_length(const sgdx_model* m, const char* fn, const uint8_t* fi
 // checked the data layout); on success place[i] is the data offset of tensors(m)[i].
 sgdx_status match_header(sgdx_model* m, const char* fn, const Header& r, uint64_t* place) {
     Span arch = r.meta("architecture");
-    const char* mine = kArchitectures[m->arch].name;
-    if (arch.p && !arch.is(mine))
+    const char* mine = arch_label(m->arch);
+    if (arch.p && !is_printout(arch) && (m->arch == kCustom || !arch.is(mine)))  // printouts: check_network
         return error(m).s(fn).s(": the file holds a '").name(arch.p, arch.n).s("' model, this model is '").s(mine)
             .s("' (sgdx_config_from_weights reads a file's architecture)").status(SGDX_ERR_SHAPE_MISMATCH);
     TensorRef list[kMaxTensors];
@@ -1016,36 +1146,94 @@ void after_new_weights(sgdx_model* m) {
     }
 }
 
-// core/architecture's detection, into a config; sizes past what a config holds
-// become 0, which check_config refuses.
-sgdx_status config_from_header(const Header& r, sgdx_config* c) {
-    uint64_t hidden[SGDX_MAX_HIDDEN];
-    LayerSpec layers[kMaxLayers];  // a printout's
-    Spec spec;
-    spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
-    spec.layers = layers, spec.layers_cap = kMaxLayers;
-    HeaderView view;
-    view.tensors = r.entries, view.count = r.count, view.meta = r.metadata, view.meta_count = r.meta_count;
-    Text e = error(nullptr);
-    switch (detect(view, kMaxInputs, spec, e.s("sgdx_config_from_weights: "))) {
-        case DetectProblem::kNone: break;
-        case DetectProblem::kUnknownModel: return SGDX_ERR_UNKNOWN_MODEL;
-        case DetectProblem::kCorrupt: return SGDX_ERR_CORRUPT_WEIGHTS;
-        case DetectProblem::kBadDimension: return SGDX_ERR_BAD_DIMENSION;
-    }
-    if (spec.arch == kCustom) {
-        e.s("the file's network (").u(spec.n_layers).s(" layers, given as a printout) is none of the models the C API plans (");
-        return list_architectures(e).s(")").status(SGDX_ERR_UNKNOWN_MODEL);
-    }
+// The metadata a printout's detection reads: architecture (raw), image_rows,
+// image_cols, classes.
+struct PrintoutMeta {
+    MetaEntry meta[4];
+    size_t count = 0;
+};
+
+// A detected named model into a config; sizes past what a config holds become
+// 0, which check_config refuses.
+sgdx_status config_of_spec(const Spec& spec, sgdx_config* c) {
     g_message[0] = '\0';
     auto size = [](uint64_t v, uint64_t max) { return uint32_t(v <= max ? v : 0); };
-    sgdx_config_init(c, kArchitectures[spec.arch].name);
+    if (spec.arch == kCustom) {
+        std::memset(c, 0, sizeof *c);
+        c->max_batch = 32;
+    } else {
+        sgdx_config_init(c, kArchitectures[spec.arch].name);
+    }
     c->image_rows = size(spec.rows, 1u << 24), c->image_cols = size(spec.cols, 1u << 24);
     c->classes = size(spec.classes, 1u << 24);
-    for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) c->hidden[i] = i < spec.n_hidden ? size(hidden[i], kMaxWidth) : 0;
+    for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) c->hidden[i] = i < spec.n_hidden ? size(spec.hidden[i], kMaxWidth) : 0;
     return SGDX_OK;
 }
 
+DetectProblem detect_into(const HeaderView& view, Spec& spec, Text& e, sgdx_status& st) {
+    const DetectProblem p = detect(view, kMaxInputs, spec, e.s("sgdx_config_from_weights: "));
+    st = p == DetectProblem::kNone ? SGDX_OK
+         : p == DetectProblem::kCorrupt ? SGDX_ERR_CORRUPT_WEIGHTS
+         : p == DetectProblem::kBadDimension ? SGDX_ERR_BAD_DIMENSION
+                                              : SGDX_ERR_UNKNOWN_MODEL;
+    return p;
+}
+
+// core/architecture's detection from a file's header, into a config. A file
+// whose architecture is a printout only has its metadata noted in `pm`, for
+// config_from_printout (on a frame without the header's arrays).
+__attribute__((noinline)) sgdx_status config_from_header(const uint8_t* file, size_t hlen, sgdx_config* c,
+                                                         PrintoutMeta& pm) {
+    Header r;
+    Text e = error(nullptr);
+    if (!read_header(reinterpret_cast<const char*>(file + 8), hlen, r, e.s("sgdx_config_from_weights: ")))
+        return SGDX_ERR_CORRUPT_WEIGHTS;
+    if (is_printout(r.meta("architecture"))) {
+        static const char* const kKeys[] = {"architecture", "image_rows", "image_cols", "classes"};
+        for (const char* key : kKeys)
+            if (const Span v = r.meta(key); v.p) pm.meta[pm.count++] = MetaEntry{span(key), v};
+        return SGDX_OK;
+    }
+    uint64_t hidden[SGDX_MAX_HIDDEN];
+    Spec spec;
+    spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
+    HeaderView view;
+    view.tensors = r.entries, view.count = r.count, view.meta = r.metadata, view.meta_count = r.meta_count;
+    sgdx_status st;
+    if (detect_into(view, spec, e, st) != DetectProblem::kNone) return st;
+    return config_of_spec(spec, c);
+}
+
+// A printout in a file's metadata: a named model's is that model; any other
+// network is checked layer by layer and the config points to it in the file
+// (the JSON string from its opening quote).
+__attribute__((noinline)) sgdx_status config_from_printout(PrintoutMeta& pm, sgdx_config* c) {
+    char text[kPrintoutMax];
+    LayerSpec specs[kMaxSpecs];
+    uint64_t hidden[SGDX_MAX_HIDDEN];
+    const Span raw = pm.meta[0].value;
+    Text e = error(nullptr);
+    if (raw.n >= sizeof text)
+        return e.s("sgdx_config_from_weights: the file's printout is longer than the ").u(kPrintoutMax - 1)
+            .s(" bytes the C API reads").status(SGDX_ERR_UNKNOWN_MODEL);
+    pm.meta[0].value = {text, sgdx::core::decode_string(raw, text)};
+    Spec spec;
+    spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
+    spec.layers = specs, spec.layers_cap = kMaxSpecs;
+    HeaderView view;
+    view.meta = pm.meta, view.meta_count = pm.count;
+    sgdx_status st;
+    if (detect_into(view, spec, e, st) != DetectProblem::kNone) return st;
+    if (spec.arch == kCustom)
+        for (uint32_t i = 0; i < spec.n_layers; ++i)
+            if (const char* why = unsupported(specs[i]))
+                return at_layer(e, specs[i]).s(why).status(SGDX_ERR_UNKNOWN_MODEL);
+    config_of_spec(spec, c);
+    if (spec.arch == kCustom) c->architecture = raw.p - 1;
+    return SGDX_OK;
+}
+
+SGDX_SETUP_END
 // ---- Argument checks ----------------------------------------------------------------
 
 // Checks the handle; a bad one is reported in the global message.
@@ -1096,10 +1284,20 @@ sgdx_config logistic_config(uint32_t inputs, uint32_t classes, uint32_t max_batc
     return c;
 }
 
+// The bytes a described model needs in an arena of any alignment.
+sgdx_status arena_size(sgdx_model& m, size_t printout_bytes, const char* fn, size_t& bytes) {
+    const uint64_t total = layout(m, nullptr, printout_bytes) + kAlign - 1;  // slack to align any arena pointer
+    if (total > uint64_t(SIZE_MAX))
+        return error(nullptr).s(fn).s(": this model needs more memory than this target can address").status(SGDX_ERR_BAD_DIMENSION);
+    bytes = size_t(total);
+    return SGDX_OK;
+}
+
 }  // namespace
 
 extern "C" {
 
+SGDX_SETUP_BEGIN
 sgdx_status sgdx_config_init(sgdx_config* c, const char* architecture) {
     if (!c) return error(nullptr).s("sgdx_config_init: config is NULL").status(SGDX_ERR_NULL_ARGUMENT);
     if (!architecture) return error(nullptr).s("sgdx_config_init: architecture is NULL").status(SGDX_ERR_NULL_ARGUMENT);
@@ -1124,21 +1322,17 @@ sgdx_status sgdx_config_from_weights(const uint8_t* file, size_t size, sgdx_conf
     if (!config) return null_arg(nullptr, fn, "config");
     size_t hlen = 0;
     if (sgdx_status st = header_length(nullptr, fn, file, size, hlen)) return st;
-    Header h;
-    Text e = error(nullptr);
-    if (!read_header(reinterpret_cast<const char*>(file + 8), hlen, h, e.s(fn).s(": "))) return SGDX_ERR_CORRUPT_WEIGHTS;
-    return config_from_header(h, config);
+    PrintoutMeta pm;
+    if (sgdx_status st = config_from_header(file, hlen, config, pm)) return st;
+    return pm.count ? config_from_printout(pm, config) : SGDX_OK;
 }
 
 sgdx_status sgdx_model_arena_size(const sgdx_config* config, size_t* bytes) {
     if (!bytes) return null_arg(nullptr, "sgdx_model_arena_size", "bytes");
     sgdx_model m;
-    if (sgdx_status st = describe(config, m, "sgdx_model_arena_size")) return st;
-    const uint64_t total = layout(m, nullptr) + kAlign - 1;  // slack to align any arena pointer
-    if (total > uint64_t(SIZE_MAX))
-        return error(nullptr).s("sgdx_model_arena_size: this model needs more memory than this target can address").status(SGDX_ERR_BAD_DIMENSION);
-    *bytes = size_t(total);
-    return SGDX_OK;
+    size_t text = 0;
+    if (sgdx_status st = describe(config, m, "sgdx_model_arena_size", &text)) return st;
+    return arena_size(m, text, "sgdx_model_arena_size", *bytes);
 }
 
 sgdx_status sgdx_create_model(void* arena, size_t arena_bytes, const sgdx_config* config, uint64_t seed,
@@ -1148,18 +1342,19 @@ sgdx_status sgdx_create_model(void* arena, size_t arena_bytes, const sgdx_config
     *model = nullptr;
     if (!arena) return null_arg(nullptr, fn, "arena");
     sgdx_model probe;
-    if (sgdx_status st = describe(config, probe, fn)) return st;  // errors name this call
-    size_t need = 0;
-    if (sgdx_status st = sgdx_model_arena_size(config, &need)) return st;
+    size_t text = 0, need = 0;
+    if (sgdx_status st = describe(config, probe, fn, &text)) return st;  // errors name this call
+    if (sgdx_status st = arena_size(probe, text, fn, need)) return st;
     if (arena_bytes < need)
-        return error(nullptr).s(fn).s(": arena of ").u(arena_bytes).s(" bytes is too small: this ").s(config->architecture)
+        return error(nullptr).s(fn).s(": arena of ").u(arena_bytes).s(" bytes is too small: this ").s(arch_label(probe.arch))
             .s(" model (max_batch ").u(config->max_batch).s(") needs ").u(need).s(" (sgdx_model_arena_size)").status(SGDX_ERR_ARENA_TOO_SMALL);
     uint8_t* base = static_cast<uint8_t*>(arena);
     base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
     std::memset(base, 0, need - (kAlign - 1));
     sgdx_model* m = reinterpret_cast<sgdx_model*>(base);
-    describe(config, *m, fn);
-    layout(*m, base);
+    std::memcpy(m, &probe, sizeof probe);
+    layout(*m, base, text);
+    if (text) printout_into(arch_text(config->architecture), m->header + kHeaderMax);
     initialise(*m, seed);
     m->magic = kMagic;
     *model = m;
@@ -1170,7 +1365,7 @@ sgdx_status sgdx_model_config(const sgdx_model* m, sgdx_config* c) {
     if (sgdx_status st = check_model(m, "sgdx_model_config")) return st;
     if (!c) return null_arg(m, "sgdx_model_config", "config");
     std::memset(c, 0, sizeof *c);
-    c->architecture = kArchitectures[m->arch].name;
+    c->architecture = m->arch == kCustom ? printout(m) : kArchitectures[m->arch].name;
     for (uint32_t i = 0; i < SGDX_MAX_HIDDEN; ++i) c->hidden[i] = m->hidden[i];
     c->image_rows = m->rows, c->image_cols = m->cols, c->classes = m->classes;
     c->max_batch = m->max_batch, c->momentum = m->momentum, c->flags = m->flags;
@@ -1216,6 +1411,7 @@ sgdx_status sgdx_create(void* arena, size_t arena_bytes, uint32_t inputs, uint32
     return sgdx_create_model(arena, arena_bytes, &c, seed, model);
 }
 
+SGDX_SETUP_END
 sgdx_status sgdx_predict(sgdx_model* m, const uint8_t* image, uint32_t* predicted, float* probs) {
     if (sgdx_status st = check_model(m, "sgdx_predict")) return st;
     if (m->flags & SGDX_INT8_ONLY) return int8_only(m, "sgdx_predict");
@@ -1287,13 +1483,14 @@ sgdx_status sgdx_parameters(const sgdx_model* m, const float** weight, const flo
     if (!bias) return null_arg(m, "sgdx_parameters", "bias");
     if (m->flags & SGDX_INT8_ONLY) return int8_only(m, "sgdx_parameters");
     if (m->arch != kLogistic)
-        return error(m).s("sgdx_parameters: this is a ").s(kArchitectures[m->arch].name)
+        return error(m).s("sgdx_parameters: this is a ").s(arch_label(m->arch))
             .s(" model, not the logistic one: use sgdx_tensor_at").status(SGDX_ERR_SHAPE_MISMATCH);
     *weight = m->layers[0].weight;
     *bias = m->layers[0].bias;
     return SGDX_OK;
 }
 
+SGDX_SETUP_BEGIN
 sgdx_status sgdx_weights_size(const sgdx_model* m, size_t* bytes) {
     if (sgdx_status st = check_model(m, "sgdx_weights_size")) return st;
     if (!bytes) return null_arg(m, "sgdx_weights_size", "bytes");
@@ -1350,6 +1547,71 @@ struct MemoryReader {
         return 0;
     }
 };
+
+// Whether a printout (raw JSON) is m's network: parsed and planned for m's
+// image size, every layer the same as m's (on its own frame: the decoded text
+// and the specs live on the stack).
+__attribute__((noinline)) bool same_network(const sgdx_model* m, Span raw) {
+    char text[kPrintoutMax];
+    LayerSpec specs[kMaxSpecs];
+    char why[8];
+    Text t(why, sizeof why);
+    uint32_t n = 0;
+    if (raw.n >= sizeof text || !parse_printout({text, sgdx::core::decode_string(raw, text)}, specs, kMaxSpecs, n, t))
+        return false;
+    Layer one;
+    Planner p{nullptr, 0, 1, m->rows, m->cols};
+    p.one = &one;
+    for (uint32_t i = 0; i < n; ++i) {
+        const uint32_t before = p.n;
+        if (unsupported(specs[i]) || !p.take(specs[i]) || p.n > m->n_layers) return false;
+        if (p.n == before) continue;
+        const Layer& l = m->layers[p.n - 1];
+        if (l.kind != one.kind || l.cin != one.cin || l.h != one.h || l.w != one.w || l.cout != one.cout ||
+            l.oh != one.oh || l.ow != one.ow || l.kh != one.kh || l.kw != one.kw || l.stride != one.stride ||
+            l.pad != one.pad || std::strcmp(l.wname, one.wname) != 0)
+            return false;
+    }
+    return p.n == m->n_layers;
+}
+
+// The named model a printout (raw JSON) is, or kCustom.
+__attribute__((noinline)) uint32_t printout_arch(Span raw) {
+    char text[kPrintoutMax];
+    LayerSpec specs[kMaxSpecs];
+    uint64_t hidden[SGDX_MAX_HIDDEN];
+    char why[8];
+    Text t(why, sizeof why);
+    if (raw.n >= sizeof text) return kCustom;
+    MetaEntry arch{span("architecture"), {text, sgdx::core::decode_string(raw, text)}};
+    HeaderView view;
+    view.meta = &arch, view.meta_count = 1;
+    Spec spec;
+    spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
+    spec.layers = specs, spec.layers_cap = kMaxSpecs;
+    return detect(view, kMaxInputs, spec, t) == DetectProblem::kNone ? spec.arch : uint32_t(kCustom);
+}
+
+// A file whose architecture is a printout must hold m's network (a name is
+// checked by match_header).
+sgdx_status check_network(sgdx_model* m, const char* fn, const char* header, size_t hlen) {
+    char why[8];
+    Text t(why, sizeof why);
+    sgdx::core::HeaderReader r(header, hlen, t);
+    for (auto k = r.next(); k == sgdx::core::HeaderReader::kMeta || k == sgdx::core::HeaderReader::kTensor; k = r.next()) {
+        if (k != sgdx::core::HeaderReader::kMeta || !r.meta().key.is("architecture")) continue;
+        const Span arch = r.meta().value;
+        if (!is_printout(arch) || same_network(m, arch)) return SGDX_OK;
+        // As for a name: a named model takes its own architecture's printout
+        // (match_header then tells a width apart by the tensors' shapes).
+        const uint32_t theirs = printout_arch(arch);
+        if (m->arch != kCustom && theirs == m->arch) return SGDX_OK;
+        Text e = error(m);
+        e.s(fn).s(": the file holds a '").s(arch_label(theirs)).s("' model, this model is '").s(arch_label(m->arch));
+        return e.s("' (sgdx_config_from_weights reads a file's architecture)").status(SGDX_ERR_SHAPE_MISMATCH);
+    }
+    return SGDX_OK;  // no architecture, or a broken header: load() says
+}
 
 // sgdx_load and sgdx_load_stream: `header` holds the header's hlen bytes.
 sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen, size_t size, sgdx_read_fn read,
@@ -1440,7 +1702,9 @@ sgdx_status sgdx_load(sgdx_model* m, const uint8_t* buffer, size_t size) {
     size_t hlen = 0;
     if (sgdx_status st = header_length(m, fn, buffer, size, hlen)) return st;
     MemoryReader r{buffer};
-    return load(m, fn, reinterpret_cast<const char*>(buffer + 8), hlen, size, MemoryReader::read, &r);
+    const char* header = reinterpret_cast<const char*>(buffer + 8);
+    if (sgdx_status st = check_network(m, fn, header, hlen)) return st;
+    return load(m, fn, header, hlen, size, MemoryReader::read, &r);
 }
 
 sgdx_status sgdx_load_stream(sgdx_model* m, sgdx_read_fn read, void* ctx, size_t size) {
@@ -1456,9 +1720,11 @@ sgdx_status sgdx_load_stream(sgdx_model* m, sgdx_read_fn read, void* ctx, size_t
             .u(kHeaderMax).s("; sgdx's own files stay far below): use sgdx_load with the file in memory").status(SGDX_ERR_BUFFER_TOO_SMALL);
     if (read(ctx, 8, reinterpret_cast<uint8_t*>(m->header), hlen))
         return error(m).s(fn).s(": the read callback failed").status(SGDX_ERR_IO);
+    if (sgdx_status st = check_network(m, fn, m->header, hlen)) return st;
     return load(m, fn, m->header, hlen, size, read, ctx);
 }
 
+SGDX_SETUP_END
 sgdx_status sgdx_quantize(sgdx_model* m, sgdx_quant_mode mode) {
     if (sgdx_status st = check_model(m, "sgdx_quantize")) return st;
     if (mode != SGDX_QUANT_PER_TENSOR && mode != SGDX_QUANT_PER_ROW)
@@ -1516,6 +1782,7 @@ sgdx_status sgdx_evaluate_int8(sgdx_model* m, const uint8_t* images, const uint8
     return SGDX_OK;
 }
 
+SGDX_SETUP_BEGIN
 const char* sgdx_status_name(sgdx_status status) {
     switch (status) {
         case SGDX_OK: return "SGDX_OK";
@@ -1544,4 +1811,5 @@ const char* sgdx_last_error(const sgdx_model* m) {
     return g_message;
 }
 
+SGDX_SETUP_END
 }  // extern "C"
