@@ -650,3 +650,204 @@ TEST_CASE("files and configs at the edges: long rows, many metadata keys, long h
     CHECK(sgdx_config_from_weights(huge.data(), huge.size(), &got) == SGDX_ERR_BAD_DIMENSION);
     CHECK(contains(sgdx_last_error(nullptr), "images must have 1 to 65536 pixels"));
 }
+
+// ---- Networks outside the zoo: a printout ------------------------------------------
+
+namespace {
+
+// Unflatten, Conv2d 5x5 pad 2, ReLU, MaxPool2d, AvgPool2d, Flatten, Linear, ReLU, Linear.
+const char* const kCustomNet =
+    "Sequential(\n"
+    "  (0): Unflatten(dim=1, unflattened_size=(1, 28, 28))\n"
+    "  (1): Conv2d(1, 8, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))\n"
+    "  (2): ReLU()\n"
+    "  (3): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+    "  (4): AvgPool2d(kernel_size=2, stride=2, padding=0)\n"
+    "  (5): Flatten(start_dim=1, end_dim=-1)\n"
+    "  (6): Linear(in_features=392, out_features=32, bias=True)\n"
+    "  (7): ReLU()\n"
+    "  (8): Linear(in_features=32, out_features=10, bias=True)\n"
+    ")";
+
+sgdx_config custom_config(const char* printout, uint32_t max_batch = 16, float momentum = 0.f) {
+    sgdx_config c;
+    REQUIRE(sgdx_config_init(&c, "logistic") == SGDX_OK);
+    c.architecture = printout;
+    c.max_batch = max_batch, c.momentum = momentum;
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("a network outside the zoo, given as a printout: the runtime's weights, steps, files and predictions") {
+    const sgdx::ModelSpec spec = sgdx::model_spec_from_text(kCustomNet);
+    // The host writes the printout as torch prints it: the config takes that text.
+    const std::string text = sgdx::model_metadata(spec).at("architecture");
+    const sgdx_config c = custom_config(text.c_str(), 16, 0.9f);
+    Net net(c, 5);
+    auto host = sgdx::make_model(spec, 5);
+    CHECK(net.tensors() == host_tensors(*host));  // PyTorch's initialisation, the same names
+
+    sgdx_config back;
+    REQUIRE(sgdx_model_config(net.m, &back) == SGDX_OK);
+    CHECK(std::string(back.architecture) == text);  // the model keeps its own copy
+
+    // Files both ways: the CLI's bytes, and a host file read back by the C API.
+    const std::vector<uint8_t> bytes = net.save();
+    CHECK(bytes == sgdx::encode_model(*host, sgdx::model_metadata(spec)));
+    auto donor = sgdx::make_model(spec, 78);
+    const std::vector<uint8_t> file = sgdx::encode_model(*donor, sgdx::model_metadata(spec));
+    sgdx_config got;
+    REQUIRE(sgdx_config_from_weights(file.data(), file.size(), &got) == SGDX_OK);
+    CHECK(got.architecture[0] == '"');  // the printout in the file's header, as JSON
+    CHECK(got.image_rows == 28);
+    CHECK(got.image_cols == 28);
+    CHECK(got.classes == 10);
+    got.flags = SGDX_INFERENCE_ONLY;
+    Net loaded(got, 1);
+    REQUIRE(sgdx_load(loaded.m, file.data(), file.size()) == SGDX_OK);
+    CHECK(loaded.tensors() == host_tensors(*donor));
+    REQUIRE(sgdx_model_config(loaded.m, &back) == SGDX_OK);
+    CHECK(std::string(back.architecture) == text);
+
+    // Predictions: the runtime's within rounding (its layers sum in other orders).
+    const Mnist& d = mnist();
+    const size_t n = 64;
+    donor->train(false);
+    std::vector<float> x(n * 784), logits(n * 10);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = float(d.test.pixels.data()[i]) * (1.f / 255.f);
+    donor->forward(x.data(), n, logits.data());
+    for (size_t i = 0; i < n; ++i) {
+        uint32_t predicted = 99;
+        float probs[10];
+        REQUIRE(sgdx_predict(loaded.m, d.test.pixels.data() + i * 784, &predicted, probs) == SGDX_OK);
+        const float* z = logits.data() + i * 10;
+        CHECK(predicted == uint32_t(std::max_element(z, z + 10) - z));
+        float sum = 0.f, host_probs[10];
+        for (int k = 0; k < 10; ++k) sum += host_probs[k] = std::exp(z[k] - z[predicted]);
+        for (int k = 0; k < 10; ++k) CHECK(std::fabs(probs[k] - host_probs[k] / sum) <= 1e-5f);
+    }
+    uint32_t correct = 0;
+    REQUIRE(sgdx_evaluate(loaded.m, d.test.pixels.data(), d.test_labels.data(), 100, &correct, nullptr) == SGDX_OK);
+    REQUIRE(sgdx_quantize(loaded.m, SGDX_QUANT_PER_ROW) == SGDX_OK);
+    uint32_t correct8 = 0;
+    REQUIRE(sgdx_evaluate_int8(loaded.m, d.test.pixels.data(), d.test_labels.data(), 100, &correct8) == SGDX_OK);
+
+    // A file of another network is refused; so is the zoo's lenet file.
+    const std::vector<uint8_t> lenet = Net(config_of("lenet"), 1).save();
+    CHECK(sgdx_load(loaded.m, lenet.data(), lenet.size()) == SGDX_ERR_SHAPE_MISMATCH);
+    CHECK(contains(sgdx_last_error(loaded.m), "the file holds a 'lenet' model, this model is 'Sequential'"));
+
+    // SGD steps with momentum follow the runtime's.
+    const auto& saved = sgdx::active_kernels();
+    sgdx::set_kernels(sgdx::kernels::reference());
+    const auto start = host_tensors(*host);
+    sgdx::SgdOptions o;
+    o.lr = 0.05f, o.momentum = 0.9f;
+    sgdx::SGD opt(host->parameters(), o);
+    sgdx::Workspace ws;
+    const size_t B = 16, D = 784;
+    for (size_t s = 0; s < 4; ++s) {
+        const uint8_t* xs = d.train.pixels.data() + s * B * D;
+        const uint8_t* ys = d.train_labels.data() + s * B;
+        float loss = 0.f;
+        REQUIRE(sgdx_train_step(net.m, xs, ys, B, o.lr, &loss) == SGDX_OK);
+        std::vector<float> xf(B * D);
+        for (size_t i = 0; i < B * D; ++i) xf[i] = float(xs[i]) * (1.f / 255.f);
+        std::vector<int32_t> yi(ys, ys + B);
+        sgdx::Batch b{xf.data(), yi.data(), B, D};
+        const sgdx::BatchLoss r = sgdx::loss_batch(*host, b, ws, &opt);
+        CHECK(loss == doctest::Approx(r.loss).epsilon(1e-5));
+    }
+    CHECK(max_abs_diff(net.tensors(), host_tensors(*host)) <= 2e-5f);
+    CHECK(max_abs_diff(net.tensors(), start) > 1e-3f);
+    sgdx::set_kernels(saved);
+
+    // The exact bytes, and the model's own copy of its printout in them.
+    size_t need = 0;
+    REQUIRE(sgdx_model_arena_size(&c, &need) == SGDX_OK);
+    std::vector<uint8_t> arena(need);
+    sgdx_model* m = nullptr;
+    CHECK(sgdx_create_model(arena.data(), need - 1, &c, 0, &m) == SGDX_ERR_ARENA_TOO_SMALL);
+    CHECK(contains(sgdx_last_error(nullptr), ("this Sequential model (max_batch 16) needs " + std::to_string(need)).c_str()));
+    CHECK(sgdx_create_model(arena.data(), need, &c, 0, &m) == SGDX_OK);
+}
+
+TEST_CASE("a printout's layers the C API cannot run are refused with the line and what it runs") {
+    struct Case {
+        const char* layer;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)",
+         "line 4: (2): BatchNorm2d: the C API runs Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), "
+         "Flatten, Unflatten (no BatchNorm, no Dropout)"},
+        {"Dropout(p=0.5, inplace=False)", "line 4: (2): Dropout: the C API runs Linear"},
+        {"MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)",
+         "line 4: (2): MaxPool2d: pool padding is not supported by the C API"},
+        {"Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)",
+         "line 4: (2): Conv2d: bias=False is not supported by the C API"},
+        {"Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 2), padding=(1, 1))",
+         "line 4: (2): Conv2d: the C API takes only square strides and paddings"},
+    };
+    for (const Case& k : cases) {
+        CAPTURE(std::string(k.layer));
+        const std::string text = std::string("Sequential(\n  (0): Unflatten(dim=1, unflattened_size=(1, 28, 28))\n"
+                                             "  (1): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
+                                             "  (2): ") + k.layer +
+                                 "\n  (3): Flatten(start_dim=1, end_dim=-1)\n"
+                                 "  (4): Linear(in_features=6272, out_features=10, bias=True)\n)";
+        const sgdx_config c = custom_config(text.c_str());
+        size_t need = 0;
+        CHECK(sgdx_model_arena_size(&c, &need) == SGDX_ERR_UNKNOWN_MODEL);
+        CHECK(contains(sgdx_last_error(nullptr), (std::string("sgdx_model_arena_size: ") + k.message).c_str()));
+        // The same network in a file the host wrote: refused as it is read.
+        if (std::string(k.layer).rfind("BatchNorm", 0) == 0 || std::string(k.layer).rfind("Dropout", 0) == 0) {
+            const sgdx::ModelSpec spec = sgdx::model_spec_from_text(text);
+            auto host = sgdx::make_model(spec, 1);
+            const std::vector<uint8_t> file = sgdx::encode_model(*host, sgdx::model_metadata(spec));
+            sgdx_config got;
+            CHECK(sgdx_config_from_weights(file.data(), file.size(), &got) == SGDX_ERR_UNKNOWN_MODEL);
+            CHECK(contains(sgdx_last_error(nullptr), (std::string("sgdx_config_from_weights: ") + k.message).c_str()));
+        }
+    }
+    // Shapes that do not fit: the layer and the problem.
+    const sgdx_config wrong = custom_config(
+        "Sequential(\n  (0): Linear(in_features=700, out_features=10, bias=True)\n)");
+    size_t need = 0;
+    CHECK(sgdx_model_arena_size(&wrong, &need) == SGDX_ERR_BAD_DIMENSION);
+    CHECK(contains(sgdx_last_error(nullptr), "Sequential for 28x28 images: line 2: (0): Linear: in_features is not the size of its input"));
+    // A printout that does not parse: core's message with the line.
+    const sgdx_config bad = custom_config("Sequential(\n  (0): Linear(in_features=784, out_features=10, bias=True)\n  (1): Transformer()\n)");
+    CHECK(sgdx_model_arena_size(&bad, &need) == SGDX_ERR_UNKNOWN_MODEL);
+    CHECK(contains(sgdx_last_error(nullptr), "sgdx_model_arena_size: line 3"));
+    MESSAGE(std::string(sgdx_last_error(nullptr)));
+}
+
+TEST_CASE("host files of every zoo model (their printouts in the metadata) are read by the C API") {
+    for (const char* arch : kArchitectures) {
+        CAPTURE(std::string(arch));
+        const sgdx_config c = config_of(arch);
+        auto host = sgdx::make_model(spec_of(c), 9);
+        const std::vector<uint8_t> file = sgdx::encode_model(*host, sgdx::model_metadata(spec_of(c)));
+        uint64_t hlen = 0;
+        std::memcpy(&hlen, file.data(), 8);
+        MESSAGE(std::string(arch) << ": header " << hlen << " bytes");
+        CHECK(hlen <= 2048);  // sgdx_load_stream's header buffer
+        sgdx_config got;
+        REQUIRE(sgdx_config_from_weights(file.data(), size_t(8 + hlen), &got) == SGDX_OK);
+        CHECK(std::string(got.architecture) == arch);
+        CHECK(std::equal(got.hidden, got.hidden + SGDX_MAX_HIDDEN, c.hidden));
+        got.max_batch = 16;
+        Net net(got, 1);
+        struct Reader {
+            const std::vector<uint8_t>* f;
+            static int read(void* ctx, size_t offset, uint8_t* bytes, size_t n) {
+                std::memcpy(bytes, static_cast<Reader*>(ctx)->f->data() + offset, n);
+                return 0;
+            }
+        } r{&file};
+        REQUIRE(sgdx_load_stream(net.m, Reader::read, &r, file.size()) == SGDX_OK);
+        CHECK(net.tensors() == host_tensors(*host));
+    }
+}
