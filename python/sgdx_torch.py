@@ -273,10 +273,11 @@ def _arguments(text):
         if not isinstance(call, ast.Call) or ast.unparse(call.func) != "f":
             raise ValueError("not an argument list")
         if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-            raise ValueError("* and ** are not arguments a printout holds")
+            raise ValueError("*, ** are not arguments a printout holds")
         return [_literal(a) for a in call.args], {k.arg: _literal(k.value) for k in call.keywords}
     except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as e:
-        raise ValueError(f"its arguments are not Python literals ({type(e).__name__}: {e})") from None
+        why = str(e) if str(e).startswith("*") else "numbers, strings, True/False/None, tuples or lists"
+        raise ValueError(f"its arguments are not Python literals ({why})") from None
 
 
 def parse_printout(text):
@@ -320,7 +321,7 @@ def parse_printout(text):
             raise ValueError(f"{where}: expected '(name): Layer(...)' or the Sequential's ')'")
         name, kind, arguments = layer.groups()
         if kind not in LAYERS:
-            raise ValueError(f"{where}: sgdx does not know the layer '{kind}' "
+            raise ValueError(f"{where}: sgdx does not know the layer {_excerpt(kind, 40)} "
                              f"(it knows {', '.join(LAYERS)} and Sequential)")
         if name in names:
             raise ValueError(f"{where}: a second layer named '{name}'")
@@ -367,8 +368,9 @@ def _load_printout(text, tensors):
     want = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
     for name, (shape, dtype) in want.items():
         if name not in tensors:
+            held = ", ".join(sorted(tensors)[:6]) + (", ..." if len(tensors) > 6 else "")
             raise ValueError(f"the printout has tensor '{name}' {list(shape)}, the file does not "
-                             f"({len(tensors)} tensors: {', '.join(sorted(tensors)[:6])}{', ...' if len(tensors) > 6 else ''})")
+                             f"({len(tensors)} tensors: {held})")
         if tuple(tensors[name].shape) != shape:
             raise ValueError(f"tensor '{name}': the printout says {list(shape)}, the file holds "
                              f"{list(tensors[name].shape)}")
