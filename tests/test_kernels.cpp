@@ -8,6 +8,7 @@
 
 #include "helpers.hpp"
 #include "runtime/error.hpp"
+#include "runtime/kernels/conv_reference.hpp"
 #include "runtime/kernels/kernels.hpp"
 
 using namespace sgdx;
@@ -334,6 +335,51 @@ TEST_CASE("relu_forward and relu_backward match the reference exactly, NaN inclu
             CHECK(std::isnan(got[n / 2]));
             if (n > 1) CHECK(got_dx[0] == 0.f);
             CHECK(got_dx[n / 2] == dy[n / 2]);  // a NaN input passes its gradient, as PyTorch's relu does
+        }
+    }
+}
+
+TEST_CASE("conv_input_grad_cl: the reference equals the scattered sum, every set that has it equals the reference") {
+    Rng rng(20);
+    struct Case {
+        size_t n, h, w, cin, cout, k, stride, pad;
+    };
+    // channel counts around the vector widths (4, 8, 16 lanes), strides 1-3, ragged planes
+    const Case cases[] = {{2, 14, 14, 16, 16, 3, 2, 1}, {1, 7, 7, 16, 10, 3, 2, 1}, {3, 12, 12, 16, 32, 5, 1, 0},
+                          {2, 9, 8, 17, 5, 3, 2, 1},    {1, 10, 7, 33, 7, 3, 3, 2},  {2, 5, 6, 3, 4, 2, 1, 0},
+                          {1, 8, 9, 8, 3, 5, 2, 2},     {2, 6, 5, 64, 9, 1, 1, 0},   {1, 11, 4, 15, 16, 4, 3, 1}};
+    for (const Case& c : cases) {
+        kernels::ConvShape s{c.n, c.h, c.w, c.cin, (c.h + 2 * c.pad - c.k) / c.stride + 1,
+                             (c.w + 2 * c.pad - c.k) / c.stride + 1, c.cout, c.k, c.stride, c.pad};
+        CAPTURE(c.h); CAPTURE(c.w); CAPTURE(c.cin); CAPTURE(c.cout); CAPTURE(c.k); CAPTURE(c.stride); CAPTURE(c.pad);
+        auto dy = random_floats(rng, s.n * s.oh * s.ow * s.cout);
+        auto wt = random_floats(rng, s.cout * s.k * s.k * s.cin);  // (cout, k, k, cin)
+        // The definition: every output pixel's gradient scattered over its window.
+        std::vector<double> want(s.n * s.h * s.w * s.cin, 0.0);
+        for (size_t b = 0; b < s.n; ++b)
+            for (size_t oi = 0; oi < s.oh; ++oi)
+                for (size_t oj = 0; oj < s.ow; ++oj)
+                    for (size_t ki = 0; ki < s.k; ++ki)
+                        for (size_t kj = 0; kj < s.k; ++kj) {
+                            const long i = long(oi * s.stride + ki) - long(s.pad), j = long(oj * s.stride + kj) - long(s.pad);
+                            if (i < 0 || j < 0 || i >= long(s.h) || j >= long(s.w)) continue;
+                            for (size_t ci = 0; ci < s.cin; ++ci)
+                                for (size_t co = 0; co < s.cout; ++co)
+                                    want[((b * s.h + size_t(i)) * s.w + size_t(j)) * s.cin + ci] +=
+                                        double(dy[((b * s.oh + oi) * s.ow + oj) * s.cout + co]) *
+                                        double(wt[((co * s.k + ki) * s.k + kj) * s.cin + ci]);
+                        }
+        std::vector<float> ref(want.size(), std::numeric_limits<float>::quiet_NaN());
+        kernels::conv_input_grad_cl_reference(dy.data(), wt.data(), ref.data(), s);
+        double worst = 0;
+        for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(ref[i] - want[i]) / (1 + std::fabs(want[i])));
+        CHECK(worst < kDotTol);
+        for (auto* k : kernels::available()) {
+            if (!k->conv_input_grad_cl) continue;
+            CAPTURE(k->name);
+            std::vector<float> got(want.size(), std::numeric_limits<float>::quiet_NaN());
+            k->conv_input_grad_cl(dy.data(), wt.data(), got.data(), s);
+            CHECK(max_rel_error(got.data(), ref.data(), got.size()) < kDotTol);
         }
     }
 }

@@ -698,3 +698,60 @@ TEST_CASE("every layer of lenet and the CNN split over 2 threads: outputs as on 
         }
     }
 }
+
+TEST_CASE("Sequential's stride-2 convs (direct channels-last input gradient) equal the layers run on their own") {
+    // conv2 and conv3 get channels-last inputs with stride 2 and 3: their dx comes from
+    // the kernel set's conv_input_grad_cl where it has one (ragged channel counts).
+    auto layers = [](uint64_t seed) {
+        Rng rng(seed);
+        std::vector<std::unique_ptr<Module>> l;
+        l.push_back(std::make_unique<View>(Shape{2, 13, 11}));
+        l.push_back(std::make_unique<Conv2d>(2, 17, 3, 1, 1, rng));  // -> 17 x 13x11
+        l.push_back(std::make_unique<ReLU>());
+        l.push_back(std::make_unique<Conv2d>(17, 9, 3, 2, 1, rng));  // -> 9 x 7x6
+        l.push_back(std::make_unique<ReLU>());
+        l.push_back(std::make_unique<Conv2d>(9, 4, 4, 3, 2, rng));   // -> 4 x 3x3
+        l.push_back(std::make_unique<Flatten>());
+        return l;
+    };
+    auto seq_layers = layers(9), alone = layers(9);
+    Sequential net;
+    for (auto& l : seq_layers) net.add(std::move(l));
+    net.build({286});
+    Shape s{286};
+    for (auto& l : alone) s = l->build(s);
+    const size_t B = 5;
+    Rng rng(10);
+    auto x = random_floats(rng, B * 286);
+    const size_t out = net.out_features();
+    REQUIRE(out == 36);
+    auto dy = random_floats(rng, B * out);
+    std::vector<std::vector<float>> acts{x};
+    for (auto& l : alone) {
+        std::vector<float> y(B * l->out_features());
+        l->forward(acts.back().data(), B, y.data());
+        acts.push_back(std::move(y));
+    }
+    std::vector<float> g = dy;
+    for (size_t i = alone.size(); i-- > 0;) {
+        std::vector<float> gin(B * alone[i]->in_features());
+        alone[i]->zero_grad();
+        alone[i]->backward(acts[i].data(), g.data(), B, gin.data());
+        g = std::move(gin);
+    }
+    std::vector<float> y(B * out), dx(x.size(), kNaN);
+    net.forward(x.data(), B, y.data());
+    net.zero_grad();
+    net.backward(x.data(), dy.data(), B, dx.data());
+    CHECK(max_rel_error(y.data(), acts.back().data(), y.size()) < 1e-5);
+    CHECK(max_rel_error(dx.data(), g.data(), g.size()) < 1e-5);
+    std::vector<Parameter*> want;
+    for (auto& l : alone)
+        for (Parameter* p : l->parameters()) want.push_back(p);
+    auto got = net.parameters();
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        CAPTURE(i);
+        CHECK(max_rel_error(got[i]->grad.data(), want[i]->grad.data(), want[i]->grad.size()) < 1e-4);
+    }
+}

@@ -12,6 +12,12 @@
 
 namespace sgdx::kernels {
 
+// The shape of a 2-D convolution (square kernel k, one stride and zero padding for
+// both axes): n samples of (h, w, cin) -> (oh, ow, cout).
+struct ConvShape {
+    size_t n, h, w, cin, oh, ow, cout, k, stride, pad;
+};
+
 struct KernelSet {
     const char* name;
 
@@ -68,6 +74,16 @@ struct KernelSet {
     // x: (n), dy: (n) -> dx: (n) = 0 where x <= 0, else dy (a NaN x passes dy, as
     // PyTorch's threshold_backward does; dx may alias dy)
     void (*relu_backward)(const float* x, const float* dy, float* dx, size_t n) = nullptr;
+
+    // The input gradient of a convolution on channels-last planes, computed directly
+    // (no patch matrix, no col2im):
+    //   dy: (n, oh, ow, cout), wt: (cout, k, k, cin) (the weight (cout, cin, k, k) with
+    //   its columns in channels-last patch order) -> dx: (n, h, w, cin), overwritten, with
+    //   dx[b, i, j, ci] = Σ over the taps (ki, kj) and output pixels (oi, oj) with
+    //   i + pad = oi·stride + ki and j + pad = oj·stride + kj of Σ_co dy[b, oi, oj, co]·wt[co, ki, kj, ci].
+    // Optional: the scalar set leaves it null (the runtime then uses gemm + col2im);
+    // conv_reference.hpp holds its reference.
+    void (*conv_input_grad_cl)(const float* dy, const float* wt, float* dx, const ConvShape& shape) = nullptr;
 };
 
 // Momentum of a weight whose input is rarely nonzero (an MNIST border pixel)
