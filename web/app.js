@@ -52,8 +52,10 @@ const validChart = new LineChart($('valid-chart'), {
 // looked-up test image) or null (nothing yet, or the drawing was cleared).
 // inspected: the index of the test image asked for in "Look up a test image"
 // (#inspect-pred's data-index is set only while its answer is the current model's).
+// catalog: the runtime's models ({name, description, parameters, optimizer, lr,
+// ...}, models/zoo's model_names()) as the worker reports them.
 const ui = { state: 'loading', listening: false, actsFrom: null, inspected: null, galleryLabels: [],
-             galleryFigures: [], epochRows: new Map() };
+             galleryFigures: [], epochRows: new Map(), catalog: [] };
 const curve = { smoothed: null, batchesSeen: 0, batchesPerEpoch: 1 };
 const rate = { samples: 0, seconds: 0 };
 const epochClock = { compute: 0, wallStart: 0 };
@@ -74,7 +76,10 @@ function setState(state) {
   ui.state = state;
   const ready = state !== 'loading' && state !== 'loading-model';
   $('model').disabled = !ready;
+  $('build').disabled = !ready;
+  $('printout-file').disabled = !ready;
   $('start').disabled = !ready;
+  $('continue').disabled = !ready;
   $('reset').disabled = !ready;
   $('save').disabled = !ready;
   $('load').disabled = !ready;
@@ -105,7 +110,10 @@ const weightView = { key: '', canvases: [], images: [] };
 function buildWeightView(shape) {
   const conv = shape.length === 4;
   const units = shape[0];
-  const side = conv ? shape[3] : Math.round(Math.sqrt(shape[1]));
+  // A filter's k x k (its first input channel's); a unit's inputs as a square
+  // image if they make one (784: 28x28), else as one row.
+  const side = Math.round(Math.sqrt(shape[1]));
+  const [width, height] = conv ? [shape[3], shape[2]] : side * side === shape[1] ? [side, side] : [shape[1], 1];
   weightView.key = shape.join('x');
   weightView.canvases = [];
   weightView.images = [];
@@ -115,27 +123,39 @@ function buildWeightView(shape) {
   for (let u = 0; u < units; u++) {
     const fig = document.createElement('figure');
     const cv = document.createElement('canvas');
-    cv.width = cv.height = side;
+    cv.width = width;
+    cv.height = height;
     cv.setAttribute('role', 'img');
     cv.setAttribute('aria-label', `weights of ${kind} ${u}`);
     fig.append(cv, Object.assign(document.createElement('figcaption'), { textContent: String(u) }));
     $('weights').append(fig);
     weightView.canvases.push(cv);
   }
-  $('h-weights').textContent = conv ? `First-layer filters (${units} of ${side}×${side})`
+  $('h-weights').textContent = conv ? `First-layer filters (${units} of ${height}×${width})`
     : kind === 'class' ? 'Weights' : `First-layer units (${units})`;
   $('weights-hint').innerHTML = conv
     ? 'Each convolution filter of the first layer, as it slides over the image: <span class="pos">red</span> weights respond to ink, <span class="neg">blue</span> ones to its absence.'
     : kind === 'class'
       ? 'Each class\'s 784 weights as a 28×28 image: <span class="pos">red</span> pixels add to the class score, <span class="neg">blue</span> ones take away.'
-      : 'Each hidden unit\'s 784 input weights as a 28×28 image: the stroke patterns it looks for (<span class="pos">red</span> +, <span class="neg">blue</span> −).';
+      : `Each unit's ${shape[1]} input weights${height > 1 ? ` as a ${height}×${width} image` : ''}: the patterns it looks for (<span class="pos">red</span> +, <span class="neg">blue</span> −).`;
 }
 
-function drawWeights({ shape, data }) {
+// A network whose first learning layer is neither a Linear nor a Conv2d.
+function noWeightView() {
+  weightView.key = 'none';
+  $('weights').textContent = '';
+  $('h-weights').textContent = 'Weights';
+  $('weights-hint').textContent = 'This network has no Linear or Conv2d layer whose weights could be drawn.';
+}
+
+function drawWeights(layer) {
+  if (!layer) return noWeightView();
+  const { shape, data } = layer;
   if (shape.join('x') !== weightView.key) buildWeightView(shape);
-  const n = data.length / shape[0];
+  const per = data.length / shape[0];
   weightView.canvases.forEach((cv, u) => {
-    const row = data.subarray(u * n, (u + 1) * n);
+    const n = cv.width * cv.height;  // a filter's first input channel
+    const row = data.subarray(u * per, u * per + n);
     let scale = 1e-6;
     for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(row[i]));
     const g = cv.getContext('2d');
@@ -154,18 +174,40 @@ function drawWeights({ shape, data }) {
 }
 
 // ---- what the network sees: each layer's output for one image ---------------------
-// Maps (C, H, W) after each ReLU or pooling (the convolution before a ReLU is
-// shown once, rectified); hidden units (N) as a strip of squares. Canvases are
-// reused while the layers keep their shapes.
+// Every layer of any Sequential, in stages: a layer followed by an elementwise one
+// (BatchNorm, ReLU) is shown once, after it (a convolution normalised and
+// rectified); reshapes (Flatten, Unflatten, View) and Dropout (the identity when
+// predicting) join the stage before them. Maps (C, H, W) as images; units (N) as a
+// strip of squares. Canvases are reused while the stages keep their shapes.
 const actsView = { key: '', rows: [] };
+const ELEMENTWISE = new Set(['ReLU', 'BatchNorm1d', 'BatchNorm2d']);
+const PASS_THROUGH = new Set(['Flatten', 'Unflatten', 'View', 'Dropout']);
 
+// [{...the stage's last layer, names, types}]: the logits (the probabilities
+// panel shows them) and what precedes only them are left out.
 function shownLayers(layers) {
-  return layers.filter((l, i) => {
-    if (i === layers.length - 1) return false;  // the logits: the probabilities panel shows them
-    if (l.type === 'View' || l.type === 'Flatten') return false;
+  const stages = [];
+  let names = [], types = [], shown = null;  // shown: the stage's last layer that computes
+  layers.forEach((l, i) => {
+    names.push(l.name);
+    types.push(l.type);
+    if (!PASS_THROUGH.has(l.type)) shown = l;
     const next = layers[i + 1];
-    return !(next && next.type === 'ReLU');  // show the rectified output
+    if (!next) return;
+    if (ELEMENTWISE.has(next.type) || PASS_THROUGH.has(next.type)) return;  // the stage goes on
+    if (shown) stages.push({ ...shown, names, types });  // (else a reshape of the input)
+    names = [];
+    types = [];
+    shown = null;
   });
+  return stages;
+}
+
+function stageTitle(l) {
+  const names = l.names.length > 1 ? `${l.names[0]}–${l.names[l.names.length - 1]}` : l.names[0];
+  const what = l.types.filter((t) => !PASS_THROUGH.has(t) || l.types.length === 1).join(' → ');
+  return l.shape.length === 3 ? `${names} ${what}: ${l.shape[0]} maps of ${l.shape[1]}×${l.shape[2]}`
+                              : `${names} ${what}: ${l.shape.reduce((a, b) => a * b, 1)} units`;
 }
 
 // No layers shown: the hint says why, for the model on the page now.
@@ -180,17 +222,17 @@ function clearActivations() {
 function drawActivations(layers) {
   if (!layers || layers.length === 0) return clearActivations();
   const shown = shownLayers(layers);
-  const key = shown.map((l) => `${l.name}:${l.shape.join('x')}`).join('|');
+  if (shown.length === 0) return clearActivations();
+  const key = shown.map((l) => `${l.names.join(',')}:${l.shape.join('x')}`).join('|');
   if (key !== actsView.key) {
     actsView.key = key;
     $('acts').textContent = '';
     actsView.rows = shown.map((l) => {
       const maps = l.shape.length === 3;
-      const count = maps ? l.shape[0] : l.shape[0];
+      const count = maps ? l.shape[0] : l.shape.reduce((a, b) => a * b, 1);
       const box = document.createElement('div');
       box.className = 'layer';
-      const title = maps ? `${l.name} ${l.type}: ${l.shape[0]} maps of ${l.shape[1]}×${l.shape[2]}`
-                         : `${l.name} ${l.type}: ${l.shape[0]} units`;
+      const title = stageTitle(l);
       const grid = document.createElement('div');
       grid.className = maps ? 'maps' : 'maps units';
       const canvases = [];
@@ -207,7 +249,7 @@ function drawActivations(layers) {
       $('acts').append(box);
       return { canvases, maps };
     });
-    $('acts-hint').innerHTML = 'Each layer\'s output for <span id="acts-source"></span>: brighter is larger (each layer scaled to its own largest value).';
+    $('acts-hint').innerHTML = 'Each layer\'s output for <span id="acts-source"></span>: brighter is larger (each row scaled to its own largest value; negative values, before a ReLU, are black).';
   }
   shown.forEach((l, r) => {
     const { canvases } = actsView.rows[r];
@@ -395,7 +437,39 @@ $('clear').addEventListener('click', () => pad.clear());
 function readOptions() {
   const num = (id) => Number($(id).value);
   return { lr: num('lr'), batchSize: num('batch'), epochs: num('epochs'), momentum: num('momentum'), seed: num('seed'),
-           lrGamma: num('lr-gamma') };
+           lrGamma: num('lr-gamma'), optimizer: $('optimizer').value, schedule: $('schedule').value };
+}
+
+// Momentum is SGD's (Adam's betas are PyTorch's defaults); the per-epoch factor is StepLR's.
+function syncOptionFields() {
+  $('momentum').disabled = $('optimizer').value !== 'sgd';
+  $('lr-gamma').disabled = $('schedule').value !== 'step';
+}
+$('optimizer').addEventListener('change', syncOptionFields);
+$('schedule').addEventListener('change', syncOptionFields);
+
+const SCHEDULE_WORDS = { step: 'a constant rate', onecycle: 'OneCycleLR over the run (peak at the lr)',
+                         cosine: 'CosineAnnealingLR over the run' };
+const OPTIMIZER_WORDS = { sgd: 'SGD', adam: 'Adam', adamw: 'AdamW' };
+
+// The model's training defaults into the fields, and said in words.
+function applyDefaults(d) {
+  $('optimizer').value = d.optimizer;
+  $('schedule').value = d.schedule;
+  $('lr').value = Number(d.lr.toPrecision(6));
+  $('momentum').value = Number(d.momentum.toPrecision(6));
+  $('lr-gamma').value = Number(d.lrGamma.toPrecision(6));
+  $('epochs').value = d.epochs;
+  syncOptionFields();
+  const rate = d.schedule === 'step' && d.lrGamma !== 1 ? `lr × ${d.lrGamma} per epoch` : SCHEDULE_WORDS[d.schedule] ?? d.schedule;
+  $('defaults-note').textContent = `This model's defaults: ${OPTIMIZER_WORDS[d.optimizer] ?? d.optimizer}, lr ${Number(d.lr.toPrecision(6))}` +
+    `${d.optimizer === 'sgd' && d.momentum ? `, momentum ${Number(d.momentum.toPrecision(6))}` : ''}, ${rate}, ` +
+    `${d.epochs} epoch${d.epochs === 1 ? '' : 's'}.`;
+}
+
+// The model picker's value for a model: its name, or Custom… for a printout's network.
+function pickerValue(info) {
+  return info.architecture === 'sequential' ? 'custom' : info.architecture;
 }
 
 function clearHistory() {
@@ -411,8 +485,8 @@ function clearHistory() {
   rate.samples = rate.seconds = 0;
 }
 
-$('controls').addEventListener('submit', (e) => {
-  e.preventDefault();
+// Start: fresh weights from the seed; Continue: the model's weights as they are.
+function startRun(fresh) {
   if (!$('controls').reportValidity()) return;
   clearMessages();
   clearHistory();
@@ -421,18 +495,55 @@ $('controls').addEventListener('submit', (e) => {
   epochClock.wallStart = performance.now();
   ui.accuracyBefore = $('test-acc').textContent;
   ui.modelBefore = $('test-acc-note').textContent;
-  send('start', { ...readOptions(), fresh: true });
-  // Start trains fresh weights: the old model's test results no longer apply.
-  clearTestViews('(fresh weights)');
-  refreshPredictions();
+  send('start', { ...readOptions(), fresh });
+  if (fresh) {
+    // Start trains fresh weights: the old model's test results no longer apply.
+    clearTestViews('(fresh weights)');
+    refreshPredictions();
+  }
+}
+$('controls').addEventListener('submit', (e) => {
+  e.preventDefault();
+  startRun(true);
 });
+$('continue').addEventListener('click', () => startRun(false));
+
+// A network given as a printout: built (fresh weights) by the runtime, or its
+// one-line error, with the model on the page unchanged.
+function buildNetwork(text) {
+  clearMessages();
+  $('custom-msg').textContent = '';
+  $('custom-msg').className = '';
+  // What the page goes back to if the runtime refuses the printout.
+  ui.pendingCustom = { state: ui.state, status: $('status').textContent };
+  setState('loading-model');
+  setStatus('Building your network…');
+  send('setModel', { architecture: text, seed: readOptions().seed });
+}
 $('model').addEventListener('change', () => {
+  if ($('model').value === 'custom') {
+    // The printout box; the model changes when the network is built.
+    $('custom-box').hidden = false;
+    if (ui.model?.printout && !$('printout').value.trim()) $('printout').value = ui.model.printout;
+    $('printout').focus();
+    return;
+  }
+  $('custom-box').hidden = true;
   ui.listening = false;
+  ui.pendingCustom = null;
   clearHistory();
   clearMessages();
   setState('loading-model');
-  setStatus(`Loading the ${$('model').selectedOptions[0].textContent.split(',')[0]}…`);
+  setStatus(`Loading ${$('model').value}…`);
   send('setModel', { architecture: $('model').value, seed: readOptions().seed });
+});
+$('build').addEventListener('click', () => buildNetwork($('printout').value));
+$('printout-file').addEventListener('change', async () => {
+  const file = $('printout-file').files[0];
+  if (!file) return;
+  $('printout').value = await file.text();
+  $('printout-file').value = '';
+  buildNetwork($('printout').value);
 });
 $('pause').addEventListener('click', () => send(ui.state === 'paused' ? 'resume' : 'pause'));
 $('reset').addEventListener('click', () => {
@@ -450,6 +561,14 @@ $('load').addEventListener('change', async () => {
   const bytes = new Uint8Array(await file.arrayBuffer());
   $('load').value = '';
   clearMessages();
+  // A printout (a .txt holding print(model)): that network, with fresh weights.
+  const head = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart();
+  if (head.startsWith('Sequential(')) {
+    $('model').value = 'custom';
+    $('custom-box').hidden = false;
+    $('printout').value = new TextDecoder().decode(bytes);
+    return buildNetwork($('printout').value);
+  }
   send('load', { bytes, name: file.name }, [bytes.buffer]);
 });
 
@@ -473,8 +592,6 @@ function epochRow(epoch) {
 
 const drawWeightsThrottled = throttled(drawWeights, HEAVY_VIEWS_EVERY_MS);
 
-// Each model's usual number of epochs (its other defaults come from the runtime).
-const DEFAULT_EPOCHS = { logistic: 2, mlp: 2, cnn: 2, cnn_sequential: 2, lenet: 3 };
 const drawTestViews = throttled((confusion, predicted) => {
   drawConfusion(confusion);
   markGallery(predicted);
@@ -482,6 +599,21 @@ const drawTestViews = throttled((confusion, predicted) => {
 
 // ---- messages from the worker ------------------------------------------------------
 const onMessage = {
+  // The runtime's models and options (models/zoo, runtime/schedule): the pickers.
+  catalog({ models, options }) {
+    ui.catalog = models;
+    const fill = (select, items) => {
+      select.textContent = '';
+      for (const [value, text] of items) select.append(Object.assign(document.createElement('option'), { value, textContent: text }));
+    };
+    fill($('model'), [...models.map((m) => [m.name, `${m.name}: ${m.description}` +
+      (m.parameters ? `, ${m.parameters.toLocaleString('en')} parameters` : '') +
+      ` (${OPTIMIZER_WORDS[m.optimizer] ?? m.optimizer}${m.schedule === 'step' ? '' : ` + ${m.schedule}`})`]),
+                      ['custom', 'Custom… (paste what PyTorch prints for an nn.Sequential)']]);
+    fill($('optimizer'), options.optimizers.map((o) => [o, OPTIMIZER_WORDS[o] ?? o]));
+    fill($('schedule'), options.schedules.map((o) => [o, { step: 'StepLR (× per epoch)', onecycle: 'OneCycleLR', cosine: 'CosineAnnealingLR' }[o] ?? o]));
+    if (ui.model) $('model').value = pickerValue(ui.model);
+  },
   loading({ loaded, total }) {
     if (total) $('load-progress').value = Math.min(1, loaded / total);
     else $('load-progress').removeAttribute('value');  // indeterminate until the sizes are known
@@ -530,19 +662,25 @@ const onMessage = {
     }
   },
   // The model changed (picked, loaded from a file, or the first one).
-  model({ info, pretrained, file }) {
+  model({ info, pretrained, file, switched }) {
+    if (ui.pendingCustom) {  // a run in progress ended with the old model
+      ui.listening = false;
+      clearHistory();
+    }
     ui.model = info;
-    if ([...$('model').options].some((o) => o.value === info.architecture)) $('model').value = info.architecture;
+    ui.pendingCustom = null;
+    $('model').value = pickerValue(info);
+    $('custom-box').hidden = info.architecture !== 'sequential';
+    if (info.printout) $('printout').value = info.printout;
+    $('custom-msg').textContent = '';
     $('model-sub').textContent = info.description;
     $('model-name').textContent = info.description;
     $('param-count').textContent = info.parameters.toLocaleString('en');
     $('layers').textContent = info.layers;
-    if (!file) {  // a picked model brings its usual options; a loaded file keeps the user's
-      $('lr').value = Number(info.lr.toPrecision(6));
-      $('momentum').value = Number(info.momentum.toPrecision(6));
-      $('lr-gamma').value = Number(info.lrGamma.toPrecision(6));
-      $('epochs').value = DEFAULT_EPOCHS[info.architecture] ?? 2;
-    }
+    $('layers-box').open = info.architecture === 'sequential' || $('layers-box').open;
+    // A picked or built model brings its usual options, as does a file for another
+    // model; a file for the same model keeps the user's.
+    if (!file || switched) applyDefaults(info);
     // Until this model's test results arrive.
     clearTestViews(file ? `(${file})` : pretrained ? '(pretrained model)' : '(fresh weights)');
     if (file) clearHistory();  // the curves were another model's
@@ -551,7 +689,7 @@ const onMessage = {
     delete $('inspect-pred').dataset.index;  // the answer shown is the last model's
     if (ui.state === 'loading-model') setState('ready');
     setStatus(file ? `Loaded ${file}: ${info.description}.`
-      : `${info.description}: ${pretrained ? 'pretrained weights loaded (trained by sgdx train); draw a digit, or press Start to train your own.' : 'fresh weights.'}`);
+      : `${info.description}: ${pretrained ? 'pretrained weights loaded (trained by sgdx train); draw a digit, or press Start to train your own.' : 'fresh weights; press Start to train it.'}`);
     // The drawing and looked-up test image are read again when the test results come (next message).
   },
   weights({ layer }) { drawWeightsThrottled(layer); },
@@ -618,6 +756,22 @@ const onMessage = {
   loadFailed({ message }) {
     $('model-msg').textContent = `Could not load the model: ${message}. The current model is kept.`;
     $('model-msg').className = 'error';
+  },
+  // A network the runtime could not build (its one-line message): the model, the
+  // picker and the status stay as they were.
+  modelFailed({ message }) {
+    const custom = ui.pendingCustom;
+    ui.pendingCustom = null;
+    if (custom) {
+      setState(custom.state);
+      setStatus(custom.status);
+      $('custom-msg').textContent = message;
+      $('custom-msg').className = 'error';
+    } else {
+      if (ui.state === 'loading-model') setState('ready');
+      showError(message);
+      if (ui.model) $('model').value = pickerValue(ui.model);
+    }
   },
   error({ message }) { showError(message); },
 };

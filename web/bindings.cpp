@@ -1,5 +1,6 @@
-// The browser's trainer: any of the runtime's models (models/zoo), SGD and loaders
-// behind embind, driven from a Web Worker (web/worker.js). Training runs in time-boxed slices (step) so
+// The browser's trainer: any of the runtime's models (models/zoo's names, or any
+// nn.Sequential as PyTorch prints it), its optimiser (SGD, Adam, AdamW) and
+// schedule, and the loaders behind embind, driven from a Web Worker (web/worker.js). Training runs in time-boxed slices (step) so
 // the worker can answer pause, predict and load requests between slices; each
 // slice and each epoch end return plain JS objects for the page's charts.
 //
@@ -9,10 +10,12 @@
 #include <emscripten/emscripten.h>
 #include <emscripten/val.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "models/mnist_logistic.hpp"
@@ -48,20 +51,105 @@ val guarded(Fn&& fn) {
     }
 }
 
+// The optimisers the page offers, by the CLI's --optimizer names.
+const std::vector<std::string>& optimizer_names() {
+    static const std::vector<std::string> names = {"sgd", "adam", "adamw"};
+    return names;
+}
+
+// A model's usual number of epochs: TrainingDefaults::epochs once the runtime has
+// one, else the page's own choice (what gets a zoo model to its documented accuracy).
+template <class D, class = void>
+struct HasEpochs : std::false_type {};
+template <class D>
+struct HasEpochs<D, std::void_t<decltype(std::declval<D>().epochs)>> : std::true_type {};
+template <class D>
+int default_epochs(const D& d, const std::string& architecture) {
+    if constexpr (HasEpochs<D>::value) {
+        return int(d.epochs);
+    } else {
+        (void)d;
+        return architecture == "lenet" ? 3 : architecture == "bncnn" ? 1 : 2;
+    }
+}
+
+// A model's training defaults as the page shows them.
+void set_defaults(val& out, const std::string& architecture) {
+    const TrainingDefaults d = default_training(architecture);
+    out.set("optimizer", d.optimizer);
+    out.set("lr", d.lr);
+    out.set("momentum", d.momentum);
+    out.set("lrGamma", d.lr_gamma);
+    out.set("schedule", d.schedule);
+    out.set("epochs", default_epochs(d, architecture));
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const std::vector<Parameter*>& params, float lr,
+                                          float momentum) {
+    if (name == "sgd") {
+        SgdOptions o;
+        o.lr = lr;
+        o.momentum = momentum;
+        validate(o);
+        return std::make_unique<SGD>(params, o);
+    }
+    if (name == "adam" || name == "adamw") {
+        AdamOptions o = name == "adam" ? AdamOptions{} : adamw_options();
+        o.lr = lr;
+        validate(o, name == "adam" ? "Adam" : "AdamW");
+        if (name == "adam") return std::make_unique<Adam>(params, o);
+        return std::make_unique<AdamW>(params, o);
+    }
+    throw Error("optimizer must be sgd, adam or adamw, not '" + name.substr(0, 20) + "'");
+}
+
+// The runtime's models, for the page's picker: [{name, description, parameters,
+// optimizer, lr, momentum, lrGamma, schedule, epochs}], in model_names()' order.
+val models() {
+    val list = val::array();
+    for (const std::string& name : model_names()) {
+        ModelSpec spec;
+        spec.architecture = name;
+        val m = val::object();
+        m.set("name", name);
+        m.set("description", describe(spec));
+        try {
+            size_t n = 0;
+            for (Parameter* p : make_model(spec, 0)->parameters()) n += p->value.size();
+            m.set("parameters", n);
+        } catch (const std::exception&) {
+        }
+        set_defaults(m, name);
+        list.call<void>("push", m);
+    }
+    return list;
+}
+
+// What the page's option lists hold: {optimizers, schedules}.
+val options() {
+    val out = val::object();
+    val opt = val::array(), sch = val::array();
+    for (const auto& n : optimizer_names()) opt.call<void>("push", n);
+    for (const auto& n : schedule_names()) sch.call<void>("push", n);
+    out.set("optimizers", opt);
+    out.set("schedules", sch);
+    return out;
+}
+
 }  // namespace
 
 class Trainer {
 public:
     Trainer() { reset(0); }
 
-    // Switches to another architecture ("logistic", "mlp", "cnn", "cnn_sequential",
-    // "lenet"; hidden: the mlp's widths, e.g. "128" or "256,128"), fresh weights
-    // from `seed`. Returns model_info(); on an error the current model is kept.
-    val set_model(const std::string& architecture, const std::string& hidden, double seed) {
+    // Switches to another model: `text` is one of model_names() ("mlp" with
+    // `hidden`, its widths, e.g. "128" or "256,128") or an nn.Sequential as PyTorch
+    // prints it. Fresh weights from `seed`. Returns model_info(); on an error (the
+    // core's message for a bad printout) the current model is kept.
+    val set_model(const std::string& text, const std::string& hidden, double seed) {
         return guarded([&] {
-            ModelSpec spec;
-            spec.architecture = architecture;
-            if (architecture == "mlp" && !hidden.empty()) {
+            ModelSpec spec = spec_of_text(text);
+            if (spec.architecture == "mlp" && !hidden.empty()) {
                 size_t at = 0;
                 while (at <= hidden.size()) {
                     size_t end = hidden.find(',', at);
@@ -75,14 +163,18 @@ public:
                 }
             }
             auto model = make_model(spec, uint64_t(seed));
+            check_fits(*model, spec);
             adopt(std::move(model), spec);
             return model_info();
         });
     }
 
-    // The model: {architecture, description, parameters, layers (one line each),
-    // lr, momentum, lrGamma (its defaults), firstLayer: "linear" | "conv", hasLayers
-    // (whether activations() has layers to show)}.
+    // The model: {architecture ("sequential" for a printout's network),
+    // description, parameters, layers (one line each), printout (PyTorch's
+    // print(model), for a printout's network), its training defaults (optimizer,
+    // lr, momentum, lrGamma, schedule, epochs), firstLayer: "linear" | "conv" |
+    // "" (its first learning layer), hasLayers (whether activations() has layers
+    // to show)}.
     val model_info() const {
         val out = val::object();
         out.set("architecture", spec_.architecture);
@@ -90,16 +182,18 @@ public:
         size_t n = 0;
         for (Parameter* p : model_->parameters()) n += p->value.size();
         out.set("parameters", n);
-        out.set("layers", model_->describe());
-        const SgdOptions o = default_sgd(spec_.architecture);
-        out.set("lr", o.lr);
-        out.set("momentum", o.momentum);
-        out.set("lrGamma", default_lr_gamma(spec_.architecture));
+        const bool custom = spec_.architecture == "sequential";
+        out.set("printout", custom ? printout_text(spec_.layers) : std::string());
+        out.set("layers", custom ? printout_text(spec_.layers) : model_->describe());
+        set_defaults(out, spec_.architecture);
         std::string hidden;
         for (size_t h : spec_.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
         out.set("hidden", hidden);
-        out.set("firstLayer", first_weight()->value.dimension() == 4 ? std::string("conv") : std::string("linear"));
-        out.set("hasLayers", dynamic_cast<const Sequential*>(model_.get()) != nullptr);  // what activations() can show
+        const Parameter* w = first_weight();
+        out.set("firstLayer", !w ? std::string() : w->value.dimension() == 4 ? std::string("conv") : std::string("linear"));
+        // what activations() can show: a Sequential of more than its output layer
+        const auto* seq = dynamic_cast<const Sequential*>(model_.get());
+        out.set("hasLayers", seq != nullptr && seq->size() > 1);
         return out;
     }
 
@@ -143,23 +237,32 @@ public:
     // Fresh weights from `seed` (PCG32: the same as `sgdx train --seed`).
     void reset(double seed) { adopt(make_model(spec_, uint64_t(seed)), spec_); }
 
-    // Options for the coming epochs. A new batch size or seed restarts the
-    // epoch's order; momentum buffers start empty. lr_gamma scales the rate after
-    // each epoch (PyTorch's StepLR(1, gamma); 1 keeps it).
-    val configure(double lr, double momentum, double batch_size, double seed, double lr_gamma) {
+    // Options for a run of `epochs` epochs from the model's current weights:
+    // `optimizer` ("sgd", "adam", "adamw"; momentum is SGD's), `schedule` ("step":
+    // lr_gamma scales the rate after each epoch, PyTorch's StepLR(1, gamma), 1
+    // keeps it; "onecycle", "cosine": over the run's batches, peaking at / starting
+    // from lr). The epoch's order starts again from `seed`; the optimiser's state
+    // (momentum, Adam's moments) starts empty.
+    val configure(double lr, double momentum, double batch_size, double seed, double lr_gamma,
+                  const std::string& optimizer, const std::string& schedule, double epochs) {
         return guarded([&] {
             if (!(lr_gamma > 0 && lr_gamma <= 1)) throw Error("lr gamma must be in (0, 1]");
             if (!train_set_ || !test_set_) throw Error("the data is not loaded yet");
             if (!(batch_size >= 1 && batch_size <= 60000 && batch_size == std::floor(batch_size)))
                 throw Error("batch size must be a whole number from 1 to 60000");
-            SgdOptions o;
-            o.lr = float(lr);
-            o.momentum = float(momentum);
-            validate(o);
+            if (!(epochs >= 1 && epochs <= 100000 && epochs == std::floor(epochs)))
+                throw Error("epochs must be a whole number from 1 to 100000");
+            const LrSchedule sched = parse_schedule(schedule);
+            if (!(lr >= 0 && lr <= 3.4e38)) throw Error("lr must be a number from 0");
+            auto opt = make_optimizer(optimizer, model_->parameters(), float(lr), float(momentum));
             session_.reset();  // it holds the old optimiser and loader
-            opt_ = std::make_unique<SGD>(model_->parameters(), o);
+            opt_ = std::move(opt);
+            optimizer_ = optimizer;
+            momentum_ = float(momentum);
             base_lr_ = float(lr);
             lr_gamma_ = lr_gamma;
+            schedule_ = sched;
+            epochs_ = int(epochs);
             train_loader_ = std::make_unique<DataLoader>(*train_set_, size_t(batch_size), true,
                                                          uint64_t(seed));
             // step() hands the loader's bytes to the fused uint8 kernels, so float
@@ -200,7 +303,6 @@ public:
             out.set("batches", train_loader_->size());
             out.set("epoch", end ? end->epoch : st.epoch);
             if (end) {
-                epoch_ = end->epoch;
                 out.set("epochEnd", true);
                 out.set("trainLoss", end->train_loss);
                 out.set("validLoss", end->valid_loss);
@@ -225,10 +327,12 @@ public:
         });
     }
 
-    // The first layer's weight in PyTorch's layout: {shape, data}: (units, 784)
-    // for a Linear, (filters, 1, k, k) for a Conv2d.
+    // The first learning layer's weight in PyTorch's layout: {shape, data}:
+    // (units, inputs) for a Linear, (filters, 1, k, k) for a Conv2d; null if the
+    // network has neither.
     val first_layer() const {
         const Parameter* w = first_weight();
+        if (!w) return val::null();
         val shape = val::array();
         for (size_t d : w->value.shape()) shape.call<void>("push", d);
         val out = val::object();
@@ -285,7 +389,10 @@ public:
                 active_kernels().scale_u8(test_set_->image(size_t(first + i)), test_set_->scale(),
                                           x.data() + size_t(i) * D, D);
             ws_.ensure(size_t(count), C);
+            const bool was_training = model_->is_training();
+            model_->train(false);  // BatchNorm's running statistics, no Dropout
             model_->forward(x.data(), size_t(count), ws_.logits.data());
+            model_->train(was_training);
             std::vector<int32_t> predicted(static_cast<size_t>(count));
             for (int i = 0; i < count; ++i) predicted[size_t(i)] = int32_t(argmax(ws_.logits.data() + size_t(i) * C, C));
             return copy_to_js(predicted.data(), predicted.size());
@@ -313,11 +420,12 @@ public:
             std::unique_ptr<Module> model;
             try {
                 model = make_model(spec);
+                check_fits(*model, spec);
             } catch (const Error& e) {
                 throw Error(name + ": " + e.what());
             }
             sgdx::load_model(*model, file, name);  // checks every name and shape first
-            const bool switched = spec.architecture != spec_.architecture || spec.hidden != spec_.hidden;
+            const bool switched = key(spec) != key(spec_);
             adopt(std::move(model), spec);
             val out = model_info();
             out.set("switched", switched);
@@ -326,33 +434,68 @@ public:
     }
 
 private:
-    // The model's first weight (a Linear's or a Conv2d's).
-    const Parameter* first_weight() const { return model_->named_parameters().front().second; }
-
-    // A new model (and spec) in place of the current one; the optimiser and the
-    // loader's epoch start again.
-    void adopt(std::unique_ptr<Module> model, const ModelSpec& spec) {
-        session_.reset();
-        model_ = std::move(model);
-        spec_ = spec;
-        if (opt_) opt_ = std::make_unique<SGD>(model_->parameters(), opt_->options());
-        epoch_ = 0;
-        if (opt_) opt_->set_lr(base_lr_);
+    // The model's first learning layer's weight (a Linear's (out, in) or a
+    // Conv2d's (out, in, k, k)); null if nothing before the output learns so.
+    const Parameter* first_weight() const {
+        for (const auto& [name, p] : model_->named_parameters())
+            if (p->value.dimension() == 2 || p->value.dimension() == 4) return p;
+        return nullptr;
     }
 
-    // The page trains until it is stopped; its epochs count on from the model's last
-    // (the learning rate's StepLR too), in a new epoch after configure or a divergence.
+    // model_spec_from_text for the page, which has no files: a name or a printout,
+    // its errors without the CLI's "--model: " (they name the line).
+    static ModelSpec spec_of_text(const std::string& text) {
+        const auto& names = model_names();
+        if (std::find(names.begin(), names.end(), text) == names.end() && !core::is_printout({text.data(), text.size()}))
+            throw Error("does not begin with 'Sequential(': not a printout of an nn.Sequential");
+        try {
+            return model_spec_from_text(text);
+        } catch (const Error& e) {
+            const std::string m = e.what(), prefix = "--model: ";
+            if (m.compare(0, prefix.size(), prefix) == 0) throw Error(m.substr(prefix.size()));
+            throw;
+        }
+    }
+
+    // The page trains MNIST: 784 pixels in, 10 classes out.
+    static void check_fits(const Module& model, const ModelSpec& spec) {
+        if (model.in_features() != 784 || model.out_features() != 10)
+            throw Error(describe(spec) + " takes " + std::to_string(model.in_features()) + " inputs and gives " +
+                        std::to_string(model.out_features()) +
+                        " outputs; this page trains MNIST: 784 pixels (28x28) in, 10 classes out");
+    }
+
+    // What tells two models apart: the architecture, the MLP's widths, the layers.
+    static std::string key(const ModelSpec& s) {
+        std::string k = s.architecture;
+        for (size_t h : s.hidden) k += "," + std::to_string(h);
+        if (s.architecture == "sequential") k += "\n" + printout_text(s.layers);
+        return k;
+    }
+
+    // A new model (and spec) in place of the current one; the optimiser (same
+    // settings, empty state) and the loader's epoch start again.
+    void adopt(std::unique_ptr<Module> model, const ModelSpec& spec) {
+        session_.reset();
+        opt_.reset();
+        model_ = std::move(model);
+        spec_ = spec;
+        if (train_loader_) opt_ = make_optimizer(optimizer_, model_->parameters(), base_lr_, momentum_);
+    }
+
+    // A run: epochs 1..epochs_ from the model as it is (StepLR's and the per-batch
+    // schedules' step count from there), a new one after configure or a divergence.
     TrainingSession& session() {
         if (!session_) {
             since_ = TrainingState();
-            since_.epoch = epoch_ + 1;
+            since_.epoch = 1;
             since_.rng_state = train_loader_->rng().state();
             since_.rng_inc = train_loader_->rng().increment();
             FitOptions f;
             f.lr_gamma = lr_gamma_;
+            f.schedule = schedule_;
             f.resume = &since_;
-            session_ = std::make_unique<TrainingSession>(*model_, *opt_, *train_loader_, *valid_loader_,
-                                                         std::numeric_limits<int>::max() - 1, f);
+            session_ = std::make_unique<TrainingSession>(*model_, *opt_, *train_loader_, *valid_loader_, epochs_, f);
         }
         return *session_;
     }
@@ -426,21 +569,25 @@ private:
 
     std::unique_ptr<Module> model_;
     ModelSpec spec_;  // what model_ is (logistic until set_model or a file says otherwise)
-    std::unique_ptr<SGD> opt_;
-    float base_lr_ = 0.5f;
+    std::unique_ptr<Optimizer> opt_;
+    std::string optimizer_ = "sgd";  // the last configure's settings
+    float base_lr_ = 0.5f, momentum_ = 0.f;
     double lr_gamma_ = 1.0;
+    LrSchedule schedule_ = LrSchedule::kStep;
+    int epochs_ = 1;
     std::unique_ptr<TensorDataset> train_set_, valid_set_, test_set_;
     std::unique_ptr<DataLoader> train_loader_, valid_loader_, test_loader_;
     Workspace ws_;
     std::unique_ptr<TrainingSession> session_;  // after the loaders and optimiser it refers to
     TrainingState since_;                       // where the session starts
-    int epoch_ = 0;                             // the model's finished epochs
 };
 
 }  // namespace sgdx::web
 
 EMSCRIPTEN_BINDINGS(sgdx_web) {
     using sgdx::web::Trainer;
+    emscripten::function("models", &sgdx::web::models);
+    emscripten::function("options", &sgdx::web::options);
     emscripten::class_<Trainer>("Trainer")
         .constructor<>()
         .function("loadTraining", &Trainer::load_training)

@@ -15,6 +15,7 @@ const TYPES = {
   '.wasm': 'application/wasm',
   '.gz': 'application/gzip',
   '.safetensors': 'application/octet-stream',
+  '.json': 'application/json; charset=utf-8',
   '.png': 'image/png',
   '.ico': 'image/x-icon',
 };

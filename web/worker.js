@@ -13,13 +13,9 @@ const GALLERY_SIZE = 48;
 const VALID_SIZE = 10000;
 const DATA_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
                     't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
-// Each model's pretrained file (trained by `sgdx train`, in models/).
-const PRETRAINED = {
-  logistic: 'models/mnist_logistic.safetensors',
-  mlp: 'models/mnist_mlp.safetensors',
-  cnn: 'models/mnist_cnn.safetensors',
-  lenet: 'models/mnist_lenet.safetensors',
-};
+// The models with a pretrained file (trained by `sgdx train`, in models/ as
+// mnist_<name>.safetensors): models/index.json lists them.
+let pretrainedNames = [];
 
 let trainer = null;
 let dataReady = false;
@@ -76,8 +72,8 @@ function sendWeights() {
 
 // The architecture's pretrained weights, if the site has them; false if not.
 async function loadPretrained(architecture) {
-  const url = PRETRAINED[architecture];
-  if (!url) return false;
+  if (!pretrainedNames.includes(architecture)) return false;
+  const url = `models/mnist_${architecture}.safetensors`;
   const resp = await fetch(url);
   if (!resp.ok) return false;
   const r = trainer.loadModel(new Uint8Array(await resp.arrayBuffer()), url);
@@ -150,6 +146,10 @@ const handlers = {
     const module = await createSgdx();
     wasmMemoryBytes = () => module.HEAPU8.length;
     trainer = new module.Trainer();
+    const index = await fetch('models/index.json');
+    if (index.ok) pretrainedNames = await index.json();
+    // The runtime's models and options, for the page's pickers.
+    post('catalog', { models: module.models(), options: module.options() });
     const info = await loadData();
     if (info.error) throw new Error(info.error);
     dataReady = true;
@@ -159,26 +159,31 @@ const handlers = {
     sendGallery();
     sendModelViews();
   },
-  // Another architecture: fresh weights, then its pretrained ones if there are any.
+  // Another model (one of the runtime's names, or a printout): fresh weights, then
+  // its pretrained ones if there are any. On an error the model and a run in
+  // progress go on as they were.
   async setModel({ architecture, seed }) {
     if (!dataReady) return;
-    stopRun();
     const r = trainer.setModel(architecture, '', seed);
-    if (r.error) return post('error', { message: r.error });
-    const pretrained = await loadPretrained(architecture);
+    if (r.error) return post('modelFailed', { message: r.error });
+    stopRun();
+    const pretrained = await loadPretrained(r.architecture);
     post('state', { state: 'ready' });
     post('model', { info: trainer.modelInfo(), pretrained });
     sendModelViews();
   },
-  start({ lr, momentum, batchSize, epochs, seed, lrGamma = 1, fresh }) {
+  // A run of `epochs` epochs: from fresh weights, or (fresh false) on from the
+  // model's current ones (a loaded or trained model, trained further).
+  start({ lr, momentum, batchSize, epochs, seed, lrGamma = 1, optimizer = 'sgd', schedule = 'step', fresh }) {
     if (!dataReady) return;
-    if (fresh) {
-      stopRun();
-      trainer.reset(seed);
-      run.epochsDone = 0;
+    stopRun();
+    if (fresh) trainer.reset(seed);
+    run.epochsDone = 0;
+    const r = trainer.configure(lr, momentum, batchSize, seed, lrGamma, optimizer, schedule, epochs);
+    if (r.error) {
+      post('state', { state: 'stopped' });
+      return post('error', { message: r.error });
     }
-    const r = trainer.configure(lr, momentum, batchSize, seed, lrGamma);
-    if (r.error) return post('error', { message: r.error });
     run.epochsLeft = epochs;
     run.paused = false;
     post('state', { state: 'training' });
@@ -219,7 +224,7 @@ const handlers = {
     const wasRunning = run.active;
     stopRun();
     if (wasRunning) post('state', { state: 'stopped' });
-    post('model', { info: r, pretrained: false, file: name });
+    post('model', { info: r, pretrained: false, file: name, switched: r.switched });
     post('loaded', { name, switched: r.switched, description: r.description });
     sendModelViews();
   },

@@ -11,6 +11,12 @@
 // page, no stale text: a run diverging after an epoch stops with the CLI's
 // message, a non-model file is called one first, picking a model and Start clear
 // the messages, the layers hint fits the model, Clear erases the digit's layers.
+// Any nn.Sequential: the model list and each model's training defaults are the
+// runtime's (as the CLI reports them), a PyTorch-written printout file with
+// BatchNorm and Dropout predicts as `sgdx predict` and PyTorch do and shows its
+// layers and views, a pasted printout trains with Adam + OneCycleLR, is saved,
+// loaded back and trained on with Continue, and bad printouts get the core's
+// one-line error with the page left as it was.
 //   node web/tests/browser.mjs --sgdx build/native/sgdx --out build/wasm/web-test
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,11 +38,25 @@ const INDICES = [0, 1, 2, 8, 18, 247, 9999];
 // activation rows (maps or units shown for a drawn digit).
 const MODELS = {
   mlp: { acc: 0.95, weights: 128, acts: 1 },
-  cnn: { acc: 0.90, weights: 16, acts: 4 },
+  cnn: { acc: 0.90, weights: 16, acts: 3 },  // 3 conv stages (the pooled maps are the logits)
   lenet: { acc: 0.98, weights: 16, acts: 5 },
   logistic: { acc: 0.88, weights: 10, acts: 0 },
 };
 const MIN_CNN_EPOCH_ACCURACY = 0.85;
+// Written by PyTorch (web/tests/make_fixture.py): the file, and PyTorch's printout and probabilities.
+const TORCH_FILE = path.join(ROOT, 'web', 'tests', 'fixtures', 'pytorch_bn_dropout.safetensors');
+const TORCH_REF = JSON.parse(fs.readFileSync(path.join(ROOT, 'web', 'tests', 'fixtures', 'pytorch_bn_dropout.json'), 'utf8'));
+// A small network given only as a printout (one epoch: about a second in the page).
+const PASTED = `Sequential(
+  (0): Unflatten(dim=1, unflattened_size=(1, 28, 28))
+  (1): Conv2d(1, 4, kernel_size=(5, 5), stride=(2, 2), bias=False)
+  (2): BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+  (3): ReLU()
+  (4): Flatten(start_dim=1, end_dim=-1)
+  (5): Dropout(p=0.2, inplace=False)
+  (6): Linear(in_features=576, out_features=10, bias=True)
+)`;
+const MIN_PASTED_ACCURACY = 0.9;
 
 fs.mkdirSync(OUT, { recursive: true });
 const server = createServer(SITE);
@@ -270,6 +290,133 @@ try {
     const after = await inspect(page, 8);
     check(after.predicted === before.predicted && after.prob === before.prob, 'predictions are unchanged');
     console.log(`    "${msg}"`);
+  });
+
+  await step("the model list is the runtime's, and each model brings the runtime's training defaults", async () => {
+    const help = execFileSync(SGDX, ['train', '--help']).toString();
+    const names = /Model to train: one of ([a-z0-9_ ]+);/.exec(help)[1].trim().split(/\s+/);
+    const listed = await page.$$eval('#model option', (os) => os.map((o) => o.value));
+    check(JSON.stringify(listed) === JSON.stringify([...names, 'custom']),
+          `the picker lists the runtime's models (${names.join(', ')}) and Custom…: ${listed.join(', ')}`);
+    for (const name of names) {
+      // The CLI's own line: "model: ... (N parameters), Adam lr 0.003 (peak of OneCycleLR) betas ..."
+      const out = execFileSync(SGDX, ['train', '--model', name, '--data', MNIST, '--epochs', '0', '--save', '']).toString();
+      const m = /model: .*?, (SGD|Adam|AdamW) lr ([0-9.e+-]+)( \(peak of OneCycleLR\)| \(CosineAnnealingLR to 0\)| \(x([0-9.e+-]+) per epoch\))?(?: momentum ([0-9.e+-]+))?/.exec(out);
+      check(m, `the CLI reports ${name}'s optimiser: ${out.split('\n')[2]}`);
+      const cli = { optimizer: m[1].toLowerCase(), lr: Number(m[2]),
+                    schedule: /OneCycle/.test(m[3] ?? '') ? 'onecycle' : /Cosine/.test(m[3] ?? '') ? 'cosine' : 'step',
+                    gamma: m[4] ? Number(m[4]) : 1, momentum: m[5] ? Number(m[5]) : null };
+      await page.selectOption('#model', name);
+      await page.waitForFunction((a) => document.getElementById('model').value === a && !document.getElementById('start').disabled &&
+        /^0\.\d+$/.test(document.getElementById('test-acc').textContent), name);
+      const shown = await page.evaluate(() => ({ optimizer: document.getElementById('optimizer').value,
+        schedule: document.getElementById('schedule').value, lr: Number(document.getElementById('lr').value),
+        gamma: Number(document.getElementById('lr-gamma').value), momentum: Number(document.getElementById('momentum').value),
+        note: document.getElementById('defaults-note').textContent }));
+      check(shown.optimizer === cli.optimizer && shown.schedule === cli.schedule && Math.abs(shown.lr - cli.lr) < 1e-9 * cli.lr &&
+            (cli.schedule !== 'step' || Math.abs(shown.gamma - cli.gamma) < 1e-9) &&
+            (cli.momentum === null || Math.abs(shown.momentum - cli.momentum) < 1e-9),
+            `${name}: the page trains with ${JSON.stringify(shown)}, the CLI with ${JSON.stringify(cli)}`);
+      console.log(`    ${name}: ${shown.note}`);
+    }
+  });
+
+  await step('a PyTorch-written printout file with BatchNorm and Dropout: its layers, views and predictions', async () => {
+    await page.setInputFiles('#load', TORCH_FILE);
+    await page.waitForFunction(() => /^Loaded/.test(document.getElementById('model-msg').textContent) &&
+      /^0\.\d+$/.test(document.getElementById('test-acc').textContent));
+    const msg = await page.textContent('#model-msg');
+    check(/switched to its model, Sequential of 16 layers/.test(msg), `the page switched to the file's network: "${msg}"`);
+    check(await page.inputValue('#model') === 'custom', 'the picker shows Custom…');
+    check(await page.textContent('#layers') === TORCH_REF.printout, 'the layers shown are PyTorch\'s printout, byte for byte');
+    check(await page.inputValue('#printout') === TORCH_REF.printout, 'the printout box holds it, to edit');
+    await agreesWithCli(page, TORCH_FILE, 'PyTorch BatchNorm+Dropout file');
+    for (const [index, probs] of Object.entries(TORCH_REF.predictions)) {
+      const got = await inspect(page, Number(index));
+      const want = probs.indexOf(Math.max(...probs));
+      check(got.predicted === want && Math.abs(got.prob - probs[want]) < 1e-5,
+            `test image ${index}: the page gives ${got.predicted} (p ${got.prob}), PyTorch ${want} (p ${probs[want]})`);
+    }
+    const acc = Number(await page.textContent('#test-acc'));
+    check(acc > 0.9, `the file's network scores ${acc} on the test set`);
+    await page.waitForFunction(() => document.querySelectorAll('#weights canvas').length === 8);
+    check(/First-layer filters \(8 of 3×3\)/.test(await page.textContent('#h-weights')), 'its 8 first-layer filters are drawn');
+    const rows = await page.$$eval('#acts .layer > div:first-child', (d) => d.map((x) => x.textContent));
+    check(rows.length === 5 && /Conv2d → BatchNorm2d → ReLU: 8 maps of 28×28/.test(rows[0]) && /BatchNorm1d → ReLU: 32 units/.test(rows[4]),
+          `what the network sees, stage by stage: ${rows.join(' | ')}`);
+    console.log(`    test accuracy ${acc}; ${Object.keys(TORCH_REF.predictions).length} images agree with sgdx predict and PyTorch ${TORCH_REF.torch}`);
+    await page.screenshot({ path: path.join(OUT, 'page-pytorch-file.png'), fullPage: true });
+  });
+
+  const pastedFile = path.join(OUT, 'pasted.safetensors');
+  await step('a pasted printout trains with Adam + OneCycleLR, saves, loads back and trains on with Continue', async () => {
+    await page.selectOption('#model', 'custom');
+    await page.fill('#printout', PASTED);
+    await page.click('#build');
+    await page.waitForFunction(() => /Sequential of 7 layers: fresh weights/.test(document.getElementById('status').textContent) &&
+      /^0\.\d+$/.test(document.getElementById('test-acc').textContent));
+    check(await page.textContent('#layers') === PASTED, 'the layers shown are the printout');
+    await page.selectOption('#optimizer', 'adam');
+    await page.selectOption('#schedule', 'onecycle');
+    check(await page.isDisabled('#momentum') && await page.isDisabled('#lr-gamma'), "Adam has no momentum field, OneCycleLR no per-epoch factor");
+    await page.fill('#lr', '0.003');
+    await page.fill('#epochs', '1');
+    await page.click('#start');
+    await page.waitForSelector('#epoch-table tr[data-epoch="1"] td:nth-child(5):not(:empty)', { timeout: 120000 });
+    const acc = Number(await page.textContent('#epoch-table tr[data-epoch="1"] td:nth-child(5)'));
+    const ms = await page.getAttribute('#epoch-table tr[data-epoch="1"]', 'data-compute-ms');
+    check(acc >= MIN_PASTED_ACCURACY, `one epoch of the pasted network: test accuracy ${acc} >= ${MIN_PASTED_ACCURACY}`);
+    await page.waitForFunction(() => /finished/.test(document.getElementById('status').textContent));
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+    await download.saveAs(pastedFile);
+    check(download.suggestedFilename() === 'mnist_sequential.safetensors', `saved as ${download.suggestedFilename()}`);
+    // Loaded back: the same network (not a switch), the same predictions as the CLI's.
+    await page.setInputFiles('#load', pastedFile);
+    await page.waitForFunction(() => /^Loaded/.test(document.getElementById('model-msg').textContent) &&
+      /^0\.\d+$/.test(document.getElementById('test-acc').textContent));
+    check(await page.textContent('#model-msg') === 'Loaded pasted.safetensors.', `the same network: "${await page.textContent('#model-msg')}"`);
+    check(Number(await page.textContent('#test-acc')) === acc, 'the loaded file tests as the trained model did');
+    await agreesWithCli(page, pastedFile, 'pasted network');
+    await page.click('#continue');
+    await page.waitForSelector('#epoch-table tr[data-epoch="1"] td:nth-child(5):not(:empty)', { timeout: 120000 });
+    const more = Number(await page.textContent('#epoch-table tr[data-epoch="1"] td:nth-child(5)'));
+    check(more >= acc - 0.01, `Continue trains the loaded weights on: ${acc} -> ${more}`);
+    await page.waitForFunction(() => /finished/.test(document.getElementById('status').textContent));
+    console.log(`    epoch 1 (Adam, OneCycleLR): test accuracy ${acc}, ${ms} ms of training; saved, loaded back, one more epoch: ${more}`);
+  });
+
+  await step('bad printouts get the core\'s one-line error, and the page stays as it was', async () => {
+    const before = await page.evaluate(() => ({ status: document.getElementById('status').textContent,
+      layers: document.getElementById('layers').textContent, acc: document.getElementById('test-acc').textContent,
+      epochs: document.querySelectorAll('#epoch-table tbody tr').length }));
+    const predicted = await inspect(page, 8);
+    const bad = [
+      ['Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n  (1): Tanh()\n)', /^line 3: Tanh\(\): unknown layer 'Tanh' \(supported: /],
+      ['Sequential(\n  (0): Linear(in_features=784, out_features=10, bias=True)\n', /ends before this Sequential's closing '\)'/],
+      ['Sequential(\n  (0): Linear(in_features=100, out_features=10, bias=True)\n)', /line 2.*784 values, not 100/],
+      ['Sequential(\n  (0): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), groups=2)\n)', /groups other than 1 are not supported/],
+      ['print(model)', /not a printout of an nn\.Sequential/],
+    ];
+    for (const [text, want] of bad) {
+      await page.selectOption('#model', 'custom');
+      await page.fill('#printout', text);
+      await page.click('#build');
+      await page.waitForFunction(() => document.getElementById('custom-msg').textContent !== '' && !document.getElementById('start').disabled);
+      const msg = await page.textContent('#custom-msg');
+      check(want.test(msg) && !msg.includes('\n') && msg.length < 300, `the error is one line saying what is wrong: "${msg}"`);
+      console.log(`    "${msg}"`);
+    }
+    const after = await page.evaluate(() => ({ status: document.getElementById('status').textContent,
+      layers: document.getElementById('layers').textContent, acc: document.getElementById('test-acc').textContent,
+      epochs: document.querySelectorAll('#epoch-table tbody tr').length }));
+    check(JSON.stringify(after) === JSON.stringify(before), `status, layers, test accuracy and epochs unchanged: ${JSON.stringify(after)} vs ${JSON.stringify(before)}`);
+    const again = await inspect(page, 8);
+    check(again.predicted === predicted.predicted && again.prob === predicted.prob, 'predictions unchanged');
+    // Back to the logistic model (SGD: the keyboard step below walks its fields).
+    await page.selectOption('#model', 'logistic');
+    await page.waitForFunction(() => document.getElementById('model').value === 'logistic' && !document.getElementById('start').disabled &&
+      /^0\.\d+$/.test(document.getElementById('test-acc').textContent));
+    check(await page.isHidden('#custom-box'), 'the printout box closes with a zoo model');
   });
 
   await step('no stale text: divergence after an epoch, a non-model file, switching, training and Clear', async () => {
