@@ -121,7 +121,7 @@ SGDX_SETUP_BEGIN
 // from its printout. The planner turns them into Layers with their shapes.
 
 constexpr uint32_t kMaxSpecs = kMaxLayers;  // printout lines (Flatten and Unflatten count)
-constexpr size_t kPrintoutMax = 1280;       // a custom network's printout, decoded (a stack buffer)
+constexpr size_t kPrintoutMax = 1024;       // a printout, decoded (a stack buffer): lenet's takes 720
 constexpr size_t kMaxName = sizeof(Layer::wname) - sizeof ".weight";  // "features" fits, "features.0" not
 
 // config->architecture as text: a name, a printout, or a printout as a model

@@ -282,7 +282,8 @@ int run_mnist(int argc, char** argv) {
         const long n = init_size < (long)sizeof head ? init_size : (long)sizeof head;
         if (read(init_fd, head, (size_t)n) != (int)n) return fail("cannot read init file ", init);
         if ((st = check(sgdx_config_from_weights(head, (size_t)n, &config), NULL, "sgdx_config_from_weights"))) return st;
-        model_name = config.architecture;
+        /* A network outside the zoo: architecture is its printout (in head). */
+        model_name = config.architecture[0] == '"' ? "Sequential" : config.architecture;
     } else if ((st = check(sgdx_config_init(&config, model_name), NULL, "sgdx_config_init"))) {
         return st;
     }
