@@ -250,9 +250,11 @@ void recognise(Spec& s) {
         Spec c = s;
         c.arch = arch;
         c.hidden = hidden, c.hidden_cap = kMost, c.n_hidden = 0;
-        if (arch == kMlp)
+        if (arch == kMlp) {
             for (uint32_t i = 0; i + 1 < s.n_layers; ++i)
                 if (s.layers[i].kind == LayerKind::kLinear) hidden[c.n_hidden++] = s.layers[i].out;
+            if (c.n_hidden == 0) continue;  // one Linear: no mlp (its widths would default)
+        }
         uint32_t n = 0;
         if (!model_layers(c, named, kMost, n) || n != s.n_layers) continue;
         bool same = true;

@@ -518,7 +518,13 @@ int run_train(TrainOptions o) {
                      spec.architecture.c_str());
         on_gpu = false;
     }
-    std::unique_ptr<Module> model = make_model(spec, o.seed);
+    std::unique_ptr<Module> model;
+    try {
+        model = make_model(spec, o.seed);
+    } catch (const Error& e) {  // a file's network that does not build: name the file
+        if (model_source.empty()) throw;
+        throw Error(model_source + ": " + e.what());
+    }
     if (!o.init.empty()) load_model(*model, init_file, o.init);
     if (!model_source.empty()) {
         if (model->in_features() != features)
