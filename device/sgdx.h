@@ -73,8 +73,23 @@ typedef struct sgdx_model sgdx_model;
 typedef struct sgdx_config {
     /* "logistic" (the tutorial's Mnist_Logistic), "mlp" (Linear, ReLU, ...,
      * Linear), "cnn" (the tutorial's Mnist_CNN), "cnn_sequential" (the same
-     * network as the tutorial's nn.Sequential) or "lenet" (2 conv + 2 linear).
-     * sgdx_config_init and sgdx_config_from_weights set it to a static string. */
+     * network as the tutorial's nn.Sequential) or "lenet" (2 conv + 2 linear):
+     * sgdx_config_init and sgdx_config_from_weights set it to a static string.
+     *
+     * Or any other network, as PyTorch prints its nn.Sequential (print(model)):
+     *   "Sequential(\n  (0): Unflatten(dim=1, unflattened_size=(1, 28, 28))\n"
+     *   "  (1): Conv2d(1, 8, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))\n ..."
+     * of Linear, Conv2d (square stride and padding), ReLU, MaxPool2d and
+     * AvgPool2d (no padding, square stride), AdaptiveAvgPool2d(1), Flatten and
+     * Unflatten(1, (C, H, W)); with bias; at most 12 lines and 1 KB; layer
+     * names of at most 8 characters. Other layers (BatchNorm, Dropout,
+     * bias=False, ...) are refused with their line and what the C API runs.
+     * The text is the caller's and is read by sgdx_model_arena_size and
+     * sgdx_create_model only: the model keeps its own copy (sgdx_model_config
+     * returns that), saved as the file's "architecture" as `sgdx train` does.
+     * sgdx_config_from_weights points it into the file's header (the printout
+     * as JSON, from its opening quote): keep those bytes until
+     * sgdx_create_model. */
     const char* architecture;
     uint32_t hidden[SGDX_MAX_HIDDEN]; /* mlp: hidden widths, 0 after the last */
     uint32_t image_rows, image_cols;  /* uint8 pixels per image, row-major */
@@ -89,9 +104,12 @@ typedef struct sgdx_config {
 sgdx_status sgdx_config_init(sgdx_config* config, const char* architecture);
 
 /* The architecture a safetensors file holds: its "architecture" metadata as
- * `sgdx train` writes it, or else its tensor names (files PyTorch wrote). Only
- * the header is read: `file` may be just the first bytes (8 + header length).
- * max_batch, momentum and flags are left as sgdx_config_init sets them. */
+ * `sgdx train` writes it (a name, or a Sequential's printout: a zoo model's is
+ * that model), or else its tensor names (files PyTorch wrote). Only the header
+ * is read: `file` may be just the first bytes (8 + header length). A network
+ * outside the zoo leaves config->architecture pointing into `file` (see
+ * sgdx_config). max_batch, momentum and flags are left as sgdx_config_init
+ * sets them. */
 sgdx_status sgdx_config_from_weights(const uint8_t* file, size_t size, sgdx_config* config);
 
 /* Bytes of arena the model needs (any alignment of the arena). */
@@ -103,7 +121,8 @@ sgdx_status sgdx_model_arena_size(const sgdx_config* config, size_t* bytes);
 sgdx_status sgdx_create_model(void* arena, size_t arena_bytes, const sgdx_config* config,
                               uint64_t seed, sgdx_model** model);
 
-/* The model's configuration (architecture points to a static string). */
+/* The model's configuration (architecture points to a static string, or to
+ * the model's copy of its printout). */
 sgdx_status sgdx_model_config(const sgdx_model* model, sgdx_config* config);
 
 /* A weight tensor, in the order the safetensors file lists them (by name). */
