@@ -9,7 +9,8 @@ const Architecture kArchitectures[kArchCount] = {{"logistic", "MnistLogistic"},
                                                  {"cnn", "Mnist_CNN"},
                                                  {"cnn_sequential", "Sequential"},
                                                  {"mlp", "Sequential"},
-                                                 {"lenet", "Sequential"}};
+                                                 {"lenet", "Sequential"},
+                                                 {"bncnn", "Sequential"}};
 
 int arch_id(Span name) {
     for (uint32_t i = 0; i < kArchCount; ++i)
@@ -28,9 +29,26 @@ void image_size(uint64_t n, uint64_t& rows, uint64_t& cols) {
     else rows = 1, cols = n;
 }
 
-bool is_sequential(uint32_t arch) { return arch == kCustom || arch == kCnnSequential || arch == kMlp || arch == kLenet; }
+bool is_sequential(uint32_t arch) { return arch != kLogistic && arch != kCnn && arch <= kCustom; }
 
 namespace {
+
+bool same_layer(const LayerSpec& a, const LayerSpec& b) {
+    if (a.kind != b.kind || std::strcmp(a.name, b.name) != 0 || a.in != b.in || a.out != b.out || a.bias != b.bias)
+        return false;
+    for (int i = 0; i < 2; ++i)
+        if (a.kernel[i] != b.kernel[i] || a.stride[i] != b.stride[i] || a.padding[i] != b.padding[i]) return false;
+    if (a.kind == LayerKind::kUnflatten) {
+        if (a.unflatten_rank != b.unflatten_rank) return false;
+        for (uint32_t i = 0; i < a.unflatten_rank; ++i)
+            if (a.unflatten[i] != b.unflatten[i]) return false;
+    }
+    if (a.kind == LayerKind::kBatchNorm1d || a.kind == LayerKind::kBatchNorm2d)
+        return a.eps.value == b.eps.value && a.momentum.value == b.momentum.value && a.cumulative == b.cumulative &&
+               a.affine == b.affine && a.track_running_stats == b.track_running_stats;
+    return a.kind != LayerKind::kDropout || a.p.value == b.p.value;
+}
+
 
 // Appends layers to out[0, cap), named by position (a Sequential's children) or
 // as given; past cap it only counts.
@@ -38,9 +56,22 @@ struct LayerList {
     LayerSpec* out;
     uint32_t cap, n = 0;
     LayerSpec spare;
+    // Comparing instead of listing: each layer is checked against expect[i] (of
+    // n_expected) and kept nowhere, so no array of a model's layers is needed.
+    const LayerSpec* expect = nullptr;
+    uint32_t n_expected = 0;
+    bool differs = false;
 
+    void check_last() {
+        if (expect && n > 0) differs = differs || n > n_expected || !same_layer(spare, expect[n - 1]);
+    }
+    bool matches() {
+        check_last();
+        return !differs && n == n_expected;
+    }
     LayerSpec& add(LayerKind kind, const char* name = nullptr) {
-        LayerSpec& l = n < cap ? out[n] : spare;
+        check_last();
+        LayerSpec& l = n < cap && !expect ? out[n] : spare;
         std::memset(&l, 0, sizeof l);
         l.kind = kind;
         Text t(l.name, sizeof l.name);
@@ -54,9 +85,10 @@ struct LayerList {
         l.unflatten[0] = c, l.unflatten[1] = h, l.unflatten[2] = w;
         l.unflatten_rank = 3, l.unflatten_form = Form::kTuple;
     }
-    void conv(uint64_t in, uint64_t out_channels, uint32_t k, uint32_t stride, uint32_t pad, const char* name = nullptr) {
+    void conv(uint64_t in, uint64_t out_channels, uint32_t k, uint32_t stride, uint32_t pad, const char* name = nullptr,
+              bool bias = true) {
         LayerSpec& l = add(LayerKind::kConv2d, name);
-        l.in = in, l.out = out_channels, l.bias = true;
+        l.in = in, l.out = out_channels, l.bias = bias;
         l.kernel[0] = l.kernel[1] = k, l.stride[0] = l.stride[1] = stride, l.padding[0] = l.padding[1] = pad;
         l.kernel_form = l.stride_form = l.padding_form = l.dilation_form = Form::kTuple;
     }
@@ -68,9 +100,15 @@ struct LayerList {
     }
     void adaptive_avg_pool(const char* name = nullptr) { add(LayerKind::kAdaptiveAvgPool2d, name).output_form = Form::kInt; }
     void flatten(const char* name = nullptr) { add(LayerKind::kFlatten, name); }
-    void linear(uint64_t in, uint64_t out_features, const char* name = nullptr) {
+    void linear(uint64_t in, uint64_t out_features, const char* name = nullptr, bool bias = true) {
         LayerSpec& l = add(LayerKind::kLinear, name);
-        l.in = in, l.out = out_features, l.bias = true;
+        l.in = in, l.out = out_features, l.bias = bias;
+    }
+    void batch_norm(LayerKind kind, uint64_t features) {  // PyTorch's defaults
+        LayerSpec& l = add(kind);
+        l.in = features;
+        l.eps = {1e-5, false}, l.momentum = {0.1, false};
+        l.affine = l.track_running_stats = true;
     }
 };
 
@@ -79,23 +117,12 @@ uint64_t out_size(uint64_t h, uint32_t k, uint32_t stride, uint32_t pad) {
     return h + 2 * pad < k ? 0 : (h + 2 * pad - k) / stride + 1;
 }
 
-bool same_layer(const LayerSpec& a, const LayerSpec& b) {
-    if (a.kind != b.kind || std::strcmp(a.name, b.name) != 0 || a.in != b.in || a.out != b.out || a.bias != b.bias)
-        return false;
-    for (int i = 0; i < 2; ++i)
-        if (a.kernel[i] != b.kernel[i] || a.stride[i] != b.stride[i] || a.padding[i] != b.padding[i]) return false;
-    if (a.kind == LayerKind::kUnflatten) {
-        if (a.unflatten_rank != b.unflatten_rank) return false;
-        for (uint32_t i = 0; i < a.unflatten_rank; ++i)
-            if (a.unflatten[i] != b.unflatten[i]) return false;
-    }
-    return true;  // the named models have no BatchNorm or Dropout
-}
-
 }  // namespace
 
-bool model_layers(const Spec& s, LayerSpec* out, uint32_t cap, uint32_t& count) {
-    LayerList l{out, cap};
+namespace {
+
+// s's layers into l; false for an architecture with none of its own.
+bool list_layers(const Spec& s, LayerList& l) {
     const uint64_t pixels = s.rows * s.cols, C = s.classes;
     switch (s.arch) {
         case kLogistic:
@@ -150,14 +177,41 @@ bool model_layers(const Spec& s, LayerSpec* out, uint32_t cap, uint32_t& count) 
             l.linear(128, C);
             break;
         }
-        case kCustom:
-            if (s.n_layers > cap) return false;
-            if (out != s.layers) std::memcpy(out, s.layers, s.n_layers * sizeof(LayerSpec));
-            count = s.n_layers;
-            return true;
+        case kBnCnn: {  // 3 x (conv 3x3 without bias, BatchNorm, ReLU, max-pool), BatchNorm'd hidden layer
+            l.unflatten(1, s.rows, s.cols);
+            uint64_t h = s.rows, w = s.cols, in = 1;
+            static const uint64_t kChannels[] = {16, 32, 64};
+            for (uint64_t out_channels : kChannels) {
+                l.conv(in, out_channels, 3, 1, 1, nullptr, false);
+                l.batch_norm(LayerKind::kBatchNorm2d, out_channels);
+                l.relu();
+                l.pool(LayerKind::kMaxPool2d, 2);
+                in = out_channels, h /= 2, w /= 2;
+            }
+            l.flatten();
+            l.linear(64 * h * w, 128, nullptr, false);
+            l.batch_norm(LayerKind::kBatchNorm1d, 128);
+            l.relu();
+            l.linear(128, C);
+            break;
+        }
         default:
             return false;
     }
+    return true;
+}
+
+}  // namespace
+
+bool model_layers(const Spec& s, LayerSpec* out, uint32_t cap, uint32_t& count) {
+    if (s.arch == kCustom) {
+        if (s.n_layers > cap) return false;
+        if (out != s.layers) std::memcpy(out, s.layers, s.n_layers * sizeof(LayerSpec));
+        count = s.n_layers;
+        return true;
+    }
+    LayerList l{out, cap};
+    if (!list_layers(s, l)) return false;
     count = l.n;
     return l.n <= cap;
 }
@@ -172,7 +226,7 @@ namespace {
 // What detect recognises in a file without metadata, in its order.
 const char* const kTensorNamesByModel =
     "logistic: lin.weight (2-d); cnn: conv1/conv2/conv3.weight (4-d); "
-    "lenet: 1.weight and 4.weight (4-d), 10.weight (2-d); cnn_sequential: 1/3/5.weight (4-d); "
+    "lenet: 1.weight and 4.weight (4-d), 10.weight (2-d); bncnn: 1.weight (4-d) and 2.running_mean; cnn_sequential: 1/3/5.weight (4-d); "
     "mlp: 0.weight, 2.weight, ... (2-d)";
 
 Span meta(const HeaderView& h, const char* key) {
@@ -239,28 +293,24 @@ void infer_sizes(const LayerSpec* layers, uint32_t n, Spec& s) {
         if (layers[i].kind == LayerKind::kLinear || layers[i].kind == LayerKind::kConv2d) s.classes = layers[i].out;
 }
 
-// Which named model a printout's layers are, if any.
+// Which named model a printout's layers are, if any (compared layer by layer:
+// no copy of a model's layers on the device's stack).
 void recognise(Spec& s) {
-    constexpr uint32_t kMost = 12;  // lenet's 11 layers; an mlp of 5 hidden layers
-    if (s.n_layers > kMost) return;
-    LayerSpec named[kMost];
-    uint64_t hidden[kMost];
-    static const uint32_t kSequentials[] = {kCnnSequential, kMlp, kLenet};
+    static const uint32_t kSequentials[] = {kCnnSequential, kMlp, kLenet, kBnCnn};
+    constexpr uint32_t kMostHidden = 16;
+    uint64_t hidden[kMostHidden];
     for (uint32_t arch : kSequentials) {
         Spec c = s;
         c.arch = arch;
-        c.hidden = hidden, c.hidden_cap = kMost, c.n_hidden = 0;
+        c.hidden = hidden, c.hidden_cap = kMostHidden, c.n_hidden = 0;
         if (arch == kMlp) {
-            for (uint32_t i = 0; i + 1 < s.n_layers; ++i)
+            for (uint32_t i = 0; i + 1 < s.n_layers && c.n_hidden < kMostHidden; ++i)
                 if (s.layers[i].kind == LayerKind::kLinear) hidden[c.n_hidden++] = s.layers[i].out;
-            if (c.n_hidden == 0) continue;  // one Linear: no mlp (its widths would default)
+            if (c.n_hidden == 0 || c.n_hidden > s.hidden_cap) continue;  // one Linear: no mlp; or more than kept
         }
-        uint32_t n = 0;
-        if (!model_layers(c, named, kMost, n) || n != s.n_layers) continue;
-        bool same = true;
-        for (uint32_t i = 0; i < n && same; ++i) same = same_layer(named[i], s.layers[i]);
-        if (!same) continue;
-        if (arch == kMlp && c.n_hidden > s.hidden_cap) return;  // more than the caller keeps: stays custom
+        LayerList l{nullptr, 0};
+        l.expect = s.layers, l.n_expected = s.n_layers;
+        if (!list_layers(c, l) || !l.matches()) continue;
         s.arch = arch;
         s.n_hidden = 0;
         if (arch == kMlp)
@@ -348,6 +398,10 @@ DetectProblem detect(const HeaderView& h, uint64_t max_inputs, Spec& s, Text& wh
     } else if (const TensorEntry* w3 = find(h, "conv3.weight", 4)) {
         s.arch = kCnn;
         s.classes = w3->shape[0];
+    } else if (find(h, "1.weight", 4) && find(h, "2.running_mean", 1)) {
+        s.arch = kBnCnn;
+        const TensorEntry* w17 = find(h, "17.weight", 2);
+        s.classes = w17 ? w17->shape[0] : 10;
     } else if (find(h, "1.weight", 4) && find(h, "4.weight", 4)) {
         s.arch = kLenet;
         const TensorEntry* w10 = find(h, "10.weight", 2);

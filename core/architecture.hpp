@@ -11,6 +11,7 @@
 //   cnn_sequential  Sequential        1.*, 3.*, 5.weight [classes, 16, 3, 3]
 //   mlp             Sequential        0.weight [h1, pixels], 2.weight [h2, h1], ... [classes, hn]
 //   lenet           Sequential        1.weight, 4.weight (4-d), 8.*, 10.weight [classes, 128]
+//   bncnn           Sequential        1.weight (4-d), 2.running_mean, ..., 17.weight [classes, 128]
 #include <cstddef>
 #include <cstdint>
 
@@ -20,7 +21,7 @@
 
 namespace sgdx::core {
 
-enum Arch : uint32_t { kLogistic, kCnn, kCnnSequential, kMlp, kLenet, kArchCount };
+enum Arch : uint32_t { kLogistic, kCnn, kCnnSequential, kMlp, kLenet, kBnCnn, kArchCount };
 
 struct Architecture {
     const char* name;         // what --model, sgdx_config and the file's metadata say

@@ -88,13 +88,15 @@ std::unique_ptr<Module> make_model(const ModelSpec& spec, uint64_t seed) {
         } else {
             const bool custom = spec.architecture == "sequential";
             if (!custom && spec.architecture != "cnn_sequential" && spec.architecture != "mlp" &&
-                spec.architecture != "lenet") {
+                spec.architecture != "lenet" && spec.architecture != "bncnn") {
                 std::string names;
                 for (const auto& n : model_names()) names += (names.empty() ? "" : ", ") + n;
                 throw Error("unknown model '" + spec.architecture + "' (choose one of: " + names + ")");
             }
             if (spec.architecture == "lenet" && (spec.rows < 16 || spec.cols < 16))
                 throw Error("needs images of at least 16x16");
+            if (spec.architecture == "bncnn" && (spec.rows < 8 || spec.cols < 8))
+                throw Error("needs images of at least 8x8");
             const LayerList layers = custom ? spec.layers : zoo_layers(spec);
             Rng rng(seed);
             model = build_network(layers, network_input(layers, spec.rows, spec.cols), rng, seed);
@@ -207,7 +209,8 @@ TrainingDefaults default_training(const std::string& architecture) {
     TrainingDefaults d;  // the tutorial's logistic model: SGD, lr 0.5, no momentum
     if (architecture == "logistic") return d;
     d.lr = 0.1f, d.momentum = 0.9f;  // its CNN chapter's, for every other network
-    if (architecture == "lenet") d.lr = 0.05f, d.lr_gamma = 0.7;
+    if (architecture == "lenet") d.lr = 0.05f, d.lr_gamma = 0.7, d.epochs = 3;
+    if (architecture == "bncnn") d.optimizer = "adam", d.lr = 0.005f, d.momentum = 0.f, d.schedule = "onecycle", d.epochs = 1;
     return d;
 }
 

@@ -11,6 +11,10 @@
 //   lenet           LeNet-like, ReLU and max pooling: Conv2d(1, 16, 5), MaxPool2d(2),
 //                   Conv2d(16, 32, 5), MaxPool2d(2), Linear(512, 128), Linear(128, 10);
 //                   lr 0.05 x 0.7 per epoch: 0.99 test accuracy after 3 epochs   1.* 4.* 8.* 10.*
+//   bncnn           BatchNorm CNN: 3 x (Conv2d 3x3 pad 1 without bias, BatchNorm2d, ReLU,
+//                   MaxPool2d(2)) with 16, 32, 64 channels, Linear(576, 128) without bias,
+//                   BatchNorm1d, ReLU, Linear(128, 10); Adam with OneCycleLR peaking at
+//                   5e-3: 0.99 test accuracy after one epoch           1.* 2.* ... 17.*
 //
 // Any other nn.Sequential of the layers sgdx has is given by what PyTorch prints
 // for it (runtime/network.hpp); the three Sequentials above are written into
@@ -66,6 +70,7 @@ struct TrainingDefaults {
     float lr = 0.5f, momentum = 0.f;
     double lr_gamma = 1.0;
     std::string schedule = "step";
+    int epochs = 2;  // the tutorial's; what the model needs for its accuracy
 };
 TrainingDefaults default_training(const std::string& architecture);
 

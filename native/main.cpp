@@ -427,6 +427,7 @@ int run_train(TrainOptions o) {
         const TrainingDefaults model_defaults = default_training(spec.architecture);
         if (!o.optimizer_given) o.optimizer = model_defaults.optimizer;
         if (!o.schedule_given) o.schedule = model_defaults.schedule;
+        if (!o.epochs_given) o.epochs = model_defaults.epochs;
         if (o.optimizer == "sgd") {
             if (o.betas_given || o.eps_given)
                 throw Error(std::string(o.betas_given ? "--betas" : "--eps") +
@@ -821,7 +822,8 @@ int main(int argc, char** argv) {
     TrainOptions t;
     CLI::App* train = app.add_subcommand("train", "Train the model on an IDX image/label set (MNIST by default)");
     t.data.add_to(train, true);
-    train->add_option("--epochs", t.epochs, "Passes over the training set")->capture_default_str()->check(whole_number(0, 100000));
+    train->add_option("--epochs", t.epochs, "Passes over the training set (default: the model's: 2, the tutorial's; lenet 3; bncnn 1)")
+        ->check(whole_number(0, 100000));
     train->add_option("--optimizer", t.optimizer,
                       "sgd, adam or adamw, with PyTorch's update rules (Adam and AdamW: PyTorch's defaults, lr 1e-3, "
                       "betas 0.9,0.999, eps 1e-8; weight decay 0 for Adam, 1e-2 for AdamW, whose decay is decoupled) "
