@@ -103,9 +103,12 @@ void patches(float* x, float* cols, float* padded, size_t n, size_t cin, size_t 
              size_t k_rt, size_t stride, size_t pad) {
     const size_t K = KT ? KT : k_rt, D = cin * K * K, hp = h + 2 * pad, wp = w + 2 * pad + 1;
     const size_t sample = cin * hp * wp;
+    // Gathering, every sample overwrites the same inside of the copy: its zero
+    // border (and extra column) is written once per call. Scattering adds into it.
+    if (!Scatter) std::memset(padded, 0, sample * sizeof(float));
     for (size_t b = 0; b < n; ++b) {
         float* xb = x + b * cin * h * w;
-        std::memset(padded, 0, sample * sizeof(float));
+        if (Scatter) std::memset(padded, 0, sample * sizeof(float));
         if (!Scatter)
             for (size_t ci = 0; ci < cin; ++ci)
                 for (size_t i = 0; i < h; ++i)
@@ -144,9 +147,10 @@ void patches_cl(float* x, float* cols, float* padded, size_t n, size_t cin, size
                 size_t K, size_t stride, size_t pad) {
     const size_t D = K * K * cin, wp = w + 2 * pad, span = K * cin, line = w * cin;
     const size_t sample = (h + 2 * pad) * wp * cin;
+    if (!Scatter) std::memset(padded, 0, sample * sizeof(float));  // the border, once (see patches)
     for (size_t b = 0; b < n; ++b) {
         float* xb = x + b * h * line;
-        std::memset(padded, 0, sample * sizeof(float));
+        if (Scatter) std::memset(padded, 0, sample * sizeof(float));
         if (!Scatter)
             for (size_t i = 0; i < h; ++i)
                 copy_row(padded + ((i + pad) * wp + pad) * cin, xb + i * line, line);
