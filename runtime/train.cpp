@@ -177,6 +177,9 @@ bool all_finite(Module& model) {
     for (Parameter* p : model.parameters())
         for (float v : p->value)
             if (!std::isfinite(v)) return false;
+    for (auto& [name, b] : model.named_buffers())
+        for (float v : b->value)
+            if (!std::isfinite(v)) return false;
     return true;
 }
 
@@ -265,6 +268,8 @@ void TrainingSession::start() {
     exec_->prepare(train_, valid_);
     good_.clear();
     for (Parameter* p : model_.parameters()) good_.push_back(p->value);  // copied once per epoch, not per step
+    good_buffers_.clear();
+    for (auto& [name, b] : model_.named_buffers()) good_buffers_.push_back(*b);
     if (st_.next_batch > 0) {  // part-way through an epoch: its order, drawn again
         train_.start_epoch();
         begin_epoch();
@@ -315,6 +320,8 @@ void TrainingSession::account(std::vector<BatchLoss>& results) {
 void TrainingSession::restore_good() {
     auto params = model_.parameters();
     for (size_t i = 0; i < params.size() && i < good_.size(); ++i) params[i]->value = good_[i];
+    auto buffers = model_.named_buffers();  // BatchNorm's running statistics went bad with them
+    for (size_t i = 0; i < buffers.size() && i < good_buffers_.size(); ++i) *buffers[i].second = good_buffers_[i];
     exec_->from_host();
 }
 
@@ -398,6 +405,8 @@ void TrainingSession::end_epoch() {
     ended_ = true;
     auto params = model_.parameters();
     for (size_t i = 0; i < params.size(); ++i) good_[i] = params[i]->value;
+    auto buffers = model_.named_buffers();
+    for (size_t i = 0; i < buffers.size(); ++i) good_buffers_[i] = *buffers[i].second;
     if (options_.checkpoint) options_.checkpoint(st_);
     if (options_.progress) options_.progress(epoch_end_progress(rec, epochs_, train_));
 }

@@ -222,6 +222,7 @@ private:
     StepExecutor* exec_;
     TrainingState st_;
     std::vector<xt::xarray<float>> good_;  // the parameters after the last good epoch
+    std::vector<Buffer> good_buffers_;     // and the buffers (BatchNorm's running statistics)
     std::vector<BatchLoss> results_;
     std::vector<float> losses_;
     Progress progress_;
