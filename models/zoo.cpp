@@ -79,6 +79,7 @@ const std::vector<std::string>& model_names() {
 std::unique_ptr<Module> make_model(const ModelSpec& spec, uint64_t seed) {
     if (spec.rows == 0 || spec.cols == 0 || spec.classes == 0)
         throw Error("model " + spec.architecture + ": image size and class count must be >= 1");
+    const std::string name = spec.architecture == "sequential" ? describe(spec) : "model " + spec.architecture;
     std::unique_ptr<Module> model;
     try {
         if (spec.architecture == "logistic") {
@@ -103,11 +104,10 @@ std::unique_ptr<Module> make_model(const ModelSpec& spec, uint64_t seed) {
         }
     } catch (const Error& e) {
         if (std::string(e.what()).rfind("unknown model", 0) == 0) throw;
-        throw Error(describe(spec) + " for " + std::to_string(spec.rows) + "x" + std::to_string(spec.cols) +
-                    " images: " + e.what());
+        throw Error(name + " for " + std::to_string(spec.rows) + "x" + std::to_string(spec.cols) + " images: " + e.what());
     }
     if (model->out_features() != spec.classes)
-        throw Error(describe(spec) + " for " + std::to_string(spec.rows) + "x" + std::to_string(spec.cols) +
+        throw Error(name + " for " + std::to_string(spec.rows) + "x" + std::to_string(spec.cols) +
                     " images ends in " + shape_text(model->output_shape()) + ", not one score per class (" +
                     std::to_string(spec.classes) + ")" +
                     (spec.architecture == "sequential" ? "" : ": it is built for 28x28 images"));

@@ -265,7 +265,13 @@ bool same_network(const ModelSpec& a, const ModelSpec& b) {
 // (--model and --hidden, if given, must agree with it), else --model and --hidden.
 // A file that does not tell (no metadata, unknown names) takes --model's word.
 ModelSpec requested_spec(const TrainOptions& o, const SafetensorsFile* init_file) {
-    ModelSpec spec = o.model.empty() ? ModelSpec{} : model_spec_from_text(o.model);
+    ModelSpec spec;
+    try {
+        if (!o.model.empty()) spec = model_spec_from_text(o.model);
+    } catch (const Error& e) {  // as the other flags' errors read
+        if (std::string(e.what()).rfind("unknown model", 0) == 0) throw Error(std::string("--model: ") + e.what());
+        throw;
+    }
     spec.hidden = o.hidden;
     if (!o.hidden.empty() && spec.architecture != "mlp" && !(o.model.empty() && init_file))
         throw Error("--hidden applies to --model mlp only");
