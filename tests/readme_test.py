@@ -113,10 +113,13 @@ def test_line(out):
 
 
 def model_line(out):
-    m = re.search(r"^model: .* \(([\d,]+) parameters\), SGD lr (\S+)(?: \(x(\S+) per epoch\))? momentum (\S+) "
+    """(parameters, lr, StepLR's gamma or None, momentum or "0", epochs, optimiser, schedule or None)"""
+    m = re.search(r"^model: .* \(([\d,]+) parameters\), (SGD|Adam|AdamW) lr (\S+)"
+                  r"(?: \((?:x(\S+) per epoch|peak of (\w+)|(\w+) to 0)\))?(?: momentum (\S+))? "
                   r".*, (\d+) epochs?$", out, re.M)
     assert m, f"no model line in:\n{out}"
-    return m.groups()
+    params, optimiser, lr, gamma, peak, anneal, momentum, epochs = m.groups()
+    return params, lr, gamma, momentum or "0", epochs, optimiser, peak or anneal
 
 
 def kernels_of(out):
@@ -220,8 +223,13 @@ def models_table(readme, saved):
     assert rows, "no rows in the Models table"
     for row in rows:
         name = re.match(r"`(\w+)`", row[0]).group(1)
-        params, lr, gamma, momentum, _ = model_line(saved(["--model", name])[0])
+        params, lr, gamma, momentum, epochs, optimiser, schedule = model_line(saved(["--model", name])[0])
         assert params == row[2], f"{name}: {params} parameters, the README says {row[2]}"
+        if optimiser != "SGD":  # "Adam, OneCycleLR peaking at 5e-3, 1 epoch"
+            said = re.fullmatch(r"(\w+), (\w+) peaking at (\S+), (\d+) epochs?", row[3])
+            assert said and said.groups() == (optimiser, schedule, f"{float(lr):g}", epochs), \
+                f"{name}: {optimiser} lr {lr} ({schedule}), {epochs} epochs; the README says '{row[3]}'"
+            continue
         said_lr = re.search(r"\blr ([0-9.]+)", row[3]).group(1)
         said_momentum = (re.search(r"momentum ([0-9.]+)", row[3]) or [None, "0"])[1]
         said_gamma = (re.search(r"×([0-9.]+) per epoch", row[3]) or [None, None])[1]
@@ -237,7 +245,8 @@ def tensor_names(readme, saved):
     assert rows, "no rows in the tensor names table"
     for row in rows:
         args = ["--model"] + shlex.split(row[0].strip("`"))
-        said = {n: [int(d) for d in s.split(",")] for n, s in re.findall(r"`([^`]+)` \(([\d, ]+)\)", row[1])}
+        said = {n: [int(d) for d in s.split(",") if d.strip()]
+                for n, s in re.findall(r"`([^`]+)` \(([\d, ]*)\)", row[1])}
         path = saved(args)[1]
         got = {n: list(t.shape) for n, t in load_file(path).items()}
         assert got == said, f"{shlex.join(args)}: the file holds {got}, the README says {said}"
