@@ -36,14 +36,13 @@ std::string Linear::describe() const {
 
 size_t parts_for(size_t batch, size_t in, size_t out) {
     // A split backward adds a partial gradient per part (in·out values to clear and
-    // sum), and a worker woken from sleep costs ~10-60 µs on these VMs; the pool's
-    // workers stay hot through a training step, so from ~1M multiply-adds per part
-    // (~20 µs of SIMD work) a second thread pays: the MLP's 784x128 layer at batch
-    // 64 (6.4M) splits, the logistic model at batch 64 (0.5M) does not. At least 8
-    // rows a part.
-    const size_t per_row = in * out;
-    const size_t min_rows = (size_t(1) << 20) / (per_row ? per_row : 1) + 1;
-    return thread_pool().parts_for(batch, min_rows < 8 ? 8 : min_rows);
+    // sum, serially), and a worker costs a wake-up. Measured: the MLP's 784x128
+    // layer at batch 64 (6.4M multiply-adds) and the logistic model at batch 1024
+    // (8M) were 10-30% slower on 2 threads (again with hot workers, 2026-12-07: MLP
+    // 2 threads 1.2-1.4x slower than 1 when split from 1M); from ~16M multiply-adds
+    // (~300 µs of SIMD work) a second thread pays. At least 8 rows a part.
+    if (batch * in * out < (size_t(1) << 24)) return 1;
+    return thread_pool().parts_for(batch, 8);
 }
 
 // Rows are independent: each part of the pool takes a slice of the batch.

@@ -659,13 +659,12 @@ TEST_CASE("model_spec_of reads a file's architecture; one sgdx does not know is 
     f.metadata["architecture"] = "transformer";
     CHECK_THROWS_WITH_AS(model_spec_of(f, "t.safetensors"),
                          "t.safetensors: its architecture 'transformer' is not one sgdx knows (logistic, cnn, "
-                         "cnn_sequential, mlp, lenet)",
+                         "cnn_sequential, mlp, lenet, bncnn)",
                          Error);
 }
 
 TEST_CASE("every layer of lenet and the CNN split over 2 threads: outputs as on 1 thread, gradients deterministic") {
-    // Batch 64: every conv, ReLU, max pool and (lenet's) Linear splits the batch over
-    // the pool. Outputs are per sample, so bit for bit those of 1 thread; the weight
+    // Batch 64: every conv, ReLU and max pool splits the batch over the pool. Outputs are per sample, so bit for bit those of 1 thread; the weight
     // gradients are summed per part then in part order: the same bits on every run
     // with 2 threads, and within rounding of 1 thread's.
     for (const char* arch : {"lenet", "cnn"}) {
