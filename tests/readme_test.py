@@ -226,9 +226,10 @@ def models_table(readme, saved):
         params, lr, gamma, momentum, epochs, optimiser, schedule = model_line(saved(["--model", name])[0])
         assert params == row[2], f"{name}: {params} parameters, the README says {row[2]}"
         if optimiser != "SGD":  # "Adam, OneCycleLR peaking at 5e-3, 1 epoch"
-            said = re.fullmatch(r"(\w+), (\w+) peaking at (\S+), (\d+) epochs?", row[3])
-            assert said and said.groups() == (optimiser, schedule, f"{float(lr):g}", epochs), \
-                f"{name}: {optimiser} lr {lr} ({schedule}), {epochs} epochs; the README says '{row[3]}'"
+            # (its epochs: the Test accuracy row trains the model's default, checked there)
+            said = re.fullmatch(r"(\w+), (\w+) peaking at (\S+), \d+ epochs?", row[3])
+            assert said and said.groups()[:2] == (optimiser, schedule) and float(said[3]) == float(lr), \
+                f"{name}: {optimiser} lr {lr} ({schedule}); the README says '{row[3]}'"
             continue
         said_lr = re.search(r"\blr ([0-9.]+)", row[3]).group(1)
         said_momentum = (re.search(r"momentum ([0-9.]+)", row[3]) or [None, "0"])[1]
@@ -264,7 +265,7 @@ def accuracy_figures(readme, e):
     checks = []
     for row in rows:
         command = re.match(r"`([^`]+)`", row[0]).group(1)
-        said_epochs = next(g for g in re.search(r"--epochs (\d+)|(\d+) epochs", row[0]).groups() if g)
+        said_epochs = next(g for g in re.search(r"--epochs (\d+)|(\d+) epochs?\b", row[0]).groups() if g)
         # The column of the kernels sgdx picks here if the README has a figure for them, else
         # one this CPU can run (SSE2 on any x86-64) with --kernels: every row is checked.
         measured = [k for k, i in columns.items() if re.fullmatch(r"\d\.\d{4}", row[i]) and k in available]
