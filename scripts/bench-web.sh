@@ -144,3 +144,8 @@ node -e '
   "$OUT/browser.json" "$native_median" "$bare_worker" "$browser_train" "$browser_wall" "${tfjs_ms/n\/a/0}" "$cnn_native" \
   "$ROOT/build/bench-web.json"
 
+
+# The BatchNorm CNN as a person runs it in the page: pick bncnn, Start, one epoch (its
+# defaults: Adam, OneCycleLR); its test accuracy must reach 0.99.
+say "bncnn in the page: one epoch, as picked and started"
+node "$ROOT/web/tests/bncnn_page.mjs" --site "$ROOT/build/wasm/site" | tee "$OUT/bncnn-page.json"
