@@ -35,13 +35,16 @@
 
 namespace {
 
-enum Kind : uint8_t { kLinear, kConv, kRelu, kMaxPool, kAvgPool };
+// kNorm: an eval-mode BatchNorm, folded into the Linear or Conv2d before it as
+// the weights load (a no-op at run time; its out is its input's buffer).
+enum Kind : uint8_t { kLinear, kConv, kRelu, kMaxPool, kAvgPool, kNorm };
 
 struct Layer {
     Kind kind;
+    bool nobias;              // Linear, Conv2d: bias=False (the file has no bias; it stays 0 unless folded)
     uint32_t cin, h, w;       // input sample (channels, rows, cols); Linear: (features, 1, 1)
     uint32_t cout, oh, ow;    // output sample
-    uint32_t kh, kw, stride, pad;  // Conv: kh == kw; pools: stride is the window
+    uint32_t kh, kw, stride, pad;  // Conv: kh == kw; pools: stride is the window; kNorm: kh eps (float bits), kw affine
     char wname[16], bname[16];     // state_dict names of the weight and bias
     float *weight, *bias;          // (cout, patch), (cout)
     float *vweight, *vbias;        // momentum, if any
@@ -161,7 +164,6 @@ const char* unsupported(const LayerSpec& s) {
     switch (s.kind) {
         case LayerKind::kLinear:
         case LayerKind::kConv2d:
-            if (!s.bias) return "bias=False is not supported by the C API";
             if (s.kind == LayerKind::kConv2d && (s.stride[0] != s.stride[1] || s.padding[0] != s.padding[1]))
                 return "the C API takes only square strides and paddings";
             break;
@@ -173,17 +175,45 @@ const char* unsupported(const LayerSpec& s) {
         case LayerKind::kUnflatten:
             if (s.unflatten_rank != 3) return "the C API unflattens only to (C, H, W)";
             break;
+        case LayerKind::kBatchNorm1d:
+        case LayerKind::kBatchNorm2d:
+            if (!s.track_running_stats)
+                return "without running statistics (track_running_stats=False) a BatchNorm normalises by the batch: "
+                       "the C API folds only running statistics";
+            break;
         case LayerKind::kReLU:
         case LayerKind::kAdaptiveAvgPool2d:  // to 1x1, as the parser ensures
         case LayerKind::kFlatten:
+        case LayerKind::kDropout:  // identity in inference
             break;
         default:
             return "the C API runs Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, "
-                   "Unflatten (no BatchNorm, no Dropout)";
+                   "Unflatten, BatchNorm1d/2d and Dropout (the last two in inference only)";
     }
-    const bool learns = s.kind == LayerKind::kLinear || s.kind == LayerKind::kConv2d;
-    if (learns && std::strlen(s.name) > kMaxName) return "the C API keeps layer names of at most 8 characters";
+    const bool named = s.kind == LayerKind::kLinear || s.kind == LayerKind::kConv2d ||
+                       s.kind == LayerKind::kBatchNorm1d || s.kind == LayerKind::kBatchNorm2d;
+    if (named && std::strlen(s.name) > kMaxName) return "the C API keeps layer names of at most 8 characters";
     return nullptr;
+}
+
+// What the C API runs but cannot train, or nullptr: refused for a model that
+// trains (without SGDX_INFERENCE_ONLY).
+const char* untrainable(const LayerSpec& s) {
+    switch (s.kind) {
+        case LayerKind::kLinear:
+        case LayerKind::kConv2d:
+            return s.bias ? nullptr
+                          : "bias=False: the C API trains only layers with a bias; create the model SGDX_INFERENCE_ONLY "
+                            "to run it";
+        case LayerKind::kBatchNorm1d:
+        case LayerKind::kBatchNorm2d:
+            return "the C API trains without BatchNorm (it folds it into the layer before at load); create the model "
+                   "SGDX_INFERENCE_ONLY to run it";
+        case LayerKind::kDropout:
+            return "the C API trains without Dropout; create the model SGDX_INFERENCE_ONLY to run it";
+        default:
+            return nullptr;
+    }
 }
 
 struct Planner {
@@ -218,7 +248,7 @@ struct Planner {
                 if (s.in != uint64_t(c) * h * w) return problem = "in_features is not the size of its input", false;
                 c = c * h * w, h = w = 1;
                 Layer& l = add(kLinear, s);
-                l.cout = uint32_t(s.out), l.oh = l.ow = 1;
+                l.cout = uint32_t(s.out), l.oh = l.ow = 1, l.nobias = !s.bias;
                 c = l.cout;
                 break;
             }
@@ -227,7 +257,7 @@ struct Planner {
                 if (s.in != c) return problem = "in_channels is not its input's channels", false;
                 if (h + 2 * pad < kh || w + 2 * pad < kw) return problem = "the image is too small for a convolution", false;
                 Layer& l = add(kConv, s);
-                l.cout = uint32_t(s.out), l.kh = kh, l.kw = kw, l.stride = st, l.pad = pad;
+                l.cout = uint32_t(s.out), l.kh = kh, l.kw = kw, l.stride = st, l.pad = pad, l.nobias = !s.bias;
                 l.oh = (h + 2 * pad - kh) / st + 1, l.ow = (w + 2 * pad - kw) / st + 1;
                 c = l.cout, h = l.oh, w = l.ow;
                 break;
@@ -247,6 +277,21 @@ struct Planner {
             case LayerKind::kFlatten:  // activations are NCHW: nothing moves
                 c = c * h * w, h = w = 1;
                 break;
+            case LayerKind::kDropout:  // identity in inference
+                break;
+            case LayerKind::kBatchNorm1d:
+            case LayerKind::kBatchNorm2d: {  // folded into the layer before: it must be a Linear or Conv2d's output
+                const Layer* prev = n == 0 ? nullptr : one ? one : &layers[n - 1];
+                if (!prev || !prev->learns() || c != prev->cout || h != prev->oh || w != prev->ow)
+                    return problem = "the C API folds a BatchNorm into a Linear or Conv2d directly before it", false;
+                if (s.in != c) return problem = "num_features is not its input's channels", false;
+                Layer& l = add(kNorm, s);
+                l.cout = c, l.oh = h, l.ow = w;
+                const float eps = float(s.eps.value);
+                std::memcpy(&l.kh, &eps, 4);
+                l.kw = s.affine;
+                break;
+            }
             case LayerKind::kUnflatten:
                 if (s.unflatten[0] * s.unflatten[1] * s.unflatten[2] != uint64_t(c) * h * w)
                     return problem = "Unflatten's sizes do not multiply to its input's", false;
@@ -264,10 +309,15 @@ struct Planner {
 sgdx_status plan_layers(sgdx_model& m, const LayerSpec* specs, uint32_t n, const char* fn) {
     Planner p{m.layers, 0, 1, m.rows, m.cols};
     const char* arch = arch_label(m.arch);
+    const bool train = !(m.flags & SGDX_INFERENCE_ONLY);
     for (uint32_t i = 0; i < n; ++i) {
         if (const char* why = unsupported(specs[i])) {
             Text e = error(nullptr);
             return at_layer(e.s(fn).s(": "), specs[i]).s(why).status(SGDX_ERR_UNKNOWN_MODEL);
+        }
+        if (const char* why = train ? untrainable(specs[i]) : nullptr) {
+            Text e = error(nullptr);
+            return at_layer(e.s(fn).s(": "), specs[i]).s(why).status(SGDX_ERR_NOT_TRAINABLE);
         }
         if (!p.take(specs[i])) {
             Text e = error(nullptr);
@@ -429,7 +479,7 @@ uint64_t layout(sgdx_model& m, uint8_t* base, size_t printout_bytes) {
             }
         }
         if (!floats) l.out = nullptr;  // the int8 path keeps one image's activations (qact)
-        else if (l.kind == kRelu) l.out = i ? m.layers[i - 1].out : m.x;  // in place
+        else if (l.kind == kRelu || l.kind == kNorm) l.out = i ? m.layers[i - 1].out : m.x;  // in place
         else a(l.out, B * l.out_size());
         act = max_of(act, l.out_size());
     }
@@ -489,7 +539,8 @@ void initialise(sgdx_model& m, uint64_t seed) {
             for (size_t k = 0; k < R; ++k) w[k] = rng.uniform(-bound, bound);
             if (!l.weight) quantize_row(w, R, max_abs(w, R), l.qweight + c * R, &l.qscale[c]);
         }
-        for (size_t k = 0; k < l.cout; ++k) l.bias[k] = rng.uniform(-bound, bound);
+        if (!l.nobias)
+            for (size_t k = 0; k < l.cout; ++k) l.bias[k] = rng.uniform(-bound, bound);
     }
     m.quantized = (m.flags & SGDX_INT8_ONLY) != 0;
 }
@@ -751,6 +802,8 @@ const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
             case kRelu:
                 K().relu_forward(in, l.out, n * l.out_size());
                 break;
+            case kNorm:  // folded into the layer before
+                break;
             case kMaxPool:
             case kAvgPool:
                 pool_forward(l, in, l.out, n);
@@ -820,6 +873,8 @@ void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
             case kRelu:  // its output is its input's buffer: y > 0 exactly where x > 0
                 if (need_dx) K().relu_backward(l.out, dy, dy, n * l.out_size());
                 continue;  // dy stays where it is
+            case kNorm:  // only in inference-only models
+                continue;
             case kMaxPool:
             case kAvgPool:
                 if (need_dx) pool_backward(l, in, dy, dx, n);
@@ -931,6 +986,8 @@ uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
             case kRelu:
                 K().relu_forward(cur, cur, l.out_size());
                 continue;
+            case kNorm:  // folded into the layer before
+                continue;
             case kMaxPool:
             case kAvgPool:
                 pool_forward(l, cur, next, 1);
@@ -966,7 +1023,10 @@ constexpr uint32_t kMaxTensors = 2 * kMaxLayers;
 uint32_t tensors(const sgdx_model* m, TensorRef* out) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < m->n_layers; ++i)
-        if (m->layers[i].learns()) out[n++] = {&m->layers[i], false}, out[n++] = {&m->layers[i], true};
+        if (m->layers[i].learns()) {
+            out[n++] = {&m->layers[i], false};
+            if (!m->layers[i].nobias) out[n++] = {&m->layers[i], true};
+        }
     for (uint32_t i = 1; i < n; ++i)  // insertion sort: at most 2 * kMaxLayers entries
         for (uint32_t j = i; j > 0 && std::strcmp(out[j - 1].name(), out[j].name()) > 0; --j) {
             TensorRef t = out[j];
@@ -1020,14 +1080,75 @@ size_t padded(size_t header) { return sgdx::core::HeaderWriter::padded(header); 
 size_t data_bytes(const sgdx_model* m) {
     size_t n = 0;
     for (uint32_t i = 0; i < m->n_layers; ++i)
-        if (m->layers[i].learns()) n += 4 * (m->layers[i].cout * (m->layers[i].patch() + 1));
+        if (m->layers[i].learns()) n += 4 * (m->layers[i].cout * (m->layers[i].patch() + !m->layers[i].nobias));
     return n;
+}
+
+// ---- BatchNorm, folded as the weights load -------------------------------------------
+//
+// A kNorm layer's tensors in the file: "N.weight" and "N.bias" (if affine),
+// "N.running_mean", "N.running_var" (read) and "N.num_batches_tracked" (I64,
+// skipped). They are folded into the Linear or Conv2d before it, per output
+// channel c: s = weight/sqrt(running_var + eps), its weight row times s, its
+// bias (bias - running_mean)·s + bias_bn. The arena keeps no BatchNorm tensor.
+
+bool has_norm(const sgdx_model* m) {
+    for (uint32_t i = 0; i < m->n_layers; ++i)
+        if (m->layers[i].kind == kNorm) return true;
+    return false;
+}
+
+enum NormTensor : uint32_t { kGamma, kBeta, kMean, kVar, kTracked, kNormTensors };
+const char* const kNormSuffix[kNormTensors] = {".weight", ".bias", ".running_mean", ".running_var", ".num_batches_tracked"};
+
+// The name of a kNorm layer's tensor t into buf (32 bytes).
+const char* norm_name(const Layer& l, uint32_t t, char* buf) {
+    Text(buf, 32).name(l.wname, std::strlen(l.wname) - 7).s(kNormSuffix[t]);
+    return buf;
+}
+// Whether the file has tensor t of kNorm layer l (the affine ones only if affine).
+bool norm_has(const Layer& l, uint32_t t) { return l.kw || (t != kGamma && t != kBeta); }
+
+float norm_eps(const Layer& l) {
+    float eps;
+    std::memcpy(&eps, &l.kh, 4);
+    return eps;
+}
+
+// Where a kNorm layer's four F32 tensors start in the file (0 for absent ones).
+struct NormPlace {
+    uint64_t at[kMaxLayers][4];
+};
+
+bool read_f32(sgdx_read_fn read, void* ctx, size_t at, float& v) {
+    uint8_t b[4];
+    if (read(ctx, at, b, 4)) return false;
+    const uint32_t u = get_u32(b);
+    std::memcpy(&v, &u, 4);
+    return true;
+}
+
+// Channel c of kNorm layer i: y = x·scale + shift, with shift = beta - mean·scale
+// written as the brief's (b - mean)·scale + beta by the caller; false if a read failed.
+struct NormChannel {
+    float scale, mean, beta;
+};
+bool norm_channel(const sgdx_model* m, const NormPlace& np, uint32_t i, size_t c, sgdx_read_fn read, void* ctx,
+                  NormChannel& out) {
+    const Layer& l = m->layers[i];
+    float v[4] = {1.f, 0.f, 0.f, 1.f};
+    for (uint32_t t = 0; t < 4; ++t)
+        if (norm_has(l, t) && !read_f32(read, ctx, size_t(np.at[i][t]) + 4 * c, v[t])) return false;
+    out.scale = v[kGamma] / std::sqrt(v[kVar] + norm_eps(l));
+    out.mean = v[kMean], out.beta = v[kBeta];
+    return true;
 }
 
 // A header read by core/safetensors into fixed arrays: the tensor entries, and
 // the metadata core/architecture's detection reads.
 struct Header {
-    static constexpr size_t kMaxEntries = kMaxTensors + 2, kMaxMeta = 12;
+    // BatchNorm layers bring up to 5 tensors each (a Linear or Conv2d before each).
+    static constexpr size_t kMaxEntries = 4 * kMaxLayers + 2, kMaxMeta = 12;
     sgdx::core::TensorEntry entries[kMaxEntries];
     size_t count = 0;
     sgdx::core::MetaEntry metadata[kMaxMeta];
@@ -1078,6 +1199,42 @@ sgdx_status header_length(const sgdx_model* m, const char* fn, const uint8_t* fi
     return SGDX_OK;
 }
 
+// Whether `name` is a tensor of one of m's BatchNorm layers.
+bool norm_tensor(const sgdx_model* m, Span name) {
+    char buf[32];
+    for (uint32_t i = 0; i < m->n_layers; ++i)
+        if (m->layers[i].kind == kNorm)
+            for (uint32_t t = 0; t < kNormTensors; ++t)
+                if (norm_has(m->layers[i], t) && name.is(norm_name(m->layers[i], t, buf))) return true;
+    return false;
+}
+
+sgdx_status not_f32(sgdx_model* m, const char* fn, const char* name, const sgdx::core::TensorEntry* t) {
+    return error(m).s(fn).s(": tensor '").s(name).s("' has dtype ").name(t->dtype.p, t->dtype.n)
+        .s("; the C API reads it as F32").status(SGDX_ERR_SHAPE_MISMATCH);
+}
+
+// The file places of m's BatchNorm tensors (each F32 of shape [channels]).
+sgdx_status match_norms(sgdx_model* m, const char* fn, const Header& r, NormPlace& np) {
+    char buf[32];
+    for (uint32_t i = 0; i < m->n_layers; ++i) {
+        const Layer& l = m->layers[i];
+        if (l.kind != kNorm) continue;
+        for (uint32_t t = 0; t < 4; ++t) {
+            np.at[i][t] = 0;
+            if (!norm_has(l, t)) continue;
+            const char* name = norm_name(l, t, buf);
+            const sgdx::core::TensorEntry* e = r.find(name);
+            if (!e) return error(m).s(fn).s(": the weights have no tensor '").s(name).s("'").status(SGDX_ERR_SHAPE_MISMATCH);
+            if (!e->dtype.is("F32")) return not_f32(m, fn, name, e);
+            if (e->rank != 1 || e->shape[0] != l.cout)
+                return error(m).s(fn).s(": tensor '").s(name).s("' is not of shape [").u(l.cout).s("]").status(SGDX_ERR_SHAPE_MISMATCH);
+            np.at[i][t] = e->begin;
+        }
+    }
+    return SGDX_OK;
+}
+
 // Checks every tensor of the header against the model (core/safetensors has
 // checked the data layout); on success place[i] is the data offset of tensors(m)[i].
 sgdx_status match_header(sgdx_model* m, const char* fn, const Header& r, uint64_t* place) {
@@ -1091,6 +1248,7 @@ sgdx_status match_header(sgdx_model* m, const char* fn, const Header& r, uint64_
     for (size_t i = 0; i < r.count; ++i) {
         bool known = false;
         for (uint32_t j = 0; j < n && !known; ++j) known = r.entries[i].name.is(list[j].name());
+        known = known || norm_tensor(m, r.entries[i].name);
         if (!known) {
             Text e = error(m);
             e.s(fn).s(": unexpected tensor '").name(r.entries[i].name.p, r.entries[i].name.n).s("' for this ").s(mine)
@@ -1102,6 +1260,7 @@ sgdx_status match_header(sgdx_model* m, const char* fn, const Header& r, uint64_
     for (uint32_t j = 0; j < n; ++j) {
         const sgdx::core::TensorEntry* t = r.find(list[j].name());
         if (!t) return error(m).s(fn).s(": the weights have no tensor '").s(list[j].name()).s("'").status(SGDX_ERR_SHAPE_MISMATCH);
+        if (!t->dtype.is("F32")) return not_f32(m, fn, list[j].name(), t);
         uint32_t dims[4];
         const uint32_t rank = list[j].shape(dims);
         bool fits = t->rank == rank;
@@ -1224,12 +1383,16 @@ __attribute__((noinline)) sgdx_status config_from_printout(PrintoutMeta& pm, sgd
     view.meta = pm.meta, view.meta_count = pm.count;
     sgdx_status st;
     if (detect_into(view, spec, e, st) != DetectProblem::kNone) return st;
+    bool runs_only = false;  // BatchNorm, Dropout, bias=False: the config is SGDX_INFERENCE_ONLY
     if (spec.arch == kCustom)
-        for (uint32_t i = 0; i < spec.n_layers; ++i)
+        for (uint32_t i = 0; i < spec.n_layers; ++i) {
             if (const char* why = unsupported(specs[i]))
                 return at_layer(e, specs[i]).s(why).status(SGDX_ERR_UNKNOWN_MODEL);
+            runs_only |= untrainable(specs[i]) != nullptr;
+        }
     config_of_spec(spec, c);
     if (spec.arch == kCustom) c->architecture = raw.p - 1;
+    if (runs_only) c->flags |= SGDX_INFERENCE_ONLY;
     return SGDX_OK;
 }
 
@@ -1251,6 +1414,13 @@ sgdx_status null_arg(const sgdx_model* m, const char* fn, const char* arg) {
 // The float calls on an SGDX_INT8_ONLY model, which has no float weights.
 sgdx_status int8_only(const sgdx_model* m, const char* fn) {
     return error(m).s(fn).s(": the model was created SGDX_INT8_ONLY (no float weights): use the _int8 calls").status(SGDX_ERR_NOT_QUANTIZED);
+}
+
+// Saving a model whose BatchNorms were folded into the layers before them.
+sgdx_status folded(const sgdx_model* m, const char* fn) {
+    return error(m).s(fn).s(": the model's BatchNorm layers are folded into the Linear or Conv2d before them as the "
+                            "weights load: the C API does not save such a model (the file it loaded holds them)")
+        .status(SGDX_ERR_BAD_OPTION);
 }
 
 sgdx_status not_quantized(const sgdx_model* m, const char* fn) {
@@ -1495,6 +1665,7 @@ sgdx_status sgdx_weights_size(const sgdx_model* m, size_t* bytes) {
     if (sgdx_status st = check_model(m, "sgdx_weights_size")) return st;
     if (!bytes) return null_arg(m, "sgdx_weights_size", "bytes");
     if (m->flags & SGDX_INT8_ONLY) return int8_only(m, "sgdx_weights_size");
+    if (has_norm(m)) return folded(m, "sgdx_weights_size");
     *bytes = 8 + padded(write_header(m, m->header, kHeaderMax)) + data_bytes(m);
     return SGDX_OK;
 }
@@ -1503,6 +1674,7 @@ sgdx_status sgdx_save_stream(const sgdx_model* m, sgdx_write_fn write, void* ctx
     const char* fn = "sgdx_save_stream";
     if (sgdx_status st = check_model(m, fn)) return st;
     if (m->flags & SGDX_INT8_ONLY) return int8_only(m, fn);
+    if (has_norm(m)) return folded(m, fn);
     if (!write) return null_arg(m, fn, "write");
     const size_t n = write_header(m, m->header, kHeaderMax), hlen = padded(n);
     if (n == 0 || hlen > kHeaderMax)
@@ -1620,13 +1792,31 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
     Text e = error(m);
     e.s(fn).s(": ");
     if (!read_header(header, hlen, r, e)) return SGDX_ERR_CORRUPT_WEIGHTS;
-    switch (sgdx::core::check_data(r.entries, r.count, size - 8 - hlen, e)) {
+    const bool norms = has_norm(m);  // BatchNorm's num_batches_tracked is I64
+    switch (sgdx::core::check_data(r.entries, r.count, size - 8 - hlen, e,
+                                   norms ? sgdx::core::Dtypes::kF32OrI64 : sgdx::core::Dtypes::kF32)) {
         case sgdx::core::DataProblem::kNone: break;
         case sgdx::core::DataProblem::kDtype: return SGDX_ERR_SHAPE_MISMATCH;
         case sgdx::core::DataProblem::kLayout: return SGDX_ERR_CORRUPT_WEIGHTS;
     }
     uint64_t place[kMaxTensors];
     if (sgdx_status st = match_header(m, fn, r, place)) return st;
+    NormPlace np;
+    if (sgdx_status st = match_norms(m, fn, r, np)) return st;
+    for (uint32_t i = 0; norms && i < m->n_layers; ++i) {  // BatchNorms that cannot fold are refused before anything changes
+        if (m->layers[i].kind != kNorm) continue;
+        for (uint32_t t = 0; t < 4; ++t) np.at[i][t] += 8 + hlen;
+        for (size_t c = 0; c < m->layers[i].cout; ++c) {
+            NormChannel k;
+            if (!norm_channel(m, np, i, c, read, ctx, k))
+                return error(m).s(fn).s(": the read callback failed at BatchNorm '").s(m->layers[i].wname)
+                    .s("'; the model is unchanged").status(SGDX_ERR_IO);
+            if (!std::isfinite(k.scale) || !std::isfinite(k.mean) || !std::isfinite(k.beta))
+                return error(m).s(fn).s(": BatchNorm '").name(m->layers[i].wname, std::strlen(m->layers[i].wname) - 7)
+                    .s("' holds values that are not finite (or a variance of -eps); the model is unchanged")
+                    .status(SGDX_ERR_CORRUPT_WEIGHTS);
+        }
+    }
     TensorRef list[kMaxTensors];
     const uint32_t n = tensors(m, list);
     if (m->flags & SGDX_INT8_ONLY) {  // weights that cannot be quantised are refused before anything changes
@@ -1656,12 +1846,20 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
             for (size_t c = 0; c < l.cout && !failed; ++c) {
                 failed = !read_row(read, ctx, at, c, R, m->row);
                 if (failed) break;
-                const float max = max_abs(m->row, R);
+                float max = max_abs(m->row, R);
                 if (!std::isfinite(max)) {  // the first pass saw it finite: the source changed under us
                     after_new_weights(m);
                     m->quantized = false;
                     return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' changed while it was read; the weights are partly loaded")
                         .status(SGDX_ERR_IO);
+                }
+                const uint32_t i = uint32_t(&l - m->layers);
+                if (i + 1 < m->n_layers && m->layers[i + 1].kind == kNorm) {  // fold: the row times its scale
+                    NormChannel k;
+                    failed = !norm_channel(m, np, i + 1, c, read, ctx, k);
+                    if (failed) break;
+                    for (size_t d = 0; d < R; ++d) m->row[d] *= k.scale;
+                    max = max_abs(m->row, R);
                 }
                 quantize_row(m->row, R, max, l.qweight + c * R, &l.qscale[c]);
             }
@@ -1671,6 +1869,26 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
             m->quantized = false;
             return error(m).s(fn).s(": the read callback failed at tensor '").s(list[j].name())
                 .s("'; the weights are partly loaded").status(SGDX_ERR_IO);
+        }
+    }
+    // BatchNorms fold into the layer before: biases (a bias=False layer's from
+    // 0), and the float weights (an int8-only model's were scaled as quantised).
+    for (uint32_t i = 1; norms && i < m->n_layers; ++i) {
+        const Layer& l = m->layers[i - 1];
+        if (m->layers[i].kind != kNorm) continue;
+        const size_t R = l.patch();
+        for (size_t c = 0; c < l.cout; ++c) {
+            NormChannel k;
+            if (!norm_channel(m, np, i, c, read, ctx, k)) {
+                after_new_weights(m);
+                m->quantized = false;
+                return error(m).s(fn).s(": the read callback failed at BatchNorm '").s(m->layers[i].wname)
+                    .s("'; the weights are partly loaded").status(SGDX_ERR_IO);
+            }
+            const float b = l.nobias ? 0.f : l.bias[c];
+            l.bias[c] = (b - k.mean) * k.scale + k.beta;
+            if (l.weight)
+                for (size_t d = 0; d < R; ++d) l.weight[c * R + d] *= k.scale;
         }
     }
     after_new_weights(m);
@@ -1686,6 +1904,7 @@ sgdx_status sgdx_save(const sgdx_model* m, uint8_t* buffer, size_t capacity, siz
     if (!written) return null_arg(m, fn, "written");
     *written = 0;
     size_t need = 0;
+    if (has_norm(m)) return folded(m, fn);
     sgdx_weights_size(m, &need);
     if (capacity < need)
         return error(m).s(fn).s(": buffer of ").u(capacity).s(" bytes is too small for the ").u(need).s("-byte weights").status(SGDX_ERR_BUFFER_TOO_SMALL);

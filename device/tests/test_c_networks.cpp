@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -293,7 +294,7 @@ TEST_CASE("bad configurations get their status and a message naming the problem"
     size_t need = 0;
     sgdx_config c;
     CHECK(sgdx_config_init(&c, "resnet") == SGDX_ERR_UNKNOWN_MODEL);
-    CHECK(contains(sgdx_last_error(nullptr), "unknown architecture 'resnet' (choose one of: logistic, cnn, cnn_sequential, mlp, lenet)"));
+    CHECK(contains(sgdx_last_error(nullptr), "unknown architecture 'resnet' (choose one of: logistic, cnn, cnn_sequential, mlp, lenet, bncnn)"));
     CHECK(sgdx_config_init(nullptr, "mlp") == SGDX_ERR_NULL_ARGUMENT);
     CHECK(sgdx_model_arena_size(nullptr, &need) == SGDX_ERR_NULL_ARGUMENT);
     struct Case {
@@ -335,7 +336,7 @@ TEST_CASE("bad configurations get their status and a message naming the problem"
     const auto bytes = sgdx::encode_safetensors(f);
     CHECK(sgdx_config_from_weights(bytes.data(), bytes.size(), &c) == SGDX_ERR_UNKNOWN_MODEL);
     CHECK(contains(sgdx_last_error(nullptr), "sgdx_config_from_weights: its architecture 'transformer' is not one sgdx knows (logistic, cnn, "
-                                                   "cnn_sequential, mlp, lenet)"));
+                                                   "cnn_sequential, mlp, lenet, bncnn)"));
     // Neither metadata nor known tensor names: the runtime's message (one detection,
     // core/architecture), cut to the C API's 200-byte message buffer.
     sgdx::SafetensorsFile g;
@@ -777,18 +778,29 @@ TEST_CASE("a printout's layers the C API cannot run are refused with the line an
     struct Case {
         const char* layer;
         const char* message;
+        sgdx_status status = SGDX_ERR_UNKNOWN_MODEL;
     };
+    // BatchNorm, Dropout and bias=False run in inference-only models: a model
+    // that trains is told so (a file's config is SGDX_INFERENCE_ONLY).
     const Case cases[] = {
         {"BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)",
-         "line 4: (2): BatchNorm2d: the C API runs Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), "
-         "Flatten, Unflatten (no BatchNorm, no Dropout)"},
-        {"Dropout(p=0.5, inplace=False)", "line 4: (2): Dropout: the C API runs Linear"},
+         "line 4: (2): BatchNorm2d: the C API trains without BatchNorm (it folds it into the layer before at load); "
+         "create the model SGDX_INFERENCE_ONLY to run it",
+         SGDX_ERR_NOT_TRAINABLE},
+        {"Dropout(p=0.5, inplace=False)",
+         "line 4: (2): Dropout: the C API trains without Dropout; create the model SGDX_INFERENCE_ONLY to run it",
+         SGDX_ERR_NOT_TRAINABLE},
         {"MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)",
          "line 4: (2): MaxPool2d: pool padding is not supported by the C API"},
         {"Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)",
-         "line 4: (2): Conv2d: bias=False is not supported by the C API"},
+         "line 4: (2): Conv2d: bias=False: the C API trains only layers with a bias; create the model "
+         "SGDX_INFERENCE_ONLY to run it",
+         SGDX_ERR_NOT_TRAINABLE},
         {"Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 2), padding=(1, 1))",
          "line 4: (2): Conv2d: the C API takes only square strides and paddings"},
+        {"BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=False)",
+         "line 4: (2): BatchNorm2d: without running statistics (track_running_stats=False) a BatchNorm normalises "
+         "by the batch: the C API folds only running statistics"},
     };
     for (const Case& k : cases) {
         CAPTURE(std::string(k.layer));
@@ -799,16 +811,23 @@ TEST_CASE("a printout's layers the C API cannot run are refused with the line an
                                  "  (4): Linear(in_features=6272, out_features=10, bias=True)\n)";
         const sgdx_config c = custom_config(text.c_str());
         size_t need = 0;
-        CHECK(sgdx_model_arena_size(&c, &need) == SGDX_ERR_UNKNOWN_MODEL);
+        CHECK(sgdx_model_arena_size(&c, &need) == k.status);
         CHECK(contains(sgdx_last_error(nullptr), (std::string("sgdx_model_arena_size: ") + k.message).c_str()));
-        // The same network in a file the host wrote: refused as it is read.
+        // The same network in a file the host wrote: its config runs it
+        // (SGDX_INFERENCE_ONLY), or it is refused as it is read.
         if (std::string(k.layer).rfind("BatchNorm", 0) == 0 || std::string(k.layer).rfind("Dropout", 0) == 0) {
             const sgdx::ModelSpec spec = sgdx::model_spec_from_text(text);
             auto host = sgdx::make_model(spec, 1);
             const std::vector<uint8_t> file = sgdx::encode_model(*host, sgdx::model_metadata(spec));
             sgdx_config got;
-            CHECK(sgdx_config_from_weights(file.data(), file.size(), &got) == SGDX_ERR_UNKNOWN_MODEL);
-            CHECK(contains(sgdx_last_error(nullptr), (std::string("sgdx_config_from_weights: ") + k.message).c_str()));
+            if (k.status == SGDX_ERR_NOT_TRAINABLE) {
+                REQUIRE(sgdx_config_from_weights(file.data(), file.size(), &got) == SGDX_OK);
+                CHECK(got.flags == SGDX_INFERENCE_ONLY);
+                CHECK(sgdx_model_arena_size(&got, &need) == SGDX_OK);
+            } else {
+                CHECK(sgdx_config_from_weights(file.data(), file.size(), &got) == k.status);
+                CHECK(contains(sgdx_last_error(nullptr), (std::string("sgdx_config_from_weights: ") + k.message).c_str()));
+            }
         }
     }
     // Shapes that do not fit: the layer and the problem.
@@ -850,4 +869,175 @@ TEST_CASE("host files of every zoo model (their printouts in the metadata) are r
         REQUIRE(sgdx_load_stream(net.m, Reader::read, &r, file.size()) == SGDX_OK);
         CHECK(net.tensors() == host_tensors(*host));
     }
+}
+
+namespace {
+
+// Issue 19: a network outside the zoo with BatchNorm, Dropout and layers
+// without bias, as PyTorch prints it.
+const char* const kBnNet =
+    "Sequential(\n"
+    "  (0): Unflatten(dim=1, unflattened_size=(1, 28, 28))\n"
+    "  (1): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)\n"
+    "  (2): BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+    "  (3): ReLU()\n"
+    "  (4): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+    "  (5): Flatten(start_dim=1, end_dim=-1)\n"
+    "  (6): Dropout(p=0.5, inplace=False)\n"
+    "  (7): Linear(in_features=1568, out_features=32, bias=False)\n"
+    "  (8): BatchNorm1d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+    "  (9): ReLU()\n"
+    "  (10): Linear(in_features=32, out_features=10, bias=True)\n"
+    ")";
+
+// The host model after a few SGD steps in training mode (running statistics,
+// BatchNorm's weight and bias all moved), and its file.
+struct BnHost {
+    sgdx::ModelSpec spec = sgdx::model_spec_from_text(kBnNet);
+    std::unique_ptr<sgdx::Module> model = sgdx::make_model(spec, 3);
+    std::vector<uint8_t> file;
+    BnHost() {
+        const Mnist& d = mnist();
+        sgdx::SgdOptions o;
+        o.lr = 0.05f, o.momentum = 0.9f;
+        sgdx::SGD opt(model->parameters(), o);
+        sgdx::Workspace ws;
+        const size_t B = 32, D = 784;
+        for (size_t s = 0; s < 8; ++s) {
+            std::vector<float> xf(B * D);
+            for (size_t i = 0; i < B * D; ++i) xf[i] = float(d.train.pixels.data()[s * B * D + i]) * (1.f / 255.f);
+            std::vector<int32_t> yi(d.train_labels.data() + s * B, d.train_labels.data() + (s + 1) * B);
+            sgdx::Batch b{xf.data(), yi.data(), B, D};
+            sgdx::loss_batch(*model, b, ws, &opt);
+        }
+        model->train(false);
+        file = sgdx::encode_model(*model, sgdx::model_metadata(spec));
+    }
+};
+
+}  // namespace
+
+TEST_CASE("BatchNorm, Dropout and bias=False from a host file: inference-only models predict what the runtime does") {
+    BnHost host;
+    sgdx_config got;
+    REQUIRE(sgdx_config_from_weights(host.file.data(), host.file.size(), &got) == SGDX_OK);
+    CHECK(got.flags == SGDX_INFERENCE_ONLY);  // a network the C API runs but does not train
+    Net net(got, 1);
+    REQUIRE(sgdx_load(net.m, host.file.data(), host.file.size()) == SGDX_OK);
+    // The file's tensors: weights, the last Linear's bias, BatchNorm's five each (I64 num_batches_tracked).
+    uint32_t count = 0;
+    REQUIRE(sgdx_tensor_count(net.m, &count) == SGDX_OK);
+    CHECK(count == 4);  // 1.weight, 10.bias, 10.weight, 7.weight: no bias for bias=False
+    const auto folded = net.tensors();
+    CHECK(folded.count("1.weight") == 1);
+    CHECK(folded.count("1.bias") == 0);
+
+    const Mnist& d = mnist();
+    const size_t n = 100;
+    std::vector<float> x(n * 784), logits(n * 10);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = float(d.test.pixels.data()[i]) * (1.f / 255.f);
+    host.model->forward(x.data(), n, logits.data());
+    uint32_t hits = 0;
+    for (size_t i = 0; i < n; ++i) {
+        uint32_t predicted = 99;
+        float probs[10];
+        REQUIRE(sgdx_predict(net.m, d.test.pixels.data() + i * 784, &predicted, probs) == SGDX_OK);
+        const float* z = logits.data() + i * 10;
+        CHECK(predicted == uint32_t(std::max_element(z, z + 10) - z));
+        hits += predicted == d.test_labels[i];
+        float sum = 0.f, host_probs[10];
+        for (int k = 0; k < 10; ++k) sum += host_probs[k] = std::exp(z[k] - z[predicted]);
+        for (int k = 0; k < 10; ++k) CHECK(std::fabs(probs[k] - host_probs[k] / sum) <= 1e-5f);
+    }
+    uint32_t correct = 0;
+    REQUIRE(sgdx_evaluate(net.m, d.test.pixels.data(), d.test_labels.data(), uint32_t(n), &correct, nullptr) == SGDX_OK);
+    CHECK(correct == hits);
+    MESSAGE("BatchNorm network, 8 host steps: " << correct << "/" << n);
+
+    // A second load folds from the file again (not into the last fold).
+    REQUIRE(sgdx_load(net.m, host.file.data(), host.file.size()) == SGDX_OK);
+    CHECK(net.tensors() == folded);
+    // Through the stream reader too.
+    struct Reader {
+        const std::vector<uint8_t>* f;
+        static int read(void* ctx, size_t offset, uint8_t* bytes, size_t k) {
+            std::memcpy(bytes, static_cast<Reader*>(ctx)->f->data() + offset, k);
+            return 0;
+        }
+    } r{&host.file};
+    Net streamed(got, 2);
+    REQUIRE(sgdx_load_stream(streamed.m, Reader::read, &r, host.file.size()) == SGDX_OK);
+    CHECK(streamed.tensors() == folded);
+
+    // int8: per-row scales of the folded rows; an int8-only model folds each row
+    // before quantising it, and predicts the same.
+    REQUIRE(sgdx_quantize(net.m, SGDX_QUANT_PER_ROW) == SGDX_OK);
+    sgdx_config c8 = got;
+    c8.flags = SGDX_INT8_ONLY;
+    Net only8(c8, 1);
+    REQUIRE(sgdx_load(only8.m, host.file.data(), host.file.size()) == SGDX_OK);
+    uint32_t agree = 0;
+    for (size_t i = 0; i < n; ++i) {
+        uint32_t a = 99, b = 98, f = 97;
+        REQUIRE(sgdx_predict_int8(net.m, d.test.pixels.data() + i * 784, &a) == SGDX_OK);
+        REQUIRE(sgdx_predict_int8(only8.m, d.test.pixels.data() + i * 784, &b) == SGDX_OK);
+        REQUIRE(sgdx_predict(net.m, d.test.pixels.data() + i * 784, &f, nullptr) == SGDX_OK);
+        CHECK(a == b);
+        agree += a == f;
+    }
+    CHECK(agree >= 95);
+    uint32_t correct8 = 0;
+    REQUIRE(sgdx_evaluate_int8(only8.m, d.test.pixels.data(), d.test_labels.data(), uint32_t(n), &correct8) == SGDX_OK);
+    MESSAGE("int8: " << correct8 << "/" << n << ", agreeing with float on " << agree);
+
+    // Saving a folded model is refused: the file it loaded holds the BatchNorms.
+    size_t bytes = 0;
+    CHECK(sgdx_weights_size(net.m, &bytes) == SGDX_ERR_BAD_OPTION);
+    CHECK(contains(sgdx_last_error(net.m), "sgdx_weights_size: the model's BatchNorm layers are folded"));
+    std::vector<uint8_t> out(1 << 16);
+    CHECK(sgdx_save(net.m, out.data(), out.size(), &bytes) == SGDX_ERR_BAD_OPTION);
+    CHECK(contains(sgdx_last_error(net.m), "the C API does not save such a model"));
+}
+
+TEST_CASE("BatchNorm, Dropout and bias=False: training models are refused; a BatchNorm after a ReLU too") {
+    const std::string text = sgdx::model_metadata(sgdx::model_spec_from_text(kBnNet)).at("architecture");
+    sgdx_config c = custom_config(text.c_str());
+    size_t need = 0;
+    CHECK(sgdx_model_arena_size(&c, &need) == SGDX_ERR_NOT_TRAINABLE);
+    CHECK(contains(sgdx_last_error(nullptr), "line 3: (1): Conv2d: bias=False: the C API trains only layers with a bias"));
+    c.flags = SGDX_INFERENCE_ONLY;
+    CHECK(sgdx_model_arena_size(&c, &need) == SGDX_OK);
+
+    const std::string dropout = "Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n"
+                                "  (1): Dropout(p=0.2, inplace=False)\n"
+                                "  (2): Linear(in_features=784, out_features=10, bias=True)\n)";
+    sgdx_config cd = custom_config(dropout.c_str());
+    sgdx_model* m = nullptr;
+    std::vector<uint8_t> arena(1 << 20);
+    CHECK(sgdx_create_model(arena.data(), arena.size(), &cd, 0, &m) == SGDX_ERR_NOT_TRAINABLE);
+    CHECK(contains(sgdx_last_error(nullptr),
+                   "sgdx_create_model: line 3: (1): Dropout: the C API trains without Dropout; create the model "
+                   "SGDX_INFERENCE_ONLY to run it"));
+    cd.flags = SGDX_INFERENCE_ONLY;
+    CHECK(sgdx_create_model(arena.data(), arena.size(), &cd, 0, &m) == SGDX_OK);
+    // Dropout takes no arena: the same bytes as the network without it.
+    const std::string plain = "Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n"
+                              "  (1): Linear(in_features=784, out_features=10, bias=True)\n)";
+    sgdx_config cp = custom_config(plain.c_str());
+    cp.flags = SGDX_INFERENCE_ONLY;
+    size_t with = 0, without = 0;
+    REQUIRE(sgdx_model_arena_size(&cd, &with) == SGDX_OK);
+    REQUIRE(sgdx_model_arena_size(&cp, &without) == SGDX_OK);
+    CHECK(with == without + (dropout.size() + 8) / 8 * 8 - (plain.size() + 8) / 8 * 8);  // only the longer printout
+
+    const std::string after_relu = "Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n"
+                                   "  (1): Linear(in_features=784, out_features=32, bias=True)\n"
+                                   "  (2): ReLU()\n"
+                                   "  (3): BatchNorm1d(32, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+                                   "  (4): Linear(in_features=32, out_features=10, bias=True)\n)";
+    sgdx_config cr = custom_config(after_relu.c_str());
+    cr.flags = SGDX_INFERENCE_ONLY;
+    CHECK(sgdx_model_arena_size(&cr, &need) == SGDX_ERR_BAD_DIMENSION);
+    CHECK(contains(sgdx_last_error(nullptr),
+                   "line 5: (3): BatchNorm1d: the C API folds a BatchNorm into a Linear or Conv2d directly before it"));
 }
