@@ -81,9 +81,12 @@ typedef struct sgdx_config {
      *   "  (1): Conv2d(1, 8, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))\n ..."
      * of Linear, Conv2d (square stride and padding), ReLU, MaxPool2d and
      * AvgPool2d (no padding, square stride), AdaptiveAvgPool2d(1), Flatten and
-     * Unflatten(1, (C, H, W)); with bias; at most 12 lines and 1 KB; layer
-     * names of at most 8 characters. Other layers (BatchNorm, Dropout,
-     * bias=False, ...) are refused with their line and what the C API runs.
+     * Unflatten(1, (C, H, W)); at most 12 lines and 1 KB; layer names of at
+     * most 8 characters. In SGDX_INFERENCE_ONLY models also BatchNorm1d/2d
+     * right after a Conv2d or Linear (folded into it at load), Dropout (a
+     * no-op) and bias=False; a model that trains refuses them by name
+     * (SGDX_ERR_NOT_TRAINABLE), and a folded model is not saved. Other layers
+     * are refused with their line and what the C API runs.
      * The text is the caller's and is read by sgdx_model_arena_size and
      * sgdx_create_model only: the model keeps its own copy (sgdx_model_config
      * returns that), saved as the file's "architecture" as `sgdx train` does.
