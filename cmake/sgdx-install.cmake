@@ -19,7 +19,7 @@ if(TARGET sgdx_runtime)
   install(TARGETS sgdx_runtime EXPORT sgdxRuntimeTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
   # Headers keep their folders, so code written against the source tree
   # (#include "runtime/train.hpp", "models/zoo.hpp") compiles against the install.
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime ${PROJECT_SOURCE_DIR}/models
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime ${PROJECT_SOURCE_DIR}/models ${PROJECT_SOURCE_DIR}/core
           DESTINATION ${SGDX_INCLUDE_DIR} FILES_MATCHING PATTERN "*.hpp")
   install(EXPORT sgdxRuntimeTargets NAMESPACE sgdx:: DESTINATION ${SGDX_CMAKE_DIR})
 endif()
