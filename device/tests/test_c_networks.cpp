@@ -102,6 +102,29 @@ using sgdx_test::mnist;
 
 bool contains(const char* text, const char* part) { return std::strstr(text, part) != nullptr; }
 
+// `steps` batches of B training images through the C API's SGD step and the
+// runtime's loss_batch with SGD (lr 0.05, momentum 0.9, as the net was made):
+// the losses agree step by step.
+void train_both(Net& net, sgdx::Module& host, const Mnist& d, size_t B, size_t steps) {
+    const size_t D = 784;
+    sgdx::SgdOptions o;
+    o.lr = 0.05f, o.momentum = 0.9f;
+    sgdx::SGD opt(host.parameters(), o);
+    sgdx::Workspace ws;
+    for (size_t s = 0; s < steps; ++s) {
+        const uint8_t* x = d.train.pixels.data() + s * B * D;
+        const uint8_t* y = d.train_labels.data() + s * B;
+        float loss = 0.f;
+        REQUIRE(sgdx_train_step(net.m, x, y, B, o.lr, &loss) == SGDX_OK);
+        std::vector<float> xf(B * D);
+        for (size_t i = 0; i < B * D; ++i) xf[i] = float(x[i]) * (1.f / 255.f);
+        std::vector<int32_t> yi(y, y + B);
+        sgdx::Batch b{xf.data(), yi.data(), B, D};
+        const sgdx::BatchLoss r = sgdx::loss_batch(host, b, ws, &opt);
+        CHECK(loss == doctest::Approx(r.loss).epsilon(1e-5));
+    }
+}
+
 }  // namespace
 
 TEST_CASE("every architecture: the same seed gives make_model's weights, names and shapes") {
@@ -138,22 +161,7 @@ TEST_CASE("every architecture: SGD steps with momentum follow the host runtime's
         Net net(c, 5);
         auto host = sgdx::make_model(spec_of(c), 5);
         const auto start = host_tensors(*host);
-        sgdx::SgdOptions o;
-        o.lr = 0.05f, o.momentum = 0.9f;
-        sgdx::SGD opt(host->parameters(), o);
-        sgdx::Workspace ws;
-        for (size_t s = 0; s < steps; ++s) {
-            const uint8_t* x = d.train.pixels.data() + s * B * D;
-            const uint8_t* y = d.train_labels.data() + s * B;
-            float loss = 0.f;
-            REQUIRE(sgdx_train_step(net.m, x, y, B, o.lr, &loss) == SGDX_OK);
-            std::vector<float> xf(B * D);
-            for (size_t i = 0; i < B * D; ++i) xf[i] = float(x[i]) * (1.f / 255.f);
-            std::vector<int32_t> yi(y, y + B);
-            sgdx::Batch b{xf.data(), yi.data(), B, D};
-            const sgdx::BatchLoss r = sgdx::loss_batch(*host, b, ws, &opt);
-            CHECK(loss == doctest::Approx(r.loss).epsilon(1e-5));
-        }
+        train_both(net, *host, d, B, steps);
         // The layers sum in other orders (gemm tiles, channels-last), so equal
         // to rounding; the steps themselves moved the weights by far more.
         CHECK(max_abs_diff(net.tensors(), host_tensors(*host)) <= 2e-5f);
@@ -743,23 +751,7 @@ TEST_CASE("a network outside the zoo, given as a printout: the runtime's weights
     const auto& saved = sgdx::active_kernels();
     sgdx::set_kernels(sgdx::kernels::reference());
     const auto start = host_tensors(*host);
-    sgdx::SgdOptions o;
-    o.lr = 0.05f, o.momentum = 0.9f;
-    sgdx::SGD opt(host->parameters(), o);
-    sgdx::Workspace ws;
-    const size_t B = 16, D = 784;
-    for (size_t s = 0; s < 4; ++s) {
-        const uint8_t* xs = d.train.pixels.data() + s * B * D;
-        const uint8_t* ys = d.train_labels.data() + s * B;
-        float loss = 0.f;
-        REQUIRE(sgdx_train_step(net.m, xs, ys, B, o.lr, &loss) == SGDX_OK);
-        std::vector<float> xf(B * D);
-        for (size_t i = 0; i < B * D; ++i) xf[i] = float(xs[i]) * (1.f / 255.f);
-        std::vector<int32_t> yi(ys, ys + B);
-        sgdx::Batch b{xf.data(), yi.data(), B, D};
-        const sgdx::BatchLoss r = sgdx::loss_batch(*host, b, ws, &opt);
-        CHECK(loss == doctest::Approx(r.loss).epsilon(1e-5));
-    }
+    train_both(net, *host, d, 16, 4);
     CHECK(max_abs_diff(net.tensors(), host_tensors(*host)) <= 2e-5f);
     CHECK(max_abs_diff(net.tensors(), start) > 1e-3f);
     sgdx::set_kernels(saved);
