@@ -53,6 +53,7 @@ bool same_layer(const LayerSpec& a, const LayerSpec& b) {
 // Appends layers to out[0, cap), named by position (a Sequential's children) or
 // as given; past cap it only counts.
 struct LayerList {
+    LayerList(LayerSpec* list, uint32_t room) : out(list), cap(room) {}
     LayerSpec* out;
     uint32_t cap, n = 0;
     LayerSpec spare;
@@ -274,6 +275,23 @@ Text& tensor_summary(const HeaderView& h, Text& t) {
     return t;
 }
 
+// The metadata's image_rows, image_cols and classes into s. A named model's file
+// (`required` names it) must have all three; a printout's may leave them out.
+DetectProblem read_sizes(const HeaderView& h, const char* required, Spec& s, Text& why) {
+    const char* keys[] = {"image_rows", "image_cols", "classes"};
+    uint64_t* fields[] = {&s.rows, &s.cols, &s.classes};
+    for (int k = 0; k < 3; ++k) {
+        const Span v = meta(h, keys[k]);
+        if (!v.p && !required) continue;
+        if (!v.p)
+            return why.s("metadata names architecture '").s(required).s("' but lacks '").s(keys[k]).s("'"),
+                   DetectProblem::kCorrupt;
+        if (!parse_size(v, *fields[k]))
+            return why.s("metadata '").s(keys[k]).s("' is not a valid size: '").name(v).s("'"), DetectProblem::kCorrupt;
+    }
+    return DetectProblem::kNone;
+}
+
 // The image size and classes a printout's layers imply (metadata may say otherwise).
 void infer_sizes(const LayerSpec* layers, uint32_t n, Spec& s) {
     s.rows = s.cols = 28;
@@ -327,13 +345,7 @@ DetectProblem from_printout(const HeaderView& h, Span arch, Spec& s, Text& why) 
     if (!parse_printout(arch, s.layers, s.layers_cap, n, why)) return DetectProblem::kUnknownModel;
     s.arch = kCustom, s.n_layers = n, s.n_hidden = 0;
     infer_sizes(s.layers, n, s);
-    const char* keys[] = {"image_rows", "image_cols", "classes"};
-    uint64_t* fields[] = {&s.rows, &s.cols, &s.classes};
-    for (int k = 0; k < 3; ++k) {
-        const Span v = meta(h, keys[k]);
-        if (v.p && !parse_size(v, *fields[k]))
-            return why.s("metadata '").s(keys[k]).s("' is not a valid size: '").name(v).s("'"), DetectProblem::kCorrupt;
-    }
+    if (const DetectProblem p = read_sizes(h, nullptr, s, why); p != DetectProblem::kNone) return p;
     recognise(s);
     return DetectProblem::kNone;
 }
@@ -346,16 +358,7 @@ DetectProblem from_metadata(const HeaderView& h, Span arch, Spec& s, Text& why) 
         return list_architectures(why).s(")"), DetectProblem::kUnknownModel;
     }
     s.arch = uint32_t(id);
-    const char* keys[] = {"image_rows", "image_cols", "classes"};
-    uint64_t* fields[] = {&s.rows, &s.cols, &s.classes};
-    for (int k = 0; k < 3; ++k) {
-        const Span v = meta(h, keys[k]);
-        if (!v.p)
-            return why.s("metadata names architecture '").s(kArchitectures[id].name).s("' but lacks '").s(keys[k])
-                       .s("'"), DetectProblem::kCorrupt;
-        if (!parse_size(v, *fields[k]))
-            return why.s("metadata '").s(keys[k]).s("' is not a valid size: '").name(v).s("'"), DetectProblem::kCorrupt;
-    }
+    if (const DetectProblem p = read_sizes(h, kArchitectures[id].name, s, why); p != DetectProblem::kNone) return p;
     s.n_hidden = 0;
     if (s.arch != kMlp) return DetectProblem::kNone;
     const Span list = meta(h, "hidden");

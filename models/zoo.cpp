@@ -53,12 +53,11 @@ core::Spec core_spec(const ModelSpec& s, std::vector<uint64_t>& hidden, LayerLis
 // A named Sequential's layers, as core/architecture lists them.
 LayerList zoo_layers(const ModelSpec& s) {
     std::vector<uint64_t> hidden;
-    LayerList room;
-    const core::Spec c = core_spec(s, hidden, room);
+    LayerList layers;
+    const core::Spec c = core_spec(s, hidden, layers);
     for (size_t h : hidden)
         if (h == 0) throw Error("mlp: a hidden layer needs at least 1 unit");
-    uint32_t n = 0;
-    LayerList layers(room.size());
+    uint32_t n = 0;  // into the room core_spec made
     if (!core::model_layers(c, layers.data(), uint32_t(layers.size()), n)) throw Error("too many layers");
     layers.resize(n);
     return layers;
@@ -88,8 +87,8 @@ std::unique_ptr<Module> make_model(const ModelSpec& spec, uint64_t seed) {
             model = std::make_unique<MnistCNN>(spec.rows, spec.cols, spec.classes, seed);
         } else {
             const bool custom = spec.architecture == "sequential";
-            if (!custom && spec.architecture != "cnn_sequential" && spec.architecture != "mlp" &&
-                spec.architecture != "lenet" && spec.architecture != "bncnn") {
+            const int id = core::arch_id({spec.architecture.data(), spec.architecture.size()});
+            if (!custom && (id < 0 || !core::is_sequential(uint32_t(id)))) {
                 std::string names;
                 for (const auto& n : model_names()) names += (names.empty() ? "" : ", ") + n;
                 throw Error("unknown model '" + spec.architecture + "' (choose one of: " + names + ")");
