@@ -543,9 +543,7 @@ int run_train(TrainOptions o) {
                             model_source + " has " + std::to_string(model->out_features()) + " classes");
     }
     std::unique_ptr<Optimizer> opt;
-    if (o.optimizer == "sgd") opt = std::make_unique<SGD>(model->parameters(), sgd);
-    else if (o.optimizer == "adam") opt = std::make_unique<Adam>(model->parameters(), adam);
-    else opt = std::make_unique<AdamW>(model->parameters(), adam);
+    opt = make_optimizer(o.optimizer, model->parameters(), sgd, adam);
     TrainingState resume_state;
     if (!o.resume.empty()) {
         if (resume_settings["train_rows"] != std::to_string(data.train.size()))
@@ -834,7 +832,7 @@ int main(int argc, char** argv) {
                       "sgd, adam or adamw, with PyTorch's update rules (Adam and AdamW: PyTorch's defaults, lr 1e-3, "
                       "betas 0.9,0.999, eps 1e-8; weight decay 0 for Adam, 1e-2 for AdamW, whose decay is decoupled) "
                       "(default: sgd; the model's own for bncnn)")
-        ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+        ->check(CLI::IsMember(optimizer_names()));
     train->add_option("--schedule", t.schedule,
                       "How the learning rate changes: step (StepLR by --lr-gamma after every epoch), onecycle "
                       "(PyTorch's OneCycleLR over the run, peaking at --lr, its momentum/beta1 cycled 0.95-0.85), or "

@@ -182,4 +182,19 @@ void Adam::set_counter(const std::string& key, uint64_t value) {
     steps_ = value;
 }
 
+// ---- by name ------------------------------------------------------------------------
+
+const std::vector<std::string>& optimizer_names() {
+    static const std::vector<std::string> names{"sgd", "adam", "adamw"};
+    return names;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Parameter*> params,
+                                          const SgdOptions& sgd, const AdamOptions& adam) {
+    if (name == "sgd") return std::make_unique<SGD>(std::move(params), sgd);
+    if (name == "adam") return std::make_unique<Adam>(std::move(params), adam);
+    if (name == "adamw") return std::make_unique<AdamW>(std::move(params), adam);
+    throw Error("optimizer must be sgd, adam or adamw, not '" + name.substr(0, 20) + "'");
+}
+
 }  // namespace sgdx

@@ -4,6 +4,7 @@
 // eps, weight decay; no amsgrad). Each is an Optimizer, the interface the
 // training loop (train.hpp) and checkpoints (checkpoint.hpp) use.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -149,5 +150,12 @@ public:
     explicit AdamW(std::vector<Parameter*> params, AdamOptions options = adamw_options())
         : Adam(std::move(params), options, true) {}
 };
+
+// "sgd", "adam", "adamw": the names the CLI and the page choose an optimiser by.
+const std::vector<std::string>& optimizer_names();
+// The optimiser of that name over params: SGD with `sgd`, Adam or AdamW with
+// `adam`. Throws sgdx::Error for another name or options out of range.
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Parameter*> params,
+                                          const SgdOptions& sgd, const AdamOptions& adam);
 
 }  // namespace sgdx

@@ -52,27 +52,6 @@ val guarded(Fn&& fn) {
 }
 
 // The optimisers the page offers, by the CLI's --optimizer names.
-const std::vector<std::string>& optimizer_names() {
-    static const std::vector<std::string> names = {"sgd", "adam", "adamw"};
-    return names;
-}
-
-// A model's usual number of epochs: TrainingDefaults::epochs once the runtime has
-// one, else the page's own choice (what gets a zoo model to its documented accuracy).
-template <class D, class = void>
-struct HasEpochs : std::false_type {};
-template <class D>
-struct HasEpochs<D, std::void_t<decltype(std::declval<D>().epochs)>> : std::true_type {};
-template <class D>
-int default_epochs(const D& d, const std::string& architecture) {
-    if constexpr (HasEpochs<D>::value) {
-        return int(d.epochs);
-    } else {
-        (void)d;
-        return architecture == "lenet" ? 3 : architecture == "bncnn" ? 1 : 2;
-    }
-}
-
 // A model's training defaults as the page shows them.
 void set_defaults(val& out, const std::string& architecture) {
     const TrainingDefaults d = default_training(architecture);
@@ -81,26 +60,18 @@ void set_defaults(val& out, const std::string& architecture) {
     out.set("momentum", d.momentum);
     out.set("lrGamma", d.lr_gamma);
     out.set("schedule", d.schedule);
-    out.set("epochs", default_epochs(d, architecture));
+    out.set("epochs", d.epochs);
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const std::vector<Parameter*>& params, float lr,
+// The page's optimiser: its name, lr and (SGD's) momentum; PyTorch's defaults
+// for the rest (AdamW's weight decay 1e-2).
+std::unique_ptr<Optimizer> page_optimizer(const std::string& name, const std::vector<Parameter*>& params, float lr,
                                           float momentum) {
-    if (name == "sgd") {
-        SgdOptions o;
-        o.lr = lr;
-        o.momentum = momentum;
-        validate(o);
-        return std::make_unique<SGD>(params, o);
-    }
-    if (name == "adam" || name == "adamw") {
-        AdamOptions o = name == "adam" ? AdamOptions{} : adamw_options();
-        o.lr = lr;
-        validate(o, name == "adam" ? "Adam" : "AdamW");
-        if (name == "adam") return std::make_unique<Adam>(params, o);
-        return std::make_unique<AdamW>(params, o);
-    }
-    throw Error("optimizer must be sgd, adam or adamw, not '" + name.substr(0, 20) + "'");
+    SgdOptions sgd;
+    sgd.lr = lr, sgd.momentum = momentum;
+    AdamOptions adam = name == "adamw" ? adamw_options() : AdamOptions{};
+    adam.lr = lr;
+    return make_optimizer(name, params, sgd, adam);
 }
 
 // The runtime's models, for the page's picker: [{name, description, parameters,
@@ -254,7 +225,7 @@ public:
                 throw Error("epochs must be a whole number from 1 to 100000");
             const LrSchedule sched = parse_schedule(schedule);
             if (!(lr >= 0 && lr <= 3.4e38)) throw Error("lr must be a number from 0");
-            auto opt = make_optimizer(optimizer, model_->parameters(), float(lr), float(momentum));
+            auto opt = page_optimizer(optimizer, model_->parameters(), float(lr), float(momentum));
             session_.reset();  // it holds the old optimiser and loader
             opt_ = std::move(opt);
             optimizer_ = optimizer;
@@ -480,7 +451,7 @@ private:
         opt_.reset();
         model_ = std::move(model);
         spec_ = spec;
-        if (train_loader_) opt_ = make_optimizer(optimizer_, model_->parameters(), base_lr_, momentum_);
+        if (train_loader_) opt_ = page_optimizer(optimizer_, model_->parameters(), base_lr_, momentum_);
     }
 
     // A run: epochs 1..epochs_ from the model as it is (StepLR's and the per-batch
