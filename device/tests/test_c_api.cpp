@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "alloc_count.hpp"
+#include "host_support.hpp"
 #include "mnist_data.hpp"
 #include "models/mnist_logistic.hpp"
 #include "models/zoo.hpp"
@@ -67,18 +68,12 @@ float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 using sgdx_test::Mnist;
 using sgdx_test::mnist;
+using sgdx_test::BytesReader;
+using sgdx_test::contains;
+using sgdx_test::host_step;
 
 // The host runtime's loss_batch on the same uint8 rows the C API gets.
-sgdx::BatchLoss host_step(sgdx::MnistLogistic& model, sgdx::SGD& opt, sgdx::Workspace& ws,
-                          const uint8_t* images, const uint8_t* labels, size_t B, size_t D) {
-    std::vector<float> x(B * D);
-    std::vector<int32_t> y(labels, labels + B);
-    for (size_t i = 0; i < B * D; ++i) x[i] = float(images[i]) * (1.f / 255.f);
-    sgdx::Batch b{x.data(), y.data(), B, D};
-    return sgdx::loss_batch(model, b, ws, &opt);
-}
 
-bool contains(const char* text, const char* part) { return std::strstr(text, part) != nullptr; }
 
 }  // namespace
 

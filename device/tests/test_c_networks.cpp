@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "alloc_count.hpp"
+#include "host_support.hpp"
 #include "mnist_data.hpp"
 #include "models/zoo.hpp"
 #include "runtime/backend.hpp"
@@ -99,8 +100,10 @@ float max_abs_diff(const std::map<std::string, std::vector<float>>& a,
 
 using sgdx_test::Mnist;
 using sgdx_test::mnist;
+using sgdx_test::BytesReader;
+using sgdx_test::contains;
+using sgdx_test::host_step;
 
-bool contains(const char* text, const char* part) { return std::strstr(text, part) != nullptr; }
 
 // `steps` batches of B training images through the C API's SGD step and the
 // runtime's loss_batch with SGD (lr 0.05, momentum 0.9, as the net was made):
@@ -116,12 +119,7 @@ void train_both(Net& net, sgdx::Module& host, const Mnist& d, size_t B, size_t s
         const uint8_t* y = d.train_labels.data() + s * B;
         float loss = 0.f;
         REQUIRE(sgdx_train_step(net.m, x, y, B, o.lr, &loss) == SGDX_OK);
-        std::vector<float> xf(B * D);
-        for (size_t i = 0; i < B * D; ++i) xf[i] = float(x[i]) * (1.f / 255.f);
-        std::vector<int32_t> yi(y, y + B);
-        sgdx::Batch b{xf.data(), yi.data(), B, D};
-        const sgdx::BatchLoss r = sgdx::loss_batch(host, b, ws, &opt);
-        CHECK(loss == doctest::Approx(r.loss).epsilon(1e-5));
+        CHECK(loss == doctest::Approx(host_step(host, opt, ws, x, y, B, D).loss).epsilon(1e-5));
     }
 }
 
@@ -640,14 +638,8 @@ TEST_CASE("files and configs at the edges: long rows, many metadata keys, long h
     meta["comment"] = std::string(3000, 'z');
     const std::vector<uint8_t> long_header = sgdx::encode_model(*host, meta);
     Net net(c);
-    struct Source {
-        const std::vector<uint8_t>* bytes;
-        static int read(void* ctx, size_t offset, uint8_t* p, size_t n) {
-            std::memcpy(p, static_cast<Source*>(ctx)->bytes->data() + offset, n);
-            return 0;
-        }
-    } src{&long_header};
-    CHECK(sgdx_load_stream(net.m, Source::read, &src, long_header.size()) == SGDX_ERR_BUFFER_TOO_SMALL);
+    BytesReader src{&long_header};
+    CHECK(sgdx_load_stream(net.m, BytesReader::read, &src, long_header.size()) == SGDX_ERR_BUFFER_TOO_SMALL);
     CHECK(contains(sgdx_last_error(net.m), "use sgdx_load"));
     CHECK(sgdx_load(net.m, long_header.data(), long_header.size()) == SGDX_OK);
 
@@ -851,14 +843,8 @@ TEST_CASE("host files of every zoo model (their printouts in the metadata) are r
         CHECK(std::equal(got.hidden, got.hidden + SGDX_MAX_HIDDEN, c.hidden));
         got.max_batch = 16;
         Net net(got, 1);
-        struct Reader {
-            const std::vector<uint8_t>* f;
-            static int read(void* ctx, size_t offset, uint8_t* bytes, size_t n) {
-                std::memcpy(bytes, static_cast<Reader*>(ctx)->f->data() + offset, n);
-                return 0;
-            }
-        } r{&file};
-        REQUIRE(sgdx_load_stream(net.m, Reader::read, &r, file.size()) == SGDX_OK);
+        BytesReader r{&file};
+        REQUIRE(sgdx_load_stream(net.m, BytesReader::read, &r, file.size()) == SGDX_OK);
         CHECK(net.tensors() == host_tensors(*host));
     }
 }
@@ -950,15 +936,9 @@ TEST_CASE("BatchNorm, Dropout and bias=False from a host file: inference-only mo
     REQUIRE(sgdx_load(net.m, host.file.data(), host.file.size()) == SGDX_OK);
     CHECK(net.tensors() == folded);
     // Through the stream reader too.
-    struct Reader {
-        const std::vector<uint8_t>* f;
-        static int read(void* ctx, size_t offset, uint8_t* bytes, size_t k) {
-            std::memcpy(bytes, static_cast<Reader*>(ctx)->f->data() + offset, k);
-            return 0;
-        }
-    } r{&host.file};
+    BytesReader r{&host.file};
     Net streamed(got, 2);
-    REQUIRE(sgdx_load_stream(streamed.m, Reader::read, &r, host.file.size()) == SGDX_OK);
+    REQUIRE(sgdx_load_stream(streamed.m, BytesReader::read, &r, host.file.size()) == SGDX_OK);
     CHECK(streamed.tensors() == folded);
 
     // int8: per-row scales of the folded rows; an int8-only model folds each row
