@@ -18,7 +18,7 @@
 #include "core/architecture.hpp"
 #include "core/safetensors.hpp"
 #include "core/text.hpp"
-#include "runtime/kernels/kernels.hpp"
+#include "runtime/kernels/reference.hpp"
 #include "runtime/kernels/softmax_reference.hpp"
 #include "runtime/rng.hpp"
 
@@ -107,7 +107,7 @@ Text error(const sgdx_model* m) {
     return m ? Text(m->message, sizeof m->message) : Text(g_message, sizeof g_message);
 }
 
-const sgdx::kernels::KernelSet& K() { return sgdx::kernels::reference(); }
+namespace ref = sgdx::kernels::ref;  // the scalar kernels, called by name: the firmware links no others
 
 uint64_t round_up(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 size_t max_of(size_t a, size_t b) { return a > b ? a : b; }
@@ -775,7 +775,7 @@ const float* layer_input(const sgdx_model* m, uint32_t i) { return i ? m->layers
 
 // images: (n, pixels) uint8 -> the last layer's out: (n, classes)
 const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
-    K().scale_u8(images, kPixelScale, m->x, size_t(n) * m->rows * m->cols);
+    ref::scale_u8(images, kPixelScale, m->x, size_t(n) * m->rows * m->cols);
     for (uint32_t i = 0; i < m->n_layers; ++i) {
         const Layer& l = m->layers[i];
         const float* in = layer_input(m, i);
@@ -800,7 +800,7 @@ const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
                 break;
             }
             case kRelu:
-                K().relu_forward(in, l.out, n * l.out_size());
+                ref::relu_forward(in, l.out, n * l.out_size());
                 break;
             case kNorm:  // folded into the layer before
                 break;
@@ -815,7 +815,7 @@ const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
 
 // PyTorch's SGD (no dampening, weight decay or Nesterov) on n values.
 void sgd(const sgdx_model* m, float* p, const float* g, float* v, size_t n, float lr) {
-    K().sgd_update(p, g, v, n, lr, v ? m->momentum : 0.f, 0.f, 0.f, false, m->steps == 0);
+    ref::sgd_update(p, g, v, n, lr, v ? m->momentum : 0.f, 0.f, 0.f, false, m->steps == 0);
 }
 
 // dlogits in m->grad[0] -> every layer's weights updated, last layer first. A
@@ -871,7 +871,7 @@ void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
                 break;
             }
             case kRelu:  // its output is its input's buffer: y > 0 exactly where x > 0
-                if (need_dx) K().relu_backward(l.out, dy, dy, n * l.out_size());
+                if (need_dx) ref::relu_backward(l.out, dy, dy, n * l.out_size());
                 continue;  // dy stays where it is
             case kNorm:  // only in inference-only models
                 continue;
@@ -984,7 +984,7 @@ uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
                 break;
             }
             case kRelu:
-                K().relu_forward(cur, cur, l.out_size());
+                ref::relu_forward(cur, cur, l.out_size());
                 continue;
             case kNorm:  // folded into the layer before
                 continue;

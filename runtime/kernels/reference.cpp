@@ -3,10 +3,12 @@
 
 #include <cmath>
 
+#include "reference.hpp"
 #include "softmax_reference.hpp"
 
-namespace sgdx::kernels {
-namespace {
+// Named (not file-local) so a caller that needs one or two of them, as the C
+// API does, links those alone: the table below pulls in every kernel.
+namespace sgdx::kernels::ref {
 
 void scale_u8(const uint8_t* x, float scale, float* y, size_t n) {
     for (size_t i = 0; i < n; ++i) y[i] = float(x[i]) * scale;
@@ -104,9 +106,12 @@ void relu_backward(const float* x, const float* dy, float* dx, size_t n) {
     for (size_t i = 0; i < n; ++i) dx[i] = x[i] <= 0.f ? 0.f : dy[i];  // NaN passes dy, as in PyTorch
 }
 
-}  // namespace
+}  // namespace sgdx::kernels::ref
+
+namespace sgdx::kernels {
 
 const KernelSet& reference() {
+    using namespace ref;
     static const KernelSet set{"scalar",     scale_u8,          linear_forward,    linear_backward,
                                softmax_xent, sgd_update,        linear_forward_u8, linear_backward_u8,
                                gemm,         relu_forward,      relu_backward};

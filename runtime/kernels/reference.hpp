@@ -1,0 +1,17 @@
+#pragma once
+// The scalar reference kernels by name (reference() is the same functions as a
+// KernelSet). Calling these directly, instead of through the table, links only
+// the ones used: the Cortex-M4 firmware needs four of them.
+#include <cstddef>
+#include <cstdint>
+
+namespace sgdx::kernels::ref {
+
+// Contracts as in KernelSet (kernels.hpp).
+void scale_u8(const uint8_t* x, float scale, float* y, size_t n);
+void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr, float momentum, float dampening,
+                float weight_decay, bool nesterov, bool first);
+void relu_forward(const float* x, float* y, size_t n);
+void relu_backward(const float* x, const float* dy, float* dx, size_t n);
+
+}  // namespace sgdx::kernels::ref
