@@ -891,7 +891,7 @@ int main(int argc, char** argv) {
     CLI::App* eval = app.add_subcommand("eval", "Print a saved model's test loss, accuracy and confusion matrix");
     const std::string plain_status = "Exit status: 0 done; 1 bad input or another error (one line on stderr says which).";
     eval->footer(plain_status + "\n" + data_default);
-    eval->add_option("--model", model_path, "The model file (safetensors)")->required();
+    eval->add_option("model,--model", model_path, "The model file (safetensors), given as --model FILE or plainly")->required();
     eval_data.add_to(eval, false);
     eval->add_option("--batch-size", eval_batch, "Evaluation batch size")->capture_default_str()->check(whole_number(1, 1 << 20));
     eval->add_option("--threads", threads, "Worker threads")->capture_default_str()->check(whole_number(1, 256));

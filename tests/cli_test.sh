@@ -42,6 +42,7 @@ expect "train from --init, explicit files" 0 "epoch 1/1" -- "$SGDX" train --epoc
 expect "scalar kernels" 0 "kernels scalar" -- "$SGDX" train --data "$DATA" --epochs 0 --kernels scalar --save ""
 
 expect "eval" 0 "confusion matrix" -- "$SGDX" eval --model "$M" --data "$DATA"
+expect "eval, the file given plainly" 0 "test: loss [0-9.]+  accuracy 0\.(8[89]|9)" -- "$SGDX" eval "$M" --data "$DATA"
 expect "eval accuracy" 0 "test: loss [0-9.]+  accuracy 0\.(8[89]|9)" -- "$SGDX" eval --model "$M" --data "$DATA"
 
 # predict: test image 0 is a 7; the same pixels as a PGM give the same answer
