@@ -497,9 +497,6 @@ uint64_t layout(sgdx_model& m, uint8_t* base, size_t printout_bytes) {
 // A custom network's printout, as its config gave it (decoded), NUL-terminated.
 const char* printout(const sgdx_model* m) { return m->header + kHeaderMax; }
 
-SGDX_SETUP_END
-// The runtime's initialisation: layer by layer, weight then bias, uniform in
-// +-1/sqrt(fan_in) from one PCG32 stream.
 // w: (n) -> q: (n) int8 with w ≈ q · scale, scale = max / 127 (max > 0), rounded
 // half away from zero.
 void quantize_row(const float* w, size_t n, float max, int8_t* q, float* scale) {
@@ -545,6 +542,7 @@ void initialise(sgdx_model& m, uint64_t seed) {
     m.quantized = (m.flags & SGDX_INT8_ONLY) != 0;
 }
 
+SGDX_SETUP_END
 // ---- exp and log without libm ---------------------------------------------------
 // newlib's expf/logf and glibc's round differently, so a step on the device and
 // the same step on a PC would drift apart; these are plain float arithmetic
@@ -1396,7 +1394,6 @@ __attribute__((noinline)) sgdx_status config_from_printout(PrintoutMeta& pm, sgd
     return SGDX_OK;
 }
 
-SGDX_SETUP_END
 // ---- Argument checks ----------------------------------------------------------------
 
 // Checks the handle; a bad one is reported in the global message.
@@ -1467,7 +1464,6 @@ sgdx_status arena_size(sgdx_model& m, size_t printout_bytes, const char* fn, siz
 
 extern "C" {
 
-SGDX_SETUP_BEGIN
 sgdx_status sgdx_config_init(sgdx_config* c, const char* architecture) {
     if (!c) return error(nullptr).s("sgdx_config_init: config is NULL").status(SGDX_ERR_NULL_ARGUMENT);
     if (!architecture) return error(nullptr).s("sgdx_config_init: architecture is NULL").status(SGDX_ERR_NULL_ARGUMENT);
@@ -1943,7 +1939,6 @@ sgdx_status sgdx_load_stream(sgdx_model* m, sgdx_read_fn read, void* ctx, size_t
     return load(m, fn, m->header, hlen, size, read, ctx);
 }
 
-SGDX_SETUP_END
 sgdx_status sgdx_quantize(sgdx_model* m, sgdx_quant_mode mode) {
     if (sgdx_status st = check_model(m, "sgdx_quantize")) return st;
     if (mode != SGDX_QUANT_PER_TENSOR && mode != SGDX_QUANT_PER_ROW)
@@ -1974,6 +1969,7 @@ sgdx_status sgdx_quantize(sgdx_model* m, sgdx_quant_mode mode) {
     m->quantized = true;
     return SGDX_OK;
 }
+SGDX_SETUP_END
 
 sgdx_status sgdx_predict_int8(sgdx_model* m, const uint8_t* image, uint32_t* predicted) {
     const char* fn = "sgdx_predict_int8";
