@@ -7,8 +7,10 @@
 
 namespace sgdx {
 
-BatchNorm::BatchNorm(size_t num_features, double eps, double momentum, bool affine, bool track_running_stats)
-    : channels_(num_features), eps_(eps), momentum_(momentum), affine_(affine), track_(track_running_stats),
+BatchNorm::BatchNorm(size_t num_features, double eps, std::optional<double> momentum, bool affine,
+                     bool track_running_stats)
+    : channels_(num_features), eps_(eps), momentum_(momentum.value_or(0.0)), cumulative_(!momentum), affine_(affine),
+      track_(track_running_stats),
       mean_(num_features), invstd_(num_features), sum_dy_(num_features), sum_dy_xhat_(num_features) {
     if (num_features == 0) throw Error("BatchNorm: num_features must be at least 1");
     if (!(eps > 0)) throw Error("BatchNorm: eps must be positive");
@@ -30,12 +32,14 @@ BatchNorm::BatchNorm(size_t num_features, double eps, double momentum, bool affi
     }
 }
 
-BatchNorm1d::BatchNorm1d(size_t num_features, double eps, double momentum, bool affine, bool track_running_stats)
+BatchNorm1d::BatchNorm1d(size_t num_features, double eps, std::optional<double> momentum, bool affine,
+                         bool track_running_stats)
     : BatchNorm(num_features, eps, momentum, affine, track_running_stats) {
     build({num_features});
 }
 
-BatchNorm2d::BatchNorm2d(size_t num_features, double eps, double momentum, bool affine, bool track_running_stats)
+BatchNorm2d::BatchNorm2d(size_t num_features, double eps, std::optional<double> momentum, bool affine,
+                         bool track_running_stats)
     : BatchNorm(num_features, eps, momentum, affine, track_running_stats) {}
 
 Shape BatchNorm::configure_channels(const Shape& input, size_t min_rank, size_t max_rank) {
@@ -52,7 +56,8 @@ std::string BatchNorm::describe() const {
     std::string s = type_name() + "(" + std::to_string(channels_);
     char buf[64];
     if (eps_ != 1e-5) std::snprintf(buf, sizeof buf, ", eps %g", eps_), s += buf;
-    if (momentum_ != 0.1) std::snprintf(buf, sizeof buf, ", momentum %g", momentum_), s += buf;
+    if (cumulative_) s += ", cumulative average";
+    else if (momentum_ != 0.1) std::snprintf(buf, sizeof buf, ", momentum %g", momentum_), s += buf;
     if (!affine_) s += ", no affine";
     if (!track_) s += ", no running stats";
     s += ")";
@@ -88,17 +93,18 @@ void BatchNorm::forward(const float* x, size_t batch, float* y) {
                 invstd_[c] += sum;  // the sum of squares, for now
             }
         const bool update = is_training() && track_;
+        if (update) ++num_batches_tracked.count;  // first: momentum=None averages over it
+        const double f = cumulative_ && update ? 1.0 / double(num_batches_tracked.count) : momentum_;
         for (size_t c = 0; c < C; ++c) {
             const double squares = invstd_[c];
             invstd_[c] = 1.0 / std::sqrt(squares / double(n) + eps_);
             if (update) {  // as PyTorch: in double, stored as float
                 float& rm = running_mean.value(c);
                 float& rv = running_var.value(c);
-                rm = float(momentum_ * mean_[c] + (1 - momentum_) * double(rm));
-                rv = float(momentum_ * (squares / double(n - 1)) + (1 - momentum_) * double(rv));
+                rm = float(f * mean_[c] + (1 - f) * double(rm));
+                rv = float(f * (squares / double(n - 1)) + (1 - f) * double(rv));
             }
         }
-        if (update) ++num_batches_tracked.count;
     } else {
         for (size_t c = 0; c < C; ++c) {
             mean_[c] = running_mean.value(c);

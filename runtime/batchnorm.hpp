@@ -6,11 +6,13 @@
 //   training: y = (x - mean_B) / sqrt(var_B + eps) · weight + bias, with the batch's
 //             mean and biased variance; then running_mean and running_var move
 //             by `momentum` towards mean_B and the UNBIASED variance, and
-//             num_batches_tracked += 1.
+//             num_batches_tracked += 1. momentum std::nullopt is PyTorch's
+//             momentum=None: the cumulative average, 1 / num_batches_tracked.
 //   eval:     the same with running_mean and running_var.
 // Without track_running_stats there are no buffers and the batch's statistics are
 // used in eval too; without affine there is no weight or bias. The sums are
 // accumulated in double, as PyTorch's CPU kernels do.
+#include <optional>
 #include <vector>
 
 #include "module.hpp"
@@ -36,19 +38,20 @@ public:
 
     size_t num_features() const { return channels_; }
     double eps() const { return eps_; }
-    double momentum() const { return momentum_; }
+    double momentum() const { return momentum_; }  // not used when cumulative()
+    bool cumulative() const { return cumulative_; }
     bool affine() const { return affine_; }
     bool track_running_stats() const { return track_; }
 
 protected:
-    BatchNorm(size_t num_features, double eps, double momentum, bool affine, bool track_running_stats);
+    BatchNorm(size_t num_features, double eps, std::optional<double> momentum, bool affine, bool track_running_stats);
     // The sample's shape after the channels: () or (L) for 1d, (H, W) for 2d.
     Shape configure_channels(const Shape& input, size_t min_rank, size_t max_rank);
 
 private:
     size_t channels_;
     double eps_, momentum_;  // doubles, as PyTorch's
-    bool affine_, track_;
+    bool cumulative_, affine_, track_;
     size_t spatial_ = 1;  // values per channel per sample
     // Per channel, from the last forward: the statistics it used (the batch's or the
     // running ones), as mean and 1/sqrt(var + eps), and whether they were the batch's.
@@ -61,7 +64,8 @@ private:
 // nn.BatchNorm1d: a sample is (C) or (C, L).
 class BatchNorm1d : public BatchNorm {
 public:
-    explicit BatchNorm1d(size_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true,
+    explicit BatchNorm1d(size_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+                         bool affine = true,
                          bool track_running_stats = true);
     std::string type_name() const override { return "BatchNorm1d"; }
 
@@ -72,7 +76,8 @@ protected:
 // nn.BatchNorm2d: a sample is (C, H, W), PyTorch's NCHW layout.
 class BatchNorm2d : public BatchNorm {
 public:
-    explicit BatchNorm2d(size_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true,
+    explicit BatchNorm2d(size_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+                         bool affine = true,
                          bool track_running_stats = true);
     std::string type_name() const override { return "BatchNorm2d"; }
 

@@ -57,12 +57,11 @@ std::unique_ptr<Module> make_layer(const core::LayerSpec& l, Rng& rng, uint64_t 
         }
         case K::kBatchNorm1d:
         case K::kBatchNorm2d: {
-            if (l.cumulative) refuse(l, "momentum=None (a cumulative average) is not supported: give a number");
+            const std::optional<double> momentum = l.cumulative ? std::nullopt : std::optional(l.momentum.value);
             if (l.kind == K::kBatchNorm1d)
-                return std::make_unique<BatchNorm1d>(size_t(l.in), l.eps.value, l.momentum.value, l.affine,
+                return std::make_unique<BatchNorm1d>(size_t(l.in), l.eps.value, momentum, l.affine,
                                                      l.track_running_stats);
-            return std::make_unique<BatchNorm2d>(size_t(l.in), l.eps.value, l.momentum.value, l.affine,
-                                                 l.track_running_stats);
+            return std::make_unique<BatchNorm2d>(size_t(l.in), l.eps.value, momentum, l.affine, l.track_running_stats);
         }
         case K::kDropout:
             return std::make_unique<Dropout>(l.p.value, seed);

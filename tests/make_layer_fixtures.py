@@ -8,6 +8,7 @@ tests/fixtures/batchnorm.safetensors, for three layers (metadata: their settings
   bn1d   nn.BatchNorm1d(3) on (4, 3)
   bn2d   nn.BatchNorm2d(3, eps=1e-3, momentum=0.2) on (4, 3, 5, 7)
   plain  nn.BatchNorm1d(3, affine=False, track_running_stats=False) on (4, 3, 5)
+  cumavg nn.BatchNorm1d(3, momentum=None) on (4, 3): the cumulative average
   <layer>.weight, .bias        the initial affine parameters (random, not PyTorch's 1 and 0)
   <layer>.dy                   the gradient of the output at every step: loss = sum(y * dy)
   steps 0 and 1 in training mode, step 2 in eval mode, each on its own input:
@@ -34,6 +35,8 @@ LAYERS = {
     "bn2d": ("BatchNorm2d(3, eps=0.001, momentum=0.2)", lambda: nn.BatchNorm2d(3, eps=1e-3, momentum=0.2), (4, 3, 5, 7)),
     "plain": ("BatchNorm1d(3, affine=False, track_running_stats=False)",
               lambda: nn.BatchNorm1d(3, affine=False, track_running_stats=False), (4, 3, 5)),
+    # last, so the layers above draw the same random numbers as before it was added
+    "cumavg": ("BatchNorm1d(3, momentum=None)", lambda: nn.BatchNorm1d(3, momentum=None), (4, 3)),
 }
 TRAINING_STEPS = 2  # then one step in eval mode
 

@@ -107,6 +107,7 @@ TEST_CASE("BatchNorm1d/2d match PyTorch: outputs, gradients and running statisti
     CHECK(f.metadata.at("bn1d") == "BatchNorm1d(3)");
     CHECK(f.metadata.at("bn2d") == "BatchNorm2d(3, eps=0.001, momentum=0.2)");
     CHECK(f.metadata.at("plain") == "BatchNorm1d(3, affine=False, track_running_stats=False)");
+    CHECK(f.metadata.at("cumavg") == "BatchNorm1d(3, momentum=None)");
     struct Case {
         const char* name;
         std::unique_ptr<BatchNorm> bn;
@@ -116,6 +117,7 @@ TEST_CASE("BatchNorm1d/2d match PyTorch: outputs, gradients and running statisti
         {"bn1d", std::make_unique<BatchNorm1d>(3), {3}},
         {"bn2d", std::make_unique<BatchNorm2d>(3, 1e-3, 0.2), {3, 5, 7}},
         {"plain", std::make_unique<BatchNorm1d>(3, 1e-5, 0.1, false, false), {3, 5}},
+        {"cumavg", std::make_unique<BatchNorm1d>(3, 1e-5, std::nullopt), {3}},  // momentum=None
     };
     const size_t B = 4;
     double worst_y = 0, worst_grad = 0, worst_stats = 0;

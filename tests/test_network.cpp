@@ -70,6 +70,38 @@ TEST_CASE("a network starting with a Conv2d takes images as (1, rows, cols)") {
     CHECK(net->output_shape() == Shape{2 * 13 * 9});
 }
 
+TEST_CASE("BatchNorm with momentum=None builds as the cumulative average and prints back as None") {
+    const std::string text =
+        "Sequential(\n"
+        "  (0): Linear(in_features=784, out_features=8, bias=False)\n"
+        "  (1): BatchNorm1d(8, eps=1e-05, momentum=None, affine=True, track_running_stats=True)\n"
+        "  (2): ReLU()\n"
+        "  (3): Linear(in_features=8, out_features=10, bias=True)\n"
+        ")";
+    const LayerList layers = parse_printout(text, "--model");
+    CHECK(printout_text(layers) == text);
+    Rng rng(0);
+    auto net = build_network(layers, network_input(layers, 28, 28), rng, 0);
+    const auto& bn = dynamic_cast<const BatchNorm&>((*net)[1]);
+    CHECK(bn.cumulative());
+    // Three training batches: running_mean is the plain mean of the three batch means.
+    TensorDataset data = mnist_head(0, 96, "train");
+    std::vector<float> out(32 * 10), hidden(32 * 8), mean_of_means(8, 0.f), x(32 * 784);
+    net->train();
+    for (size_t b = 0; b < 3; ++b) {
+        for (size_t i = 0; i < x.size(); ++i) x[i] = data.image(b * 32)[i] * data.scale();
+        (*net)[0].forward(x.data(), 32, hidden.data());
+        for (size_t c = 0; c < 8; ++c) {
+            double m = 0;
+            for (size_t i = 0; i < 32; ++i) m += hidden[i * 8 + c];
+            mean_of_means[c] += float(m / 32 / 3);
+        }
+        net->forward(x.data(), 32, out.data());
+    }
+    CHECK(bn.num_batches_tracked.count == 3);
+    for (size_t c = 0; c < 8; ++c) CHECK(bn.running_mean.value(c) == doctest::Approx(mean_of_means[c]).epsilon(1e-5));
+}
+
 TEST_CASE("layers sgdx cannot build are refused naming their line") {
     auto build = [](const std::string& text) {
         return error_of([&] {
