@@ -5,13 +5,6 @@
 
 namespace sgdx::core {
 
-const Architecture kArchitectures[kArchCount] = {{"logistic", "MnistLogistic"},
-                                                 {"cnn", "Mnist_CNN"},
-                                                 {"cnn_sequential", "Sequential"},
-                                                 {"mlp", "Sequential"},
-                                                 {"lenet", "Sequential"},
-                                                 {"bncnn", "Sequential"}};
-
 int arch_id(Span name) {
     for (uint32_t i = 0; i < kArchCount; ++i)
         if (name.is(kArchitectures[i].name)) return int(i);
@@ -29,7 +22,9 @@ void image_size(uint64_t n, uint64_t& rows, uint64_t& cols) {
     else rows = 1, cols = n;
 }
 
-bool is_sequential(uint32_t arch) { return arch != kLogistic && arch != kCnn && arch <= kCustom; }
+bool is_sequential(uint32_t arch) {
+    return arch == kCustom || (arch < kArchCount && std::strcmp(kArchitectures[arch].torch_class, "Sequential") == 0);
+}
 
 namespace {
 
@@ -49,11 +44,18 @@ bool same_layer(const LayerSpec& a, const LayerSpec& b) {
     return a.kind != LayerKind::kDropout || a.p.value == b.p.value;
 }
 
+// (h + 2 pad - k) / stride + 1, or 0 if the window does not fit.
+uint64_t out_size(uint64_t h, uint32_t k, uint32_t stride, uint32_t pad) {
+    return h + 2 * pad < k ? 0 : (h + 2 * pad - k) / stride + 1;
+}
+
+}  // namespace
 
 // Appends layers to out[0, cap), named by position (a Sequential's children) or
 // as given; past cap it only counts.
-struct LayerList {
-    LayerList(LayerSpec* list, uint32_t room) : out(list), cap(room) {}
+class LayerBuilder {
+public:
+    LayerBuilder(LayerSpec* list, uint32_t room) : out(list), cap(room) {}
     LayerSpec* out;
     uint32_t cap, n = 0;
     LayerSpec spare;
@@ -113,92 +115,101 @@ struct LayerList {
     }
 };
 
-// (h + 2 pad - k) / stride + 1, or 0 if the window does not fit.
-uint64_t out_size(uint64_t h, uint32_t k, uint32_t stride, uint32_t pad) {
-    return h + 2 * pad < k ? 0 : (h + 2 * pad - k) / stride + 1;
-}
+namespace {
+
+// The tutorial's CNN chapter: SGD, lr 0.1, momentum 0.9, two epochs.
+constexpr Training kTutorialCnn = {"sgd", 0.1f, 0.9f, 1.0, "step", 2};
 
 }  // namespace
+
+const Training kCustomTraining = kTutorialCnn;
+
+// The models sgdx knows by name, in the order --help and messages list them.
+// Adding one is adding an entry: tests/test_architecture.cpp tries every entry
+// (its network, printout, files and their detection, training defaults).
+const Architecture kArchitectures[] = {
+    {"logistic", "MnistLogistic", {"sgd", 0.5f, 0.f, 1.0, "step", 2},  // the tutorial's: lr 0.5, no momentum
+     {{"lin.weight", 2}}, {"lin.weight", 2}, 0,
+     [](const Spec& s, LayerBuilder& l) { l.linear(s.rows * s.cols, s.classes, "lin"); }},
+    {"cnn", "Mnist_CNN", kTutorialCnn, {{"conv3.weight", 4}}, {"conv3.weight", 4}, 0,
+     [](const Spec& s, LayerBuilder& l) {  // Mnist_CNN.forward: view, 3 x (conv, relu), avg_pool2d(4), view
+         l.unflatten(1, s.rows, s.cols, "view");
+         l.conv(1, 16, 3, 2, 1, "conv1");
+         l.relu("relu1");
+         l.conv(16, 16, 3, 2, 1, "conv2");
+         l.relu("relu2");
+         l.conv(16, s.classes, 3, 2, 1, "conv3");
+         l.relu("relu3");
+         l.pool(LayerKind::kAvgPool2d, 4, "avg_pool2d");
+         l.flatten("view2");
+     }},
+    {"cnn_sequential", "Sequential", kTutorialCnn, {{"5.weight", 4}}, {"5.weight", 4}, 0,
+     [](const Spec& s, LayerBuilder& l) {  // the tutorial's Lambda(preprocess) and Lambda(view) as Unflatten and Flatten
+         l.unflatten(1, s.rows, s.cols);
+         l.conv(1, 16, 3, 2, 1);
+         l.relu();
+         l.conv(16, 16, 3, 2, 1);
+         l.relu();
+         l.conv(16, s.classes, 3, 2, 1);
+         l.relu();
+         l.adaptive_avg_pool();
+         l.flatten();
+     }},
+    {"mlp", "Sequential", kTutorialCnn, {{"0.weight", 2}}, {}, 0,  // classes: the last of 0.weight, 2.weight, ...
+     [](const Spec& s, LayerBuilder& l) {  // (Linear, ReLU) per hidden width, Linear
+         uint64_t in = s.rows * s.cols;
+         for (uint32_t i = 0; i < s.n_hidden; ++i) {
+             l.linear(in, s.hidden[i]);
+             l.relu();
+             in = s.hidden[i];
+         }
+         l.linear(in, s.classes);
+     }},
+    {"lenet", "Sequential", {"sgd", 0.05f, 0.9f, 0.7, "step", 3},  // PyTorch's MNIST example's lr decay
+     {{"1.weight", 4}, {"4.weight", 4}}, {"10.weight", 2}, 16,
+     [](const Spec& s, LayerBuilder& l) {  // LeNet-5's layout, widened (see models/zoo.hpp)
+         const uint64_t h = out_size(out_size(out_size(out_size(s.rows, 5, 1, 0), 2, 2, 0), 5, 1, 0), 2, 2, 0);
+         const uint64_t w = out_size(out_size(out_size(out_size(s.cols, 5, 1, 0), 2, 2, 0), 5, 1, 0), 2, 2, 0);
+         l.unflatten(1, s.rows, s.cols);
+         l.conv(1, 16, 5, 1, 0);
+         l.relu();
+         l.pool(LayerKind::kMaxPool2d, 2);
+         l.conv(16, 32, 5, 1, 0);
+         l.relu();
+         l.pool(LayerKind::kMaxPool2d, 2);
+         l.flatten();
+         l.linear(32 * h * w, 128);
+         l.relu();
+         l.linear(128, s.classes);
+     }},
+    {"bncnn", "Sequential", {"adam", 0.005f, 0.f, 1.0, "onecycle", 1},  // OneCycleLR peaking at 5e-3
+     {{"1.weight", 4}, {"2.running_mean", 1}}, {"17.weight", 2}, 8,
+     [](const Spec& s, LayerBuilder& l) {  // 3 x (conv 3x3 without bias, BatchNorm, ReLU, max-pool), BatchNorm'd hidden layer
+         l.unflatten(1, s.rows, s.cols);
+         uint64_t h = s.rows, w = s.cols, in = 1;
+         static const uint64_t kChannels[] = {16, 32, 64};
+         for (uint64_t out_channels : kChannels) {
+             l.conv(in, out_channels, 3, 1, 1, nullptr, false);
+             l.batch_norm(LayerKind::kBatchNorm2d, out_channels);
+             l.relu();
+             l.pool(LayerKind::kMaxPool2d, 2);
+             in = out_channels, h /= 2, w /= 2;
+         }
+         l.flatten();
+         l.linear(64 * h * w, 128, nullptr, false);
+         l.batch_norm(LayerKind::kBatchNorm1d, 128);
+         l.relu();
+         l.linear(128, s.classes);
+     }},
+};
+const uint32_t kArchCount = sizeof kArchitectures / sizeof kArchitectures[0];
 
 namespace {
 
 // s's layers into l; false for an architecture with none of its own.
-bool list_layers(const Spec& s, LayerList& l) {
-    const uint64_t pixels = s.rows * s.cols, C = s.classes;
-    switch (s.arch) {
-        case kLogistic:
-            l.linear(pixels, C, "lin");
-            break;
-        case kCnn: {  // Mnist_CNN.forward: view, 3 x (conv, relu), avg_pool2d(4), view
-            l.unflatten(1, s.rows, s.cols, "view");
-            l.conv(1, 16, 3, 2, 1, "conv1");
-            l.relu("relu1");
-            l.conv(16, 16, 3, 2, 1, "conv2");
-            l.relu("relu2");
-            l.conv(16, C, 3, 2, 1, "conv3");
-            l.relu("relu3");
-            l.pool(LayerKind::kAvgPool2d, 4, "avg_pool2d");
-            l.flatten("view2");
-            break;
-        }
-        case kCnnSequential:  // the tutorial's Lambda(preprocess) and Lambda(view) as Unflatten and Flatten
-            l.unflatten(1, s.rows, s.cols);
-            l.conv(1, 16, 3, 2, 1);
-            l.relu();
-            l.conv(16, 16, 3, 2, 1);
-            l.relu();
-            l.conv(16, C, 3, 2, 1);
-            l.relu();
-            l.adaptive_avg_pool();
-            l.flatten();
-            break;
-        case kMlp: {
-            uint64_t in = pixels;
-            for (uint32_t i = 0; i < s.n_hidden; ++i) {
-                l.linear(in, s.hidden[i]);
-                l.relu();
-                in = s.hidden[i];
-            }
-            l.linear(in, C);
-            break;
-        }
-        case kLenet: {  // LeNet-5's layout, widened (see models/zoo.hpp)
-            const uint64_t h = out_size(out_size(out_size(out_size(s.rows, 5, 1, 0), 2, 2, 0), 5, 1, 0), 2, 2, 0);
-            const uint64_t w = out_size(out_size(out_size(out_size(s.cols, 5, 1, 0), 2, 2, 0), 5, 1, 0), 2, 2, 0);
-            l.unflatten(1, s.rows, s.cols);
-            l.conv(1, 16, 5, 1, 0);
-            l.relu();
-            l.pool(LayerKind::kMaxPool2d, 2);
-            l.conv(16, 32, 5, 1, 0);
-            l.relu();
-            l.pool(LayerKind::kMaxPool2d, 2);
-            l.flatten();
-            l.linear(32 * h * w, 128);
-            l.relu();
-            l.linear(128, C);
-            break;
-        }
-        case kBnCnn: {  // 3 x (conv 3x3 without bias, BatchNorm, ReLU, max-pool), BatchNorm'd hidden layer
-            l.unflatten(1, s.rows, s.cols);
-            uint64_t h = s.rows, w = s.cols, in = 1;
-            static const uint64_t kChannels[] = {16, 32, 64};
-            for (uint64_t out_channels : kChannels) {
-                l.conv(in, out_channels, 3, 1, 1, nullptr, false);
-                l.batch_norm(LayerKind::kBatchNorm2d, out_channels);
-                l.relu();
-                l.pool(LayerKind::kMaxPool2d, 2);
-                in = out_channels, h /= 2, w /= 2;
-            }
-            l.flatten();
-            l.linear(64 * h * w, 128, nullptr, false);
-            l.batch_norm(LayerKind::kBatchNorm1d, 128);
-            l.relu();
-            l.linear(128, C);
-            break;
-        }
-        default:
-            return false;
-    }
+bool list_layers(const Spec& s, LayerBuilder& l) {
+    if (s.arch >= kArchCount) return false;
+    kArchitectures[s.arch].layers(s, l);
     return true;
 }
 
@@ -211,7 +222,7 @@ bool model_layers(const Spec& s, LayerSpec* out, uint32_t cap, uint32_t& count) 
         count = s.n_layers;
         return true;
     }
-    LayerList l{out, cap};
+    LayerBuilder l{out, cap};
     if (!list_layers(s, l)) return false;
     count = l.n;
     return l.n <= cap;
@@ -224,12 +235,6 @@ bool detect_reads(Span key) {
 
 namespace {
 
-// What detect recognises in a file without metadata, in its order.
-const char* const kTensorNamesByModel =
-    "logistic: lin.weight (2-d); cnn: conv1/conv2/conv3.weight (4-d); "
-    "lenet: 1.weight and 4.weight (4-d), 10.weight (2-d); bncnn: 1.weight (4-d) and 2.running_mean; cnn_sequential: 1/3/5.weight (4-d); "
-    "mlp: 0.weight, 2.weight, ... (2-d)";
-
 Span meta(const HeaderView& h, const char* key) {
     for (size_t i = 0; i < h.meta_count; ++i)
         if (h.meta[i].key.is(key)) return h.meta[i].value;
@@ -240,6 +245,24 @@ const TensorEntry* find(const HeaderView& h, const char* name, uint32_t rank) {
     for (size_t i = 0; i < h.count; ++i)
         if (h.tensors[i].name.is(name) && h.tensors[i].rank == rank) return &h.tensors[i];
     return nullptr;
+}
+
+// Whether a file without metadata holds the tensors that tell architecture a apart.
+bool holds(const HeaderView& h, const Architecture& a) {
+    for (const TensorName& t : a.has)
+        if (t.name && !find(h, t.name, t.rank)) return false;
+    return a.has[0].name != nullptr;
+}
+
+// "logistic: lin.weight (2-d); ...; bncnn: 1.weight (4-d) and 2.running_mean (1-d)":
+// what detect looks for in a file without metadata.
+Text& tensor_names_by_model(Text& t) {
+    for (uint32_t i = 0; i < kArchCount; ++i) {
+        t.s(i ? "; " : "").s(kArchitectures[i].name).s(": ");
+        for (uint32_t j = 0; j < 2 && kArchitectures[i].has[j].name; ++j)
+            t.s(j ? " and " : "").s(kArchitectures[i].has[j].name).s(" (").u(kArchitectures[i].has[j].rank).s("-d)");
+    }
+    return t;
 }
 
 // "28" -> 28: digits only, 1 .. 2^24.
@@ -314,10 +337,10 @@ void infer_sizes(const LayerSpec* layers, uint32_t n, Spec& s) {
 // Which named model a printout's layers are, if any (compared layer by layer:
 // no copy of a model's layers on the device's stack).
 void recognise(Spec& s) {
-    static const uint32_t kSequentials[] = {kCnnSequential, kMlp, kLenet, kBnCnn};
     constexpr uint32_t kMostHidden = 16;
     uint64_t hidden[kMostHidden];
-    for (uint32_t arch : kSequentials) {
+    for (uint32_t arch = 0; arch < kArchCount; ++arch) {
+        if (!is_sequential(arch)) continue;
         Spec c = s;
         c.arch = arch;
         c.hidden = hidden, c.hidden_cap = kMostHidden, c.n_hidden = 0;
@@ -326,7 +349,7 @@ void recognise(Spec& s) {
                 if (s.layers[i].kind == LayerKind::kLinear) hidden[c.n_hidden++] = s.layers[i].out;
             if (c.n_hidden == 0 || c.n_hidden > s.hidden_cap) continue;  // one Linear: no mlp; or more than kept
         }
-        LayerList l{nullptr, 0};
+        LayerBuilder l{nullptr, 0};
         l.expect = s.layers, l.n_expected = s.n_layers;
         if (!list_layers(c, l) || !l.matches()) continue;
         s.arch = arch;
@@ -391,29 +414,24 @@ DetectProblem detect(const HeaderView& h, uint64_t max_inputs, Spec& s, Text& wh
             return why.s("tensor '").s(name).s("' takes ").u(w->shape[1]).s(" inputs: images must have 1 to ")
                        .u(max_inputs).s(" pixels"), DetectProblem::kBadDimension;
     }
-    if (const TensorEntry* w = find(h, "lin.weight", 2)) {
-        s.arch = kLogistic;
-        s.classes = w->shape[0];
-        image_size(w->shape[1], s.rows, s.cols);
+    // Later entries first: a newer model is not taken for an older one with fewer tensors.
+    uint32_t id = kArchCount;
+    while (id > 0 && !holds(h, kArchitectures[id - 1])) --id;
+    if (id == 0) {
+        why.s("cannot tell which model this is: its metadata names no architecture, and its tensors (");
+        return tensor_names_by_model(tensor_summary(h, why).s(") are none of sgdx's models' (")).s(")"),
+               DetectProblem::kUnknownModel;
+    }
+    s.arch = --id;
+    const TensorName& classes = kArchitectures[id].classes;
+    if (const TensorEntry* c = classes.name ? find(h, classes.name, classes.rank) : nullptr) s.classes = c->shape[0];
+    if (id == kLogistic) {  // lin.weight [classes, pixels]
+        image_size(find(h, "lin.weight", 2)->shape[1], s.rows, s.cols);
         uint64_t rows = 0, cols = 0;
         if (parse_size(meta(h, "image_rows"), rows) && parse_size(meta(h, "image_cols"), cols))
             s.rows = rows, s.cols = cols;  // older sgdx files
-    } else if (const TensorEntry* w3 = find(h, "conv3.weight", 4)) {
-        s.arch = kCnn;
-        s.classes = w3->shape[0];
-    } else if (find(h, "1.weight", 4) && find(h, "2.running_mean", 1)) {
-        s.arch = kBnCnn;
-        const TensorEntry* w17 = find(h, "17.weight", 2);
-        s.classes = w17 ? w17->shape[0] : 10;
-    } else if (find(h, "1.weight", 4) && find(h, "4.weight", 4)) {
-        s.arch = kLenet;
-        const TensorEntry* w10 = find(h, "10.weight", 2);
-        s.classes = w10 ? w10->shape[0] : 10;
-    } else if (const TensorEntry* w5 = find(h, "5.weight", 4)) {
-        s.arch = kCnnSequential;
-        s.classes = w5->shape[0];
-    } else if (const TensorEntry* w0 = find(h, "0.weight", 2)) {
-        s.arch = kMlp;
+    } else if (id == kMlp) {
+        const TensorEntry* w0 = find(h, "0.weight", 2);
         image_size(w0->shape[1], s.rows, s.cols);
         // 0.weight, 2.weight, ...: the last is the output layer.
         uint32_t n = 0;
@@ -430,17 +448,13 @@ DetectProblem detect(const HeaderView& h, uint64_t max_inputs, Spec& s, Text& wh
             return why.s("a Sequential of one Linear layer: save it with the logistic model's names (lin.*)"),
                    DetectProblem::kUnknownModel;
         s.n_hidden = n - 1;
-    } else {
-        why.s("cannot tell which model this is: its metadata names no architecture, and its tensors (");
-        return tensor_summary(h, why).s(") are none of sgdx's models' (").s(kTensorNamesByModel).s(")"),
-               DetectProblem::kUnknownModel;
     }
     return DetectProblem::kNone;
 }
 
 bool model_metadata(const Spec& s, bool with_format, bool printout, char* text, size_t cap, Metadata& out) {
     out = Metadata{};
-    if (s.arch > kCustom || (s.arch == kCustom && !printout)) return false;
+    if ((s.arch >= kArchCount && s.arch != kCustom) || (s.arch == kCustom && !printout)) return false;
     const bool as_printout = printout && is_sequential(s.arch);
     size_t used = 0;
     bool fits = true;

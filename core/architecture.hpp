@@ -21,16 +21,55 @@
 
 namespace sgdx::core {
 
-enum Arch : uint32_t { kLogistic, kCnn, kCnnSequential, kMlp, kLenet, kBnCnn, kArchCount };
+// Adding a model sgdx knows by name is one entry in kArchitectures
+// (core/architecture.cpp): its name, the PyTorch class, its layers, the image
+// side it needs, its training defaults and the tensors that tell a PyTorch file
+// of it apart. Everything else (models/zoo and so the CLI and the page, the C
+// API's planner, the detection) reads the table. The enum names the entries that
+// code singles out: the tutorial's classes (their own runtime modules), the mlp
+// (its hidden widths) and the tutorial's Sequential.
+enum Arch : uint32_t { kLogistic, kCnn, kCnnSequential, kMlp };
+
+struct Spec;
+class LayerBuilder;  // core/architecture.cpp's: appends a model's LayerSpecs
+
+// How a model trains unless told otherwise (models/zoo's TrainingDefaults).
+struct Training {
+    const char* optimizer;  // "sgd", "adam", "adamw" (runtime/optim)
+    float lr, momentum;     // momentum: SGD's (0 for the others)
+    double lr_gamma;        // StepLR's factor after every epoch (1: constant)
+    const char* schedule;   // "step", "onecycle", "cosine" (runtime/schedule)
+    uint32_t epochs;
+};
+
+// A tensor a PyTorch state_dict holds: its name and rank.
+struct TensorName {
+    const char* name;
+    uint32_t rank;
+};
 
 struct Architecture {
     const char* name;         // what --model, sgdx_config and the file's metadata say
-    const char* torch_class;  // the "model" metadata: the PyTorch class it loads into
+    const char* torch_class;  // the "model" metadata: the PyTorch class it loads into;
+                              // "Sequential": files name it by its printout
+    Training training;
+    // A file without sgdx's metadata (torch + safetensors) is this model when it
+    // holds the tensors of `has` (a second may be {}); `classes`' shape[0] is the
+    // class count (10 if the file lacks it). Later entries are tried first, so
+    // that a newer model is not taken for an older one with fewer tensors.
+    TensorName has[2];
+    TensorName classes;
+    uint32_t min_side;  // the smallest image side its layers take (0: any)
+    // Its layers for a Spec's image size, classes and hidden widths (model_layers).
+    void (*layers)(const Spec&, LayerBuilder&);
 };
-extern const Architecture kArchitectures[kArchCount];
+extern const Architecture kArchitectures[];
+extern const uint32_t kArchCount;
 // Spec::arch of a network that only its printout describes (a PyTorch user's
 // own nn.Sequential): no name, no defaults of its own.
-constexpr uint32_t kCustom = kArchCount;
+constexpr uint32_t kCustom = 0xffffffffu;
+// How such a network trains unless told otherwise.
+extern const Training kCustomTraining;
 
 // The architecture of that name, or -1.
 int arch_id(Span name);

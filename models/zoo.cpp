@@ -40,11 +40,15 @@ core::Spec core_spec(const ModelSpec& s, std::vector<uint64_t>& hidden, LayerLis
         c.arch = uint32_t(id);
         const std::vector<size_t> widths = hidden_or_default(s);
         hidden.assign(widths.begin(), widths.end());
-        layers.resize(16 + 2 * hidden.size());
     }
     c.rows = s.rows, c.cols = s.cols, c.classes = s.classes;
     c.hidden = hidden.data();
     c.hidden_cap = c.n_hidden = uint32_t(hidden.size());
+    if (c.arch != core::kCustom) {
+        uint32_t n = 0;
+        core::model_layers(c, nullptr, 0, n);  // counts them
+        layers.resize(n);
+    }
     c.layers = layers.data();
     c.layers_cap = uint32_t(layers.size());
     return c;
@@ -69,7 +73,7 @@ const std::vector<std::string>& model_names() {
     static const std::vector<std::string> names(
         [] {
             std::vector<std::string> v;
-            for (const core::Architecture& a : core::kArchitectures) v.push_back(a.name);
+            for (uint32_t i = 0; i < core::kArchCount; ++i) v.push_back(core::kArchitectures[i].name);
             return v;
         }());
     return names;
@@ -93,10 +97,9 @@ std::unique_ptr<Module> make_model(const ModelSpec& spec, uint64_t seed) {
                 for (const auto& n : model_names()) names += (names.empty() ? "" : ", ") + n;
                 throw Error("unknown model '" + spec.architecture + "' (choose one of: " + names + ")");
             }
-            if (spec.architecture == "lenet" && (spec.rows < 16 || spec.cols < 16))
-                throw Error("needs images of at least 16x16");
-            if (spec.architecture == "bncnn" && (spec.rows < 8 || spec.cols < 8))
-                throw Error("needs images of at least 8x8");
+            const size_t side = custom ? 0 : core::kArchitectures[id].min_side;
+            if (spec.rows < side || spec.cols < side)
+                throw Error("needs images of at least " + std::to_string(side) + "x" + std::to_string(side));
             const LayerList layers = custom ? spec.layers : zoo_layers(spec);
             Rng rng(seed);
             model = build_network(layers, network_input(layers, spec.rows, spec.cols), rng, seed);
@@ -205,11 +208,11 @@ ModelSpec model_spec_from_text(const std::string& text) {
 }
 
 TrainingDefaults default_training(const std::string& architecture) {
-    TrainingDefaults d;  // the tutorial's logistic model: SGD, lr 0.5, no momentum
-    if (architecture == "logistic") return d;
-    d.lr = 0.1f, d.momentum = 0.9f;  // its CNN chapter's, for every other network
-    if (architecture == "lenet") d.lr = 0.05f, d.lr_gamma = 0.7, d.epochs = 3;
-    if (architecture == "bncnn") d.optimizer = "adam", d.lr = 0.005f, d.momentum = 0.f, d.schedule = "onecycle", d.epochs = 1;
+    const int id = core::arch_id({architecture.data(), architecture.size()});
+    const core::Training& t = id < 0 ? core::kCustomTraining : core::kArchitectures[id].training;
+    TrainingDefaults d;
+    d.optimizer = t.optimizer, d.lr = t.lr, d.momentum = t.momentum, d.lr_gamma = t.lr_gamma;
+    d.schedule = t.schedule, d.epochs = int(t.epochs);
     return d;
 }
 
