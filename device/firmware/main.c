@@ -1,6 +1,6 @@
 /* The Cortex-M4F firmware: run_mnist.c's MNIST run, its arguments from QEMU's
  * -append over semihosting, with the heap counted to prove training takes none. */
-#include <stdio.h>
+#include "print.h"
 #include <string.h>
 
 #include "board.h"
@@ -37,7 +37,13 @@ static int arguments(char** argv, int max) {
     int argc = 0;
     if (semihost(0x15 /* SYS_GET_CMDLINE */, &block) != 0) return 0;
     line[sizeof line - 1] = '\0';
-    for (char* p = strtok(line, " "); p && argc < max; p = strtok(NULL, " ")) argv[argc++] = p;
+    /* By hand: newlib's strtok asserts, and its assert links the whole of stdio. */
+    for (char* p = line; *p && argc < max;) {
+        while (*p == ' ') *p++ = '\0';
+        if (!*p) break;
+        argv[argc++] = p;
+        while (*p && *p != ' ') ++p;
+    }
     return argc;
 }
 
@@ -47,7 +53,7 @@ int main(void) {
     if (argc == 2 && strcmp(argv[1], "--fault") == 0)  /* ctest: a fault must end QEMU, not hang it */
         return (int)*(volatile uint32_t*)0xFFFFFFF0u;
     if (argc < 6) {
-        printf("usage: -append \"DATA_DIR N_TRAIN N_VALID N_TEST MIN_ACCURACY [OUT] [key=value ...]\" (got %d words)\n",
+        fw_print("usage: -append \"DATA_DIR N_TRAIN N_VALID N_TEST MIN_ACCURACY [OUT] [key=value ...]\" (got %d words)\n",
                argc - 1);
         return 2;
     }

@@ -17,10 +17,10 @@
 #include "run_mnist.h"
 
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "print.h"
 #include "sgdx.h"
 
 enum { PIXELS = 784, CLASSES = 10, VALID_FIRST = 50000 };
@@ -41,7 +41,7 @@ static uint32_t be32(const unsigned char* p) {
 }
 
 static int fail(const char* what, const char* detail) {
-    printf("firmware: error: %s%s\n", what, detail ? detail : "");
+    fw_print("firmware: error: %s%s\n", what, detail ? detail : "");
     return 2;
 }
 
@@ -67,9 +67,9 @@ static int open_set(const char* dir, const char* prefix, idx_set* s) {
     char name[64];
     uint32_t labels = 0;
     int st;
-    snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
+    fw_format(name, sizeof name, "%s-images-idx3-ubyte", prefix);
     if ((st = open_idx(dir, name, 0x803, &s->count, &s->images))) return st;
-    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
+    fw_format(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
     if ((st = open_idx(dir, name, 0x801, &labels, &s->labels))) return st;
     if (labels != s->count) return fail("image and label counts differ in ", prefix);
     s->name = prefix;
@@ -89,7 +89,7 @@ static int read_rows(const idx_set* s, uint32_t first, uint32_t n, uint8_t* imag
 
 static int check(sgdx_status st, sgdx_model* m, const char* call) {
     if (st == SGDX_OK) return 0;
-    printf("firmware: %s failed: %s: %s\n", call, sgdx_status_name(st), sgdx_last_error(m));
+    fw_print("firmware: %s failed: %s: %s\n", call, sgdx_status_name(st), sgdx_last_error(m));
     return 3;
 }
 
@@ -134,14 +134,14 @@ static int parse_decimal(const char* s, float* out) {
 /* 9123 basis points -> "91.23" */
 static const char* percent(uint32_t correct, uint32_t n, char* buf) {
     uint32_t bp = n ? (uint32_t)((uint64_t)correct * 10000 / n) : 0;
-    snprintf(buf, 16, "%lu.%02lu", (unsigned long)(bp / 100), (unsigned long)(bp % 100));
+    fw_format(buf, 16, "%lu.%02lu", (unsigned long)(bp / 100), (unsigned long)(bp % 100));
     return buf;
 }
 
 /* "0.0500" */
 static const char* decimal(float v, char* buf) {
     uint32_t x = (uint32_t)(v * 10000.f + 0.5f);
-    snprintf(buf, 16, "%lu.%04lu", (unsigned long)(x / 10000), (unsigned long)(x % 10000));
+    fw_format(buf, 16, "%lu.%04lu", (unsigned long)(x / 10000), (unsigned long)(x % 10000));
     return buf;
 }
 
@@ -162,7 +162,7 @@ static void calibrate(void) {
  * take ~6e9 instructions); "n/a" off the device. */
 static const char* per_image(uint64_t ticks, uint32_t n, char* buf) {
     if (!g_ticks_per_minstr || !n) return "n/a";
-    snprintf(buf, 24, "%lu", (unsigned long)(ticks * 1000000u / g_ticks_per_minstr / n));
+    fw_format(buf, 24, "%lu", (unsigned long)(ticks * 1000000u / g_ticks_per_minstr / n));
     return buf;
 }
 
@@ -197,26 +197,26 @@ static int report(const char* what, const eval_result* r, uint32_t min_bp, int j
     char a[24], b[24];
     if (!r->n) return 0;
     if (r->int8_only) {
-        printf("%s: %lu images: int8 accuracy %s%% (per-row scales; int8 weights only)\n", what, (unsigned long)r->n,
+        fw_print("%s: %lu images: int8 accuracy %s%% (per-row scales; int8 weights only)\n", what, (unsigned long)r->n,
                percent(r->int8_ok, r->n, b));
-        printf("%s: inference %s instructions/image int8\n", what, per_image(r->int8_ticks, r->n, b));
+        fw_print("%s: inference %s instructions/image int8\n", what, per_image(r->int8_ticks, r->n, b));
         if (judge && (uint64_t)r->int8_ok * 10000 < (uint64_t)min_bp * r->n) {
-            printf("FAIL: %s: int8 accuracy below the required %lu.%02lu%%\n", what, (unsigned long)(min_bp / 100),
+            fw_print("FAIL: %s: int8 accuracy below the required %lu.%02lu%%\n", what, (unsigned long)(min_bp / 100),
                    (unsigned long)(min_bp % 100));
             return 1;
         }
         return 0;
     }
-    printf("%s: %lu images: float accuracy %s%%, int8 accuracy %s%% (per-row scales)\n", what,
+    fw_print("%s: %lu images: float accuracy %s%%, int8 accuracy %s%% (per-row scales)\n", what,
            (unsigned long)r->n, percent(r->float_ok, r->n, a), percent(r->int8_ok, r->n, b));
-    printf("%s: inference %s instructions/image float, ", what, per_image(r->float_ticks, r->n, a));
-    printf("%s int8\n", per_image(r->int8_ticks, r->n, b));
+    fw_print("%s: inference %s instructions/image float, ", what, per_image(r->float_ticks, r->n, a));
+    fw_print("%s int8\n", per_image(r->int8_ticks, r->n, b));
     int bad = 0;
     /* |int8 - float| <= 0.5 points, in whole images: 200 * |diff| <= n */
     uint32_t diff = r->int8_ok > r->float_ok ? r->int8_ok - r->float_ok : r->float_ok - r->int8_ok;
-    if (200u * diff > r->n) printf("FAIL: %s: int8 is more than 0.5 points from float\n", what), bad = 1;
+    if (200u * diff > r->n) fw_print("FAIL: %s: int8 is more than 0.5 points from float\n", what), bad = 1;
     if (judge && (uint64_t)r->float_ok * 10000 < (uint64_t)min_bp * r->n)
-        printf("FAIL: %s: float accuracy below the required %lu.%02lu%%\n", what,
+        fw_print("FAIL: %s: float accuracy below the required %lu.%02lu%%\n", what,
                (unsigned long)(min_bp / 100), (unsigned long)(min_bp % 100)), bad = 1;
     return bad;
 }
@@ -257,7 +257,7 @@ static settings defaults_for(const char* model) {
 int run_mnist(int argc, char** argv) {
     int st;
     if (argc < 6) {
-        printf("usage: DATA_DIR N_TRAIN N_VALID N_TEST MIN_ACCURACY [OUT] [model=NAME hidden=N batch=N lr=X "
+        fw_print("usage: DATA_DIR N_TRAIN N_VALID N_TEST MIN_ACCURACY [OUT] [model=NAME hidden=N batch=N lr=X "
                "momentum=X epochs=N init=FILE] (got %d words)\n", argc - 1);
         return 2;
     }
@@ -336,12 +336,12 @@ int run_mnist(int argc, char** argv) {
         const size_t float_need = need;
         config.flags = SGDX_INT8_ONLY;
         if ((st = check(sgdx_model_arena_size(&config, &need), NULL, "sgdx_model_arena_size"))) return st;
-        printf("%s: float weights need %lu bytes of arena: more than %u; int8 weights only: %lu\n", model_name,
+        fw_print("%s: float weights need %lu bytes of arena: more than %u; int8 weights only: %lu\n", model_name,
                (unsigned long)float_need, ARENA_BYTES, (unsigned long)need);
     }
     const int int8_only = (config.flags & SGDX_INT8_ONLY) != 0;
     if (need + batch_bytes > ARENA_BYTES) {
-        printf("firmware: error: %s (batch %lu) needs %lu bytes of arena and %lu for a batch of images: more than "
+        fw_print("firmware: error: %s (batch %lu) needs %lu bytes of arena and %lu for a batch of images: more than "
                "the %u-byte arena\n", model_name, (unsigned long)set.batch, (unsigned long)need,
                (unsigned long)batch_bytes, ARENA_BYTES);
         return 2;
@@ -350,22 +350,22 @@ int run_mnist(int argc, char** argv) {
     uint8_t* labels = images + (size_t)set.batch * PIXELS;
     if ((st = check(sgdx_create_model(g_arena, need, &config, 0, &model), NULL, "sgdx_create_model"))) return st;
     char lr_text[16], lr_end_text[16], mom_text[16];
-    printf("sgdx %s: %s", board_is_device() ? "firmware: Cortex-M4F" : "host", model_name);
+    fw_print("sgdx %s: %s", board_is_device() ? "firmware: Cortex-M4F" : "host", model_name);
     if (strcmp(model_name, "mlp") == 0)
-        for (int i = 0; i < SGDX_MAX_HIDDEN && config.hidden[i]; ++i) printf("%s%lu", i ? "," : " ", (unsigned long)config.hidden[i]);
+        for (int i = 0; i < SGDX_MAX_HIDDEN && config.hidden[i]; ++i) fw_print("%s%lu", i ? "," : " ", (unsigned long)config.hidden[i]);
     if (n_train == 0) {
-        printf(", inference only, batch %lu\n", (unsigned long)set.batch);
+        fw_print(", inference only, batch %lu\n", (unsigned long)set.batch);
     } else {
-        printf(", batch %lu, lr %s", (unsigned long)set.batch, decimal(set.lr, lr_text));
-        if (set.lr_end != set.lr) printf(" falling to %s", decimal(set.lr_end, lr_end_text));
-        printf(", momentum %s, %lu epoch(s)\n", decimal(set.momentum, mom_text), (unsigned long)set.epochs);
+        fw_print(", batch %lu, lr %s", (unsigned long)set.batch, decimal(set.lr, lr_text));
+        if (set.lr_end != set.lr) fw_print(" falling to %s", decimal(set.lr_end, lr_end_text));
+        fw_print(", momentum %s, %lu epoch(s)\n", decimal(set.momentum, mom_text), (unsigned long)set.epochs);
     }
-    printf("arena: %lu bytes model + %lu bytes batch of %u\n", (unsigned long)need, (unsigned long)batch_bytes,
+    fw_print("arena: %lu bytes model + %lu bytes batch of %u\n", (unsigned long)need, (unsigned long)batch_bytes,
            ARENA_BYTES);
     if (init) {
         if ((st = check(sgdx_load_stream(model, read_fd, &init_fd, (size_t)init_size), model, "sgdx_load_stream"))) return st;
         close(init_fd);
-        printf("weights loaded from %s\n", init);
+        fw_print("weights loaded from %s\n", init);
     }
 
     const long heap_calls = board_heap_calls(), heap_grown = board_heap_grown();
@@ -386,7 +386,7 @@ int run_mnist(int argc, char** argv) {
             train_ticks += board_ticks() - t0;
             loss_sum += loss, ++steps;
             if ((i + k) / 10000 != i / 10000 || i + k == n_train) /* about every 10,000 images */
-                printf("  epoch %lu: %lu images, mean loss so far %d.%03d\n", (unsigned long)epoch + 1,
+                fw_print("  epoch %lu: %lu images, mean loss so far %d.%03d\n", (unsigned long)epoch + 1,
                        (unsigned long)(i + k), (int)(loss_sum / steps), (int)(loss_sum / steps * 1000) % 1000);
         }
     }
@@ -394,7 +394,7 @@ int run_mnist(int argc, char** argv) {
     if (n_train) {
         const uint32_t trained = n_train * set.epochs;
         char buf[24];
-        printf("trained on %lu images: %s instructions/image, %lu images/s (wall clock)\n", (unsigned long)trained,
+        fw_print("trained on %lu images: %s instructions/image, %lu images/s (wall clock)\n", (unsigned long)trained,
                per_image(train_ticks, trained, buf),
                cs1 > cs0 ? (unsigned long)((uint64_t)trained * 100 / (cs1 - cs0)) : 0ul);
     }
@@ -408,7 +408,7 @@ int run_mnist(int argc, char** argv) {
 
     /* Save -> load round trip through the file: the same predictions after. */
     if (out && int8_only) {
-        printf("weights: an int8-only model has no float weights to write to %s\n", out);
+        fw_print("weights: an int8-only model has no float weights to write to %s\n", out);
     } else if (out) {
         uint32_t before[2], after[2];
         int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -427,28 +427,28 @@ int run_mnist(int argc, char** argv) {
             (st = check(sgdx_predict_int8(model, images, &after[1]), model, "sgdx_predict_int8")))
             return st;
         close(fd);
-        printf("weights: %ld-byte safetensors written to %s and read back; test image 0 (label %u): "
+        fw_print("weights: %ld-byte safetensors written to %s and read back; test image 0 (label %u): "
                "predicted %lu (float), %lu (int8)\n", size, out, labels[0], (unsigned long)after[0],
                (unsigned long)after[1]);
         if (before[0] != after[0] || before[1] != after[1])
-            printf("FAIL: predictions changed across save and load\n"), bad = 1;
+            fw_print("FAIL: predictions changed across save and load\n"), bad = 1;
     }
 
     if (board_heap_calls() >= 0) {
         const long used = board_heap_calls() - heap_calls, grown = board_heap_grown() - heap_grown;
-        printf("heap: %ld allocations, %ld bytes grown during training and evaluation; %ld bytes in all (stdio)\n",
+        fw_print("heap: %ld allocations, %ld bytes grown during training and evaluation; %ld bytes in all\n",
                used, grown, board_heap_grown());
-        if (used || grown) printf("FAIL: the heap was used after set-up\n"), bad = 1;
+        if (used || grown) fw_print("FAIL: the heap was used after set-up\n"), bad = 1;
     }
     if (board_stack_size()) {
-        printf("stack high-water: %lu of %lu bytes\n", (unsigned long)board_stack_used(),
+        fw_print("stack high-water: %lu of %lu bytes\n", (unsigned long)board_stack_used(),
                (unsigned long)board_stack_size());
-        printf("RAM budget: arena %lu (model) + %lu (batch) + stack %lu = %lu of %u bytes\n", (unsigned long)need,
+        fw_print("RAM budget: arena %lu (model) + %lu (batch) + stack %lu = %lu of %u bytes\n", (unsigned long)need,
                (unsigned long)batch_bytes, (unsigned long)board_stack_used(),
                (unsigned long)(need + batch_bytes + board_stack_used()), 256u * 1024u);
-        printf("calibration: %lu.%03lu SysTick ticks per 1000 instructions\n",
+        fw_print("calibration: %lu.%03lu SysTick ticks per 1000 instructions\n",
                (unsigned long)(g_ticks_per_minstr / 1000), (unsigned long)(g_ticks_per_minstr % 1000));
     }
-    printf(bad ? "RESULT: FAIL\n" : "RESULT: PASS\n");
+    fw_print(bad ? "RESULT: FAIL\n" : "RESULT: PASS\n");
     return bad;
 }
