@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
+#include <iterator>
 
 #include "../core/architecture.hpp"
 #include "../runtime/error.hpp"
@@ -214,6 +216,28 @@ TrainingDefaults default_training(const std::string& architecture) {
     d.optimizer = t.optimizer, d.lr = t.lr, d.momentum = t.momentum, d.lr_gamma = t.lr_gamma;
     d.schedule = t.schedule, d.epochs = int(t.epochs);
     return d;
+}
+
+std::string default_help(const std::string& setting) {
+    static const char* const kSettings[] = {"optimizer", "lr", "momentum", "lr_gamma", "schedule", "epochs"};
+    if (std::find(std::begin(kSettings), std::end(kSettings), setting) == std::end(kSettings))
+        throw Error("no training setting '" + setting + "'");
+    const auto value = [&](const core::Training& t) -> std::string {
+        if (setting == "optimizer") return t.optimizer;
+        if (setting == "schedule") return t.schedule;
+        if (setting == "epochs") return std::to_string(t.epochs);
+        if (setting == "momentum" && std::string(t.optimizer) != "sgd") return "";  // Adam's has none
+        char text[32];
+        std::snprintf(text, sizeof text, "%g", setting == "lr" ? t.lr : setting == "momentum" ? t.momentum : t.lr_gamma);
+        return text;
+    };
+    std::string help = value(core::kCustomTraining);
+    for (uint32_t i = 0; i < core::kArchCount; ++i) {
+        const std::string own = value(core::kArchitectures[i].training);
+        if (!own.empty() && own != value(core::kCustomTraining))
+            help += std::string("; ") + core::kArchitectures[i].name + " " + own;
+    }
+    return help;
 }
 
 SgdOptions default_sgd(const std::string& architecture) {

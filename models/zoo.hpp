@@ -74,6 +74,11 @@ struct TrainingDefaults {
 };
 TrainingDefaults default_training(const std::string& architecture);
 
+// For --help: a training setting's default ("optimizer", "lr", "momentum",
+// "lr_gamma", "schedule" or "epochs"), then each named model's own where it
+// differs: "2; lenet 3; bncnn 1" for "epochs" (momentum: the SGD models').
+std::string default_help(const std::string& setting);
+
 // A model's sensible SGD settings: the tutorial's lr 0.5 for the logistic model;
 // lr 0.1 with momentum 0.9 (its CNN chapter's) for the networks.
 SgdOptions default_sgd(const std::string& architecture);

@@ -826,28 +826,28 @@ int main(int argc, char** argv) {
     TrainOptions t;
     CLI::App* train = app.add_subcommand("train", "Train the model on an IDX image/label set (MNIST by default)");
     t.data.add_to(train, true);
-    train->add_option("--epochs", t.epochs, "Passes over the training set (default: the model's: 2, the tutorial's; lenet 3; bncnn 1)")
+    train->add_option("--epochs", t.epochs, "Passes over the training set (default: " + default_help("epochs") + ")")
         ->check(whole_number(0, 100000));
     train->add_option("--optimizer", t.optimizer,
                       "sgd, adam or adamw, with PyTorch's update rules (Adam and AdamW: PyTorch's defaults, lr 1e-3, "
                       "betas 0.9,0.999, eps 1e-8; weight decay 0 for Adam, 1e-2 for AdamW, whose decay is decoupled) "
-                      "(default: sgd; the model's own for bncnn)")
+                      "(default: " + default_help("optimizer") + ")")
         ->check(CLI::IsMember(optimizer_names()));
     train->add_option("--schedule", t.schedule,
                       "How the learning rate changes: step (StepLR by --lr-gamma after every epoch), onecycle "
                       "(PyTorch's OneCycleLR over the run, peaking at --lr, its momentum/beta1 cycled 0.95-0.85), or "
                       "cosine (CosineAnnealingLR from --lr to 0 over the run); both stepped after every batch "
-                      "(default: step; the model's own for bncnn)")
+                      "(default: " + default_help("schedule") + ")")
         ->check(CLI::IsMember(schedule_names()));
-    train->add_option("--lr", t.lr, "Learning rate (default: 0.5 for logistic, the tutorial's 0.1 for the networks; lenet 0.05; "
-                                    "1e-3 with adam and adamw)");
+    train->add_option("--lr", t.lr, "Learning rate (default: " + default_help("lr") +
+                                    "; 1e-3 with an --optimizer adam or adamw that is not the model's own)");
     train->add_option("--batch-size", t.batch_size, "Training batch size (validation uses twice this)")
         ->capture_default_str()->check(whole_number(1, 1 << 20));
     train->add_option("--lr-gamma", t.lr_gamma,
-                      "Multiply the learning rate by this after every epoch, as PyTorch's StepLR(1, gamma) "
-                      "(default 1: constant; lenet 0.7)")
+                      "Multiply the learning rate by this after every epoch, as PyTorch's StepLR(1, gamma); 1 keeps it "
+                      "constant (default: " + default_help("lr_gamma") + ")")
         ->check(CLI::Range(1e-6, 1.0));
-    train->add_option("--momentum", t.momentum, "SGD momentum, in [0, 1) (default: 0 for logistic, 0.9 for the networks)");
+    train->add_option("--momentum", t.momentum, "SGD momentum, in [0, 1) (default: " + default_help("momentum") + ")");
     train->add_option("--weight-decay", t.weight_decay,
                       "L2 penalty (default 0; adamw: decoupled weight decay, default 1e-2)");
     train->add_option("--betas", t.betas, "Adam's and AdamW's betas B1,B2, each in [0, 1) (default 0.9,0.999)")

@@ -107,6 +107,24 @@ TEST_CASE("every named architecture's training defaults are settings sgdx train 
         CAPTURE(core::kArchitectures[i].name);
         check(default_training(core::kArchitectures[i].name), core::kArchitectures[i].training);
     }
+    // --help lists each model's own defaults.
+    for (uint32_t i = 0; i < core::kArchCount; ++i) {
+        const core::Architecture& a = core::kArchitectures[i];
+        const core::Training& t = a.training;
+        CAPTURE(a.name);
+        const std::string name = std::string("; ") + a.name + " ";
+        CHECK((std::string(t.optimizer) == core::kCustomTraining.optimizer) ==
+              (default_help("optimizer").find(name + t.optimizer) == std::string::npos));
+        CHECK((std::string(t.schedule) == core::kCustomTraining.schedule) ==
+              (default_help("schedule").find(name + t.schedule) == std::string::npos));
+        CHECK((t.epochs == core::kCustomTraining.epochs) ==
+              (default_help("epochs").find(name + std::to_string(t.epochs)) == std::string::npos));
+        CHECK((t.lr == core::kCustomTraining.lr) == (default_help("lr").find(name) == std::string::npos));
+        CHECK((t.lr_gamma == core::kCustomTraining.lr_gamma) == (default_help("lr_gamma").find(name) == std::string::npos));
+    }
+    CHECK(default_help("epochs").rfind(std::to_string(core::kCustomTraining.epochs) + ";", 0) == 0);
+    CHECK(default_help("momentum").find("; bncnn") == std::string::npos);  // Adam: no momentum to tell
+    CHECK_THROWS_AS(default_help("betas"), Error);
     // A network without a name of its own: the tutorial's CNN chapter's.
     check(default_training("sequential"), core::kCustomTraining);
     CHECK(default_training("sequential").optimizer == "sgd");
