@@ -45,6 +45,8 @@ Shape Conv2d::configure(const Shape& input) {
         for (size_t kj = 0; kj < k_; ++kj)
             for (size_t ci = 0; ci < cin_; ++ci) torch_column_[(ki * k_ + kj) * cin_ + ci] = (ci * k_ + ki) * k_ + kj;
     weight_cl_.resize(cout_ * patch());
+    weight_flipped_.resize(cout_ * patch());
+    zero_bias_.assign(cin_, 0.f);
     return {cout_, oh_, ow_};
 }
 
@@ -212,6 +214,17 @@ const float* Conv2d::patch_weight() {
 // x: (B, in, H, W) -> y: (B, out, OH, OW) (either channels-last in a Sequential)
 void Conv2d::forward(const float* x, size_t batch, float* y) {
     const auto& k = active_kernels();
+    if (direct(k)) {
+        // Whole samples per part, channels-last in and out: nothing saved for backward.
+        saved_for_ = nullptr;
+        const size_t parts = parts_for(batch);
+        thread_pool().run(parts, [&](size_t part) {
+            const size_t b0 = batch * part / parts, b1 = batch * (part + 1) / parts;
+            k.conv_forward_cl(x + b0 * in_features(), weight.value.data(), bias.value.data(),
+                              y + b0 * out_features(), conv_shape(b1 - b0));
+        });
+        return;
+    }
     const float* wt = patch_weight();
     const size_t parts = parts_for(batch), chunk = chunk_samples(), P = pixels(), D = patch();
     if (scratch_.size() < parts) scratch_.resize(parts);
@@ -250,9 +263,33 @@ void Conv2d::forward(const float* x, size_t batch, float* y) {
     });
 }
 
+// Part 0 of a backward adds into the gradients; the others into their own
+// buffers, cleared here and summed in part order by sum_part_grads (the same
+// results for a given thread count).
+void Conv2d::part_grads(size_t part, float*& dw, float*& db) {
+    dw = weight.grad.data();
+    db = bias.grad.data();
+    if (part == 0) return;
+    Scratch& s = scratch_[part];
+    s.dw.assign(cout_ * patch(), 0.f);
+    s.db.assign(cout_, 0.f);
+    dw = s.dw.data();
+    db = s.db.data();
+}
+
+void Conv2d::sum_part_grads(size_t parts) {
+    float* dw = weight.grad.data();
+    float* db = bias.grad.data();
+    for (size_t part = 1; part < parts; ++part) {
+        for (size_t i = 0; i < cout_ * patch(); ++i) dw[i] += scratch_[part].dw[i];
+        for (size_t c = 0; c < cout_; ++c) db[c] += scratch_[part].db[c];
+    }
+}
+
 // x: (B, in, H, W), dy: (B, out, OH, OW) -> weight.grad, bias.grad, dx: (B, in, H, W)
 void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) {
     const auto& k = active_kernels();
+    if (direct(k)) return backward_direct(k, x, dy, batch, dx);
     const float* wt = dx ? patch_weight() : nullptr;
     const size_t parts = parts_for(batch), chunk = chunk_samples(), P = pixels(), D = patch();
     if (scratch_.size() < parts) scratch_.resize(parts);
@@ -274,16 +311,9 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
     // so stride 1 keeps gemm + col2im.
     const bool direct_dx = cl_patches() && stride_ > 1 && k.conv_input_grad_cl;
     thread_pool().run(parts, [&](size_t part) {
-        // Part 0 adds into the gradients; the others into their own buffers, summed below.
         Scratch& s0 = scratch_[part];
-        float* dw = weight.grad.data();
-        float* db = bias.grad.data();
-        if (part > 0) {
-            s0.dw.assign(cout_ * D, 0.f);
-            s0.db.assign(cout_, 0.f);
-            dw = s0.dw.data();
-            db = s0.db.data();
-        }
+        float *dw, *db;
+        part_grads(part, dw, db);
         if (via_dwt) s0.dwt.assign(D * cout_, 0.f);
         const size_t end = batch * (part + 1) / parts;
         for (size_t b0 = batch * part / parts; b0 < end; b0 += chunk) {
@@ -345,12 +375,50 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
                     dw[c * D + (cl ? torch_column_[d] : d)] += by_pixel ? s0.dwt[d * cout_ + c] : s0.dwt[c * D + d];
         }
     });
-    float* dw = weight.grad.data();
-    float* db = bias.grad.data();
-    for (size_t part = 1; part < parts; ++part) {
-        for (size_t i = 0; i < cout_ * D; ++i) dw[i] += scratch_[part].dw[i];
-        for (size_t c = 0; c < cout_; ++c) db[c] += scratch_[part].db[c];
+    sum_part_grads(parts);
+}
+
+// The direct kernels, whole samples per part: the weight gradient from x and dy
+// as they are; the input gradient by conv_input_grad_cl from stride 2 (each input
+// pixel gathers its taps), with stride 1 as a forward convolution of dy with the
+// flipped kernel (its windows are all alike), else through gemm + col2im.
+void Conv2d::backward_direct(const kernels::KernelSet& k, const float* x, const float* dy, size_t batch, float* dx) {
+    const size_t parts = parts_for(batch), D = patch();
+    if (scratch_.size() < parts) scratch_.resize(parts);
+    const bool gather_dx = dx && stride_ > 1 && k.conv_input_grad_cl && in_cl_;
+    const bool flip_dx = dx && stride_ == 1 && pad_ < k_;
+    const float* wt = dx && !flip_dx ? patch_weight() : nullptr;  // (out, k, k, in) when in is channels-last
+    if (flip_dx) {
+        const float* w = weight.value.data();  // (out, in, k, k) -> (in, out, k, k) turned round
+        for (size_t co = 0; co < cout_; ++co)
+            for (size_t ci = 0; ci < cin_; ++ci)
+                for (size_t t = 0; t < k_ * k_; ++t)
+                    weight_flipped_[(ci * cout_ + co) * k_ * k_ + k_ * k_ - 1 - t] = w[(co * cin_ + ci) * k_ * k_ + t];
     }
+    thread_pool().run(parts, [&](size_t part) {
+        Scratch& s = scratch_[part];
+        float *dw, *db;
+        part_grads(part, dw, db);
+        const size_t b0 = batch * part / parts, n = batch * (part + 1) / parts - b0;
+        const float* xs = x + b0 * in_features();
+        const float* g = dy + b0 * out_features();
+        k.conv_weight_grad_cl(xs, g, dw, db, conv_shape(n));
+        if (!dx) return;
+        float* d = dx + b0 * in_features();
+        if (gather_dx) {
+            k.conv_input_grad_cl(g, wt, d, conv_shape(n));
+        } else if (flip_dx) {
+            const kernels::ConvShape flipped{n, oh_, ow_, cout_, h_, w_, cin_, k_, 1, k_ - 1 - pad_};
+            k.conv_forward_cl(g, weight_flipped_.data(), zero_bias_.data(), d, flipped);
+        } else {
+            // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
+            if (s.dcols.size() < n * pixels() * D) s.dcols.resize(n * pixels() * D);
+            if (s.padded.size() < padded_size()) s.padded.resize(padded_size());
+            k.gemm(false, false, n * pixels(), D, cout_, g, cout_, wt, D, s.dcols.data(), D, false);
+            col2im(s.dcols.data(), n, d, s.padded.data());
+        }
+    });
+    sum_part_grads(parts);
 }
 
 }  // namespace sgdx

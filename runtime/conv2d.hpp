@@ -1,10 +1,12 @@
 #pragma once
 // nn.Conv2d (square kernel, equal stride and zero padding on both axes), with
-// PyTorch's default initialisation. Computed as im2col + the kernels' gemm, a
-// chunk of samples at a time so a chunk's patch matrix stays in cache, chunks
-// split over the thread pool.
+// PyTorch's default initialisation. Between channels-last layers of a Sequential,
+// computed by the kernel set's direct convolutions where it has them (no patch
+// matrix); otherwise as im2col + the kernels' gemm, a chunk of samples at a time
+// so a chunk's patch matrix stays in cache. Whole samples split over the thread pool.
 #include <vector>
 
+#include "kernels/kernels.hpp"
 #include "module.hpp"
 #include "rng.hpp"
 
@@ -47,6 +49,15 @@ private:
     // order: one contiguous copy of k·in values per kernel row. With one channel
     // both orders are the same bytes, and the plain path's tricks apply.
     bool cl_patches() const { return in_cl_ && cin_ > 1; }
+    // Where the kernel set has them, a conv whose input and output are channels-last
+    // (one input channel is either layout) runs the direct kernels: no patch matrix.
+    bool direct(const kernels::KernelSet& k) const {
+        return k.conv_forward_cl && k.conv_weight_grad_cl && (in_cl_ || cin_ == 1) && out_cl_;
+    }
+    kernels::ConvShape conv_shape(size_t n) const { return {n, h_, w_, cin_, oh_, ow_, cout_, k_, stride_, pad_}; }
+    // With stride 1 the input gradient is a forward convolution of dy with the
+    // kernel turned round and its channels swapped: (in, out, k, k), bias 0.
+    std::vector<float> weight_flipped_, zero_bias_;
     std::vector<size_t> torch_column_;  // patch column (ki, kj, ci) -> PyTorch's (ci, ki, kj)
     std::vector<float> weight_cl_;      // weight with its columns in (ki, kj, ci) order
     // The weight in the patch matrix's column order (permuted into weight_cl_ if needed).
@@ -73,6 +84,9 @@ private:
     const float* saved_for_ = nullptr;
     size_t saved_batch_ = 0;
     Scratch& scratch(size_t part, size_t n);
+    void part_grads(size_t part, float*& dw, float*& db);
+    void sum_part_grads(size_t parts);
+    void backward_direct(const kernels::KernelSet& k, const float* x, const float* dy, size_t batch, float* dx);
     size_t parts_for(size_t batch) const;
 };
 

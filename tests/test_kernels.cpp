@@ -383,3 +383,118 @@ TEST_CASE("conv_input_grad_cl: the reference equals the scattered sum, every set
         }
     }
 }
+
+namespace {
+// The shapes the direct convolutions are tried on: channel counts around the vector
+// widths (4, 8, 16 lanes), strides 1-3, ragged planes, the networks' own layers.
+struct ConvCase {
+    size_t n, h, w, cin, cout, k, stride, pad;
+};
+const ConvCase kConvCases[] = {
+    {2, 28, 28, 1, 16, 3, 2, 1}, {2, 14, 14, 16, 16, 3, 2, 1}, {3, 7, 7, 16, 10, 3, 2, 1}, {2, 28, 28, 1, 16, 5, 1, 0},
+    {2, 12, 12, 16, 32, 5, 1, 0}, {2, 9, 8, 17, 5, 3, 2, 1},   {1, 10, 7, 33, 7, 3, 3, 2}, {2, 5, 6, 3, 4, 2, 1, 0},
+    {1, 8, 9, 8, 3, 5, 2, 2},    {2, 6, 5, 64, 9, 1, 1, 0},    {1, 11, 4, 15, 16, 4, 3, 1}, {1, 30, 31, 2, 40, 3, 1, 1},
+    {2, 14, 14, 32, 64, 3, 1, 1}, {1, 4, 40, 1, 3, 3, 1, 1}};
+
+kernels::ConvShape conv_shape(const ConvCase& c) {
+    return {c.n, c.h, c.w, c.cin, (c.h + 2 * c.pad - c.k) / c.stride + 1, (c.w + 2 * c.pad - c.k) / c.stride + 1,
+            c.cout, c.k, c.stride, c.pad};
+}
+
+// fn(shape) for every case, its sizes captured for a failure's message.
+template <class Fn>
+void for_each_conv_case(Fn&& fn) {
+    for (const ConvCase& c : kConvCases) {
+        CAPTURE(c.h); CAPTURE(c.w); CAPTURE(c.cin); CAPTURE(c.cout); CAPTURE(c.k); CAPTURE(c.stride); CAPTURE(c.pad);
+        fn(conv_shape(c));
+    }
+}
+
+// A tap's input index, or -1 outside the plane.
+long conv_in(size_t o, size_t k, const kernels::ConvShape& s, size_t size) {
+    const long i = long(o * s.stride + k) - long(s.pad);
+    return i < 0 || i >= long(size) ? -1 : i;
+}
+}  // namespace
+
+TEST_CASE("conv_forward_cl: the reference equals the definition, every set that has it equals the reference") {
+    Rng rng(21);
+    for_each_conv_case([&](const kernels::ConvShape& s) {
+        auto x = random_floats(rng, s.n * s.h * s.w * s.cin);
+        auto w = random_floats(rng, s.cout * s.cin * s.k * s.k);  // (cout, cin, k, k)
+        auto b = random_floats(rng, s.cout);
+        std::vector<double> want(s.n * s.oh * s.ow * s.cout);
+        for (size_t n = 0; n < s.n; ++n)
+            for (size_t oi = 0; oi < s.oh; ++oi)
+                for (size_t oj = 0; oj < s.ow; ++oj)
+                    for (size_t co = 0; co < s.cout; ++co) {
+                        double sum = b[co];
+                        for (size_t ki = 0; ki < s.k; ++ki)
+                            for (size_t kj = 0; kj < s.k; ++kj) {
+                                const long i = conv_in(oi, ki, s, s.h), j = conv_in(oj, kj, s, s.w);
+                                if (i < 0 || j < 0) continue;
+                                for (size_t ci = 0; ci < s.cin; ++ci)
+                                    sum += double(x[((n * s.h + size_t(i)) * s.w + size_t(j)) * s.cin + ci]) *
+                                           double(w[((co * s.cin + ci) * s.k + ki) * s.k + kj]);
+                            }
+                        want[((n * s.oh + oi) * s.ow + oj) * s.cout + co] = sum;
+                    }
+        std::vector<float> ref(want.size(), std::numeric_limits<float>::quiet_NaN());
+        kernels::conv_forward_cl_reference(x.data(), w.data(), b.data(), ref.data(), s);
+        double worst = 0;
+        for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(ref[i] - want[i]) / (1 + std::fabs(want[i])));
+        CHECK(worst < kDotTol);
+        for (auto* k : kernels::available()) {
+            if (!k->conv_forward_cl) continue;
+            CAPTURE(k->name);
+            std::vector<float> got(want.size() + 3, std::numeric_limits<float>::quiet_NaN());
+            k->conv_forward_cl(x.data(), w.data(), b.data(), got.data(), s);
+            CHECK(max_rel_error(got.data(), ref.data(), want.size()) < kDotTol);
+            for (size_t i = want.size(); i < got.size(); ++i) CHECK(std::isnan(got[i]));  // nothing written past y
+        }
+    });
+}
+
+TEST_CASE("conv_weight_grad_cl: the reference equals the definition, every set that has it equals the reference") {
+    Rng rng(22);
+    for_each_conv_case([&](const kernels::ConvShape& s) {
+        auto x = random_floats(rng, s.n * s.h * s.w * s.cin);
+        auto dy = random_floats(rng, s.n * s.oh * s.ow * s.cout);
+        auto dw0 = random_floats(rng, s.cout * s.cin * s.k * s.k);  // accumulated into
+        auto db0 = random_floats(rng, s.cout);
+        std::vector<double> want(dw0.begin(), dw0.end()), want_b(db0.begin(), db0.end());
+        for (size_t n = 0; n < s.n; ++n)
+            for (size_t oi = 0; oi < s.oh; ++oi)
+                for (size_t oj = 0; oj < s.ow; ++oj)
+                    for (size_t co = 0; co < s.cout; ++co) {
+                        const double g = dy[((n * s.oh + oi) * s.ow + oj) * s.cout + co];
+                        want_b[co] += g;
+                        for (size_t ki = 0; ki < s.k; ++ki)
+                            for (size_t kj = 0; kj < s.k; ++kj) {
+                                const long i = conv_in(oi, ki, s, s.h), j = conv_in(oj, kj, s, s.w);
+                                if (i < 0 || j < 0) continue;
+                                for (size_t ci = 0; ci < s.cin; ++ci)
+                                    want[((co * s.cin + ci) * s.k + ki) * s.k + kj] +=
+                                        g * double(x[((n * s.h + size_t(i)) * s.w + size_t(j)) * s.cin + ci]);
+                            }
+                    }
+        std::vector<float> ref = dw0, ref_b = db0;
+        kernels::conv_weight_grad_cl_reference(x.data(), dy.data(), ref.data(), ref_b.data(), s);
+        double worst = 0;
+        for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(ref[i] - want[i]) / (1 + std::fabs(want[i])));
+        for (size_t i = 0; i < want_b.size(); ++i)
+            worst = std::max(worst, std::fabs(ref_b[i] - want_b[i]) / (1 + std::fabs(want_b[i])));
+        CHECK(worst < kDotTol);
+        for (auto* k : kernels::available()) {
+            if (!k->conv_weight_grad_cl) continue;
+            CAPTURE(k->name);
+            std::vector<float> got = dw0, got_b = db0;
+            k->conv_weight_grad_cl(x.data(), dy.data(), got.data(), got_b.data(), s);
+            CHECK(max_rel_error(got.data(), ref.data(), got.size()) < kDotTol);
+            CHECK(max_rel_error(got_b.data(), ref_b.data(), got_b.size()) == 0);  // the same order
+            got = dw0;
+            k->conv_weight_grad_cl(x.data(), dy.data(), got.data(), nullptr, s);  // no bias
+            CHECK(max_rel_error(got.data(), ref.data(), got.size()) < kDotTol);
+        }
+    });
+}

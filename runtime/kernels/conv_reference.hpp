@@ -1,6 +1,6 @@
 #pragma once
-// The reference for KernelSet::conv_input_grad_cl: plain loops, the sum over
-// (ki, kj, co) in that order. Header-only and outside reference(): the scalar set
+// The references for KernelSet::conv_input_grad_cl (plain loops, the sum over
+// (ki, kj, co) in that order), conv_forward_cl and conv_weight_grad_cl. Header-only and outside reference(): the scalar set
 // (and with it the Cortex-M4's C API and firmware) keeps the gemm + col2im path,
 // unchanged; the SIMD sets are tested against this, and the wasm set uses it.
 #include <cstddef>
@@ -62,6 +62,58 @@ inline void conv_dx_pixel_scalar(const float* dy, const float* wt, float* d, con
 // Same contract as KernelSet::conv_input_grad_cl.
 inline void conv_input_grad_cl_reference(const float* dy, const float* wt, float* dx, const ConvShape& s) {
     for_each_input_pixel(dx, s, [&](const ConvPixel& p, float* d) { conv_dx_pixel_scalar(dy, wt, d, s, p, 0); });
+}
+
+// Same contract as KernelSet::conv_forward_cl: per output value the bias, then the
+// taps in (ki, kj, ci) order.
+inline void conv_forward_cl_reference(const float* x, const float* w, const float* b, float* y, const ConvShape& s) {
+    for (size_t n = 0; n < s.n; ++n)
+        for (size_t oi = 0; oi < s.oh; ++oi)
+            for (size_t oj = 0; oj < s.ow; ++oj)
+                for (size_t co = 0; co < s.cout; ++co) {
+                    float acc = b[co];
+                    for (size_t ki = 0; ki < s.k; ++ki) {
+                        const size_t i = oi * s.stride + ki;
+                        if (i < s.pad || i - s.pad >= s.h) continue;
+                        for (size_t kj = 0; kj < s.k; ++kj) {
+                            const size_t j = oj * s.stride + kj;
+                            if (j < s.pad || j - s.pad >= s.w) continue;
+                            const float* xv = x + ((n * s.h + i - s.pad) * s.w + j - s.pad) * s.cin;
+                            for (size_t ci = 0; ci < s.cin; ++ci)
+                                acc += xv[ci] * w[((co * s.cin + ci) * s.k + ki) * s.k + kj];
+                        }
+                    }
+                    y[((n * s.oh + oi) * s.ow + oj) * s.cout + co] = acc;
+                }
+}
+
+// Same contract as KernelSet::conv_weight_grad_cl: per weight (and bias) one sum
+// over the samples' output pixels in order, then added.
+inline void conv_weight_grad_cl_reference(const float* x, const float* dy, float* dw, float* db, const ConvShape& s) {
+    for (size_t co = 0; co < s.cout; ++co)
+        for (size_t ci = 0; ci < s.cin; ++ci)
+            for (size_t ki = 0; ki < s.k; ++ki)
+                for (size_t kj = 0; kj < s.k; ++kj) {
+                    float acc = 0.f;
+                    for (size_t n = 0; n < s.n; ++n)
+                        for (size_t oi = 0; oi < s.oh; ++oi) {
+                            const size_t i = oi * s.stride + ki;
+                            if (i < s.pad || i - s.pad >= s.h) continue;
+                            for (size_t oj = 0; oj < s.ow; ++oj) {
+                                const size_t j = oj * s.stride + kj;
+                                if (j < s.pad || j - s.pad >= s.w) continue;
+                                acc += dy[((n * s.oh + oi) * s.ow + oj) * s.cout + co] *
+                                       x[((n * s.h + i - s.pad) * s.w + j - s.pad) * s.cin + ci];
+                            }
+                        }
+                    dw[((co * s.cin + ci) * s.k + ki) * s.k + kj] += acc;
+                }
+    if (db)
+        for (size_t co = 0; co < s.cout; ++co) {
+            float acc = 0.f;
+            for (size_t p = 0; p < s.n * s.oh * s.ow; ++p) acc += dy[p * s.cout + co];
+            db[co] += acc;
+        }
 }
 
 }  // namespace

@@ -84,6 +84,19 @@ struct KernelSet {
     // Optional: the scalar set leaves it null (the runtime then uses gemm + col2im);
     // conv_reference.hpp holds its reference.
     void (*conv_input_grad_cl)(const float* dy, const float* wt, float* dx, const ConvShape& shape) = nullptr;
+
+    // The forward of the same convolution, computed directly (no patch matrix):
+    //   x: (n, h, w, cin), w: (cout, cin, k, k) (PyTorch's layout), b: (cout) ->
+    //   y: (n, oh, ow, cout), y[b, oi, oj, co] = b[co] + Σ over the taps (ki, kj, ci) of
+    //   x[b, oi·stride + ki − pad, oj·stride + kj − pad, ci]·w[co, ci, ki, kj] (0 outside the plane).
+    // Optional (null: the runtime uses im2col + gemm); reference in conv_reference.hpp.
+    void (*conv_forward_cl)(const float* x, const float* w, const float* b, float* y, const ConvShape& shape) = nullptr;
+    // Its weight gradient, computed directly:
+    //   x: (n, h, w, cin), dy: (n, oh, ow, cout) -> dw: (cout, cin, k, k) += Σ over the
+    //   samples and output pixels of dy[b, oi, oj, co]·x[b, oi·stride + ki − pad, oj·stride + kj − pad, ci],
+    //   db: (cout) += Σ dy (if not null).
+    // Optional, like conv_forward_cl.
+    void (*conv_weight_grad_cl)(const float* x, const float* dy, float* dw, float* db, const ConvShape& shape) = nullptr;
 };
 
 // Momentum of a weight whose input is rarely nonzero (an MNIST border pixel)

@@ -12,6 +12,7 @@
 
 #include "class_blocks.hpp"
 #include "conv_reference.hpp"
+#include "conv_tiles.hpp"
 #include "gemm_tiles.hpp"
 #include "kernels.hpp"
 #include "softmax_tiles.hpp"
@@ -358,7 +359,8 @@ struct XsimdKernels {
     static KernelSet make(const char* name) {
         return KernelSet{name,         scale_u8,   linear_forward,      linear_backward,
                          softmax_xent, sgd_update, forward<uint8_t>, backward<uint8_t>,
-                         GemmTiles<XsimdVec<A>>::gemm, relu_forward, relu_backward, conv_input_grad_cl};
+                         GemmTiles<XsimdVec<A>>::gemm, relu_forward, relu_backward, conv_input_grad_cl,
+                         ConvTiles<XsimdVec<A>>::conv_forward_cl, ConvTiles<XsimdVec<A>>::conv_weight_grad_cl};
     }
 };
 

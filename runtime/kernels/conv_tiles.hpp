@@ -1,0 +1,363 @@
+#pragma once
+// KernelSet::conv_forward_cl and conv_weight_grad_cl for the SIMD sets, written
+// once over gemm_tiles.hpp's vector adaptor V: direct convolutions on
+// channels-last planes, with no patch matrix, for the small channel counts of
+// MNIST networks. The output channels lie along the vector lanes.
+//
+// Both work on one sample at a time through a zero-padded channels-last copy of
+// it, (H + 2 pad, W + 2 pad, in), so that every window lies inside. Along one row
+// of the copy the values a window reads for its kernel row ki are contiguous:
+// tap (kj, ci) sits at kj·in + ci from the window's corner, so the reduction over
+// a kernel row is one run of t = 0 .. k·in - 1.
+//
+// Forward: a tile of RR output rows by RC output columns by NV vectors of output
+// channels stays in registers over the whole reduction (k rows of k·in steps):
+// per step, NV weight vectors (packed, zero-padded to whole vectors) and one
+// broadcast input value per pixel, RR·RC·NV multiply-adds. The bias starts the
+// sums.
+// Weight gradient: a tile of KI kernel rows by T consecutive steps t by NV
+// vectors (and PX pixel phases when that is few) stays in registers over a
+// sample's output pixels: per pixel NV vectors of dy and one broadcast input per
+// (ki, t), KI·T·NV multiply-adds.
+// Internal linkage and no std:: templates, like gemm_tiles.hpp.
+#include <cstddef>
+#include <cstring>
+
+#include "class_blocks.hpp"
+#include "conv_reference.hpp"
+#include "gemm_tiles.hpp"
+#include "kernels.hpp"
+
+namespace sgdx::kernels {
+namespace {
+
+template <class V>
+struct ConvTiles {
+    using vec = typename V::type;
+    static constexpr size_t W = V::W;
+    // Accumulators a tile keeps: 24 of AVX-512's 32 registers, 12 of 16 elsewhere.
+    static constexpr size_t kAcc = 2 * V::kRows;
+    static constexpr size_t kMaxCols = 16, kMaxRows = 4, kMaxNV = 2;
+    static constexpr size_t kGroupFloats = size_t(48) << 10;
+
+    struct Buffers {
+        PackBuffer weights, padded, dy, grad;
+    };
+    static Buffers& buffers() {
+        SGDX_GEMM_PER_THREAD Buffers b;
+        return b;
+    }
+
+    // The padded copy's geometry.
+    struct Padded {
+        size_t wp, row;  // columns, floats per row
+        size_t size;     // floats, + W of slack read past the end by no tile
+    };
+    static Padded padded_geometry(const ConvShape& s) {
+        const size_t hp = s.h + 2 * s.pad, wp = s.w + 2 * s.pad;
+        return {wp, wp * s.cin, hp * wp * s.cin + W};
+    }
+
+    // Sample x: (h, w, cin) -> its padded copy. The border (and slack) is zeroed once
+    // per call (zero_border), the inside overwritten per sample.
+    static void pad_sample(const float* x, float* p, const ConvShape& s, const Padded& g) {
+        const size_t line = s.w * s.cin;
+        for (size_t i = 0; i < s.h; ++i)
+            std::memcpy(p + (i + s.pad) * g.row + s.pad * s.cin, x + i * line, line * sizeof(float));
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    struct Fwd {
+        const float* xp;  // the padded sample
+        size_t row;       // floats per padded row
+        size_t cs;        // floats between neighbouring output columns' windows: stride·cin
+        size_t rs;        // floats between neighbouring output rows' windows: stride·row
+        size_t k, kc;     // kernel size; steps per kernel row, k·cin
+        const float* w;   // packed weights of the block: (k, k·cin, NV·W)
+        const float* b;   // bias of the block, NV·W
+        float* y;         // the sample's output, (oh, ow, cout)
+        size_t ow, cout, co0;
+    };
+
+    template <size_t RR, size_t RC, size_t NV>
+    static void fwd_tile(const Fwd& f, size_t oi, size_t oj) {
+        vec acc[RR][RC][NV];
+        SGDX_UNROLL
+        for (size_t v = 0; v < NV; ++v) {
+            const vec bv = V::load(f.b + v * W);
+            SGDX_UNROLL
+            for (size_t q = 0; q < RR; ++q)
+                SGDX_UNROLL
+                for (size_t c = 0; c < RC; ++c) acc[q][c][v] = bv;
+        }
+        const float* wt = f.w;
+        for (size_t ki = 0; ki < f.k; ++ki) {
+            const float* xr = f.xp + oi * f.rs + ki * f.row + oj * f.cs;
+            for (size_t t = 0; t < f.kc; ++t, wt += NV * W) {
+                vec wv[NV];
+                SGDX_UNROLL
+                for (size_t v = 0; v < NV; ++v) wv[v] = V::load(wt + v * W);
+                SGDX_UNROLL
+                for (size_t q = 0; q < RR; ++q)
+                    SGDX_UNROLL
+                    for (size_t c = 0; c < RC; ++c) {
+                        const vec a = V::splat(xr[q * f.rs + c * f.cs + t]);
+                        SGDX_UNROLL
+                        for (size_t v = 0; v < NV; ++v) acc[q][c][v] = V::fma(a, wv[v], acc[q][c][v]);
+                    }
+            }
+        }
+        const size_t left = f.cout - f.co0;  // channels from co0 on
+        for (size_t q = 0; q < RR; ++q)
+            for (size_t c = 0; c < RC; ++c) {
+                float* dst = f.y + ((oi + q) * f.ow + oj + c) * f.cout + f.co0;
+                SGDX_UNROLL
+                for (size_t v = 0; v < NV; ++v) {
+                    if (left >= (v + 1) * W) {
+                        V::store(dst + v * W, acc[q][c][v]);
+                    } else if (left > v * W) {
+                        float tmp[W];
+                        V::store(tmp, acc[q][c][v]);
+                        for (size_t j = 0; j < left - v * W; ++j) dst[v * W + j] = tmp[j];
+                    }
+                }
+            }
+    }
+
+    template <size_t NV, size_t RR, size_t RC>
+    static void fwd_cols(const Fwd& f, size_t oi, size_t oj, size_t rc) {
+        if constexpr (RC > 1)
+            if (rc < RC) return fwd_cols<NV, RR, RC - 1>(f, oi, oj, rc);
+        if constexpr (RR * RC * NV <= kAcc) fwd_tile<RR, RC, NV>(f, oi, oj);
+    }
+    template <size_t NV, size_t RR>
+    static void fwd_rows(const Fwd& f, size_t oi, size_t oj, size_t rr, size_t rc) {
+        if constexpr (RR > 1)
+            if (rr < RR) return fwd_rows<NV, RR - 1>(f, oi, oj, rr, rc);
+        constexpr size_t cols = kAcc / (RR * NV) < kMaxCols ? kAcc / (RR * NV) : kMaxCols;
+        fwd_cols<NV, RR, cols>(f, oi, oj, rc);
+    }
+
+    // Same contract as KernelSet::conv_forward_cl.
+    static void conv_forward_cl(const float* x, const float* w, const float* b, float* y, const ConvShape& s) {
+        const size_t K = s.k, kc = K * s.cin, vectors = (s.cout + W - 1) / W;
+        Buffers& buf = buffers();
+        // Weights (cout, cin, k, k) -> per block of NV vectors: (k, k·cin, NV·W), zero
+        // beyond cout; the bias after them, padded to whole vectors.
+        float* wp = buf.weights.get(K * kc * vectors * W + vectors * W);
+        float* bp = wp + K * kc * vectors * W;
+        for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
+            const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV, lanes = nv * W;
+            float* blk = wp + K * kc * v0 * W;
+            for (size_t ki = 0; ki < K; ++ki)
+                for (size_t kj = 0; kj < K; ++kj)
+                    for (size_t ci = 0; ci < s.cin; ++ci)
+                        for (size_t l = 0; l < lanes; ++l) {
+                            const size_t co = v0 * W + l;
+                            blk[(ki * kc + kj * s.cin + ci) * lanes + l] =
+                                co < s.cout ? w[((co * s.cin + ci) * K + ki) * K + kj] : 0.f;
+                        }
+        }
+        for (size_t co = 0; co < vectors * W; ++co) bp[co] = co < s.cout ? b[co] : 0.f;
+        const Padded g = padded_geometry(s);
+        float* xp = buf.padded.get(g.size);
+        for (size_t i = 0; i < g.size; ++i) xp[i] = 0.f;
+        Fwd f{xp, g.row, s.stride * s.cin, s.stride * g.row, K, kc, nullptr, nullptr, nullptr, s.ow, s.cout, 0};
+        for (size_t n = 0; n < s.n; ++n) {
+            pad_sample(x + n * s.h * s.w * s.cin, xp, s, g);
+            f.y = y + n * s.oh * s.ow * s.cout;
+            for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
+                const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV;
+                f.w = wp + K * kc * v0 * W;
+                f.b = bp + v0 * W;
+                f.co0 = v0 * W;
+                // Whole rows where they fit (the fewest, most even column chunks),
+                // then as many rows as the accumulators allow.
+                const size_t pixels = kAcc / nv, most = pixels < kMaxCols ? pixels : kMaxCols;
+                const size_t chunks = (s.ow + most - 1) / most, rc = (s.ow + chunks - 1) / chunks;
+                size_t rr = pixels / rc;
+                if (rr > kMaxRows) rr = kMaxRows;
+                for (size_t oi = 0; oi < s.oh; oi += rr) {
+                    const size_t rows = s.oh - oi < rr ? s.oh - oi : rr;
+                    for (size_t oj = 0; oj < s.ow; oj += rc) {
+                        const size_t cols = s.ow - oj < rc ? s.ow - oj : rc;
+                        if (nv == 1) fwd_rows<1, kMaxRows>(f, oi, oj, rows, cols);
+                        else fwd_rows<2, kMaxRows>(f, oi, oj, rows, cols);
+                    }
+                }
+            }
+        }
+    }
+
+    // -------------------------------------------------------- weight gradient
+
+    struct Dw {
+        const float* xp;  // the group's padded samples, ss floats apart
+        const float* dy;  // the group's dy, (samples, oh, ow, ld)
+        size_t ld;        // floats per output pixel in dy
+        size_t row, cs, rs, oh, ow, ss, samples;
+        float* g;   // the block's gradient tile rows: (KI rows of kc steps, NV·W)
+        float* gb;  // the block's bias gradient, NV·W, or null
+        size_t kc;
+    };
+
+    // Kernel rows [ki0, ki0 + KI), steps [t0, t0 + T) of each, NV vectors of output
+    // channels, summed over the group's output pixels in PX interleaved phases; with
+    // DB the bias gradient too, in one running sum per lane.
+    template <size_t KI, size_t T, size_t NV, size_t PX, bool DB>
+    static void dw_tile(const Dw& d, size_t ki0, size_t t0) {
+        vec acc[PX][KI][T][NV], bacc[NV];
+        SGDX_UNROLL
+        for (size_t v = 0; v < NV; ++v) bacc[v] = DB ? V::load(d.gb + v * W) : V::zero();
+        SGDX_UNROLL
+        for (size_t p = 0; p < PX; ++p)
+            SGDX_UNROLL
+            for (size_t r = 0; r < KI; ++r)
+                SGDX_UNROLL
+                for (size_t t = 0; t < T; ++t)
+                    SGDX_UNROLL
+                    for (size_t v = 0; v < NV; ++v) acc[p][r][t][v] = p ? V::zero() : V::load(d.g + ((ki0 + r) * d.kc + t0 + t) * NV * W + v * W);
+        const size_t pixels = d.samples * d.oh * d.ow;
+        size_t pix = 0, oi = 0, oj = 0;
+        const float* xb = d.xp + ki0 * d.row + t0;  // the window row of output row oi
+        auto step = [&](auto phase) {
+            constexpr size_t p = decltype(phase)::value;
+            const float* xr = xb + oj * d.cs;
+            const float* g = d.dy + pix * d.ld;
+            vec gv[NV];
+            SGDX_UNROLL
+            for (size_t v = 0; v < NV; ++v) gv[v] = V::load(g + v * W);
+            if constexpr (DB)
+                SGDX_UNROLL
+                for (size_t v = 0; v < NV; ++v) bacc[v] = V::add(bacc[v], gv[v]);
+            SGDX_UNROLL
+            for (size_t r = 0; r < KI; ++r)
+                SGDX_UNROLL
+                for (size_t t = 0; t < T; ++t) {
+                    const vec a = V::splat(xr[r * d.row + t]);
+                    SGDX_UNROLL
+                    for (size_t v = 0; v < NV; ++v) acc[p][r][t][v] = V::fma(a, gv[v], acc[p][r][t][v]);
+                }
+            ++pix;
+            if (++oj == d.ow) {
+                oj = 0;
+                xb += d.rs;
+                if (++oi == d.oh) oi = 0, xb += d.ss - d.oh * d.rs;  // the next sample
+            }
+        };
+        for (; pix + PX <= pixels;) {
+            step(std::integral_constant<size_t, 0>{});
+            if constexpr (PX > 1) step(std::integral_constant<size_t, 1>{});
+        }
+        if (pix < pixels) step(std::integral_constant<size_t, 0>{});
+        SGDX_UNROLL
+        for (size_t r = 0; r < KI; ++r)
+            SGDX_UNROLL
+            for (size_t t = 0; t < T; ++t)
+                SGDX_UNROLL
+                for (size_t v = 0; v < NV; ++v) {
+                    vec sum = acc[0][r][t][v];
+                    SGDX_UNROLL
+                    for (size_t p = 1; p < PX; ++p) sum = V::add(sum, acc[p][r][t][v]);
+                    V::store(d.g + ((ki0 + r) * d.kc + t0 + t) * NV * W + v * W, sum);
+                }
+        if constexpr (DB)
+            SGDX_UNROLL
+            for (size_t v = 0; v < NV; ++v) V::store(d.gb + v * W, bacc[v]);
+    }
+
+    // The first tile of a block takes the bias gradient along.
+    template <size_t KI, size_t T, size_t NV, size_t PX>
+    static void dw_tile_any(const Dw& d, size_t ki0, size_t t0) {
+        if (d.gb && ki0 == 0 && t0 == 0) dw_tile<KI, T, NV, PX, true>(d, ki0, t0);
+        else dw_tile<KI, T, NV, PX, false>(d, ki0, t0);
+    }
+
+    // The tile for a block of NV vectors: with few steps per kernel row (one input
+    // channel) all K rows at once, and two pixel phases if that is still few.
+    template <size_t NV>
+    static void dw_block(const Dw& d, size_t K) {
+        constexpr size_t kT = kAcc / NV;
+        if (d.kc * K * NV <= kAcc / 2 && d.kc <= 5 && K <= 5) {
+            with_block_size<5>(K, [&](auto ki) {
+                with_block_size<5>(d.kc, [&](auto t) {
+                    constexpr size_t KI = decltype(ki)::value, T = decltype(t)::value;
+                    if constexpr (2 * KI * T * NV <= kAcc) dw_tile_any<KI, T, NV, 2>(d, 0, 0);
+                });
+            });
+            return;
+        }
+        if (d.kc * K * NV <= kAcc + kAcc / 6 && d.kc <= 5 && K <= 5) {  // 5 x 5 on AVX-512: 25
+            with_block_size<5>(K, [&](auto ki) {
+                with_block_size<5>(d.kc, [&](auto t) {
+                    constexpr size_t KI = decltype(ki)::value, T = decltype(t)::value;
+                    if constexpr (KI * T * NV <= kAcc + kAcc / 6) dw_tile_any<KI, T, NV, 1>(d, 0, 0);
+                });
+            });
+            return;
+        }
+        // Equal blocks of at most kT steps along each kernel row.
+        for (size_t ki = 0; ki < K; ++ki)
+            for_each_class_block<kT>(d.kc, [&](auto t, size_t t0) { dw_tile_any<1, decltype(t)::value, NV, 1>(d, ki, t0); });
+    }
+
+    // Same contract as KernelSet::conv_weight_grad_cl.
+    static void conv_weight_grad_cl(const float* x, const float* dy, float* dw, float* db, const ConvShape& s) {
+        const size_t K = s.k, kc = K * s.cin, vectors = (s.cout + W - 1) / W, lanes = vectors * W;
+        Buffers& buf = buffers();
+        // The gradient in tile order: per block of NV vectors, (k, k·cin, NV·W).
+        // The bias gradient's sums after it.
+        float* gp = buf.grad.get(K * kc * lanes + lanes);
+        for (size_t i = 0; i < K * kc * lanes + lanes; ++i) gp[i] = 0.f;
+        // Groups of samples whose padded copies fill ~192 KB (L2), each tile summed
+        // over a whole group's pixels.
+        const Padded g = padded_geometry(s);
+        const size_t ss = g.size - W, group_max = ss < kGroupFloats ? kGroupFloats / ss : 1;
+        const size_t group = s.n < group_max ? s.n : group_max;
+        float* xp = buf.padded.get(group * ss + W);
+        for (size_t i = 0; i < group * ss + W; ++i) xp[i] = 0.f;
+        const size_t pixels = s.oh * s.ow;
+        // dy read as whole vectors: a copy padded to them unless cout fills them.
+        const bool copy_dy = s.cout % W != 0;
+        float* dyp = copy_dy ? buf.dy.get(group * pixels * lanes) : nullptr;
+        if (copy_dy)
+            for (size_t i = 0; i < group * pixels * lanes; ++i) dyp[i] = 0.f;
+        Dw d{xp, nullptr, copy_dy ? lanes : s.cout, g.row, s.stride * s.cin, s.stride * g.row, s.oh, s.ow, ss, 0,
+             nullptr, nullptr, kc};
+        for (size_t n0 = 0; n0 < s.n; n0 += group) {
+            d.samples = s.n - n0 < group ? s.n - n0 : group;
+            for (size_t j = 0; j < d.samples; ++j)
+                pad_sample(x + (n0 + j) * s.h * s.w * s.cin, xp + j * ss, s, g);
+            const float* dys = dy + n0 * pixels * s.cout;
+            if (copy_dy)
+                for (size_t p = 0; p < d.samples * pixels; ++p)
+                    for (size_t co = 0; co < s.cout; ++co) dyp[p * lanes + co] = dys[p * s.cout + co];
+            for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
+                const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV;
+                d.dy = (copy_dy ? dyp : dys) + v0 * W;
+                d.g = gp + K * kc * v0 * W;
+                d.gb = db ? gp + K * kc * lanes + v0 * W : nullptr;
+                if (nv == 1) dw_block<1>(d, K);
+                else dw_block<2>(d, K);
+            }
+        }
+        // Added into PyTorch's (cout, cin, k, k).
+        for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
+            const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV, bl = nv * W;
+            const float* blk = gp + K * kc * v0 * W;
+            for (size_t l = 0; l < bl && v0 * W + l < s.cout; ++l) {
+                const size_t co = v0 * W + l;
+                for (size_t ci = 0; ci < s.cin; ++ci)
+                    for (size_t ki = 0; ki < K; ++ki)
+                        for (size_t kj = 0; kj < K; ++kj)
+                            dw[((co * s.cin + ci) * K + ki) * K + kj] += blk[(ki * kc + kj * s.cin + ci) * bl + l];
+            }
+        }
+        if (db)
+            for (size_t co = 0; co < s.cout; ++co) db[co] += gp[K * kc * lanes + co];
+    }
+};
+
+}  // namespace
+}  // namespace sgdx::kernels
