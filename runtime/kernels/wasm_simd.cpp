@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "class_blocks.hpp"
-#include "conv_reference.hpp"
+#include "conv_dx_tiles.hpp"
 #include "gemm_tiles.hpp"
 #include "kernels.hpp"
 #include "softmax_tiles.hpp"
@@ -403,7 +403,7 @@ const KernelSet& wasm_simd128() {
     static const KernelSet set{"wasm_simd128", scale_u8,   linear_forward,    linear_backward,
                                softmax_xent,   sgd_update, linear_forward_u8, linear_backward_u8,
                                GemmTiles<WasmVec>::gemm, relu_forward, relu_backward,
-                               conv_input_grad_cl_reference};  // the plain loops (no SIMD128 version yet)
+                               ConvDxTiles<WasmVec>::conv_input_grad_cl};
     return set;
 }
 
