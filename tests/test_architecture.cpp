@@ -38,7 +38,8 @@ void check_same_weights(Module& a, Module& b) {
     model_tensors(a, fa);
     model_tensors(b, fb);
     REQUIRE(fa.tensors.size() == fb.tensors.size());
-    for (const auto& [name, t] : fa.tensors) {
+    for (const auto& [tensor_name, t] : fa.tensors) {
+        const std::string& name = tensor_name;  // clang 14 (emcc) cannot capture a structured binding
         CAPTURE(name);
         REQUIRE(fb.tensors.count(name));
         CHECK(fb.tensors.at(name).shape == t.shape);
