@@ -11,13 +11,11 @@
 
 #include <cmath>
 #include <cstring>
-#if defined(__ARM_FEATURE_DSP)
-#include <arm_acle.h>
-#endif
 
 #include "core/architecture.hpp"
 #include "core/safetensors.hpp"
 #include "core/text.hpp"
+#include "runtime/kernels/cortex_m4.hpp"
 #include "runtime/kernels/reference.hpp"
 #include "runtime/kernels/softmax_reference.hpp"
 #include "runtime/rng.hpp"
@@ -108,6 +106,8 @@ Text error(const sgdx_model* m) {
 }
 
 namespace ref = sgdx::kernels::ref;  // the scalar kernels, called by name: the firmware links no others
+namespace m4 = sgdx::kernels::m4;    // the Cortex-M4 set: the layers' loops
+using m4::axpy_rows, m4::dot_rows, m4::exp_portable, m4::quantize_input, m4::softmax_xent;
 
 uint64_t round_up(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 size_t max_of(size_t a, size_t b) { return a > b ? a : b; }
@@ -543,231 +543,10 @@ void initialise(sgdx_model& m, uint64_t seed) {
 }
 
 SGDX_SETUP_END
-// ---- exp and log without libm ---------------------------------------------------
-// newlib's expf/logf and glibc's round differently, so a step on the device and
-// the same step on a PC would drift apart; these are plain float arithmetic
-// (Cephes' polynomials, ~1 ulp) and give the same bits everywhere.
-
-float exp_portable(float x) {
-    if (x != x) return x;
-    if (x > 88.7228317f) return INFINITY;
-    if (x < -103.972084f) return 0.f;
-    const int k = int(x * 1.44269504f + (x >= 0.f ? 0.5f : -0.5f));  // round(x / ln 2)
-    const float kf = float(k);
-    float r = x - kf * 0.693359375f;  // ln 2 in two parts: r = x - k ln 2, exactly
-    r = r - kf * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * (r * r) + r + 1.f;
-    // y * 2^k in two factors, each a normal float, so results near 0 round once.
-    const int k1 = k / 2, k2 = k - k1;
-    const uint32_t b1 = uint32_t(k1 + 127) << 23, b2 = uint32_t(k2 + 127) << 23;
-    float f1, f2;
-    std::memcpy(&f1, &b1, 4);
-    std::memcpy(&f2, &b2, 4);
-    return y * f1 * f2;
-}
-
-float log_portable(float x) {
-    if (x != x) return x;
-    if (x < 0.f) return NAN;
-    if (x == 0.f) return -INFINITY;
-    if (x == INFINITY) return x;
-    int e = 0;
-    uint32_t u;
-    std::memcpy(&u, &x, 4);
-    if (u < 0x00800000u) {  // subnormal: scale into the normal range first
-        x *= 8388608.f;
-        e = -23;
-        std::memcpy(&u, &x, 4);
-    }
-    e += int((u >> 23) & 0xffu) - 126;
-    u = (u & 0x007fffffu) | 0x3f000000u;  // mantissa in [0.5, 1)
-    float m;
-    std::memcpy(&m, &u, 4);
-    if (m < 0.707106781f) {
-        e -= 1;
-        m = m + m - 1.f;
-    } else {
-        m = m - 1.f;
-    }
-    const float z = m * m;
-    float y = 7.0376836292e-2f;
-    y = y * m - 1.1514610310e-1f;
-    y = y * m + 1.1676998740e-1f;
-    y = y * m - 1.2420140846e-1f;
-    y = y * m + 1.4249322787e-1f;
-    y = y * m - 1.6668057665e-1f;
-    y = y * m + 2.0000714765e-1f;
-    y = y * m - 2.4999993993e-1f;
-    y = y * m + 3.3333331174e-1f;
-    y = y * m * z;
-    const float ef = float(e);
-    y += -2.12194440e-4f * ef;
-    y += -0.5f * z;
-    return m + y + 0.693359375f * ef;
-}
-
-// The reference softmax_xent kernel's arithmetic, with the functions above.
-double softmax_xent(const float* logits, const int32_t* target, float* dlogits, float grad_scale, size_t B,
-                    size_t C, size_t* correct) {
-    return sgdx::kernels::softmax_xent_with(exp_portable, log_portable, logits, target, dlogits, grad_scale, B, C,
-                                            correct);
-}
-
 // ---- Float forward and backward, layer by layer --------------------------------
 
-// The layers' products, as two loops a Cortex-M4 runs well (no SIMD, 16 float
-// registers): both walk memory in order and keep partial sums in registers.
-// Each output is summed in a fixed order, so the host computes the same bits.
-// They replace the reference gemm here (3-4 instead of 10-15 instructions per
-// multiply-add on the M4); the tests hold every model's steps to the runtime's.
-
-// y: (n) += Σ_i a[i * a_stride] · x_i, x_i = x + i * x_stride: (n), i in order
-void axpy_rows(float* y, const float* a, size_t a_stride, const float* x, size_t x_stride, size_t m, size_t n) {
-    size_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-        const float a0 = a[i * a_stride], a1 = a[(i + 1) * a_stride];
-        const float a2 = a[(i + 2) * a_stride], a3 = a[(i + 3) * a_stride];
-        const float* x0 = x + i * x_stride;
-        const float *x1 = x0 + x_stride, *x2 = x1 + x_stride, *x3 = x2 + x_stride;
-        for (size_t p = 0; p < n; ++p) y[p] = (((y[p] + a0 * x0[p]) + a1 * x1[p]) + a2 * x2[p]) + a3 * x3[p];
-    }
-    for (; i < m; ++i) {
-        const float a0 = a[i * a_stride];
-        const float* x0 = x + i * x_stride;
-        for (size_t p = 0; p < n; ++p) y[p] += a0 * x0[p];
-    }
-}
-
-// out: (M, N) at row stride ldo, out[i][j] = Σ_k a_i[k] · b_j[k] (+ out[i][j] if
-// accumulate); a_i = a + i * lda, b_j = b + j * ldb: (K). Two rows by two
-// columns at a time share their loads.
-void dot_rows(float* out, size_t ldo, const float* a, size_t lda, const float* b, size_t ldb, size_t M, size_t N,
-              size_t K, bool accumulate) {
-    for (size_t i = 0; i < M; i += 2) {
-        const bool two_i = i + 1 < M;
-        const float* a0 = a + i * lda;
-        const float* a1 = two_i ? a0 + lda : a0;
-        for (size_t j = 0; j < N; j += 2) {
-            const bool two_j = j + 1 < N;
-            const float* b0 = b + j * ldb;
-            const float* b1 = two_j ? b0 + ldb : b0;
-            float s00 = 0.f, s01 = 0.f, s10 = 0.f, s11 = 0.f;
-            for (size_t k = 0; k < K; ++k) {
-                const float x0 = a0[k], x1 = a1[k], y0 = b0[k], y1 = b1[k];
-                s00 += x0 * y0, s01 += x0 * y1, s10 += x1 * y0, s11 += x1 * y1;
-            }
-            float* o = out + i * ldo + j;
-            o[0] = accumulate ? o[0] + s00 : s00;
-            if (two_j) o[1] = accumulate ? o[1] + s01 : s01;
-            if (two_i) {
-                o[ldo] = accumulate ? o[ldo] + s10 : s10;
-                if (two_j) o[ldo + 1] = accumulate ? o[ldo + 1] + s11 : s11;
-            }
-        }
-    }
-}
-
-// Window positions in int32 (every side is at most 65,536): 64-bit arithmetic
-// costs the M4 two instructions or more per operation.
-
-// x: (cin, h, w) -> cols: (cin * k * k, oh * ow), zero where the window leaves the image
-void im2col(const Layer& l, const float* x, float* cols) {
-    const size_t P = l.positions();
-    for (uint32_t c = 0; c < l.cin; ++c)
-        for (uint32_t ky = 0; ky < l.kh; ++ky)
-            for (uint32_t kx = 0; kx < l.kw; ++kx) {
-                float* r = cols + ((size_t(c) * l.kh + ky) * l.kw + kx) * P;
-                for (uint32_t oy = 0; oy < l.oh; ++oy) {
-                    const int32_t iy = int32_t(oy * l.stride + ky) - int32_t(l.pad);
-                    for (uint32_t ox = 0; ox < l.ow; ++ox) {
-                        const int32_t ix = int32_t(ox * l.stride + kx) - int32_t(l.pad);
-                        const bool inside = iy >= 0 && iy < int32_t(l.h) && ix >= 0 && ix < int32_t(l.w);
-                        *r++ = inside ? x[(size_t(c) * l.h + size_t(iy)) * l.w + size_t(ix)] : 0.f;
-                    }
-                }
-            }
-}
-
-// cols: (cin * k * k, oh * ow) -> dx: (cin, h, w), the sum of every window's share
-void col2im(const Layer& l, const float* cols, float* dx) {
-    const size_t P = l.positions();
-    std::memset(dx, 0, l.in_size() * sizeof(float));
-    for (uint32_t c = 0; c < l.cin; ++c)
-        for (uint32_t ky = 0; ky < l.kh; ++ky)
-            for (uint32_t kx = 0; kx < l.kw; ++kx) {
-                const float* r = cols + ((size_t(c) * l.kh + ky) * l.kw + kx) * P;
-                for (uint32_t oy = 0; oy < l.oh; ++oy) {
-                    const int32_t iy = int32_t(oy * l.stride + ky) - int32_t(l.pad);
-                    for (uint32_t ox = 0; ox < l.ow; ++ox, ++r) {
-                        const int32_t ix = int32_t(ox * l.stride + kx) - int32_t(l.pad);
-                        if (iy >= 0 && iy < int32_t(l.h) && ix >= 0 && ix < int32_t(l.w))
-                            dx[(size_t(c) * l.h + size_t(iy)) * l.w + size_t(ix)] += *r;
-                    }
-                }
-            }
-}
-
-// Max pooling's rule, PyTorch's and the runtime's (first_max in runtime/pooling.cpp):
-// v takes the place of the window's maximum m so far if it is greater, or if it
-// is NaN and m is not. Ties keep the first maximum; a NaN anywhere in the window
-// wins, and the first NaN stays. (Spelled !(v <= m): true for v > m or v NaN.)
-inline bool max_takes(float v, float m) { return !(v <= m) && m == m; }
-
-// x: (n, cin, h, w) -> y: (n, cout, oh, ow); the window's first maximum (max_takes) or mean
-void pool_forward(const Layer& l, const float* x, float* y, size_t n) {
-    const float inv = 1.f / float(l.kh * l.kw);
-    for (size_t p = 0; p < n * l.cin; ++p) {
-        const float* plane = x + p * l.h * l.w;
-        for (uint32_t oy = 0; oy < l.oh; ++oy)
-            for (uint32_t ox = 0; ox < l.ow; ++ox) {
-                const float* win = plane + size_t(oy) * l.stride * l.w + size_t(ox) * l.stride;
-                // Both, whatever the kind: no branch on it per value (on the M4, 7
-                // instructions a value that leaves the maximum as it is; with the
-                // branch, 9 for max and 6 for mean: lenet int8 -0.4%, cnn +0.02%).
-                float max = win[0], sum = 0.f;
-                for (uint32_t ky = 0; ky < l.kh; ++ky)
-                    for (uint32_t kx = 0; kx < l.kw; ++kx) {
-                        const float v = win[size_t(ky) * l.w + kx];
-                        max = max_takes(v, max) ? v : max;
-                        sum += v;
-                    }
-                *y++ = l.kind == kMaxPool ? max : sum * inv;
-            }
-    }
-}
-
-// x: (n, cin, h, w), dy: (n, cout, oh, ow) -> dx: (n, cin, h, w)
-void pool_backward(const Layer& l, const float* x, const float* dy, float* dx, size_t n) {
-    const float inv = 1.f / float(l.kh * l.kw);
-    std::memset(dx, 0, n * l.in_size() * sizeof(float));
-    for (size_t p = 0; p < n * l.cin; ++p) {
-        const float* plane = x + p * l.h * l.w;
-        float* dplane = dx + p * l.h * l.w;
-        for (uint32_t oy = 0; oy < l.oh; ++oy)
-            for (uint32_t ox = 0; ox < l.ow; ++ox) {
-                const size_t at = size_t(oy) * l.stride * l.w + size_t(ox) * l.stride;
-                const float g = *dy++;
-                if (l.kind == kMaxPool) {
-                    size_t arg = at;
-                    for (uint32_t ky = 0; ky < l.kh; ++ky)
-                        for (uint32_t kx = 0; kx < l.kw; ++kx) {
-                            const size_t i = at + size_t(ky) * l.w + kx;
-                            if (max_takes(plane[i], plane[arg])) arg = i;
-                        }
-                    dplane[arg] += g;
-                } else {
-                    for (uint32_t ky = 0; ky < l.kh; ++ky)
-                        for (uint32_t kx = 0; kx < l.kw; ++kx) dplane[at + size_t(ky) * l.w + kx] += g * inv;
-                }
-            }
-    }
-}
+// The Cortex-M4 kernel set (runtime/kernels/cortex_m4) on the layers' geometry.
+m4::Window window(const Layer& l) { return {l.cin, l.h, l.w, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow}; }
 
 const float* layer_input(const sgdx_model* m, uint32_t i) { return i ? m->layers[i - 1].out : m->x; }
 
@@ -789,7 +568,7 @@ const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
                 const size_t P = l.positions(), R = l.patch();
                 for (uint32_t s = 0; s < n; ++s) {
                     float* y = l.out + s * l.out_size();
-                    im2col(l, in + s * l.in_size(), m->patches);
+                    m4::im2col(window(l), in + s * l.in_size(), m->patches);
                     for (uint32_t c = 0; c < l.cout; ++c) {
                         for (size_t p = 0; p < P; ++p) y[c * P + p] = l.bias[c];
                         axpy_rows(y + c * P, l.weight + c * R, 1, m->patches, P, R, P);
@@ -804,7 +583,7 @@ const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
                 break;
             case kMaxPool:
             case kAvgPool:
-                pool_forward(l, in, l.out, n);
+                m4::pool_forward(window(l), l.kind == kMaxPool, in, l.out, n);
                 break;
         }
     }
@@ -850,7 +629,7 @@ void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
                 const size_t P = l.positions(), R = l.patch();
                 for (uint32_t s = 0; s < n; ++s) {
                     const float* g = dy + s * l.out_size();
-                    im2col(l, in + s * l.in_size(), m->patches);
+                    m4::im2col(window(l), in + s * l.in_size(), m->patches);
                     // gweight: (cout, patch) += dy · colsᵀ
                     dot_rows(l.gweight, R, g, P, m->patches, P, l.cout, R, P, s > 0);
                     for (uint32_t c = 0; c < l.cout; ++c) {
@@ -861,7 +640,7 @@ void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
                     if (need_dx) {  // cols: (patch, P) = weightᵀ · dy, folded back into the image
                         std::memset(m->patches, 0, R * P * sizeof(float));
                         for (size_t r = 0; r < R; ++r) axpy_rows(m->patches + r * P, l.weight + r, R, g, P, l.cout, P);
-                        col2im(l, m->patches, dx + s * l.in_size());
+                        m4::col2im(window(l), m->patches, dx + s * l.in_size());
                     }
                 }
                 sgd(m, l.weight, l.gweight, l.vweight, l.cout * R, lr);
@@ -875,7 +654,7 @@ void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
                 continue;
             case kMaxPool:
             case kAvgPool:
-                if (need_dx) pool_backward(l, in, dy, dx, n);
+                if (need_dx) m4::pool_backward(window(l), l.kind == kMaxPool, in, dy, dx, n);
                 break;
         }
         if (need_dx) {
@@ -887,59 +666,9 @@ void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
 
 // ---- int8 inference ---------------------------------------------------------------
 
-// Two rows against one input: a = Σ q0[k]·x[k], b = Σ q1[k]·x[k] in int32 (no
-// overflow: n <= kMaxInputs). With the DSP extension (Cortex-M4) each 4-byte
-// word is loaded and widened once for both rows, and four products take two
-// SMLADs (two 16x16 multiply-adds each).
-void dot2_i8_u8(const int8_t* q0, const int8_t* q1, const uint8_t* x, size_t n, int32_t& a,
-                int32_t& b) {
-    a = b = 0;
-#if defined(__ARM_FEATURE_DSP)
-    for (; n >= 4; n -= 4, q0 += 4, q1 += 4, x += 4) {
-        uint32_t p, w0, w1;
-        std::memcpy(&p, x, 4);  // LDR: the M4 loads unaligned words
-        std::memcpy(&w0, q0, 4);
-        std::memcpy(&w1, q1, 4);
-        // Bytes 0 and 2, then 1 and 3, widened to 16-bit lanes.
-        const uint32_t p02 = __uxtb16(p), p13 = __uxtb16(p >> 8 | p << 24);
-        a = __smlad(__sxtb16(w0), p02, a);
-        a = __smlad(__sxtb16(w0 >> 8 | w0 << 24), p13, a);
-        b = __smlad(__sxtb16(w1), p02, b);
-        b = __smlad(__sxtb16(w1 >> 8 | w1 << 24), p13, b);
-    }
-#endif
-    for (; n; --n, ++x) {
-        a += int32_t(*q0++) * int32_t(*x);
-        b += int32_t(*q1++) * int32_t(*x);
-    }
-}
-
-// Every output row against `in` (patch bytes): y[c * stride] = acc·scale_c·in_scale + bias.
-void rows_i8(const Layer& l, const uint8_t* in, float in_scale, float* y, size_t stride) {
-    const size_t R = l.patch();
-    for (uint32_t c = 0; c < l.cout; c += 2) {
-        const uint32_t d = c + 1 < l.cout ? c + 1 : c;  // an odd last row pairs with itself
-        int32_t acc[2];
-        dot2_i8_u8(l.qweight + size_t(c) * R, l.qweight + size_t(d) * R, in, R, acc[0], acc[1]);
-        y[c * stride] = float(acc[0]) * (l.qscale[c] * in_scale) + l.bias[c];
-        y[d * stride] = float(acc[1]) * (l.qscale[d] * in_scale) + l.bias[d];
-    }
-}
-
-// x: (n) >= 0 -> q: (n) uint8 with x ≈ q · scale, scale = max / 255 (returned).
-float quantize_input(const float* x, size_t n, uint8_t* q) {
-    float max = 0.f;
-    for (size_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;  // NaN and negatives read as 0
-    if (!(max > 0.f) || !std::isfinite(max)) {
-        std::memset(q, 0, n);
-        return 1.f;
-    }
-    const float inv = 255.f / max;
-    for (size_t i = 0; i < n; ++i) {
-        const float v = x[i] > 0.f ? x[i] * inv + 0.5f : 0.f;
-        q[i] = uint8_t(v < 255.f ? v : 255.f);
-    }
-    return max / 255.f;
+// Every output row against each of the P patches in `in`: y: (cout, P).
+void rows_i8(const Layer& l, const uint8_t* in, size_t P, float in_scale, float* y) {
+    m4::rows_i8(l.qweight, l.qscale, l.bias, l.cout, l.patch(), in, P, in_scale, y);
 }
 
 // One image through the int8 layers -> class; the logits stay in the returned buffer.
@@ -960,25 +689,11 @@ uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
         if (l.learns() && q != image) q_scale = quantize_input(cur, l.in_size(), m->qin), q = m->qin;
         switch (l.kind) {
             case kLinear:
-                rows_i8(l, q, q_scale, next, 1);
+                rows_i8(l, q, 1, q_scale, next);
                 break;
             case kConv: {  // patches by position, so each is contiguous like a weight row
-                const size_t R = l.patch(), P = l.positions();
-                for (uint32_t c = 0; c < l.cin; ++c)
-                    for (uint32_t ky = 0; ky < l.kh; ++ky)
-                        for (uint32_t kx = 0; kx < l.kw; ++kx) {
-                            uint8_t* col = m->qcols + (size_t(c) * l.kh + ky) * l.kw + kx;
-                            for (uint32_t oy = 0; oy < l.oh; ++oy) {
-                                const int32_t iy = int32_t(oy * l.stride + ky) - int32_t(l.pad);
-                                for (uint32_t ox = 0; ox < l.ow; ++ox, col += R) {
-                                    const int32_t ix = int32_t(ox * l.stride + kx) - int32_t(l.pad);
-                                    *col = iy >= 0 && iy < int32_t(l.h) && ix >= 0 && ix < int32_t(l.w)
-                                               ? q[(size_t(c) * l.h + size_t(iy)) * l.w + size_t(ix)]
-                                               : 0;
-                                }
-                            }
-                        }
-                for (size_t p = 0; p < P; ++p) rows_i8(l, m->qcols + p * R, q_scale, next + p, P);
+                m4::im2row_u8(window(l), q, m->qcols);
+                rows_i8(l, m->qcols, l.positions(), q_scale, next);
                 break;
             }
             case kRelu:
@@ -988,7 +703,7 @@ uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
                 continue;
             case kMaxPool:
             case kAvgPool:
-                pool_forward(l, cur, next, 1);
+                m4::pool_forward(window(l), l.kind == kMaxPool, cur, next, 1);
                 break;
         }
         float* t = cur;

@@ -1,0 +1,61 @@
+#pragma once
+// The Cortex-M4 kernel set: the loops the C API (device/sgdx_c.cpp) computes its
+// layers with — on the device (no SIMD, 16 float registers, the DSP extension's
+// SMLAD for int8) and, bit for bit, on a PC, since every output is summed in a
+// fixed order and nothing calls libm. The scalar reference kernels (reference.cpp,
+// conv_reference.hpp) define what they compute; device/tests/test_kernels_m4.cpp
+// compares them on ragged shapes.
+//
+// Samples are channels-first, (c, h, w), as the C API stores its activations.
+// No exceptions, no allocation.
+#include <cstddef>
+#include <cstdint>
+
+namespace sgdx::kernels::m4 {
+
+// A window operation's geometry on one sample: (c, h, w) in, (·, oh, ow) out, a
+// kh x kw window moved by `stride`, the input padded by `pad` zeros each side.
+struct Window {
+    uint32_t c, h, w, kh, kw, stride, pad, oh, ow;
+};
+
+// ---- float products ----
+// y: (n) += Σ_i a[i * a_stride] · x_i, x_i = x + i * x_stride: (n), i in order
+void axpy_rows(float* y, const float* a, size_t a_stride, const float* x, size_t x_stride, size_t m, size_t n);
+// out: (M, N) at row stride ldo, out[i][j] = Σ_k a_i[k] · b_j[k] (+ out[i][j] if
+// accumulate); a_i = a + i * lda, b_j = b + j * ldb: (K)
+void dot_rows(float* out, size_t ldo, const float* a, size_t lda, const float* b, size_t ldb, size_t M, size_t N,
+              size_t K, bool accumulate);
+
+// ---- windows ----
+// x: (c, h, w) -> cols: (c * kh * kw, oh * ow), zero where the window leaves the image
+void im2col(const Window& g, const float* x, float* cols);
+// cols: (c * kh * kw, oh * ow) -> dx: (c, h, w), the sum of every window's share
+void col2im(const Window& g, const float* cols, float* dx);
+// x: (n, c, h, w) -> y: (n, c, oh, ow): each window's first maximum (a NaN wins,
+// as in PyTorch) if max_pool, else its mean; pad must be 0
+void pool_forward(const Window& g, bool max_pool, const float* x, float* y, size_t n);
+// x: (n, c, h, w), dy: (n, c, oh, ow) -> dx: (n, c, h, w)
+void pool_backward(const Window& g, bool max_pool, const float* x, const float* dy, float* dx, size_t n);
+
+// ---- softmax and cross-entropy without libm ----
+float exp_portable(float x);
+float log_portable(float x);
+// The reference softmax_xent (KernelSet::softmax_xent's contract) over the two above.
+double softmax_xent(const float* logits, const int32_t* target, float* dlogits, float grad_scale, size_t B,
+                    size_t C, size_t* correct);
+
+// ---- int8 ----
+// x: (c, h, w) uint8 -> rows: (oh * ow, c * kh * kw), one window's patch per
+// position (contiguous, like a weight row), zero where it leaves the image
+void im2row_u8(const Window& g, const uint8_t* x, uint8_t* rows);
+// a = Σ q0[k]·x[k], b = Σ q1[k]·x[k] in int32 (exact for n <= 65,536)
+void dot2_i8_u8(const int8_t* q0, const int8_t* q1, const uint8_t* x, size_t n, int32_t& a, int32_t& b);
+// q: (rows, R) int8 with per-row scales qscale, in: (P, R) uint8 at in_scale ->
+// y: (rows, P), y[c][p] = (q_c · in_p) · qscale[c] · in_scale + bias[c]
+void rows_i8(const int8_t* q, const float* qscale, const float* bias, size_t rows, size_t R, const uint8_t* in,
+             size_t P, float in_scale, float* y);
+// x: (n) >= 0 -> q: (n) uint8 with x ≈ q · scale; returns scale = max / 255 (1 if max is 0 or not finite)
+float quantize_input(const float* x, size_t n, uint8_t* q);
+
+}  // namespace sgdx::kernels::m4
