@@ -45,8 +45,6 @@ Shape Conv2d::configure(const Shape& input) {
         for (size_t kj = 0; kj < k_; ++kj)
             for (size_t ci = 0; ci < cin_; ++ci) torch_column_[(ki * k_ + kj) * cin_ + ci] = (ci * k_ + ki) * k_ + kj;
     weight_cl_.resize(cout_ * patch());
-    weight_flipped_.resize(cout_ * patch());
-    zero_bias_.assign(cin_, 0.f);
     return {cout_, oh_, ow_};
 }
 
@@ -379,22 +377,13 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
 }
 
 // The direct kernels, whole samples per part: the weight gradient from x and dy
-// as they are; the input gradient by conv_input_grad_cl from stride 2 (each input
-// pixel gathers its taps), with stride 1 as a forward convolution of dy with the
-// flipped kernel (its windows are all alike), else through gemm + col2im.
+// as they are, the input gradient by conv_input_grad_cl (each input phase a dense
+// convolution of dy; for a channels-last input), else through gemm + col2im.
 void Conv2d::backward_direct(const kernels::KernelSet& k, const float* x, const float* dy, size_t batch, float* dx) {
     const size_t parts = parts_for(batch), D = patch();
     if (scratch_.size() < parts) scratch_.resize(parts);
-    const bool gather_dx = dx && stride_ > 1 && k.conv_input_grad_cl && in_cl_;
-    const bool flip_dx = dx && stride_ == 1 && pad_ < k_;
-    const float* wt = dx && !flip_dx ? patch_weight() : nullptr;  // (out, k, k, in) when in is channels-last
-    if (flip_dx) {
-        const float* w = weight.value.data();  // (out, in, k, k) -> (in, out, k, k) turned round
-        for (size_t co = 0; co < cout_; ++co)
-            for (size_t ci = 0; ci < cin_; ++ci)
-                for (size_t t = 0; t < k_ * k_; ++t)
-                    weight_flipped_[(ci * cout_ + co) * k_ * k_ + k_ * k_ - 1 - t] = w[(co * cin_ + ci) * k_ * k_ + t];
-    }
+    const bool phase_dx = dx && k.conv_input_grad_cl && in_cl_;
+    const float* wt = dx ? patch_weight() : nullptr;  // (out, k, k, in) when in is channels-last
     thread_pool().run(parts, [&](size_t part) {
         Scratch& s = scratch_[part];
         float *dw, *db;
@@ -405,11 +394,8 @@ void Conv2d::backward_direct(const kernels::KernelSet& k, const float* x, const 
         k.conv_weight_grad_cl(xs, g, dw, db, conv_shape(n));
         if (!dx) return;
         float* d = dx + b0 * in_features();
-        if (gather_dx) {
+        if (phase_dx) {
             k.conv_input_grad_cl(g, wt, d, conv_shape(n));
-        } else if (flip_dx) {
-            const kernels::ConvShape flipped{n, oh_, ow_, cout_, h_, w_, cin_, k_, 1, k_ - 1 - pad_};
-            k.conv_forward_cl(g, weight_flipped_.data(), zero_bias_.data(), d, flipped);
         } else {
             // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
             if (s.dcols.size() < n * pixels() * D) s.dcols.resize(n * pixels() * D);

@@ -55,9 +55,6 @@ private:
         return k.conv_forward_cl && k.conv_weight_grad_cl && (in_cl_ || cin_ == 1) && out_cl_;
     }
     kernels::ConvShape conv_shape(size_t n) const { return {n, h_, w_, cin_, oh_, ow_, cout_, k_, stride_, pad_}; }
-    // With stride 1 the input gradient is a forward convolution of dy with the
-    // kernel turned round and its channels swapped: (in, out, k, k), bias 0.
-    std::vector<float> weight_flipped_, zero_bias_;
     std::vector<size_t> torch_column_;  // patch column (ki, kj, ci) -> PyTorch's (ci, ki, kj)
     std::vector<float> weight_cl_;      // weight with its columns in (ki, kj, ci) order
     // The weight in the patch matrix's column order (permuted into weight_cl_ if needed).

@@ -69,15 +69,16 @@ struct ConvTiles {
     // ---------------------------------------------------------------- forward
 
     struct Fwd {
-        const float* xp;  // the padded sample
+        const float* xp;  // the padded sample, at output (0, 0)'s window
         size_t row;       // floats per padded row
         size_t cs;        // floats between neighbouring output columns' windows: stride·cin
         size_t rs;        // floats between neighbouring output rows' windows: stride·row
-        size_t k, kc;     // kernel size; steps per kernel row, k·cin
-        const float* w;   // packed weights of the block: (k, k·cin, NV·W)
+        size_t kr, kc;    // window rows; steps per window row, k·cin
+        const float* w;   // packed weights of the block: (kr, kc, NV·W)
         const float* b;   // bias of the block, NV·W
-        float* y;         // the sample's output, (oh, ow, cout)
-        size_t ow, cout, co0;
+        float* y;         // output (0, 0)
+        size_t ycs, yrs;  // floats between neighbouring output columns, rows
+        size_t cout, co0;  // channels of an output pixel, the block's first
     };
 
     template <size_t RR, size_t RC, size_t NV>
@@ -92,7 +93,7 @@ struct ConvTiles {
                 for (size_t c = 0; c < RC; ++c) acc[q][c][v] = bv;
         }
         const float* wt = f.w;
-        for (size_t ki = 0; ki < f.k; ++ki) {
+        for (size_t ki = 0; ki < f.kr; ++ki) {
             const float* xr = f.xp + oi * f.rs + ki * f.row + oj * f.cs;
             for (size_t t = 0; t < f.kc; ++t, wt += NV * W) {
                 vec wv[NV];
@@ -111,7 +112,7 @@ struct ConvTiles {
         const size_t left = f.cout - f.co0;  // channels from co0 on
         for (size_t q = 0; q < RR; ++q)
             for (size_t c = 0; c < RC; ++c) {
-                float* dst = f.y + ((oi + q) * f.ow + oj + c) * f.cout + f.co0;
+                float* dst = f.y + (oi + q) * f.yrs + (oj + c) * f.ycs + f.co0;
                 SGDX_UNROLL
                 for (size_t v = 0; v < NV; ++v) {
                     if (left >= (v + 1) * W) {
@@ -163,7 +164,8 @@ struct ConvTiles {
         const Padded g = padded_geometry(s);
         float* xp = buf.padded.get(g.size);
         for (size_t i = 0; i < g.size; ++i) xp[i] = 0.f;
-        Fwd f{xp, g.row, s.stride * s.cin, s.stride * g.row, K, kc, nullptr, nullptr, nullptr, s.ow, s.cout, 0};
+        Fwd f{xp, g.row, s.stride * s.cin, s.stride * g.row, K, kc, nullptr, nullptr, nullptr, s.cout, s.ow * s.cout,
+              s.cout, 0};
         for (size_t n = 0; n < s.n; ++n) {
             pad_sample(x + n * s.h * s.w * s.cin, xp, s, g);
             f.y = y + n * s.oh * s.ow * s.cout;
@@ -172,21 +174,121 @@ struct ConvTiles {
                 f.w = wp + K * kc * v0 * W;
                 f.b = bp + v0 * W;
                 f.co0 = v0 * W;
-                // Whole rows where they fit (the fewest, most even column chunks),
-                // then as many rows as the accumulators allow.
-                const size_t pixels = kAcc / nv, most = pixels < kMaxCols ? pixels : kMaxCols;
-                const size_t chunks = (s.ow + most - 1) / most, rc = (s.ow + chunks - 1) / chunks;
-                size_t rr = pixels / rc;
-                if (rr > kMaxRows) rr = kMaxRows;
-                for (size_t oi = 0; oi < s.oh; oi += rr) {
-                    const size_t rows = s.oh - oi < rr ? s.oh - oi : rr;
-                    for (size_t oj = 0; oj < s.ow; oj += rc) {
-                        const size_t cols = s.ow - oj < rc ? s.ow - oj : rc;
-                        if (nv == 1) fwd_rows<1, kMaxRows>(f, oi, oj, rows, cols);
-                        else fwd_rows<2, kMaxRows>(f, oi, oj, rows, cols);
-                    }
+                fwd_grid(f, s.oh, s.ow, nv);
+            }
+        }
+    }
+
+    // Every output of an oh x ow grid in tiles: whole rows where they fit (the
+    // fewest, most even column chunks), then as many rows as the accumulators allow.
+    static void fwd_grid(const Fwd& f, size_t oh, size_t ow, size_t nv) {
+        const size_t pixels = kAcc / nv, most = pixels < kMaxCols ? pixels : kMaxCols;
+        const size_t chunks = (ow + most - 1) / most, rc = (ow + chunks - 1) / chunks;
+        size_t rr = pixels / rc;
+        if (rr > kMaxRows) rr = kMaxRows;
+        for (size_t oi = 0; oi < oh; oi += rr) {
+            const size_t rows = oh - oi < rr ? oh - oi : rr;
+            for (size_t oj = 0; oj < ow; oj += rc) {
+                const size_t cols = ow - oj < rc ? ow - oj : rc;
+                if (nv == 1) fwd_rows<1, kMaxRows>(f, oi, oj, rows, cols);
+                else fwd_rows<2, kMaxRows>(f, oi, oj, rows, cols);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------- input gradient
+    //
+    // Input pixels of one phase (i mod stride, j mod stride) take the same taps:
+    // i + pad = oi·stride + ki gives ki = ki0, ki0 + stride, ... with ki0 = (i + pad)
+    // mod stride, from output rows oi = m + base - u (i = m·stride + phase, u the
+    // tap's index). So each phase is a dense stride-1 convolution of dy (channels-last,
+    // zero-padded) with its few taps, input channels along the lanes, written to every
+    // stride-th pixel of dx: the forward's tiles, no col2im and nothing scattered.
+    // (Stride 1 is one phase: the forward of dy with the kernel turned round.)
+
+    // One axis of a phase: taps ki0 + stride·u for u < nu, window rows from m + lo.
+    struct Phase {
+        size_t ki0, nu, count;  // first tap, taps, input rows of the phase
+        long lo;                // the window's first dy row for m = 0 (dy row m + lo)
+    };
+    static Phase phase_of(size_t ph, size_t K, size_t stride, size_t pad, size_t in) {
+        Phase p{(ph + pad) % stride, 0, in > ph ? (in - ph + stride - 1) / stride : 0, 0};
+        p.nu = p.ki0 < K ? (K - p.ki0 + stride - 1) / stride : 0;
+        p.lo = long((ph + pad) / stride) - long(p.nu) + 1;
+        return p;
+    }
+
+    // Same contract as KernelSet::conv_input_grad_cl.
+    static void conv_input_grad_cl(const float* dy, const float* wt, float* dx, const ConvShape& s) {
+        const size_t K = s.k, S = s.stride, vectors = (s.cin + W - 1) / W, lanes = vectors * W;
+        Buffers& buf = buffers();
+        // The padding dy needs on each side for every phase's windows to lie inside.
+        long top = 0, bottom = long(s.oh), left = 0, right = long(s.ow);
+        for (size_t ph = 0; ph < S; ++ph) {
+            const Phase pi = phase_of(ph, K, S, s.pad, s.h), pj = phase_of(ph, K, S, s.pad, s.w);
+            if (pi.nu && pi.count) {
+                if (-pi.lo > top) top = -pi.lo;
+                if (long(pi.count) + pi.lo + long(pi.nu) - 1 > bottom) bottom = long(pi.count) + pi.lo + long(pi.nu) - 1;
+            }
+            if (pj.nu && pj.count) {
+                if (-pj.lo > left) left = -pj.lo;
+                if (long(pj.count) + pj.lo + long(pj.nu) - 1 > right) right = long(pj.count) + pj.lo + long(pj.nu) - 1;
+            }
+        }
+        const size_t hp = size_t(top + bottom), wp = size_t(left + right), row = wp * s.cout;
+        // Per phase (pi, pj) and block of NV vectors of input channels, the weights
+        // (nu_i, nu_j·cout, NV·W) in window order (a later dy row is an earlier tap);
+        // wt is (cout, k, k, cin).
+        const size_t per_phase = K * K * s.cout * lanes;  // room for the most taps
+        float* wp_all = buf.weights.get(S * S * per_phase + lanes);
+        float* zero = wp_all + S * S * per_phase;
+        for (size_t l = 0; l < lanes; ++l) zero[l] = 0.f;
+        for (size_t a = 0; a < S; ++a)
+            for (size_t b = 0; b < S; ++b) {
+                const Phase pi = phase_of(a, K, S, s.pad, s.h), pj = phase_of(b, K, S, s.pad, s.w);
+                const size_t kc = pj.nu * s.cout;
+                for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
+                    const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV, bl = nv * W;
+                    float* blk = wp_all + (a * S + b) * per_phase + pi.nu * kc * v0 * W;
+                    for (size_t r = 0; r < pi.nu; ++r)
+                        for (size_t c = 0; c < pj.nu; ++c) {
+                            const size_t ki = pi.ki0 + S * (pi.nu - 1 - r), kj = pj.ki0 + S * (pj.nu - 1 - c);
+                            for (size_t co = 0; co < s.cout; ++co)
+                                for (size_t l = 0; l < bl; ++l) {
+                                    const size_t ci = v0 * W + l;
+                                    blk[(r * kc + c * s.cout + co) * bl + l] =
+                                        ci < s.cin ? wt[((co * K + ki) * K + kj) * s.cin + ci] : 0.f;
+                                }
+                        }
                 }
             }
+        float* dyp = buf.padded.get(hp * row + W);
+        for (size_t i = 0; i < hp * row + W; ++i) dyp[i] = 0.f;
+        const size_t line = s.ow * s.cout;
+        for (size_t n = 0; n < s.n; ++n) {
+            const float* dys = dy + n * s.oh * line;
+            for (size_t i = 0; i < s.oh; ++i)
+                std::memcpy(dyp + (size_t(top) + i) * row + size_t(left) * s.cout, dys + i * line, line * sizeof(float));
+            float* dxs = dx + n * s.h * s.w * s.cin;
+            for (size_t a = 0; a < S && a < s.h; ++a)
+                for (size_t b = 0; b < S && b < s.w; ++b) {
+                    const Phase pi = phase_of(a, K, S, s.pad, s.h), pj = phase_of(b, K, S, s.pad, s.w);
+                    float* y = dxs + (a * s.w + b) * s.cin;
+                    if (!pi.nu || !pj.nu) {  // no tap reaches these pixels (stride > k)
+                        for (size_t m = 0; m < pi.count; ++m)
+                            for (size_t l = 0; l < pj.count; ++l)
+                                for (size_t ci = 0; ci < s.cin; ++ci) y[(m * S * s.w + l * S) * s.cin + ci] = 0.f;
+                        continue;
+                    }
+                    Fwd f{dyp + size_t(top + pi.lo) * row + size_t(left + pj.lo) * s.cout, row, s.cout, row, pi.nu,
+                          pj.nu * s.cout, nullptr, zero, y, S * s.cin, S * s.w * s.cin, s.cin, 0};
+                    for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
+                        const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV;
+                        f.w = wp_all + (a * S + b) * per_phase + pi.nu * f.kc * v0 * W;
+                        f.co0 = v0 * W;
+                        fwd_grid(f, pi.count, pj.count, nv);
+                    }
+                }
         }
     }
 

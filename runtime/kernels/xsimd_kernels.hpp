@@ -239,110 +239,6 @@ struct XsimdKernels {
         for (; i < n; ++i) dx[i] = x[i] <= 0.f ? 0.f : dy[i];
     }
 
-    // One input pixel's channels [ci, ci + NV·W) for KernelSet::conv_input_grad_cl:
-    // per tap and output channel one broadcast of dy against NV weight vectors, in
-    // P partial sums (output channels co mod P) so that P·NV FMA chains run at once,
-    // added in order at the end.
-    template <size_t NV, size_t P>
-    static void conv_dx_vectors(const float* dy, const float* wt, float* d, const ConvShape& s, const ConvPixel& p,
-                                size_t ci) {
-        vf acc[P][NV];
-        for (size_t q = 0; q < P; ++q)
-            for (size_t v = 0; v < NV; ++v) acc[q][v] = vf(0.f);
-        const size_t cin = s.cin, cout = s.cout, tap_stride = s.k * s.k * cin;  // wt: (cout, k, k, cin)
-        for (size_t oi = p.oi1; oi-- > p.oi0;)
-            for (size_t oj = p.oj1; oj-- > p.oj0;) {
-                const size_t ki = p.i + s.pad - oi * s.stride, kj = p.j + s.pad - oj * s.stride;
-                const float* g = dy + ((p.b * s.oh + oi) * s.ow + oj) * cout;
-                const float* wk = wt + (ki * s.k + kj) * cin + ci;
-                size_t co = 0;
-                for (; co + P <= cout; co += P)
-                    for (size_t q = 0; q < P; ++q) {
-                        const vf gv(g[co + q]);
-                        for (size_t v = 0; v < NV; ++v)
-                            acc[q][v] = xsimd::fma(gv, vf::load_unaligned(wk + (co + q) * tap_stride + v * W), acc[q][v]);
-                    }
-                for (; co < cout; ++co) {
-                    const vf gv(g[co]);
-                    for (size_t v = 0; v < NV; ++v)
-                        acc[0][v] = xsimd::fma(gv, vf::load_unaligned(wk + co * tap_stride + v * W), acc[0][v]);
-                }
-            }
-        for (size_t v = 0; v < NV; ++v) {
-            vf sum = acc[0][v];
-            for (size_t q = 1; q < P; ++q) sum += acc[q][v];
-            sum.store_unaligned(d + ci + v * W);
-        }
-    }
-
-    // R input pixels of one row, stride apart and all inside (their windows clipped
-    // by no border, so they share taps and each reads the output pixel after the
-    // previous one's), channels [ci, ci + W): per tap and output channel one weight
-    // vector load feeds R FMAs, R independent chains. Each pixel's sum runs in the
-    // reference's order.
-    template <size_t R>
-    static void conv_dx_run(const float* dy, const float* wt, float* d, const ConvShape& s, const ConvPixel& p,
-                            size_t ci) {
-        vf acc[R];
-        for (size_t r = 0; r < R; ++r) acc[r] = vf(0.f);
-        const size_t cout = s.cout, tap_stride = s.k * s.k * s.cin;
-        for (size_t oi = p.oi1; oi-- > p.oi0;)
-            for (size_t oj = p.oj1; oj-- > p.oj0;) {
-                const size_t ki = p.i + s.pad - oi * s.stride, kj = p.j + s.pad - oj * s.stride;
-                const float* g = dy + ((p.b * s.oh + oi) * s.ow + oj) * cout;
-                const float* wk = wt + (ki * s.k + kj) * s.cin + ci;
-                for (size_t co = 0; co < cout; ++co) {
-                    const vf wv = vf::load_unaligned(wk + co * tap_stride);
-                    for (size_t r = 0; r < R; ++r) acc[r] = xsimd::fma(vf(g[r * cout + co]), wv, acc[r]);
-                }
-            }
-        for (size_t r = 0; r < R; ++r) acc[r].store_unaligned(d + r * s.stride * s.cin + ci);
-    }
-
-    static void conv_input_grad_cl(const float* dy, const float* wt, float* dx, const ConvShape& s) {
-        const size_t cv = s.cin / W * W;  // channels in whole vectors; the rest one at a time
-        // column j's window is clipped by no border: its taps are those of j + stride, shifted
-        auto inside = [&](size_t j) { return j + s.pad + 1 >= s.k && (j + s.pad) / s.stride + 1 <= s.ow; };
-        for (size_t b = 0; b < s.n; ++b)
-            for (size_t i = 0; i < s.h; ++i) {
-                ConvPixel p{b, i, 0, 0, 0, 0, 0};
-                conv_taps(i, s.pad, s.k, s.stride, s.oh, p.oi0, p.oi1);
-                for (size_t first = 0; first < s.stride && first < s.w; ++first)
-                    for (size_t j = first; j < s.w;) {
-                        p.j = j;
-                        conv_taps(j, s.pad, s.k, s.stride, s.ow, p.oj0, p.oj1);
-                        float* d = dx + ((b * s.h + i) * s.w + j) * s.cin;
-                        size_t run = 0;
-                        while (run < 8 && j + run * s.stride < s.w && inside(j + run * s.stride)) ++run;
-                        const size_t R = run ? run : 1;
-                        if (R > 1) {
-                            for (size_t ci = 0; ci < cv; ci += W) switch (R) {
-                                case 8: conv_dx_run<8>(dy, wt, d, s, p, ci); break;
-                                case 7: conv_dx_run<7>(dy, wt, d, s, p, ci); break;
-                                case 6: conv_dx_run<6>(dy, wt, d, s, p, ci); break;
-                                case 5: conv_dx_run<5>(dy, wt, d, s, p, ci); break;
-                                case 4: conv_dx_run<4>(dy, wt, d, s, p, ci); break;
-                                case 3: conv_dx_run<3>(dy, wt, d, s, p, ci); break;
-                                default: conv_dx_run<2>(dy, wt, d, s, p, ci); break;
-                            }
-                            for (size_t r = 0; r < R; ++r) {
-                                ConvPixel q = p;
-                                q.j = j + r * s.stride;
-                                q.oj0 += r, q.oj1 += r;
-                                conv_dx_pixel_scalar(dy, wt, d + r * s.stride * s.cin, s, q, cv);
-                            }
-                        } else {
-                            size_t ci = 0;
-                            for (; ci + 4 * W <= s.cin; ci += 4 * W) conv_dx_vectors<4, 1>(dy, wt, d, s, p, ci);
-                            for (; ci + 2 * W <= s.cin; ci += 2 * W) conv_dx_vectors<2, 2>(dy, wt, d, s, p, ci);
-                            for (; ci + W <= s.cin; ci += W) conv_dx_vectors<1, 4>(dy, wt, d, s, p, ci);
-                            conv_dx_pixel_scalar(dy, wt, d, s, p, ci);
-                        }
-                        j += R * s.stride;
-                    }
-            }
-    }
-
     // 12 independent FMA chains over registers only: the FMA units' ceiling.
     static double fma_probe(size_t iterations) {
         vf acc[12];
@@ -359,8 +255,9 @@ struct XsimdKernels {
     static KernelSet make(const char* name) {
         return KernelSet{name,         scale_u8,   linear_forward,      linear_backward,
                          softmax_xent, sgd_update, forward<uint8_t>, backward<uint8_t>,
-                         GemmTiles<XsimdVec<A>>::gemm, relu_forward, relu_backward, conv_input_grad_cl,
-                         ConvTiles<XsimdVec<A>>::conv_forward_cl, ConvTiles<XsimdVec<A>>::conv_weight_grad_cl};
+                         GemmTiles<XsimdVec<A>>::gemm, relu_forward, relu_backward,
+                         ConvTiles<XsimdVec<A>>::conv_input_grad_cl, ConvTiles<XsimdVec<A>>::conv_forward_cl,
+                         ConvTiles<XsimdVec<A>>::conv_weight_grad_cl};
     }
 };
 
