@@ -35,15 +35,23 @@ std::string Linear::describe() const {
 }
 
 size_t parts_for(size_t batch, size_t in, size_t out) {
-    // A split backward adds a partial gradient per part (in·out values to clear and
-    // sum, serially), and a worker costs a wake-up. Measured: the MLP's 784x128
-    // layer at batch 64 (6.4M multiply-adds) and the logistic model at batch 1024
-    // (8M) were 10-30% slower on 2 threads (again with hot workers, 2026-12-07: MLP
-    // 2 threads 1.2-1.4x slower than 1 when split from 1M); from ~16M multiply-adds
-    // (~300 µs of SIMD work) a second thread pays. At least 8 rows a part.
-    if (batch * in * out < (size_t(1) << 24)) return 1;
+    // Rows are independent and a worker stays hot through a step: a part pays from
+    // ~1M multiply-adds (~20 µs of SIMD work). At least 8 rows a part.
+    if (batch * in * out < (size_t(2) << 20)) return 1;
     return thread_pool().parts_for(batch, 8);
 }
+
+namespace {
+// The backward splits the output features: each part sums its own rows of the
+// weight gradient over the whole batch, so nothing is added up afterwards and every
+// value is summed as on one thread. (Split over the batch, it needed a partial
+// gradient per part, in·out values cleared and summed serially: the MLP's 784x128
+// layer at batch 64 was 1.2-1.4x slower on 2 threads.) At least 16 features a part.
+size_t feature_parts(size_t batch, size_t in, size_t out) {
+    if (batch * in * out < (size_t(2) << 20)) return 1;
+    return thread_pool().parts_for(out, 16);
+}
+}  // namespace
 
 // Rows are independent: each part of the pool takes a slice of the batch.
 template <class T, class Forward>
@@ -57,33 +65,24 @@ void Linear::forward_split(const T* x, size_t batch, float* y, Forward kernel) {
     });
 }
 
-// Each part sums its rows' weight gradient into its own buffer (part 0 straight
-// into weight.grad), then the buffers are added: no two threads write one value.
+// Part p takes output features [c0, c1): dy's columns copied into its own (B, c1 - c0)
+// buffer, the weight gradient's rows c0.. and the bias's entries c0.. its alone.
 template <class T, class Backward>
 void Linear::backward_split(const T* x, const float* dy, size_t batch, Backward kernel) {
-    const size_t parts = parts_for(batch, in_, out_);
+    const size_t parts = feature_parts(batch, in_, out_);
     if (parts == 1) {
-        kernel(x, dy, weight.grad.data(), bias.grad.data(), batch);
+        kernel(x, dy, weight.grad.data(), bias.grad.data(), batch, out_);
         return;
     }
-    if (partial_grad_.size() < parts) partial_grad_.resize(parts);
-    for (auto& buf : partial_grad_) buf.resize(in_ * out_);
+    if (partial_dy_.size() < parts) partial_dy_.resize(parts);
     thread_pool().run(parts, [&](size_t p) {
-        size_t r0 = batch * p / parts, r1 = batch * (p + 1) / parts;
-        if (p == 0) {
-            kernel(x, dy, weight.grad.data(), bias.grad.data(), r1);
-        } else {
-            std::fill(partial_grad_[p].begin(), partial_grad_[p].end(), 0.f);
-            kernel(x + r0 * in_, dy + r0 * out_, partial_grad_[p].data(), nullptr, r1 - r0);
-        }
+        const size_t c0 = out_ * p / parts, c1 = out_ * (p + 1) / parts, n = c1 - c0;
+        auto& g = partial_dy_[p];
+        if (g.size() < batch * n) g.resize(batch * n);
+        for (size_t r = 0; r < batch; ++r)
+            for (size_t c = 0; c < n; ++c) g[r * n + c] = dy[r * out_ + c0 + c];
+        kernel(x, g.data(), weight.grad.data() + c0 * in_, bias.grad.data() + c0, batch, n);
     });
-    float* g = weight.grad.data();
-    for (size_t p = 1; p < parts; ++p)
-        for (size_t i = 0; i < in_ * out_; ++i) g[i] += partial_grad_[p][i];
-    // Bias gradient of the other parts' rows (part 0 added its own above).
-    float* gb = bias.grad.data();
-    for (size_t r = batch / parts; r < batch; ++r)
-        for (size_t c = 0; c < out_; ++c) gb[c] += dy[r * out_ + c];
 }
 
 // x: (B, in), weight: (out, in), bias: (out) -> y: (B, out)
@@ -97,8 +96,8 @@ void Linear::forward(const float* x, size_t batch, float* y) {
 // x: (B, in), dy: (B, out) -> weight.grad += dyᵀ·x, bias.grad += Σ dy, dx = dy · weight
 void Linear::backward(const float* x, const float* dy, size_t batch, float* dx) {
     const auto& k = active_kernels();
-    backward_split(x, dy, batch, [&](const float* xs, const float* g, float* dw, float* db, size_t rows) {
-        k.linear_backward(xs, g, dw, db, rows, in_, out_);
+    backward_split(x, dy, batch, [&](const float* xs, const float* g, float* dw, float* db, size_t rows, size_t out) {
+        k.linear_backward(xs, g, dw, db, rows, in_, out);
     });
     if (!dx) return;
     // dy: (B, out), weight: (out, in) -> dx: (B, in), rows split over the pool
@@ -120,8 +119,8 @@ void Linear::forward(const uint8_t* x, float scale, size_t batch, float* y) {
 void Linear::backward(const uint8_t* x, float scale, const float* dy, size_t batch) {
     const auto& k = active_kernels();
     if (!k.linear_backward_u8) return Module::backward(x, scale, dy, batch);
-    backward_split(x, dy, batch, [&](const uint8_t* xs, const float* g, float* dw, float* db, size_t rows) {
-        k.linear_backward_u8(xs, scale, g, dw, db, rows, in_, out_);
+    backward_split(x, dy, batch, [&](const uint8_t* xs, const float* g, float* dw, float* db, size_t rows, size_t out) {
+        k.linear_backward_u8(xs, scale, g, dw, db, rows, in_, out);
     });
 }
 

@@ -37,9 +37,9 @@ private:
     void backward_split(const T* x, const float* dy, size_t batch, Backward kernel);
 
     size_t in_, out_;
-    // Per-thread partial weight gradients when backward is split over rows;
-    // sized on first use and kept, so steps after the first allocate nothing.
-    std::vector<std::vector<float>> partial_grad_;
+    // Per part of a split backward, its output features' columns of dy; sized on
+    // first use and kept, so steps after the first allocate nothing.
+    std::vector<std::vector<float>> partial_dy_;
 };
 
 // Whether a product of this size is worth splitting over the thread pool.
