@@ -4,4 +4,4 @@ source "$(dirname "$0")/lib.sh"
 source "$ROOT/scripts/wasm-lib.sh"
 build_wasm
 say "wasm tests (ctest under Node)"
-ctest --test-dir "$ROOT/build/wasm" --output-on-failure -j "$JOBS"
+ctest --test-dir "$WASM_BUILD" --output-on-failure -j "$JOBS"

@@ -10,4 +10,4 @@ build_wasm sgdx_site
 say "web tests: server path rules"
 node --test "$ROOT/web/tests/server.test.mjs"
 say "web tests: the page in headless Chromium"
-timeout 480 node "$ROOT/web/tests/browser.mjs" --sgdx "$ROOT/build/native/sgdx" --out "$ROOT/build/wasm/web-test"
+timeout 480 node "$ROOT/web/tests/browser.mjs" --site "$SITE_DIR" --sgdx "$ROOT/build/native/sgdx" --out "$WASM_BUILD/web-test"
