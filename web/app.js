@@ -620,10 +620,12 @@ const onMessage = {
     $('load-text').textContent = total ? `${(loaded / 1e6).toFixed(1)} / ${(total / 1e6).toFixed(1)} MB`
                                        : `${(loaded / 1e6).toFixed(1)} MB`;
   },
-  ready({ train, valid, test, kernels, pretrained }) {
+  ready({ train, valid, test, kernels, threads, pretrained }) {
     $('loading').hidden = true;
     setState('ready');
-    setStatus(`Ready: ${train} training, ${valid} validation and ${test} test images; kernels ${kernels}. ` +
+    document.body.dataset.threads = threads;
+    setStatus(`Ready: ${train} training, ${valid} validation and ${test} test images; kernels ${kernels}, ` +
+              `${threads} thread${threads > 1 ? 's' : ''}. ` +
               (pretrained ? 'A pretrained model is loaded: draw a digit, or press Start to train your own.' : ''));
     $('test-acc-note').textContent = pretrained ? '(pretrained model)' : '';
   },
@@ -779,4 +781,7 @@ const onMessage = {
 worker.onmessage = (e) => onMessage[e.data.type](e.data);
 worker.onerror = (e) => showError(`The training worker failed: ${e.message || 'could not start'}`);
 setState('loading');
-send('init');
+// `?threads=N` asks for N training threads (the worker gives 1 unless the page is
+// cross-origin isolated); without it, the worker's choice.
+const askedThreads = Number(new URLSearchParams(location.search).get('threads'));
+send('init', Number.isInteger(askedThreads) && askedThreads >= 1 ? { threads: askedThreads } : {});

@@ -107,6 +107,18 @@ val options() {
     return out;
 }
 
+// The threads the runtime's layers split a batch over: `n` (at least 1) in the
+// threaded build (sgdx_web_mt, loaded when the page is cross-origin isolated),
+// always 1 in the single-thread one. Returns the number now in use.
+int set_threads(int n) {
+#ifdef SGDX_WEB_THREADS
+    set_num_threads(size_t(std::clamp(n, 1, 16)));
+#else
+    (void)n;
+#endif
+    return int(thread_pool().size());
+}
+
 }  // namespace
 
 class Trainer {
@@ -559,6 +571,7 @@ EMSCRIPTEN_BINDINGS(sgdx_web) {
     using sgdx::web::Trainer;
     emscripten::function("models", &sgdx::web::models);
     emscripten::function("options", &sgdx::web::options);
+    emscripten::function("setThreads", &sgdx::web::set_threads);
     emscripten::class_<Trainer>("Trainer")
         .constructor<>()
         .function("loadTraining", &Trainer::load_training)

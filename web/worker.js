@@ -1,7 +1,18 @@
 // The training worker: loads the wasm runtime and MNIST, then trains in slices of
 // SLICE_MS so that messages from the page (pause, predict, load) are handled
 // between slices. Everything sent to the page is a plain object (see app.js).
-import createSgdx from './sgdx_web.js';
+
+// Threads: the runtime's layers split each batch over THREADS threads when the page
+// is cross-origin isolated (SharedArrayBuffer: the demo server sends COOP/COEP),
+// with the threaded build of the runtime (sgdx_web_mt); otherwise one thread with
+// the single-thread build (sgdx_web), which needs no isolation. The page may ask
+// for another count (app.js passes `?threads=N` from its address on).
+const THREADS = 2;
+function threadsFor(wanted) {
+  if (!self.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') return 1;
+  const n = Number.isInteger(wanted) && wanted >= 1 ? wanted : THREADS;
+  return Math.min(n, 16);
+}
 
 // Each slice's report makes the page redraw; on a machine with few cores that
 // work competes with training (25 ms slices and weights every 150 ms measured
@@ -140,11 +151,15 @@ async function trainLoop(generation) {
 }
 
 let wasmMemoryBytes = () => 0;
+let runtimeThreads = 1;
 
 const handlers = {
-  async init() {
+  async init({ threads: wanted } = {}) {
+    const threads = threadsFor(wanted);
+    const { default: createSgdx } = await import(threads > 1 ? './sgdx_web_mt.js' : './sgdx_web.js');
     const module = await createSgdx();
     wasmMemoryBytes = () => module.HEAPU8.length;
+    runtimeThreads = module.setThreads(threads);
     trainer = new module.Trainer();
     const index = await fetch('models/index.json');
     if (index.ok) pretrainedNames = await index.json();
@@ -155,7 +170,7 @@ const handlers = {
     dataReady = true;
     const pretrained = await loadPretrained('logistic');
     post('model', { info: trainer.modelInfo(), pretrained });
-    post('ready', { ...info, pretrained });
+    post('ready', { ...info, pretrained, threads: runtimeThreads });
     sendGallery();
     sendModelViews();
   },

@@ -84,7 +84,7 @@ try {
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
   await page.waitForSelector('#start:not([disabled])', { timeout: 60000 });
-  const kernels = /kernels (\S+)\./.exec(await page.textContent('#status'))[1];
+  const kernels = /kernels ([^\s,.]+)/.exec(await page.textContent('#status'))[1];
   await page.fill('#epochs', String(EPOCHS));
   await page.fill('#batch', '64');
   await page.fill('#lr', '0.5');

@@ -16,7 +16,9 @@
 // BatchNorm and Dropout predicts as `sgdx predict` and PyTorch do and shows its
 // layers and views, a pasted printout trains with Adam + OneCycleLR, is saved,
 // loaded back and trained on with Continue, and bad printouts get the core's
-// one-line error with the page left as it was.
+// one-line error with the page left as it was. Threads: the isolated page trains
+// on 2, a page without isolation on 1 (the single-thread build), and both train
+// the tutorial CNN's epoch to the same accuracy.
 //   node web/tests/browser.mjs --sgdx build/native/sgdx --out build/wasm/web-test
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -78,6 +80,9 @@ try {
     await page.goto(url);
     check(await page.evaluate(() => crossOriginIsolated) === true, 'the demo server isolates the page (COOP/COEP)');
     await page.waitForSelector('#start:not([disabled])', { timeout: 60000 });
+    const threads = await page.evaluate(() => document.body.dataset.threads);
+    check(threads === '2', `the isolated page trains with 2 threads (got ${threads})`);
+    check(/kernels wasm_simd128, 2 threads\./.test(await page.textContent('#status')), 'the status names the kernels and 2 threads');
     check(await page.isVisible('#loading') === false, 'the loading indicator is hidden when ready');
     const acc = Number(await page.textContent('#test-acc'));
     check(acc >= MIN_TEST_ACCURACY, `the pretrained model shows test accuracy ${acc} >= ${MIN_TEST_ACCURACY}`);
@@ -238,6 +243,7 @@ try {
     }
   });
 
+  let cnnEpochAccuracy = null;  // the isolated page's (2 threads), for the 1-thread page's
   await step('the tutorial CNN trains for an epoch in the page', async () => {
     await page.selectOption('#model', 'cnn');
     await page.waitForFunction(() => document.getElementById('model').value === 'cnn' && !document.getElementById('start').disabled &&
@@ -249,6 +255,7 @@ try {
     await page.waitForSelector('#epoch-table tr[data-epoch="1"] td:nth-child(5):not(:empty)', { timeout: 180000 });
     const acc = Number(await page.textContent('#epoch-table tr[data-epoch="1"] td:nth-child(5)'));
     check(acc >= MIN_CNN_EPOCH_ACCURACY, `CNN test accuracy after one epoch in the page ${acc} >= ${MIN_CNN_EPOCH_ACCURACY}`);
+    cnnEpochAccuracy = acc;
     const ms = await page.getAttribute('#epoch-table tr[data-epoch="1"]', 'data-compute-ms');
     const wall = await page.getAttribute('#epoch-table tr[data-epoch="1"]', 'data-wall-ms');
     console.log(`    CNN epoch 1: test accuracy ${acc}, ${ms} ms of training, ${wall} ms wall`);
@@ -505,12 +512,41 @@ try {
     await p.goto(`http://127.0.0.1:${plain.address().port}/`);
     await p.waitForSelector('#start:not([disabled])', { timeout: 60000 });
     check(await p.evaluate(() => crossOriginIsolated) === false, 'this server sends no COOP/COEP');
+    const threads = await p.evaluate(() => document.body.dataset.threads);
+    check(threads === '1', `without isolation the page trains with 1 thread (got ${threads})`);
     const acc = Number(await p.textContent('#test-acc'));
     check(acc >= MIN_TEST_ACCURACY, `the pretrained model runs without isolation (test accuracy ${acc})`);
     const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 0, `no horizontal scrolling at 375 px (overflow ${overflow} px)`);
     await p.screenshot({ path: path.join(OUT, 'page-phone.png'), fullPage: true });
     await phone.close();
+    plain.close();
+  });
+
+  await step('without isolation (1 thread, the single-thread build) the tutorial CNN trains as with 2 threads', async () => {
+    const plain = createServer(SITE, { isolate: false });
+    await new Promise((r) => plain.listen(0, '127.0.0.1', r));
+    const p = await context.newPage();
+    p.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`1-thread console: ${m.text()}`); });
+    p.on('pageerror', (e) => consoleErrors.push(`1-thread page error: ${e.message}`));
+    await p.goto(`http://127.0.0.1:${plain.address().port}/`);
+    await p.waitForSelector('#start:not([disabled])', { timeout: 60000 });
+    check(await p.evaluate(() => document.body.dataset.threads) === '1', 'the page without isolation has 1 thread');
+    check(/kernels wasm_simd128, 1 thread\./.test(await p.textContent('#status')), 'the status names 1 thread');
+    await p.selectOption('#model', 'cnn');
+    await p.waitForFunction(() => document.getElementById('model').value === 'cnn' && !document.getElementById('start').disabled &&
+      /pretrained/.test(document.getElementById('status').textContent));
+    await p.fill('#epochs', '1');
+    await p.click('#start');
+    await p.waitForSelector('#epoch-table tr[data-epoch="1"] td:nth-child(5):not(:empty)', { timeout: 180000 });
+    const acc = Number(await p.textContent('#epoch-table tr[data-epoch="1"] td:nth-child(5)'));
+    const ms = await p.getAttribute('#epoch-table tr[data-epoch="1"]', 'data-compute-ms');
+    console.log(`    CNN epoch 1 on 1 thread: test accuracy ${acc} (2 threads: ${cnnEpochAccuracy}), ${ms} ms of training`);
+    check(acc >= MIN_CNN_EPOCH_ACCURACY, `CNN test accuracy after one epoch on 1 thread ${acc} >= ${MIN_CNN_EPOCH_ACCURACY}`);
+    // The same seed and batches; the threads' partial sums only change the last bits,
+    // which an epoch of SGD at lr 0.1 and momentum 0.9 spreads to a few test images.
+    check(Math.abs(acc - cnnEpochAccuracy) <= 0.02, `1 and 2 threads train to the same accuracy (${acc} vs ${cnnEpochAccuracy})`);
+    await p.close();
     plain.close();
   });
 
