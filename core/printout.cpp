@@ -894,6 +894,36 @@ bool parse_printout(Span text, LayerSpec* layers, uint32_t cap, uint32_t& count,
     return Parser(text, layers, cap, why).run(count);
 }
 
+bool takes_images(const LayerSpec* layers, uint32_t count) {
+    if (!count) return false;
+    const LayerKind k = layers[0].kind;
+    return k == LayerKind::kConv2d || k == LayerKind::kMaxPool2d || k == LayerKind::kAvgPool2d ||
+           k == LayerKind::kAdaptiveAvgPool2d || k == LayerKind::kBatchNorm2d;
+}
+
+uint32_t unflattened_linear(const LayerSpec* layers, uint32_t count) {
+    bool image = takes_images(layers, count);
+    for (uint32_t i = 0; i < count; ++i) switch (layers[i].kind) {
+            case LayerKind::kLinear:
+                if (image) return i;
+                break;
+            case LayerKind::kFlatten:
+                image = false;
+                break;
+            case LayerKind::kUnflatten:
+            case LayerKind::kConv2d:
+            case LayerKind::kMaxPool2d:
+            case LayerKind::kAvgPool2d:
+            case LayerKind::kAdaptiveAvgPool2d:
+            case LayerKind::kBatchNorm2d:
+                image = true;
+                break;
+            default:  // ReLU, Dropout, BatchNorm1d keep their input's shape
+                break;
+        }
+    return count;
+}
+
 bool write_printout(const LayerSpec* layers, uint32_t count, Text& out) {
     if (count == 0) return false;
     out.s("Sequential(");

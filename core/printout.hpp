@@ -86,6 +86,15 @@ bool is_printout(Span text);
 // offending layer or text.
 bool parse_printout(Span text, LayerSpec* layers, uint32_t cap, uint32_t& count, Text& why);
 
+// Whether the network takes images as (1, H, W) (it starts with a Conv2d, a pool
+// or a BatchNorm2d) rather than flat rows of pixels.
+bool takes_images(const LayerSpec* layers, uint32_t count);
+// The first Linear whose input is still an image ((C, H, W) after a Conv2d,
+// pool, BatchNorm2d or Unflatten, with no Flatten between): PyTorch would apply it
+// to the last axis alone and fail, so sgdx refuses it rather than flatten
+// silently. Returns count if there is none.
+uint32_t unflattened_linear(const LayerSpec* layers, uint32_t count);
+
 // Torch's repr of the Sequential (print() adds a newline); false if it does not
 // fit, or the layers cannot be one Sequential's (a name twice, a name that is
 // not letters, digits and _ between dots, a float that read_real cannot read back).

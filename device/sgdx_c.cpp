@@ -310,6 +310,12 @@ sgdx_status plan_layers(sgdx_model& m, const LayerSpec* specs, uint32_t n, const
     Planner p{m.layers, 0, 1, m.rows, m.cols};
     const char* arch = arch_label(m.arch);
     const bool train = !(m.flags & SGDX_INFERENCE_ONLY);
+    if (const uint32_t i = sgdx::core::unflattened_linear(specs, n); i < n) {
+        Text e = error(nullptr);
+        return at_layer(e.s(fn).s(": "), specs[i])
+            .s("its input is still an image: add Flatten() before it")
+            .status(SGDX_ERR_BAD_DIMENSION);
+    }
     for (uint32_t i = 0; i < n; ++i) {
         if (const char* why = unsupported(specs[i])) {
             Text e = error(nullptr);

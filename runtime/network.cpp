@@ -96,18 +96,16 @@ std::string printout_text(const LayerList& layers) {
 }
 
 Shape network_input(const LayerList& layers, size_t rows, size_t cols) {
-    using K = core::LayerKind;
-    if (!layers.empty()) {
-        const K first = layers.front().kind;
-        if (first == K::kConv2d || first == K::kMaxPool2d || first == K::kAvgPool2d ||
-            first == K::kAdaptiveAvgPool2d || first == K::kBatchNorm2d)
-            return {1, rows, cols};
-    }
+    if (core::takes_images(layers.data(), uint32_t(layers.size()))) return {1, rows, cols};
     return {rows * cols};
 }
 
 std::unique_ptr<Sequential> build_network(const LayerList& layers, const Shape& input, Rng& rng, uint64_t seed) {
     if (layers.empty()) throw Error("a network needs at least one layer");
+    const uint32_t bad = core::unflattened_linear(layers.data(), uint32_t(layers.size()));
+    if (bad < layers.size())
+        refuse(layers[bad], "its input is still an image (channels, height, width): add Flatten() before it "
+                            "(PyTorch's Linear would act on the last axis alone)");
     auto net = std::make_unique<Sequential>();
     uint64_t position = 0;
     for (const core::LayerSpec& l : layers) {

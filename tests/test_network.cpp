@@ -119,6 +119,17 @@ TEST_CASE("layers sgdx cannot build are refused naming their line") {
     CHECK(build("Sequential(\n  (0): Linear(in_features=100, out_features=10, bias=True)\n)").rfind(
               "line 2, layer (0): Linear: ", 0) == 0);
     CHECK(build("Sequential(\n  (0): Tanh()\n)").rfind("net.txt: line 2: ", 0) == 0);
+    // a Linear on an image: PyTorch would apply it to the last axis alone and fail
+    const std::string no_flatten =
+        "line 4, layer (2): Linear: its input is still an image (channels, height, width): add Flatten() before it "
+        "(PyTorch's Linear would act on the last axis alone)";
+    CHECK(build("Sequential(\n  (0): Unflatten(dim=1, unflattened_size=(1, 28, 28))\n"
+                "  (1): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1))\n"
+                "  (2): Linear(in_features=5408, out_features=10, bias=True)\n)") == no_flatten);
+    CHECK(build("Sequential(\n  (0): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1))\n  (1): ReLU()\n"
+                "  (2): Linear(in_features=5408, out_features=10, bias=True)\n)") == no_flatten);
+    CHECK(build("Sequential(\n  (0): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1))\n  (1): Flatten(start_dim=1, end_dim=-1)\n"
+                "  (2): Linear(in_features=5408, out_features=10, bias=True)\n)") == "");
 }
 
 TEST_CASE("the zoo's Sequentials come from core's layer lists and print as PyTorch prints them") {

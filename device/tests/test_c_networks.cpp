@@ -820,6 +820,13 @@ TEST_CASE("a printout's layers the C API cannot run are refused with the line an
     size_t need = 0;
     CHECK(sgdx_model_arena_size(&wrong, &need) == SGDX_ERR_BAD_DIMENSION);
     CHECK(contains(sgdx_last_error(nullptr), "Sequential for 28x28 images: line 2: (0): Linear: in_features is not the size of its input"));
+    // A Linear on an image (no Flatten after the Conv2d): refused as the runtime refuses it.
+    const sgdx_config image_linear = custom_config(
+        "Sequential(\n  (0): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1))\n"
+        "  (1): Linear(in_features=5408, out_features=10, bias=True)\n)");
+    CHECK(sgdx_model_arena_size(&image_linear, &need) == SGDX_ERR_BAD_DIMENSION);
+    CHECK(contains(sgdx_last_error(nullptr),
+                   "sgdx_model_arena_size: line 3: (1): Linear: its input is still an image: add Flatten() before it"));
     // A printout that does not parse: core's message with the line.
     const sgdx_config bad = custom_config("Sequential(\n  (0): Linear(in_features=784, out_features=10, bias=True)\n  (1): Transformer()\n)");
     CHECK(sgdx_model_arena_size(&bad, &need) == SGDX_ERR_UNKNOWN_MODEL);
