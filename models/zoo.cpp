@@ -212,10 +212,7 @@ ModelSpec model_spec_from_text(const std::string& text) {
 TrainingDefaults default_training(const std::string& architecture) {
     const int id = core::arch_id({architecture.data(), architecture.size()});
     const core::Training& t = id < 0 ? core::kCustomTraining : core::kArchitectures[id].training;
-    TrainingDefaults d;
-    d.optimizer = t.optimizer, d.lr = t.lr, d.momentum = t.momentum, d.lr_gamma = t.lr_gamma;
-    d.schedule = t.schedule, d.epochs = int(t.epochs);
-    return d;
+    return {t.optimizer, t.lr, t.momentum, t.lr_gamma, t.schedule, int(t.epochs)};
 }
 
 std::string default_help(const std::string& setting) {
@@ -231,10 +228,11 @@ std::string default_help(const std::string& setting) {
         std::snprintf(text, sizeof text, "%g", setting == "lr" ? t.lr : setting == "momentum" ? t.momentum : t.lr_gamma);
         return text;
     };
-    std::string help = value(core::kCustomTraining);
+    const std::string custom = value(core::kCustomTraining);
+    std::string help = custom;
     for (uint32_t i = 0; i < core::kArchCount; ++i) {
         const std::string own = value(core::kArchitectures[i].training);
-        if (!own.empty() && own != value(core::kCustomTraining))
+        if (!own.empty() && own != custom)
             help += std::string("; ") + core::kArchitectures[i].name + " " + own;
     }
     return help;

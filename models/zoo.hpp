@@ -64,13 +64,15 @@ std::string describe(const ModelSpec& spec);
 std::map<std::string, std::string> model_metadata(const ModelSpec& spec);
 
 // How a model trains unless told otherwise: the optimiser ("sgd", "adam",
-// "adamw"), its lr (and SGD's momentum), and the schedule (schedule.hpp).
+// "adamw"), its lr (and SGD's momentum), and the schedule (schedule.hpp). The
+// values are its entry's in core/architecture's table; a network without a
+// name of its own ("sequential") trains as the tutorial's CNN chapter does.
 struct TrainingDefaults {
-    std::string optimizer = "sgd";
-    float lr = 0.5f, momentum = 0.f;
+    std::string optimizer;
+    float lr = 0.f, momentum = 0.f;
     double lr_gamma = 1.0;
-    std::string schedule = "step";
-    int epochs = 2;  // the tutorial's; what the model needs for its accuracy
+    std::string schedule;
+    int epochs = 0;  // what the model needs for its accuracy
 };
 TrainingDefaults default_training(const std::string& architecture);
 
