@@ -360,7 +360,8 @@ __attribute__((noinline)) sgdx_status parse_custom(const char* arch, LayerSpec* 
     const ArchText a = arch_text(arch);
     Text e = error(nullptr);
     if (a.text.n >= sizeof text)
-        return e.s(fn).s(": the printout is longer than the ").u(kPrintoutMax - 1).s(" bytes the C API reads").status(SGDX_ERR_UNKNOWN_MODEL);
+        return e.s(fn).s(": the printout is ").u(a.text.n).s(" bytes: the C API reads at most ").u(kPrintoutMax - 1)
+            .s(" (and runs at most ").u(kMaxLayers).s(" layers)").status(SGDX_ERR_UNKNOWN_MODEL);
     const size_t len = printout_into(a, text);
     if (!parse_printout({text, len}, specs, kMaxSpecs, n, e.s(fn).s(": "))) return SGDX_ERR_UNKNOWN_MODEL;
     if (bytes) *bytes = len + 1;
@@ -381,7 +382,8 @@ sgdx_status plan(sgdx_model& m, const char* arch, const char* fn, size_t* printo
         s.hidden = hidden, s.hidden_cap = SGDX_MAX_HIDDEN;
         for (uint32_t i = 0; i < SGDX_MAX_HIDDEN && m.hidden[i]; ++i) hidden[s.n_hidden++] = m.hidden[i];
         if (!model_layers(s, specs, kMaxSpecs, n))
-            return error(nullptr).s(fn).s(": ").s(arch_label(m.arch)).s(" has more layers than the C API keeps").status(SGDX_ERR_UNKNOWN_MODEL);
+            return error(nullptr).s(fn).s(": ").s(arch_label(m.arch)).s(" has more layers than the ").u(kMaxLayers)
+                .s(" the C API runs").status(SGDX_ERR_UNKNOWN_MODEL);
         if (printout_bytes) *printout_bytes = 0;
     }
     return plan_layers(m, specs, n, fn);
@@ -902,7 +904,8 @@ bool read_header(const char* p, size_t n, Header& h, Text& e) {
             }
             case sgdx::core::HeaderReader::kTensor:
                 if (h.count == Header::kMaxEntries)
-                    return e.s("corrupt safetensors header: more tensors than any sgdx model has"), false;
+                    return e.s("more than ").u(Header::kMaxEntries).s(" tensors: a larger network than the C API runs (")
+                               .u(kMaxLayers).s(" layers at most)"), false;
                 h.entries[h.count++] = r.tensor();
                 break;
         }
@@ -1092,8 +1095,9 @@ __attribute__((noinline)) sgdx_status config_from_printout(PrintoutMeta& pm, sgd
     const Span raw = pm.meta[0].value;
     Text e = error(nullptr);
     if (raw.n >= sizeof text)
-        return e.s("sgdx_config_from_weights: the file's printout is longer than the ").u(kPrintoutMax - 1)
-            .s(" bytes the C API reads").status(SGDX_ERR_UNKNOWN_MODEL);
+        return e.s("sgdx_config_from_weights: the file's network is larger than the C API runs: its printout is ")
+            .u(raw.n).s(" bytes, the C API reads at most ").u(kPrintoutMax - 1).s(" and runs at most ").u(kMaxLayers)
+            .s(" layers").status(SGDX_ERR_UNKNOWN_MODEL);
     pm.meta[0].value = {text, sgdx::core::decode_string(raw, text)};
     Spec spec;
     spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;

@@ -73,10 +73,11 @@ std::unique_ptr<Module> make_layer(const core::LayerSpec& l, Rng& rng, uint64_t 
 }  // namespace
 
 LayerList parse_printout(const std::string& text, const std::string& source) {
-    // Enough room for every line the text holds (a layer per line at most).
-    size_t lines = 1;
-    for (char c : text) lines += c == '\n';
-    LayerList layers(std::min<size_t>(lines, kMaxLayers));
+    // Enough room for every layer the text holds: each has a "(name):" (a layer per
+    // line would undercount a printout pasted as one line).
+    size_t parens = 1;
+    for (char c : text) parens += c == '(';
+    LayerList layers(std::min<size_t>(parens, kMaxLayers));
     char message[512];
     core::Text why(message, sizeof message);
     uint32_t n = 0;

@@ -60,6 +60,15 @@ TEST_CASE("a printout builds the Sequential it describes, with PyTorch's state_d
     CHECK((*net)[6].type_name() == "Dropout");
 }
 
+TEST_CASE("a printout pasted as one line parses as the same layers") {
+    const LayerList layers = parse_printout(
+        "Sequential((0): Flatten(start_dim=1, end_dim=-1) (1): Linear(in_features=784, out_features=10, bias=True))",
+        "--model");
+    REQUIRE(layers.size() == 2);
+    CHECK(layers[1].kind == core::LayerKind::kLinear);
+    CHECK(layers[1].out == 10);
+}
+
 TEST_CASE("a network starting with a Conv2d takes images as (1, rows, cols)") {
     const LayerList layers = parse_printout(
         "Sequential(\n  (0): Conv2d(1, 2, kernel_size=(3, 3), stride=(2, 2))\n  (1): Flatten(start_dim=1, end_dim=-1)\n)",

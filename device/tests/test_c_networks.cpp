@@ -1020,3 +1020,32 @@ TEST_CASE("BatchNorm, Dropout and bias=False: training models are refused; a Bat
     CHECK(contains(sgdx_last_error(nullptr),
                    "line 5: (3): BatchNorm1d: the C API folds a BatchNorm into a Linear or Conv2d directly before it"));
 }
+
+TEST_CASE("networks larger than the C API runs are refused saying so, with the limit") {
+    // bncnn (18 layers) by name: config_init knows it, the plan says it is too large.
+    sgdx_config c;
+    REQUIRE(sgdx_config_init(&c, "bncnn") == SGDX_OK);
+    size_t need = 0;
+    CHECK(sgdx_model_arena_size(&c, &need) == SGDX_ERR_UNKNOWN_MODEL);
+    CHECK(contains(sgdx_last_error(nullptr), "sgdx_model_arena_size: bncnn has more layers than the 12 the C API runs"));
+    // A host file of it: its printout alone is over the C API's reading limit.
+    sgdx::ModelSpec spec;
+    spec.architecture = "bncnn";
+    auto host = sgdx::make_model(spec, 1);
+    const std::vector<uint8_t> file = sgdx::encode_model(*host, sgdx::model_metadata(spec));
+    sgdx_config got;
+    CHECK(sgdx_config_from_weights(file.data(), file.size(), &got) == SGDX_ERR_UNKNOWN_MODEL);
+    CHECK(contains(sgdx_last_error(nullptr), "sgdx_config_from_weights: the file's network is larger than the C API "
+                                             "runs: its printout is "));
+    CHECK(contains(sgdx_last_error(nullptr), " bytes, the C API reads at most 1023 and runs at most 12 layers"));
+    // 13 Linear/ReLU layers in a short printout: the plan's limit.
+    std::string text = "Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n";
+    for (int i = 1; i <= 13; ++i)
+        text += "  (" + std::to_string(i) + "): " +
+                (i % 2 ? "Linear(in_features=" + std::string(i == 1 ? "784" : "10") + ", out_features=10, bias=True)"
+                       : std::string("ReLU()")) + "\n";
+    text += ")";
+    const sgdx_config deep = custom_config(text.c_str());
+    CHECK(sgdx_model_arena_size(&deep, &need) == SGDX_ERR_UNKNOWN_MODEL);
+    CHECK(contains(sgdx_last_error(nullptr), "sgdx_model_arena_size: line 14: ReLU(): more than 12 layers"));
+}
