@@ -5,7 +5,7 @@
  * - C99; nothing crosses this boundary but status codes (no exceptions).
  * - Every call returns an sgdx_status; on failure sgdx_last_error() holds a
  *   sentence naming the argument at fault and the problem.
- * - All memory is the caller's arena, laid out once by sgdx_create. No call
+ * - All memory is the caller's arena, laid out once by sgdx_create_model. No call
  *   allocates from the heap.
  * - Images are uint8 pixels (row-major, `inputs` per image), scaled by 1/255
  *   as the host runtime does; labels are uint8 class indices.
@@ -75,6 +75,8 @@ typedef struct sgdx_config {
      * Linear), "cnn" (the tutorial's Mnist_CNN), "cnn_sequential" (the same
      * network as the tutorial's nn.Sequential) or "lenet" (2 conv + 2 linear):
      * sgdx_config_init and sgdx_config_from_weights set it to a static string.
+     * ("bncnn", 18 layers, is known by name but beyond the 12 layers the C API
+     * runs: sgdx_model_arena_size refuses it saying so.)
      *
      * Or any other network, as PyTorch prints its nn.Sequential (print(model)):
      *   "Sequential(\n  (0): Unflatten(dim=1, unflattened_size=(1, 28, 28))\n"
