@@ -74,6 +74,11 @@ struct ConvTiles {
         size_t cs;        // floats between neighbouring output columns' windows: stride·cin
         size_t rs;        // floats between neighbouring output rows' windows: stride·row
         size_t kr, kc;    // window rows; steps per window row, k·cin
+        size_t chan;      // steps per window column (cin)
+        // Window row r of output row o reads plane row o·sr + r + r0, inside if in
+        // [0, vh); likewise columns (0 there: padding).
+        long r0, c0;
+        size_t sr, sc, vh, vw;
         const float* w;   // packed weights of the block: (kr, kc, NV·W)
         const float* b;   // bias of the block, NV·W
         float* y;         // output (0, 0)
@@ -92,10 +97,18 @@ struct ConvTiles {
                 SGDX_UNROLL
                 for (size_t c = 0; c < RC; ++c) acc[q][c][v] = bv;
         }
-        const float* wt = f.w;
-        for (size_t ki = 0; ki < f.kr; ++ki) {
+        // The window rows and columns that some pixel of the tile reads inside the
+        // plane; the rest read the zero padding only, and add nothing.
+        const long rlo = -f.r0 - long((oi + RR - 1) * f.sr), rhi = long(f.vh) - f.r0 - long(oi * f.sr);
+        const long clo = -f.c0 - long((oj + RC - 1) * f.sc), chi = long(f.vw) - f.c0 - long(oj * f.sc);
+        const size_t k0 = rlo > 0 ? size_t(rlo) : 0, k1 = rhi < long(f.kr) ? size_t(rhi > 0 ? rhi : 0) : f.kr;
+        const size_t cols = f.kc / f.chan;
+        const size_t t0 = (clo > 0 ? size_t(clo) : 0) * f.chan;
+        const size_t t1 = (chi < long(cols) ? size_t(chi > 0 ? chi : 0) : cols) * f.chan;
+        for (size_t ki = k0; ki < k1; ++ki) {
             const float* xr = f.xp + oi * f.rs + ki * f.row + oj * f.cs;
-            for (size_t t = 0; t < f.kc; ++t, wt += NV * W) {
+            const float* wt = f.w + (ki * f.kc + t0) * NV * W;
+            for (size_t t = t0; t < t1; ++t, wt += NV * W) {
                 vec wv[NV];
                 SGDX_UNROLL
                 for (size_t v = 0; v < NV; ++v) wv[v] = V::load(wt + v * W);
@@ -164,8 +177,8 @@ struct ConvTiles {
         const Padded g = padded_geometry(s);
         float* xp = buf.padded.get(g.size);
         for (size_t i = 0; i < g.size; ++i) xp[i] = 0.f;
-        Fwd f{xp, g.row, s.stride * s.cin, s.stride * g.row, K, kc, nullptr, nullptr, nullptr, s.cout, s.ow * s.cout,
-              s.cout, 0};
+        Fwd f{xp,      g.row,   s.stride * s.cin, s.stride * g.row, K,       kc,      s.cin,   -long(s.pad),
+              -long(s.pad), s.stride, s.stride, s.h, s.w, nullptr, nullptr, nullptr, s.cout, s.ow * s.cout, s.cout, 0};
         for (size_t n = 0; n < s.n; ++n) {
             pad_sample(x + n * s.h * s.w * s.cin, xp, s, g);
             f.y = y + n * s.oh * s.ow * s.cout;
@@ -280,8 +293,26 @@ struct ConvTiles {
                                 for (size_t ci = 0; ci < s.cin; ++ci) y[(m * S * s.w + l * S) * s.cin + ci] = 0.f;
                         continue;
                     }
-                    Fwd f{dyp + size_t(top + pi.lo) * row + size_t(left + pj.lo) * s.cout, row, s.cout, row, pi.nu,
-                          pj.nu * s.cout, nullptr, zero, y, S * s.cin, S * s.w * s.cin, s.cin, 0};
+                    Fwd f{dyp + size_t(top + pi.lo) * row + size_t(left + pj.lo) * s.cout,
+                          row,
+                          s.cout,
+                          row,
+                          pi.nu,
+                          pj.nu * s.cout,
+                          s.cout,
+                          pi.lo,
+                          pj.lo,
+                          1,
+                          1,
+                          s.oh,
+                          s.ow,
+                          nullptr,
+                          zero,
+                          y,
+                          S * s.cin,
+                          S * s.w * s.cin,
+                          s.cin,
+                          0};
                     for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
                         const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV;
                         f.w = wp_all + (a * S + b) * per_phase + pi.nu * f.kc * v0 * W;
