@@ -5,24 +5,28 @@
 # (training time in the worker, and wall time with validation and page updates), and
 # the same wasm without the page under Node (sgdx_bench_node).
 # Also checks the page's memory stays flat across epochs. Then the tutorial CNN
-# (lr 0.1, momentum 0.9, batch 64): natively, in the page, in the worker alone, and
-# with TensorFlow.js. Writes build/bench-web.json (ms per epoch, medians).
-#   scripts/bench-web.sh [--epochs N] [--cnn-epochs N]   (called by ./run bench web)
+# (lr 0.1, momentum 0.9, batch 64): natively, in the page with its threads (2 when
+# cross-origin isolated, as the demo server makes it) and with one, in the worker
+# alone, and with TensorFlow.js; the LeNet-like CNN natively and in the page with 2
+# threads and 1. Writes build/bench-web.json (ms per epoch, medians).
+#   scripts/bench-web.sh [--epochs N] [--cnn-epochs N] [--lenet-epochs N]   (./run bench web)
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/scripts/wasm-lib.sh"
 EPOCHS=20  # medians over ~2 s of epochs: the machine flips speed for a second at a time
 CNN_EPOCHS=3
+LENET_EPOCHS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) EPOCHS=$2; shift 2 ;;
     --cnn-epochs) CNN_EPOCHS=$2; shift 2 ;;
-    *) die "bench-web: unknown option '$1' (--epochs N, --cnn-epochs N)" ;;
+    --lenet-epochs) LENET_EPOCHS=$2; shift 2 ;;
+    *) die "bench-web: unknown option '$1' (--epochs N, --cnn-epochs N, --lenet-epochs N)" ;;
   esac
 done
 ensure_apt chromium
 build_native >/dev/null
 build_wasm sgdx_site sgdx_bench_node >/dev/null
-OUT="$ROOT/build/wasm/bench"
+OUT="$WASM_BUILD/bench"
 mkdir -p "$OUT"
 
 # epoch_ms METRICS_FILE: "median best" of the epochs after the first (warm-up), in ms.
@@ -50,12 +54,15 @@ native_best=$(native_run "${best:-scalar}")
 native_sse2=$(native_run sse2 2>/dev/null || echo "n/a n/a")
 say "native (1 thread): the tutorial CNN, $CNN_EPOCHS epochs ($best)"
 native_cnn=$(native_run "${best:-scalar}" cnn "$CNN_EPOCHS")
+say "native (1 thread): the LeNet-like CNN, $LENET_EPOCHS epoch(s) ($best)"
+native_lenet="0 0"
+[ "$LENET_EPOCHS" -gt 0 ] && native_lenet=$(native_run "${best:-scalar}" lenet "$LENET_EPOCHS")
 say "wasm under Node: the page's kernels and runtime without the page ($EPOCHS epochs)"
-node_ms=$(node --no-experimental-fetch "$ROOT/build/wasm/web/sgdx_bench_node.js" --data "$MNIST_DIR" --epochs "$EPOCHS" \
+node_ms=$(node --no-experimental-fetch "$WASM_BUILD/web/sgdx_bench_node.js" --data "$MNIST_DIR" --epochs "$EPOCHS" \
   --batch 64 --threads 1 --kernels wasm_simd128 | sed -n 's/^result: kernels=.*train_ms=\([0-9.]*\).*/\1/p')
 # At a large learning rate nearly every probability is tiny: the kernels must not
 # make denormals there (each costs ~100x on x86; this was once 15x slower).
-node_ms_lr50=$(node --no-experimental-fetch "$ROOT/build/wasm/web/sgdx_bench_node.js" --data "$MNIST_DIR" --epochs 2 \
+node_ms_lr50=$(node --no-experimental-fetch "$WASM_BUILD/web/sgdx_bench_node.js" --data "$MNIST_DIR" --epochs 2 \
   --batch 64 --threads 1 --kernels wasm_simd128 --lr 50 | sed -n 's/^result: kernels=.*train_ms=\([0-9.]*\).*/\1/p')
 # TensorFlow.js 4.22 (the issue's comparison) for this benchmark only, kept out of
 # the project's dependencies: build/bench-tfjs. Without the npm registry the goal
@@ -71,7 +78,7 @@ tfjs_args=()
 [ -d "$TFJS_DIR/node_modules/@tensorflow/tfjs" ] && tfjs_args=(--tfjs "$TFJS_DIR/node_modules")
 say "browser: $EPOCHS epochs in headless Chromium"
 node "$ROOT/web/tests/bench.mjs" --site "$SITE_DIR" --epochs "$EPOCHS" --cnn-epochs "$CNN_EPOCHS" \
-  --json "$OUT/browser.json" "${tfjs_args[@]}"
+  --lenet-epochs "$LENET_EPOCHS" --json "$OUT/browser.json" "${tfjs_args[@]}"
 browser=$(node -e '
   const r = require(process.argv[1]);
   console.log(r.computeMs.toFixed(1), r.bestComputeMs.toFixed(1), r.wallMs.toFixed(1),
@@ -108,28 +115,50 @@ node -e '
   console.log(`${"best epochs: page training / native train+valid".padEnd(48)} ${(trainBest / nativeBest).toFixed(2).padStart(7)}x  (for reference)`);' \
   "$browser_wall" "$native_median" "$plain_js" "$browser_train_best" "$native_min" "$best" "$tfjs_ms"
 
-# The tutorial CNN, and the numbers in one file.
+# The tutorial CNN and the LeNet-like CNN, and the numbers in one file.
 read -r cnn_native _ <<<"$native_cnn"
+read -r lenet_native _ <<<"$native_lenet"
 node -e '
   const fs = require("fs");
   const r = require(process.argv[1]);
   const [nativeMs, workerMs, pageTrain, pageWall, tfjsMs, cnnNative] = process.argv.slice(2, 8).map(Number);
+  const lenetNative = Number(process.argv[9]);
   const row = (what, v) => console.log(`${what.padEnd(58)} ${v}`);
+  const t = r.pageThreads;
   console.log();
   row("the tutorial CNN, one epoch (ms, median)", "");
   row("native, 1 thread (train + valid)", cnnNative.toFixed(0));
   if (r.cnnComputeMs) {
-    row("browser, the worker alone without the page", r.cnnBareWorkerMs.toFixed(0));
-    row("browser, demo page (training)", r.cnnComputeMs.toFixed(0));
-    row("browser, demo page wall (with validation, page updates)", r.cnnWallMs.toFixed(0));
+    row(`browser, the worker alone without the page (${t} threads)`, r.cnnBareWorkerMs.toFixed(0));
+    row(`browser, demo page (training), ${t} threads`, r.cnnComputeMs.toFixed(0));
+    row(`browser, demo page wall (with validation, page updates), ${t} threads`, r.cnnWallMs.toFixed(0));
+    row("browser, demo page (training), 1 thread", r.cnnComputeMs1.toFixed(0));
+    row("browser, demo page wall, 1 thread", r.cnnWallMs1.toFixed(0));
+  }
+  if (r.lenetComputeMs) {
+    console.log();
+    row("the LeNet-like CNN, one epoch (ms, median)", "");
+    row("native, 1 thread (train + valid)", lenetNative.toFixed(0));
+    row(`browser, demo page (training), ${r.lenetThreads} threads`, r.lenetComputeMs.toFixed(0));
+    row(`browser, demo page wall, ${r.lenetThreads} threads`, r.lenetWallMs.toFixed(0));
+    row("browser, demo page (training), 1 thread", r.lenet1ComputeMs.toFixed(0));
+    row("browser, demo page wall, 1 thread", r.lenet1WallMs.toFixed(0));
   }
   if (r.cnnTfjsMs) row(`TensorFlow.js 4.22 model.fit, ${r.cnnTfjsBackend} backend (scaled from a part)`, r.cnnTfjsMs.toFixed(0));
   const line = (what, x, goal, ok) => console.log(`${what.padEnd(48)} ${x.toFixed(2).padStart(7)}x  (goal ${goal}: ${ok ? "met" : "missed"})`);
   line("logistic: page wall / bare worker", pageWall / workerMs, "<= 1.25x", pageWall / workerMs <= 1.25);
+  const ref = (what, x) => console.log(`${what.padEnd(48)} ${x.toFixed(2).padStart(7)}x  (for reference)`);
+  const goal = (what, v, unit, limit) => console.log(`${what.padEnd(48)} ${v.toFixed(0).padStart(7)}${unit}  (goal <= ${limit}${unit}: ${v <= limit ? "met" : "missed"})`);
   if (r.cnnWallMs) {
     line("CNN: page wall / bare worker", r.cnnWallMs / r.cnnBareWorkerMs, "<= 1.25x", r.cnnWallMs / r.cnnBareWorkerMs <= 1.25);
     line("CNN: page wall / native", r.cnnWallMs / cnnNative, "<= 2.5x", r.cnnWallMs / cnnNative <= 2.5);
     if (r.cnnTfjsMs) line(`CNN: tfjs (${r.cnnTfjsBackend}) / page wall`, r.cnnTfjsMs / r.cnnWallMs, ">= 5x", r.cnnTfjsMs / r.cnnWallMs >= 5);
+    goal(`CNN: page wall, ${t} threads`, r.cnnWallMs, " ms", 1500);
+    ref(`CNN: page training, 1 thread / ${t} threads`, r.cnnComputeMs1 / r.cnnComputeMs);
+  }
+  if (r.lenetComputeMs) {
+    goal(`LeNet: page training, ${r.lenetThreads} threads`, r.lenetComputeMs, " ms", 5000);
+    ref(`LeNet: page training, 1 thread / ${r.lenetThreads} threads`, r.lenet1ComputeMs / r.lenetComputeMs);
   }
   const out = {
     native_ms: nativeMs, worker_ms: workerMs, page_train_ms: pageTrain, page_wall_ms: pageWall,
@@ -137,15 +166,19 @@ node -e '
     cnn_native_ms: cnnNative, cnn_worker_ms: r.cnnBareWorkerMs ?? null, cnn_page_ms: r.cnnWallMs ?? null,
     cnn_page_train_ms: r.cnnComputeMs ?? null, cnn_tfjs_ms: r.cnnTfjsMs ?? null,
     cnn_tfjs_backend: r.cnnTfjsBackend ?? null, cnn_tfjs_wasm_error: r.cnnTfjsWasmError || null,
+    page_threads: r.pageThreads,
+    cnn_page_1t_ms: r.cnnWallMs1 ?? null, cnn_page_train_1t_ms: r.cnnComputeMs1 ?? null,
+    lenet_native_ms: lenetNative > 0 ? lenetNative : null, lenet_page_train_ms: r.lenetComputeMs ?? null,
+    lenet_page_ms: r.lenetWallMs ?? null, lenet_page_train_1t_ms: r.lenet1ComputeMs ?? null,
     kernels: r.kernels, date: new Date().toISOString(),
   };
   fs.writeFileSync(process.argv[8], JSON.stringify(out, null, 2) + "\n");
   console.log(`written: ${process.argv[8]}`);' \
   "$OUT/browser.json" "$native_median" "$bare_worker" "$browser_train" "$browser_wall" "${tfjs_ms/n\/a/0}" "$cnn_native" \
-  "$ROOT/build/bench-web.json"
+  "$ROOT/build/bench-web.json" "${lenet_native:-0}"
 
 
 # The BatchNorm CNN as a person runs it in the page: pick bncnn, Start, one epoch (its
 # defaults: Adam, OneCycleLR); its test accuracy must reach 0.99.
 say "bncnn in the page: one epoch, as picked and started"
-node "$ROOT/web/tests/bncnn_page.mjs" --site "$ROOT/build/wasm/site" | tee "$OUT/bncnn-page.json"
+node "$ROOT/web/tests/bncnn_page.mjs" --site "$SITE_DIR" | tee "$OUT/bncnn-page.json"

@@ -3,15 +3,16 @@
 // JS heap after each epoch (they must stay flat).
 //   node web/tests/bench.mjs [--epochs 5] [--plain-js-epochs 4] [--json out.json]
 //                            [--tfjs build/bench-tfjs/node_modules] [--tfjs-epochs 4]
-//                            [--cnn-epochs 3] [--tfjs-cnn-images 1280]
+//                            [--cnn-epochs 3] [--tfjs-cnn-images 1280] [--lenet-epochs 1]
 // Then trains the plain-JS baseline (plain_js_baseline.mjs) in the same page, and
 // TensorFlow.js model.fit (tfjs_baseline.mjs) in the same browser if --tfjs is given.
-// Then the tutorial CNN: its epochs in the page and in the worker alone, and tfjs's.
+// Then the tutorial CNN: its epochs in the page (with its threads, and with one) and
+// in the worker alone, and tfjs's; then the LeNet-like CNN's with both.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { createServer } from '../server.mjs';
+import { ISOLATION_HEADERS, createServer } from '../server.mjs';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, arg, check } from './common.mjs';
 import { trainPlainJs } from './plain_js_baseline.mjs';
 import { tfjsCnnEpoch, tfjsEpochs } from './tfjs_baseline.mjs';
@@ -25,21 +26,25 @@ const TFJS_DIR = arg('--tfjs', '');
 const TFJS_EPOCHS = Number(arg('--tfjs-epochs', '4'));
 const CNN_EPOCHS = Number(arg('--cnn-epochs', '3'));
 const TFJS_CNN_IMAGES = Number(arg('--tfjs-cnn-images', '1280'));
+const LENET_EPOCHS = Number(arg('--lenet-epochs', '1'));
 
 // The first epoch warms the engine's tiers up; steady state is the rest (all of a
 // one-epoch run).
 const afterWarmup = (xs) => (xs.length > 1 ? xs.slice(1) : xs);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-// Trains `epochs` epochs in worker.js from a blank page; resolves to the
-// worker's training ms per epoch.
+// Trains `epochs` epochs in worker.js from a blank page, cross-origin isolated as
+// the demo's page is (so with the same threads); resolves to the worker's training
+// ms per epoch.
 async function bareWorkerEpochs(browser, epochs, model = { architecture: 'logistic', lr: 0.5, momentum: 0 }) {
   const page = await browser.newPage();
-  await page.route('**/bare-worker.html', (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>worker</title>' }));
+  await page.route('**/bare-worker.html', (route) => route.fulfill({
+    contentType: 'text/html', headers: ISOLATION_HEADERS, body: '<!doctype html><title>worker</title>' }));
   await page.goto(`http://127.0.0.1:${server.address().port}/bare-worker.html`);
   const ms = await page.evaluate(([n, model]) => new Promise((resolve, reject) => {
     const worker = new Worker('worker.js', { type: 'module' });
     const out = [];
+    out.threads = 0;
     let seconds = 0;
     const fail = (why) => { worker.terminate(); reject(new Error(`the worker alone: ${why}`)); };
     const timer = setTimeout(() => fail('no result after 600 s'), 600000);
@@ -49,6 +54,7 @@ async function bareWorkerEpochs(browser, epochs, model = { architecture: 'logist
       const start = () => worker.postMessage({ type: 'start', lr: model.lr, momentum: model.momentum, batchSize: 64,
                                                epochs: n, seed: 0, fresh: true });
       if (m.type === 'ready') {
+        out.threads = m.threads;
         if (model.architecture === 'logistic') start();
         else worker.postMessage({ type: 'setModel', architecture: model.architecture, seed: 0 });
       }
@@ -58,12 +64,50 @@ async function bareWorkerEpochs(browser, epochs, model = { architecture: 'logist
       if (!m.epochEnd) return;
       out.push(seconds * 1000);
       seconds = 0;
-      if (out.length === n) { clearTimeout(timer); worker.terminate(); resolve(out); }
+      if (out.length === n) { clearTimeout(timer); worker.terminate(); resolve({ ms: out, threads: out.threads }); }
     };
     worker.postMessage({ type: 'init' });
   }), [epochs, model]);
   await page.close();
-  return ms;
+  ms.ms.threads = ms.threads;
+  return ms.ms;
+}
+
+// The demo page at `query` (e.g. '?threads=1'): picks `model`, trains `epochs`
+// epochs with its defaults; resolves to {threads, rows: [{epoch, computeMs,
+// wallMs, testAcc}]}.
+async function pageEpochs(browser, query, model, epochs) {
+  const page = await browser.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`http://127.0.0.1:${server.address().port}/${query}`);
+  await page.waitForSelector('#start:not([disabled])', { timeout: 60000 });
+  const threads = Number(await page.evaluate(() => document.body.dataset.threads));
+  await pickModel(page, model);
+  const rows = await trainEpochs(page, epochs);
+  await page.close();
+  return { threads, rows };
+}
+
+async function pickModel(page, model) {
+  await page.selectOption('#model', model);
+  await page.waitForFunction((m) => document.getElementById('model').value === m && !document.getElementById('start').disabled &&
+    /pretrained/.test(document.getElementById('status').textContent), model);
+}
+
+// Presses Start for `epochs` epochs and reads each epoch's row of the table.
+async function trainEpochs(page, epochs) {
+  await page.fill('#epochs', String(epochs));
+  await page.click('#start');
+  const rows = [];
+  for (let e = 1; e <= epochs; e++) {
+    const sel = `#epoch-table tr[data-epoch="${e}"]`;
+    await page.waitForSelector(`${sel}[data-compute-ms] td:nth-child(5):not(:empty)`, { timeout: 300000 });
+    rows.push({ epoch: e, computeMs: Number(await page.getAttribute(sel, 'data-compute-ms')),
+                wallMs: Number(await page.getAttribute(sel, 'data-wall-ms')),
+                testAcc: Number(await page.textContent(`${sel} td:nth-child(5)`)) });
+  }
+  return rows;
 }
 
 const server = createServer(SITE);
@@ -85,6 +129,7 @@ try {
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
   await page.waitForSelector('#start:not([disabled])', { timeout: 60000 });
   const kernels = /kernels ([^\s,.]+)/.exec(await page.textContent('#status'))[1];
+  const pageThreads = Number(await page.evaluate(() => document.body.dataset.threads));
   await page.fill('#epochs', String(EPOCHS));
   await page.fill('#batch', '64');
   await page.fill('#lr', '0.5');
@@ -111,6 +156,7 @@ try {
   const steady = afterWarmup(rows);
   const result = {
     kernels,
+    pageThreads,
     computeMs: median(steady.map((r) => r.computeMs)),
     // No best for the wall: one epoch's wall alone swings both ways when the page
     // is late to hear of an epoch's end and then hears of the next one early.
@@ -153,32 +199,32 @@ try {
   result.bestBareWorkerMs = Math.min(...bareSteady);
   console.log(`the worker alone (no page): median ${result.bareWorkerMs.toFixed(1)} ms/epoch training, ` +
               `best ${result.bestBareWorkerMs.toFixed(1)}`);
-  // The tutorial CNN (lr 0.1, momentum 0.9, batch 64): in the page, then the worker alone.
-  if (CNN_EPOCHS > 0) {
-    await page.selectOption('#model', 'cnn');
-    await page.waitForFunction(() => document.getElementById('model').value === 'cnn' && !document.getElementById('start').disabled &&
-      /pretrained/.test(document.getElementById('status').textContent));
-    await page.fill('#epochs', String(CNN_EPOCHS));
-    await page.click('#start');
-    const cnnRows = [];
-    for (let e = 1; e <= CNN_EPOCHS; e++) {
-      const sel = `#epoch-table tr[data-epoch="${e}"]`;
-      await page.waitForSelector(`${sel}[data-compute-ms] td:nth-child(5):not(:empty)`, { timeout: 300000 });
-      cnnRows.push({ epoch: e, computeMs: Number(await page.getAttribute(sel, 'data-compute-ms')),
-                     wallMs: Number(await page.getAttribute(sel, 'data-wall-ms')),
-                     testAcc: Number(await page.textContent(`${sel} td:nth-child(5)`)) });
-    }
-    for (const r of cnnRows) {
-      console.log(`browser CNN epoch ${r.epoch}: ${r.computeMs.toFixed(0)} ms training (${r.wallMs.toFixed(0)} ms wall), ` +
+  // The tutorial CNN (lr 0.1, momentum 0.9, batch 64): in the page (its threads),
+  // the worker alone, and the page with one thread (?threads=1: the single-thread
+  // build a page without cross-origin isolation runs).
+  const logRows = (what, rows) => {
+    for (const r of rows) {
+      console.log(`browser ${what} epoch ${r.epoch}: ${r.computeMs.toFixed(0)} ms training (${r.wallMs.toFixed(0)} ms wall), ` +
                   `test acc ${r.testAcc}`);
     }
+  };
+  if (CNN_EPOCHS > 0) {
+    await pickModel(page, 'cnn');
+    const cnnRows = await trainEpochs(page, CNN_EPOCHS);
+    logRows(`CNN (${pageThreads} threads)`, cnnRows);
     const steadyCnn = afterWarmup(cnnRows);
     result.cnnComputeMs = median(steadyCnn.map((r) => r.computeMs));
     result.cnnWallMs = median(steadyCnn.map((r) => r.wallMs));
     result.cnnEpochs = cnnRows;
     const bareCnn = await bareWorkerEpochs(browser, CNN_EPOCHS, { architecture: 'cnn', lr: 0.1, momentum: 0.9 });
     result.cnnBareWorkerMs = median(afterWarmup(bareCnn));
-    console.log(`the worker alone, CNN: ${bareCnn.map((m) => m.toFixed(0)).join(', ')} ms per epoch`);
+    console.log(`the worker alone, CNN (${bareCnn.threads} threads): ${bareCnn.map((m) => m.toFixed(0)).join(', ')} ms per epoch`);
+    const one = await pageEpochs(browser, '?threads=1', 'cnn', CNN_EPOCHS);
+    check(one.threads === 1, `?threads=1 gives the page 1 thread (got ${one.threads})`);
+    logRows('CNN (1 thread)', one.rows);
+    result.cnnComputeMs1 = median(afterWarmup(one.rows).map((r) => r.computeMs));
+    result.cnnWallMs1 = median(afterWarmup(one.rows).map((r) => r.wallMs));
+    result.cnnEpochs1 = one.rows;
     if (TFJS_DIR) {
       const t = await tfjsCnnEpoch(browser, `http://127.0.0.1:${server.address().port}`, TFJS_DIR, TFJS_CNN_IMAGES);
       result.cnnTfjsMs = t.epochMs;
@@ -186,6 +232,18 @@ try {
       result.cnnTfjsWasmError = t.wasmError;
       console.log(`TensorFlow.js 4.22 CNN model.fit: ${t.backend} backend, ${t.images} images timed, ` +
                   `${t.epochMs.toFixed(0)} ms per 50,000-image epoch${t.wasmError ? ` (wasm backend: "${t.wasmError}")` : ''}`);
+    }
+  }
+  // The LeNet-like CNN (its defaults: lr 0.05, momentum 0.9), with the page's
+  // threads and with one; one epoch is ~10 s, so every epoch counts.
+  if (LENET_EPOCHS > 0) {
+    for (const [query, key] of [['', 'lenet'], ['?threads=1', 'lenet1']]) {
+      const r = await pageEpochs(browser, query, 'lenet', LENET_EPOCHS);
+      logRows(`LeNet (${r.threads} thread${r.threads > 1 ? 's' : ''})`, r.rows);
+      result[`${key}ComputeMs`] = median(r.rows.map((x) => x.computeMs));
+      result[`${key}WallMs`] = median(r.rows.map((x) => x.wallMs));
+      result[`${key}Threads`] = r.threads;
+      result[`${key}Epochs`] = r.rows;
     }
   }
   if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify(result, null, 2));
