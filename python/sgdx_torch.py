@@ -540,9 +540,12 @@ def load_model(path):
     the nn.Sequential its metadata's printout describes (built from LAYERS' classes with the
     printout's literal arguments, its tensors' shapes checked before anything is allocated),
     else the class its zoo name or tensor names say. A strict load_state_dict: every name and
-    shape must match. ValueError naming the file and the problem otherwise."""
+    shape must match. ValueError naming the file and the problem otherwise. A checkpoint
+    (`sgdx train --checkpoint`) loads its weights; its optimiser state is passed over."""
     header, metadata, data = _read(path)
     tensors = _tensors(header, data, path)
+    if metadata.get("kind") == "sgdx-checkpoint":
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("optimizer.")}
     try:
         arch = metadata.get("architecture")
         if arch is not None and is_printout(arch):

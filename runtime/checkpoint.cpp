@@ -115,6 +115,11 @@ void save_checkpoint(const std::string& path, Module& model, Optimizer& opt, con
     write_file_atomic(path, bytes.data(), bytes.size());
 }
 
+bool is_optimizer_state(const SafetensorsFile& file, const std::string& name) {
+    const auto kind = file.metadata.find("kind");
+    return kind != file.metadata.end() && kind->second == kKind && name.rfind(kStatePrefix, 0) == 0;
+}
+
 std::map<std::string, std::string> checkpoint_settings(const SafetensorsFile& file, const std::string& source) {
     auto kind = file.metadata.find("kind");
     if (kind == file.metadata.end() || kind->second != kKind)

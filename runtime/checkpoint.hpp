@@ -21,6 +21,11 @@ namespace sgdx {
 void save_checkpoint(const std::string& path, Module& model, Optimizer& opt, const TrainingState& state,
                      const std::map<std::string, std::string>& settings);
 
+// Whether `name` is optimiser state in a checkpoint ("optimizer.<state>.<parameter>"
+// in a file whose metadata says kind "sgdx-checkpoint"): loading the model alone
+// (eval, predict, --init) passes over it.
+bool is_optimizer_state(const SafetensorsFile& file, const std::string& name);
+
 // The caller's settings saved with a checkpoint. Throws sgdx::Error naming
 // `source` if the file is not a checkpoint.
 std::map<std::string, std::string> checkpoint_settings(const SafetensorsFile& file, const std::string& source);

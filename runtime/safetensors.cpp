@@ -4,6 +4,7 @@
 
 #include "core/safetensors.hpp"
 
+#include "checkpoint.hpp"
 #include "error.hpp"
 #include "file_io.hpp"
 
@@ -161,7 +162,8 @@ void load_model(Module& model, const SafetensorsFile& file, const std::string& s
                         ", the model expects " + dtype_name(want.dtype));
     }
     for (const auto& [name, t] : file.tensors)
-        if (!wanted.count(name)) throw Error(source + ": unexpected tensor '" + name + "' for this model");
+        if (!wanted.count(name) && !is_optimizer_state(file, name))
+            throw Error(source + ": unexpected tensor '" + name + "' for this model");
     for (auto& [name, p] : params) {  // all checked: now copy
         const auto& values = file.tensors.at(name).values;
         std::copy(values.begin(), values.end(), p->value.begin());

@@ -463,7 +463,8 @@ def main():
         def sgdx_to_pytorch():
             # The logistic model trains one full epoch as before; the others a short one.
             data = ["--data", data_dir, "--epochs", "1"] if name == "logistic" else ["--data", data_dir] + short
-            out = run([sgdx, "train", *flags, *data, "-q", "--save", model_path])
+            ckpt = os.path.join(tmp, f"sgdx-{name}.ckpt")
+            out = run([sgdx, "train", *flags, *data, "-q", "--save", model_path, "--checkpoint", ckpt])
             acc = test_accuracy(out)
             assert acc > min_acc, out
             model = factory()
@@ -471,6 +472,10 @@ def main():
             model.eval()
             found = load_model(model_path)
             assert type(found) is type(model) and shapes(found) == shapes(model), f"load_model: {found}"
+            # the last checkpoint's weights are the saved model's; its optimiser state is passed over
+            from_ckpt = load_model(ckpt).state_dict()
+            assert from_ckpt.keys() == found.state_dict().keys(), f"load_model(checkpoint): {list(from_ckpt)}"
+            assert all(torch.equal(from_ckpt[k], v) for k, v in found.state_dict().items()), "checkpoint weights differ"
             again = os.path.join(tmp, f"helper-{name}.safetensors")
             save_model(found, again)
             with open(again, "rb") as a, open(model_path, "rb") as b:
@@ -480,7 +485,7 @@ def main():
             torch_files[name] = (back, acc)
             torch_models[name] = (model, model_path)
             return (f"test accuracy {acc}, {len(INDICES)} predictions agree (max |dp| {dp:.2e}), "
-                    f"load_model + save_model give the same bytes")
+                    f"load_model + save_model give the same bytes, load_model(checkpoint) the same weights")
 
         def pytorch_to_sgdx():
             assert name in torch_files, "no PyTorch-written file (the step before failed)"

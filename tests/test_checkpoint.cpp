@@ -279,3 +279,26 @@ TEST_CASE("a checkpoint without the model's buffers or counters, or with others,
     save_checkpoint(path, plain, plain_opt, TrainingState{}, {});
     fails(read_safetensors(path), "checkpoint lacks 'module.3.seed'");
 }
+
+TEST_CASE("a checkpoint's weights load as a model (eval, predict, --init): the optimiser's state is passed over") {
+    MnistLogistic model(784, 10, 3);
+    SGD sgd(model.parameters(), with_momentum());
+    Adam adam(model.parameters());
+    for (Optimizer* opt : std::initializer_list<Optimizer*>{&sgd, &adam}) {
+        CAPTURE(opt->name());
+        const std::string path = temp_path("weights.ckpt");
+        save_checkpoint(path, model, *opt, TrainingState{}, {});
+        const SafetensorsFile file = read_safetensors(path);
+        bool has_state = false;
+        for (const auto& [name, t] : file.tensors) has_state |= is_optimizer_state(file, name);
+        REQUIRE(has_state);
+        MnistLogistic other(784, 10, 4);
+        load_model(other, file, path);
+        CHECK(other.lin.weight.value == model.lin.weight.value);
+        CHECK(other.lin.bias.value == model.lin.bias.value);
+        // The same names in a plain model file are not passed over.
+        SafetensorsFile plain = file;
+        plain.metadata.erase("kind");
+        CHECK_THROWS_WITH_AS(load_model(other, plain, path), doctest::Contains("unexpected tensor 'optimizer."), Error);
+    }
+}
