@@ -8,10 +8,13 @@
 // the single-thread build (sgdx_web), which needs no isolation. The page may ask
 // for another count (app.js passes `?threads=N` from its address on).
 const THREADS = 2;
+// The caller and the threaded build's pool of pre-started wasm workers
+// (PTHREAD_POOL_SIZE 2; the runtime cannot wait for a worker to start later).
+const MAX_THREADS = 3;
 function threadsFor(wanted) {
   if (!self.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') return 1;
-  const n = Number.isInteger(wanted) && wanted >= 1 ? wanted : THREADS;
-  return Math.min(n, 16);
+  if (Number.isInteger(wanted) && wanted >= 1) return Math.min(wanted, MAX_THREADS);
+  return Math.max(1, Math.min(THREADS, navigator.hardwareConcurrency || THREADS));
 }
 
 // Each slice's report makes the page redraw; on a machine with few cores that
