@@ -2,7 +2,7 @@
 
 Same data and split as sgdx (first 50,000 training images, last 10,000 for
 validation), one thread, batch sizes from the command line.
-usage: pytorch_tutorial.py DATA [BATCHES [EPOCHS]] [--model logistic|cnn|cnn_sequential|mlp] [--lr X] [--momentum X]
+usage: pytorch_tutorial.py DATA [BATCHES [EPOCHS]] [--model logistic|cnn|cnn_sequential|mlp|lenet] [--lr X] [--momentum X]
 Prints `result: pytorch batch=B train_ms=T valid_ms=V valid_acc=A` per batch size
 for the logistic model (what scripts/bench.sh parses) and
 `result: pytorch model=M batch=B train_ms=T valid_ms=V valid_acc=A` for the others.
@@ -27,7 +27,7 @@ from torch import optim
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
-from sgdx_torch import Mnist_CNN, Mnist_Logistic, cnn_sequential, mlp  # noqa: E402,F401  (re-exported)
+from sgdx_torch import Mnist_CNN, Mnist_Logistic, cnn_sequential, lenet, mlp  # noqa: E402,F401  (re-exported)
 
 
 def read_idx(path):
@@ -38,9 +38,11 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
-MODELS = {"logistic": Mnist_Logistic, "cnn": Mnist_CNN, "cnn_sequential": cnn_sequential, "mlp": mlp}
-# The tutorial's settings: lr 0.5 for the logistic model, lr 0.1 momentum 0.9 from the CNN on.
-DEFAULT_LR = {"logistic": (0.5, 0.0), "cnn": (0.1, 0.9), "cnn_sequential": (0.1, 0.9), "mlp": (0.1, 0.9)}
+MODELS = {"logistic": Mnist_Logistic, "cnn": Mnist_CNN, "cnn_sequential": cnn_sequential, "mlp": mlp, "lenet": lenet}
+# The tutorial's settings: lr 0.5 for the logistic model, lr 0.1 momentum 0.9 from the CNN on
+# (lenet: sgdx's own default, 0.05).
+DEFAULT_LR = {"logistic": (0.5, 0.0), "cnn": (0.1, 0.9), "cnn_sequential": (0.1, 0.9), "mlp": (0.1, 0.9),
+              "lenet": (0.05, 0.9)}
 
 
 def loss_batch(model, loss_func, xb, yb, opt=None):

@@ -248,7 +248,8 @@ int main(int argc, char** argv) {
         std::printf("epoch: %.0f train images (%.2f GFLOP, %.1f MB of uint8), %.0f validation images\n",
                     n_train, train_flops / 1e9, train_bytes / 1e6, n_valid);
         std::printf("floor: %.1f ms per epoch (training + validation) at the FMA peak\n", floor_ms);
-        std::printf("result: peak_gflops=%.2f stream_gbs=%.2f floor_ms=%.2f\n", peak, stream, floor_ms);
+        std::printf("result: peak_gflops=%.2f stream_gbs=%.2f floor_ms=%.2f model=%s train_gflop=%.4f valid_gflop=%.4f\n",
+                    peak, stream, floor_ms, model_name.c_str(), train_flops / 1e9, valid_flops / 1e9);
         if (layers < 0) layers = !logistic;
         if (layers_only) {
             for (const std::string& name : sets)
