@@ -163,23 +163,33 @@ TrainingState restore_checkpoint(const SafetensorsFile& file, const std::string&
         }
     }
     auto params = model.named_parameters();
-    const auto state = opt.state_tensors();
+    auto state = opt.state_tensors();
     for (const auto& s : state)
         if (!saved.count(s.name))
             throw Error(source + ": checkpoint has no " + s.name + " buffers but " + opt.name() + " uses " + s.name);
+    // A state the optimiser takes on (momentum a schedule cycled for an SGD made
+    // without it): checked like the others, adopted once nothing can throw.
+    std::vector<std::string> adopt;
     for (const auto& [name, tensors] : saved) {
         bool wanted = false;
         for (const auto& s : state) wanted = wanted || s.name == name;
+        if (!wanted && opt.can_adopt_state(name)) adopt.push_back(name), wanted = true;
         if (!wanted) throw Error(source + ": checkpoint has " + name + " buffers but " + opt.name() + " uses none");
     }
-    for (const auto& s : state) {
-        const auto& have = saved[s.name];
-        for (size_t i = 0; i < params.size(); ++i) {
-            const auto it = have.find(params[i].first);
-            if (it == have.end() || it->second->values.size() != params[i].second->value.size() ||
-                i >= s.buffers->size() || (*s.buffers)[i].size() != params[i].second->value.size())
+    auto fits = [&](const std::string& name, size_t i, const std::vector<xt::xarray<float>>* buffers) {
+        const auto& have = saved[name];
+        const auto it = have.find(params[i].first);
+        const size_t n = params[i].second->value.size();
+        return it != have.end() && it->second->values.size() == n &&
+               (!buffers || (i < buffers->size() && (*buffers)[i].size() == n));
+    };
+    for (size_t i = 0; i < params.size(); ++i) {
+        for (const auto& s : state)
+            if (!fits(s.name, i, s.buffers))
                 throw Error(source + ": checkpoint lacks a fitting " + s.name + " buffer for '" + params[i].first + "'");
-        }
+        for (const auto& name : adopt)
+            if (!fits(name, i, nullptr))
+                throw Error(source + ": checkpoint lacks a fitting " + name + " buffer for '" + params[i].first + "'");
     }
     std::vector<std::pair<std::string, uint64_t>> counters = opt.counters();
     for (auto& [key, value] : counters) {
@@ -210,6 +220,10 @@ TrainingState restore_checkpoint(const SafetensorsFile& file, const std::string&
         throw;
     }
     for (size_t i = 0; i < module_counters.size(); ++i) *module_counters[i].second = module_values[i];
+    if (!adopt.empty()) {
+        for (const auto& name : adopt) opt.adopt_state(name);
+        state = opt.state_tensors();
+    }
     for (const auto& s : state) {
         const auto& have = saved[s.name];
         for (size_t i = 0; i < params.size(); ++i) {

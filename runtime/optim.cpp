@@ -60,12 +60,17 @@ void SGD::set_lr(float lr) {
 }
 
 bool SGD::set_momentum(double momentum) {
-    if (buffers_.empty()) return false;
     SgdOptions o = options_;
     o.momentum = float(momentum);
     validate(o);
+    if (buffers_.empty()) adopt_state("momentum");
     options_ = o;
     return true;
+}
+
+void SGD::adopt_state(const std::string& name) {
+    if (!can_adopt_state(name)) return;
+    for (Parameter* p : params_) buffers_.push_back(xt::zeros_like(p->value));
 }
 
 void SGD::step() {

@@ -35,6 +35,11 @@ public:
     // beta1. False, and nothing changes, if the optimiser has none (SGD without
     // momentum keeps no buffers to start using).
     virtual bool set_momentum(double) { return false; }
+    // A state (a state_tensors() name) the optimiser does not keep now but can take on
+    // at set-up: SGD without momentum takes "momentum" buffers, as set_momentum gives
+    // it when a schedule cycles momentum, so a checkpoint of such a run resumes.
+    virtual bool can_adopt_state(const std::string&) const { return false; }
+    virtual void adopt_state(const std::string&) {}
 
     // The state a checkpoint must hold to continue bit for bit: per-parameter
     // tensors (none when the optimiser keeps none, e.g. SGD without momentum) and
@@ -71,7 +76,12 @@ public:
     const SgdOptions& options() const { return options_; }
     float lr() const override { return options_.lr; }
     void set_lr(float lr) override;
+    // Gives a momentum-free SGD its buffers first (zeros, at set-up: a schedule
+    // sets the momentum before the first step), as PyTorch's OneCycleLR gives an
+    // SGD(momentum=0) its max_momentum.
     bool set_momentum(double momentum) override;
+    bool can_adopt_state(const std::string& name) const override { return name == "momentum" && buffers_.empty(); }
+    void adopt_state(const std::string& name) override;
 
     // Optimiser state, for checkpoints: one momentum buffer per parameter
     // (empty without momentum) and whether the buffers hold a value yet.

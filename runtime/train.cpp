@@ -265,6 +265,11 @@ void TrainingSession::start() {
         exec_->from_host();
     }
     if (done()) return;
+    if (options_.schedule != LrSchedule::kStep) {  // before prepare: a momentum-free SGD takes its buffers here
+        const ScheduledRate r = scheduled_rate(options_.schedule, base_lr_, options_.lr_gamma, st_.epoch, epochs_,
+                                               st_.next_batch, train_.size());
+        if (r.cycles_momentum) exec_->set_momentum(r.momentum);
+    }
     exec_->prepare(train_, valid_);
     good_.clear();
     for (Parameter* p : model_.parameters()) good_.push_back(p->value);  // copied once per epoch, not per step

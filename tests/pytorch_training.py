@@ -90,6 +90,8 @@ CASES = [
     # PyTorch's rates and sgdx's agree to 2e-15).
     ("mlp_adam_onecycle", mlp, "mlp", 50000, scheduled(adam("adam", lr=0.003), "onecycle"), 1e-4),
     ("mlp_sgd_onecycle", mlp, "mlp", 50000, scheduled(sgd(0.1, 0.9), "onecycle"), 1e-4),
+    # SGD made without momentum: OneCycleLR gives it one (max_momentum 0.95 at once, then cycled)
+    ("logistic_sgd0_onecycle", Mnist_Logistic, "logistic", 100 * BATCH, scheduled(sgd(0.5, 0.0), "onecycle"), 1e-5),
     ("mlp_sgd_cosine", mlp, "mlp", 500 * BATCH, scheduled(sgd(0.1, 0.9), "cosine"), 1e-4),
     # Networks sgdx knows only by their printout (--model FILE holding print(model)), with
     # BatchNorm: its running statistics are compared too. BatchNorm centres every ReLU's

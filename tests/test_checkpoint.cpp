@@ -302,3 +302,29 @@ TEST_CASE("a checkpoint's weights load as a model (eval, predict, --init): the o
         CHECK_THROWS_WITH_AS(load_model(other, plain, path), doctest::Contains("unexpected tensor 'optimizer."), Error);
     }
 }
+
+TEST_CASE("an SGD made without momentum whose schedule cycled one resumes with its momentum buffers") {
+    MnistLogistic model(784, 10, 5);
+    SGD sgd(model.parameters(), {});
+    REQUIRE(sgd.momentum_buffers().empty());
+    REQUIRE(sgd.set_momentum(0.95));  // what OneCycleLR does before the first step
+    REQUIRE(sgd.momentum_buffers().size() == 2);
+    sgd.momentum_buffers()[0].fill(0.25f);
+    sgd.has_momentum() = true;
+    const std::string path = temp_path("sgd0-onecycle.ckpt");
+    save_checkpoint(path, model, sgd, TrainingState{}, {});
+    MnistLogistic other(784, 10, 6);
+    SGD fresh(other.parameters(), {});
+    restore_checkpoint(read_safetensors(path), path, other, fresh);
+    REQUIRE(fresh.momentum_buffers().size() == 2);
+    CHECK(fresh.momentum_buffers()[0] == sgd.momentum_buffers()[0]);
+    CHECK(fresh.has_momentum());
+    // A checkpoint whose buffers do not fit is refused before anything is adopted.
+    SafetensorsFile torn = read_safetensors(path);
+    torn.tensors.erase("optimizer.momentum.lin.bias");
+    MnistLogistic third(784, 10, 7);
+    SGD plain(third.parameters(), {});
+    CHECK_THROWS_WITH_AS(restore_checkpoint(torn, path, third, plain),
+                         doctest::Contains("lacks a fitting momentum buffer for 'lin.bias'"), Error);
+    CHECK(plain.momentum_buffers().empty());
+}
