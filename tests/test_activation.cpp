@@ -78,7 +78,7 @@ TEST_CASE("ReLU keeps NaN in forward, wherever it sits, every kernel set") {
     set_kernels(kernels::best());
 }
 
-TEST_CASE("ReLU backward: dx = dy where x > 0, else 0; dx nullptr allowed, every kernel set") {
+TEST_CASE("ReLU backward: dx = dy where x > 0, else 0, dx nullptr allowed, every kernel set") {
     for (auto* ks : kernels::available()) {
         CAPTURE(ks->name);
         set_kernels(*ks);

@@ -101,7 +101,7 @@ TEST_CASE("slices share rows without copying") {
     CHECK(tail.label(2) == ds.label(9));
 }
 
-TEST_CASE("in storage order a batch points into the dataset; any other order is gathered") {
+TEST_CASE("in storage order a batch points into the dataset, any other order is gathered") {
     TensorDataset ds = numbered(10, 5);
     DataLoader in_order(ds.slice(2, 10, "rows 2..9"), 3);
     in_order.set_float_inputs(false);

@@ -186,7 +186,7 @@ TEST_CASE("Adam and AdamW follow PyTorch's update: bias correction, betas, eps, 
     }
 }
 
-TEST_CASE("Adam's first step moves every value by about lr against its gradient's sign; AdamW's defaults decay") {
+TEST_CASE("Adam's first step moves every value by about lr against its gradient's sign, AdamW's defaults decay") {
     Rng init(3), grads(4);
     Linear lin(5, 4, init);
     const auto before = lin.weight.value;

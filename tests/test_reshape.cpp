@@ -88,7 +88,7 @@ TEST_CASE("View rejects sizes that do not match, naming the layer and the shapes
     CHECK_THROWS_WITH_AS(flat.build({3, 0, 2}), doctest::Contains("Flatten"), sgdx::Error);
 }
 
-TEST_CASE("View and Flatten backward copy dy into dx; dx nullptr allowed") {
+TEST_CASE("View and Flatten backward copy dy into dx, dx nullptr allowed") {
     Rng rng(3);
     View view({2, 0, 3});
     view.build({4, 9});

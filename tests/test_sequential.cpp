@@ -644,7 +644,7 @@ TEST_CASE("Sequential's channels-last MaxPool2d routes NaNs and ties as the plai
     }
 }
 
-TEST_CASE("model_spec_of reads a file's architecture; one sgdx does not know is refused by name") {
+TEST_CASE("model_spec_of reads a file's architecture, one sgdx does not know is refused by name") {
     ModelSpec spec;
     spec.architecture = "mlp";
     spec.hidden = {32, 16};

@@ -124,7 +124,7 @@ TEST_CASE("training steps give the host runtime's weights (loss_batch + SGD)") {
     sgdx::set_kernels(saved);
 }
 
-TEST_CASE("save writes the CLI's bytes (encode_model with the zoo's metadata); each side loads the other's") {
+TEST_CASE("save writes the CLI's bytes (encode_model with the zoo's metadata), each side loads the other's") {
     CModel c(784, 10, 8, 5);
     sgdx::MnistLogistic host(784, 10, 5);
     const std::vector<uint8_t> bytes = c.save();
@@ -367,7 +367,7 @@ TEST_CASE("a step whose loss is not finite is refused and not applied") {
     CHECK(std::memcmp(after.data(), last_good.data(), after.size() * 4) == 0);
 }
 
-TEST_CASE("predict agrees with evaluate; probabilities sum to 1") {
+TEST_CASE("predict agrees with evaluate, probabilities sum to 1") {
     CModel c(784, 10, 32, 1);
     const Mnist& d = mnist();
     for (size_t s = 0; s < 20; ++s)

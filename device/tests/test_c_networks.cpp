@@ -253,7 +253,7 @@ TEST_CASE("a file for another architecture is refused and the model kept") {
     CHECK(contains(sgdx_last_error(again.m), "truncated: tensor"));
 }
 
-TEST_CASE("arena sizes are exact; smaller configurations need less") {
+TEST_CASE("arena sizes are exact, smaller configurations need less") {
     for (const char* arch : kArchitectures) {
         CAPTURE(std::string(arch));
         for (float momentum : {0.f, 0.9f}) {
@@ -403,7 +403,7 @@ TEST_CASE("no heap allocation after sgdx_create_model, for every architecture") 
     }
 }
 
-TEST_CASE("stream load checks the header first; a failing callback is SGDX_ERR_IO") {
+TEST_CASE("stream load checks the header first, a failing callback is SGDX_ERR_IO") {
     Net net(config_of("cnn"), 1);
     const auto before = net.tensors();
     const std::vector<uint8_t> other = Net(config_of("cnn"), 2).save();
@@ -978,7 +978,7 @@ TEST_CASE("BatchNorm, Dropout and bias=False from a host file: inference-only mo
     CHECK(contains(sgdx_last_error(net.m), "the C API does not save such a model"));
 }
 
-TEST_CASE("BatchNorm, Dropout and bias=False: training models are refused; a BatchNorm after a ReLU too") {
+TEST_CASE("BatchNorm, Dropout and bias=False: training models are refused, a BatchNorm after a ReLU too") {
     const std::string text = sgdx::model_metadata(sgdx::model_spec_from_text(kBnNet)).at("architecture");
     sgdx_config c = custom_config(text.c_str());
     size_t need = 0;

@@ -80,7 +80,7 @@ TEST_CASE("m4::axpy_rows and m4::dot_rows equal the reference gemm on ragged sha
     }
 }
 
-TEST_CASE("m4::im2col takes each window's taps; m4::col2im is its adjoint; m4::im2row_u8 its byte transpose") {
+TEST_CASE("m4::im2col takes each window's taps, m4::col2im is its adjoint, m4::im2row_u8 its byte transpose") {
     sgdx::Rng rng(12);
     for (int trial = 0; trial < 100; ++trial) {
         const m4::Window g = random_window(rng, true);
@@ -159,7 +159,7 @@ TEST_CASE("m4::pool_forward/backward: the window's first maximum (NaN wins) or m
     }
 }
 
-TEST_CASE("m4::exp_portable and log_portable within 2 ulp of the C library; m4::softmax_xent equals the reference's") {
+TEST_CASE("m4::exp_portable and log_portable within 2 ulp of the C library, m4::softmax_xent equals the reference's") {
     auto ulps = [](float a, float b) {
         int32_t ia, ib;
         std::memcpy(&ia, &a, 4), std::memcpy(&ib, &b, 4);
@@ -186,7 +186,7 @@ TEST_CASE("m4::exp_portable and log_portable within 2 ulp of the C library; m4::
     }
 }
 
-TEST_CASE("m4::dot2_i8_u8 and m4::rows_i8 sum int8 x uint8 exactly; m4::quantize_input is within half a step") {
+TEST_CASE("m4::dot2_i8_u8 and m4::rows_i8 sum int8 x uint8 exactly, m4::quantize_input is within half a step") {
     sgdx::Rng rng(15);
     for (int trial = 0; trial < 100; ++trial) {
         const size_t rows = pick(rng, 1, 7), R = pick(rng, 1, 41), P = pick(rng, 1, 5);
