@@ -196,13 +196,24 @@ ModelSpec model_spec_from_text(const std::string& text) {
         const std::string choices = " (choose one of: " + names + "; or give an nn.Sequential as PyTorch prints it, "
                                     "or the path of a text file holding one)";
         std::error_code ec;
-        if (!std::filesystem::is_regular_file(text, ec))
+        // A value with a '/' or a '.' is meant as a file: say what is wrong with it.
+        const bool path_like = text.find_first_of("/.") != std::string::npos && text.size() < 4096;
+        if (!std::filesystem::is_regular_file(text, ec) && !path_like)
             throw Error("unknown model '" + text.substr(0, 60) + (text.size() > 60 ? "..." : "") + "'" + choices);
-        const std::vector<uint8_t> bytes = read_file(text);
+        std::vector<uint8_t> bytes;
+        try {
+            bytes = read_file(text);  // names the file and the problem
+        } catch (const Error& e) {
+            throw Error(std::string("--model ") + e.what());
+        }
         printout.assign(bytes.begin(), bytes.end());
         source = text;
-        if (!core::is_printout({printout.data(), printout.size()}))
+        if (!core::is_printout({printout.data(), printout.size()})) {
+            if (bytes.size() >= 9 && bytes[8] == '{')  // safetensors: an 8-byte length, then its JSON header
+                throw Error("--model " + text + ": a model file, not a printout: start from it with --init " + text +
+                            " (its architecture comes with it)");
             throw Error(text + ": does not begin with 'Sequential(': not a printout of an nn.Sequential" + choices);
+        }
     }
     spec.architecture = "sequential";
     spec.layers = parse_printout(printout, source);

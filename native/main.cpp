@@ -506,6 +506,24 @@ int run_train(TrainOptions o) {
     check_output("--save", o.save);
     check_output("--checkpoint", o.checkpoint);
     check_output("--metrics", o.metrics);
+    // Two of them in one file: the later write would destroy the other. (--checkpoint
+    // may be --resume's file, --save --init's: those are read first, then replaced.)
+    const std::pair<const char*, const std::string*> files_named[] = {
+        {"--save", &o.save}, {"--checkpoint", &o.checkpoint}, {"--metrics", &o.metrics},
+        {"--init", &o.init}, {"--resume", &o.resume}};
+    auto same_file = [](const std::string& a, const std::string& b) {
+        std::error_code ea, eb;
+        const auto pa = std::filesystem::weakly_canonical(a, ea), pb = std::filesystem::weakly_canonical(b, eb);
+        return ea || eb ? a == b : pa == pb;
+    };
+    for (size_t i = 0; i < 3; ++i)
+        for (size_t j = i + 1; j < 5; ++j) {
+            const std::string &a = *files_named[i].second, &b = *files_named[j].second;
+            const bool allowed = (i == 0 && j == 3) || (i == 1 && j == 4);
+            if (!a.empty() && !b.empty() && !allowed && same_file(a, b))
+                throw Error(std::string(files_named[i].first) + " and " + files_named[j].first + " name the same file (" +
+                            a + "): the one written last would destroy the other");
+        }
     if (o.checkpoint_every > 0 && o.checkpoint.empty()) throw Error("--checkpoint-every needs --checkpoint FILE");
     const DataFiles files = o.data.files();
     const auto t0 = std::chrono::steady_clock::now();

@@ -92,6 +92,8 @@ expect "the networks' defaults" 0 "SGD lr 0.1 momentum 0.9 " -- "$SGDX" train "$
 expect "the logistic model's defaults" 0 "SGD lr 0.5 momentum 0 " -- "$SGDX" train "${small[@]}" --epochs 0 --save ""
 expect "a given lr wins" 0 "SGD lr 0.3 momentum 0.9 " -- "$SGDX" train "${small[@]}" --init "$TMP/mlp.safetensors" --lr 0.3 --epochs 0 --save ""
 expect "unknown model" 1 "--model: .*resnet" -- "$SGDX" train "${small[@]}" --model resnet
+expect "model file missing" 1 "^sgdx: error: --model ./nope.txt: cannot open: No such file" -- "$SGDX" train "${small[@]}" --model ./nope.txt
+expect "model is a model file" 1 "^sgdx: error: --model .*: a model file, not a printout: start from it with --init" -- "$SGDX" train "${small[@]}" --model "$M"
 expect "cnn on other image sizes" 1 "model cnn for 2x3 images: " -- "$SGDX" train --model cnn --epochs 1 --batch-size 2 --valid-size 3 \
   --train-images "$TMP/tiny-images" --train-labels "$TMP/tiny-labels" --test-images "$TMP/tiny-images" --test-labels "$TMP/tiny-labels"
 expect "checkpoint cnn" 0 "epoch 1/1" -- "$SGDX" train "${small[@]}" --model cnn --momentum 0.9 --lr 0.1 --epochs 1 --checkpoint "$TMP/cnn.ckpt" --save ""
@@ -168,6 +170,11 @@ expect "more classes than the model" 1 "tiny-labels-10 \[training rows\]: label 
   --valid-size 3 --init "$TMP/tiny.safetensors" --train-images "$TMP/tiny-images" --train-labels "$TMP/tiny-labels-10" \
   --test-images "$TMP/tiny-images" --test-labels "$TMP/tiny-labels"
 
+expect "save and checkpoint one file" 1 "^sgdx: error: --save and --checkpoint name the same file \(.*same.st\): the one written last would destroy the other" -- \
+  "$SGDX" train --data "$DATA" --epochs 1 --save "$TMP/same.st" --checkpoint "$TMP/./same.st"
+expect "metrics over the init model" 1 "^sgdx: error: --metrics and --init name the same file" -- \
+  "$SGDX" train --data "$DATA" --epochs 1 --init "$M" --metrics "$M"
+[ -e "$TMP/same.st" ] && bad "a refused run wrote its file" || ok
 expect "checkpoint-every alone" 1 "--checkpoint-every needs --checkpoint" -- "$SGDX" train --data "$DATA" --epochs 0 --checkpoint-every 5
 expect "resume a model file" 1 "model.safetensors: not an sgdx checkpoint" -- "$SGDX" train --data "$DATA" --resume "$M"
 expect "checkpoint" 0 "epoch 1/1" -- "$SGDX" train --data "$DATA" --epochs 1 --checkpoint "$TMP/c.ckpt" --save ""
