@@ -1,6 +1,5 @@
 #include "core/architecture.hpp"
 
-#include <cmath>
 #include <cstring>
 
 namespace sgdx::core {
@@ -17,7 +16,14 @@ Text& list_architectures(Text& t) {
 }
 
 void image_size(uint64_t n, uint64_t& rows, uint64_t& cols) {
-    const uint64_t side = uint64_t(std::sqrt(double(n)) + 0.5);
+    // The integer square root by bisection (no libm: the firmware links no sqrt for it).
+    uint64_t lo = 0, hi = n < (uint64_t(1) << 32) ? n : (uint64_t(1) << 32) - 1;
+    while (lo < hi) {
+        const uint64_t mid = lo + (hi - lo + 1) / 2;
+        if (mid * mid <= n) lo = mid;
+        else hi = mid - 1;
+    }
+    const uint64_t side = lo;
     if (side * side == n) rows = cols = side;
     else rows = 1, cols = n;
 }

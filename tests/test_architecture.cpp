@@ -237,3 +237,24 @@ TEST_CASE("an architecture's smallest image side is the smallest its layers take
         }
     }
 }
+
+TEST_CASE("image_size: a square count of pixels is a square image, any other one row") {
+    const uint64_t big = (uint64_t(1) << 32) - 1;  // the largest side whose square fits 64 bits
+    for (uint64_t side : {uint64_t(1), uint64_t(2), uint64_t(27), uint64_t(28), uint64_t(65535), uint64_t(65536),
+                          uint64_t(3037000499), big}) {
+        CAPTURE(side);
+        uint64_t rows = 0, cols = 0;
+        core::image_size(side * side, rows, cols);
+        CHECK((rows == side && cols == side));
+        for (uint64_t n : {side * side - 1, side * side + 1}) {
+            if (n == 0 || (side == big && n < side * side)) continue;
+            core::image_size(n, rows, cols);
+            const bool square = rows == cols && rows * cols == n && rows > 1;
+            CHECK((square || (rows == 1 && cols == n)));
+            CHECK(rows * cols == n);
+        }
+    }
+    uint64_t rows = 9, cols = 9;
+    core::image_size(0, rows, cols);
+    CHECK((rows == 0 && cols == 0));
+}
