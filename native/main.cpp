@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <tuple>
 #include <sys/resource.h>
 
 #include "models/mnist_logistic.hpp"
@@ -75,10 +76,23 @@ struct DataOptions {
         // Only a file that will be read from the default folder needs it to exist.
         const bool tests_given = !test_images.empty() && !test_labels.empty();
         const bool all_given = tests_given && (!with_train || (!train_images.empty() && !train_labels.empty()));
-        if (dir == default_data_dir() && !all_given && !std::filesystem::is_directory(dir))
+        if (dir == default_data_dir() && !all_given && !std::filesystem::is_directory(dir)) {
+            // The files still to come from the folder, when some were given one by one.
+            std::string missing;
+            bool partly = false;
+            for (auto [flag, value, needed] :
+                 {std::tuple{"--train-images", &train_images, with_train}, {"--train-labels", &train_labels, with_train},
+                  {"--test-images", &test_images, true}, {"--test-labels", &test_labels, true}}) {
+                partly |= !value->empty();
+                if (value->empty() && needed) missing += (missing.empty() ? "" : ", ") + std::string(flag);
+            }
             throw Error("no MNIST in " + dir + " (the default --data" +
-                        (dir == kDefaultData ? ", relative to the current folder" : ", from $SGDX_DATA") +
-                        "): run from the repository after './run train' has fetched it, or pass --data DIR");
+                        (dir == kDefaultData ? ", relative to the current folder" : ", from $SGDX_DATA") + ")" +
+                        (partly ? ", where " + missing + " would come from: give " + missing + " too, or --data DIR"
+                         : dir == kDefaultData
+                             ? ": run from the repository after './run train' has fetched it, or pass --data DIR"
+                             : ": set SGDX_DATA to the folder holding MNIST's IDX files, or pass --data DIR"));
+        }
         DataFiles f = DataFiles::in_directory(dir);
         if (!train_images.empty()) f.train_images = train_images;
         if (!train_labels.empty()) f.train_labels = train_labels;
@@ -97,6 +111,19 @@ void check_output(const char* flag, const std::string& path) {
     } catch (const Error& e) {
         throw Error(std::string(flag) + " " + e.what());
     }
+}
+
+// CLI::Range lets "nan" through (every comparison with it is false).
+CLI::Validator real_number(double lo, double hi, const std::string& range) {
+    return CLI::Validator(
+        [lo, hi, range](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double v = std::strtod(text.c_str(), &end);
+            if (text.empty() || end != text.c_str() + text.size()) return "must be a number, not '" + text + "'";
+            if (!(v >= lo && v <= hi)) return "must be a number " + range + ", not " + text;
+            return {};
+        },
+        "FLOAT " + range);
 }
 
 // CLI11 reads "1.5" for an int as out of range; say what is wrong with it instead.
@@ -445,7 +472,11 @@ int run_train(TrainOptions o) {
             if (!o.momentum_given) o.momentum = defaults.momentum;
         } else {
             if (o.momentum_given)
-                throw Error("--momentum applies to --optimizer sgd only: " + std::string(o.optimizer == "adam" ? "Adam" : "AdamW") +
+                throw Error("--momentum applies to --optimizer sgd only" +
+                            (o.optimizer_given ? std::string()
+                                               : ", and " + spec.architecture + " trains with " + o.optimizer +
+                                                     " unless told otherwise (--optimizer sgd)") +
+                            ": " + std::string(o.optimizer == "adam" ? "Adam" : "AdamW") +
                             "'s moving averages are set with --betas B1,B2 (default 0.9,0.999)");
             // PyTorch's defaults: Adam(lr=1e-3, weight_decay=0), AdamW(lr=1e-3, weight_decay=1e-2).
             const AdamOptions defaults = o.optimizer == "adam" ? AdamOptions{} : adamw_options();
@@ -577,8 +608,10 @@ int run_train(TrainOptions o) {
             // there; exactly its finished epochs completes a run killed before it saved.
             const bool finishes = resume_state.next_batch == 0 && o.epochs == done;
             if (o.epochs > 0 && !finishes)
-                throw Error("--epochs " + std::to_string(o.epochs) + ": " + o.resume + " is at epoch " +
-                            std::to_string(resume_state.epoch) + ", batch " + std::to_string(resume_state.next_batch) +
+                throw Error("--epochs " + std::to_string(o.epochs) + ": " + o.resume + " has finished " +
+                            std::to_string(done) + " epoch" + (done == 1 ? "" : "s") +
+                            (resume_state.next_batch ? " and " + std::to_string(resume_state.next_batch) +
+                                                           " batches of the next" : std::string()) +
                             ": nothing would train; pass --epochs " + std::to_string(resume_state.epoch) +
                             " or more to continue (--epochs 0 only tests it)");
             if (o.epochs == 0 && !o.save_given) o.save.clear();  // --epochs 0: test it, save only where told
@@ -864,7 +897,7 @@ int main(int argc, char** argv) {
     train->add_option("--lr-gamma", t.lr_gamma,
                       "Multiply the learning rate by this after every epoch, as PyTorch's StepLR(1, gamma); 1 keeps it "
                       "constant (default: " + default_help("lr_gamma") + ")")
-        ->check(CLI::Range(1e-6, 1.0));
+        ->check(real_number(1e-6, 1.0, "in [1e-06, 1]"));
     train->add_option("--momentum", t.momentum, "SGD momentum, in [0, 1) (default: " + default_help("momentum") + ")");
     train->add_option("--weight-decay", t.weight_decay,
                       "L2 penalty (default 0; adamw: decoupled weight decay, default 1e-2)");

