@@ -312,9 +312,23 @@ ModelSpec requested_spec(const TrainOptions& o, const SafetensorsFile* init_file
         if (o.model.empty()) throw;
         return spec;
     }
-    if (!o.model.empty() && !same_network(held, spec))
+    if (!o.model.empty() && !same_network(held, spec)) {
+        std::string where;  // two Sequentials: the first layer that differs, as each prints it
+        if (held.architecture == "sequential" && spec.architecture == "sequential") {
+            const std::string a = printout_text(held.layers), b = printout_text(spec.layers);
+            size_t line_start = 0, i = 0;
+            for (; i < a.size() && i < b.size() && a[i] == b[i]; ++i)
+                if (a[i] == '\n') line_start = i + 1;
+            auto line = [&](const std::string& t) {
+                const size_t end = t.find('\n', line_start);
+                const size_t from = t.find_first_not_of(' ', line_start);
+                return t.substr(from, (end == std::string::npos ? t.size() : end) - from);
+            };
+            where = ": the file has '" + line(a) + "' where --model has '" + line(b) + "'";
+        }
         throw Error(o.init + " holds the model '" + describe(held) + "', not --model " +
-                    (spec.architecture == "sequential" ? "'" + describe(spec) + "'" : o.model));
+                    (spec.architecture == "sequential" ? "'" + describe(spec) + "'" : o.model) + where);
+    }
     if (!o.hidden.empty() && (held.architecture != "mlp" || held.hidden != o.hidden))
         throw Error(o.init + " holds the model '" + describe(held) + "': --hidden does not match (leave it out to train the file's model)");
     return held;

@@ -85,6 +85,11 @@ expect "the layers are listed" 0 "conv2: Conv2d\(16, 16, kernel 3, stride 2, pad
 expect "lenet trains" 0 "model: lenet 28x28 -> 10 .*SGD lr 0.05 \(x0.7 per epoch\) momentum 0.9" -- "$SGDX" train "${small[@]}" --model lenet --epochs 0 --save ""
 expect "init with another --model" 1 "cnn.safetensors holds the model 'cnn 28x28 -> 10', not --model mlp" -- \
   "$SGDX" train "${small[@]}" --init "$TMP/cnn.safetensors" --model mlp --epochs 1
+printf 'Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n  (1): Linear(in_features=784, out_features=64, bias=True)\n  (2): ReLU()\n  (3): Linear(in_features=64, out_features=10, bias=True)\n)' > "$TMP/s64.txt"
+sed 's/64/32/g' "$TMP/s64.txt" > "$TMP/s32.txt"
+"$SGDX" train --data "$DATA" --model "$TMP/s64.txt" --epochs 0 --save "$TMP/s64.safetensors" -q > /dev/null 2>&1
+expect "init with another Sequential of as many layers" 1 "s64.safetensors holds the model 'Sequential of 4 layers', not --model 'Sequential of 4 layers': the file has '\(1\): Linear\(in_features=784, out_features=64, bias=True\)' where --model has '\(1\): Linear\(in_features=784, out_features=32, bias=True\)'" -- \
+  "$SGDX" train --data "$DATA" --model "$TMP/s32.txt" --init "$TMP/s64.safetensors" --epochs 0
 expect "init with other widths" 1 "mlp.safetensors holds the model 'mlp 784-32-16-10': --hidden does not match" -- \
   "$SGDX" train "${small[@]}" --init "$TMP/mlp.safetensors" --model mlp --hidden 64 --epochs 1
 expect "hidden without mlp" 1 "--hidden applies to --model mlp only" -- "$SGDX" train "${small[@]}" --model cnn --hidden 5
