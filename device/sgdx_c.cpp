@@ -529,23 +529,21 @@ float max_abs(const float* w, size_t n) {
     return nan ? NAN : max;
 }
 
-// The runtime's initialisation: layer by layer, weight then bias, uniform in
-// +-1/sqrt(fan_in) from one PCG32 stream. An int8-only model quantises each
-// row as it is drawn.
+// The runtime's initialisation (sgdx::init_bound and Rng::fill_uniform, runtime/rng.hpp):
+// layer by layer, weight then bias, from one PCG32 stream.
 void initialise(sgdx_model& m, uint64_t seed) {
     sgdx::Rng rng(seed);
     for (uint32_t i = 0; i < m.n_layers; ++i) {
         Layer& l = m.layers[i];
         if (!l.learns()) continue;
-        const float bound = 1.0f / std::sqrt(float(l.patch()));
+        const float bound = sgdx::init_bound(l.patch());
         const size_t R = l.patch();
-        for (size_t c = 0; c < l.cout; ++c) {
+        for (size_t c = 0; c < l.cout; ++c) {  // row by row: an int8-only model quantises each as drawn
             float* w = l.weight ? l.weight + c * R : m.row;
-            for (size_t k = 0; k < R; ++k) w[k] = rng.uniform(-bound, bound);
+            rng.fill_uniform(w, R, bound);
             if (!l.weight) quantize_row(w, R, max_abs(w, R), l.qweight + c * R, &l.qscale[c]);
         }
-        if (!l.nobias)
-            for (size_t k = 0; k < l.cout; ++k) l.bias[k] = rng.uniform(-bound, bound);
+        if (!l.nobias) rng.fill_uniform(l.bias, l.cout, bound);
     }
     m.quantized = (m.flags & SGDX_INT8_ONLY) != 0;
 }

@@ -2,8 +2,9 @@
 // PCG32 (O'Neill): small, fast, and bit-identical on every platform and standard
 // library, so a seed gives the same weights and data order natively, in wasm and
 // on the device. std::uniform_*_distribution differs between libstdc++ and libc++.
-#include <cstdint>
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
 
 namespace sgdx {
 
@@ -31,6 +32,11 @@ public:
     float uniform() { return static_cast<float>(next_u32() >> 8) * (1.0f / 16777216.0f); }
     float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
 
+    // n values uniform in [-bound, bound), in order.
+    void fill_uniform(float* p, size_t n, float bound) {
+        for (size_t i = 0; i < n; ++i) p[i] = uniform(-bound, bound);
+    }
+
     // Uniform integer in [0, n) without modulo bias (Lemire's method).
     uint32_t below(uint32_t n) {
         uint64_t m = uint64_t(next_u32()) * n;
@@ -53,5 +59,12 @@ public:
 private:
     uint64_t state_ = 0, inc_ = 1;
 };
+
+// PyTorch's default initialisation of a Linear or Conv2d, as sgdx draws it: every
+// value of the weight, then of the bias (if it has one), uniform in +-init_bound
+// (kaiming_uniform with a = sqrt(5) and the bias's rule give the same bound), from
+// one Rng in layer order. The runtime's layers and the C API both draw this way, so
+// a seed gives them the same weights.
+inline float init_bound(size_t fan_in) { return 1.0f / std::sqrt(float(fan_in)); }
 
 }  // namespace sgdx
