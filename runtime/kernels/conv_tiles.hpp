@@ -35,8 +35,8 @@ template <class V>
 struct ConvTiles {
     using vec = typename V::type;
     static constexpr size_t W = V::W;
-    // Accumulators a tile keeps: 24 of AVX-512's 32 registers, 12 of 16 elsewhere.
-    static constexpr size_t kAcc = 2 * V::kRows;
+    // Accumulators a tile keeps: 28 of AVX-512's 32 registers, 12 of 16 elsewhere.
+    static constexpr size_t kAcc = V::W >= 16 ? 28 : 2 * V::kRows;
     static constexpr size_t kMaxCols = 16, kMaxRows = 4, kMaxNV = 2;
     static constexpr size_t kGroupFloats = size_t(48) << 10;
 
