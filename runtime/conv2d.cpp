@@ -17,10 +17,9 @@ Conv2d::Conv2d(size_t in_channels, size_t out_channels, size_t kernel, size_t st
         throw Error("Conv2d: channels, kernel size and stride must be >= 1");
     weight.value = xt::xarray<float>::from_shape({cout_, cin_, k_, k_});
     bias.value = xt::zeros<float>({cout_});
-    const float bound = 1.0f / std::sqrt(float(patch()));
-    for (float& w : weight.value) w = rng.uniform(-bound, bound);
-    if (with_bias)
-        for (float& b : bias.value) b = rng.uniform(-bound, bound);
+    const float bound = init_bound(patch());  // PyTorch's rule, runtime/rng.hpp
+    rng.fill_uniform(weight.value.data(), weight.value.size(), bound);
+    if (with_bias) rng.fill_uniform(bias.value.data(), bias.value.size(), bound);
     weight.grad = xt::zeros<float>({cout_, cin_, k_, k_});
     bias.grad = xt::zeros<float>({cout_});
     register_parameter("weight", weight);

@@ -11,10 +11,9 @@ namespace sgdx {
 Linear::Linear(size_t in, size_t out, Rng& rng, bool with_bias) : in_(in), out_(out) {
     weight.value = xt::xarray<float>::from_shape({out, in});
     bias.value = xt::zeros<float>({out});
-    const float bound = 1.0f / std::sqrt(float(in));
-    for (float& w : weight.value) w = rng.uniform(-bound, bound);
-    if (with_bias)
-        for (float& b : bias.value) b = rng.uniform(-bound, bound);
+    const float bound = init_bound(in);  // PyTorch's rule, runtime/rng.hpp
+    rng.fill_uniform(weight.value.data(), weight.value.size(), bound);
+    if (with_bias) rng.fill_uniform(bias.value.data(), bias.value.size(), bound);
     weight.grad = xt::zeros<float>({out, in});
     bias.grad = xt::zeros<float>({out});
     register_parameter("weight", weight);
