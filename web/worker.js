@@ -21,7 +21,10 @@ function threadsFor(wanted) {
 // work competes with training (25 ms slices and weights every 150 ms measured
 // 20-40% slower epochs here than 200 ms slices). 50 ms keeps predictions and
 // pause prompt while training, the charts smooth, and the page's share small.
+// With the runtime on every core the page's redraws take from training itself:
+// slices twice as long then (the page's wall over the worker alone: 1.26x -> ?).
 const SLICE_MS = 50;
+const sliceMs = () => (runtimeThreads > 1 ? 2 * SLICE_MS : SLICE_MS);
 const WEIGHTS_EVERY_MS = 400;
 const GALLERY_SIZE = 48;
 const VALID_SIZE = 10000;
@@ -125,7 +128,7 @@ async function trainLoop(generation) {
   const current = () => run.generation === generation;
   while (current() && run.active && run.epochsLeft > 0) {
     if (run.paused) { await new Promise((r) => { run.wake = r; }); continue; }
-    const r = trainer.step(SLICE_MS);
+    const r = trainer.step(sliceMs());
     if (r.error) {
       // Diverged: the model is back at the end of its last good epoch, whose test
       // results the page has; the fresh weights' if no epoch finished.
