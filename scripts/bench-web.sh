@@ -11,6 +11,7 @@
 # threads and 1. Writes build/bench-web.json (ms per epoch, medians).
 #   scripts/bench-web.sh [--epochs N] [--cnn-epochs N] [--lenet-epochs N]   (./run bench web)
 source "$(dirname "$0")/lib.sh"
+case "${1:-}" in -h|--help) usage_of "$0"; exit 0 ;; esac
 source "$ROOT/scripts/wasm-lib.sh"
 EPOCHS=20  # medians over ~2 s of epochs: the machine flips speed for a second at a time
 CNN_EPOCHS=3

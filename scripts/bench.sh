@@ -5,6 +5,7 @@
 # ./run bench web                             one epoch in headless Chromium vs native
 # ./run bench cuda                            the CUDA backend (needs a GPU)
 source "$(dirname "$0")/lib.sh"
+case "${1:-}" in -h|--help) usage_of "$0"; exit 0 ;; esac
 case "${1:-}" in
   web) shift; exec "$ROOT/scripts/bench-web.sh" "$@" ;;
   cuda) shift; exec "$ROOT/scripts/bench-cuda.sh" "$@" ;;

@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --model) [ $# -ge 2 ] || die "--model needs a name"; model=$2; shift 2 ;;
     --model=*) model=${1#--model=}; shift ;;
-    -h|--help) sed -n '2,/^source/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) usage_of "$0"; exit 0 ;;
     *) args+=("$1"); shift ;;
   esac
 done

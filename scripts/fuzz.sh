@@ -8,6 +8,7 @@
 # Prints executions and coverage per target; exits non-zero on any crash, leak,
 # timeout or over-limit allocation, naming the reproducer.
 source "$(dirname "$0")/lib.sh"
+case "${1:-}" in -h|--help) usage_of "$0"; exit 0 ;; esac
 
 # One clang build serves both the fuzz targets and scripts/test-sanitize.sh's
 # sanitized test suite, so the xtensor-heavy runtime is compiled once, not twice.

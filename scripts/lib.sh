@@ -8,6 +8,8 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 # bold only on a terminal.
 say() { if [ -t 2 ]; then printf '\033[1m==> %s\033[0m\n' "$*" >&2; else printf '==> %s\n' "$*" >&2; fi; }
 die() { printf 'run: error: %s\n' "$*" >&2; exit 1; }
+# --help for a script: its leading comment (up to the line that sources lib.sh).
+usage_of() { sed -n '2,/^source/p' "$1" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
