@@ -10,6 +10,7 @@
 #                      momentum 0.9), then also runs models/mnist_cnn.safetensors
 #                      (trained by `sgdx train`) in float and int8, and the stronger
 #                      CNN (models/mnist_lenet.safetensors) with int8 weights alone
+#   --model cnn_sequential  the same, as the tutorial's nn.Sequential
 #   --model lenet      cannot train in 256 KB (says how much it needs); runs
 #                      models/mnist_lenet.safetensors with int8 weights alone
 #   --model all        each of the above, then one table
