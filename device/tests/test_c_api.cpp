@@ -105,16 +105,7 @@ TEST_CASE("training steps give the host runtime's weights (loss_batch + SGD)") {
         sgdx::MnistLogistic host(784, 10, 3);
         sgdx::SgdOptions o;
         o.lr = lr;
-        sgdx::SGD opt(host.parameters(), o);
-        sgdx::Workspace ws;
-        for (size_t s = 0; s < steps; ++s) {
-            const uint8_t* x = d.train.pixels.data() + s * B * D;
-            const uint8_t* y = d.train_labels.data() + s * B;
-            float loss = 0.f;
-            REQUIRE(sgdx_train_step(c.m, x, y, B, lr, &loss) == SGDX_OK);
-            sgdx::BatchLoss r = host_step(host, opt, ws, x, y, B, D);
-            CHECK(loss == doctest::Approx(r.loss).epsilon(1e-5));
-        }
+        sgdx_test::train_both(c.m, host, d.train.pixels.data(), d.train_labels.data(), B, D, steps, o);
         const float tol = reference ? 1e-6f : 1e-4f;
         CHECK(max_abs_diff(c.weight(), host_values(host.lin.weight)) <= tol);
         CHECK(max_abs_diff(c.bias(), host_values(host.lin.bias)) <= tol);

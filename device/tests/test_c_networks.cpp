@@ -118,25 +118,14 @@ using sgdx_test::Mnist;
 using sgdx_test::mnist;
 using sgdx_test::BytesReader;
 using sgdx_test::contains;
-using sgdx_test::host_step;
-
 
 // `steps` batches of B training images through the C API's SGD step and the
 // runtime's loss_batch with SGD (lr 0.05, momentum 0.9, as the net was made):
 // the losses agree step by step.
 void train_both(Net& net, sgdx::Module& host, const Mnist& d, size_t B, size_t steps) {
-    const size_t D = 784;
     sgdx::SgdOptions o;
     o.lr = 0.05f, o.momentum = 0.9f;
-    sgdx::SGD opt(host.parameters(), o);
-    sgdx::Workspace ws;
-    for (size_t s = 0; s < steps; ++s) {
-        const uint8_t* x = d.train.pixels.data() + s * B * D;
-        const uint8_t* y = d.train_labels.data() + s * B;
-        float loss = 0.f;
-        REQUIRE(sgdx_train_step(net.m, x, y, B, o.lr, &loss) == SGDX_OK);
-        CHECK(loss == doctest::Approx(host_step(host, opt, ws, x, y, B, D).loss).epsilon(1e-5));
-    }
+    sgdx_test::train_both(net.m, host, d.train.pixels.data(), d.train_labels.data(), B, 784, steps, o);
 }
 
 }  // namespace
