@@ -351,6 +351,7 @@ bool TrainingSession::advance(const std::function<bool()>& pause) {
         }
         const size_t n = train_.size();
         const size_t every = options_.checkpoint ? options_.checkpoint_every : 0;
+        bool stop_at_end = false;
         while (submitted_ < n) {
             if (options_.schedule != LrSchedule::kStep) {
                 const ScheduledRate r =
@@ -366,11 +367,16 @@ bool TrainingSession::advance(const std::function<bool()>& pause) {
             const bool paused = !stop && pause && pause();
             exec_->collect(due || stop || paused || submitted_ == n, results_);
             account(results_);
-            if (due || (stop && options_.checkpoint)) checkpoint();
-            if (stop) throw StopRequested(st_.epoch, st_.next_batch, n);
-            if (paused && submitted_ < n) return true;
+            // A stop after the epoch's last batch finishes the epoch first (its validation and
+            // its boundary checkpoint): "after batch n of n" then always resumes at the next epoch.
+            const bool mid_epoch = submitted_ < n;
+            if (due || (stop && mid_epoch && options_.checkpoint)) checkpoint();
+            if (stop && mid_epoch) throw StopRequested(st_.epoch, st_.next_batch, n);
+            if (stop) stop_at_end = true;
+            if (paused && mid_epoch) return true;
         }
         end_epoch();
+        if (stop_at_end) throw StopRequested(st_.epoch - 1, n, n);
         return !done();
     } catch (const DivergenceError&) {
         throw;  // restored where it was detected

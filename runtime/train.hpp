@@ -106,7 +106,8 @@ struct FitOptions {
     // peak is the optimiser's lr, or CosineAnnealingLR from it.
     LrSchedule schedule = LrSchedule::kStep;
     // Asked after every batch (e.g. whether Ctrl-C was pressed): true ends the run
-    // there, with the checkpoint written for that point, by throwing StopRequested.
+    // there, with the checkpoint written for that point, by throwing StopRequested
+    // (after an epoch's last batch, once the epoch is validated and checkpointed).
     std::function<bool()> stop_requested;
 };
 
