@@ -204,7 +204,9 @@ expect "last good model loads" 0 "predicted" -- "$SGDX" predict --model "$TMP/di
 # Ctrl-C: stops after the current batch and keeps the model trained so far
 "$SGDX" train --data "$DATA" --epochs 1000 --save "$TMP/int.safetensors" > "$TMP/int.log" 2>&1 &
 pid=$!
-sleep 1.5; kill -INT $pid; wait $pid; rc=$?
+# after the banner (a slow, sanitized build can take seconds to load MNIST), mid-training
+for _ in $(seq 300); do grep -q "^model:" "$TMP/int.log" && break; sleep 0.1; done
+sleep 0.5; kill -INT $pid; wait $pid; rc=$?
 [ $rc = 130 ] && grep -q "model as trained so far saved" "$TMP/int.log" && [ -s "$TMP/int.safetensors" ] && ok \
   || { bad "SIGINT: exit $rc"; tail -3 "$TMP/int.log"; }
 
@@ -256,7 +258,7 @@ expect "the resumed run kept checkpointing to its file" 1 "run already complete 
 "$SGDX" train "${small[@]}" --model cnn --epochs 100 --checkpoint "$TMP/i.ckpt" --save "$TMP/i.safetensors" \
   --metrics "$TMP/i.jsonl" > "$TMP/i.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do grep -q "^model:" "$TMP/i.log" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q "^model:" "$TMP/i.log" && break; sleep 0.1; done
 sleep 1; kill -INT $pid; wait $pid; rc=$?
 if [ $rc = 130 ] && grep -q "interrupted: stopped in epoch [0-9]* after batch [0-9]* of [0-9]*" "$TMP/i.log" \
    && grep -q "checkpoint written to $TMP/i.ckpt; continue the run with: /.*train --resume $TMP/i.ckpt --data $DATA --train-images" "$TMP/i.log"; then
