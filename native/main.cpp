@@ -173,6 +173,15 @@ std::string nearest(const std::string& word, const std::vector<std::string>& nam
 }
 
 // " (did you mean 'train'?)" for a mistyped subcommand or flag on the command line.
+// CLI11's "--epochs: At Most 1 required but received 2" in the words of the rest.
+std::string plain_parse_error(std::string what) {
+    const std::string at_most = "At Most 1 required but received ";
+    const size_t at = what.find(at_most);
+    if (at != std::string::npos)
+        what = what.substr(0, at) + "given " + what.substr(at + at_most.size()) + " times: give it once";
+    return what;
+}
+
 std::string suggestion(const CLI::App& app, int argc, char** argv) {
     std::vector<std::string> commands;
     for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
@@ -747,11 +756,48 @@ int run_train(TrainOptions o) {
     return 0;
 }
 
+// A model whose weights hold NaN or infinity predicts garbage with confidence:
+// refuse it, naming the tensor (a diverged run saves its last good model, so such a
+// file comes from elsewhere).
+void refuse_non_finite(Module& model, const std::string& path) {
+    auto check = [&](const std::string& name, const auto& values) {
+        for (float v : values)
+            if (!std::isfinite(v))
+                throw Error(path + ": tensor " + name + " holds " + (std::isnan(v) ? "NaN" : "infinite") +
+                            " values: the model cannot classify anything (was it saved from a diverged run?)");
+    };
+    for (auto& [name, p] : model.named_parameters()) check(name, p->value);
+    for (auto& [name, b] : model.named_buffers()) check(name, b->value);
+}
+
+std::unique_ptr<Module> load_usable_model(const std::string& path) {
+    auto model = load_model_file(path);
+    refuse_non_finite(*model, path);
+    return model;
+}
+
+// What a PGM looks like before framing: a blank page, or a dark digit on white
+// paper given without --invert, gets a guess that means little; say so.
+void warn_about_image(const std::string& path, const std::vector<uint8_t>& px, bool inverted) {
+    if (px.empty()) return;
+    const auto [lo, hi] = std::minmax_element(px.begin(), px.end());
+    if (*lo == *hi) {
+        std::fprintf(stderr, "sgdx: warning: %s: the image is blank (every pixel %u): its guess means nothing\n",
+                     path.c_str(), unsigned(*lo));
+        return;
+    }
+    double sum = 0;
+    for (uint8_t v : px) sum += v;
+    if (!inverted && sum / double(px.size()) > 127.5)
+        std::fprintf(stderr, "sgdx: warning: %s: mostly white; MNIST digits are white on black: "
+                             "for a dark digit on white paper pass --invert\n", path.c_str());
+}
+
 // ---- eval --------------------------------------------------------------------
 int run_eval(const std::string& model_path, const DataOptions& data, size_t batch, const std::string& kernels,
              size_t threads, bool int8) {
     use_backend(kernels, threads);
-    auto model = load_model_file(model_path);
+    auto model = load_usable_model(model_path);
     DataFiles f = data.files();
     IdxImages images = read_idx_images(f.test_images);
     auto labels = read_idx_labels(f.test_labels);
@@ -794,7 +840,7 @@ struct PredictOptions {
 };
 
 int run_predict(const std::string& model_path, const PredictOptions& o) {
-    auto model = load_model_file(model_path);
+    auto model = load_usable_model(model_path);
     struct Input { std::string name; std::vector<uint8_t> pixels; int label = -1; };
     std::vector<Input> inputs;
     // A model of MNIST's 28x28 gets a photo or drawing framed as MNIST's digits are
@@ -810,6 +856,7 @@ int run_predict(const std::string& model_path, const PredictOptions& o) {
                              ? " (leave out --no-center to frame it as MNIST)" : ""));
         if (o.invert)
             for (auto& px : img.pixels) px = uint8_t(255 - px);
+        warn_about_image(path, img.pixels, o.invert);
         if (framed) img.pixels = mnist_frame(img.pixels.data(), img.width, img.height);
         inputs.push_back({path, std::move(img.pixels)});
     }
@@ -990,7 +1037,8 @@ int main(int argc, char** argv) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help
         // One line and status 1, as for every other bad input (CLI11's own exit
         // codes are 100+ and its message comes without the program's name).
-        std::fprintf(stderr, "sgdx: error: %s%s (see sgdx%s --help)\n", e.what(), suggestion(app, argc, argv).c_str(),
+        std::fprintf(stderr, "sgdx: error: %s%s (see sgdx%s --help)\n", plain_parse_error(e.what()).c_str(),
+                     suggestion(app, argc, argv).c_str(),
                      app.get_subcommands().empty() ? "" : (" " + app.get_subcommands().front()->get_name()).c_str());
         return 1;
     }

@@ -289,6 +289,24 @@ expect "predict centres a small 7" 0 "small7.pgm: predicted 7" -- "$SGDX" predic
 expect "predict frames a larger image" 0 "big7.pgm: predicted 7" -- "$SGDX" predict --model "$M" "$TMP/big7.pgm"
 expect "--no-center takes the pixels as they are" 1 "big7.pgm: image is 90x70 .*the model takes 784 pixels" -- "$SGDX" predict --model "$M" --no-center "$TMP/big7.pgm"
 expect "predict help says so" 0 "no-center" -- "$SGDX" predict --help
+printf 'P5\n28 28\n255\n' > "$TMP/blank.pgm"; head -c 784 /dev/zero >> "$TMP/blank.pgm"
+expect "a blank image is guessed with a warning" 0 "warning: .*blank.pgm: the image is blank \(every pixel 0\): its guess means nothing" -- "$SGDX" predict --model "$M" "$TMP/blank.pgm"
+python3 -c "import sys; sys.stdout.buffer.write(b'P5\n28 28\n255\n' + bytes(255 - b for b in open(sys.argv[1], 'rb').read()[13:]))" "$TMP/small7.pgm" > "$TMP/paper7.pgm"
+expect "a dark digit on white paper: --invert is suggested" 0 "paper7.pgm: mostly white; .*pass --invert" -- "$SGDX" predict --model "$M" "$TMP/paper7.pgm"
+out=$("$SGDX" predict --model "$TMP/cnn.safetensors" --invert "$TMP/paper7.pgm" 2>&1)
+echo "$out" | grep -q "paper7.pgm: predicted 7" && ! echo "$out" | grep -q warning && ok || bad "--invert on paper: $out"
+python3 - "$M" "$TMP/nan.safetensors" <<'PY'
+import json, struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+at = 8 + n + h['lin.bias']['data_offsets'][0] + 4 * 3
+b[at:at + 4] = struct.pack('<f', float('inf'))
+open(sys.argv[2], 'wb').write(b)
+PY
+expect "predict refuses infinite weights" 1 "nan.safetensors: tensor lin.bias holds infinite values: the model cannot classify" -- "$SGDX" predict --model "$TMP/nan.safetensors" --index 0 --images-file "$DATA/t10k-images-idx3-ubyte"
+expect "eval refuses them too" 1 "nan.safetensors: tensor lin.bias holds infinite" -- "$SGDX" eval "$TMP/nan.safetensors" --data "$DATA"
+expect "a flag given twice" 1 "^sgdx: error: --epochs: given 2 times: give it once \(see sgdx train --help\)" -- "$SGDX" train --data "$DATA" --epochs 1 --epochs 2
 
 # ---- int8 as on the device: the LeNet-like CNN's int8-only accuracy is the firmware's 99.04% (device/README.md) ----
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
