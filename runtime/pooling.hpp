@@ -32,9 +32,8 @@ protected:
     // (contiguous), each channel's windows in the same order as the planes' loops
     // (the same results), keeping each channel's running max / sum here.
     bool cl_ = false;
-    // One c_-long slice per part of the pool (max pooling splits the batch).
+    // A c_-long slice for the average pooling's channels-last loops.
     mutable std::vector<float> channel_acc_;
-    mutable std::vector<uint32_t> channel_arg_;  // a pixel index; 32 bits vectorise with the floats
 
 private:
     friend class Sequential;
@@ -63,6 +62,7 @@ public:
     // dx: (B, C, H, W) = dy routed to each window's first maximum
     void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
     std::string type_name() const override { return "MaxPool2d"; }
+    std::unique_ptr<Module> clone() const override { return std::make_unique<MaxPool2d>(kernel_, stride_); }
 
 private:
     void forward_samples(const float* x, size_t b0, size_t b1, float* y) const;
@@ -78,6 +78,7 @@ public:
         if (dx) average_backward(dy, batch, dx);
     }
     std::string type_name() const override { return "AvgPool2d"; }
+    std::unique_ptr<Module> clone() const override { return std::make_unique<AvgPool2d>(kernel_, stride_); }
 };
 
 // Output (OH, OW) whatever the input size: window i covers rows
@@ -94,6 +95,7 @@ public:
         if (dx) average_backward(dy, batch, dx);
     }
     std::string type_name() const override { return "AdaptiveAvgPool2d"; }
+    std::unique_ptr<Module> clone() const override { return std::make_unique<AdaptiveAvgPool2d>(out_h_, out_w_); }
 
 protected:
     void output_size(size_t, size_t, size_t& oh, size_t& ow) const override { oh = out_h_, ow = out_w_; }

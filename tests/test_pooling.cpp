@@ -6,8 +6,11 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "runtime/conv2d.hpp"
 #include "runtime/error.hpp"
 #include "runtime/pooling.hpp"
+#include "runtime/reshape.hpp"
+#include "runtime/sequential.hpp"
 
 using namespace sgdx;
 using namespace sgdx::test;
@@ -353,6 +356,65 @@ TEST_CASE("MaxPool2d: a NaN anywhere in a window makes its output NaN, and takes
     avg.build({1, 2, 2});
     avg.forward(last.data(), 1, &out);
     CHECK(std::isnan(out));
+}
+
+TEST_CASE("channels-last MaxPool2d (blocks of channels) equals the plain one: ragged channel counts, ties, NaNs") {
+    // An identity 1x1 conv of C channels before the pool makes it channels-last inside
+    // a Sequential; the comparison runs the same conv and pool alone, on planes. The
+    // identity's sums are exact (a NaN at a pixel becomes NaN in all its channels, in
+    // both). Windows tiling the plane (every pixel written), disjoint ones leaving
+    // pixels out, overlapping ones; channel counts below, at and past the block of 16.
+    struct Case {
+        size_t c, h, w, k, s;
+    };
+    for (const Case t : {Case{16, 8, 8, 2, 2}, Case{19, 7, 9, 2, 2}, Case{37, 9, 7, 3, 2}, Case{5, 8, 8, 3, 3},
+                         Case{33, 6, 7, 2, 3}, Case{1, 6, 6, 2, 2}, Case{32, 4, 4, 2, 2}}) {
+        CAPTURE(t.c);
+        CAPTURE(t.h);
+        CAPTURE(t.w);
+        CAPTURE(t.k);
+        CAPTURE(t.s);
+        Rng rng(uint64_t(7 + t.c));
+        Sequential net;
+        net.add(std::make_unique<View>(Shape{t.c, t.h, t.w}));
+        auto& conv = net.emplace<Conv2d>(t.c, t.c, 1, 1, 0, rng);
+        net.add(std::make_unique<MaxPool2d>(t.k, t.s));
+        net.add(std::make_unique<Flatten>());
+        net.build({t.c * t.h * t.w});
+        Conv2d conv_alone(t.c, t.c, 1, 1, 0, rng);
+        conv_alone.build({t.c, t.h, t.w});
+        for (Conv2d* cv : {&conv, &conv_alone}) {
+            cv->weight.value.fill(0.f);
+            for (size_t c = 0; c < t.c; ++c) cv->weight.value(c, c, 0, 0) = 1.f;
+            cv->bias.value.fill(0.f);
+        }
+        MaxPool2d alone(t.k, t.s);
+        alone.build({t.c, t.h, t.w});
+
+        const size_t B = 3, D = t.c * t.h * t.w, O = alone.out_features();
+        std::vector<float> x(B * D);
+        for (float& v : x) v = float(rng.below(4)) - 1.f;  // many ties, zeros and negatives
+        for (size_t i = 0; i < 4; ++i) x[rng.below(uint32_t(x.size()))] = kNaN;
+        const auto dy = random_floats(rng, B * O);
+        std::vector<float> y(B * O, 0.f), dx(x.size(), 0.f);
+        net.forward(x.data(), B, y.data());
+        net.zero_grad();
+        net.backward(x.data(), dy.data(), B, dx.data());
+
+        std::vector<float> xc(x.size()), want(B * O), dpool(x.size(), 1e9f), want_dx(x.size());
+        conv_alone.forward(x.data(), B, xc.data());
+        alone.forward(xc.data(), B, want.data());
+        alone.backward(xc.data(), dy.data(), B, dpool.data());
+        conv_alone.backward(x.data(), dpool.data(), B, want_dx.data());
+        // the same values, NaN where the plain pooling has NaN
+        auto mismatches = [](const std::vector<float>& got, const std::vector<float>& ref) {
+            size_t bad = 0;
+            for (size_t i = 0; i < got.size(); ++i) bad += std::isnan(ref[i]) ? !std::isnan(got[i]) : got[i] != ref[i];
+            return bad;
+        };
+        CHECK(mismatches(y, want) == 0);
+        CHECK(mismatches(dx, want_dx) == 0);
+    }
 }
 
 TEST_CASE("pooling rejects inputs that are not 3-D or smaller than the window, naming the layer") {
