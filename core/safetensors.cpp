@@ -255,12 +255,58 @@ bool element_count(const TensorEntry& t, uint64_t& count, Text& why) {
     return true;
 }
 
-bool check_names(const TensorEntry* t, size_t n, Text& why) {
-    for (size_t i = 1; i < n; ++i)
+// ---- Entries, and the checks over them -----------------------------------------------
+
+const TensorEntry* Entries::next() {
+    for (;;) {
+        switch (reader_.next()) {
+            case HeaderReader::kTensor: return &reader_.tensor();
+            case HeaderReader::kMeta: continue;
+            default: return nullptr;
+        }
+    }
+}
+
+const TensorEntry* Entries::find(const char* name) {
+    rewind();
+    for (const TensorEntry* e = next(); e; e = next())
+        if (e->name.is(name)) return e;
+    return nullptr;
+}
+
+namespace {
+
+// The checks walk entries through rewind() and next(): an array's here, a
+// header's (Entries) on the device.
+struct ArrayWalk {
+    const TensorEntry* t;
+    size_t n, at = 0;
+    void rewind() { at = 0; }
+    const TensorEntry* next() { return at < n ? &t[at++] : nullptr; }
+};
+
+template <class Walk>
+bool names_differ(Walk& later, Walk& earlier, Text& why) {
+    size_t i = 0;
+    for (const TensorEntry* e = later.next(); e; e = later.next(), ++i) {
+        earlier.rewind();
         for (size_t j = 0; j < i; ++j)
-            if (t[i].name.same(t[j].name))
-                return tensor_named(why.s("corrupt safetensors header: "), t[i].name).s(" appears twice"), false;
+            if (e->name.same(earlier.next()->name))
+                return tensor_named(why.s("corrupt safetensors header: "), e->name).s(" appears twice"), false;
+    }
     return true;
+}
+
+}  // namespace
+
+bool check_names(const TensorEntry* t, size_t n, Text& why) {
+    ArrayWalk later{t, n}, earlier{t, n};
+    return names_differ(later, earlier, why);
+}
+
+bool check_names(const Entries& entries, Text& why) {
+    Entries later(entries.header(), entries.header_size()), earlier(entries.header(), entries.header_size());
+    return names_differ(later, earlier, why);
 }
 
 uint64_t dtype_bytes(Span dtype, Dtypes accepted) {
@@ -268,22 +314,36 @@ uint64_t dtype_bytes(Span dtype, Dtypes accepted) {
     return accepted == Dtypes::kF32OrI64 && dtype.is("I64") ? 8 : 0;
 }
 
-DataProblem check_data(const TensorEntry* t, size_t n, uint64_t data_size, Text& why, Dtypes accepted) {
+namespace {
+
+template <class Walk>
+DataProblem data_tiles(Walk& walk, uint64_t data_size, Text& why, Dtypes accepted) {
     // Visit the entries by (begin, end, index) without sorting them: each step
-    // takes the least entry after the previous one.
-    auto before = [&](size_t a, size_t b) {
-        if (t[a].begin != t[b].begin) return t[a].begin < t[b].begin;
-        if (t[a].end != t[b].end) return t[a].end < t[b].end;
-        return a < b;
+    // walks them all for the least entry after the previous one.
+    struct Key {
+        uint64_t begin, end;
+        size_t index;
+        bool before(const Key& o) const {
+            if (begin != o.begin) return begin < o.begin;
+            if (end != o.end) return end < o.end;
+            return index < o.index;
+        }
     };
+    size_t n = 0;
+    while (walk.next()) ++n;
     uint64_t expected = 0;
-    size_t prev = n;
+    Key prev{};
+    TensorEntry e;
     for (size_t step = 0; step < n; ++step) {
-        size_t i = n;
-        for (size_t j = 0; j < n; ++j)
-            if ((prev == n || before(prev, j)) && (i == n || before(j, i))) i = j;
-        prev = i;
-        const TensorEntry& e = t[i];
+        walk.rewind();
+        Key least{};
+        bool found = false;
+        size_t j = 0;
+        for (const TensorEntry* t = walk.next(); t; t = walk.next(), ++j) {
+            const Key k{t->begin, t->end, j};
+            if ((step == 0 || prev.before(k)) && (!found || k.before(least))) least = k, e = *t, found = true;
+        }
+        prev = least;
         const uint64_t size = dtype_bytes(e.dtype, accepted);
         if (!size)
             return tensor_named(why, e.name).s(" has dtype ").name(e.dtype)
@@ -305,6 +365,18 @@ DataProblem check_data(const TensorEntry* t, size_t n, uint64_t data_size, Text&
         return why.u(data_size - expected).s(" bytes after the last tensor (corrupt or not a safetensors file)"),
                DataProblem::kLayout;
     return DataProblem::kNone;
+}
+
+}  // namespace
+
+DataProblem check_data(const TensorEntry* t, size_t n, uint64_t data_size, Text& why, Dtypes accepted) {
+    ArrayWalk walk{t, n};
+    return data_tiles(walk, data_size, why, accepted);
+}
+
+DataProblem check_data(const Entries& entries, uint64_t data_size, Text& why, Dtypes accepted) {
+    Entries walk(entries.header(), entries.header_size());
+    return data_tiles(walk, data_size, why, accepted);
 }
 
 // ---- HeaderWriter --------------------------------------------------------------------

@@ -46,13 +46,17 @@ bool header_length(const uint8_t* first8, uint64_t size, uint64_t& length, Text&
 class HeaderReader {
 public:
     enum Item { kEnd, kMeta, kTensor, kError };
-    HeaderReader(const char* p, size_t n, Text& why) : p_(p), end_(p + n), why_(why) {}
+    HeaderReader(const char* p, size_t n, Text& why) : begin_(p), p_(p), end_(p + n), why_(why) {}
     // kMeta: meta() holds the pair. kTensor: tensor() holds the entry. kEnd: the
     // header is complete (nothing but padding after it). kError: `why` says
     // "corrupt safetensors header: ...", and every later call is kError too.
     Item next();
     const MetaEntry& meta() const { return meta_; }
     const TensorEntry& tensor() const { return tensor_; }
+    // Back to the header's start, to read it again.
+    void rewind() {
+        p_ = begin_, state_ = kStart, first_ = true;
+    }
 
 private:
     bool fail(const char* what);
@@ -66,6 +70,7 @@ private:
     bool entry(Span name);
     bool after_member();  // ',' or the object's '}'
 
+    const char* begin_;
     const char* p_;
     const char* end_;
     Text& why_;
@@ -83,8 +88,35 @@ size_t decode_string(Span raw, char* out);
 // (more than 2^40).
 bool element_count(const TensorEntry& t, uint64_t& count, Text& why);
 
-// No tensor name twice.
+// A header's tensor entries, walked in file order as often as a check needs, by
+// parsing its bytes again at every walk: for a reader that keeps no array of
+// them (the device: 50 entries would take 4.4 KB of the firmware's 8 KB stack;
+// a walk over a 2 KB header is a few thousand steps).
+class Entries {
+public:
+    // A header that a HeaderReader has read to kEnd, so it parses again without error.
+    Entries(const char* header, size_t n) : header_(header), size_(n), reader_(header, n, quiet_) {}
+    Entries(const Entries&) = delete;
+    Entries& operator=(const Entries&) = delete;
+    const char* header() const { return header_; }
+    size_t header_size() const { return size_; }
+    void rewind() { reader_.rewind(); }
+    // The next entry in file order, or nullptr after the last; valid until the next call.
+    const TensorEntry* next();
+    // The first entry named `name`, or nullptr (a walk of its own).
+    const TensorEntry* find(const char* name);
+
+private:
+    const char* header_;
+    size_t size_;
+    char quiet_buf_[1];
+    Text quiet_{quiet_buf_, sizeof quiet_buf_};
+    HeaderReader reader_;
+};
+
+// No tensor name twice (given as an array, or as a header's entries).
 bool check_names(const TensorEntry* t, size_t n, Text& why);
+bool check_names(const Entries& entries, Text& why);
 
 enum class DataProblem { kNone, kDtype, kLayout };
 // The dtypes a reader takes: the device and the C API only F32; the runtime also
@@ -98,6 +130,7 @@ uint64_t dtype_bytes(Span dtype, Dtypes accepted);
 // order, so the first problem in the file is the one reported.
 DataProblem check_data(const TensorEntry* t, size_t n, uint64_t data_size, Text& why,
                        Dtypes accepted = Dtypes::kF32);
+DataProblem check_data(const Entries& entries, uint64_t data_size, Text& why, Dtypes accepted = Dtypes::kF32);
 
 // Writes a header into buf[0, cap) without a terminating NUL: the metadata (in
 // the order given, all before the first tensor), then the tensors, whose

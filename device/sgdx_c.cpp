@@ -63,12 +63,19 @@ constexpr uint32_t kMaxLayers = 12;
 
 }  // namespace
 
-struct sgdx_model {
+namespace {
+// What a model is, before any buffer: what planning and sizing read. A model
+// can be planned and sized from it alone, its layers one at a time (plan_layers).
+struct ModelHead {
     uint32_t magic;
     uint32_t arch;  // index into kArchitectures
     uint32_t hidden[SGDX_MAX_HIDDEN], rows, cols, classes, max_batch, flags;
     float momentum;
     uint32_t n_layers;
+};
+}  // namespace
+
+struct sgdx_model : ModelHead {
     Layer layers[kMaxLayers];
     float* x;               // (max_batch, pixels) scaled pixels
     float* grad[2];         // (max_batch, largest activation) gradients, in turn
@@ -117,6 +124,89 @@ bool same(const char* a, const char* b) { return std::strcmp(a, b) == 0; }
 int arch_id(const char* name) { return sgdx::core::arch_id(span(name)); }
 
 SGDX_SETUP_BEGIN
+// ---- Layout: every buffer's place in the arena -----------------------------------
+
+struct Allocator {
+    uint8_t* base;  // nullptr: only count
+    uint64_t at;
+    template <class T>
+    void operator()(T*& p, uint64_t count) {
+        p = base ? reinterpret_cast<T*>(base + at) : nullptr;
+        at += round_up(count * sizeof(T));
+    }
+};
+
+// The arena's layout, a layer at a time: assigns the buffers of a model (of
+// `model`, or of nothing: only counts) from base (or counts, base == nullptr).
+// Sizing needs no model: plan_layers feeds it each layer as planned.
+class Arena {
+public:
+    Arena(const ModelHead& h, sgdx_model* model, uint8_t* base)
+        : a_{base, round_up(sizeof(sgdx_model))}, model_(model),
+          train_(!(h.flags & SGDX_INFERENCE_ONLY)), int8_(!(h.flags & SGDX_NO_INT8)),
+          velocity_(train_ && h.momentum > 0.f), floats_(!(h.flags & SGDX_INT8_ONLY)), B_(h.max_batch),
+          act_(uint64_t(h.rows) * h.cols) {
+        if (floats_) put(model ? &model->x : nullptr, B_ * act_);
+        prev_out_ = model ? model->x : nullptr;
+    }
+    void layer(Layer& l) {
+        grad_ = max_of(grad_, l.out_size());
+        if (learned_) grad_ = max_of(grad_, l.in_size());
+        learned_ |= l.learns();
+        if (l.learns()) {
+            const uint64_t n = uint64_t(l.cout) * l.patch();
+            if (floats_) a_(l.weight, n);
+            a_(l.bias, l.cout);
+            if (!floats_) row_ = max_of(row_, l.patch());  // sgdx_load reads a row at a time
+            if (velocity_) a_(l.vweight, n), a_(l.vbias, l.cout);
+            if (train_ && l.kind == kConv) a_(l.gweight, n), a_(l.gbias, l.cout);
+            if (int8_) a_(l.qweight, n), a_(l.qscale, l.cout);
+            qin_ = max_of(qin_, l.in_size());
+            if (l.kind == kLinear) row_ = max_of(row_, l.patch());
+            if (l.kind == kConv) {
+                if (floats_) cols_ = max_of(cols_, l.patch() * l.positions());
+                qcols_ = max_of(qcols_, l.patch() * l.positions());
+            }
+        }
+        if (!floats_) l.out = nullptr;  // the int8 path keeps one image's activations (qact)
+        else if (l.kind == kRelu || l.kind == kNorm) l.out = prev_out_;  // in place
+        else a_(l.out, B_ * l.out_size());
+        prev_out_ = l.out;
+        act_ = max_of(act_, l.out_size());
+    }
+    // The rest after the layers; returns the bytes from base's aligned start. A
+    // custom network's printout (printout_bytes) follows the header buffer: printout(m).
+    uint64_t finish(size_t printout_bytes) {
+        sgdx_model* m = model_;
+        if (train_) put(m ? &m->grad[0] : nullptr, B_ * grad_), put(m ? &m->grad[1] : nullptr, B_ * grad_);
+        if (train_ || !floats_) put(m ? &m->row : nullptr, row_);
+        if (cols_) put(m ? &m->patches : nullptr, cols_);
+        put(m ? &m->targets : nullptr, B_);
+        if (int8_)
+            put(m ? &m->qact[0] : nullptr, act_), put(m ? &m->qact[1] : nullptr, act_), put(m ? &m->qin : nullptr, qin_),
+                put(m ? &m->qcols : nullptr, qcols_);
+        put(m ? &m->header : nullptr, kHeaderMax);
+        if (printout_bytes) put<char>(nullptr, printout_bytes);
+        return a_.at;
+    }
+
+private:
+    template <class T>
+    void put(T** field, uint64_t count) {
+        T* unused;
+        a_(field ? *field : unused, count);
+    }
+    Allocator a_;
+    sgdx_model* model_;
+    const bool train_, int8_, velocity_, floats_;
+    const uint64_t B_;
+    // act: the largest activation; grad: the largest gradient backward passes,
+    // each layer's output's and, after the first learning layer, its input's.
+    uint64_t act_, grad_ = 1, row_ = 1, cols_ = 0, qin_ = 0, qcols_ = 0;
+    bool learned_ = false;
+    float* prev_out_;
+};
+
 // ---- Planning: the layers of an architecture and their shapes -----------------
 //
 // Every network is a list of core LayerSpecs: a named model's from
@@ -304,10 +394,19 @@ struct Planner {
     }
 };
 
-// Plans specs[0, n) into m.layers for m's image size; messages name `fn` and
-// the model.
-sgdx_status plan_layers(sgdx_model& m, const LayerSpec* specs, uint32_t n, const char* fn) {
-    Planner p{m.layers, 0, 1, m.rows, m.cols};
+// Plans specs[0, n) into layers for m's image size; messages name `fn` and the
+// model. Without `layers`, each layer is planned into one scratch Layer and
+// counted into *bytes instead: the arena a model needs (with printout_bytes),
+// without room for its layers.
+sgdx_status plan_layers(ModelHead& m, Layer* layers, const LayerSpec* specs, uint32_t n, const char* fn,
+                        size_t printout_bytes, uint64_t* bytes) {
+    Planner p{layers, 0, 1, m.rows, m.cols};
+    Layer one;
+    if (!layers) p.one = &one;
+    Arena sizes(m, nullptr, nullptr);
+    uint32_t learners = 0;
+    const Layer* oversize = nullptr;  // the first layer that sums too many inputs (its name and size in `big`)
+    Layer big;
     const char* arch = arch_label(m.arch);
     const bool train = !(m.flags & SGDX_INFERENCE_ONLY);
     if (const uint32_t i = sgdx::core::unflattened_linear(specs, n); i < n) {
@@ -325,30 +424,32 @@ sgdx_status plan_layers(sgdx_model& m, const LayerSpec* specs, uint32_t n, const
             Text e = error(nullptr);
             return at_layer(e.s(fn).s(": "), specs[i]).s(why).status(SGDX_ERR_NOT_TRAINABLE);
         }
+        const uint32_t before = p.n;
         if (!p.take(specs[i])) {
             Text e = error(nullptr);
             e.s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: ");
             if (m.arch == kCustom) at_layer(e, specs[i]);
             return e.s(p.problem).status(SGDX_ERR_BAD_DIMENSION);
         }
+        if (p.n == before) continue;
+        Layer& l = layers ? layers[p.n - 1] : one;
+        learners += l.learns();
+        if (!oversize && l.learns() && l.patch() > kMaxInputs) oversize = &(big = l);
+        if (bytes) sizes.layer(l);
     }
     m.n_layers = p.n;
-    uint32_t learners = 0;
-    for (uint32_t i = 0; i < p.n; ++i) {
-        const Layer& l = m.layers[i];
-        learners += l.learns();
-        if (l.learns() && l.patch() > kMaxInputs)
-            return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: layer ")
-                .name(l.wname, std::strlen(l.wname) - 7).s(" sums over ").u(l.patch()).s(" inputs, more than ")
-                .u(kMaxInputs).s(" (its int8 sums would overflow)").status(SGDX_ERR_BAD_DIMENSION);
-    }
+    if (const Layer* l = oversize)
+        return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: layer ")
+            .name(l->wname, std::strlen(l->wname) - 7).s(" sums over ").u(l->patch()).s(" inputs, more than ")
+            .u(kMaxInputs).s(" (its int8 sums would overflow)").status(SGDX_ERR_BAD_DIMENSION);
     if (!learners)
         return error(nullptr).s(fn).s(": the network has no Linear or Conv2d layer: nothing to learn").status(SGDX_ERR_BAD_DIMENSION);
-    const Layer& last = m.layers[p.n - 1];
+    const Layer& last = layers ? layers[p.n - 1] : one;
     if (last.out_size() != m.classes)
         return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images ends in ")
             .u(last.cout).s("x").u(last.oh).s("x").u(last.ow).s(" values, not one score per class (").u(m.classes)
             .s(m.arch == kCustom ? ")" : "): it is built for 28x28 images").status(SGDX_ERR_BAD_DIMENSION);
+    if (bytes) *bytes = sizes.finish(printout_bytes);
     return SGDX_OK;
 }
 
@@ -369,8 +470,9 @@ __attribute__((noinline)) sgdx_status parse_custom(const char* arch, LayerSpec* 
 }
 
 // The network's layers: a named model's from core/architecture's table, a
-// custom one's from its printout.
-sgdx_status plan(sgdx_model& m, const char* arch, const char* fn, size_t* printout_bytes) {
+// custom one's from its printout (into layers, or only sized: plan_layers).
+sgdx_status plan(ModelHead& m, Layer* layers, const char* arch, const char* fn, size_t* printout_bytes,
+                 uint64_t* bytes) {
     LayerSpec specs[kMaxSpecs];
     uint32_t n = 0;
     if (m.arch == kCustom) {
@@ -386,7 +488,7 @@ sgdx_status plan(sgdx_model& m, const char* arch, const char* fn, size_t* printo
                 .s(" the C API runs").status(SGDX_ERR_UNKNOWN_MODEL);
         if (printout_bytes) *printout_bytes = 0;
     }
-    return plan_layers(m, specs, n, fn);
+    return plan_layers(m, layers, specs, n, fn, printout_bytes ? *printout_bytes : 0, bytes);
 }
 
 sgdx_status check_config(const sgdx_config* c, const char* fn) {
@@ -426,9 +528,11 @@ sgdx_status check_config(const sgdx_config* c, const char* fn) {
     return SGDX_OK;
 }
 
-// A model's header from a (checked) config, its layers planned; a custom
-// network's *printout_bytes: what its printout takes in the arena.
-sgdx_status describe(const sgdx_config* c, sgdx_model& m, const char* fn, size_t* printout_bytes) {
+// A model's header from a (checked) config, its layers planned into `layers`
+// or only sized into *bytes (plan_layers); a custom network's *printout_bytes:
+// what its printout takes in the arena.
+sgdx_status describe(const sgdx_config* c, ModelHead& m, Layer* layers, const char* fn, size_t* printout_bytes,
+                     uint64_t* bytes) {
     if (sgdx_status st = check_config(c, fn)) return st;
     std::memset(&m, 0, sizeof m);
     const int id = arch_id(c->architecture);
@@ -438,68 +542,14 @@ sgdx_status describe(const sgdx_config* c, sgdx_model& m, const char* fn, size_t
     m.max_batch = c->max_batch, m.flags = c->flags;
     if (m.flags & SGDX_INT8_ONLY) m.flags |= SGDX_INFERENCE_ONLY;
     m.momentum = (m.flags & SGDX_INFERENCE_ONLY) ? 0.f : c->momentum;
-    return plan(m, c->architecture, fn, printout_bytes);
+    return plan(m, layers, c->architecture, fn, printout_bytes, bytes);
 }
 
-// ---- Layout: every buffer's place in the arena -----------------------------------
-
-struct Allocator {
-    uint8_t* base;  // nullptr: only count
-    uint64_t at;
-    template <class T>
-    void operator()(T*& p, uint64_t count) {
-        p = base ? reinterpret_cast<T*>(base + at) : nullptr;
-        at += round_up(count * sizeof(T));
-    }
-};
-
-// Assigns m's buffers from base (or just counts, base == nullptr); returns the
-// bytes from base's aligned start. A custom network's printout (printout_bytes)
-// follows the header buffer: printout(m).
+// Assigns m's buffers from base; returns the bytes from base's aligned start.
 uint64_t layout(sgdx_model& m, uint8_t* base, size_t printout_bytes) {
-    Allocator a{base, round_up(sizeof(sgdx_model))};
-    const bool train = !(m.flags & SGDX_INFERENCE_ONLY), int8 = !(m.flags & SGDX_NO_INT8);
-    const bool velocity = train && m.momentum > 0.f, floats = !(m.flags & SGDX_INT8_ONLY);
-    const uint64_t B = m.max_batch, pixels = uint64_t(m.rows) * m.cols;
-    // act: the largest activation; grad: the largest gradient backward passes,
-    // each layer's output's and, after the first learning layer, its input's.
-    uint64_t act = pixels, grad = 1, row = 1, cols = 0, qin = 0, qcols = 0;
-    bool learned = false;
-    if (floats) a(m.x, B * pixels);
-    for (uint32_t i = 0; i < m.n_layers; ++i) {
-        Layer& l = m.layers[i];
-        grad = max_of(grad, l.out_size());
-        if (learned) grad = max_of(grad, l.in_size());
-        learned |= l.learns();
-        if (l.learns()) {
-            const uint64_t n = uint64_t(l.cout) * l.patch();
-            if (floats) a(l.weight, n);
-            a(l.bias, l.cout);
-            if (!floats) row = max_of(row, l.patch());  // sgdx_load reads a row at a time
-            if (velocity) a(l.vweight, n), a(l.vbias, l.cout);
-            if (train && l.kind == kConv) a(l.gweight, n), a(l.gbias, l.cout);
-            if (int8) a(l.qweight, n), a(l.qscale, l.cout);
-            qin = max_of(qin, l.in_size());
-            if (l.kind == kLinear) row = max_of(row, l.patch());
-            if (l.kind == kConv) {
-                if (floats) cols = max_of(cols, l.patch() * l.positions());
-                qcols = max_of(qcols, l.patch() * l.positions());
-            }
-        }
-        if (!floats) l.out = nullptr;  // the int8 path keeps one image's activations (qact)
-        else if (l.kind == kRelu || l.kind == kNorm) l.out = i ? m.layers[i - 1].out : m.x;  // in place
-        else a(l.out, B * l.out_size());
-        act = max_of(act, l.out_size());
-    }
-    if (train) a(m.grad[0], B * grad), a(m.grad[1], B * grad);
-    if (train || !floats) a(m.row, row);
-    if (cols) a(m.patches, cols);
-    a(m.targets, B);
-    if (int8) a(m.qact[0], act), a(m.qact[1], act), a(m.qin, qin), a(m.qcols, qcols);
-    a(m.header, kHeaderMax);
-    char* text;
-    if (printout_bytes) a(text, printout_bytes);
-    return a.at;
+    Arena arena(m, &m, base);
+    for (uint32_t i = 0; i < m.n_layers; ++i) arena.layer(m.layers[i]);
+    return arena.finish(printout_bytes);
 }
 
 // A custom network's printout, as its config gave it (decoded), NUL-terminated.
@@ -763,10 +813,11 @@ uint32_t get_u32(const uint8_t* p) {
 
 // The header `sgdx train` writes (encode_model with models/zoo's metadata),
 // unpadded, into buf; 0 if it does not fit.
-size_t write_header(const sgdx_model* m, char* buf, size_t cap) {
+// `specs` and `text` (of text_cap bytes): room for the metadata's values, and
+// for a named Sequential (whose architecture is its printout) its layers.
+__attribute__((noinline)) size_t header_with(const sgdx_model* m, char* buf, size_t cap, LayerSpec* specs,
+                                             char* text, size_t text_cap) {
     uint64_t hidden[SGDX_MAX_HIDDEN];
-    LayerSpec specs[kMaxSpecs];
-    char text[kPrintoutMax];
     Spec spec;
     // A named Sequential's architecture is its printout, as `sgdx train` writes
     // it (lenet's header: 1.4 KB of the 2 KB buffer). A custom network's keys
@@ -774,10 +825,10 @@ size_t write_header(const sgdx_model* m, char* buf, size_t cap) {
     spec.arch = m->arch == kCustom ? uint32_t(kCnnSequential) : m->arch;
     spec.rows = m->rows, spec.cols = m->cols, spec.classes = m->classes;
     spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
-    spec.layers = specs, spec.layers_cap = kMaxSpecs;
+    spec.layers = specs, spec.layers_cap = specs ? kMaxSpecs : 0;
     for (uint32_t i = 0; i < SGDX_MAX_HIDDEN && m->hidden[i]; ++i) hidden[spec.n_hidden++] = m->hidden[i];
     Metadata meta;
-    if (!model_metadata(spec, true, m->arch != kCustom, text, sizeof text, meta)) return 0;
+    if (!model_metadata(spec, true, m->arch != kCustom, text, text_cap, meta)) return 0;
     if (m->arch == kCustom) meta.value[0] = printout(m);
     HeaderWriter w(buf, cap);
     for (uint32_t i = 0; i < meta.count; ++i) w.meta(span(meta.key[i]), span(meta.value[i]));
@@ -792,6 +843,20 @@ size_t write_header(const sgdx_model* m, char* buf, size_t cap) {
     }
     const size_t length = w.finish();
     return w.fits() ? length : 0;
+}
+
+__attribute__((noinline)) size_t sequential_header(const sgdx_model* m, char* buf, size_t cap) {
+    LayerSpec specs[kMaxSpecs];
+    char text[kPrintoutMax];
+    return header_with(m, buf, cap, specs, text, sizeof text);
+}
+
+// The header `sgdx train` writes, as header_with: only a named Sequential's
+// frame holds its layers and printout (3.2 KB of stack).
+size_t write_header(const sgdx_model* m, char* buf, size_t cap) {
+    if (m->arch != kCustom && is_sequential(m->arch)) return sequential_header(m, buf, cap);
+    char text[128];  // names and numbers: "mlp", "10", "pt", "128,64", "28", "28", "Sequential"
+    return header_with(m, buf, cap, nullptr, text, sizeof text);
 }
 
 size_t padded(size_t header) { return sgdx::core::HeaderWriter::padded(header); }
@@ -863,21 +928,18 @@ bool norm_channel(const sgdx_model* m, const NormPlace& np, uint32_t i, size_t c
     return true;
 }
 
-// A header read by core/safetensors into fixed arrays: the tensor entries, and
-// the metadata core/architecture's detection reads.
+// A header read through once by core/safetensors: its bytes, how many tensor
+// entries it has (walked again with entries(), not kept: 50 of them would take
+// 4.4 KB of the firmware's stack) and the metadata core/architecture's detection reads.
 struct Header {
     // BatchNorm layers bring up to 5 tensors each (a Linear or Conv2d before each).
     static constexpr size_t kMaxEntries = 4 * kMaxLayers + 2, kMaxMeta = 12;
-    sgdx::core::TensorEntry entries[kMaxEntries];
-    size_t count = 0;
+    const char* bytes = nullptr;
+    size_t length = 0, count = 0;
     sgdx::core::MetaEntry metadata[kMaxMeta];
     size_t meta_count = 0;
 
-    const sgdx::core::TensorEntry* find(const char* name, size_t rank = 0) const {
-        for (size_t i = 0; i < count; ++i)
-            if (entries[i].name.is(name) && (!rank || entries[i].rank == rank)) return &entries[i];
-        return nullptr;
-    }
+    sgdx::core::Entries entries() const { return sgdx::core::Entries(bytes, length); }
     Span meta(const char* key) const {
         for (size_t i = 0; i < meta_count; ++i)
             if (metadata[i].key.is(key)) return metadata[i].value;
@@ -889,10 +951,11 @@ struct Header {
 // to `e` (which already names the call).
 bool read_header(const char* p, size_t n, Header& h, Text& e) {
     sgdx::core::HeaderReader r(p, n, e);
+    h.bytes = p, h.length = n;
     for (;;) {
         switch (r.next()) {
             case sgdx::core::HeaderReader::kEnd:
-                return sgdx::core::check_names(h.entries, h.count, e);
+                return sgdx::core::check_names(h.entries(), e);
             case sgdx::core::HeaderReader::kError:
                 return false;
             case sgdx::core::HeaderReader::kMeta: {
@@ -904,7 +967,7 @@ bool read_header(const char* p, size_t n, Header& h, Text& e) {
                 if (h.count == Header::kMaxEntries)
                     return e.s("more than ").u(Header::kMaxEntries).s(" tensors: a larger network than the C API runs (")
                                .u(kMaxLayers).s(" layers at most)"), false;
-                h.entries[h.count++] = r.tensor();
+                ++h.count;
                 break;
         }
     }
@@ -937,6 +1000,7 @@ sgdx_status not_f32(sgdx_model* m, const char* fn, const char* name, const sgdx:
 // The file places of m's BatchNorm tensors (each F32 of shape [channels]).
 sgdx_status match_norms(sgdx_model* m, const char* fn, const Header& r, NormPlace& np) {
     char buf[32];
+    sgdx::core::Entries entries = r.entries();
     for (uint32_t i = 0; i < m->n_layers; ++i) {
         const Layer& l = m->layers[i];
         if (l.kind != kNorm) continue;
@@ -944,7 +1008,7 @@ sgdx_status match_norms(sgdx_model* m, const char* fn, const Header& r, NormPlac
             np.at[i][t] = 0;
             if (!norm_has(l, t)) continue;
             const char* name = norm_name(l, t, buf);
-            const sgdx::core::TensorEntry* e = r.find(name);
+            const sgdx::core::TensorEntry* e = entries.find(name);
             if (!e) return error(m).s(fn).s(": the weights have no tensor '").s(name).s("'").status(SGDX_ERR_SHAPE_MISMATCH);
             if (!e->dtype.is("F32")) return not_f32(m, fn, name, e);
             if (e->rank != 1 || e->shape[0] != l.cout)
@@ -965,20 +1029,21 @@ sgdx_status match_header(sgdx_model* m, const char* fn, const Header& r, uint64_
             .s("' (sgdx_config_from_weights reads a file's architecture)").status(SGDX_ERR_SHAPE_MISMATCH);
     TensorRef list[kMaxTensors];
     const uint32_t n = tensors(m, list);
-    for (size_t i = 0; i < r.count; ++i) {
+    sgdx::core::Entries entries = r.entries();
+    for (const sgdx::core::TensorEntry* t = entries.next(); t; t = entries.next()) {
         bool known = false;
-        for (uint32_t j = 0; j < n && !known; ++j) known = r.entries[i].name.is(list[j].name());
-        known = known || norm_tensor(m, r.entries[i].name);
+        for (uint32_t j = 0; j < n && !known; ++j) known = t->name.is(list[j].name());
+        known = known || norm_tensor(m, t->name);
         if (!known) {
             Text e = error(m);
-            e.s(fn).s(": unexpected tensor '").name(r.entries[i].name.p, r.entries[i].name.n).s("' for this ").s(mine)
+            e.s(fn).s(": unexpected tensor '").name(t->name.p, t->name.n).s("' for this ").s(mine)
                 .s(" model (want ");
             for (uint32_t j = 0; j < n; ++j) e.s(j ? ", " : "").s(list[j].name());
             return e.s(")").status(SGDX_ERR_SHAPE_MISMATCH);
         }
     }
     for (uint32_t j = 0; j < n; ++j) {
-        const sgdx::core::TensorEntry* t = r.find(list[j].name());
+        const sgdx::core::TensorEntry* t = entries.find(list[j].name());
         if (!t) return error(m).s(fn).s(": the weights have no tensor '").s(list[j].name()).s("'").status(SGDX_ERR_SHAPE_MISMATCH);
         if (!t->dtype.is("F32")) return not_f32(m, fn, list[j].name(), t);
         uint32_t dims[4];
@@ -1058,6 +1123,19 @@ DetectProblem detect_into(const HeaderView& view, Spec& spec, Text& e, sgdx_stat
     return p;
 }
 
+// A file without an architecture in its metadata (PyTorch's own) is told by its
+// tensors: core/architecture's detection takes them as an array, on this frame
+// (4.4 KB) only for such a file.
+__attribute__((noinline)) DetectProblem detect_by_tensors(const Header& r, Spec& spec, Text& e, sgdx_status& st) {
+    sgdx::core::TensorEntry list[Header::kMaxEntries];
+    sgdx::core::Entries entries = r.entries();
+    size_t n = 0;
+    for (const sgdx::core::TensorEntry* t = entries.next(); t; t = entries.next()) list[n++] = *t;
+    HeaderView view;
+    view.tensors = list, view.count = n, view.meta = r.metadata, view.meta_count = r.meta_count;
+    return detect_into(view, spec, e, st);
+}
+
 // core/architecture's detection from a file's header, into a config. A file
 // whose architecture is a printout only has its metadata noted in `pm`, for
 // config_from_printout (on a frame without the header's arrays).
@@ -1076,10 +1154,14 @@ __attribute__((noinline)) sgdx_status config_from_header(const uint8_t* file, si
     uint64_t hidden[SGDX_MAX_HIDDEN];
     Spec spec;
     spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
-    HeaderView view;
-    view.tensors = r.entries, view.count = r.count, view.meta = r.metadata, view.meta_count = r.meta_count;
     sgdx_status st;
-    if (detect_into(view, spec, e, st) != DetectProblem::kNone) return st;
+    if (!r.meta("architecture").p) {
+        if (detect_by_tensors(r, spec, e, st) != DetectProblem::kNone) return st;
+    } else {  // named by its metadata: the detection reads no tensor
+        HeaderView view;
+        view.meta = r.metadata, view.meta_count = r.meta_count;
+        if (detect_into(view, spec, e, st) != DetectProblem::kNone) return st;
+    }
     return config_of_spec(spec, c);
 }
 
@@ -1174,9 +1256,12 @@ sgdx_config logistic_config(uint32_t inputs, uint32_t classes, uint32_t max_batc
     return c;
 }
 
-// The bytes a described model needs in an arena of any alignment.
-sgdx_status arena_size(sgdx_model& m, size_t printout_bytes, const char* fn, size_t& bytes) {
-    const uint64_t total = layout(m, nullptr, printout_bytes) + kAlign - 1;  // slack to align any arena pointer
+// The bytes a config's model needs in an arena of any alignment, its header in
+// h: planned a layer at a time, so no room for its layers is needed here.
+sgdx_status arena_size(const sgdx_config* config, ModelHead& h, const char* fn, size_t& bytes, size_t& printout_bytes) {
+    uint64_t counted = 0;
+    if (sgdx_status st = describe(config, h, nullptr, fn, &printout_bytes, &counted)) return st;
+    const uint64_t total = counted + kAlign - 1;  // slack to align any arena pointer
     if (total > uint64_t(SIZE_MAX))
         return error(nullptr).s(fn).s(": this model needs more memory than this target can address").status(SGDX_ERR_BAD_DIMENSION);
     bytes = size_t(total);
@@ -1218,10 +1303,9 @@ sgdx_status sgdx_config_from_weights(const uint8_t* file, size_t size, sgdx_conf
 
 sgdx_status sgdx_model_arena_size(const sgdx_config* config, size_t* bytes) {
     if (!bytes) return null_arg(nullptr, "sgdx_model_arena_size", "bytes");
-    sgdx_model m;
+    ModelHead h;
     size_t text = 0;
-    if (sgdx_status st = describe(config, m, "sgdx_model_arena_size", &text)) return st;
-    return arena_size(m, text, "sgdx_model_arena_size", *bytes);
+    return arena_size(config, h, "sgdx_model_arena_size", *bytes, text);
 }
 
 sgdx_status sgdx_create_model(void* arena, size_t arena_bytes, const sgdx_config* config, uint64_t seed,
@@ -1230,18 +1314,17 @@ sgdx_status sgdx_create_model(void* arena, size_t arena_bytes, const sgdx_config
     if (!model) return null_arg(nullptr, fn, "model (the output pointer)");
     *model = nullptr;
     if (!arena) return null_arg(nullptr, fn, "arena");
-    sgdx_model probe;
+    ModelHead h;
     size_t text = 0, need = 0;
-    if (sgdx_status st = describe(config, probe, fn, &text)) return st;  // errors name this call
-    if (sgdx_status st = arena_size(probe, text, fn, need)) return st;
+    if (sgdx_status st = arena_size(config, h, fn, need, text)) return st;  // errors name this call
     if (arena_bytes < need)
-        return error(nullptr).s(fn).s(": arena of ").u(arena_bytes).s(" bytes is too small: this ").s(arch_label(probe.arch))
+        return error(nullptr).s(fn).s(": arena of ").u(arena_bytes).s(" bytes is too small: this ").s(arch_label(h.arch))
             .s(" model (max_batch ").u(config->max_batch).s(") needs ").u(need).s(" (sgdx_model_arena_size)").status(SGDX_ERR_ARENA_TOO_SMALL);
     uint8_t* base = static_cast<uint8_t*>(arena);
     base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
     std::memset(base, 0, need - (kAlign - 1));
     sgdx_model* m = reinterpret_cast<sgdx_model*>(base);
-    std::memcpy(m, &probe, sizeof probe);
+    describe(config, *m, m->layers, fn, &text, nullptr);  // as sized above, now into the arena
     layout(*m, base, text);
     if (text) printout_into(arch_text(config->architecture), m->header + kHeaderMax);
     initialise(*m, seed);
@@ -1512,7 +1595,7 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
     e.s(fn).s(": ");
     if (!read_header(header, hlen, r, e)) return SGDX_ERR_CORRUPT_WEIGHTS;
     const bool norms = has_norm(m);  // BatchNorm's num_batches_tracked is I64
-    switch (sgdx::core::check_data(r.entries, r.count, size - 8 - hlen, e,
+    switch (sgdx::core::check_data(r.entries(), size - 8 - hlen, e,
                                    norms ? sgdx::core::Dtypes::kF32OrI64 : sgdx::core::Dtypes::kF32)) {
         case sgdx::core::DataProblem::kNone: break;
         case sgdx::core::DataProblem::kDtype: return SGDX_ERR_SHAPE_MISMATCH;
