@@ -114,6 +114,32 @@ void Module::register_module(const std::string& name, Module& m) {
     children_.emplace_back(name, &m);
 }
 
+bool Module::separable_by_sample() const {
+    for (const auto& child : children_)
+        if (!child.second->separable_by_sample()) return false;
+    return true;
+}
+
+std::unique_ptr<Module> Module::replicate() {
+    std::unique_ptr<Module> copy = clone();
+    if (!copy) return nullptr;
+    copy->build(in_shape_);
+    copy->train(training_);
+    auto mine = named_parameters(), theirs = copy->named_parameters();
+    if (mine.size() != theirs.size())
+        throw Error(type_name() + ": its clone has " + std::to_string(theirs.size()) + " parameters, not " +
+                    std::to_string(mine.size()));
+    for (size_t i = 0; i < mine.size(); ++i) {
+        Parameter& a = *mine[i].second;
+        Parameter& b = *theirs[i].second;
+        if (mine[i].first != theirs[i].first || a.value.shape() != b.value.shape())
+            throw Error(type_name() + ": its clone's parameter " + theirs[i].first + " differs from " + mine[i].first);
+        std::copy(a.value.begin(), a.value.end(), b.value.begin());
+        std::fill(b.grad.begin(), b.grad.end(), 0.f);
+    }
+    return copy;
+}
+
 KeepState::KeepState(Module& m) {
     for (auto& [name, b] : m.named_buffers()) buffers_.emplace_back(b, *b);
     for (auto& [name, c] : m.named_counters()) counters_.emplace_back(c, *c);

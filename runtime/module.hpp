@@ -8,6 +8,7 @@
 // (B, C, H, W), PyTorch's layout. A module learns the shape of one input sample
 // when it is built (a layer's constructor, or Sequential in order).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +95,22 @@ public:
     // The direct children, in order, with their names.
     const std::vector<std::pair<std::string, Module*>>& children() const { return children_; }
 
+    // Data-parallel training (runtime/data_parallel.hpp) runs parts of a batch on
+    // replicas of the model and sums their gradients. That is the batch's gradient
+    // only if each sample's contribution depends on that sample alone: not with a
+    // BatchNorm in training mode (batch statistics) or a Dropout in training mode
+    // (one mask stream over the whole batch), which say false then. A module with
+    // children asks them; a leaf says true unless it overrides this.
+    virtual bool separable_by_sample() const;
+    // A new module of the same kind and settings, not yet built, whose parameters
+    // are the same tensors by name and shape (their values need not be); null when
+    // the module cannot make one (the default: such a model trains undivided).
+    virtual std::unique_ptr<Module> clone() const { return nullptr; }
+    // clone(), built for this module's input shape, in its mode, with a copy of its
+    // parameter values and zero gradients: a replica for a data-parallel step. Null
+    // if some part of the model cannot be cloned. Allocates.
+    std::unique_ptr<Module> replicate();
+
 protected:
     void register_parameter(const std::string& name, Parameter& p);
     void register_buffer(const std::string& name, Buffer& b);
@@ -102,6 +119,9 @@ protected:
     // The output shape for this input shape (build's work): a layer checks it and
     // keeps what its kernels need (e.g. height and width).
     virtual Shape configure(const Shape& input) = 0;
+    // How many parameters this module registered itself (not its children's): a
+    // clone() tells a layer built without its bias by it.
+    size_t own_parameter_count() const { return params_.size(); }
 
 private:
     // This module's own entries of one kind (params_, buffers_ or counters_), then

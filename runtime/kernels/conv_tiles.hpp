@@ -435,6 +435,23 @@ struct ConvTiles {
             for_each_class_block<kT>(d.kc, [&](auto t, size_t t0) { dw_tile_any<1, decltype(t)::value, NV, 1>(d, ki, t0); });
     }
 
+    // The gradient in tile order (per block of kMaxNV vectors of output channels,
+    // (k, k·cin, NV·W)) added into PyTorch's (cout, cin, k, k).
+    static void add_grad_blocks(const float* gp, float* dw, const ConvShape& s) {
+        const size_t K = s.k, kc = K * s.cin, vectors = (s.cout + W - 1) / W;
+        for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
+            const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV, bl = nv * W;
+            const float* blk = gp + K * kc * v0 * W;
+            for (size_t l = 0; l < bl && v0 * W + l < s.cout; ++l) {
+                const size_t co = v0 * W + l;
+                for (size_t ci = 0; ci < s.cin; ++ci)
+                    for (size_t ki = 0; ki < K; ++ki)
+                        for (size_t kj = 0; kj < K; ++kj)
+                            dw[((co * s.cin + ci) * K + ki) * K + kj] += blk[(ki * kc + kj * s.cin + ci) * bl + l];
+            }
+        }
+    }
+
     // Same contract as KernelSet::conv_weight_grad_cl.
     static void conv_weight_grad_cl(const float* x, const float* dy, float* dw, float* db, const ConvShape& s) {
         const size_t K = s.k, kc = K * s.cin, vectors = (s.cout + W - 1) / W, lanes = vectors * W;
@@ -475,18 +492,7 @@ struct ConvTiles {
                 else dw_block<2>(d, K);
             }
         }
-        // Added into PyTorch's (cout, cin, k, k).
-        for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
-            const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV, bl = nv * W;
-            const float* blk = gp + K * kc * v0 * W;
-            for (size_t l = 0; l < bl && v0 * W + l < s.cout; ++l) {
-                const size_t co = v0 * W + l;
-                for (size_t ci = 0; ci < s.cin; ++ci)
-                    for (size_t ki = 0; ki < K; ++ki)
-                        for (size_t kj = 0; kj < K; ++kj)
-                            dw[((co * s.cin + ci) * K + ki) * K + kj] += blk[(ki * kc + kj * s.cin + ci) * bl + l];
-            }
-        }
+        add_grad_blocks(gp, dw, s);
         if (db)
             for (size_t co = 0; co < s.cout; ++co) db[co] += gp[K * kc * lanes + co];
     }
