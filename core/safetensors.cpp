@@ -319,7 +319,7 @@ namespace {
 template <class Walk>
 DataProblem data_tiles(Walk& walk, uint64_t data_size, Text& why, Dtypes accepted) {
     // Visit the entries by (begin, end, index) without sorting them: each step
-    // walks them all for the least entry after the previous one.
+    // walks them all for the least entry after the previous one, then to it.
     struct Key {
         uint64_t begin, end;
         size_t index;
@@ -329,21 +329,23 @@ DataProblem data_tiles(Walk& walk, uint64_t data_size, Text& why, Dtypes accepte
             return index < o.index;
         }
     };
-    size_t n = 0;
-    while (walk.next()) ++n;
     uint64_t expected = 0;
     Key prev{};
-    TensorEntry e;
-    for (size_t step = 0; step < n; ++step) {
+    for (bool first = true;; first = false) {
         walk.rewind();
         Key least{};
         bool found = false;
         size_t j = 0;
         for (const TensorEntry* t = walk.next(); t; t = walk.next(), ++j) {
             const Key k{t->begin, t->end, j};
-            if ((step == 0 || prev.before(k)) && (!found || k.before(least))) least = k, e = *t, found = true;
+            if ((first || prev.before(k)) && (!found || k.before(least))) least = k, found = true;
         }
+        if (!found) break;
         prev = least;
+        walk.rewind();
+        const TensorEntry* at = walk.next();
+        for (size_t k = 0; k < least.index; ++k) at = walk.next();
+        const TensorEntry& e = *at;
         const uint64_t size = dtype_bytes(e.dtype, accepted);
         if (!size)
             return tensor_named(why, e.name).s(" has dtype ").name(e.dtype)

@@ -73,10 +73,8 @@ struct ModelHead {
     float momentum;
     uint32_t n_layers;
 };
-}  // namespace
-
-struct sgdx_model : ModelHead {
-    Layer layers[kMaxLayers];
+// A model's buffers beside its layers' own (Arena places them).
+struct Buffers {
     float* x;               // (max_batch, pixels) scaled pixels
     float* grad[2];         // (max_batch, largest activation) gradients, in turn
     float* row;             // (longest Linear row) one row's weight gradient
@@ -86,6 +84,12 @@ struct sgdx_model : ModelHead {
     uint8_t* qin;           // (largest weight-layer input) quantised input
     uint8_t* qcols;         // (largest positions * patch) quantised patches, by position
     char* header;           // safetensors header scratch for sgdx_load_stream
+};
+}  // namespace
+
+struct sgdx_model : ModelHead {
+    Layer layers[kMaxLayers];
+    Buffers buf;            // the rest of the model's buffers, after its layers'
     uint64_t steps;         // SGD steps since creation or load (PyTorch's first momentum step)
     bool quantized;         // qweight matches weight
     mutable char message[200];
@@ -141,13 +145,14 @@ struct Allocator {
 // Sizing needs no model: plan_layers feeds it each layer as planned.
 class Arena {
 public:
-    Arena(const ModelHead& h, sgdx_model* model, uint8_t* base)
-        : a_{base, round_up(sizeof(sgdx_model))}, model_(model),
+    // Into b (a model's, or any to only count) from base (nullptr: only count).
+    Arena(const ModelHead& h, Buffers& b, uint8_t* base)
+        : a_{base, round_up(sizeof(sgdx_model))}, b_(b),
           train_(!(h.flags & SGDX_INFERENCE_ONLY)), int8_(!(h.flags & SGDX_NO_INT8)),
           velocity_(train_ && h.momentum > 0.f), floats_(!(h.flags & SGDX_INT8_ONLY)), B_(h.max_batch),
           act_(uint64_t(h.rows) * h.cols) {
-        if (floats_) put(model ? &model->x : nullptr, B_ * act_);
-        prev_out_ = model ? model->x : nullptr;
+        if (floats_) a_(b.x, B_ * act_);
+        prev_out_ = b.x;
     }
     void layer(Layer& l) {
         grad_ = max_of(grad_, l.out_size());
@@ -177,27 +182,21 @@ public:
     // The rest after the layers; returns the bytes from base's aligned start. A
     // custom network's printout (printout_bytes) follows the header buffer: printout(m).
     uint64_t finish(size_t printout_bytes) {
-        sgdx_model* m = model_;
-        if (train_) put(m ? &m->grad[0] : nullptr, B_ * grad_), put(m ? &m->grad[1] : nullptr, B_ * grad_);
-        if (train_ || !floats_) put(m ? &m->row : nullptr, row_);
-        if (cols_) put(m ? &m->patches : nullptr, cols_);
-        put(m ? &m->targets : nullptr, B_);
-        if (int8_)
-            put(m ? &m->qact[0] : nullptr, act_), put(m ? &m->qact[1] : nullptr, act_), put(m ? &m->qin : nullptr, qin_),
-                put(m ? &m->qcols : nullptr, qcols_);
-        put(m ? &m->header : nullptr, kHeaderMax);
-        if (printout_bytes) put<char>(nullptr, printout_bytes);
+        Buffers& b = b_;
+        if (train_) a_(b.grad[0], B_ * grad_), a_(b.grad[1], B_ * grad_);
+        if (train_ || !floats_) a_(b.row, row_);
+        if (cols_) a_(b.patches, cols_);
+        a_(b.targets, B_);
+        if (int8_) a_(b.qact[0], act_), a_(b.qact[1], act_), a_(b.qin, qin_), a_(b.qcols, qcols_);
+        a_(b.header, kHeaderMax);
+        char* text;
+        if (printout_bytes) a_(text, printout_bytes);
         return a_.at;
     }
 
 private:
-    template <class T>
-    void put(T** field, uint64_t count) {
-        T* unused;
-        a_(field ? *field : unused, count);
-    }
     Allocator a_;
-    sgdx_model* model_;
+    Buffers& b_;
     const bool train_, int8_, velocity_, floats_;
     const uint64_t B_;
     // act: the largest activation; grad: the largest gradient backward passes,
@@ -403,7 +402,8 @@ sgdx_status plan_layers(ModelHead& m, Layer* layers, const LayerSpec* specs, uin
     Planner p{layers, 0, 1, m.rows, m.cols};
     Layer one;
     if (!layers) p.one = &one;
-    Arena sizes(m, nullptr, nullptr);
+    Buffers counted;
+    Arena sizes(m, counted, nullptr);
     uint32_t learners = 0;
     const Layer* oversize = nullptr;  // the first layer that sums too many inputs (its name and size in `big`)
     Layer big;
@@ -547,13 +547,13 @@ sgdx_status describe(const sgdx_config* c, ModelHead& m, Layer* layers, const ch
 
 // Assigns m's buffers from base; returns the bytes from base's aligned start.
 uint64_t layout(sgdx_model& m, uint8_t* base, size_t printout_bytes) {
-    Arena arena(m, &m, base);
+    Arena arena(m, m.buf, base);
     for (uint32_t i = 0; i < m.n_layers; ++i) arena.layer(m.layers[i]);
     return arena.finish(printout_bytes);
 }
 
 // A custom network's printout, as its config gave it (decoded), NUL-terminated.
-const char* printout(const sgdx_model* m) { return m->header + kHeaderMax; }
+const char* printout(const sgdx_model* m) { return m->buf.header + kHeaderMax; }
 
 // w: (n) -> q: (n) int8 with w ≈ q · scale, scale = max / 127 (max > 0), rounded
 // half away from zero.
@@ -589,7 +589,7 @@ void initialise(sgdx_model& m, uint64_t seed) {
         const float bound = sgdx::init_bound(l.patch());
         const size_t R = l.patch();
         for (size_t c = 0; c < l.cout; ++c) {  // row by row: an int8-only model quantises each as drawn
-            float* w = l.weight ? l.weight + c * R : m.row;
+            float* w = l.weight ? l.weight + c * R : m.buf.row;
             rng.fill_uniform(w, R, bound);
             if (!l.weight) quantize_row(w, R, max_abs(w, R), l.qweight + c * R, &l.qscale[c]);
         }
@@ -604,11 +604,11 @@ SGDX_SETUP_END
 // The Cortex-M4 kernel set (runtime/kernels/cortex_m4) on the layers' geometry.
 m4::Window window(const Layer& l) { return {l.cin, l.h, l.w, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow}; }
 
-const float* layer_input(const sgdx_model* m, uint32_t i) { return i ? m->layers[i - 1].out : m->x; }
+const float* layer_input(const sgdx_model* m, uint32_t i) { return i ? m->layers[i - 1].out : m->buf.x; }
 
 // images: (n, pixels) uint8 -> the last layer's out: (n, classes)
 const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
-    ref::scale_u8(images, kPixelScale, m->x, size_t(n) * m->rows * m->cols);
+    ref::scale_u8(images, kPixelScale, m->buf.x, size_t(n) * m->rows * m->cols);
     for (uint32_t i = 0; i < m->n_layers; ++i) {
         const Layer& l = m->layers[i];
         const float* in = layer_input(m, i);
@@ -624,10 +624,10 @@ const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
                 const size_t P = l.positions(), R = l.patch();
                 for (uint32_t s = 0; s < n; ++s) {
                     float* y = l.out + s * l.out_size();
-                    m4::im2col(window(l), in + s * l.in_size(), m->patches);
+                    m4::im2col(window(l), in + s * l.in_size(), m->buf.patches);
                     for (uint32_t c = 0; c < l.cout; ++c) {
                         for (size_t p = 0; p < P; ++p) y[c * P + p] = l.bias[c];
-                        axpy_rows(y + c * P, l.weight + c * R, 1, m->patches, P, R, P);
+                        axpy_rows(y + c * P, l.weight + c * R, 1, m->buf.patches, P, R, P);
                     }
                 }
                 break;
@@ -651,14 +651,14 @@ void sgd(const sgdx_model* m, float* p, const float* g, float* v, size_t n, floa
     ref::sgd_update(p, g, v, n, lr, v ? m->momentum : 0.f, 0.f, 0.f, false, m->steps == 0);
 }
 
-// dlogits in m->grad[0] -> every layer's weights updated, last layer first. A
+// dlogits in m->buf.grad[0] -> every layer's weights updated, last layer first. A
 // layer's input gradient is computed before its weights change; a Linear layer
 // is updated row by row, so its gradient is never stored whole.
 void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
     uint32_t first_learner = 0;
     while (!m->layers[first_learner].learns()) ++first_learner;
-    float* dy = m->grad[0];
-    float* dx = m->grad[1];
+    float* dy = m->buf.grad[0];
+    float* dx = m->buf.grad[1];
     for (uint32_t i = m->n_layers; i-- > 0;) {
         const Layer& l = m->layers[i];
         const float* in = layer_input(m, i);
@@ -672,11 +672,11 @@ void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
                 }
                 for (size_t j = 0; j < C; ++j) {
                     // Row j of dyᵀ · in: Σ_s dy[s][j] · in[s], summed over s in order.
-                    std::memset(m->row, 0, D * sizeof(float));
-                    axpy_rows(m->row, dy + j, C, in, D, n, D);
+                    std::memset(m->buf.row, 0, D * sizeof(float));
+                    axpy_rows(m->buf.row, dy + j, C, in, D, n, D);
                     float gb = 0.f;
                     for (size_t s = 0; s < n; ++s) gb += dy[s * C + j];
-                    sgd(m, l.weight + j * D, m->row, l.vweight ? l.vweight + j * D : nullptr, D, lr);
+                    sgd(m, l.weight + j * D, m->buf.row, l.vweight ? l.vweight + j * D : nullptr, D, lr);
                     sgd(m, l.bias + j, &gb, l.vbias ? l.vbias + j : nullptr, 1, lr);
                 }
                 break;
@@ -685,18 +685,18 @@ void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
                 const size_t P = l.positions(), R = l.patch();
                 for (uint32_t s = 0; s < n; ++s) {
                     const float* g = dy + s * l.out_size();
-                    m4::im2col(window(l), in + s * l.in_size(), m->patches);
+                    m4::im2col(window(l), in + s * l.in_size(), m->buf.patches);
                     // gweight: (cout, patch) += dy · colsᵀ
-                    dot_rows(l.gweight, R, g, P, m->patches, P, l.cout, R, P, s > 0);
+                    dot_rows(l.gweight, R, g, P, m->buf.patches, P, l.cout, R, P, s > 0);
                     for (uint32_t c = 0; c < l.cout; ++c) {
                         float acc = 0.f;
                         for (size_t p = 0; p < P; ++p) acc += g[c * P + p];
                         l.gbias[c] = s > 0 ? l.gbias[c] + acc : acc;
                     }
                     if (need_dx) {  // cols: (patch, P) = weightᵀ · dy, folded back into the image
-                        std::memset(m->patches, 0, R * P * sizeof(float));
-                        for (size_t r = 0; r < R; ++r) axpy_rows(m->patches + r * P, l.weight + r, R, g, P, l.cout, P);
-                        m4::col2im(window(l), m->patches, dx + s * l.in_size());
+                        std::memset(m->buf.patches, 0, R * P * sizeof(float));
+                        for (size_t r = 0; r < R; ++r) axpy_rows(m->buf.patches + r * P, l.weight + r, R, g, P, l.cout, P);
+                        m4::col2im(window(l), m->buf.patches, dx + s * l.in_size());
                     }
                 }
                 sgd(m, l.weight, l.gweight, l.vweight, l.cout * R, lr);
@@ -738,18 +738,18 @@ uint32_t argmax(const float* z, uint32_t C) {
 uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
     const uint8_t* q = image;  // the first layer reads the pixels themselves
     float q_scale = kPixelScale;
-    float* cur = m->qact[0];
-    float* next = m->qact[1];
+    float* cur = m->buf.qact[0];
+    float* next = m->buf.qact[1];
     for (uint32_t i = 0; i < m->n_layers; ++i) {
         const Layer& l = m->layers[i];
-        if (l.learns() && q != image) q_scale = quantize_input(cur, l.in_size(), m->qin), q = m->qin;
+        if (l.learns() && q != image) q_scale = quantize_input(cur, l.in_size(), m->buf.qin), q = m->buf.qin;
         switch (l.kind) {
             case kLinear:
                 rows_i8(l, q, 1, q_scale, next);
                 break;
             case kConv: {  // patches by position, so each is contiguous like a weight row
-                m4::im2row_u8(window(l), q, m->qcols);
-                rows_i8(l, m->qcols, l.positions(), q_scale, next);
+                m4::im2row_u8(window(l), q, m->buf.qcols);
+                rows_i8(l, m->buf.qcols, l.positions(), q_scale, next);
                 break;
             }
             case kRelu:
@@ -1326,7 +1326,7 @@ sgdx_status sgdx_create_model(void* arena, size_t arena_bytes, const sgdx_config
     sgdx_model* m = reinterpret_cast<sgdx_model*>(base);
     describe(config, *m, m->layers, fn, &text, nullptr);  // as sized above, now into the arena
     layout(*m, base, text);
-    if (text) printout_into(arch_text(config->architecture), m->header + kHeaderMax);
+    if (text) printout_into(arch_text(config->architecture), m->buf.header + kHeaderMax);
     initialise(*m, seed);
     m->magic = kMagic;
     *model = m;
@@ -1411,10 +1411,10 @@ sgdx_status sgdx_train_step(sgdx_model* m, const uint8_t* images, const uint8_t*
         return error(m).s(fn).s(": batch of ").u(batch).s(" images: must be in [1, max_batch = ").u(m->max_batch).s("]").status(SGDX_ERR_BAD_BATCH_SIZE);
     if (!(std::isfinite(lr) && lr >= 0.f)) return error(m).s(fn).s(": lr must be a finite number >= 0").status(SGDX_ERR_BAD_OPTION);
     if (sgdx_status st = check_labels(m, fn, labels, batch)) return st;
-    for (uint32_t i = 0; i < batch; ++i) m->targets[i] = labels[i];
+    for (uint32_t i = 0; i < batch; ++i) m->buf.targets[i] = labels[i];
     const float* logits = forward(m, images, batch);
     // As the runtime's loss_batch: mean loss, gradient of the mean.
-    const float mean = float(softmax_xent(logits, m->targets, m->grad[0], 1.f / float(batch), batch,
+    const float mean = float(softmax_xent(logits, m->buf.targets, m->buf.grad[0], 1.f / float(batch), batch,
                                               m->classes, nullptr) / double(batch));
     if (loss) *loss = mean;
     if (!std::isfinite(mean))
@@ -1438,10 +1438,10 @@ sgdx_status sgdx_evaluate(sgdx_model* m, const uint8_t* images, const uint8_t* l
     uint32_t hits = 0;
     for (uint32_t i = 0; i < count; i += m->max_batch) {
         const uint32_t n = count - i < m->max_batch ? count - i : m->max_batch;
-        for (uint32_t j = 0; j < n; ++j) m->targets[j] = labels[i + j];
+        for (uint32_t j = 0; j < n; ++j) m->buf.targets[j] = labels[i + j];
         const float* logits = forward(m, images + size_t(i) * pixels(m), n);
         size_t ok = 0;
-        total += softmax_xent(logits, m->targets, nullptr, 0.f, n, m->classes, &ok);
+        total += softmax_xent(logits, m->buf.targets, nullptr, 0.f, n, m->classes, &ok);
         hits += uint32_t(ok);
     }
     if (correct) *correct = hits;
@@ -1468,7 +1468,7 @@ sgdx_status sgdx_weights_size(const sgdx_model* m, size_t* bytes) {
     if (!bytes) return null_arg(m, "sgdx_weights_size", "bytes");
     if (m->flags & SGDX_INT8_ONLY) return int8_only(m, "sgdx_weights_size");
     if (has_norm(m)) return folded(m, "sgdx_weights_size");
-    *bytes = 8 + padded(write_header(m, m->header, kHeaderMax)) + data_bytes(m);
+    *bytes = 8 + padded(write_header(m, m->buf.header, kHeaderMax)) + data_bytes(m);
     return SGDX_OK;
 }
 
@@ -1478,13 +1478,13 @@ sgdx_status sgdx_save_stream(const sgdx_model* m, sgdx_write_fn write, void* ctx
     if (m->flags & SGDX_INT8_ONLY) return int8_only(m, fn);
     if (has_norm(m)) return folded(m, fn);
     if (!write) return null_arg(m, fn, "write");
-    const size_t n = write_header(m, m->header, kHeaderMax), hlen = padded(n);
+    const size_t n = write_header(m, m->buf.header, kHeaderMax), hlen = padded(n);
     if (n == 0 || hlen > kHeaderMax)
         return error(m).s(fn).s(": the header does not fit its ").u(kHeaderMax).s("-byte buffer").status(SGDX_ERR_BUFFER_TOO_SMALL);
     uint8_t len[8];
     for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(hlen) >> (8 * i));
-    std::memset(m->header + n, ' ', hlen - n);  // data starts 8-byte aligned
-    if (write(ctx, len, 8) || write(ctx, reinterpret_cast<const uint8_t*>(m->header), hlen))
+    std::memset(m->buf.header + n, ' ', hlen - n);  // data starts 8-byte aligned
+    if (write(ctx, len, 8) || write(ctx, reinterpret_cast<const uint8_t*>(m->buf.header), hlen))
         return error(m).s(fn).s(": the write callback failed").status(SGDX_ERR_IO);
     TensorRef list[kMaxTensors];
     const uint32_t count = tensors(m, list);
@@ -1627,10 +1627,10 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
             const Layer& l = *list[j].layer;
             const size_t R = l.patch(), at = 8 + hlen + size_t(place[j]);
             for (size_t c = 0; c < l.cout; ++c) {
-                if (!read_row(read, ctx, at, c, R, m->row))
+                if (!read_row(read, ctx, at, c, R, m->buf.row))
                     return error(m).s(fn).s(": the read callback failed at tensor '").s(list[j].name())
                         .s("'; the model is unchanged").status(SGDX_ERR_IO);
-                if (!std::isfinite(max_abs(m->row, R)))
+                if (!std::isfinite(max_abs(m->buf.row, R)))
                     return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' holds values that are not finite; the model is unchanged")
                         .status(SGDX_ERR_CORRUPT_WEIGHTS);
             }
@@ -1643,12 +1643,12 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
         if (float* v = list[j].data()) {
             failed = read(ctx, at, reinterpret_cast<uint8_t*>(v), 4 * list[j].count()) != 0;
             if (!failed) from_le(v, list[j].count());
-        } else {  // int8-only weights: one row at a time through m->row
+        } else {  // int8-only weights: one row at a time through m->buf.row
             const size_t R = l.patch();
             for (size_t c = 0; c < l.cout && !failed; ++c) {
-                failed = !read_row(read, ctx, at, c, R, m->row);
+                failed = !read_row(read, ctx, at, c, R, m->buf.row);
                 if (failed) break;
-                float max = max_abs(m->row, R);
+                float max = max_abs(m->buf.row, R);
                 if (!std::isfinite(max)) {  // the first pass saw it finite: the source changed under us
                     after_new_weights(m);
                     m->quantized = false;
@@ -1660,10 +1660,10 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
                     NormChannel k;
                     failed = !norm_channel(m, np, i + 1, c, read, ctx, k);
                     if (failed) break;
-                    for (size_t d = 0; d < R; ++d) m->row[d] *= k.scale;
-                    max = max_abs(m->row, R);
+                    for (size_t d = 0; d < R; ++d) m->buf.row[d] *= k.scale;
+                    max = max_abs(m->buf.row, R);
                 }
-                quantize_row(m->row, R, max, l.qweight + c * R, &l.qscale[c]);
+                quantize_row(m->buf.row, R, max, l.qweight + c * R, &l.qscale[c]);
             }
         }
         if (failed) {
@@ -1739,10 +1739,10 @@ sgdx_status sgdx_load_stream(sgdx_model* m, sgdx_read_fn read, void* ctx, size_t
     if (hlen > kHeaderMax)
         return error(m).s(fn).s(": a header of ").u(hlen).s(" bytes is longer than this call reads (")
             .u(kHeaderMax).s("; sgdx's own files stay far below): use sgdx_load with the file in memory").status(SGDX_ERR_BUFFER_TOO_SMALL);
-    if (read(ctx, 8, reinterpret_cast<uint8_t*>(m->header), hlen))
+    if (read(ctx, 8, reinterpret_cast<uint8_t*>(m->buf.header), hlen))
         return error(m).s(fn).s(": the read callback failed").status(SGDX_ERR_IO);
-    if (sgdx_status st = check_network(m, fn, m->header, hlen)) return st;
-    return load(m, fn, m->header, hlen, size, read, ctx);
+    if (sgdx_status st = check_network(m, fn, m->buf.header, hlen)) return st;
+    return load(m, fn, m->buf.header, hlen, size, read, ctx);
 }
 
 sgdx_status sgdx_quantize(sgdx_model* m, sgdx_quant_mode mode) {
