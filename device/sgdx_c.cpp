@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "core/architecture.hpp"
 #include "core/safetensors.hpp"
@@ -811,6 +812,27 @@ uint32_t get_u32(const uint8_t* p) {
     return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
 }
 
+// A printout decoded and its layers: 3.2 KB that saving and loading a named
+// Sequential's file need, taken from the model's scratch buffers when one is
+// large enough (scratch()), else from the stack.
+struct PrintoutRoom {
+    char text[kPrintoutMax];
+    LayerSpec specs[kMaxSpecs];
+};
+
+// Arena bytes that no call keeps from one call to the next (the scaled pixels,
+// or the int8 path's activations) for a PrintoutRoom, or nullptr if neither
+// is large enough.
+PrintoutRoom* scratch(const sgdx_model* m) {
+    constexpr size_t kNeed = sizeof(PrintoutRoom);
+    if (!(m->flags & SGDX_INT8_ONLY) && size_t(m->max_batch) * m->rows * m->cols * sizeof(float) >= kNeed)
+        return new (m->buf.x) PrintoutRoom;
+    size_t act = size_t(m->rows) * m->cols;  // qact[0]: the largest activation (Arena)
+    for (uint32_t i = 0; i < m->n_layers; ++i) act = max_of(act, m->layers[i].out_size());
+    if (!(m->flags & SGDX_NO_INT8) && act * sizeof(float) >= kNeed) return new (m->buf.qact[0]) PrintoutRoom;
+    return nullptr;
+}
+
 // The header `sgdx train` writes (encode_model with models/zoo's metadata),
 // unpadded, into buf; 0 if it does not fit.
 // `specs` and `text` (of text_cap bytes): room for the metadata's values, and
@@ -846,15 +868,17 @@ __attribute__((noinline)) size_t header_with(const sgdx_model* m, char* buf, siz
 }
 
 __attribute__((noinline)) size_t sequential_header(const sgdx_model* m, char* buf, size_t cap) {
-    LayerSpec specs[kMaxSpecs];
-    char text[kPrintoutMax];
-    return header_with(m, buf, cap, specs, text, sizeof text);
+    PrintoutRoom room;
+    return header_with(m, buf, cap, room.specs, room.text, sizeof room.text);
 }
 
 // The header `sgdx train` writes, as header_with: only a named Sequential's
-// frame holds its layers and printout (3.2 KB of stack).
+// needs room for its layers and printout (the model's scratch, else 3.2 KB of stack).
 size_t write_header(const sgdx_model* m, char* buf, size_t cap) {
-    if (m->arch != kCustom && is_sequential(m->arch)) return sequential_header(m, buf, cap);
+    if (m->arch != kCustom && is_sequential(m->arch)) {
+        if (PrintoutRoom* room = scratch(m)) return header_with(m, buf, cap, room->specs, room->text, sizeof room->text);
+        return sequential_header(m, buf, cap);
+    }
     char text[128];  // names and numbers: "mlp", "10", "pt", "128,64", "28", "28", "Sequential"
     return header_with(m, buf, cap, nullptr, text, sizeof text);
 }
@@ -1522,16 +1546,15 @@ struct MemoryReader {
     }
 };
 
-// Whether a printout (raw JSON) is m's network: parsed and planned for m's
-// image size, every layer the same as m's (on its own frame: the decoded text
-// and the specs live on the stack).
-__attribute__((noinline)) bool same_network(const sgdx_model* m, Span raw) {
-    char text[kPrintoutMax];
-    LayerSpec specs[kMaxSpecs];
+// Whether a printout (raw JSON) is m's network: parsed (in `room`) and planned
+// for m's image size, every layer the same as m's.
+__attribute__((noinline)) bool same_network(const sgdx_model* m, Span raw, PrintoutRoom& room) {
+    char* text = room.text;
+    LayerSpec* specs = room.specs;
     char why[8];
     Text t(why, sizeof why);
     uint32_t n = 0;
-    if (raw.n >= sizeof text || !parse_printout({text, sgdx::core::decode_string(raw, text)}, specs, kMaxSpecs, n, t))
+    if (raw.n >= kPrintoutMax || !parse_printout({text, sgdx::core::decode_string(raw, text)}, specs, kMaxSpecs, n, t))
         return false;
     Layer one;
     Planner p{nullptr, 0, 1, m->rows, m->cols};
@@ -1549,14 +1572,14 @@ __attribute__((noinline)) bool same_network(const sgdx_model* m, Span raw) {
     return p.n == m->n_layers;
 }
 
-// The named model a printout (raw JSON) is, or kCustom.
-__attribute__((noinline)) uint32_t printout_arch(Span raw) {
-    char text[kPrintoutMax];
-    LayerSpec specs[kMaxSpecs];
+// The named model a printout (raw JSON) is, or kCustom (parsed in `room`).
+__attribute__((noinline)) uint32_t printout_arch(Span raw, PrintoutRoom& room) {
+    char* text = room.text;
+    LayerSpec* specs = room.specs;
     uint64_t hidden[SGDX_MAX_HIDDEN];
     char why[8];
     Text t(why, sizeof why);
-    if (raw.n >= sizeof text) return kCustom;
+    if (raw.n >= kPrintoutMax) return kCustom;
     MetaEntry arch{span("architecture"), {text, sgdx::core::decode_string(raw, text)}};
     HeaderView view;
     view.meta = &arch, view.meta_count = 1;
@@ -1567,24 +1590,35 @@ __attribute__((noinline)) uint32_t printout_arch(Span raw) {
 }
 
 // A file whose architecture is a printout must hold m's network (a name is
-// checked by match_header).
-sgdx_status check_network(sgdx_model* m, const char* fn, const char* header, size_t hlen) {
+// checked by match_header); its printout is parsed in `room`.
+sgdx_status network_in(sgdx_model* m, const char* fn, const char* header, size_t hlen, PrintoutRoom& room) {
     char why[8];
     Text t(why, sizeof why);
     sgdx::core::HeaderReader r(header, hlen, t);
     for (auto k = r.next(); k == sgdx::core::HeaderReader::kMeta || k == sgdx::core::HeaderReader::kTensor; k = r.next()) {
         if (k != sgdx::core::HeaderReader::kMeta || !r.meta().key.is("architecture")) continue;
         const Span arch = r.meta().value;
-        if (!is_printout(arch) || same_network(m, arch)) return SGDX_OK;
+        if (!is_printout(arch) || same_network(m, arch, room)) return SGDX_OK;
         // As for a name: a named model takes its own architecture's printout
         // (match_header then tells a width apart by the tensors' shapes).
-        const uint32_t theirs = printout_arch(arch);
+        const uint32_t theirs = printout_arch(arch, room);
         if (m->arch != kCustom && theirs == m->arch) return SGDX_OK;
         Text e = error(m);
         e.s(fn).s(": the file holds a '").s(arch_label(theirs)).s("' model, this model is '").s(arch_label(m->arch));
         return e.s("' (sgdx_config_from_weights reads a file's architecture)").status(SGDX_ERR_SHAPE_MISMATCH);
     }
     return SGDX_OK;  // no architecture, or a broken header: load() says
+}
+
+__attribute__((noinline)) sgdx_status network_on_stack(sgdx_model* m, const char* fn, const char* header, size_t hlen) {
+    PrintoutRoom room;
+    return network_in(m, fn, header, hlen, room);
+}
+
+// network_in, in the model's scratch (else on the stack).
+sgdx_status check_network(sgdx_model* m, const char* fn, const char* header, size_t hlen) {
+    if (PrintoutRoom* room = scratch(m)) return network_in(m, fn, header, hlen, *room);
+    return network_on_stack(m, fn, header, hlen);
 }
 
 // sgdx_load and sgdx_load_stream: `header` holds the header's hlen bytes.
