@@ -14,6 +14,7 @@
 #include <new>
 
 #include "core/architecture.hpp"
+#include "core/plan.hpp"
 #include "core/safetensors.hpp"
 #include "core/text.hpp"
 #include "runtime/kernels/cortex_m4.hpp"
@@ -34,33 +35,20 @@
 
 namespace {
 
-// kNorm: an eval-mode BatchNorm, folded into the Linear or Conv2d before it as
-// the weights load (a no-op at run time; its out is its input's buffer).
-enum Kind : uint8_t { kLinear, kConv, kRelu, kMaxPool, kAvgPool, kNorm };
+using namespace sgdx::core;  // LayerShape, kLinear, ... (core/plan), Arch, Span, Text, ...
 
-struct Layer {
-    Kind kind;
-    bool nobias;              // Linear, Conv2d: bias=False (the file has no bias; it stays 0 unless folded)
-    uint32_t cin, h, w;       // input sample (channels, rows, cols); Linear: (features, 1, 1)
-    uint32_t cout, oh, ow;    // output sample
-    uint32_t kh, kw, stride, pad;  // Conv: kh == kw; pools: stride is the window; kNorm: kh eps (float bits), kw affine
-    char wname[16], bname[16];     // state_dict names of the weight and bias
+// A planned layer (core/plan's shape; a kNorm's out is its input's buffer) and
+// its buffers in the arena.
+struct Layer : LayerShape {
     float *weight, *bias;          // (cout, patch), (cout)
     float *vweight, *vbias;        // momentum, if any
     float *gweight, *gbias;        // Conv only: gradients summed over the batch's images
     int8_t* qweight;               // (cout, patch)
     float* qscale;                 // (cout)
     float* out;                    // (max_batch, out_size); a ReLU's is its input's
-
-    bool learns() const { return kind == kLinear || kind == kConv; }
-    size_t in_size() const { return size_t(cin) * h * w; }
-    size_t out_size() const { return size_t(cout) * oh * ow; }
-    size_t positions() const { return size_t(oh) * ow; }
-    // Length of a weight row: what one output value sums over.
-    size_t patch() const { return kind == kConv ? size_t(cin) * kh * kw : in_size(); }
 };
 
-constexpr uint32_t kMaxLayers = 12;
+constexpr uint32_t kMaxLayers = kPlanMaxLayers;
 
 }  // namespace
 
@@ -109,7 +97,6 @@ constexpr size_t kAlign = 8;
 constexpr size_t kHeaderMax = 2048;  // sgdx_load_stream's header scratch
 
 // The architectures (and their order in messages) are core/architecture's.
-using namespace sgdx::core;  // Arch, kArchitectures, Span, Text, ...
 
 char g_message[200];  // errors without a usable model
 
@@ -215,7 +202,6 @@ private:
 
 constexpr uint32_t kMaxSpecs = kMaxLayers;  // printout lines (Flatten and Unflatten count)
 constexpr size_t kPrintoutMax = 1024;       // a printout, decoded (a stack buffer): lenet's takes 720
-constexpr size_t kMaxName = sizeof(Layer::wname) - sizeof ".weight";  // "features" fits, "features.0" not
 
 // config->architecture as text: a name, a printout, or a printout as a model
 // file's header holds it (sgdx_config_from_weights points there): a JSON string
@@ -249,165 +235,20 @@ Text& at_layer(Text& e, const LayerSpec& s) {
     return e.s("(").s(s.name).s("): ").s(layer_kind_name(s.kind)).s(": ");
 }
 
-// What the C API cannot run in a layer, or nullptr.
-const char* unsupported(const LayerSpec& s) {
-    switch (s.kind) {
-        case LayerKind::kLinear:
-        case LayerKind::kConv2d:
-            if (s.kind == LayerKind::kConv2d && (s.stride[0] != s.stride[1] || s.padding[0] != s.padding[1]))
-                return "the C API takes only square strides and paddings";
-            break;
-        case LayerKind::kMaxPool2d:
-        case LayerKind::kAvgPool2d:
-            if (s.padding[0] || s.padding[1]) return "pool padding is not supported by the C API";
-            if (s.stride[0] != s.stride[1]) return "the C API takes only square pool strides";
-            break;
-        case LayerKind::kUnflatten:
-            if (s.unflatten_rank != 3) return "the C API unflattens only to (C, H, W)";
-            break;
-        case LayerKind::kBatchNorm1d:
-        case LayerKind::kBatchNorm2d:
-            if (!s.track_running_stats)
-                return "without running statistics (track_running_stats=False) a BatchNorm normalises by the batch: "
-                       "the C API folds only running statistics";
-            break;
-        case LayerKind::kReLU:
-        case LayerKind::kAdaptiveAvgPool2d:  // to 1x1, as the parser ensures
-        case LayerKind::kFlatten:
-        case LayerKind::kDropout:  // identity in inference
-            break;
-        default:
-            return "the C API runs Linear, Conv2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), Flatten, "
-                   "Unflatten, BatchNorm1d/2d and Dropout (the last two in inference only)";
-    }
-    const bool named = s.kind == LayerKind::kLinear || s.kind == LayerKind::kConv2d ||
-                       s.kind == LayerKind::kBatchNorm1d || s.kind == LayerKind::kBatchNorm2d;
-    if (named && std::strlen(s.name) > kMaxName) return "the C API keeps layer names of at most 8 characters";
-    return nullptr;
-}
-
-// What the C API runs but cannot train, or nullptr: refused for a model that
-// trains (without SGDX_INFERENCE_ONLY).
-const char* untrainable(const LayerSpec& s) {
-    switch (s.kind) {
-        case LayerKind::kLinear:
-        case LayerKind::kConv2d:
-            return s.bias ? nullptr
-                          : "bias=False: the C API trains only layers with a bias; create the model SGDX_INFERENCE_ONLY "
-                            "to run it";
-        case LayerKind::kBatchNorm1d:
-        case LayerKind::kBatchNorm2d:
-            return "the C API trains without BatchNorm (it folds it into the layer before at load); create the model "
-                   "SGDX_INFERENCE_ONLY to run it";
-        case LayerKind::kDropout:
-            return "the C API trains without Dropout; create the model SGDX_INFERENCE_ONLY to run it";
-        default:
-            return nullptr;
-    }
-}
-
-struct Planner {
-    Layer* layers;           // where layer i goes; or, if one is set, each to *one
-    uint32_t n, c, h, w;     // layers so far; the current sample shape
-    const char* problem = nullptr;  // the first shape that did not work
-    Layer* one = nullptr;
-
-    Layer& add(Kind kind, const LayerSpec& s) {
-        Layer& l = one ? *one : layers[n];
-        ++n;
-        std::memset(&l, 0, sizeof l);
-        l.kind = kind, l.cin = c, l.h = h, l.w = w;
-        Text(l.wname, sizeof l.wname).s(s.name).s(".weight");
-        Text(l.bname, sizeof l.bname).s(s.name).s(".bias");
-        return l;
-    }
-    // Pools: stride s, no padding, PyTorch's floor mode.
-    void pool(Kind kind, uint32_t kh, uint32_t kw, uint32_t s, const LayerSpec& spec) {
-        if (h < kh || w < kw) { problem = "the image is too small for a pooling window"; return; }
-        Layer& l = add(kind, spec);
-        l.kh = kh, l.kw = kw, l.stride = s;
-        l.cout = c, l.oh = (h - kh) / s + 1, l.ow = (w - kw) / s + 1;
-        h = l.oh, w = l.ow;
-    }
-    // One spec (checked by unsupported()); false once a shape does not work.
-    bool take(const LayerSpec& s) {
-        if (n == kMaxLayers && s.kind != LayerKind::kFlatten && s.kind != LayerKind::kUnflatten)
-            return problem = "more layers than the C API keeps (12)", false;
-        switch (s.kind) {
-            case LayerKind::kLinear: {  // flattens its input
-                if (s.in != uint64_t(c) * h * w) return problem = "in_features is not the size of its input", false;
-                c = c * h * w, h = w = 1;
-                Layer& l = add(kLinear, s);
-                l.cout = uint32_t(s.out), l.oh = l.ow = 1, l.nobias = !s.bias;
-                c = l.cout;
-                break;
-            }
-            case LayerKind::kConv2d: {
-                const uint32_t kh = s.kernel[0], kw = s.kernel[1], st = s.stride[0], pad = s.padding[0];
-                if (s.in != c) return problem = "in_channels is not its input's channels", false;
-                if (h + 2 * pad < kh || w + 2 * pad < kw) return problem = "the image is too small for a convolution", false;
-                Layer& l = add(kConv, s);
-                l.cout = uint32_t(s.out), l.kh = kh, l.kw = kw, l.stride = st, l.pad = pad, l.nobias = !s.bias;
-                l.oh = (h + 2 * pad - kh) / st + 1, l.ow = (w + 2 * pad - kw) / st + 1;
-                c = l.cout, h = l.oh, w = l.ow;
-                break;
-            }
-            case LayerKind::kReLU: {
-                Layer& l = add(kRelu, s);
-                l.cout = c, l.oh = h, l.ow = w;
-                break;
-            }
-            case LayerKind::kMaxPool2d:
-            case LayerKind::kAvgPool2d:
-                pool(s.kind == LayerKind::kMaxPool2d ? kMaxPool : kAvgPool, s.kernel[0], s.kernel[1], s.stride[0], s);
-                break;
-            case LayerKind::kAdaptiveAvgPool2d:  // to 1x1
-                pool(kAvgPool, h, w, h, s);
-                break;
-            case LayerKind::kFlatten:  // activations are NCHW: nothing moves
-                c = c * h * w, h = w = 1;
-                break;
-            case LayerKind::kDropout:  // identity in inference
-                break;
-            case LayerKind::kBatchNorm1d:
-            case LayerKind::kBatchNorm2d: {  // folded into the layer before: it must be a Linear or Conv2d's output
-                const Layer* prev = n == 0 ? nullptr : one ? one : &layers[n - 1];
-                if (!prev || !prev->learns() || c != prev->cout || h != prev->oh || w != prev->ow)
-                    return problem = "the C API folds a BatchNorm into a Linear or Conv2d directly before it", false;
-                if (s.in != c) return problem = "num_features is not its input's channels", false;
-                Layer& l = add(kNorm, s);
-                l.cout = c, l.oh = h, l.ow = w;
-                const float eps = float(s.eps.value);
-                std::memcpy(&l.kh, &eps, 4);
-                l.kw = s.affine;
-                break;
-            }
-            case LayerKind::kUnflatten:
-                if (s.unflatten[0] * s.unflatten[1] * s.unflatten[2] != uint64_t(c) * h * w)
-                    return problem = "Unflatten's sizes do not multiply to its input's", false;
-                c = uint32_t(s.unflatten[0]), h = uint32_t(s.unflatten[1]), w = uint32_t(s.unflatten[2]);
-                break;
-            default:
-                return problem = "not a layer the C API runs", false;
-        }
-        return !problem;
-    }
-};
-
 // Plans specs[0, n) into layers for m's image size; messages name `fn` and the
 // model. Without `layers`, each layer is planned into one scratch Layer and
 // counted into *bytes instead: the arena a model needs (with printout_bytes),
 // without room for its layers.
 sgdx_status plan_layers(ModelHead& m, Layer* layers, const LayerSpec* specs, uint32_t n, const char* fn,
                         size_t printout_bytes, uint64_t* bytes) {
-    Planner p{layers, 0, 1, m.rows, m.cols};
+    Planner p(m.rows, m.cols);
     Layer one;
-    if (!layers) p.one = &one;
+    std::memset(&one, 0, sizeof one);
     Buffers counted;
     Arena sizes(m, counted, nullptr);
     uint32_t learners = 0;
-    const Layer* oversize = nullptr;  // the first layer that sums too many inputs (its name and size in `big`)
-    Layer big;
+    const LayerShape* oversize = nullptr;  // the first layer that sums too many inputs (its name and size in `big`)
+    LayerShape big;
     const char* arch = arch_label(m.arch);
     const bool train = !(m.flags & SGDX_INFERENCE_ONLY);
     if (const uint32_t i = sgdx::core::unflattened_linear(specs, n); i < n) {
@@ -417,35 +258,36 @@ sgdx_status plan_layers(ModelHead& m, Layer* layers, const LayerSpec* specs, uin
             .status(SGDX_ERR_BAD_DIMENSION);
     }
     for (uint32_t i = 0; i < n; ++i) {
-        if (const char* why = unsupported(specs[i])) {
+        if (const char* why = plan_unsupported(specs[i])) {
             Text e = error(nullptr);
             return at_layer(e.s(fn).s(": "), specs[i]).s(why).status(SGDX_ERR_UNKNOWN_MODEL);
         }
-        if (const char* why = train ? untrainable(specs[i]) : nullptr) {
+        if (const char* why = train ? plan_untrainable(specs[i]) : nullptr) {
             Text e = error(nullptr);
             return at_layer(e.s(fn).s(": "), specs[i]).s(why).status(SGDX_ERR_NOT_TRAINABLE);
         }
-        const uint32_t before = p.n;
+        const uint32_t before = p.count();
         if (!p.take(specs[i])) {
             Text e = error(nullptr);
             e.s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: ");
             if (m.arch == kCustom) at_layer(e, specs[i]);
-            return e.s(p.problem).status(SGDX_ERR_BAD_DIMENSION);
+            return e.s(p.problem()).status(SGDX_ERR_BAD_DIMENSION);
         }
-        if (p.n == before) continue;
-        Layer& l = layers ? layers[p.n - 1] : one;
+        if (p.count() == before) continue;
+        Layer& l = layers ? layers[p.count() - 1] : one;
+        static_cast<LayerShape&>(l) = p.last();
         learners += l.learns();
         if (!oversize && l.learns() && l.patch() > kMaxInputs) oversize = &(big = l);
         if (bytes) sizes.layer(l);
     }
-    m.n_layers = p.n;
-    if (const Layer* l = oversize)
+    m.n_layers = p.count();
+    if (const LayerShape* l = oversize)
         return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: layer ")
             .name(l->wname, std::strlen(l->wname) - 7).s(" sums over ").u(l->patch()).s(" inputs, more than ")
             .u(kMaxInputs).s(" (its int8 sums would overflow)").status(SGDX_ERR_BAD_DIMENSION);
     if (!learners)
         return error(nullptr).s(fn).s(": the network has no Linear or Conv2d layer: nothing to learn").status(SGDX_ERR_BAD_DIMENSION);
-    const Layer& last = layers ? layers[p.n - 1] : one;
+    const Layer& last = layers ? layers[p.count() - 1] : one;
     if (last.out_size() != m.classes)
         return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images ends in ")
             .u(last.cout).s("x").u(last.oh).s("x").u(last.ow).s(" values, not one score per class (").u(m.classes)
@@ -894,33 +736,14 @@ size_t data_bytes(const sgdx_model* m) {
 
 // ---- BatchNorm, folded as the weights load -------------------------------------------
 //
-// A kNorm layer's tensors in the file: "N.weight" and "N.bias" (if affine),
-// "N.running_mean", "N.running_var" (read) and "N.num_batches_tracked" (I64,
-// skipped). They are folded into the Linear or Conv2d before it, per output
-// channel c: s = weight/sqrt(running_var + eps), its weight row times s, its
-// bias (bias - running_mean)·s + bias_bn. The arena keeps no BatchNorm tensor.
+// A kNorm layer's tensors and the folding arithmetic are core/plan's; here they
+// are found in the file and read a channel at a time. The arena keeps no
+// BatchNorm tensor.
 
 bool has_norm(const sgdx_model* m) {
     for (uint32_t i = 0; i < m->n_layers; ++i)
         if (m->layers[i].kind == kNorm) return true;
     return false;
-}
-
-enum NormTensor : uint32_t { kGamma, kBeta, kMean, kVar, kTracked, kNormTensors };
-const char* const kNormSuffix[kNormTensors] = {".weight", ".bias", ".running_mean", ".running_var", ".num_batches_tracked"};
-
-// The name of a kNorm layer's tensor t into buf (32 bytes).
-const char* norm_name(const Layer& l, uint32_t t, char* buf) {
-    Text(buf, 32).name(l.wname, std::strlen(l.wname) - 7).s(kNormSuffix[t]);
-    return buf;
-}
-// Whether the file has tensor t of kNorm layer l (the affine ones only if affine).
-bool norm_has(const Layer& l, uint32_t t) { return l.kw || (t != kGamma && t != kBeta); }
-
-float norm_eps(const Layer& l) {
-    float eps;
-    std::memcpy(&eps, &l.kh, 4);
-    return eps;
 }
 
 // Where a kNorm layer's four F32 tensors start in the file (0 for absent ones).
@@ -947,7 +770,7 @@ bool norm_channel(const sgdx_model* m, const NormPlace& np, uint32_t i, size_t c
     float v[4] = {1.f, 0.f, 0.f, 1.f};
     for (uint32_t t = 0; t < 4; ++t)
         if (norm_has(l, t) && !read_f32(read, ctx, size_t(np.at[i][t]) + 4 * c, v[t])) return false;
-    out.scale = v[kGamma] / std::sqrt(v[kVar] + norm_eps(l));
+    out.scale = fold_scale(v[kGamma], v[kVar], norm_eps(l));
     out.mean = v[kMean], out.beta = v[kBeta];
     return true;
 }
@@ -1213,9 +1036,9 @@ __attribute__((noinline)) sgdx_status config_from_printout(PrintoutMeta& pm, sgd
     bool runs_only = false;  // BatchNorm, Dropout, bias=False: the config is SGDX_INFERENCE_ONLY
     if (spec.arch == kCustom)
         for (uint32_t i = 0; i < spec.n_layers; ++i) {
-            if (const char* why = unsupported(specs[i]))
+            if (const char* why = plan_unsupported(specs[i]))
                 return at_layer(e, specs[i]).s(why).status(SGDX_ERR_UNKNOWN_MODEL);
-            runs_only |= untrainable(specs[i]) != nullptr;
+            runs_only |= plan_untrainable(specs[i]) != nullptr;
         }
     config_of_spec(spec, c);
     if (spec.arch == kCustom) c->architecture = raw.p - 1;
@@ -1556,20 +1379,19 @@ __attribute__((noinline)) bool same_network(const sgdx_model* m, Span raw, Print
     uint32_t n = 0;
     if (raw.n >= kPrintoutMax || !parse_printout({text, sgdx::core::decode_string(raw, text)}, specs, kMaxSpecs, n, t))
         return false;
-    Layer one;
-    Planner p{nullptr, 0, 1, m->rows, m->cols};
-    p.one = &one;
+    Planner p(m->rows, m->cols);
     for (uint32_t i = 0; i < n; ++i) {
-        const uint32_t before = p.n;
-        if (unsupported(specs[i]) || !p.take(specs[i]) || p.n > m->n_layers) return false;
-        if (p.n == before) continue;
-        const Layer& l = m->layers[p.n - 1];
+        const uint32_t before = p.count();
+        if (plan_unsupported(specs[i]) || !p.take(specs[i]) || p.count() > m->n_layers) return false;
+        if (p.count() == before) continue;
+        const Layer& l = m->layers[p.count() - 1];
+        const LayerShape& one = p.last();
         if (l.kind != one.kind || l.cin != one.cin || l.h != one.h || l.w != one.w || l.cout != one.cout ||
             l.oh != one.oh || l.ow != one.ow || l.kh != one.kh || l.kw != one.kw || l.stride != one.stride ||
             l.pad != one.pad || std::strcmp(l.wname, one.wname) != 0)
             return false;
     }
-    return p.n == m->n_layers;
+    return p.count() == m->n_layers;
 }
 
 // The named model a printout (raw JSON) is, or kCustom (parsed in `room`).
@@ -1722,7 +1544,7 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
                     .s("'; the weights are partly loaded").status(SGDX_ERR_IO);
             }
             const float b = l.nobias ? 0.f : l.bias[c];
-            l.bias[c] = (b - k.mean) * k.scale + k.beta;
+            l.bias[c] = fold_bias(b, k.mean, k.scale, k.beta);
             if (l.weight)
                 for (size_t d = 0; d < R; ++d) l.weight[c * R + d] *= k.scale;
         }
