@@ -309,6 +309,24 @@ bool check_names(const Entries& entries, Text& why) {
     return names_differ(later, earlier, why);
 }
 
+const TensorEntry* expect_f32(Entries& entries, const char* name, const uint64_t* dims, uint32_t rank, Text& why,
+                              Expect form) {
+    const TensorEntry* t = entries.find(name);
+    if (!t) return why.s("the weights have no tensor '").s(name).s("'"), nullptr;
+    if (!t->dtype.is("F32"))
+        return why.s("tensor '").s(name).s("' has dtype ").name(t->dtype).s("; the C API reads it as F32"), nullptr;
+    bool fits = t->rank == rank;
+    for (uint32_t d = 0; fits && d < rank; ++d) fits = t->shape[d] == dims[d];
+    if (fits) return t;
+    why.s("tensor '").s(name);
+    if (form == Expect::kVector) return why.s("' is not of shape [").u(dims[0]).s("]"), nullptr;
+    why.s("' has shape [");
+    for (uint32_t d = 0; d < t->rank; ++d) (d ? why.s(", ") : why).u(t->shape[d]);
+    why.s("], the model expects [");
+    for (uint32_t d = 0; d < rank; ++d) (d ? why.s(", ") : why).u(dims[d]);
+    return why.s("]"), nullptr;
+}
+
 uint64_t dtype_bytes(Span dtype, Dtypes accepted) {
     if (dtype.is("F32")) return 4;
     return accepted == Dtypes::kF32OrI64 && dtype.is("I64") ? 8 : 0;

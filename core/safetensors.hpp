@@ -118,6 +118,15 @@ private:
 bool check_names(const TensorEntry* t, size_t n, Text& why);
 bool check_names(const Entries& entries, Text& why);
 
+// A reader's check of a tensor it expects: the first entry named `name`, of
+// dtype F32 and of shape dims[0, rank). Returns it, or nullptr with `why` saying
+// "the weights have no tensor 'N'", "tensor 'N' has dtype D; the C API reads it
+// as F32" or "tensor 'N' has shape [..], the model expects [..]" (with kVector
+// "tensor 'N' is not of shape [n]", for a rank-1 tensor of n values).
+enum class Expect { kShape, kVector };
+const TensorEntry* expect_f32(Entries& entries, const char* name, const uint64_t* dims, uint32_t rank, Text& why,
+                              Expect form = Expect::kShape);
+
 enum class DataProblem { kNone, kDtype, kLayout };
 // The dtypes a reader takes: the device and the C API only F32; the runtime also
 // I64 (BatchNorm's num_batches_tracked, as PyTorch writes it).

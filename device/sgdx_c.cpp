@@ -839,9 +839,15 @@ bool norm_tensor(const sgdx_model* m, Span name) {
     return false;
 }
 
-sgdx_status not_f32(sgdx_model* m, const char* fn, const char* name, const sgdx::core::TensorEntry* t) {
-    return error(m).s(fn).s(": tensor '").s(name).s("' has dtype ").name(t->dtype.p, t->dtype.n)
-        .s("; the C API reads it as F32").status(SGDX_ERR_SHAPE_MISMATCH);
+// core/safetensors' expect_f32 on a model: its problem, if any, becomes the
+// model's message, naming the call.
+const sgdx::core::TensorEntry* expect(sgdx_model* m, const char* fn, sgdx::core::Entries& entries, const char* name,
+                                      const uint64_t* dims, uint32_t rank, sgdx::core::Expect form) {
+    char why[sizeof m->message];
+    Text t(why, sizeof why);
+    const sgdx::core::TensorEntry* e = sgdx::core::expect_f32(entries, name, dims, rank, t, form);
+    if (!e) error(m).s(fn).s(": ").s(why);
+    return e;
 }
 
 // The file places of m's BatchNorm tensors (each F32 of shape [channels]).
@@ -854,12 +860,9 @@ sgdx_status match_norms(sgdx_model* m, const char* fn, const Header& r, NormPlac
         for (uint32_t t = 0; t < 4; ++t) {
             np.at[i][t] = 0;
             if (!norm_has(l, t)) continue;
-            const char* name = norm_name(l, t, buf);
-            const sgdx::core::TensorEntry* e = entries.find(name);
-            if (!e) return error(m).s(fn).s(": the weights have no tensor '").s(name).s("'").status(SGDX_ERR_SHAPE_MISMATCH);
-            if (!e->dtype.is("F32")) return not_f32(m, fn, name, e);
-            if (e->rank != 1 || e->shape[0] != l.cout)
-                return error(m).s(fn).s(": tensor '").s(name).s("' is not of shape [").u(l.cout).s("]").status(SGDX_ERR_SHAPE_MISMATCH);
+            const uint64_t channels = l.cout;
+            const auto* e = expect(m, fn, entries, norm_name(l, t, buf), &channels, 1, sgdx::core::Expect::kVector);
+            if (!e) return SGDX_ERR_SHAPE_MISMATCH;
             np.at[i][t] = e->begin;
         }
     }
@@ -890,21 +893,12 @@ sgdx_status match_header(sgdx_model* m, const char* fn, const Header& r, uint64_
         }
     }
     for (uint32_t j = 0; j < n; ++j) {
-        const sgdx::core::TensorEntry* t = entries.find(list[j].name());
-        if (!t) return error(m).s(fn).s(": the weights have no tensor '").s(list[j].name()).s("'").status(SGDX_ERR_SHAPE_MISMATCH);
-        if (!t->dtype.is("F32")) return not_f32(m, fn, list[j].name(), t);
         uint32_t dims[4];
+        uint64_t shape[4];
         const uint32_t rank = list[j].shape(dims);
-        bool fits = t->rank == rank;
-        for (uint32_t d = 0; fits && d < rank; ++d) fits = t->shape[d] == dims[d];
-        if (!fits) {
-            Text e = error(m);
-            e.s(fn).s(": tensor '").s(list[j].name()).s("' has shape [");
-            for (size_t d = 0; d < t->rank; ++d) (d ? e.s(", ") : e).u(t->shape[d]);
-            e.s("], the model expects [");
-            for (uint32_t d = 0; d < rank; ++d) (d ? e.s(", ") : e).u(dims[d]);
-            return e.s("]").status(SGDX_ERR_SHAPE_MISMATCH);
-        }
+        for (uint32_t d = 0; d < rank; ++d) shape[d] = dims[d];
+        const auto* t = expect(m, fn, entries, list[j].name(), shape, rank, sgdx::core::Expect::kShape);
+        if (!t) return SGDX_ERR_SHAPE_MISMATCH;
         place[j] = t->begin;
     }
     return SGDX_OK;

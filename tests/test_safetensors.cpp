@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/safetensors.hpp"
 #include "helpers.hpp"
 #include "models/mnist_logistic.hpp"
 #include "runtime/error.hpp"
@@ -172,4 +173,60 @@ TEST_CASE("a model without buffers is written as before: parameters only, all F3
     CHECK(encode_safetensors(f) == bytes);
     const std::string text(bytes.begin(), bytes.end());
     CHECK(text.find("I64") == std::string::npos);
+}
+
+// core/safetensors' walk over a header without an array of its entries (the C
+// API's reader), and its check of an expected F32 tensor, against the same header.
+TEST_CASE("core: Entries walks a header again; check_names, check_data and expect_f32 over it") {
+    using namespace sgdx::core;
+    char header[512];
+    HeaderWriter w(header, sizeof header);
+    w.meta(span("architecture"), span("logistic"));
+    const uint64_t weight[2] = {10, 784}, bias[1] = {10};
+    w.tensor(span("lin.bias"), bias, 1, 40);
+    w.tensor(span("lin.weight"), weight, 2, 4 * 7840);
+    w.tensor(span("steps"), nullptr, 0, 8, "I64");
+    const size_t n = w.finish();
+    REQUIRE(w.fits());
+
+    Entries entries(header, n);
+    size_t count = 0;
+    for (const TensorEntry* e = entries.next(); e; e = entries.next()) ++count;
+    CHECK(count == 3);
+    REQUIRE(entries.find("lin.weight"));
+    CHECK(entries.find("lin.weight")->rank == 2);
+    CHECK(entries.find("lin.weight")->begin == 40);
+    CHECK(!entries.find("lin"));
+
+    char why[200];
+    Text t(why, sizeof why);
+    CHECK(check_names(entries, t));
+    CHECK(check_data(entries, 40 + 4 * 7840 + 8, t, Dtypes::kF32OrI64) == DataProblem::kNone);
+    CHECK(check_data(entries, 40 + 4 * 7840 + 8, t) == DataProblem::kDtype);
+    CHECK(std::string(why) == "tensor 'steps' has dtype I64; only F32 is supported");
+
+    Text e(why, sizeof why);
+    CHECK(expect_f32(entries, "lin.weight", weight, 2, e) == entries.find("lin.weight"));
+    const uint64_t other[2] = {10, 100};
+    CHECK(!expect_f32(entries, "lin.weight", other, 2, e));
+    CHECK(std::string(why) == "tensor 'lin.weight' has shape [10, 784], the model expects [10, 100]");
+    Text f(why, sizeof why);
+    CHECK(!expect_f32(entries, "lin.bias", other + 1, 1, f, Expect::kVector));
+    CHECK(std::string(why) == "tensor 'lin.bias' is not of shape [100]");
+    Text g(why, sizeof why);
+    CHECK(!expect_f32(entries, "steps", nullptr, 0, g));
+    CHECK(std::string(why) == "tensor 'steps' has dtype I64; the C API reads it as F32");
+    Text h(why, sizeof why);
+    CHECK(!expect_f32(entries, "conv1.weight", weight, 2, h));
+    CHECK(std::string(why) == "the weights have no tensor 'conv1.weight'");
+
+    // The same entries as an array: the same verdicts.
+    TensorEntry list[3];
+    size_t k = 0;
+    entries.rewind();
+    for (const TensorEntry* x = entries.next(); x; x = entries.next()) list[k++] = *x;
+    Text a(why, sizeof why);
+    CHECK(check_data(list, 3, 40 + 4 * 7840 + 8, a, Dtypes::kF32OrI64) == DataProblem::kNone);
+    CHECK(check_data(list, 3, 40 + 4 * 7840 + 16, a, Dtypes::kF32OrI64) == DataProblem::kLayout);
+    CHECK(std::string(why) == "8 bytes after the last tensor (corrupt or not a safetensors file)");
 }
