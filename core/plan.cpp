@@ -141,6 +141,22 @@ bool Planner::take(const LayerSpec& s) {
 }
 
 
+uint32_t PlanTensor::shape(uint32_t* dims) const {
+    dims[0] = layer->cout;
+    if (is_bias) return 1;
+    if (layer->kind == kLinear) return dims[1] = uint32_t(layer->patch()), 2;
+    dims[1] = layer->cin, dims[2] = layer->kh, dims[3] = layer->kw;
+    return 4;
+}
+
+void sort_by_name(PlanTensor* out, uint32_t n) {
+    for (uint32_t i = 1; i < n; ++i)  // at most kPlanMaxTensors entries
+        for (uint32_t j = i; j > 0 && std::strcmp(out[j - 1].name(), out[j].name()) > 0; --j) {
+            const PlanTensor t = out[j];
+            out[j] = out[j - 1], out[j - 1] = t;
+        }
+}
+
 const char* norm_name(const LayerShape& l, uint32_t t, char* buf) {
     static const char* const kSuffix[kNormTensors] = {".weight", ".bias", ".running_mean", ".running_var",
                                                       ".num_batches_tracked"};

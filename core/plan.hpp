@@ -71,6 +71,36 @@ private:
     LayerShape last_{};
 };
 
+// ---- The tensors of planned layers -----------------------------------------------------
+//
+// A learning layer's weight, (cout, patch) for a Linear and (cout, cin, kh, kw)
+// for a Conv2d, and its bias (cout) unless bias=False, as a state_dict names them.
+struct PlanTensor {
+    const LayerShape* layer;
+    bool is_bias;
+    const char* name() const { return is_bias ? layer->bname : layer->wname; }
+    size_t count() const { return is_bias ? layer->cout : layer->cout * layer->patch(); }
+    // Its shape into dims (4 values at most); returns the rank.
+    uint32_t shape(uint32_t* dims) const;
+};
+constexpr uint32_t kPlanMaxTensors = 2 * kPlanMaxLayers;
+
+// out[0, n) sorted by name (insertion sort, as strcmp orders them).
+void sort_by_name(PlanTensor* out, uint32_t n);
+// The tensors of layers[0, n) (of a type derived from LayerShape) into out, sorted
+// by name as safetensors files list them; returns how many.
+template <class L>
+uint32_t plan_tensors(const L* layers, uint32_t n, PlanTensor* out) {
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; ++i)
+        if (layers[i].learns()) {
+            out[k++] = {&layers[i], false};
+            if (!layers[i].nobias) out[k++] = {&layers[i], true};
+        }
+    sort_by_name(out, k);
+    return k;
+}
+
 // ---- A folded BatchNorm (kNorm) ------------------------------------------------------
 //
 // Its tensors in a file: "N.weight" and "N.bias" (if affine), "N.running_mean",

@@ -615,37 +615,13 @@ uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
 SGDX_SETUP_BEGIN
 // ---- safetensors --------------------------------------------------------------------
 
-struct TensorRef {
-    const Layer* layer;
-    bool is_bias;
-    const char* name() const { return is_bias ? layer->bname : layer->wname; }
-    float* data() const { return is_bias ? layer->bias : layer->weight; }
-    size_t count() const { return is_bias ? layer->cout : layer->cout * layer->patch(); }
-    uint32_t shape(uint32_t* dims) const {
-        dims[0] = layer->cout;
-        if (is_bias) return 1;
-        if (layer->kind == kLinear) return dims[1] = uint32_t(layer->patch()), 2;
-        dims[1] = layer->cin, dims[2] = layer->kh, dims[3] = layer->kw;
-        return 4;
-    }
-};
-constexpr uint32_t kMaxTensors = 2 * kMaxLayers;
-
-// The model's tensors sorted by name, as safetensors files list them.
-uint32_t tensors(const sgdx_model* m, TensorRef* out) {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < m->n_layers; ++i)
-        if (m->layers[i].learns()) {
-            out[n++] = {&m->layers[i], false};
-            if (!m->layers[i].nobias) out[n++] = {&m->layers[i], true};
-        }
-    for (uint32_t i = 1; i < n; ++i)  // insertion sort: at most 2 * kMaxLayers entries
-        for (uint32_t j = i; j > 0 && std::strcmp(out[j - 1].name(), out[j].name()) > 0; --j) {
-            TensorRef t = out[j];
-            out[j] = out[j - 1], out[j - 1] = t;
-        }
-    return n;
-}
+// The model's tensors are core/plan's (PlanTensor: a learning layer's weight or
+// bias, sorted by name as safetensors files list them); their values are here.
+using TensorRef = PlanTensor;
+constexpr uint32_t kMaxTensors = kPlanMaxTensors;
+uint32_t tensors(const sgdx_model* m, TensorRef* out) { return plan_tensors(m->layers, m->n_layers, out); }
+const Layer& layer_of(const TensorRef& t) { return static_cast<const Layer&>(*t.layer); }
+float* data(const TensorRef& t) { return t.is_bias ? layer_of(t).bias : layer_of(t).weight; }
 
 void put_u32(uint8_t* p, uint32_t v) {
     for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i));
@@ -1202,7 +1178,7 @@ sgdx_status sgdx_tensor_at(const sgdx_model* m, uint32_t index, sgdx_tensor* t) 
         return error(m).s("sgdx_tensor_at: index ").u(index).s(" is not < the model's ").u(n).s(" tensors").status(SGDX_ERR_BAD_OPTION);
     std::memset(t, 0, sizeof *t);
     t->name = list[index].name();
-    t->data = list[index].data();
+    t->data = data(list[index]);
     t->rank = list[index].shape(t->shape);
     t->count = list[index].count();
     return SGDX_OK;
@@ -1331,7 +1307,7 @@ sgdx_status sgdx_save_stream(const sgdx_model* m, sgdx_write_fn write, void* ctx
     const uint32_t count = tensors(m, list);
     uint8_t chunk[256];
     for (uint32_t t = 0; t < count; ++t) {
-        const float* v = list[t].data();
+        const float* v = data(list[t]);
         for (size_t i = 0, total = list[t].count(); i < total;) {
             size_t k = 0;
             for (; k < sizeof chunk / 4 && i < total; ++k, ++i) {
@@ -1474,7 +1450,7 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
     if (m->flags & SGDX_INT8_ONLY) {  // weights that cannot be quantised are refused before anything changes
         for (uint32_t j = 0; j < n; ++j) {
             if (list[j].is_bias) continue;
-            const Layer& l = *list[j].layer;
+            const Layer& l = layer_of(list[j]);
             const size_t R = l.patch(), at = 8 + hlen + size_t(place[j]);
             for (size_t c = 0; c < l.cout; ++c) {
                 if (!read_row(read, ctx, at, c, R, m->buf.row))
@@ -1487,10 +1463,10 @@ sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen,
         }
     }
     for (uint32_t j = 0; j < n; ++j) {
-        const Layer& l = *list[j].layer;
+        const Layer& l = layer_of(list[j]);
         const size_t at = 8 + hlen + size_t(place[j]);
         bool failed = false;
-        if (float* v = list[j].data()) {
+        if (float* v = data(list[j])) {
             failed = read(ctx, at, reinterpret_cast<uint8_t*>(v), 4 * list[j].count()) != 0;
             if (!failed) from_le(v, list[j].count());
         } else {  // int8-only weights: one row at a time through m->buf.row

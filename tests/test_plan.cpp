@@ -40,15 +40,20 @@ std::vector<LayerShape> plan(const std::vector<LayerSpec>& specs, uint32_t rows,
     return out;
 }
 
-}  // namespace
-
-TEST_CASE("plan: the tutorial CNN from the architecture table, layer by layer") {
+// The tutorial CNN's layers from core/architecture's table.
+std::vector<LayerSpec> cnn_specs() {
     LayerSpec specs[kPlanMaxLayers];
     uint32_t n = 0;
     Spec spec;
     spec.arch = kCnn;
     REQUIRE(model_layers(spec, specs, kPlanMaxLayers, n));
-    const auto layers = plan(std::vector<LayerSpec>(specs, specs + n), 28, 28);
+    return std::vector<LayerSpec>(specs, specs + n);
+}
+
+}  // namespace
+
+TEST_CASE("plan: the tutorial CNN from the architecture table, layer by layer") {
+    const auto layers = plan(cnn_specs(), 28, 28);
     REQUIRE(layers.size() == 7);  // 3 x (Conv2d, ReLU), the average pool
     CHECK(layers[0].kind == kConv);
     CHECK(std::string(layers[0].wname) == "conv1.weight");
@@ -129,4 +134,31 @@ TEST_CASE("plan: BatchNorm folding in float, as the device computes it") {
     CHECK(s == doctest::Approx(3.0).epsilon(1e-4));
     CHECK(fold_bias(bias, mean, s, beta) == (bias - mean) * s + beta);
     CHECK(fold_bias(0.f, mean, s, beta) == doctest::Approx(-0.75 * 3.0 - 0.5).epsilon(1e-4));
+}
+
+TEST_CASE("plan: the tensors of planned layers, by name, with their shapes") {
+    const auto layers = plan(cnn_specs(), 28, 28);
+    PlanTensor list[kPlanMaxTensors];
+    const uint32_t count = plan_tensors(layers.data(), uint32_t(layers.size()), list);
+    REQUIRE(count == 6);
+    const char* names[] = {"conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "conv3.bias", "conv3.weight"};
+    for (uint32_t i = 0; i < count; ++i) CHECK(std::string(list[i].name()) == names[i]);
+    uint32_t dims[4];
+    REQUIRE(list[1].shape(dims) == 4);
+    CHECK((dims[0] == 16 && dims[1] == 1 && dims[2] == 3 && dims[3] == 3));
+    CHECK(list[1].count() == 16 * 9);
+    REQUIRE(list[4].shape(dims) == 1);
+    CHECK(dims[0] == 10);
+
+    const auto mlp = plan(parsed("Sequential(\n"
+                                 "  (0): Linear(in_features=784, out_features=48, bias=True)\n"
+                                 "  (1): ReLU()\n"
+                                 "  (2): Linear(in_features=48, out_features=10, bias=False)\n"
+                                 ")"),
+                          28, 28);
+    REQUIRE(plan_tensors(mlp.data(), uint32_t(mlp.size()), list) == 3);  // no 2.bias
+    CHECK(std::string(list[0].name()) == "0.bias");
+    CHECK(std::string(list[2].name()) == "2.weight");
+    REQUIRE(list[2].shape(dims) == 2);
+    CHECK((dims[0] == 10 && dims[1] == 48));
 }
