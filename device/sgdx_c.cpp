@@ -106,7 +106,7 @@ Text error(const sgdx_model* m) {
 
 namespace ref = sgdx::kernels::ref;  // the scalar kernels, called by name: the firmware links no others
 namespace m4 = sgdx::kernels::m4;    // the Cortex-M4 set: the layers' loops
-using m4::axpy_rows, m4::dot_rows, m4::exp_portable, m4::quantize_input, m4::softmax_xent;
+using m4::axpy_rows, m4::dot_rows, m4::exp_portable, m4::max_abs, m4::quantize_input, m4::quantize_row, m4::softmax_xent;
 
 uint64_t round_up(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 size_t max_of(size_t a, size_t b) { return a > b ? a : b; }
@@ -397,30 +397,6 @@ uint64_t layout(sgdx_model& m, uint8_t* base, size_t printout_bytes) {
 
 // A custom network's printout, as its config gave it (decoded), NUL-terminated.
 const char* printout(const sgdx_model* m) { return m->buf.header + kHeaderMax; }
-
-// w: (n) -> q: (n) int8 with w ≈ q · scale, scale = max / 127 (max > 0), rounded
-// half away from zero.
-void quantize_row(const float* w, size_t n, float max, int8_t* q, float* scale) {
-    *scale = max / 127.f;
-    if (!(*scale > 0.f)) *scale = 1.f;  // all zeros, or a max so small that max/127 rounds to 0
-    for (size_t k = 0; k < n; ++k) {
-        float v = w[k] / *scale;
-        v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
-        q[k] = v == v ? int8_t(v >= 0.f ? v + 0.5f : v - 0.5f) : int8_t(0);  // the callers refuse NaN rows first
-    }
-}
-
-// max |w|, or NaN if any w is NaN (fmax would skip it, and the int8 conversion
-// of NaN is undefined: the fuzzer found a NaN weight row doing just that).
-float max_abs(const float* w, size_t n) {
-    float max = 0.f;
-    bool nan = false;
-    for (size_t k = 0; k < n; ++k) {
-        nan |= w[k] != w[k];
-        max = std::fmax(max, std::fabs(w[k]));
-    }
-    return nan ? NAN : max;
-}
 
 // The runtime's initialisation (sgdx::init_bound and Rng::fill_uniform, runtime/rng.hpp):
 // layer by layer, weight then bias, from one PCG32 stream.

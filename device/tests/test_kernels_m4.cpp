@@ -216,3 +216,27 @@ TEST_CASE("m4::dot2_i8_u8 and m4::rows_i8 sum int8 x uint8 exactly, m4::quantize
         for (size_t k = 0; k < R; ++k) CHECK(std::fabs(qx[k] * scale - std::fmax(x[k], 0.f)) <= scale * 0.5f + 1e-6f);
     }
 }
+
+TEST_CASE("m4::quantize_row rounds half away from zero within ±127, m4::max_abs says NaN") {
+    const float w[6] = {1.27f, -1.27f, 0.005f, -0.005f, 0.f, 0.635f};
+    const float max = m4::max_abs(w, 6);
+    CHECK(max == 1.27f);
+    int8_t q[6];
+    float scale = 0.f;
+    m4::quantize_row(w, 6, max, q, &scale);
+    CHECK(scale == 1.27f / 127.f);
+    CHECK(q[0] == 127);
+    CHECK(q[1] == -127);
+    CHECK(q[2] == int8_t(w[2] / scale + 0.5f));  // ~0.5: away from zero
+    CHECK(q[3] == -q[2]);
+    CHECK(q[4] == 0);
+    CHECK(q[5] == int8_t(w[5] / scale + 0.5f));
+    m4::quantize_row(w, 6, 0.5f, q, &scale);  // a max below the values: clamped
+    CHECK((q[0] == 127 && q[1] == -127));
+    const float zeros[3] = {0.f, -0.f, 0.f};
+    m4::quantize_row(zeros, 3, m4::max_abs(zeros, 3), q, &scale);
+    CHECK(scale == 1.f);
+    CHECK((q[0] == 0 && q[1] == 0 && q[2] == 0));
+    const float nan[3] = {1.f, NAN, -2.f};
+    CHECK(std::isnan(m4::max_abs(nan, 3)));
+}

@@ -319,4 +319,32 @@ float quantize_input(const float* x, size_t n, uint8_t* q) {
     return max / 255.f;
 }
 
+// Set-up code: compiled for size on the device, like the C API's set-up.
+#if defined(__arm__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("Os")
+#endif
+void quantize_row(const float* w, size_t n, float max, int8_t* q, float* scale) {
+    *scale = max / 127.f;
+    if (!(*scale > 0.f)) *scale = 1.f;  // all zeros, or a max so small that max/127 rounds to 0
+    for (size_t k = 0; k < n; ++k) {
+        float v = w[k] / *scale;
+        v = v > 127.f ? 127.f : v < -127.f ? -127.f : v;
+        q[k] = v == v ? int8_t(v >= 0.f ? v + 0.5f : v - 0.5f) : int8_t(0);
+    }
+}
+
+float max_abs(const float* w, size_t n) {
+    float max = 0.f;
+    bool nan = false;
+    for (size_t k = 0; k < n; ++k) {
+        nan |= w[k] != w[k];
+        max = std::fmax(max, std::fabs(w[k]));
+    }
+    return nan ? NAN : max;
+}
+#if defined(__arm__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
 }  // namespace sgdx::kernels::m4

@@ -57,5 +57,12 @@ void rows_i8(const int8_t* q, const float* qscale, const float* bias, size_t row
              size_t P, float in_scale, float* y);
 // x: (n) >= 0 -> q: (n) uint8 with x ≈ q · scale; returns scale = max / 255 (1 if max is 0 or not finite)
 float quantize_input(const float* x, size_t n, uint8_t* q);
+// Weights (set-up, not per image): w: (n) -> q: (n) int8 with w ≈ q · scale,
+// scale = max / 127 (1 if that is not > 0), rounded half away from zero; a NaN
+// w becomes 0 (callers refuse NaN rows first, see max_abs).
+void quantize_row(const float* w, size_t n, float max, int8_t* q, float* scale);
+// max |w|, or NaN if any w is NaN (fmax would skip it, and the int8 conversion
+// of NaN is undefined: the fuzzer found a NaN weight row doing just that).
+float max_abs(const float* w, size_t n);
 
 }  // namespace sgdx::kernels::m4
