@@ -6,6 +6,27 @@
 
 namespace sgdx {
 
+namespace {
+// Set while this thread runs a part of a job. A single-threaded wasm build has no
+// thread_local (wasm-ld refuses it without the atomics feature), and no second
+// thread either.
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+bool t_in_job = false;
+#else
+thread_local bool t_in_job = false;
+#endif
+
+// Runs one part with the flag set (parts are never entered nested: run() calls
+// made inside one run inline without coming here).
+inline void run_part(void (*job)(void*, size_t), void* ctx, size_t part) {
+    t_in_job = true;
+    job(ctx, part);
+    t_in_job = false;
+}
+}  // namespace
+
+bool ThreadPool::in_job() { return t_in_job; }
+
 ThreadPool::ThreadPool(size_t threads) {
     for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -34,14 +55,14 @@ void ThreadPool::finish_part() {
 void ThreadPool::work_on(unsigned long generation, Job job, void* ctx, size_t thread, bool pinned, size_t parts) {
     if (pinned) {  // this job's parts p with p % size() == thread are this thread's alone
         for (size_t part = thread; part < parts; part += size()) {
-            job(ctx, part);
+            run_part(job, ctx, part);
             finish_part();
         }
         return;
     }
     size_t part;
     while (claim(generation, part)) {
-        job(ctx, part);
+        run_part(job, ctx, part);
         finish_part();
     }
 }

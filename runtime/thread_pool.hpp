@@ -6,6 +6,11 @@
 // time by whichever thread is free, the caller included: a worker that the OS
 // wakes late (the other core is busy) finds the parts already done by the caller,
 // so more threads never cost more than one thread's work plus a wake-up.
+//
+// A part may itself call run() (a data-parallel step runs a whole network in one
+// part, its layers splitting their own work): a call made from inside a part runs
+// its parts inline on that thread, one after another, and parts_for() says 1
+// there, so nested calls never wait for a thread that is waiting for them.
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -30,7 +35,9 @@ public:
     // The parts to split `items` independent items into (a batch's samples, a
     // vector's values) so that each part holds at least `min_items` of them: 1 (run
     // inline, no thread woken) when splitting does not pay.
+    // Inside a part of a job (in_job()): 1, the work runs inline.
     size_t parts_for(size_t items, size_t min_items) const {
+        if (in_job()) return 1;
         const size_t n = min_items ? items / min_items : items;
         return n < 1 ? 1 : n < size() ? n : size();
     }
@@ -42,11 +49,15 @@ public:
     void set_pinned(bool on) { pinned_ = on; }
     bool pinned() const { return pinned_; }
 
+    // Whether the calling thread is running a part of some pool's job now.
+    static bool in_job();
+
     // Calls fn(part) for part in [0, parts) across the pool and returns when all
     // are done; any thread may run any part, each part runs once. Allocates nothing.
+    // Called from inside a part (in_job()), the parts run inline, in order.
     template <class Fn>
     void run(size_t parts, Fn&& fn) {
-        if (parts <= 1 || workers_.empty()) {
+        if (parts <= 1 || workers_.empty() || in_job()) {
             for (size_t p = 0; p < parts; ++p) fn(p);
             return;
         }

@@ -65,3 +65,40 @@ TEST_CASE("ThreadPool::parts_for: at most one part per thread, each of at least 
     CHECK(two.parts_for(0, 4) == 1);
     CHECK(two.parts_for(10, 0) == 2);
 }
+
+TEST_CASE("ThreadPool: a run() inside a part runs its parts inline on that thread, parts_for says 1 there") {
+    ThreadPool pool(2);
+    CHECK_FALSE(ThreadPool::in_job());
+    CHECK(pool.parts_for(64, 1) == 2);
+    for (bool pinned : {false, true}) {
+        CAPTURE(pinned);
+        pool.set_pinned(pinned);
+        for (int rep = 0; rep < 50; ++rep) {
+            std::vector<std::thread::id> outer(2);
+            std::vector<std::vector<std::thread::id>> inner(2, std::vector<std::thread::id>(3));
+            std::vector<std::vector<size_t>> order(2);
+            std::vector<int> inside(2, 0), parts_inside(2, 0), global_inside(2, 1);
+            pool.run(2, [&](size_t p) {
+                outer[p] = std::this_thread::get_id();
+                inside[p] = ThreadPool::in_job();
+                parts_inside[p] = int(pool.parts_for(64, 1));
+                // The same pool (a deadlock if it waited for the other thread, busy
+                // with its own part) and the runtime's global one.
+                pool.run(3, [&](size_t q) {
+                    inner[p][q] = std::this_thread::get_id();
+                    order[p].push_back(q);
+                });
+                thread_pool().run(2, [&](size_t) { global_inside[p] &= int(ThreadPool::in_job()); });
+            });
+            for (size_t p = 0; p < 2; ++p) {
+                CHECK(inside[p] == 1);
+                CHECK(parts_inside[p] == 1);
+                CHECK(global_inside[p] == 1);
+                CHECK(order[p] == std::vector<size_t>{0, 1, 2});
+                for (size_t q = 0; q < 3; ++q) CHECK(bool(inner[p][q] == outer[p]));
+            }
+        }
+    }
+    pool.set_pinned(false);
+    CHECK_FALSE(ThreadPool::in_job());  // cleared after the job, on the caller too
+}
