@@ -41,6 +41,10 @@ public:
         build({rows * cols});
     }
     std::string type_name() const override { return "Mnist_CNN"; }
+    std::unique_ptr<Module> clone() const override {
+        const Shape& image = (*this)[0].output_shape();  // the view's (1, rows, cols)
+        return std::make_unique<MnistCNN>(image[1], image[2], out_features());
+    }
 };
 
 }  // namespace sgdx

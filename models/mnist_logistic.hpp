@@ -26,6 +26,9 @@ public:
         lin.backward(xb, scale, dy, batch);
     }
     std::string type_name() const override { return "Mnist_Logistic"; }
+    std::unique_ptr<Module> clone() const override {
+        return std::make_unique<MnistLogistic>(in_features(), out_features());
+    }
 
 protected:
     Shape configure(const Shape& input) override { return lin.build(input); }

@@ -12,6 +12,7 @@ public:
     void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
 
     std::string type_name() const override { return "ReLU"; }
+    std::unique_ptr<Module> clone() const override { return std::make_unique<ReLU>(); }
 
 protected:
     Shape configure(const Shape& input) override { return input; }

@@ -35,6 +35,8 @@ public:
     void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
 
     std::string describe() const override;
+    // Batch statistics (training, or no running ones kept) mix the batch's samples.
+    bool separable_by_sample() const override { return !is_training() && track_; }
 
     size_t num_features() const { return channels_; }
     double eps() const { return eps_; }

@@ -47,6 +47,11 @@ Shape Conv2d::configure(const Shape& input) {
     return {cout_, oh_, ow_};
 }
 
+std::unique_ptr<Module> Conv2d::clone() const {
+    Rng rng;  // initial values a replica overwrites
+    return std::make_unique<Conv2d>(cin_, cout_, k_, stride_, pad_, rng, own_parameter_count() == 2);
+}
+
 std::string Conv2d::describe() const {
     std::string s = "Conv2d(" + std::to_string(cin_) + ", " + std::to_string(cout_) + ", kernel " +
                     std::to_string(k_) + ", stride " + std::to_string(stride_) + ", padding " + std::to_string(pad_) + ")";

@@ -32,6 +32,7 @@ public:
 
     std::string type_name() const override { return "Conv2d"; }
     std::string describe() const override;
+    std::unique_ptr<Module> clone() const override;
 
 protected:
     Shape configure(const Shape& input) override;

@@ -29,6 +29,8 @@ public:
 
     std::string type_name() const override { return "Dropout"; }
     std::string describe() const override;
+    // In training each forward draws one mask over the whole batch.
+    bool separable_by_sample() const override { return !is_training(); }
 
     double p() const { return p_; }
     uint64_t seed() const { return seed_; }

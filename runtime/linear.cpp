@@ -29,6 +29,11 @@ Shape Linear::configure(const Shape& input) {
     return {out_};
 }
 
+std::unique_ptr<Module> Linear::clone() const {
+    Rng rng;  // initial values a replica overwrites
+    return std::make_unique<Linear>(in_, out_, rng, own_parameter_count() == 2);
+}
+
 std::string Linear::describe() const {
     return "Linear(" + std::to_string(in_) + ", " + std::to_string(out_) + ")";
 }

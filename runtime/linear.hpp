@@ -25,6 +25,7 @@ public:
 
     std::string type_name() const override { return "Linear"; }
     std::string describe() const override;
+    std::unique_ptr<Module> clone() const override;
 
 protected:
     // Any input shape of `in` values, taken as flattened.

@@ -22,13 +22,14 @@ public:
     void backward(const uint8_t*, float, const float*, size_t) override {}
 
     std::string type_name() const override { return "View"; }
+    std::unique_ptr<Module> clone() const override { return std::make_unique<View>(target_); }
 
 protected:
     Shape configure(const Shape& input) override;
+    Shape target_;
 
 private:
     friend class Sequential;
-    Shape target_;
     // Set by a Sequential when a convolution's channels-last (H, W, C) output
     // reaches this view: forward puts it in PyTorch's (C, H, W) order (a Linear
     // after it sees PyTorch's features), backward turns the gradient back.
@@ -40,6 +41,7 @@ class Flatten : public View {
 public:
     Flatten() : View({0}) {}
     std::string type_name() const override { return "Flatten"; }
+    std::unique_ptr<Module> clone() const override { return std::make_unique<Flatten>(); }
 };
 
 // nn.Unflatten(1, (C, H, W)): a flat sample becomes (C, H, W). The work is View's
@@ -48,6 +50,7 @@ class Unflatten : public View {
 public:
     explicit Unflatten(Shape shape) : View(std::move(shape)) {}
     std::string type_name() const override { return "Unflatten"; }
+    std::unique_ptr<Module> clone() const override { return std::make_unique<Unflatten>(target_); }
 };
 
 }  // namespace sgdx

@@ -1,6 +1,7 @@
 #include "sequential.hpp"
 
 #include <algorithm>
+#include <typeinfo>
 
 #include "activation.hpp"
 #include "conv2d.hpp"
@@ -99,6 +100,17 @@ void Sequential::activation_after(size_t child, size_t batch, float* out) const 
     for (size_t b = 0; b < batch; ++b)
         for (size_t p = 0; p < P; ++p)
             for (size_t c = 0; c < C; ++c) out[b * n + c * P + p] = a[b * n + p * C + c];
+}
+
+std::unique_ptr<Module> Sequential::clone() const {
+    if (typeid(*this) != typeid(Sequential)) return nullptr;
+    auto copy = std::make_unique<Sequential>();
+    for (size_t i = 0; i < layers_.size(); ++i) {
+        std::unique_ptr<Module> child = layers_[i]->clone();
+        if (!child) return nullptr;
+        copy->add(children()[i].first, std::move(child));
+    }
+    return copy;
 }
 
 std::string Sequential::describe() const {

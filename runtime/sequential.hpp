@@ -52,6 +52,9 @@ public:
 
     std::string type_name() const override { return "Sequential"; }
     std::string describe() const override;  // one line per child
+    // Its children's clones under their names; null for a class derived from
+    // Sequential (it may run differently) unless that class clones itself.
+    std::unique_ptr<Module> clone() const override;
 
 protected:
     Shape configure(const Shape& input) override;

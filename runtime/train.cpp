@@ -6,11 +6,17 @@
 #include <string>
 
 #include "backend.hpp"
+#include "data_parallel.hpp"
 #include "error.hpp"
 #include "loss.hpp"
 #include "thread_pool.hpp"
 
 namespace sgdx {
+
+Workspace::Workspace() = default;
+Workspace::~Workspace() = default;
+Workspace::Workspace(Workspace&&) noexcept = default;
+Workspace& Workspace::operator=(Workspace&&) noexcept = default;
 
 void Workspace::ensure(size_t batch, size_t classes) {
     if (logits.size() < batch * classes) {
@@ -38,9 +44,13 @@ struct LoaderInputs {
 // x: (B, D) -> logits: (B, C). A batch from a DataLoader carries uint8 pixels (and
 // floats unless turned off); one built by hand may hold floats only. Bytes when the
 // kernels read them. Returns which input was used, for backward_batch.
-bool forward_batch(Module& model, const Batch& b, float* logits) {
+bool uses_bytes(const Batch& b) {
     if (!b.pixels && !b.x) throw Error("batch has neither pixels nor float inputs");
-    const bool bytes = b.pixels && (!b.x || fused_inputs());
+    return b.pixels && (!b.x || fused_inputs());
+}
+
+bool forward_batch(Module& model, const Batch& b, float* logits) {
+    const bool bytes = uses_bytes(b);
     if (bytes) model.forward(b.pixels, b.scale, b.size, logits);
     else model.forward(b.x, b.size, logits);
     return bytes;
@@ -53,7 +63,10 @@ void backward_batch(Module& model, const Batch& b, bool bytes, const float* dlog
 }
 }  // namespace
 
-BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, Optimizer* opt) {
+namespace {
+// loss_batch's work. sync: the replicas copy the model's parameters first (false
+// only where nothing changed them since the last call: evaluate's later batches).
+BatchLoss step_batch(Module& model, const Batch& b, Workspace& ws, Optimizer* opt, bool sync) {
     const size_t C = model.out_features();
     if (b.features != model.in_features())
         throw Error("batch has " + std::to_string(b.features) + " features per row, the model expects " +
@@ -62,11 +75,23 @@ BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, Optimizer* op
     // per batch are cheap insurance.
     check_targets(b.y, b.size, C, "batch");
     ws.ensure(b.size, C);
-    const auto& k = active_kernels();
-    const bool bytes = forward_batch(model, b, ws.logits.data());
     BatchLoss out;
     out.count = b.size;
     float* dlogits = opt ? ws.dlogits.data() : nullptr;
+    if (ws.parallel && ws.parallel->splits(model, b.size)) {
+        const bool bytes = uses_bytes(b);
+        // Forward, loss and backward of each part on its own thread, the gradients summed.
+        const double total = ws.parallel->step(b, bytes, ws.logits.data(), dlogits, 1.f / float(b.size),
+                                               &out.correct, sync);
+        out.loss = float(total / double(b.size));
+        if (opt && std::isfinite(out.loss)) {
+            opt->step();
+            opt->zero_grad();
+        }
+        return out;
+    }
+    const auto& k = active_kernels();
+    const bool bytes = forward_batch(model, b, ws.logits.data());
     double total = k.softmax_xent(ws.logits.data(), b.y, dlogits, 1.f / float(b.size), b.size, C,
                                   &out.correct);
     out.loss = float(total / double(b.size));
@@ -77,6 +102,11 @@ BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, Optimizer* op
     }
     return out;
 }
+}  // namespace
+
+BatchLoss loss_batch(Module& model, const Batch& b, Workspace& ws, Optimizer* opt) {
+    return step_batch(model, b, ws, opt, true);
+}
 
 EvalResult evaluate(Module& model, DataLoader& loader, Workspace& ws, ConfusionMatrix* confusion) {
     const bool was_training = model.is_training();
@@ -86,8 +116,10 @@ EvalResult evaluate(Module& model, DataLoader& loader, Workspace& ws, ConfusionM
     LoaderInputs inputs(loader);
     double loss_sum = 0;
     size_t correct = 0, count = 0;
+    bool sync = true;  // the replicas copy the parameters once: nothing changes them in here
     for (const Batch& b : loader) {
-        BatchLoss r = loss_batch(model, b, ws);
+        BatchLoss r = step_batch(model, b, ws, nullptr, sync);
+        sync = false;
         loss_sum += double(r.loss) * double(r.count);
         correct += r.correct;
         count += r.count;
@@ -190,6 +222,7 @@ void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws)
         ~Pin() { thread_pool().set_pinned(false); }
     } pin;
     const KeepState keep(model);  // the warm-up moves no BatchNorm statistic, no Dropout count
+    ws.parallel.reset();  // the undivided path is warmed first: a batch too small to split takes it
     {
         LoaderInputs inputs(train);
         model.train();
@@ -204,7 +237,27 @@ void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws)
     {
         LoaderInputs inputs(valid);
         model.eval();
-        loss_batch(model, valid.batch(0), ws);
+        step_batch(model, valid.batch(0), ws, nullptr, true);
+    }
+    // Data-parallel replicas where they pay, each part warmed on each thread.
+    if (thread_pool().size() > 1) ws.parallel = DataParallel::create(model, thread_pool().size());
+    if (ws.parallel) {
+        {
+            LoaderInputs inputs(train);
+            model.train();
+            const Batch& b = train.batch(0);
+            ws.ensure(b.size, model.out_features());
+            if (ws.parallel->splits(model, b.size))
+                ws.parallel->warm_up(b, uses_bytes(b), ws.logits.data(), ws.dlogits.data());
+        }
+        {
+            LoaderInputs inputs(valid);
+            model.eval();
+            const Batch& b = valid.batch(0);
+            ws.ensure(b.size, model.out_features());
+            if (ws.parallel->splits(model, b.size))
+                ws.parallel->warm_up(b, uses_bytes(b), ws.logits.data(), nullptr);
+        }
     }
     model.train(was_training);
 }

@@ -17,12 +17,22 @@
 
 namespace sgdx {
 
+class DataParallel;
+
 // Buffers for a step's logits and their gradient, grown on first use and then
-// reused: a training step after the first allocates nothing.
+// reused: a training step after the first allocates nothing. With more than one
+// thread, prepare() may also put the model's replicas here (data_parallel.hpp):
+// loss_batch and evaluate then split a batch's rows over the threads, each part
+// through the whole network, where that pays.
 struct Workspace {
     std::vector<float> logits;   // (B, C)
     std::vector<float> dlogits;  // (B, C)
+    std::unique_ptr<DataParallel> parallel;  // set by prepare(); null: every layer splits its own work
     void ensure(size_t batch, size_t classes);
+    Workspace();
+    ~Workspace();
+    Workspace(Workspace&&) noexcept;
+    Workspace& operator=(Workspace&&) noexcept;
 };
 
 struct BatchLoss {
@@ -33,6 +43,8 @@ struct BatchLoss {
 
 // The tutorial's loss_batch: forward and cross_entropy; with an optimiser also
 // backward, step and zero_grad. Without one (evaluation) no gradient is computed.
+// Data-parallel where prepare() set ws up for it (the gradient summed over the
+// parts, the same bits for a given thread count).
 // A non-finite loss is returned for the caller to judge, and the step is then
 // skipped so the parameters stay as they were.
 BatchLoss loss_batch(Module& model, const Batch& batch, Workspace& ws, Optimizer* opt = nullptr);
@@ -133,7 +145,9 @@ private:
 // allocated and touched before the first epoch: the first epoch then costs what
 // the others do, instead of paying a page fault per new 4 KiB page (15-20 µs each
 // on some machines; thousands for a CNN). fit calls it; a caller of train_epoch
-// may too. Allocates.
+// may too. With more than one thread in the pool it also makes ws's replicas for
+// data-parallel steps (data_parallel.hpp) where the model allows and it pays, and
+// warms them (each part on each thread). Allocates.
 void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws);
 
 // What runs a TrainingSession's steps. The CPU runs each batch as it is submitted

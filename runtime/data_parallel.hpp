@@ -1,0 +1,101 @@
+#pragma once
+// A data-parallel step: with a pool of T > 1 threads, a batch of B rows is cut
+// into T contiguous parts, and part r (rows [B·r/T, B·(r+1)/T)) runs forward, the
+// loss gradient and backward through the whole network on a model of its own:
+// part 0 on the model itself, part r > 0 on replica r (Module::replicate: its own
+// parameter copies, activations, scratch and gradients). Inside a part the layers'
+// own pool calls run inline (ThreadPool::in_job), so one pool job covers the whole
+// step instead of one per layer (~16 for a CNN, each a wake-up and a wait).
+//
+// Each row's loss gradient is scaled by 1/B of the whole batch, so the parts'
+// gradients add up to the batch's: the replicas' are added into the model's in
+// replica order (the same bits for a given thread count, whichever thread ran
+// which part), then zeroed; the optimiser steps the model alone, and each replica
+// copies the model's parameter values at the start of its next part.
+//
+// Only for models whose step is separable by sample (Module::separable_by_sample:
+// no BatchNorm or Dropout in training mode) and whose every module clones; and
+// only where it pays (see DataParallel::splits). Everything is allocated by
+// create() and warm_up(); step() allocates nothing.
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "data.hpp"
+#include "module.hpp"
+
+namespace sgdx {
+
+// When a step is split (measured on a 2-core AVX-512 machine, batch 64; see
+// data_parallel.cpp): a model of fewer multiply-adds per sample than
+// min_work_per_sample never is, and a batch is only when each part holds at least
+// min_part_work multiply-adds. Changeable for tests and measurements (before prepare()).
+struct DataParallelRule {
+    double min_work_per_sample = 32768;
+    double min_part_work = double(1 << 20);
+};
+DataParallelRule& data_parallel_rule();
+
+class DataParallel {
+public:
+    // Replicas of `model` for `threads` parts, or null where splitting is not for
+    // it: one thread, a step that is not separable by sample in training mode, a
+    // module without clone(), or a model too small to pay at any batch (the rule in
+    // data_parallel.cpp). Allocates.
+    static std::unique_ptr<DataParallel> create(Module& model, size_t threads);
+    ~DataParallel();
+
+    Module& model() const { return model_; }
+    size_t parts() const { return replicas_.size() + 1; }
+
+    // Whether a batch of `rows` of this model, in its current mode, is split: the
+    // pool still has parts() threads, the model is separable now, and every part
+    // gets rows enough to pay for itself (min_rows()).
+    bool splits(const Module& model, size_t rows) const;
+    // The fewest rows of a batch this model's step is split at.
+    size_t min_rows() const { return min_rows_; }
+
+    // Forward of batch b's rows (bytes: from b.pixels, else from b.x) into logits
+    // (B, C), their cross-entropy, and with dlogits also the loss gradient (each row
+    // scaled by grad_scale) into dlogits (B, C) and backward, the whole batch's
+    // parameter gradients added into the model's. Returns Σ over rows of the loss,
+    // and the rows whose argmax is the target in `correct`. A non-finite sum leaves
+    // every gradient as it was (nothing is added). sync: copy the model's parameter
+    // values into the replicas first (false only when nothing changed them since the
+    // last call). Allocates nothing.
+    double step(const Batch& b, bool bytes, float* logits, float* dlogits, float grad_scale, size_t* correct,
+                bool sync = true);
+
+    // A step (with dlogits: zeros, so no gradient moves; the model's gradients are
+    // zeroed after) with each part run once on each thread of the pool, so that
+    // every thread's kernel scratch is sized for every part it may take. Allocates.
+    void warm_up(const Batch& b, bool bytes, float* logits, float* dlogits);
+
+    // Multiply-adds one sample's forward costs in the model's Linear/Conv2d-like
+    // layers (a layer's first parameter times its output positions): the rule's input.
+    static double work_per_sample(Module& model);
+
+private:
+    DataParallel(Module& model, std::vector<std::unique_ptr<Module>> replicas, size_t min_rows);
+    Module& replica(size_t r) { return r == 0 ? model_ : *replicas_[r - 1]; }
+    // Part `r` of the step, on whatever thread runs it.
+    void run_part(size_t r, const Batch& b, bool bytes, float* logits, float* dlogits, float grad_scale, bool sync);
+    void sync_values(size_t r);
+    // The replicas' gradients into the model's, in replica order, then zeroed.
+    void reduce();
+    void zero_replica_grads();
+    double run(const Batch& b, bool bytes, float* logits, float* dlogits, float grad_scale, size_t* correct, bool sync,
+               size_t shift);
+
+    Module& model_;
+    std::vector<std::unique_ptr<Module>> replicas_;
+    // params_[r][i]: parameter i of part r's model (r = 0: the model's own).
+    std::vector<std::vector<Parameter*>> params_;
+    size_t grad_values_ = 0;  // values in all of a model's gradients
+    size_t min_rows_;
+    // Per part: its loss sum and correct rows.
+    std::vector<double> totals_;
+    std::vector<size_t> correct_;
+};
+
+}  // namespace sgdx

@@ -1,0 +1,205 @@
+// The data-parallel step (runtime/data_parallel.hpp): on 2 threads each half of a
+// batch runs through the whole network on its own replica and the gradients are
+// summed, which must train as the 1-thread step does (within float rounding), give
+// the same bits run after run, and leave BatchNorm and Dropout networks (whose
+// samples are not independent in training) on the undivided path.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/zoo.hpp"
+#include "runtime/data_parallel.hpp"
+#include "runtime/network.hpp"
+#include "runtime/thread_pool.hpp"
+#include "runtime/train.hpp"
+#include "tutorial_data.hpp"
+
+using namespace sgdx;
+using namespace sgdx::test;
+
+namespace {
+
+// Every model of the zoo splits under these (the logistic model too, which the
+// measured rule leaves undivided): restored when it goes out of scope.
+struct SplitEverything {
+    DataParallelRule saved = data_parallel_rule();
+    SplitEverything() { data_parallel_rule() = {0.0, 0.0}; }
+    ~SplitEverything() { data_parallel_rule() = saved; }
+};
+
+struct Trained {
+    std::vector<std::vector<float>> params;
+    std::vector<float> losses;
+    bool split = false;  // the workspace had replicas and split the batches
+};
+
+// `steps` SGD steps (momentum and weight decay) of batches of `bs` rows on `threads`
+// threads, from the model's seed-3 weights.
+Trained train_steps(const std::string& name, size_t threads, size_t bs, size_t steps, const TensorDataset& data) {
+    set_num_threads(threads);
+    ModelSpec spec;
+    spec.architecture = name;
+    auto model = make_model(spec, 3);
+    SgdOptions o = default_sgd(name);
+    o.momentum = 0.9f;
+    o.weight_decay = 1e-4f;
+    SGD opt(model->parameters(), o);
+    DataLoader dl(data, bs, true, 11), valid(data, bs);
+    Workspace ws;
+    prepare(*model, dl, valid, ws);
+    dl.start_epoch();
+    Trained out;
+    out.split = ws.parallel && ws.parallel->splits(*model, bs);
+    for (size_t i = 0; i < steps; ++i) out.losses.push_back(loss_batch(*model, dl.batch(i), ws, &opt).loss);
+    for (Parameter* p : model->parameters()) out.params.emplace_back(p->value.begin(), p->value.end());
+    set_num_threads(1);
+    return out;
+}
+
+// The largest difference over the largest value, tensor by tensor.
+double worst_relative(const Trained& a, const Trained& b) {
+    double worst = 0;
+    for (size_t t = 0; t < a.params.size(); ++t) {
+        double diff = 0, scale = 0;
+        for (size_t i = 0; i < a.params[t].size(); ++i) {
+            diff = std::max(diff, double(std::fabs(a.params[t][i] - b.params[t][i])));
+            scale = std::max(scale, double(std::fabs(b.params[t][i])));
+        }
+        const double e = diff / std::max(scale, 1e-30);
+        if (!(e <= worst)) worst = e;  // NaN counts as worst
+    }
+    return worst;
+}
+
+}  // namespace
+
+TEST_CASE("data-parallel step: 2 threads train as 1 does, for every zoo model and ragged batches") {
+    const SplitEverything split;
+    TensorDataset data = mnist_head(0, 4 * 65, "train");
+    for (const char* name : {"logistic", "mlp", "cnn", "lenet"}) {
+        for (size_t bs : {1, 3, 63, 64, 65}) {
+            CAPTURE(name); CAPTURE(bs);
+            const Trained one = train_steps(name, 1, bs, 3, data);
+            const Trained two = train_steps(name, 2, bs, 3, data);
+            CHECK_FALSE(one.split);
+            CHECK(two.split == (bs >= 2));  // a part needs a row at least
+            REQUIRE(one.params.size() == two.params.size());
+            CHECK(worst_relative(two, one) < 1e-5);
+            for (size_t i = 0; i < one.losses.size(); ++i)
+                CHECK(two.losses[i] == doctest::Approx(one.losses[i]).epsilon(1e-5));
+            // The same thread count gives the same bits, whichever thread ran which part.
+            const Trained again = train_steps(name, 2, bs, 3, data);
+            CHECK(again.params == two.params);
+            CHECK(again.losses == two.losses);
+        }
+    }
+}
+
+TEST_CASE("data-parallel step: validation splits too, with the 1-thread loss and accuracy") {
+    const SplitEverything split;
+    TensorDataset train = mnist_head(0, 640, "train"), valid = mnist_head(640, 1000, "valid");
+    for (const char* name : {"mlp", "cnn"}) {
+        CAPTURE(name);
+        std::vector<EvalResult> results;
+        for (size_t threads : {1, 2}) {
+            set_num_threads(threads);
+            ModelSpec spec;
+            spec.architecture = name;
+            auto model = make_model(spec, 5);
+            SGD opt(model->parameters(), default_sgd(name));
+            DataLoader train_dl(train, 64, true, 1), valid_dl(valid, 128);
+            Workspace ws;
+            prepare(*model, train_dl, valid_dl, ws);
+            CHECK(bool(ws.parallel) == (threads == 2));
+            train_epoch(*model, opt, train_dl, ws, 1, 1);
+            results.push_back(evaluate(*model, valid_dl, ws));
+        }
+        set_num_threads(1);
+        CHECK(results[1].count == results[0].count);
+        CHECK(results[1].loss == doctest::Approx(results[0].loss).epsilon(1e-4));
+        CHECK(std::fabs(results[1].accuracy - results[0].accuracy) <= 2.0 / double(results[0].count));
+    }
+}
+
+TEST_CASE("data-parallel step: the measured rule leaves the logistic model undivided, splits the networks") {
+    TensorDataset data = mnist_head(0, 256, "train");
+    set_num_threads(2);
+    for (const char* name : {"logistic", "mlp", "cnn", "lenet"}) {
+        CAPTURE(name);
+        ModelSpec spec;
+        spec.architecture = name;
+        auto model = make_model(spec, 0);
+        DataLoader dl(data, 64), valid(data, 128);
+        Workspace ws;
+        prepare(*model, dl, valid, ws);
+        const bool logistic = std::string(name) == "logistic";
+        CHECK(bool(ws.parallel) == !logistic);
+        if (ws.parallel) {
+            CHECK(ws.parallel->splits(*model, 64));
+            CHECK_FALSE(ws.parallel->splits(*model, 1));  // too few rows: the undivided path
+        }
+    }
+    set_num_threads(1);
+}
+
+TEST_CASE("data-parallel step: BatchNorm and Dropout networks keep the undivided path and still train") {
+    TensorDataset data = mnist_head(0, 640, "train");
+    const SplitEverything split;
+    ModelSpec bn;
+    bn.architecture = "bncnn";
+    ModelSpec dropout = model_spec_from_text(
+        "Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n  (1): Linear(in_features=784, out_features=64, bias=True)\n"
+        "  (2): ReLU()\n  (3): Dropout(p=0.25, inplace=False)\n  (4): Linear(in_features=64, out_features=10, bias=True)\n)");
+    for (const ModelSpec* spec : {&bn, &dropout}) {
+        CAPTURE(describe(*spec));
+        set_num_threads(2);
+        auto model = make_model(*spec, 1);
+        model->train();
+        CHECK_FALSE(model->separable_by_sample());
+        model->eval();
+        CHECK(model->separable_by_sample());  // running statistics, no mask: each sample on its own
+        model->train();
+        SGD opt(model->parameters(), default_sgd("cnn"));
+        DataLoader dl(data, 64, true, 3), valid(data, 128);
+        Workspace ws;
+        prepare(*model, dl, valid, ws);
+        CHECK(ws.parallel == nullptr);
+        const double first = train_epoch(*model, opt, dl, ws, 1, 2);
+        const double second = train_epoch(*model, opt, dl, ws, 2, 2);
+        CHECK(std::isfinite(second));
+        CHECK(second < first);
+        set_num_threads(1);
+    }
+}
+
+TEST_CASE("Module::replicate: the same parameters by name and value, its own storage, the same outputs") {
+    TensorDataset data = mnist_head(0, 8, "train");
+    for (const char* name : {"logistic", "cnn", "cnn_sequential", "mlp", "lenet"}) {
+        CAPTURE(name);
+        ModelSpec spec;
+        spec.architecture = name;
+        auto model = make_model(spec, 2);
+        auto copy = model->replicate();
+        REQUIRE(copy != nullptr);
+        auto a = model->named_parameters(), b = copy->named_parameters();
+        REQUIRE(a.size() == b.size());
+        for (size_t i = 0; i < a.size(); ++i) {
+            CHECK(a[i].first == b[i].first);
+            CHECK(a[i].second->value == b[i].second->value);
+            CHECK(a[i].second->value.data() != b[i].second->value.data());
+        }
+        DataLoader dl(data, 8);
+        const Batch& batch = dl.batch(0);
+        std::vector<float> ya(8 * 10), yb(8 * 10);
+        model->forward(batch.x, 8, ya.data());
+        copy->forward(batch.x, 8, yb.data());
+        CHECK(ya == yb);
+    }
+    ModelSpec bn;
+    bn.architecture = "bncnn";
+    CHECK(make_model(bn, 0)->replicate() == nullptr);  // BatchNorm has no clone
+}
