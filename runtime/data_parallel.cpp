@@ -92,6 +92,15 @@ void DataParallel::zero_replica_grads() {
         for (Parameter* p : params_[r]) std::fill(p->grad.begin(), p->grad.end(), 0.f);
 }
 
+namespace {
+// g += h, then h = 0: two vectorised passes (one loop doing both, g and h possibly
+// the same memory to the compiler, ran scalar: 33 µs for the MLP's 101,770 values).
+void add_and_clear(float* __restrict g, float* __restrict h, size_t n) {
+    for (size_t j = 0; j < n; ++j) g[j] += h[j];
+    std::fill(h, h + n, 0.f);
+}
+}  // namespace
+
 void DataParallel::reduce() {
     // Flat index ranges of all gradients, split over the pool where that pays (a
     // part of at least 32K values); every value summed model + replica 1 + ... in
@@ -106,13 +115,8 @@ void DataParallel::reduce() {
             const size_t a = std::max(v0, base), e = std::min(v1, base + n);
             if (a < e) {
                 float* g = params_[0][i]->grad.data();
-                for (size_t r = 1; r < parts(); ++r) {
-                    float* h = params_[r][i]->grad.data();
-                    for (size_t j = a - base; j < e - base; ++j) {
-                        g[j] += h[j];
-                        h[j] = 0.f;
-                    }
-                }
+                for (size_t r = 1; r < parts(); ++r)
+                    add_and_clear(g + (a - base), params_[r][i]->grad.data() + (a - base), e - a);
             }
             base += n;
         }
