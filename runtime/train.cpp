@@ -118,8 +118,9 @@ EvalResult evaluate(Module& model, DataLoader& loader, Workspace& ws, ConfusionM
     size_t correct = 0, count = 0;
     bool sync = true;  // the replicas copy the parameters once: nothing changes them in here
     for (const Batch& b : loader) {
+        const bool split = ws.parallel && ws.parallel->splits(model, b.size);
         BatchLoss r = step_batch(model, b, ws, nullptr, sync);
-        sync = false;
+        if (split) sync = false;
         loss_sum += double(r.loss) * double(r.count);
         correct += r.correct;
         count += r.count;
