@@ -69,7 +69,7 @@ TEST_CASE("plan: the tutorial CNN from the architecture table, layer by layer") 
     CHECK(layers[6].out_size() == 10);
 }
 
-TEST_CASE("plan: Linear layers flatten; the mlp's row lengths") {
+TEST_CASE("plan: Linear layers flatten, and the mlp's row lengths") {
     const auto layers = plan(parsed("Sequential(\n"
                                     "  (0): Flatten(start_dim=1, end_dim=-1)\n"
                                     "  (1): Linear(in_features=784, out_features=48, bias=True)\n"

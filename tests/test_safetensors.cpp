@@ -177,7 +177,7 @@ TEST_CASE("a model without buffers is written as before: parameters only, all F3
 
 // core/safetensors' walk over a header without an array of its entries (the C
 // API's reader), and its check of an expected F32 tensor, against the same header.
-TEST_CASE("core: Entries walks a header again; check_names, check_data and expect_f32 over it") {
+TEST_CASE("core: Entries walks a header again, and check_names, check_data and expect_f32 over it") {
     using namespace sgdx::core;
     char header[512];
     HeaderWriter w(header, sizeof header);
