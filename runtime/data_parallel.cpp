@@ -35,7 +35,9 @@ std::unique_ptr<DataParallel> DataParallel::create(Module& model, size_t threads
     if (!separable) return nullptr;
     const DataParallelRule& rule = data_parallel_rule();
     const double work = work_per_sample(model);
-    if (work < rule.min_work_per_sample) return nullptr;
+    double values = 0;
+    for (Parameter* p : model.parameters()) values += double(p->value.size());
+    if (work < rule.min_work_per_parameter * values) return nullptr;
     std::vector<std::unique_ptr<Module>> replicas;
     for (size_t r = 1; r < threads; ++r) {
         std::unique_ptr<Module> copy = model.replicate();

@@ -35,16 +35,21 @@ namespace sgdx {
 //   mlp       step 124 µs,  32 rows 58,   copy 3.1, sum 10.4 (two threads: 5.2)
 //   cnn       step 490 µs,  32 rows 248,  copy 0.1, sum 1.3
 //   lenet     step 2830 µs, 32 rows 1400, copy 2.6, sum 7.7
-// The logistic model's whole step is about what a pool job's wake-up and wait cost
-// on a loaded machine, and it must never be slower on 2 threads than on 1: a model
-// of fewer than min_work_per_sample multiply-adds a sample (its 7,850; the MLP's
-// 101,632) is not split. A batch is split when each part holds at least
-// min_part_work multiply-adds (~10-20 µs of SIMD work): past the MLP's copy and
-// sum from ~11 rows a part, so its epoch's 16-row last batch is not split (the
-// CNN's is: 7 rows, LeNet's from 1 row). Changeable for tests and measurements
-// (before prepare()).
+// What those leave out is the traffic between the cores: every step the replica
+// reads the parameters the optimiser just wrote on the other core, and its
+// gradients are read back. That is the whole cost for the fully connected models,
+// which do one multiply-add per parameter value per sample: on 2 threads, wall
+// time, the same run (12-07, machine quiet), a training epoch of the MLP took
+// 114-158 ms split against 110 on 1 thread and 90-101 with each layer splitting
+// its own work; the logistic model's step (10 µs) is about one pool job's wake-up
+// and wait. So a model is split only if a sample costs at least
+// min_work_per_parameter multiply-adds per parameter value (convolutions reuse
+// their weights over the positions: the tutorial CNN 7, LeNet 14; Linear layers 1),
+// and a batch only when each part holds at least min_part_work multiply-adds
+// (~10-20 µs of SIMD work): the CNN's epoch's 16-row last batch is split (8 rows a
+// part), LeNet's from 1 row. Changeable for tests and measurements (before prepare()).
 struct DataParallelRule {
-    double min_work_per_sample = 32768;
+    double min_work_per_parameter = 4;
     double min_part_work = double(1 << 20);
 };
 DataParallelRule& data_parallel_rule();
@@ -53,8 +58,7 @@ class DataParallel {
 public:
     // Replicas of `model` for `threads` parts, or null where splitting is not for
     // it: one thread, a step that is not separable by sample in training mode, a
-    // module without clone(), or a model too small to pay at any batch (the rule in
-    // data_parallel.cpp). Allocates.
+    // module without clone(), or a model the rule above leaves undivided. Allocates.
     static std::unique_ptr<DataParallel> create(Module& model, size_t threads);
     ~DataParallel();
 
