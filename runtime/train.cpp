@@ -298,7 +298,7 @@ EvalResult CpuExecutor::evaluate(DataLoader& loader) { return sgdx::evaluate(mod
 
 TrainingSession::TrainingSession(Module& model, Optimizer& opt, DataLoader& train, DataLoader& valid, int epochs,
                                  FitOptions options, StepExecutor* executor)
-    : model_(model), opt_(opt), train_(train), valid_(valid), epochs_(epochs), options_(std::move(options)),
+    : model_(model), train_(train), valid_(valid), epochs_(epochs), options_(std::move(options)),
       cpu_(executor ? nullptr : std::make_unique<CpuExecutor>(model, opt)), exec_(executor ? executor : cpu_.get()) {
     if (epochs < 0) throw Error("epochs must be >= 0");
     if (!(options_.lr_gamma > 0) || !std::isfinite(options_.lr_gamma))

@@ -228,7 +228,6 @@ private:
     void checkpoint();
 
     Module& model_;
-    Optimizer& opt_;
     DataLoader& train_;
     DataLoader& valid_;
     int epochs_;
