@@ -760,14 +760,9 @@ int run_train(TrainOptions o) {
 // refuse it, naming the tensor (a diverged run saves its last good model, so such a
 // file comes from elsewhere).
 void refuse_non_finite(Module& model, const std::string& path) {
-    auto check = [&](const std::string& name, const auto& values) {
-        for (float v : values)
-            if (!std::isfinite(v))
-                throw Error(path + ": tensor " + name + " holds " + (std::isnan(v) ? "NaN" : "infinite") +
-                            " values: the model cannot classify anything (was it saved from a diverged run?)");
-    };
-    for (auto& [name, p] : model.named_parameters()) check(name, p->value);
-    for (auto& [name, b] : model.named_buffers()) check(name, b->value);
+    if (const auto bad = first_non_finite(model))
+        throw Error(path + ": tensor " + bad->name + " holds " + (std::isnan(bad->value) ? "NaN" : "infinite") +
+                    " values: the model cannot classify anything (was it saved from a diverged run?)");
 }
 
 std::unique_ptr<Module> load_usable_model(const std::string& path) {

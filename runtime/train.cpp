@@ -206,15 +206,17 @@ Prediction predict_proba(Module& model, const uint8_t* pixels) {
     return out;
 }
 
-bool all_finite(Module& model) {
-    for (Parameter* p : model.parameters())
+std::optional<NonFinite> first_non_finite(Module& model) {
+    for (auto& [name, p] : model.named_parameters())
         for (float v : p->value)
-            if (!std::isfinite(v)) return false;
+            if (!std::isfinite(v)) return NonFinite{name, v};
     for (auto& [name, b] : model.named_buffers())
         for (float v : b->value)
-            if (!std::isfinite(v)) return false;
-    return true;
+            if (!std::isfinite(v)) return NonFinite{name, v};
+    return std::nullopt;
 }
+
+bool all_finite(Module& model) { return !first_non_finite(model); }
 
 void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws) {
     const bool was_training = model.is_training();
@@ -241,25 +243,17 @@ void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws)
         step_batch(model, valid.batch(0), ws, nullptr, true);
     }
     // Data-parallel replicas where they pay, each part warmed on each thread.
-    if (thread_pool().size() > 1) ws.parallel = DataParallel::create(model, thread_pool().size());
-    if (ws.parallel) {
-        {
-            LoaderInputs inputs(train);
-            model.train();
-            const Batch& b = train.batch(0);
+    ws.parallel = DataParallel::create(model, thread_pool().size());
+    if (ws.parallel)
+        for (const bool training : {true, false}) {
+            DataLoader& loader = training ? train : valid;
+            LoaderInputs inputs(loader);
+            model.train(training);
+            const Batch& b = loader.batch(0);
             ws.ensure(b.size, model.out_features());
             if (ws.parallel->splits(model, b.size))
-                ws.parallel->warm_up(b, uses_bytes(b), ws.logits.data(), ws.dlogits.data());
+                ws.parallel->warm_up(b, uses_bytes(b), ws.logits.data(), training ? ws.dlogits.data() : nullptr);
         }
-        {
-            LoaderInputs inputs(valid);
-            model.eval();
-            const Batch& b = valid.batch(0);
-            ws.ensure(b.size, model.out_features());
-            if (ws.parallel->splits(model, b.size))
-                ws.parallel->warm_up(b, uses_bytes(b), ws.logits.data(), nullptr);
-        }
-    }
     model.train(was_training);
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -261,6 +262,13 @@ Progress epoch_end_progress(const EpochRecord& rec, int epochs, const DataLoader
 std::pair<DataLoader, DataLoader> get_data(const TensorDataset& train, const TensorDataset& valid,
                                            size_t batch_size, uint64_t seed = 0);
 
+// The first parameter or buffer (by state_dict name) holding NaN or infinity, and
+// that value; none when every value is finite.
+struct NonFinite {
+    std::string name;
+    float value;
+};
+std::optional<NonFinite> first_non_finite(Module& model);
 bool all_finite(Module& model);
 
 // One image of uint8 pixels (scaled by 1/255 as the loaders do) -> the class
