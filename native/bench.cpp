@@ -141,6 +141,10 @@ void layer_breakdown(const Splits& data, const ModelSpec& spec, const kernels::K
     bool learns_before = false;
     for (size_t i = 0; i < seq->size(); ++i) {
         Module& l = (*seq)[i];
+        if (seq->fused(i)) {  // timed inside the conv before it (forward) and the next child (backward)
+            std::printf("%-44s %9s\n", (l.describe().substr(0, 30) + " (fused)").c_str(), "in conv");
+            continue;
+        }
         const float* in = i == 0 ? x.data() : seq->activation_before(i);
         std::vector<float> out(batch * l.out_features()), dy(batch * l.out_features()), dx(batch * l.in_features());
         Rng rng(i);

@@ -223,7 +223,7 @@ void Conv2d::forward(const float* x, size_t batch, float* y) {
         thread_pool().run(parts, [&](size_t part) {
             const size_t b0 = batch * part / parts, b1 = batch * (part + 1) / parts;
             k.conv_forward_cl(x + b0 * in_features(), weight.value.data(), bias.value.data(),
-                              y + b0 * out_features(), conv_shape(b1 - b0));
+                              y + b0 * out_features(), fused_shape(b1 - b0, nullptr));
         });
         return;
     }
@@ -252,15 +252,16 @@ void Conv2d::forward(const float* x, size_t batch, float* y) {
                 const float* bv = bias.value.data();
                 for (size_t r = 0; r < n * P; ++r)
                     for (size_t c = 0; c < cout_; ++c) t[r * cout_ + c] += bv[c];
-                continue;
+            } else {
+                // (n, P, out) -> y: (n, out, P), plus the bias
+                for (size_t b = 0; b < n; ++b)
+                    for (size_t c = 0; c < cout_; ++c) {
+                        float* yc = y + ((b0 + b) * cout_ + c) * P;
+                        const float bc = bias.value(c);
+                        for (size_t p = 0; p < P; ++p) yc[p] = t[(b * P + p) * cout_ + c] + bc;
+                    }
             }
-            // (n, P, out) -> y: (n, out, P), plus the bias
-            for (size_t b = 0; b < n; ++b)
-                for (size_t c = 0; c < cout_; ++c) {
-                    float* yc = y + ((b0 + b) * cout_ + c) * P;
-                    const float bc = bias.value(c);
-                    for (size_t p = 0; p < P; ++p) yc[p] = t[(b * P + p) * cout_ + c] + bc;
-                }
+            if (relu_out_) k.relu_forward(y + b0 * out_features(), y + b0 * out_features(), n * out_features());
         }
     });
 }
@@ -361,13 +362,14 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
             }
             if (dx && direct_dx) {
                 // channels-last dx straight from g (n, OH, OW, out): no patch matrix, no col2im
-                const kernels::ConvShape shape{n, h_, w_, cin_, oh_, ow_, cout_, k_, stride_, pad_};
-                k.conv_input_grad_cl(g, wt, dx + b0 * in_features(), shape);
+                k.conv_input_grad_cl(g, wt, dx + b0 * in_features(), fused_shape(n, x + b0 * in_features()));
             } else if (dx) {
                 // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
                 if (s.dcols.size() < n * P * D) s.dcols.resize(n * P * D);
                 k.gemm(false, false, n * P, D, cout_, g, cout_, wt, D, s.dcols.data(), D, false);
-                col2im(s.dcols.data(), n, dx + b0 * in_features(), s.padded.data());
+                float* d = dx + b0 * in_features();
+                col2im(s.dcols.data(), n, d, s.padded.data());
+                if (relu_in_) k.relu_backward(x + b0 * in_features(), d, d, n * in_features());
             }
         }
         if (via_dwt) {
@@ -399,13 +401,14 @@ void Conv2d::backward_direct(const kernels::KernelSet& k, const float* x, const 
         if (!dx) return;
         float* d = dx + b0 * in_features();
         if (phase_dx) {
-            k.conv_input_grad_cl(g, wt, d, conv_shape(n));
+            k.conv_input_grad_cl(g, wt, d, fused_shape(n, xs));
         } else {
             // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
             if (s.dcols.size() < n * pixels() * D) s.dcols.resize(n * pixels() * D);
             if (s.padded.size() < padded_size()) s.padded.resize(padded_size());
             k.gemm(false, false, n * pixels(), D, cout_, g, cout_, wt, D, s.dcols.data(), D, false);
             col2im(s.dcols.data(), n, d, s.padded.data());
+            if (relu_in_) k.relu_backward(xs, d, d, n * in_features());
         }
     });
     sum_part_grads(parts);

@@ -46,6 +46,12 @@ private:
     // the input / output is channels-last, (B, H, W, C), the output being the
     // gemm's (pixels, channels) as it comes out, with no transpose.
     bool in_cl_ = false, out_cl_ = false;
+    // Set by a Sequential for conv -> ReLU -> (conv or pool), which then skips the
+    // ReLU: relu_out_ stores this conv's output through it, relu_in_ (the consumer
+    // conv) masks its input gradient as the ReLU's backward would, its input being
+    // the ReLU's output. In the direct kernels' store (ConvShape::relu, relu_mask),
+    // else a pass of the kernel set's relu over the part.
+    bool relu_out_ = false, relu_in_ = false;
     // A channels-last input with several channels builds patches in (ki, kj, ci)
     // order: one contiguous copy of k·in values per kernel row. With one channel
     // both orders are the same bytes, and the plain path's tricks apply.
@@ -56,6 +62,13 @@ private:
         return k.conv_forward_cl && k.conv_weight_grad_cl && (in_cl_ || cin_ == 1) && out_cl_;
     }
     kernels::ConvShape conv_shape(size_t n) const { return {n, h_, w_, cin_, oh_, ow_, cout_, k_, stride_, pad_}; }
+    // The same with the fused ReLU; x: the part's input (the mask for its dx).
+    kernels::ConvShape fused_shape(size_t n, const float* x) const {
+        kernels::ConvShape s = conv_shape(n);
+        s.relu = relu_out_;
+        s.relu_mask = relu_in_ ? x : nullptr;
+        return s;
+    }
     std::vector<size_t> torch_column_;  // patch column (ki, kj, ci) -> PyTorch's (ci, ki, kj)
     std::vector<float> weight_cl_;      // weight with its columns in (ki, kj, ci) order
     // The weight in the patch matrix's column order (permuted into weight_cl_ if needed).

@@ -41,13 +41,20 @@ public:
     void backward(const uint8_t* x, float scale, const float* dy, size_t batch) override;
 
     // The input a child saw in the last forward: (B, child's in_features), in the
-    // layout the Sequential keeps between the children (see configure).
-    const float* activation_before(size_t child) const { return acts_[child - 1].data(); }
+    // layout the Sequential keeps between the children (see configure). A fused
+    // ReLU's input is not kept: for one this is its output (its conv's buffer).
+    const float* activation_before(size_t child) const { return acts_[source_of(child - 1)].data(); }
+
+    // Whether child `child` is a ReLU run inside the Conv2d before it (its forward in
+    // the conv's store, its backward in the consumer's input gradient): the
+    // Sequential then skips it. See configure.
+    bool fused(size_t child) const { return fused_[child]; }
 
     // Child `child`'s output in the last forward (child < size() - 1: the last
     // one's is the caller's y), in PyTorch's layout whatever the Sequential keeps
     // inside: out receives (batch, the child's out_features). For views of what a
-    // network sees (the page's activation maps).
+    // network sees (the page's activation maps). A Conv2d whose ReLU is fused
+    // gives its output after the ReLU (the two show the same maps).
     void activation_after(size_t child, size_t batch, float* out) const;
 
     std::string type_name() const override { return "Sequential"; }
@@ -64,8 +71,12 @@ private:
     std::vector<std::vector<float>> acts_;  // acts_[i]: output of child i < last
     std::vector<float> grads_[2];           // alternating input gradients
     std::vector<bool> learns_before_;       // learns_before_[i]: a child before i has parameters
+    std::vector<bool> fused_;               // fused_[i]: child i is a ReLU its conv runs (fuse_relus)
+    // The activation buffer holding child i's output: a fused ReLU's is its conv's.
+    size_t source_of(size_t i) const { return fused_[i] ? i - 1 : i; }
 
     void choose_layouts();
+    void fuse_relus();
     bool channels_last_after(size_t child) const;  // child's output kept (H, W, C) per sample
 
     void forward_from(size_t first, size_t batch, float* y);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "helpers.hpp"
@@ -498,5 +499,64 @@ TEST_CASE("conv_weight_grad_cl: the reference equals the definition, every set t
             k->conv_weight_grad_cl(x.data(), dy.data(), got.data(), nullptr, s);  // no bias
             CHECK(max_rel_error(got.data(), ref.data(), got.size()) < kDotTol);
         }
+    });
+}
+
+TEST_CASE("conv kernels' fused ReLU: forward clamps as relu_forward, input gradient masks as relu_backward") {
+    // Every set's output with ConvShape::relu / relu_mask equals its own plain
+    // output passed through the reference relu kernels: the same bits, NaN kept in
+    // forward, a NaN mask passing the gradient, 0 and -0 masks blocking it.
+    Rng rng(23);
+    const float kNaN = std::numeric_limits<float>::quiet_NaN();
+    const auto& ref = kernels::reference();
+    for_each_conv_case([&](const kernels::ConvShape& plain) {
+        kernels::ConvShape fused = plain;
+        fused.relu = true;
+        auto x = random_floats(rng, plain.n * plain.h * plain.w * plain.cin);
+        auto w = random_floats(rng, plain.cout * plain.cin * plain.k * plain.k);
+        auto b = random_floats(rng, plain.cout);
+        b[0] = kNaN;  // output channel 0 is NaN everywhere: kept through the ReLU
+        const size_t ny = plain.n * plain.oh * plain.ow * plain.cout, nx = x.size();
+        auto check_forward = [&](const char* name, auto conv) {
+            CAPTURE(name);
+            std::vector<float> want(ny), got(ny + 3, kNaN);
+            conv(x.data(), w.data(), b.data(), want.data(), plain);
+            ref.relu_forward(want.data(), want.data(), ny);
+            conv(x.data(), w.data(), b.data(), got.data(), fused);
+            size_t differ = 0, clamped = 0;
+            for (size_t i = 0; i < ny; ++i) {
+                differ += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+                clamped += got[i] == 0.f;
+            }
+            CHECK(differ == 0);
+            CHECK(clamped > 0);  // the test sees the ReLU at work
+            CHECK(std::isnan(got[0]));
+            for (size_t i = ny; i < got.size(); ++i) CHECK(std::isnan(got[i]));  // nothing written past y
+        };
+        check_forward("reference", kernels::conv_forward_cl_reference);
+        for (auto* k : kernels::available())
+            if (k->conv_forward_cl) check_forward(k->name, k->conv_forward_cl);
+
+        auto dy = random_floats(rng, ny);
+        auto wt = random_floats(rng, plain.cout * plain.k * plain.k * plain.cin);
+        auto mask = random_floats(rng, nx);  // about half <= 0
+        mask[0] = kNaN;
+        if (nx > 2) mask[1] = 0.f, mask[2] = -0.f;
+        kernels::ConvShape masked = plain;
+        masked.relu_mask = mask.data();
+        auto check_dx = [&](const char* name, auto conv) {
+            CAPTURE(name);
+            std::vector<float> want(nx), got(nx, kNaN);
+            conv(dy.data(), wt.data(), want.data(), plain);
+            ref.relu_backward(mask.data(), want.data(), want.data(), nx);
+            conv(dy.data(), wt.data(), got.data(), masked);
+            size_t differ = 0;
+            for (size_t i = 0; i < nx; ++i) differ += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+            CHECK(differ == 0);
+            if (nx > 2) CHECK((got[1] == 0.f && got[2] == 0.f));
+        };
+        check_dx("reference", kernels::conv_input_grad_cl_reference);
+        for (auto* k : kernels::available())
+            if (k->conv_input_grad_cl) check_dx(k->name, k->conv_input_grad_cl);
     });
 }

@@ -10,6 +10,7 @@
 #include "models/mnist_cnn.hpp"
 #include "models/zoo.hpp"
 #include "runtime/activation.hpp"
+#include "runtime/backend.hpp"
 #include "runtime/conv2d.hpp"
 #include "runtime/error.hpp"
 #include "runtime/linear.hpp"
@@ -195,8 +196,16 @@ TEST_CASE("Sequential gradients (every parameter and dx) match finite difference
         auto x = random_floats(rng, B * 84);
         std::vector<float> y(B * 4);
         net.forward(x.data(), B, y.data());
-        // a step of 1e-2 in a weight, a bias or x moves a conv output by at most 1e-2
-        REQUIRE(min_abs(net.activation_before(2), B * 36) > 0.02f);
+        // a step of 1e-2 in a weight, a bias or x moves a conv output by at most 1e-2.
+        // The ReLU runs inside the conv (Sequential::fused), so the conv's output
+        // before it comes from a twin built from the same seed.
+        REQUIRE(net.fused(2));
+        Rng twin_rng(32);
+        Conv2d twin(2, 3, 3, 2, 1, twin_rng);
+        twin.build({2, 6, 7});
+        std::vector<float> pre(B * 36);
+        twin.forward(x.data(), B, pre.data());
+        REQUIRE(min_abs(pre.data(), B * 36) > 0.02f);
         check_by_differences(net, x, B, 1e-2f, 1e-3);
     }
 }
@@ -574,12 +583,13 @@ TEST_CASE("Sequential's channels-last conv stack equals the same layers run on t
 
         // the same sums, some in another order (patch columns (ki, kj, ci))
         CHECK(max_rel_error(y.data(), acts.back().data(), y.size()) < 1e-5);
-        // Each child's output, read back in PyTorch's layout (channels-last inside).
+        // Each child's output, read back in PyTorch's layout (channels-last inside);
+        // a conv's whose ReLU runs inside it (all three here) after the ReLU.
         for (size_t i = 0; i + 1 < net.size(); ++i) {
             CAPTURE(i);
             std::vector<float> a(B * net[i].out_features(), kNaN);
             net.activation_after(i, B, a.data());
-            CHECK(max_rel_error(a.data(), acts[i + 1].data(), a.size()) < 1e-5);
+            CHECK(max_rel_error(a.data(), acts[net.fused(i + 1) ? i + 2 : i + 1].data(), a.size()) < 1e-5);
         }
         std::vector<float> last(B * 4);
         CHECK_THROWS_WITH_AS(net.activation_after(net.size() - 1, B, last.data()),
@@ -698,6 +708,50 @@ TEST_CASE("every layer of lenet and the CNN split over 2 threads: outputs as on 
     }
 }
 
+namespace {
+// Layers built alone run by hand, in PyTorch's layout: acts[i] the input of layer i
+// (acts.back() the output), g the input gradient for dy.
+void run_alone(std::vector<std::unique_ptr<Module>>& alone, const std::vector<float>& x, const std::vector<float>& dy,
+               size_t B, std::vector<std::vector<float>>& acts, std::vector<float>& g) {
+    acts = {x};
+    for (auto& l : alone) {
+        std::vector<float> y(B * l->out_features());
+        l->forward(acts.back().data(), B, y.data());
+        acts.push_back(std::move(y));
+    }
+    g = dy;
+    for (size_t i = alone.size(); i-- > 0;) {
+        std::vector<float> gin(B * alone[i]->in_features());
+        alone[i]->zero_grad();
+        alone[i]->backward(acts[i].data(), g.data(), B, gin.data());
+        g = std::move(gin);
+    }
+}
+
+// max_rel_error where a NaN must meet a NaN (1 if not), and the rest is compared.
+double error_nan_alike(const float* a, const float* b, size_t n) {
+    double worst = 0;
+    for (size_t i = 0; i < n; ++i) {
+        if (std::isnan(a[i]) != std::isnan(b[i])) return 1.0;
+        if (!std::isnan(a[i])) worst = std::max(worst, double(std::fabs(a[i] - b[i])) / (1 + std::fabs(b[i])));
+    }
+    return worst;
+}
+
+// Every parameter gradient of net equals its twin's in `alone` (the same order).
+void check_grads_as_alone(Sequential& net, std::vector<std::unique_ptr<Module>>& alone) {
+    std::vector<Parameter*> want;
+    for (auto& l : alone)
+        for (Parameter* p : l->parameters()) want.push_back(p);
+    auto got = net.parameters();
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+        CAPTURE(i);
+        CHECK(error_nan_alike(got[i]->grad.data(), want[i]->grad.data(), want[i]->grad.size()) < 1e-4);
+    }
+}
+}  // namespace
+
 TEST_CASE("Sequential's stride-2 convs (direct channels-last input gradient) equal the layers run on their own") {
     // conv2 and conv3 get channels-last inputs with stride 2 and 3: their dx comes from
     // the kernel set's conv_input_grad_cl where it has one (ragged channel counts).
@@ -725,32 +779,81 @@ TEST_CASE("Sequential's stride-2 convs (direct channels-last input gradient) equ
     const size_t out = net.out_features();
     REQUIRE(out == 36);
     auto dy = random_floats(rng, B * out);
-    std::vector<std::vector<float>> acts{x};
-    for (auto& l : alone) {
-        std::vector<float> y(B * l->out_features());
-        l->forward(acts.back().data(), B, y.data());
-        acts.push_back(std::move(y));
-    }
-    std::vector<float> g = dy;
-    for (size_t i = alone.size(); i-- > 0;) {
-        std::vector<float> gin(B * alone[i]->in_features());
-        alone[i]->zero_grad();
-        alone[i]->backward(acts[i].data(), g.data(), B, gin.data());
-        g = std::move(gin);
-    }
+    std::vector<std::vector<float>> acts;
+    std::vector<float> g;
+    run_alone(alone, x, dy, B, acts, g);
     std::vector<float> y(B * out), dx(x.size(), kNaN);
     net.forward(x.data(), B, y.data());
     net.zero_grad();
     net.backward(x.data(), dy.data(), B, dx.data());
     CHECK(max_rel_error(y.data(), acts.back().data(), y.size()) < 1e-5);
     CHECK(max_rel_error(dx.data(), g.data(), g.size()) < 1e-5);
-    std::vector<Parameter*> want;
-    for (auto& l : alone)
-        for (Parameter* p : l->parameters()) want.push_back(p);
-    auto got = net.parameters();
-    REQUIRE(got.size() == want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-        CAPTURE(i);
-        CHECK(max_rel_error(got[i]->grad.data(), want[i]->grad.data(), want[i]->grad.size()) < 1e-4);
+    check_grads_as_alone(net, alone);
+}
+
+TEST_CASE("Sequential fuses a ReLU after a Conv2d into it: the same values on every kernel set, NaN kept") {
+    // conv -> ReLU -> conv (the consumer masks its dx), conv -> ReLU -> max pool and
+    // Linear -> ReLU (not fused: no conv before it), conv -> ReLU -> Flatten; a ReLU
+    // last stays a layer of its own. Each kernel set (the scalar one has no direct
+    // convs: the conv clamps and masks in passes of its own) against the layers run
+    // alone, which do not fuse.
+    auto layers = [](uint64_t seed) {
+        Rng rng(seed);
+        std::vector<std::unique_ptr<Module>> l;
+        l.push_back(std::make_unique<View>(Shape{1, 12, 11}));
+        l.push_back(std::make_unique<Conv2d>(1, 16, 3, 2, 1, rng));  // -> 16 x 6x6, one input channel
+        l.push_back(std::make_unique<ReLU>());                       // fused
+        l.push_back(std::make_unique<Conv2d>(16, 7, 3, 1, 1, rng));  // masks its dx
+        l.push_back(std::make_unique<ReLU>());                       // fused
+        l.push_back(std::make_unique<MaxPool2d>(2));                 // -> 7 x 3x3, the Sequential masks
+        l.push_back(std::make_unique<Conv2d>(7, 5, 2, 1, 0, rng));   // -> 5 x 2x2
+        l.push_back(std::make_unique<ReLU>());                       // fused, before a Flatten
+        l.push_back(std::make_unique<Flatten>());
+        l.push_back(std::make_unique<Linear>(20, 6, rng));
+        l.push_back(std::make_unique<ReLU>());                       // last: not fused
+        return l;
+    };
+    const std::vector<bool> want_fused{false, false, true, false, true, false, false, true, false, false, false};
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (const kernels::KernelSet* k : kernels::available()) {
+        CAPTURE(k->name);
+        set_kernels(*k);
+        auto seq_layers = layers(31), alone = layers(31);
+        Sequential net;
+        for (auto& l : seq_layers) net.add(std::move(l));
+        net.build({132});
+        Shape s{132};
+        for (auto& l : alone) s = l->build(s);
+        for (size_t i = 0; i < net.size(); ++i) CHECK(net.fused(i) == want_fused[i]);
+        const size_t B = 7;
+        Rng rng(32);
+        auto x = random_floats(rng, B * 132);
+        x[5] = nan;  // sample 0's windows over pixel 5 give NaN all the way
+        auto dy = random_floats(rng, B * 6);
+        std::vector<std::vector<float>> acts;
+        std::vector<float> g;
+        run_alone(alone, x, dy, B, acts, g);
+        std::vector<float> y(B * 6), dx(x.size(), 7.f);
+        net.forward(x.data(), B, y.data());
+        net.zero_grad();
+        net.backward(x.data(), dy.data(), B, dx.data());
+        // NaN in the same places, the rest within summation order
+        auto same = [](const std::vector<float>& a, const float* b, size_t n) { return error_nan_alike(a.data(), b, n); };
+        CHECK(same(y, acts.back().data(), y.size()) < 1e-5);
+        CHECK(same(dx, g.data(), g.size()) < 1e-5);
+        size_t nans = 0;
+        for (float v : y) nans += std::isnan(v);
+        CHECK(nans > 0);  // the NaN reached the output: the fused ReLUs kept it
+        // each child's output (a fused ReLU's is its conv's buffer)
+        for (size_t i = 0; i + 1 < net.size(); ++i) {
+            CAPTURE(i);
+            std::vector<float> a(B * net[i].out_features());
+            net.activation_after(i, B, a.data());
+            // a conv whose ReLU is fused shows its output after the ReLU
+            const auto& want = want_fused[i + 1] ? acts[i + 2] : acts[i + 1];
+            CHECK(same(a, want.data(), a.size()) < 1e-5);
+        }
+        check_grads_as_alone(net, alone);
     }
+    set_kernels(kernels::best());
 }

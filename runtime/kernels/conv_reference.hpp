@@ -62,6 +62,8 @@ inline void conv_dx_pixel_scalar(const float* dy, const float* wt, float* d, con
 // Same contract as KernelSet::conv_input_grad_cl.
 inline void conv_input_grad_cl_reference(const float* dy, const float* wt, float* dx, const ConvShape& s) {
     for_each_input_pixel(dx, s, [&](const ConvPixel& p, float* d) { conv_dx_pixel_scalar(dy, wt, d, s, p, 0); });
+    if (s.relu_mask)
+        for (size_t i = 0; i < s.n * s.h * s.w * s.cin; ++i) dx[i] = s.relu_mask[i] <= 0.f ? 0.f : dx[i];
 }
 
 // Same contract as KernelSet::conv_forward_cl: per output value the bias, then the
@@ -83,7 +85,7 @@ inline void conv_forward_cl_reference(const float* x, const float* w, const floa
                                 acc += xv[ci] * w[((co * s.cin + ci) * s.k + ki) * s.k + kj];
                         }
                     }
-                    y[((n * s.oh + oi) * s.ow + oj) * s.cout + co] = acc;
+                    y[((n * s.oh + oi) * s.ow + oj) * s.cout + co] = s.relu && acc < 0.f ? 0.f : acc;
                 }
 }
 

@@ -28,6 +28,11 @@
 #include "gemm_tiles.hpp"
 #include "kernels.hpp"
 
+// A tile's store inlined into the tile, its accumulators never leaving registers.
+#ifndef SGDX_INLINE
+#define SGDX_INLINE inline __attribute__((always_inline))
+#endif
+
 namespace sgdx::kernels {
 namespace {
 
@@ -37,6 +42,9 @@ struct ConvTiles {
     static constexpr size_t W = V::W;
     // Accumulators a tile keeps: 28 of AVX-512's 32 registers, 12 of 16 elsewhere.
     static constexpr size_t kAcc = V::W >= 16 ? 28 : 2 * V::kRows;
+    // c1_tile's: with 28, GCC spilled them (tutorial CNN conv1, AVX-512, batch 64:
+    // 60 µs; 14-16 accumulators 34-37 µs, 8 41 µs).
+    static constexpr size_t kAccOne = kAcc < 16 ? kAcc : 16;
     static constexpr size_t kMaxCols = 16, kMaxRows = 4, kMaxNV = 2;
     static constexpr size_t kGroupFloats = size_t(48) << 10;
 
@@ -62,8 +70,15 @@ struct ConvTiles {
     // per call (zero_border), the inside overwritten per sample.
     static void pad_sample(const float* x, float* p, const ConvShape& s, const Padded& g) {
         const size_t line = s.w * s.cin;
-        for (size_t i = 0; i < s.h; ++i)
-            std::memcpy(p + (i + s.pad) * g.row + s.pad * s.cin, x + i * line, line * sizeof(float));
+        for (size_t i = 0; i < s.h; ++i) copy(p + (i + s.pad) * g.row + s.pad * s.cin, x + i * line, line);
+    }
+
+    // n floats in vectors: these rows are short (28 to 448 floats) and many (a few
+    // thousand per CNN step), and a memcpy call took 7% of the step.
+    static void copy(float* dst, const float* src, size_t n) {
+        size_t i = 0;
+        for (; i + W <= n; i += W) V::store(dst + i, V::load(src + i));
+        for (; i < n; ++i) dst[i] = src[i];
     }
 
     // ---------------------------------------------------------------- forward
@@ -84,11 +99,71 @@ struct ConvTiles {
         float* y;         // output (0, 0)
         size_t ycs, yrs;  // floats between neighbouring output columns, rows
         size_t cout, co0;  // channels of an output pixel, the block's first
+        // A fused ReLU (ConvShape::relu, relu_mask): outputs below 0 stored as 0, or
+        // outputs stored as 0 where the mask, laid out as y (mask + (dst - y)), is <= 0.
+        bool relu = false;
+        const float* mask = nullptr;
+        bool one_channel = false;  // a forward with one input channel: c1_tile
     };
 
+    // The fused ReLU in vectors where the adaptor has V::relu(v) (v < 0 -> 0, NaN
+    // kept) and V::zero_where_le0(v, m) (v's lanes -> 0 where m's are <= 0, NaN
+    // passes), else lane by lane on a copy.
+    template <class U>
+    static auto relu_vec(vec v, int) -> decltype(U::relu(v)) { return U::relu(v); }
+    template <class U>
+    static vec relu_vec(vec v, long) {
+        float t[W];
+        V::store(t, v);
+        for (size_t j = 0; j < W; ++j) t[j] = t[j] < 0.f ? 0.f : t[j];  // NaN < 0 is false: kept
+        return V::load(t);
+    }
+    template <class U>
+    static auto mask_vec(vec v, const float* m, int) -> decltype(U::zero_where_le0(v, V::load(m))) {
+        return U::zero_where_le0(v, V::load(m));
+    }
+    template <class U>
+    static vec mask_vec(vec v, const float* m, long) {
+        float t[W];
+        V::store(t, v);
+        for (size_t j = 0; j < W; ++j) t[j] = m[j] <= 0.f ? 0.f : t[j];
+        return V::load(t);
+    }
+
+    // n values of a tile's output vector v into dst, through the fused ReLU if any.
+    static void store_out(const Fwd& f, float* dst, vec v, size_t n) {
+        if (f.relu) v = relu_vec<V>(v, 0);
+        if (n < W) {
+            float t[W];
+            V::store(t, v);
+            const float* m = f.mask ? f.mask + (dst - f.y) : nullptr;
+            for (size_t j = 0; j < n; ++j) dst[j] = m && m[j] <= 0.f ? 0.f : t[j];  // NaN passes
+            return;
+        }
+        if (f.mask) v = mask_vec<V>(v, f.mask + (dst - f.y), 0);
+        V::store(dst, v);
+    }
+
+    // One step of a tile's reduction: NV vectors of weights at wt times each pixel
+    // (q, c)'s input value in(q, c), broadcast.
+    template <size_t RR, size_t RC, size_t NV, class In>
+    static SGDX_INLINE void tile_step(vec (&acc)[RR][RC][NV], const float* wt, In in) {
+        vec wv[NV];
+        SGDX_UNROLL
+        for (size_t v = 0; v < NV; ++v) wv[v] = V::load(wt + v * W);
+        SGDX_UNROLL
+        for (size_t q = 0; q < RR; ++q)
+            SGDX_UNROLL
+            for (size_t c = 0; c < RC; ++c) {
+                const vec a = V::splat(in(q, c));
+                SGDX_UNROLL
+                for (size_t v = 0; v < NV; ++v) acc[q][c][v] = V::fma(a, wv[v], acc[q][c][v]);
+            }
+    }
+
+    // Every accumulator of a tile starts at its channel's bias.
     template <size_t RR, size_t RC, size_t NV>
-    static void fwd_tile(const Fwd& f, size_t oi, size_t oj) {
-        vec acc[RR][RC][NV];
+    static SGDX_INLINE void start_tile(const Fwd& f, vec (&acc)[RR][RC][NV]) {
         SGDX_UNROLL
         for (size_t v = 0; v < NV; ++v) {
             const vec bv = V::load(f.b + v * W);
@@ -97,6 +172,12 @@ struct ConvTiles {
                 SGDX_UNROLL
                 for (size_t c = 0; c < RC; ++c) acc[q][c][v] = bv;
         }
+    }
+
+    template <size_t RR, size_t RC, size_t NV>
+    static void fwd_tile(const Fwd& f, size_t oi, size_t oj) {
+        vec acc[RR][RC][NV];
+        start_tile<RR, RC, NV>(f, acc);
         // The window rows and columns that some pixel of the tile reads inside the
         // plane; the rest read the zero padding only, and add nothing.
         const long rlo = -f.r0 - long((oi + RR - 1) * f.sr), rhi = long(f.vh) - f.r0 - long(oi * f.sr);
@@ -108,42 +189,82 @@ struct ConvTiles {
         for (size_t ki = k0; ki < k1; ++ki) {
             const float* xr = f.xp + oi * f.rs + ki * f.row + oj * f.cs;
             const float* wt = f.w + (ki * f.kc + t0) * NV * W;
-            for (size_t t = t0; t < t1; ++t, wt += NV * W) {
-                vec wv[NV];
-                SGDX_UNROLL
-                for (size_t v = 0; v < NV; ++v) wv[v] = V::load(wt + v * W);
+            for (size_t t = t0; t < t1; ++t, wt += NV * W)
+                tile_step(acc, wt, [&](size_t q, size_t c) { return xr[q * f.rs + c * f.cs + t]; });
+        }
+        store_tile<RR, RC, NV>(f, acc, oi, oj);
+    }
+
+    // Unrolled, so the accumulators stay in registers; whole vectors straight out
+    // unless channels end inside the block or a mask applies.
+    template <size_t RR, size_t RC, size_t NV>
+    static SGDX_INLINE void store_tile(const Fwd& f, vec (&acc)[RR][RC][NV], size_t oi, size_t oj) {
+        const size_t left = f.cout - f.co0;  // channels from co0 on
+        float* y0 = f.y + oi * f.yrs + oj * f.ycs + f.co0;
+        if (left >= NV * W && !f.mask) {
+            if (f.relu) {
                 SGDX_UNROLL
                 for (size_t q = 0; q < RR; ++q)
                     SGDX_UNROLL
-                    for (size_t c = 0; c < RC; ++c) {
-                        const vec a = V::splat(xr[q * f.rs + c * f.cs + t]);
+                    for (size_t c = 0; c < RC; ++c)
                         SGDX_UNROLL
-                        for (size_t v = 0; v < NV; ++v) acc[q][c][v] = V::fma(a, wv[v], acc[q][c][v]);
-                    }
+                        for (size_t v = 0; v < NV; ++v)
+                            V::store(y0 + q * f.yrs + c * f.ycs + v * W, relu_vec<V>(acc[q][c][v], 0));
+            } else {
+                SGDX_UNROLL
+                for (size_t q = 0; q < RR; ++q)
+                    SGDX_UNROLL
+                    for (size_t c = 0; c < RC; ++c)
+                        SGDX_UNROLL
+                        for (size_t v = 0; v < NV; ++v) V::store(y0 + q * f.yrs + c * f.ycs + v * W, acc[q][c][v]);
             }
+            return;
         }
-        const size_t left = f.cout - f.co0;  // channels from co0 on
         for (size_t q = 0; q < RR; ++q)
             for (size_t c = 0; c < RC; ++c) {
-                float* dst = f.y + (oi + q) * f.yrs + (oj + c) * f.ycs + f.co0;
+                float* dst = y0 + q * f.yrs + c * f.ycs;
                 SGDX_UNROLL
-                for (size_t v = 0; v < NV; ++v) {
-                    if (left >= (v + 1) * W) {
-                        V::store(dst + v * W, acc[q][c][v]);
-                    } else if (left > v * W) {
-                        float tmp[W];
-                        V::store(tmp, acc[q][c][v]);
-                        for (size_t j = 0; j < left - v * W; ++j) dst[v * W + j] = tmp[j];
-                    }
-                }
+                for (size_t v = 0; v < NV; ++v)
+                    if (left > v * W) store_out(f, dst + v * W, acc[q][c][v], left >= (v + 1) * W ? W : left - v * W);
             }
+    }
+
+    // ------------------------------------------------ one input channel
+    //
+    // A first layer's windows read one channel, so fwd_tile's step t is a tap kj
+    // and its pixels' inputs sit stride floats apart: with the stride a runtime
+    // value each of the RR·RC pixels took an index register, and the accumulators
+    // were spilled and reloaded every kernel row (the tutorial CNN's conv1 at 25%
+    // of the peak). Here the stride S is a template parameter (1 or 2, the first
+    // layers of LeNet and the tutorial CNN): the pixels of a tile row are fixed
+    // offsets from one pointer per row. Same sums in the same order as fwd_tile.
+    template <size_t RR, size_t RC, size_t NV, size_t S>
+    static void c1_tile(const Fwd& f, size_t oi, size_t oj) {
+        vec acc[RR][RC][NV];
+        start_tile<RR, RC, NV>(f, acc);
+        const size_t K = f.kr;
+        const float* wt = f.w;
+        for (size_t ki = 0; ki < K; ++ki) {
+            const float* row = f.xp + (oi * S + ki) * f.row + oj * S;
+            for (size_t kj = 0; kj < K; ++kj, wt += NV * W) {
+                const float* xr[RR];
+                SGDX_UNROLL
+                for (size_t q = 0; q < RR; ++q) xr[q] = row + q * S * f.row + kj;
+                tile_step(acc, wt, [&](size_t q, size_t c) { return xr[q][c * S]; });
+            }
+        }
+        store_tile<RR, RC, NV>(f, acc, oi, oj);
     }
 
     template <size_t NV, size_t RR, size_t RC>
     static void fwd_cols(const Fwd& f, size_t oi, size_t oj, size_t rc) {
         if constexpr (RC > 1)
             if (rc < RC) return fwd_cols<NV, RR, RC - 1>(f, oi, oj, rc);
-        if constexpr (RR * RC * NV <= kAcc) fwd_tile<RR, RC, NV>(f, oi, oj);
+        if constexpr (RR * RC * NV <= kAcc) {
+            if (f.one_channel && f.sr == 1) c1_tile<RR, RC, NV, 1>(f, oi, oj);
+            else if (f.one_channel && f.sr == 2) c1_tile<RR, RC, NV, 2>(f, oi, oj);
+            else fwd_tile<RR, RC, NV>(f, oi, oj);
+        }
     }
     template <size_t NV, size_t RR>
     static void fwd_rows(const Fwd& f, size_t oi, size_t oj, size_t rr, size_t rc) {
@@ -178,7 +299,9 @@ struct ConvTiles {
         float* xp = buf.padded.get(g.size);
         for (size_t i = 0; i < g.size; ++i) xp[i] = 0.f;
         Fwd f{xp,      g.row,   s.stride * s.cin, s.stride * g.row, K,       kc,      s.cin,   -long(s.pad),
-              -long(s.pad), s.stride, s.stride, s.h, s.w, nullptr, nullptr, nullptr, s.cout, s.ow * s.cout, s.cout, 0};
+              -long(s.pad), s.stride, s.stride, s.h, s.w, nullptr, nullptr, nullptr, s.cout, s.ow * s.cout, s.cout, 0,
+              s.relu};
+        f.one_channel = s.cin == 1;
         for (size_t n = 0; n < s.n; ++n) {
             pad_sample(x + n * s.h * s.w * s.cin, xp, s, g);
             f.y = y + n * s.oh * s.ow * s.cout;
@@ -195,7 +318,7 @@ struct ConvTiles {
     // Every output of an oh x ow grid in tiles: whole rows where they fit (the
     // fewest, most even column chunks), then as many rows as the accumulators allow.
     static void fwd_grid(const Fwd& f, size_t oh, size_t ow, size_t nv) {
-        const size_t pixels = kAcc / nv, most = pixels < kMaxCols ? pixels : kMaxCols;
+        const size_t pixels = (f.one_channel ? kAccOne : kAcc) / nv, most = pixels < kMaxCols ? pixels : kMaxCols;
         const size_t chunks = (ow + most - 1) / most, rc = (ow + chunks - 1) / chunks;
         size_t rr = pixels / rc;
         if (rr > kMaxRows) rr = kMaxRows;
@@ -281,7 +404,7 @@ struct ConvTiles {
         for (size_t n = 0; n < s.n; ++n) {
             const float* dys = dy + n * s.oh * line;
             for (size_t i = 0; i < s.oh; ++i)
-                std::memcpy(dyp + (size_t(top) + i) * row + size_t(left) * s.cout, dys + i * line, line * sizeof(float));
+                copy(dyp + (size_t(top) + i) * row + size_t(left) * s.cout, dys + i * line, line);
             float* dxs = dx + n * s.h * s.w * s.cin;
             for (size_t a = 0; a < S && a < s.h; ++a)
                 for (size_t b = 0; b < S && b < s.w; ++b) {
@@ -312,7 +435,9 @@ struct ConvTiles {
                           S * s.cin,
                           S * s.w * s.cin,
                           s.cin,
-                          0};
+                          0,
+                          false,
+                          s.relu_mask ? s.relu_mask + (y - dx) : nullptr};
                     for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
                         const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV;
                         f.w = wp_all + (a * S + b) * per_phase + pi.nu * f.kc * v0 * W;
