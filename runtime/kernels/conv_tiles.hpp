@@ -174,7 +174,8 @@ struct ConvTiles {
         }
     }
 
-    template <size_t RR, size_t RC, size_t NV>
+    // CS: f.cs known at compile time (0: read at run time).
+    template <size_t RR, size_t RC, size_t NV, size_t CS = 0>
     static void fwd_tile(const Fwd& f, size_t oi, size_t oj) {
         vec acc[RR][RC][NV];
         start_tile<RR, RC, NV>(f, acc);
@@ -189,8 +190,9 @@ struct ConvTiles {
         for (size_t ki = k0; ki < k1; ++ki) {
             const float* xr = f.xp + oi * f.rs + ki * f.row + oj * f.cs;
             const float* wt = f.w + (ki * f.kc + t0) * NV * W;
+            const size_t cs = CS ? CS : f.cs;
             for (size_t t = t0; t < t1; ++t, wt += NV * W)
-                tile_step(acc, wt, [&](size_t q, size_t c) { return xr[q * f.rs + c * f.cs + t]; });
+                tile_step(acc, wt, [&](size_t q, size_t c) { return xr[q * f.rs + c * cs + t]; });
         }
         store_tile<RR, RC, NV>(f, acc, oi, oj);
     }
@@ -263,6 +265,8 @@ struct ConvTiles {
         if constexpr (RR * RC * NV <= kAcc) {
             if (f.one_channel && f.sr == 1) c1_tile<RR, RC, NV, 1>(f, oi, oj);
             else if (f.one_channel && f.sr == 2) c1_tile<RR, RC, NV, 2>(f, oi, oj);
+            else if (f.cs == 16) fwd_tile<RR, RC, NV, 16>(f, oi, oj);
+            else if (f.cs == 32) fwd_tile<RR, RC, NV, 32>(f, oi, oj);
             else fwd_tile<RR, RC, NV>(f, oi, oj);
         }
     }
