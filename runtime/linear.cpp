@@ -60,15 +60,26 @@ size_t feature_parts(size_t batch, size_t in, size_t out) {
 }
 }  // namespace
 
-// Rows are independent: each part of the pool takes a slice of the batch.
+// Split as the backward is, by output features: part p reads only its rows of the
+// weight, the rows its backward writes the gradient of and the optimiser updates
+// (Optimizer::for_each_slice), all on the same core step after step. (Split by
+// rows of the batch each core read the whole weight, half of it just written by
+// the other core: the MLP's 784x128 forward took 44-49 µs on 2 threads against
+// 36 alone.) Each part's (B, features) output goes through its own buffer into y.
 template <class T, class Forward>
 void Linear::forward_split(const T* x, size_t batch, float* y, Forward kernel) {
-    const size_t parts = parts_for(batch, in_, out_);
     const float* w = weight.value.data();
     const float* b = bias.value.data();
+    const size_t parts = feature_parts(batch, in_, out_);
+    if (parts == 1) return kernel(x, w, b, y, batch, out_);
+    if (partial_y_.size() < parts) partial_y_.resize(parts);
     thread_pool().run(parts, [&](size_t p) {
-        size_t r0 = batch * p / parts, r1 = batch * (p + 1) / parts;
-        kernel(x + r0 * in_, w, b, y + r0 * out_, r1 - r0);
+        const size_t c0 = out_ * p / parts, c1 = out_ * (p + 1) / parts, n = c1 - c0;
+        auto& t = partial_y_[p];
+        if (t.size() < batch * n) t.resize(batch * n);
+        kernel(x, w + c0 * in_, b + c0, t.data(), batch, n);
+        for (size_t r = 0; r < batch; ++r)
+            for (size_t c = 0; c < n; ++c) y[r * out_ + c0 + c] = t[r * n + c];
     });
 }
 
@@ -95,8 +106,8 @@ void Linear::backward_split(const T* x, const float* dy, size_t batch, Backward 
 // x: (B, in), weight: (out, in), bias: (out) -> y: (B, out)
 void Linear::forward(const float* x, size_t batch, float* y) {
     const auto& k = active_kernels();
-    forward_split(x, batch, y, [&](const float* xs, const float* w, const float* b, float* ys, size_t rows) {
-        k.linear_forward(xs, w, b, ys, rows, in_, out_);
+    forward_split(x, batch, y, [&](const float* xs, const float* w, const float* b, float* ys, size_t rows, size_t out) {
+        k.linear_forward(xs, w, b, ys, rows, in_, out);
     });
 }
 
@@ -118,8 +129,8 @@ void Linear::backward(const float* x, const float* dy, size_t batch, float* dx) 
 void Linear::forward(const uint8_t* x, float scale, size_t batch, float* y) {
     const auto& k = active_kernels();
     if (!k.linear_forward_u8) return Module::forward(x, scale, batch, y);
-    forward_split(x, batch, y, [&](const uint8_t* xs, const float* w, const float* b, float* ys, size_t rows) {
-        k.linear_forward_u8(xs, scale, w, b, ys, rows, in_, out_);
+    forward_split(x, batch, y, [&](const uint8_t* xs, const float* w, const float* b, float* ys, size_t rows, size_t out) {
+        k.linear_forward_u8(xs, scale, w, b, ys, rows, in_, out);
     });
 }
 

@@ -40,7 +40,7 @@ private:
     size_t in_, out_;
     // Per part of a split backward, its output features' columns of dy; sized on
     // first use and kept, so steps after the first allocate nothing.
-    std::vector<std::vector<float>> partial_dy_;
+    std::vector<std::vector<float>> partial_dy_, partial_y_;
 };
 
 // Whether a product of this size is worth splitting over the thread pool.

@@ -28,7 +28,10 @@ uint64_t checked_flag(const std::string& key, uint64_t value) {
 }  // namespace
 
 void Optimizer::zero_grad() {
-    for (Parameter* p : params_) std::fill(p->grad.begin(), p->grad.end(), 0.f);
+    for_each_slice([&](size_t i, size_t lo, size_t hi) {
+        float* g = params_[i]->grad.data();
+        std::fill(g + lo, g + hi, 0.f);
+    });
 }
 
 // ---- SGD -------------------------------------------------------------------------
@@ -75,13 +78,12 @@ void SGD::adopt_state(const std::string& name) {
 
 void SGD::step() {
     const auto& k = active_kernels();
-    for (size_t i = 0; i < params_.size(); ++i) {
+    for_each_slice([&](size_t i, size_t lo, size_t hi) {
         Parameter& p = *params_[i];
-        float* buf = buffers_.empty() ? nullptr : buffers_[i].data();
-        k.sgd_update(p.value.data(), p.grad.data(), buf, p.value.size(), options_.lr,
-                     options_.momentum, options_.dampening, options_.weight_decay,
-                     options_.nesterov, !has_momentum_);
-    }
+        float* buf = buffers_.empty() ? nullptr : buffers_[i].data() + lo;
+        k.sgd_update(p.value.data() + lo, p.grad.data() + lo, buf, hi - lo, options_.lr, options_.momentum,
+                     options_.dampening, options_.weight_decay, options_.nesterov, !has_momentum_);
+    });
     if (!buffers_.empty()) has_momentum_ = true;
 }
 
@@ -157,14 +159,13 @@ void Adam::step() {
     const float eps = float(options_.eps), weight_decay = options_.weight_decay;
     const float decay = float(1 - lr * wd);  // AdamW: param.mul_(1 - lr * weight_decay)
     const bool couple = !decoupled_ && weight_decay != 0.f, decouple = decoupled_ && weight_decay != 0.f;
-    for (size_t i = 0; i < params_.size(); ++i) {
+    for_each_slice([&](size_t i, size_t lo, size_t hi) {
         Parameter& p = *params_[i];
         float* w = p.value.data();
         const float* grad = p.grad.data();
         float* m = exp_avg_[i].data();
         float* v = exp_avg_sq_[i].data();
-        const size_t n = p.value.size();
-        for (size_t j = 0; j < n; ++j) {
+        for (size_t j = lo; j < hi; ++j) {
             if (decouple) w[j] = w[j] * decay;
             float g = grad[j];
             if (couple) g = g + weight_decay * w[j];  // grad.add(param, alpha=weight_decay)
@@ -175,7 +176,7 @@ void Adam::step() {
             const float denom = std::sqrt(v[j]) / bc2_sqrt + eps;  // (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
             w[j] = w[j] + step_size_neg * m[j] / denom;            // param.addcdiv_(exp_avg, denom, value=-step_size)
         }
-    }
+    });
 }
 
 std::vector<OptimizerStateTensors> Adam::state_tensors() { return {{"exp_avg", &exp_avg_}, {"exp_avg_sq", &exp_avg_sq_}}; }

@@ -1,5 +1,7 @@
 #include "thread_pool.hpp"
 
+#include <algorithm>
+
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -27,7 +29,7 @@ inline void run_part(void (*job)(void*, size_t), void* ctx, size_t part) {
 
 bool ThreadPool::in_job() { return t_in_job; }
 
-ThreadPool::ThreadPool(size_t threads) {
+ThreadPool::ThreadPool(size_t threads) : taken_(threads < 1 ? 1 : threads, 0) {
     for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -40,10 +42,27 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-bool ThreadPool::claim(unsigned long generation, size_t& part) {
+// Thread t's own part t first, then any part left: a part a late thread has not
+// started is taken by whoever is free. So a job's part p runs on thread p unless
+// that thread is late, and the data part p touches (a slice of a layer's weights
+// and gradients, Optimizer::for_each_slice) stays in that core's cache from one
+// step to the next.
+bool ThreadPool::claim(unsigned long generation, size_t thread, size_t& part) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (generation != generation_ || next_part_ >= parts_) return false;
-    part = next_part_++;
+    if (generation != generation_) return false;
+    if (thread < parts_ && thread < taken_.size() && !taken_[thread]) {
+        taken_[thread] = 1;
+        part = thread;
+        return true;
+    }
+    for (size_t p = 0; p < parts_ && p < taken_.size(); ++p)
+        if (!taken_[p]) {
+            taken_[p] = 1;
+            part = p;
+            return true;
+        }
+    if (next_part_ >= parts_) return false;
+    part = next_part_++;  // parts past the threads' own, in order
     return true;
 }
 
@@ -61,7 +80,7 @@ void ThreadPool::work_on(unsigned long generation, Job job, void* ctx, size_t th
         return;
     }
     size_t part;
-    while (claim(generation, part)) {
+    while (claim(generation, thread, part)) {
         run_part(job, ctx, part);
         finish_part();
     }
@@ -76,7 +95,9 @@ void ThreadPool::run_erased(size_t parts, Job job, void* ctx) {
         ctx_ = ctx;
         parts_ = parts;
         pinned_job_ = pinned;
-        next_part_ = parts_done_ = 0;
+        parts_done_ = 0;
+        next_part_ = taken_.size();
+        std::fill(taken_.begin(), taken_.end(), 0);
         generation = ++generation_;
     }
     wake_.notify_all();

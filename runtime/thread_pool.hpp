@@ -2,10 +2,12 @@
 // A fixed pool of workers for splitting one kernel call into parts. Workers sleep
 // on a condition variable between jobs, after watching kHotMicroseconds for the
 // next one (so they stay hot through a training step's layers; the watch yields
-// now and then so that a loaded 2-core machine's other threads still run). Parts are claimed one at a
-// time by whichever thread is free, the caller included: a worker that the OS
-// wakes late (the other core is busy) finds the parts already done by the caller,
-// so more threads never cost more than one thread's work plus a wake-up.
+// now and then so that a loaded 2-core machine's other threads still run). Thread
+// t (the caller is 0) takes part t first, so the same part of every step runs on
+// the same core with its data in that core's cache; then parts are claimed one at
+// a time by whichever thread is free: a worker that the OS wakes late (the other
+// core is busy) finds its part already done by the caller, so more threads never
+// cost more than one thread's work plus a wake-up.
 //
 // A part may itself call run() (a data-parallel step runs a whole network in one
 // part, its layers splitting their own work): a call made from inside a part runs
@@ -69,7 +71,7 @@ private:
     void run_erased(size_t parts, Job job, void* ctx);
     void worker_loop(size_t index);
     // The next unclaimed part of job `generation` into `part`; false when none is left.
-    bool claim(unsigned long generation, size_t& part);
+    bool claim(unsigned long generation, size_t thread, size_t& part);
     void finish_part();
     // The job's pinned flag and part count as the thread saw them when it took the job.
     void work_on(unsigned long generation, Job job, void* ctx, size_t thread, bool pinned, size_t parts);
@@ -80,6 +82,7 @@ private:
     Job job_ = nullptr;
     void* ctx_ = nullptr;
     size_t parts_ = 0, next_part_ = 0, parts_done_ = 0;
+    std::vector<char> taken_;  // taken_[t]: part t (a thread's own) claimed in this job
     std::atomic<unsigned long> generation_{0};  // written under mutex_, peeked without it
     bool stop_ = false;
     std::atomic<bool> pinned_{false};  // for the next job

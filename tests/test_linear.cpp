@@ -102,7 +102,7 @@ TEST_CASE("split over threads, forward and backward equal the single-thread resu
     lin.zero_grad();
     lin.backward(x.data(), dy.data(), B);
     set_num_threads(1);
-    CHECK(y1 == y2);  // rows are independent: bit-identical
+    CHECK(y1 == y2);  // split by output features, each a dot product of its own: bit-identical
     // the backward splits the output features: each gradient value summed as on one thread
     CHECK(lin.weight.grad == gw1);
     CHECK(lin.bias.grad == gb1);

@@ -102,3 +102,28 @@ TEST_CASE("ThreadPool: a run() inside a part runs its parts inline on that threa
     pool.set_pinned(false);
     CHECK_FALSE(ThreadPool::in_job());  // cleared after the job, on the caller too
 }
+
+TEST_CASE("ThreadPool: each thread takes its own part first, so part p of every job stays on thread p") {
+    // Each part waits (bounded) until the other has started, so neither thread can
+    // finish its part and take the other's: the caller (thread 0) runs part 0 and
+    // the worker part 1, whichever of the two reaches the job first (a worker that
+    // came first used to take part 0, and the next job's weights moved cores).
+    ThreadPool pool(2);
+    const auto caller = std::this_thread::get_id();
+    int part0_on_caller = 0, part1_on_worker = 0;
+    const int reps = 300;
+    for (int rep = 0; rep < reps; ++rep) {
+        std::atomic<int> started{0};
+        std::vector<std::thread::id> ran_on(2);
+        pool.run(2, [&](size_t p) {
+            ran_on[p] = std::this_thread::get_id();
+            started++;
+            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+            while (started < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+        });
+        part0_on_caller += ran_on[0] == caller;
+        part1_on_worker += ran_on[1] != caller;
+    }
+    CHECK(part0_on_caller == reps);
+    CHECK(part1_on_worker == reps);
+}
