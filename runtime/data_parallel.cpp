@@ -71,22 +71,55 @@ void DataParallel::sync_values(size_t r) {
         std::copy(from[i]->value.data(), from[i]->value.data() + from[i]->value.size(), to[i]->value.data());
 }
 
+namespace {
+// Output values a sample leaves in the leaf modules, i.e. the activations kept.
+double activation_floats(const Module& m) {
+    if (m.children().empty()) return double(m.out_features());
+    double sum = 0;
+    for (auto& [name, child] : m.children()) sum += activation_floats(*child);
+    return sum;
+}
+}  // namespace
+
+size_t cache_rows(const Module& model, size_t rows) {
+    if (!model.separable_by_sample()) return rows;
+    const double per_row = activation_floats(model) * sizeof(float);
+    const size_t fit = per_row > 0 ? size_t(double(kCacheActivationBytes) / per_row) : rows;
+    return std::max<size_t>(1, std::min(rows, fit));
+}
+
+double forward_backward_rows(Module& m, const Batch& b, size_t r0, size_t n, bool bytes, float* logits,
+                             float* dlogits, float grad_scale, size_t* correct) {
+    const size_t D = b.features, C = m.out_features();
+    const size_t step = cache_rows(m, n);
+    double total = 0;
+    size_t right = 0;
+    for (size_t s0 = r0; s0 < r0 + n; s0 += step) {
+        const size_t k = std::min(step, r0 + n - s0);
+        float* z = logits + s0 * C;
+        float* dz = dlogits ? dlogits + s0 * C : nullptr;
+        if (bytes) m.forward(b.pixels + s0 * D, b.scale, k, z);
+        else m.forward(b.x + s0 * D, k, z);
+        size_t c = 0;
+        const double t = active_kernels().softmax_xent(z, b.y + s0, dz, grad_scale, k, C, &c);
+        total += t;
+        right += c;
+        // A sub-batch whose loss is not finite leaves the gradients alone: the step is dropped.
+        if (!dz || !std::isfinite(t)) continue;
+        if (bytes) m.backward(b.pixels + s0 * D, b.scale, dz, k);
+        else m.backward(b.x + s0 * D, dz, k);
+    }
+    if (correct) *correct = right;
+    return total;
+}
+
 void DataParallel::run_part(size_t r, const Batch& b, bool bytes, float* logits, float* dlogits, float grad_scale,
                             bool sync) {
     Module& m = replica(r);
     if (r > 0 && sync) sync_values(r);
-    const size_t r0 = b.size * r / parts(), r1 = b.size * (r + 1) / parts(), n = r1 - r0;
-    const size_t D = b.features, C = m.out_features();
-    float* z = logits + r0 * C;
-    float* dz = dlogits ? dlogits + r0 * C : nullptr;
-    if (bytes) m.forward(b.pixels + r0 * D, b.scale, n, z);
-    else m.forward(b.x + r0 * D, n, z);
+    const size_t r0 = b.size * r / parts(), r1 = b.size * (r + 1) / parts();
     correct_[r] = 0;
-    totals_[r] = active_kernels().softmax_xent(z, b.y + r0, dz, grad_scale, n, C, &correct_[r]);
-    // A part whose loss is not finite leaves its gradient alone: the step is dropped.
-    if (!dz || !std::isfinite(totals_[r])) return;
-    if (bytes) m.backward(b.pixels + r0 * D, b.scale, dz, n);
-    else m.backward(b.x + r0 * D, dz, n);
+    totals_[r] = forward_backward_rows(m, b, r0, r1 - r0, bytes, logits, dlogits, grad_scale, &correct_[r]);
 }
 
 void DataParallel::zero_replica_grads() {

@@ -90,16 +90,12 @@ BatchLoss step_batch(Module& model, const Batch& b, Workspace& ws, Optimizer* op
         }
         return out;
     }
-    const auto& k = active_kernels();
-    const bool bytes = forward_batch(model, b, ws.logits.data());
-    double total = k.softmax_xent(ws.logits.data(), b.y, dlogits, 1.f / float(b.size), b.size, C,
-                                  &out.correct);
+    const double total = forward_backward_rows(model, b, 0, b.size, uses_bytes(b), ws.logits.data(), dlogits,
+                                               1.f / float(b.size), &out.correct);
     out.loss = float(total / double(b.size));
-    if (opt && std::isfinite(out.loss)) {
-        backward_batch(model, b, bytes, dlogits);
-        opt->step();
-        opt->zero_grad();
-    }
+    if (!opt) return out;
+    if (std::isfinite(out.loss)) opt->step();
+    opt->zero_grad();  // and, for a dropped step, the sub-batches' gradients so far
     return out;
 }
 }  // namespace
