@@ -8,8 +8,12 @@
 # (lr 0.1, momentum 0.9, batch 64): natively, in the page with its threads (2 when
 # cross-origin isolated, as the demo server makes it) and with one, in the worker
 # alone, and with TensorFlow.js; the LeNet-like CNN natively and in the page with 2
-# threads and 1. Writes build/bench-web.json (ms per epoch, medians).
+# threads and 1. Where the browser runs the relaxed-SIMD kernels (web/relaxed), the
+# two CNNs once more with the SIMD128 ones (?relaxed=0). Writes build/bench-web.json
+# (ms per epoch, medians; `kernels` names the page's set).
 #   scripts/bench-web.sh [--epochs N] [--cnn-epochs N] [--lenet-epochs N]   (./run bench web)
+# SGDX_NATIVE_SGDX=PATH: the native CLI to compare with (default build/native/sgdx,
+# built first); the wasm build folder is $SGDX_WASM_BUILD's (scripts/wasm-lib.sh).
 source "$(dirname "$0")/lib.sh"
 case "${1:-}" in -h|--help) usage_of "$0"; exit 0 ;; esac
 source "$ROOT/scripts/wasm-lib.sh"
@@ -25,7 +29,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 ensure_apt chromium
-build_native >/dev/null
+NATIVE_SGDX=${SGDX_NATIVE_SGDX:-$ROOT/build/native/sgdx}
+[ -n "${SGDX_NATIVE_SGDX:-}" ] || build_native >/dev/null
 build_wasm sgdx_site sgdx_bench_node >/dev/null
 OUT="$WASM_BUILD/bench"
 mkdir -p "$OUT"
@@ -44,12 +49,12 @@ native_run() {  # native_run KERNELS [MODEL EPOCHS] -> "median best" ms/epoch
   local model=${2:-logistic} epochs=${3:-$EPOCHS}
   local metrics="$OUT/native-$model-$1.jsonl"
   rm -f "$metrics"
-  "$ROOT/build/native/sgdx" train --model "$model" --data "$MNIST_DIR" --epochs "$epochs" --kernels "$1" --threads 1 -q \
+  "$NATIVE_SGDX" train --model "$model" --data "$MNIST_DIR" --epochs "$epochs" --kernels "$1" --threads 1 -q \
     --save '' --metrics "$metrics" >/dev/null
   epoch_ms "$metrics"
 }
 
-best=$("$ROOT/build/native/sgdx" --version | sed -n 's/.*(using \(.*\))/\1/p')
+best=$("$NATIVE_SGDX" --version | sed -n 's/.*(using \(.*\))/\1/p')
 say "native (1 thread): $EPOCHS epochs with the best kernels ($best) and with sse2 (4-wide, as wasm SIMD128)"
 native_best=$(native_run "${best:-scalar}")
 native_sse2=$(native_run sse2 2>/dev/null || echo "n/a n/a")
@@ -135,6 +140,10 @@ node -e '
     row(`browser, demo page wall (with validation, page updates), ${t} threads`, r.cnnWallMs.toFixed(0));
     row("browser, demo page (training), 1 thread", r.cnnComputeMs1.toFixed(0));
     row("browser, demo page wall, 1 thread", r.cnnWallMs1.toFixed(0));
+    if (r.cnnPlainComputeMs) {
+      row(`browser, demo page (training), ${t} threads, wasm_simd128`, r.cnnPlainComputeMs.toFixed(0));
+      row("browser, demo page (training), 1 thread, wasm_simd128", r.cnnPlain1ComputeMs.toFixed(0));
+    }
   }
   if (r.lenetComputeMs) {
     console.log();
@@ -144,6 +153,10 @@ node -e '
     row(`browser, demo page wall, ${r.lenetThreads} threads`, r.lenetWallMs.toFixed(0));
     row("browser, demo page (training), 1 thread", r.lenet1ComputeMs.toFixed(0));
     row("browser, demo page wall, 1 thread", r.lenet1WallMs.toFixed(0));
+    if (r.lenetPlainComputeMs) {
+      row(`browser, demo page (training), ${r.lenetThreads} threads, wasm_simd128`, r.lenetPlainComputeMs.toFixed(0));
+      row("browser, demo page (training), 1 thread, wasm_simd128", r.lenetPlain1ComputeMs.toFixed(0));
+    }
   }
   if (r.cnnTfjsMs) row(`TensorFlow.js 4.22 model.fit, ${r.cnnTfjsBackend} backend (scaled from a part)`, r.cnnTfjsMs.toFixed(0));
   const line = (what, x, goal, ok) => console.log(`${what.padEnd(48)} ${x.toFixed(2).padStart(7)}x  (goal ${goal}: ${ok ? "met" : "missed"})`);
@@ -161,6 +174,15 @@ node -e '
     goal(`LeNet: page training, ${r.lenetThreads} threads`, r.lenetComputeMs, " ms", 5000);
     ref(`LeNet: page training, 1 thread / ${r.lenetThreads} threads`, r.lenet1ComputeMs / r.lenetComputeMs);
   }
+  // What relaxed SIMD gains: page training with wasm_simd128 over the page kernels.
+  if (r.cnnPlainComputeMs) {
+    ref(`CNN: simd128 / ${r.kernels}, ${t} threads`, r.cnnPlainComputeMs / r.cnnComputeMs);
+    ref(`CNN: simd128 / ${r.kernels}, 1 thread`, r.cnnPlain1ComputeMs / r.cnnComputeMs1);
+  }
+  if (r.lenetPlainComputeMs) {
+    ref(`LeNet: simd128 / ${r.kernels}, ${r.lenetThreads} threads`, r.lenetPlainComputeMs / r.lenetComputeMs);
+    ref(`LeNet: simd128 / ${r.kernels}, 1 thread`, r.lenetPlain1ComputeMs / r.lenet1ComputeMs);
+  }
   const out = {
     native_ms: nativeMs, worker_ms: workerMs, page_train_ms: pageTrain, page_wall_ms: pageWall,
     tfjs_ms: tfjsMs > 0 ? tfjsMs : null,
@@ -171,7 +193,10 @@ node -e '
     cnn_page_1t_ms: r.cnnWallMs1 ?? null, cnn_page_train_1t_ms: r.cnnComputeMs1 ?? null,
     lenet_native_ms: lenetNative > 0 ? lenetNative : null, lenet_page_train_ms: r.lenetComputeMs ?? null,
     lenet_page_ms: r.lenetWallMs ?? null, lenet_page_train_1t_ms: r.lenet1ComputeMs ?? null,
-    kernels: r.kernels, date: new Date().toISOString(),
+    kernels: r.kernels,
+    cnn_page_train_simd128_ms: r.cnnPlainComputeMs ?? null, cnn_page_train_1t_simd128_ms: r.cnnPlain1ComputeMs ?? null,
+    lenet_page_train_simd128_ms: r.lenetPlainComputeMs ?? null, lenet_page_train_1t_simd128_ms: r.lenetPlain1ComputeMs ?? null,
+    date: new Date().toISOString(),
   };
   fs.writeFileSync(process.argv[8], JSON.stringify(out, null, 2) + "\n");
   console.log(`written: ${process.argv[8]}`);' \

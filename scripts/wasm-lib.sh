@@ -1,6 +1,8 @@
 # Helpers for the WebAssembly scripts (sourced after scripts/lib.sh).
 
-WASM_PACKAGES=(cmake ninja-build emscripten nodejs gzip xtensor-dev xtl-dev libxsimd-dev doctest-dev)
+# clang-19 and lld-19 build the relaxed-SIMD kernel module (web/relaxed): Emscripten
+# 3.1.6's own clang 14 cannot emit the final relaxed-SIMD opcodes.
+WASM_PACKAGES=(cmake ninja-build emscripten nodejs gzip xtensor-dev xtl-dev libxsimd-dev doctest-dev clang-19 lld-19)
 # emcc's JS optimizer needs Debian's node-acorn, which Node does not find by itself.
 export NODE_PATH=/usr/share/nodejs
 

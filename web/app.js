@@ -624,6 +624,7 @@ const onMessage = {
     $('loading').hidden = true;
     setState('ready');
     document.body.dataset.threads = threads;
+    document.body.dataset.kernels = kernels;
     setStatus(`Ready: ${train} training, ${valid} validation and ${test} test images; kernels ${kernels}, ` +
               `${threads} thread${threads > 1 ? 's' : ''}. ` +
               (pretrained ? 'A pretrained model is loaded: draw a digit, or press Start to train your own.' : ''));
@@ -782,6 +783,9 @@ worker.onmessage = (e) => onMessage[e.data.type](e.data);
 worker.onerror = (e) => showError(`The training worker failed: ${e.message || 'could not start'}`);
 setState('loading');
 // `?threads=N` asks for N training threads (the worker gives 1 unless the page is
-// cross-origin isolated); without it, the worker's choice.
-const askedThreads = Number(new URLSearchParams(location.search).get('threads'));
-send('init', Number.isInteger(askedThreads) && askedThreads >= 1 ? { threads: askedThreads } : {});
+// cross-origin isolated); without it, the worker's choice. `?relaxed=0` keeps the
+// SIMD128 kernels where the browser would run the relaxed-SIMD ones.
+const pageParams = new URLSearchParams(location.search);
+const askedThreads = Number(pageParams.get('threads'));
+send('init', { ...(Number.isInteger(askedThreads) && askedThreads >= 1 ? { threads: askedThreads } : {}),
+               relaxed: pageParams.get('relaxed') !== '0' });

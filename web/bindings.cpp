@@ -20,7 +20,9 @@
 
 #include "models/mnist_logistic.hpp"
 #include "models/zoo.hpp"
+#include "runtime/kernels/kernels.hpp"
 #include "runtime/sgdx.hpp"
+#include "web/relaxed/relaxed_kernels.hpp"
 
 using emscripten::val;
 
@@ -105,6 +107,14 @@ val options() {
     out.set("optimizers", opt);
     out.set("schedules", sch);
     return out;
+}
+
+// The kernels: the relaxed-SIMD set where the engine runs relaxed SIMD and
+// `relaxed` is true, else SIMD128 (web/relaxed). Returns the set's name.
+std::string select_kernels(bool relaxed) {
+    const kernels::KernelSet* set = relaxed ? kernels::wasm_relaxed_simd() : nullptr;
+    set_kernels(set ? *set : kernels::by_name("wasm_simd128"));
+    return active_kernels().name;
 }
 
 // The threads the runtime's layers split a batch over: `n` (at least 1) in the
@@ -572,6 +582,7 @@ EMSCRIPTEN_BINDINGS(sgdx_web) {
     emscripten::function("models", &sgdx::web::models);
     emscripten::function("options", &sgdx::web::options);
     emscripten::function("setThreads", &sgdx::web::set_threads);
+    emscripten::function("selectKernels", &sgdx::web::select_kernels);
     emscripten::class_<Trainer>("Trainer")
         .constructor<>()
         .function("loadTraining", &Trainer::load_training)

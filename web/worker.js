@@ -160,11 +160,14 @@ let wasmMemoryBytes = () => 0;
 let runtimeThreads = 1;
 
 const handlers = {
-  async init({ threads: wanted } = {}) {
+  async init({ threads: wanted, relaxed = true } = {}) {
     const threads = threadsFor(wanted);
     const { default: createSgdx } = await import(threads > 1 ? './sgdx_web_mt.js' : './sgdx_web.js');
     const module = await createSgdx();
     wasmMemoryBytes = () => module.HEAPU8.length;
+    // The relaxed-SIMD kernels where the browser validates them (each wasm thread
+    // instantiates its own copy on its first kernel call), else SIMD128.
+    module.selectKernels(relaxed);
     runtimeThreads = module.setThreads(threads);
     trainer = new module.Trainer();
     const index = await fetch('models/index.json');

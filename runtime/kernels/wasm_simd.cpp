@@ -1,8 +1,15 @@
 // WebAssembly SIMD128 versions of the kernels (xsimd 8.1 has no wasm backend).
 // Compiled only in the Emscripten build, with -msimd128; the blocking follows
 // xsimd_kernels.hpp: several independent accumulators per loop so the engine can
-// overlap the multiply-adds (wasm SIMD has no fused multiply-add without relaxed
-// SIMD, which the engines here reject).
+// overlap the multiply-adds (SIMD128 has no fused multiply-add).
+//
+// Compiled a second time with SGDX_WASM_RELAXED (web/relaxed/CMakeLists.txt:
+// clang-19, -mrelaxed-simd, a freestanding module of its own, since Emscripten
+// 3.1.6's clang 14 cannot emit the final relaxed-SIMD opcodes): madd is then
+// relaxed SIMD's f32x4.relaxed_madd (fused where the engine fuses it) and the
+// file exports gemm and the direct convolution's forward and input gradient as
+// plain C functions instead of the KernelSet; web/relaxed/relaxed_kernels.cpp calls
+// them from the page's runtime.
 #include <wasm_simd128.h>
 
 #include <algorithm>
@@ -23,7 +30,11 @@ constexpr size_t W = 4;  // floats per vector
 
 inline v128 load(const float* p) { return wasm_v128_load(p); }
 inline void store(float* p, v128 v) { wasm_v128_store(p, v); }
+#if defined(SGDX_WASM_RELAXED)
+inline v128 madd(v128 a, v128 b, v128 acc) { return wasm_f32x4_relaxed_madd(a, b, acc); }
+#else
 inline v128 madd(v128 a, v128 b, v128 acc) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
+#endif
 inline float hsum(v128 v) {
     // (a+c, b+d, ...) then the two halves: the same pairing on every call.
     v128 s = wasm_f32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
@@ -381,6 +392,9 @@ struct WasmVec {
     static void store(float* p, type v) { wasm_v128_store(p, v); }
     static type fma(type a, type b, type c) { return madd(a, b, c); }
     static type add(type a, type b) { return wasm_f32x4_add(a, b); }
+    // conv_tiles.hpp's fused ReLU passes: as relu_forward, and relu_backward with m for x
+    static type relu(type v) { return wasm_v128_andnot(v, wasm_f32x4_lt(v, zero())); }
+    static type zero_where_le0(type v, type m) { return wasm_v128_andnot(v, wasm_f32x4_le(m, zero())); }
 };
 
 
@@ -484,6 +498,29 @@ struct WasmConvDw {
 
 }  // namespace
 
+#if defined(SGDX_WASM_RELAXED)
+// The relaxed module's exports: the kernels where the fused multiply-add measured
+// faster in Chromium (web/README.md), with the KernelSet's contracts; bools as int
+// so that the JS between the two modules passes plain numbers.
+#define SGDX_RELAXED_EXPORT(name) extern "C" __attribute__((export_name(#name), visibility("default")))
+SGDX_RELAXED_EXPORT(gemm)
+void relaxed_gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float* a, size_t lda, const float* b,
+                  size_t ldb, float* c, size_t ldc, int accumulate) {
+    GemmTiles<WasmVec>::gemm(trans_a != 0, trans_b != 0, M, N, K, a, lda, b, ldb, c, ldc, accumulate != 0);
+}
+SGDX_RELAXED_EXPORT(conv_input_grad_cl)
+void relaxed_conv_input_grad_cl(const float* dy, const float* wt, float* dx, const ConvShape* s) {
+    ConvTiles<WasmVec>::conv_input_grad_cl(dy, wt, dx, *s);
+}
+SGDX_RELAXED_EXPORT(conv_forward_cl)
+void relaxed_conv_forward_cl(const float* x, const float* w, const float* b, float* y, const ConvShape* s) {
+    ConvTiles<WasmVec>::conv_forward_cl(x, w, b, y, *s);
+}
+// sizeof(ConvShape) as this compiler lays it out: the loader refuses the module
+// when it differs from the runtime's (the two builds of kernels.hpp disagree).
+SGDX_RELAXED_EXPORT(conv_shape_size) size_t relaxed_conv_shape_size() { return sizeof(ConvShape); }
+#else
+
 // The probe for fma_peak_gflops (probe.cpp): 12 independent multiply-add chains,
 // the way the kernels' blocks run them (a multiply and an add, no FMA).
 double fma_probe_wasm_simd128(size_t iterations, double* flops) {
@@ -506,5 +543,7 @@ const KernelSet& wasm_simd128() {
                                WasmConvDw::conv_weight_grad_cl};
     return set;
 }
+
+#endif
 
 }  // namespace sgdx::kernels

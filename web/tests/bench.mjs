@@ -225,6 +225,17 @@ try {
     result.cnnComputeMs1 = median(afterWarmup(one.rows).map((r) => r.computeMs));
     result.cnnWallMs1 = median(afterWarmup(one.rows).map((r) => r.wallMs));
     result.cnnEpochs1 = one.rows;
+    // The same with the SIMD128 kernels (?relaxed=0) where the page runs the
+    // relaxed-SIMD ones: what relaxed SIMD's fused multiply-add gains.
+    if (kernels !== 'wasm_simd128') {
+      for (const [query, key] of [['?relaxed=0', 'cnnPlain'], ['?threads=1&relaxed=0', 'cnnPlain1']]) {
+        const r = await pageEpochs(browser, query, 'cnn', CNN_EPOCHS);
+        logRows(`CNN, wasm_simd128 (${r.threads} thread${r.threads > 1 ? 's' : ''})`, r.rows);
+        result[`${key}ComputeMs`] = median(afterWarmup(r.rows).map((x) => x.computeMs));
+        result[`${key}WallMs`] = median(afterWarmup(r.rows).map((x) => x.wallMs));
+        result[`${key}Epochs`] = r.rows;
+      }
+    }
     if (TFJS_DIR) {
       const t = await tfjsCnnEpoch(browser, `http://127.0.0.1:${server.address().port}`, TFJS_DIR, TFJS_CNN_IMAGES);
       result.cnnTfjsMs = t.epochMs;
@@ -237,9 +248,11 @@ try {
   // The LeNet-like CNN (its defaults: lr 0.05, momentum 0.9), with the page's
   // threads and with one; one epoch is ~10 s, so every epoch counts.
   if (LENET_EPOCHS > 0) {
-    for (const [query, key] of [['', 'lenet'], ['?threads=1', 'lenet1']]) {
+    const lenetRuns = [['', 'lenet'], ['?threads=1', 'lenet1']];
+    if (kernels !== 'wasm_simd128') lenetRuns.push(['?relaxed=0', 'lenetPlain'], ['?threads=1&relaxed=0', 'lenetPlain1']);
+    for (const [query, key] of lenetRuns) {
       const r = await pageEpochs(browser, query, 'lenet', LENET_EPOCHS);
-      logRows(`LeNet (${r.threads} thread${r.threads > 1 ? 's' : ''})`, r.rows);
+      logRows(`LeNet${/relaxed=0/.test(query) ? ', wasm_simd128' : ''} (${r.threads} thread${r.threads > 1 ? 's' : ''})`, r.rows);
       result[`${key}ComputeMs`] = median(r.rows.map((x) => x.computeMs));
       result[`${key}WallMs`] = median(r.rows.map((x) => x.wallMs));
       result[`${key}Threads`] = r.threads;
