@@ -28,10 +28,10 @@
 #include "gemm_tiles.hpp"
 #include "kernels.hpp"
 
-// A tile's store inlined into the tile, its accumulators never leaving registers.
-#ifndef SGDX_INLINE
-#define SGDX_INLINE inline __attribute__((always_inline))
-#endif
+// A tile's parts inlined into the tile: passed to a call, its accumulators would
+// live in memory.
+#define SGDX_TILE_PART inline __attribute__((always_inline))
+#define SGDX_TILE_PART_LAMBDA __attribute__((always_inline))
 
 namespace sgdx::kernels {
 namespace {
@@ -99,55 +99,53 @@ struct ConvTiles {
         float* y;         // output (0, 0)
         size_t ycs, yrs;  // floats between neighbouring output columns, rows
         size_t cout, co0;  // channels of an output pixel, the block's first
-        // A fused ReLU (ConvShape::relu, relu_mask): outputs below 0 stored as 0, or
-        // outputs stored as 0 where the mask, laid out as y (mask + (dst - y)), is <= 0.
-        bool relu = false;
-        const float* mask = nullptr;
-        bool one_channel = false;  // a forward with one input channel: c1_tile
     };
 
-    // The fused ReLU in vectors where the adaptor has V::relu(v) (v < 0 -> 0, NaN
-    // kept) and V::zero_where_le0(v, m) (v's lanes -> 0 where m's are <= 0, NaN
-    // passes), else lane by lane on a copy.
+    // The fused ReLU (ConvShape::relu, relu_mask) as a pass over one sample's n
+    // values right after its tiles, while they are in L1: in the tiles' store it
+    // lengthened the accumulators' live ranges, and V8 spilled them (the page's
+    // convolutions 2-4x slower). Vectors where the adaptor has V::relu(v) (v < 0 ->
+    // 0, NaN kept) and V::zero_where_le0(v, m) (0 where m <= 0, a NaN m passes),
+    // else plain loops the compiler vectorises.
     template <class U>
-    static auto relu_vec(vec v, int) -> decltype(U::relu(v)) { return U::relu(v); }
-    template <class U>
-    static vec relu_vec(vec v, long) {
-        float t[W];
-        V::store(t, v);
-        for (size_t j = 0; j < W; ++j) t[j] = t[j] < 0.f ? 0.f : t[j];  // NaN < 0 is false: kept
-        return V::load(t);
+    static auto relu_pass(float* y, size_t n, int) -> decltype(U::relu(U::zero()), void()) {
+        size_t i = 0;
+        for (; i + W <= n; i += W) V::store(y + i, U::relu(V::load(y + i)));
+        for (; i < n; ++i) y[i] = y[i] < 0.f ? 0.f : y[i];  // NaN < 0 is false: kept
     }
     template <class U>
-    static auto mask_vec(vec v, const float* m, int) -> decltype(U::zero_where_le0(v, V::load(m))) {
-        return U::zero_where_le0(v, V::load(m));
+    static void relu_pass(float* y, size_t n, long) {
+        for (size_t i = 0; i < n; ++i) y[i] = y[i] < 0.f ? 0.f : y[i];
     }
     template <class U>
-    static vec mask_vec(vec v, const float* m, long) {
-        float t[W];
-        V::store(t, v);
-        for (size_t j = 0; j < W; ++j) t[j] = m[j] <= 0.f ? 0.f : t[j];
-        return V::load(t);
+    static auto mask_pass(float* dx, const float* m, size_t n, int)
+        -> decltype(U::zero_where_le0(U::zero(), U::zero()), void()) {
+        size_t i = 0;
+        for (; i + W <= n; i += W) V::store(dx + i, U::zero_where_le0(V::load(dx + i), V::load(m + i)));
+        for (; i < n; ++i) dx[i] = m[i] <= 0.f ? 0.f : dx[i];
+    }
+    template <class U>
+    static void mask_pass(float* dx, const float* m, size_t n, long) {
+        for (size_t i = 0; i < n; ++i) dx[i] = m[i] <= 0.f ? 0.f : dx[i];
     }
 
-    // n values of a tile's output vector v into dst, through the fused ReLU if any.
-    static void store_out(const Fwd& f, float* dst, vec v, size_t n) {
-        if (f.relu) v = relu_vec<V>(v, 0);
-        if (n < W) {
-            float t[W];
-            V::store(t, v);
-            const float* m = f.mask ? f.mask + (dst - f.y) : nullptr;
-            for (size_t j = 0; j < n; ++j) dst[j] = m && m[j] <= 0.f ? 0.f : t[j];  // NaN passes
-            return;
+    // Every accumulator of a tile starts at its channel's bias.
+    template <size_t RR, size_t RC, size_t NV>
+    static SGDX_TILE_PART void start_tile(const Fwd& f, vec (&acc)[RR][RC][NV]) {
+        SGDX_UNROLL
+        for (size_t v = 0; v < NV; ++v) {
+            const vec bv = V::load(f.b + v * W);
+            SGDX_UNROLL
+            for (size_t q = 0; q < RR; ++q)
+                SGDX_UNROLL
+                for (size_t c = 0; c < RC; ++c) acc[q][c][v] = bv;
         }
-        if (f.mask) v = mask_vec<V>(v, f.mask + (dst - f.y), 0);
-        V::store(dst, v);
     }
 
     // One step of a tile's reduction: NV vectors of weights at wt times each pixel
     // (q, c)'s input value in(q, c), broadcast.
     template <size_t RR, size_t RC, size_t NV, class In>
-    static SGDX_INLINE void tile_step(vec (&acc)[RR][RC][NV], const float* wt, In in) {
+    static SGDX_TILE_PART void tile_step(vec (&acc)[RR][RC][NV], const float* wt, In in) {
         vec wv[NV];
         SGDX_UNROLL
         for (size_t v = 0; v < NV; ++v) wv[v] = V::load(wt + v * W);
@@ -161,17 +159,27 @@ struct ConvTiles {
             }
     }
 
-    // Every accumulator of a tile starts at its channel's bias.
+    // The tile's outputs into y: whole vectors, the last channels through a copy.
     template <size_t RR, size_t RC, size_t NV>
-    static SGDX_INLINE void start_tile(const Fwd& f, vec (&acc)[RR][RC][NV]) {
+    static SGDX_TILE_PART void store_tile(const Fwd& f, vec (&acc)[RR][RC][NV], size_t oi, size_t oj) {
+        const size_t left = f.cout - f.co0;  // channels from co0 on
+        // Unrolled: indexed by a loop counter, the accumulators would live in memory.
         SGDX_UNROLL
-        for (size_t v = 0; v < NV; ++v) {
-            const vec bv = V::load(f.b + v * W);
+        for (size_t q = 0; q < RR; ++q)
             SGDX_UNROLL
-            for (size_t q = 0; q < RR; ++q)
+            for (size_t c = 0; c < RC; ++c) {
+                float* dst = f.y + (oi + q) * f.yrs + (oj + c) * f.ycs + f.co0;
                 SGDX_UNROLL
-                for (size_t c = 0; c < RC; ++c) acc[q][c][v] = bv;
-        }
+                for (size_t v = 0; v < NV; ++v) {
+                    if (left >= (v + 1) * W) {
+                        V::store(dst + v * W, acc[q][c][v]);
+                    } else if (left > v * W) {
+                        float tmp[W];
+                        V::store(tmp, acc[q][c][v]);
+                        for (size_t j = 0; j < left - v * W; ++j) dst[v * W + j] = tmp[j];
+                    }
+                }
+            }
     }
 
     // CS: f.cs known at compile time (0: read at run time).
@@ -195,40 +203,6 @@ struct ConvTiles {
                 tile_step(acc, wt, [&](size_t q, size_t c) { return xr[q * f.rs + c * cs + t]; });
         }
         store_tile<RR, RC, NV>(f, acc, oi, oj);
-    }
-
-    // Unrolled, so the accumulators stay in registers; whole vectors straight out
-    // unless channels end inside the block or a mask applies.
-    template <size_t RR, size_t RC, size_t NV>
-    static SGDX_INLINE void store_tile(const Fwd& f, vec (&acc)[RR][RC][NV], size_t oi, size_t oj) {
-        const size_t left = f.cout - f.co0;  // channels from co0 on
-        float* y0 = f.y + oi * f.yrs + oj * f.ycs + f.co0;
-        if (left >= NV * W && !f.mask) {
-            if (f.relu) {
-                SGDX_UNROLL
-                for (size_t q = 0; q < RR; ++q)
-                    SGDX_UNROLL
-                    for (size_t c = 0; c < RC; ++c)
-                        SGDX_UNROLL
-                        for (size_t v = 0; v < NV; ++v)
-                            V::store(y0 + q * f.yrs + c * f.ycs + v * W, relu_vec<V>(acc[q][c][v], 0));
-            } else {
-                SGDX_UNROLL
-                for (size_t q = 0; q < RR; ++q)
-                    SGDX_UNROLL
-                    for (size_t c = 0; c < RC; ++c)
-                        SGDX_UNROLL
-                        for (size_t v = 0; v < NV; ++v) V::store(y0 + q * f.yrs + c * f.ycs + v * W, acc[q][c][v]);
-            }
-            return;
-        }
-        for (size_t q = 0; q < RR; ++q)
-            for (size_t c = 0; c < RC; ++c) {
-                float* dst = y0 + q * f.yrs + c * f.ycs;
-                SGDX_UNROLL
-                for (size_t v = 0; v < NV; ++v)
-                    if (left > v * W) store_out(f, dst + v * W, acc[q][c][v], left >= (v + 1) * W ? W : left - v * W);
-            }
     }
 
     // ------------------------------------------------ one input channel
@@ -258,24 +232,41 @@ struct ConvTiles {
         store_tile<RR, RC, NV>(f, acc, oi, oj);
     }
 
-    template <size_t NV, size_t RR, size_t RC>
+    // Which tile a grid runs, chosen once per grid (a fwd_cols holding every kind
+    // grew too large for V8 to keep the accumulators in registers).
+    enum Kind : int { kGeneral, kStride16, kStride32, kOneChannelS1, kOneChannelS2 };
+    // c1_tile where the adaptor asks for it (V::kOneChannelTile): on x86 it took the
+    // tutorial CNN's conv1 from 45-48 to 34-41 µs (AVX-512) and 148 to 130 (SSE2);
+    // V8 ran it 2.4x slower than fwd_tile (140 -> 339 µs).
+    template <class U>
+    static constexpr auto one_channel_tile(int) -> decltype(U::kOneChannelTile) { return U::kOneChannelTile; }
+    template <class U>
+    static constexpr bool one_channel_tile(long) { return false; }
+    static Kind kind_of(const Fwd& f, bool one_channel) {
+        one_channel = one_channel && one_channel_tile<V>(0);
+        if (one_channel && f.sr == 1) return kOneChannelS1;
+        if (one_channel && f.sr == 2) return kOneChannelS2;
+        return f.cs == 16 ? kStride16 : f.cs == 32 ? kStride32 : kGeneral;
+    }
+
+    template <int K, size_t NV, size_t RR, size_t RC>
     static void fwd_cols(const Fwd& f, size_t oi, size_t oj, size_t rc) {
         if constexpr (RC > 1)
-            if (rc < RC) return fwd_cols<NV, RR, RC - 1>(f, oi, oj, rc);
+            if (rc < RC) return fwd_cols<K, NV, RR, RC - 1>(f, oi, oj, rc);
         if constexpr (RR * RC * NV <= kAcc) {
-            if (f.one_channel && f.sr == 1) c1_tile<RR, RC, NV, 1>(f, oi, oj);
-            else if (f.one_channel && f.sr == 2) c1_tile<RR, RC, NV, 2>(f, oi, oj);
-            else if (f.cs == 16) fwd_tile<RR, RC, NV, 16>(f, oi, oj);
-            else if (f.cs == 32) fwd_tile<RR, RC, NV, 32>(f, oi, oj);
+            if constexpr (K == kOneChannelS1) c1_tile<RR, RC, NV, 1>(f, oi, oj);
+            else if constexpr (K == kOneChannelS2) c1_tile<RR, RC, NV, 2>(f, oi, oj);
+            else if constexpr (K == kStride16) fwd_tile<RR, RC, NV, 16>(f, oi, oj);
+            else if constexpr (K == kStride32) fwd_tile<RR, RC, NV, 32>(f, oi, oj);
             else fwd_tile<RR, RC, NV>(f, oi, oj);
         }
     }
-    template <size_t NV, size_t RR>
+    template <int K, size_t NV, size_t RR>
     static void fwd_rows(const Fwd& f, size_t oi, size_t oj, size_t rr, size_t rc) {
         if constexpr (RR > 1)
-            if (rr < RR) return fwd_rows<NV, RR - 1>(f, oi, oj, rr, rc);
+            if (rr < RR) return fwd_rows<K, NV, RR - 1>(f, oi, oj, rr, rc);
         constexpr size_t cols = kAcc / (RR * NV) < kMaxCols ? kAcc / (RR * NV) : kMaxCols;
-        fwd_cols<NV, RR, cols>(f, oi, oj, rc);
+        fwd_cols<K, NV, RR, cols>(f, oi, oj, rc);
     }
 
     // Same contract as KernelSet::conv_forward_cl.
@@ -303,9 +294,8 @@ struct ConvTiles {
         float* xp = buf.padded.get(g.size);
         for (size_t i = 0; i < g.size; ++i) xp[i] = 0.f;
         Fwd f{xp,      g.row,   s.stride * s.cin, s.stride * g.row, K,       kc,      s.cin,   -long(s.pad),
-              -long(s.pad), s.stride, s.stride, s.h, s.w, nullptr, nullptr, nullptr, s.cout, s.ow * s.cout, s.cout, 0,
-              s.relu};
-        f.one_channel = s.cin == 1;
+              -long(s.pad), s.stride, s.stride, s.h, s.w, nullptr, nullptr, nullptr, s.cout, s.ow * s.cout, s.cout, 0};
+        const Kind kind = kind_of(f, s.cin == 1);
         for (size_t n = 0; n < s.n; ++n) {
             pad_sample(x + n * s.h * s.w * s.cin, xp, s, g);
             f.y = y + n * s.oh * s.ow * s.cout;
@@ -314,15 +304,27 @@ struct ConvTiles {
                 f.w = wp + K * kc * v0 * W;
                 f.b = bp + v0 * W;
                 f.co0 = v0 * W;
-                fwd_grid(f, s.oh, s.ow, nv);
+                fwd_grid(f, s.oh, s.ow, nv, kind);
             }
+            if (s.relu) relu_pass<V>(f.y, s.oh * s.ow * s.cout, 0);
         }
     }
 
     // Every output of an oh x ow grid in tiles: whole rows where they fit (the
     // fewest, most even column chunks), then as many rows as the accumulators allow.
-    static void fwd_grid(const Fwd& f, size_t oh, size_t ow, size_t nv) {
-        const size_t pixels = (f.one_channel ? kAccOne : kAcc) / nv, most = pixels < kMaxCols ? pixels : kMaxCols;
+    static void fwd_grid(const Fwd& f, size_t oh, size_t ow, size_t nv, Kind kind) {
+        switch (kind) {
+            case kOneChannelS1: return fwd_grid_of<kOneChannelS1>(f, oh, ow, nv);
+            case kOneChannelS2: return fwd_grid_of<kOneChannelS2>(f, oh, ow, nv);
+            case kStride16: return fwd_grid_of<kStride16>(f, oh, ow, nv);
+            case kStride32: return fwd_grid_of<kStride32>(f, oh, ow, nv);
+            default: return fwd_grid_of<kGeneral>(f, oh, ow, nv);
+        }
+    }
+    template <int K>
+    static void fwd_grid_of(const Fwd& f, size_t oh, size_t ow, size_t nv) {
+        constexpr bool one = K == kOneChannelS1 || K == kOneChannelS2;
+        const size_t pixels = (one ? kAccOne : kAcc) / nv, most = pixels < kMaxCols ? pixels : kMaxCols;
         const size_t chunks = (ow + most - 1) / most, rc = (ow + chunks - 1) / chunks;
         size_t rr = pixels / rc;
         if (rr > kMaxRows) rr = kMaxRows;
@@ -330,8 +332,8 @@ struct ConvTiles {
             const size_t rows = oh - oi < rr ? oh - oi : rr;
             for (size_t oj = 0; oj < ow; oj += rc) {
                 const size_t cols = ow - oj < rc ? ow - oj : rc;
-                if (nv == 1) fwd_rows<1, kMaxRows>(f, oi, oj, rows, cols);
-                else fwd_rows<2, kMaxRows>(f, oi, oj, rows, cols);
+                if (nv == 1) fwd_rows<K, 1, kMaxRows>(f, oi, oj, rows, cols);
+                else fwd_rows<K, 2, kMaxRows>(f, oi, oj, rows, cols);
             }
         }
     }
@@ -439,16 +441,15 @@ struct ConvTiles {
                           S * s.cin,
                           S * s.w * s.cin,
                           s.cin,
-                          0,
-                          false,
-                          s.relu_mask ? s.relu_mask + (y - dx) : nullptr};
+                          0};
                     for (size_t v0 = 0; v0 < vectors; v0 += kMaxNV) {
                         const size_t nv = vectors - v0 < kMaxNV ? vectors - v0 : kMaxNV;
                         f.w = wp_all + (a * S + b) * per_phase + pi.nu * f.kc * v0 * W;
                         f.co0 = v0 * W;
-                        fwd_grid(f, pi.count, pj.count, nv);
+                        fwd_grid(f, pi.count, pj.count, nv, kind_of(f, false));
                     }
                 }
+            if (s.relu_mask) mask_pass<V>(dxs, s.relu_mask + n * s.h * s.w * s.cin, s.h * s.w * s.cin, 0);
         }
     }
 
@@ -488,7 +489,9 @@ struct ConvTiles {
         const size_t cs = d.cs, rs = d.rs, ow = d.ow, oh = d.oh, row = d.row, next_sample = d.ss - d.oh * d.rs;
         const float* g = d.dy;
         const size_t ld = d.ld;
-        auto step = [&](auto phase) {
+        // Inlined by force: GCC made it a call for SSE2 and AVX2, its accumulators in
+        // memory (their weight gradients at 5-13% of the peak).
+        auto step = [&](auto phase) SGDX_TILE_PART_LAMBDA {
             constexpr size_t p = decltype(phase)::value;
             const float* xr = xb + oj * cs;
             vec gv[NV];

@@ -33,6 +33,7 @@ struct XsimdVec {
     static void store(float* p, type v) { v.store_unaligned(p); }
     static type fma(type a, type b, type c) { return xsimd::fma(a, b, c); }
     static type add(type a, type b) { return a + b; }
+    static constexpr bool kOneChannelTile = true;  // conv_tiles.hpp's c1_tile pays here
     // conv_tiles.hpp's fused ReLU: as relu_forward, and relu_backward with m for x
     static type relu(type v) { return xsimd::select(v < zero(), zero(), v); }
     static type zero_where_le0(type v, type m) { return xsimd::select(m <= zero(), zero(), v); }
