@@ -27,6 +27,22 @@ uint64_t checked_flag(const std::string& key, uint64_t value) {
 }
 }  // namespace
 
+void Optimizer::step() {
+    begin_step();
+    for_each_slice([&](size_t i, size_t lo, size_t hi) { update(i, lo, hi); });
+    end_step();
+}
+
+void Optimizer::step_and_zero_grad() {
+    begin_step();
+    for_each_slice([&](size_t i, size_t lo, size_t hi) {
+        update(i, lo, hi);
+        float* g = params_[i]->grad.data();
+        std::fill(g + lo, g + hi, 0.f);
+    });
+    end_step();
+}
+
 void Optimizer::zero_grad() {
     for_each_slice([&](size_t i, size_t lo, size_t hi) {
         float* g = params_[i]->grad.data();
@@ -76,14 +92,14 @@ void SGD::adopt_state(const std::string& name) {
     for (Parameter* p : params_) buffers_.push_back(xt::zeros_like(p->value));
 }
 
-void SGD::step() {
-    const auto& k = active_kernels();
-    for_each_slice([&](size_t i, size_t lo, size_t hi) {
-        Parameter& p = *params_[i];
-        float* buf = buffers_.empty() ? nullptr : buffers_[i].data() + lo;
-        k.sgd_update(p.value.data() + lo, p.grad.data() + lo, buf, hi - lo, options_.lr, options_.momentum,
-                     options_.dampening, options_.weight_decay, options_.nesterov, !has_momentum_);
-    });
+void SGD::update(size_t i, size_t lo, size_t hi) {
+    Parameter& p = *params_[i];
+    float* buf = buffers_.empty() ? nullptr : buffers_[i].data() + lo;
+    active_kernels().sgd_update(p.value.data() + lo, p.grad.data() + lo, buf, hi - lo, options_.lr, options_.momentum,
+                                options_.dampening, options_.weight_decay, options_.nesterov, !has_momentum_);
+}
+
+void SGD::end_step() {
     if (!buffers_.empty()) has_momentum_ = true;
 }
 
@@ -147,36 +163,38 @@ bool Adam::set_momentum(double beta1) {
 // operation at a time: each tensor operation rounds to float, its Python scalars
 // (the bias corrections, the step size, 1 - lr * wd) are doubles cast to float
 // where they meet a tensor.
-void Adam::step() {
+void Adam::begin_step() {
     ++steps_;
     const double lr = options_.lr, b1 = options_.beta1, b2 = options_.beta2, wd = options_.weight_decay;
     const double bias_correction1 = 1 - std::pow(b1, double(steps_));
     const double bias_correction2 = 1 - std::pow(b2, double(steps_));
-    const float step_size_neg = float(-(lr / bias_correction1));  // addcdiv_'s value
-    const float bc2_sqrt = float(std::sqrt(bias_correction2));
-    const float beta1 = float(b1), beta2 = float(b2);
-    const float one_minus_b1 = float(1 - b1), one_minus_b2 = float(1 - b2);  // add_'s alpha, addcmul_'s value
-    const float eps = float(options_.eps), weight_decay = options_.weight_decay;
-    const float decay = float(1 - lr * wd);  // AdamW: param.mul_(1 - lr * weight_decay)
-    const bool couple = !decoupled_ && weight_decay != 0.f, decouple = decoupled_ && weight_decay != 0.f;
-    for_each_slice([&](size_t i, size_t lo, size_t hi) {
-        Parameter& p = *params_[i];
-        float* w = p.value.data();
-        const float* grad = p.grad.data();
-        float* m = exp_avg_[i].data();
-        float* v = exp_avg_sq_[i].data();
-        for (size_t j = lo; j < hi; ++j) {
-            if (decouple) w[j] = w[j] * decay;
-            float g = grad[j];
-            if (couple) g = g + weight_decay * w[j];  // grad.add(param, alpha=weight_decay)
-            m[j] = m[j] * beta1;                      // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-            m[j] = m[j] + one_minus_b1 * g;
-            v[j] = v[j] * beta2;  // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            v[j] = v[j] + one_minus_b2 * g * g;
-            const float denom = std::sqrt(v[j]) / bc2_sqrt + eps;  // (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
-            w[j] = w[j] + step_size_neg * m[j] / denom;            // param.addcdiv_(exp_avg, denom, value=-step_size)
-        }
-    });
+    k_.step_size_neg = float(-(lr / bias_correction1));  // addcdiv_'s value
+    k_.bc2_sqrt = float(std::sqrt(bias_correction2));
+    k_.beta1 = float(b1), k_.beta2 = float(b2);
+    k_.one_minus_b1 = float(1 - b1), k_.one_minus_b2 = float(1 - b2);  // add_'s alpha, addcmul_'s value
+    k_.eps = float(options_.eps), k_.weight_decay = options_.weight_decay;
+    k_.decay = float(1 - lr * wd);  // AdamW: param.mul_(1 - lr * weight_decay)
+    k_.couple = !decoupled_ && k_.weight_decay != 0.f, k_.decouple = decoupled_ && k_.weight_decay != 0.f;
+}
+
+void Adam::update(size_t i, size_t lo, size_t hi) {
+    Parameter& p = *params_[i];
+    float* w = p.value.data();
+    const float* grad = p.grad.data();
+    float* m = exp_avg_[i].data();
+    float* v = exp_avg_sq_[i].data();
+    const StepScalars k = k_;
+    for (size_t j = lo; j < hi; ++j) {
+        if (k.decouple) w[j] = w[j] * k.decay;
+        float g = grad[j];
+        if (k.couple) g = g + k.weight_decay * w[j];  // grad.add(param, alpha=weight_decay)
+        m[j] = m[j] * k.beta1;                        // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+        m[j] = m[j] + k.one_minus_b1 * g;
+        v[j] = v[j] * k.beta2;  // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        v[j] = v[j] + k.one_minus_b2 * g * g;
+        const float denom = std::sqrt(v[j]) / k.bc2_sqrt + k.eps;  // (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
+        w[j] = w[j] + k.step_size_neg * m[j] / denom;              // param.addcdiv_(exp_avg, denom, value=-step_size)
+    }
 }
 
 std::vector<OptimizerStateTensors> Adam::state_tensors() { return {{"exp_avg", &exp_avg_}, {"exp_avg_sq", &exp_avg_sq_}}; }

@@ -29,8 +29,11 @@ public:
     virtual ~Optimizer() = default;
 
     virtual const char* name() const = 0;  // "SGD", "Adam", "AdamW" (PyTorch's class names)
-    virtual void step() = 0;               // updates every parameter from its grad; allocates nothing
-    void zero_grad();                      // p.grad = 0
+    void step();       // updates every parameter from its grad; allocates nothing
+    void zero_grad();  // p.grad = 0
+    // step() then zero_grad(), each slice's gradient cleared right after its update
+    // (in cache, in the same pool job): a training step's pair in one pass.
+    void step_and_zero_grad();
     virtual float lr() const = 0;
     virtual void set_lr(float lr) = 0;  // validates it; the optimiser is unchanged if it throws
     // The momentum term a schedule may cycle (OneCycleLR): SGD's momentum, Adam's
@@ -68,6 +71,13 @@ protected:
     template <class Fn>
     void for_each_slice(Fn&& fn);
     static constexpr size_t kSliceValues = size_t(32) << 10;
+
+    // A step in three parts, so that step() and step_and_zero_grad() share them:
+    // what is computed once per step, the update of values [lo, hi) of parameter i
+    // (on any thread, slices never overlap), and what follows the whole update.
+    virtual void begin_step() {}
+    virtual void update(size_t i, size_t lo, size_t hi) = 0;
+    virtual void end_step() {}
 };
 
 template <class Fn>
@@ -105,7 +115,6 @@ public:
     SGD(std::vector<Parameter*> params, SgdOptions options);
 
     const char* name() const override { return "SGD"; }
-    void step() override;  // p -= lr * (update from p.grad); allocates nothing
 
     const SgdOptions& options() const { return options_; }
     float lr() const override { return options_.lr; }
@@ -128,6 +137,8 @@ public:
     void set_counter(const std::string& key, uint64_t value) override;
 
 private:
+    void update(size_t i, size_t lo, size_t hi) override;  // p -= lr * (update from p.grad)
+    void end_step() override;
     SgdOptions options_;
     std::vector<xt::xarray<float>> buffers_;
     bool has_momentum_ = false;
@@ -162,7 +173,6 @@ public:
     explicit Adam(std::vector<Parameter*> params, AdamOptions options = {});
 
     const char* name() const override { return decoupled() ? "AdamW" : "Adam"; }
-    void step() override;
 
     const AdamOptions& options() const { return options_; }
     float lr() const override { return options_.lr; }
@@ -186,6 +196,13 @@ private:
     AdamOptions options_;
     bool decoupled_ = false;
     uint64_t steps_ = 0;
+    void begin_step() override;
+    void update(size_t i, size_t lo, size_t hi) override;
+    // This step's scalars, as PyTorch rounds them (begin_step).
+    struct StepScalars {
+        float step_size_neg, bc2_sqrt, beta1, beta2, one_minus_b1, one_minus_b2, eps, weight_decay, decay;
+        bool couple, decouple;
+    } k_{};
     std::vector<xt::xarray<float>> exp_avg_, exp_avg_sq_;
 };
 

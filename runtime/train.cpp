@@ -84,18 +84,15 @@ BatchLoss step_batch(Module& model, const Batch& b, Workspace& ws, Optimizer* op
         const double total = ws.parallel->step(b, bytes, ws.logits.data(), dlogits, 1.f / float(b.size),
                                                &out.correct, sync);
         out.loss = float(total / double(b.size));
-        if (opt && std::isfinite(out.loss)) {
-            opt->step();
-            opt->zero_grad();
-        }
+        if (opt && std::isfinite(out.loss)) opt->step_and_zero_grad();
         return out;
     }
     const double total = forward_backward_rows(model, b, 0, b.size, uses_bytes(b), ws.logits.data(), dlogits,
                                                1.f / float(b.size), &out.correct);
     out.loss = float(total / double(b.size));
     if (!opt) return out;
-    if (std::isfinite(out.loss)) opt->step();
-    opt->zero_grad();  // and, for a dropped step, the sub-batches' gradients so far
+    if (std::isfinite(out.loss)) opt->step_and_zero_grad();
+    else opt->zero_grad();  // a dropped step: the sub-batches' gradients so far
     return out;
 }
 }  // namespace

@@ -268,8 +268,8 @@ TEST_CASE("optimisers split large parameters over the threads: the same bits as 
     // Linear(1000, 101): a weight of 101,000 values, cut into per-thread slices at
     // multiples of 16; its bias and the small layer go whole to part 0. SGD in every
     // variant and Adam/AdamW: three steps on 1 and on 2 threads agree bit for bit,
-    // and zero_grad clears every value.
-    auto run = [](size_t threads, const std::string& which) {
+    // step() + zero_grad() and step_and_zero_grad() too, and every gradient is cleared.
+    auto run = [](size_t threads, const std::string& which, bool fused) {
         set_num_threads(threads);
         Rng init(5), grads(6);
         Linear big(1000, 101, init), small(7, 3, init);
@@ -284,8 +284,12 @@ TEST_CASE("optimisers split large parameters over the threads: the same bits as 
         for (int step = 0; step < 3; ++step) {
             fill_grads(big, grads);
             fill_grads(small, grads);
-            opt->step();
-            opt->zero_grad();
+            if (fused) {
+                opt->step_and_zero_grad();
+            } else {
+                opt->step();
+                opt->zero_grad();
+            }
             for (Parameter* p : params)
                 for (float g : p->grad) REQUIRE(g == 0.f);
         }
@@ -296,10 +300,15 @@ TEST_CASE("optimisers split large parameters over the threads: the same bits as 
     };
     for (const char* which : {"sgd", "nesterov", "adam", "adamw"}) {
         CAPTURE(which);
-        const auto one = run(1, which), two = run(2, which);
-        REQUIRE(one.size() == two.size());
-        size_t differ = 0;
-        for (size_t i = 0; i < one.size(); ++i) differ += std::memcmp(&one[i], &two[i], sizeof(float)) != 0;
-        CHECK(differ == 0);
+        const auto one = run(1, which, false);
+        for (const auto& [threads, fused] : {std::pair<size_t, bool>{2, false}, {1, true}, {2, true}}) {
+            CAPTURE(threads);
+            CAPTURE(fused);
+            const auto other = run(threads, which, fused);
+            REQUIRE(one.size() == other.size());
+            size_t differ = 0;
+            for (size_t i = 0; i < one.size(); ++i) differ += std::memcmp(&one[i], &other[i], sizeof(float)) != 0;
+            CHECK(differ == 0);
+        }
     }
 }
