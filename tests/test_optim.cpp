@@ -301,7 +301,9 @@ TEST_CASE("optimisers split large parameters over the threads: the same bits as 
     for (const char* which : {"sgd", "nesterov", "adam", "adamw"}) {
         CAPTURE(which);
         const auto one = run(1, which, false);
-        for (const auto& [threads, fused] : {std::pair<size_t, bool>{2, false}, {1, true}, {2, true}}) {
+        for (const std::pair<size_t, bool> how : {std::pair<size_t, bool>{2, false}, {1, true}, {2, true}}) {
+            const size_t threads = how.first;
+            const bool fused = how.second;  // (a structured binding: clang 14 cannot CAPTURE it)
             CAPTURE(threads);
             CAPTURE(fused);
             const auto other = run(threads, which, fused);
