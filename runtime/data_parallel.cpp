@@ -91,11 +91,13 @@ size_t cache_rows(const Module& model, size_t rows) {
 double forward_backward_rows(Module& m, const Batch& b, size_t r0, size_t n, bool bytes, float* logits,
                              float* dlogits, float grad_scale, size_t* correct) {
     const size_t D = b.features, C = m.out_features();
-    const size_t step = cache_rows(m, n);
+    // floor(n / most) equal sub-batches, each at most twice the budget: no small
+    // last one (LeNet's 32-row data-parallel parts stay whole, not 29 + 3).
+    const size_t most = cache_rows(m, n), subs = std::max<size_t>(1, n / most);
     double total = 0;
     size_t right = 0;
-    for (size_t s0 = r0; s0 < r0 + n; s0 += step) {
-        const size_t k = std::min(step, r0 + n - s0);
+    for (size_t j = 0; j < subs; ++j) {
+        const size_t s0 = r0 + n * j / subs, k = r0 + n * (j + 1) / subs - s0;
         float* z = logits + s0 * C;
         float* dz = dlogits ? dlogits + s0 * C : nullptr;
         if (bytes) m.forward(b.pixels + s0 * D, b.scale, k, z);
