@@ -68,17 +68,17 @@ double forward_backward_rows(Module& model, const Batch& b, size_t r0, size_t n,
 // The rows whose activations (every leaf module's outputs) fit
 // kCacheActivationBytes (this machine's L2 is 1 MB a core; a layer's input and
 // output and the saved activations of the sub-batch stay near). The tutorial CNN
-// keeps ~36 KB a row: its batches of 64 stay whole (measured faster than 16 or 32
-// at a time), those of 1024 go 88 rows at a time. Training epoch, AVX-512, batch
-// 1024, 1 / 2 threads, one run: CNN 425 / 233 ms whole, 335 / 170 in sub-batches;
-// LeNet 2,623 / 1,372 whole, 1,918 / 989; batch 64 and the MLP unchanged. All of
-// `rows` for a model that is not separable by sample in its current mode
-// (BatchNorm in training needs the whole batch's statistics). forward_backward_rows
-// cuts n rows into floor(n / cache_rows) equal sub-batches, so none is small: a
-// 32-row data-parallel part of LeNet (29 rows a sub-batch) stays whole (as 29 + 3
-// its 2 threads gave 1.59-1.80x, whole 1.87-2.0x).
+// keeps ~36 KB a row, LeNet ~104 KB: their batches of 64 stay whole (measured as
+// fast as 16-32 rows at a time, and the same bits as before), those of 1024 go
+// 128 (CNN) or ~41 (LeNet) rows at a time. Training epoch, AVX-512, batch 1024,
+// 1 / 2 threads: CNN 425 / 233 ms whole, 334 / 190 in sub-batches; LeNet 2,623 /
+// 1,372 whole, 2,036 / 1,059. All of `rows` for a model that is not separable by
+// sample in its current mode (BatchNorm in training needs the whole batch's
+// statistics). forward_backward_rows cuts n rows into floor(n / cache_rows) equal
+// sub-batches, so none is small (29 + 3 rows paid a whole pass of per-call costs
+// for 3).
 size_t cache_rows(const Module& model, size_t rows);
-constexpr size_t kCacheActivationBytes = size_t(3) << 20;
+constexpr size_t kCacheActivationBytes = size_t(4) << 20;
 
 class DataParallel {
 public:

@@ -208,9 +208,9 @@ TEST_CASE("Module::replicate: the same parameters by name and value, its own sto
 }
 
 TEST_CASE("forward_backward_rows: a large batch in cache-sized sub-batches gives the batch's logits, loss and gradients") {
-    // 300 rows of the tutorial CNN (~36 KB of activations a row: 88 rows a
-    // sub-batch) against one pass of the whole batch: logits row by row the same
-    // bits, loss and gradients the same up to the order of the sums.
+    // 300 rows of the tutorial CNN (~36 KB of activations a row: 2 sub-batches of
+    // 150) against one pass of the whole batch: logits row by row the same bits,
+    // loss and gradients the same up to the order of the sums.
     TensorDataset data = mnist_head(0, 300, "train");
     ModelSpec spec;
     spec.architecture = "cnn";
