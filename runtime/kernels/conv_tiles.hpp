@@ -249,11 +249,16 @@ struct ConvTiles {
         return f.cs == 16 ? kStride16 : f.cs == 32 ? kStride32 : kGeneral;
     }
 
+    // The accumulators a kind's tiles may hold (fewer tiles compiled for c1_tile).
+    static constexpr size_t budget(int kind) {
+        return kind == kOneChannelS1 || kind == kOneChannelS2 ? kAccOne : kAcc;
+    }
+
     template <int K, size_t NV, size_t RR, size_t RC>
     static void fwd_cols(const Fwd& f, size_t oi, size_t oj, size_t rc) {
         if constexpr (RC > 1)
             if (rc < RC) return fwd_cols<K, NV, RR, RC - 1>(f, oi, oj, rc);
-        if constexpr (RR * RC * NV <= kAcc) {
+        if constexpr (RR * RC * NV <= budget(K)) {
             if constexpr (K == kOneChannelS1) c1_tile<RR, RC, NV, 1>(f, oi, oj);
             else if constexpr (K == kOneChannelS2) c1_tile<RR, RC, NV, 2>(f, oi, oj);
             else if constexpr (K == kStride16) fwd_tile<RR, RC, NV, 16>(f, oi, oj);
@@ -265,8 +270,8 @@ struct ConvTiles {
     static void fwd_rows(const Fwd& f, size_t oi, size_t oj, size_t rr, size_t rc) {
         if constexpr (RR > 1)
             if (rr < RR) return fwd_rows<K, NV, RR - 1>(f, oi, oj, rr, rc);
-        constexpr size_t cols = kAcc / (RR * NV) < kMaxCols ? kAcc / (RR * NV) : kMaxCols;
-        fwd_cols<K, NV, RR, cols>(f, oi, oj, rc);
+        constexpr size_t cols = budget(K) / (RR * NV) < kMaxCols ? budget(K) / (RR * NV) : kMaxCols;
+        if constexpr (cols > 0) fwd_cols<K, NV, RR, cols>(f, oi, oj, rc);
     }
 
     // Same contract as KernelSet::conv_forward_cl.
@@ -313,9 +318,11 @@ struct ConvTiles {
     // Every output of an oh x ow grid in tiles: whole rows where they fit (the
     // fewest, most even column chunks), then as many rows as the accumulators allow.
     static void fwd_grid(const Fwd& f, size_t oh, size_t ow, size_t nv, Kind kind) {
+        if constexpr (one_channel_tile<V>(0)) {  // else never chosen, and not compiled
+            if (kind == kOneChannelS1) return fwd_grid_of<kOneChannelS1>(f, oh, ow, nv);
+            if (kind == kOneChannelS2) return fwd_grid_of<kOneChannelS2>(f, oh, ow, nv);
+        }
         switch (kind) {
-            case kOneChannelS1: return fwd_grid_of<kOneChannelS1>(f, oh, ow, nv);
-            case kOneChannelS2: return fwd_grid_of<kOneChannelS2>(f, oh, ow, nv);
             case kStride16: return fwd_grid_of<kStride16>(f, oh, ow, nv);
             case kStride32: return fwd_grid_of<kStride32>(f, oh, ow, nv);
             default: return fwd_grid_of<kGeneral>(f, oh, ow, nv);
@@ -323,8 +330,7 @@ struct ConvTiles {
     }
     template <int K>
     static void fwd_grid_of(const Fwd& f, size_t oh, size_t ow, size_t nv) {
-        constexpr bool one = K == kOneChannelS1 || K == kOneChannelS2;
-        const size_t pixels = (one ? kAccOne : kAcc) / nv, most = pixels < kMaxCols ? pixels : kMaxCols;
+        const size_t pixels = budget(K) / nv, most = pixels < kMaxCols ? pixels : kMaxCols;
         const size_t chunks = (ow + most - 1) / most, rc = (ow + chunks - 1) / chunks;
         size_t rr = pixels / rc;
         if (rr > kMaxRows) rr = kMaxRows;
