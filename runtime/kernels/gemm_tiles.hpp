@@ -10,6 +10,7 @@
 //       static void store(float*, type);                        // unaligned
 //       static type fma(type a, type b, type c);                // a * b + c
 //       static type add(type a, type b);
+//       static type relu(type), zero_where_le0(type, type);   // relu_tiles.hpp
 //   };
 //
 // The tile: kRows rows of c by NR = 2 W columns (or 2 kRows rows by W columns when

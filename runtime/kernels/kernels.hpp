@@ -17,8 +17,8 @@ namespace sgdx::kernels {
 struct ConvShape {
     size_t n, h, w, cin, oh, ow, cout, k, stride, pad;
     // A ReLU fused into the convolution (a Sequential's conv -> ReLU -> conv): its
-    // forward stored by the producer, its backward by the consumer, saving a pass
-    // over the activations each way. conv_forward_cl: y = max(y, 0), NaN kept, as
+    // forward run by the producer, its backward by the consumer, each over a sample
+    // still in cache instead of a pass of its own over the batch. conv_forward_cl: y = max(y, 0), NaN kept, as
     // relu_forward. conv_input_grad_cl: dx = 0 where relu_mask <= 0 (a NaN passes),
     // relu_mask: (n, h, w, cin), the conv's input, the ReLU's output; as relu_backward.
     bool relu = false;

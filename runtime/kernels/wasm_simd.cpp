@@ -20,6 +20,7 @@
 #include "conv_tiles.hpp"
 #include "gemm_tiles.hpp"
 #include "kernels.hpp"
+#include "relu_tiles.hpp"
 #include "softmax_tiles.hpp"
 
 namespace sgdx::kernels {
@@ -363,23 +364,6 @@ void linear_backward_u8(const uint8_t* x, float scale, const float* dy, float* d
             for (size_t c = 0; c < C; ++c) db[c] += dy[r * C + c];
 }
 
-void relu_forward(const float* x, float* y, size_t n) {
-    const v128 zero = wasm_f32x4_splat(0.f);
-    size_t i = 0;
-    for (; i + W <= n; i += W) {
-        const v128 v = load(x + i);
-        store(y + i, wasm_v128_andnot(v, wasm_f32x4_lt(v, zero)));  // NaN < 0 is false: kept
-    }
-    for (; i < n; ++i) y[i] = x[i] < 0.f ? 0.f : x[i];
-}
-
-void relu_backward(const float* x, const float* dy, float* dx, size_t n) {
-    const v128 zero = wasm_f32x4_splat(0.f);
-    size_t i = 0;
-    for (; i + W <= n; i += W) store(dx + i, wasm_v128_andnot(load(dy + i), wasm_f32x4_le(load(x + i), zero)));
-    for (; i < n; ++i) dx[i] = x[i] <= 0.f ? 0.f : dy[i];
-}
-
 // gemm_tiles.hpp's vector adaptor: 4 rows of two vectors (8 accumulators; the
 // engine maps them onto x86's 16 vector registers with the loads and broadcasts).
 struct WasmVec {
@@ -392,7 +376,7 @@ struct WasmVec {
     static void store(float* p, type v) { wasm_v128_store(p, v); }
     static type fma(type a, type b, type c) { return madd(a, b, c); }
     static type add(type a, type b) { return wasm_f32x4_add(a, b); }
-    // conv_tiles.hpp's fused ReLU passes: as relu_forward, and relu_backward with m for x
+    // relu_tiles.hpp's
     static type relu(type v) { return wasm_v128_andnot(v, wasm_f32x4_lt(v, zero())); }
     static type zero_where_le0(type v, type m) { return wasm_v128_andnot(v, wasm_f32x4_le(m, zero())); }
 };
@@ -538,7 +522,7 @@ double fma_probe_wasm_simd128(size_t iterations, double* flops) {
 const KernelSet& wasm_simd128() {
     static const KernelSet set{"wasm_simd128", scale_u8,   linear_forward,    linear_backward,
                                softmax_xent,   sgd_update, linear_forward_u8, linear_backward_u8,
-                               GemmTiles<WasmVec>::gemm, relu_forward, relu_backward,
+                               GemmTiles<WasmVec>::gemm, ReluTiles<WasmVec>::forward, ReluTiles<WasmVec>::backward,
                                ConvTiles<WasmVec>::conv_input_grad_cl, ConvTiles<WasmVec>::conv_forward_cl,
                                WasmConvDw::conv_weight_grad_cl};
     return set;

@@ -15,6 +15,7 @@
 #include "conv_tiles.hpp"
 #include "gemm_tiles.hpp"
 #include "kernels.hpp"
+#include "relu_tiles.hpp"
 #include "softmax_tiles.hpp"
 
 namespace sgdx::kernels {
@@ -34,7 +35,7 @@ struct XsimdVec {
     static type fma(type a, type b, type c) { return xsimd::fma(a, b, c); }
     static type add(type a, type b) { return a + b; }
     static constexpr bool kOneChannelTile = true;  // conv_tiles.hpp's c1_tile pays here
-    // conv_tiles.hpp's fused ReLU: as relu_forward, and relu_backward with m for x
+    // relu_tiles.hpp's
     static type relu(type v) { return xsimd::select(v < zero(), zero(), v); }
     static type zero_where_le0(type v, type m) { return xsimd::select(m <= zero(), zero(), v); }
 };
@@ -225,24 +226,6 @@ struct XsimdKernels {
         }
     }
 
-    static void relu_forward(const float* x, float* y, size_t n) {
-        const vf zero(0.f);
-        size_t i = 0;
-        for (; i + W <= n; i += W) {
-            const vf v = vf::load_unaligned(x + i);
-            xsimd::select(v < zero, zero, v).store_unaligned(y + i);  // NaN < 0 is false: kept
-        }
-        for (; i < n; ++i) y[i] = x[i] < 0.f ? 0.f : x[i];
-    }
-
-    static void relu_backward(const float* x, const float* dy, float* dx, size_t n) {
-        const vf zero(0.f);
-        size_t i = 0;
-        for (; i + W <= n; i += W)
-            xsimd::select(vf::load_unaligned(x + i) <= zero, zero, vf::load_unaligned(dy + i)).store_unaligned(dx + i);
-        for (; i < n; ++i) dx[i] = x[i] <= 0.f ? 0.f : dy[i];
-    }
-
     // 12 independent FMA chains over registers only: the FMA units' ceiling.
     static double fma_probe(size_t iterations) {
         vf acc[12];
@@ -259,7 +242,7 @@ struct XsimdKernels {
     static KernelSet make(const char* name) {
         return KernelSet{name,         scale_u8,   linear_forward,      linear_backward,
                          softmax_xent, sgd_update, forward<uint8_t>, backward<uint8_t>,
-                         GemmTiles<XsimdVec<A>>::gemm, relu_forward, relu_backward,
+                         GemmTiles<XsimdVec<A>>::gemm, ReluTiles<XsimdVec<A>>::forward, ReluTiles<XsimdVec<A>>::backward,
                          ConvTiles<XsimdVec<A>>::conv_input_grad_cl, ConvTiles<XsimdVec<A>>::conv_forward_cl,
                          ConvTiles<XsimdVec<A>>::conv_weight_grad_cl};
     }
