@@ -46,11 +46,11 @@ private:
     // the input / output is channels-last, (B, H, W, C), the output being the
     // gemm's (pixels, channels) as it comes out, with no transpose.
     bool in_cl_ = false, out_cl_ = false;
-    // Set by a Sequential for conv -> ReLU -> (conv or pool), which then skips the
-    // ReLU: relu_out_ stores this conv's output through it, relu_in_ (the consumer
-    // conv) masks its input gradient as the ReLU's backward would, its input being
-    // the ReLU's output. In the direct kernels' store (ConvShape::relu, relu_mask),
-    // else a pass of the kernel set's relu over the part.
+    // Set by a Sequential for conv -> ReLU -> ..., which then skips the ReLU:
+    // relu_out_ clamps this conv's output, relu_in_ (a conv right after the ReLU)
+    // masks its input gradient as the ReLU's backward would, its input being the
+    // ReLU's output. In the direct kernels (ConvShape::relu, relu_mask), else a pass
+    // of the kernel set's relu over the part.
     bool relu_out_ = false, relu_in_ = false;
     // A channels-last input with several channels builds patches in (ki, kj, ci)
     // order: one contiguous copy of k·in values per kernel row. With one channel

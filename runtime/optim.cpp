@@ -37,17 +37,18 @@ void Optimizer::step_and_zero_grad() {
     begin_step();
     for_each_slice([&](size_t i, size_t lo, size_t hi) {
         update(i, lo, hi);
-        float* g = params_[i]->grad.data();
-        std::fill(g + lo, g + hi, 0.f);
+        clear_grad(i, lo, hi);
     });
     end_step();
 }
 
 void Optimizer::zero_grad() {
-    for_each_slice([&](size_t i, size_t lo, size_t hi) {
-        float* g = params_[i]->grad.data();
-        std::fill(g + lo, g + hi, 0.f);
-    });
+    for_each_slice([&](size_t i, size_t lo, size_t hi) { clear_grad(i, lo, hi); });
+}
+
+void Optimizer::clear_grad(size_t i, size_t lo, size_t hi) {
+    float* g = params_[i]->grad.data();
+    std::fill(g + lo, g + hi, 0.f);
 }
 
 // ---- SGD -------------------------------------------------------------------------

@@ -78,6 +78,9 @@ protected:
     virtual void begin_step() {}
     virtual void update(size_t i, size_t lo, size_t hi) = 0;
     virtual void end_step() {}
+
+private:
+    void clear_grad(size_t i, size_t lo, size_t hi);  // values [lo, hi) of parameter i's gradient = 0
 };
 
 template <class Fn>

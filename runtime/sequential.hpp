@@ -72,6 +72,7 @@ private:
     std::vector<float> grads_[2];           // alternating input gradients
     std::vector<bool> learns_before_;       // learns_before_[i]: a child before i has parameters
     std::vector<bool> fused_;               // fused_[i]: child i is a ReLU its conv runs (fuse_relus)
+    std::vector<bool> unmasked_;            // unmasked_[i]: child i's input gradient needs the fused ReLU's mask
     // The activation buffer holding child i's output: a fused ReLU's is its conv's.
     size_t source_of(size_t i) const { return fused_[i] ? i - 1 : i; }
 
