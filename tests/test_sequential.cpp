@@ -523,6 +523,19 @@ TEST_CASE("MnistCNN and the cnn_sequential zoo model give identical logits and g
     }
 }
 
+namespace {
+// net: a Sequential of `for_net` built for `in` inputs; `alone`: the same layers
+// (twins from the same seed) built on their own, each for the one before it.
+void build_twins(Sequential& net, std::vector<std::unique_ptr<Module>> for_net,
+                 std::vector<std::unique_ptr<Module>>& alone, size_t in) {
+    for (auto& l : for_net) net.add(std::move(l));
+    net.build({in});
+    Shape s{in};
+    for (auto& l : alone) s = l->build(s);
+    REQUIRE(net.output_shape() == s);
+}
+}  // namespace
+
 TEST_CASE("Sequential's channels-last conv stack equals the same layers run on their own (forward, grads, dx)") {
     // conv -> relu -> max pool -> conv -> relu -> avg pool -> conv -> relu -> flatten ->
     // linear: between the convs and into the Flatten (a 3x2 plane, so a real
@@ -548,11 +561,7 @@ TEST_CASE("Sequential's channels-last conv stack equals the same layers run on t
     };
     Net seq_layers(77), alone(77);
     Sequential net;
-    for (auto& l : seq_layers.layers) net.add(std::move(l));
-    net.build({270});
-    Shape s{270};
-    for (auto& l : alone.layers) s = l->build(s);
-    REQUIRE(net.output_shape() == s);
+    build_twins(net, std::move(seq_layers.layers), alone.layers, 270);
 
     const size_t B = 120;
     Rng rng(78);
@@ -767,12 +776,9 @@ TEST_CASE("Sequential's stride-2 convs (direct channels-last input gradient) equ
         l.push_back(std::make_unique<Flatten>());
         return l;
     };
-    auto seq_layers = layers(9), alone = layers(9);
+    auto alone = layers(9);
     Sequential net;
-    for (auto& l : seq_layers) net.add(std::move(l));
-    net.build({286});
-    Shape s{286};
-    for (auto& l : alone) s = l->build(s);
+    build_twins(net, layers(9), alone, 286);
     const size_t B = 5;
     Rng rng(10);
     auto x = random_floats(rng, B * 286);
@@ -818,12 +824,9 @@ TEST_CASE("Sequential fuses a ReLU after a Conv2d into it: the same values on ev
     for (const kernels::KernelSet* k : kernels::available()) {
         CAPTURE(k->name);
         set_kernels(*k);
-        auto seq_layers = layers(31), alone = layers(31);
+        auto alone = layers(31);
         Sequential net;
-        for (auto& l : seq_layers) net.add(std::move(l));
-        net.build({132});
-        Shape s{132};
-        for (auto& l : alone) s = l->build(s);
+        build_twins(net, layers(31), alone, 132);
         for (size_t i = 0; i < net.size(); ++i) CHECK(net.fused(i) == want_fused[i]);
         const size_t B = 7;
         Rng rng(32);
