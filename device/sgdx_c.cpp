@@ -3,10 +3,10 @@
 // exceptions, no static constructors, no printf (messages are assembled by hand,
 // since newlib's number formatting can allocate).
 //
-// A model is a short list of layers (Linear, Conv2d, ReLU, max/average pooling)
-// planned from an sgdx_config; every buffer lives in the caller's arena at an
-// offset fixed by layout(). Activations are NCHW like PyTorch's, so View and
-// Flatten are no-ops and need no layer.
+// A model is a short list of layers (Linear, Conv2d, ReLU, max/average pooling;
+// core/ops runs them) planned from an sgdx_config; every buffer lives in the
+// caller's arena at an offset fixed by layout(). Activations are NCHW like
+// PyTorch's, so View and Flatten are no-ops and need no layer.
 #include "sgdx.h"
 
 #include <cmath>
@@ -14,6 +14,7 @@
 #include <new>
 
 #include "core/architecture.hpp"
+#include "core/ops.hpp"
 #include "core/plan.hpp"
 #include "core/safetensors.hpp"
 #include "core/text.hpp"
@@ -36,17 +37,6 @@
 namespace {
 
 using namespace sgdx::core;  // LayerShape, kLinear, ... (core/plan), Arch, Span, Text, ...
-
-// A planned layer (core/plan's shape; a kNorm's out is its input's buffer) and
-// its buffers in the arena.
-struct Layer : LayerShape {
-    float *weight, *bias;          // (cout, patch), (cout)
-    float *vweight, *vbias;        // momentum, if any
-    float *gweight, *gbias;        // Conv only: gradients summed over the batch's images
-    int8_t* qweight;               // (cout, patch)
-    float* qscale;                 // (cout)
-    float* out;                    // (max_batch, out_size); a ReLU's is its input's
-};
 
 constexpr uint32_t kMaxLayers = kPlanMaxLayers;
 
@@ -106,7 +96,7 @@ Text error(const sgdx_model* m) {
 
 namespace ref = sgdx::kernels::ref;  // the scalar kernels, called by name: the firmware links no others
 namespace m4 = sgdx::kernels::m4;    // the Cortex-M4 set: the layers' loops
-using m4::axpy_rows, m4::dot_rows, m4::exp_portable, m4::max_abs, m4::quantize_input, m4::quantize_row, m4::softmax_xent;
+using m4::exp_portable, m4::max_abs, m4::quantize_input, m4::quantize_row, m4::softmax_xent;
 
 uint64_t round_up(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 size_t max_of(size_t a, size_t b) { return a > b ? a : b; }
@@ -420,119 +410,30 @@ void initialise(sgdx_model& m, uint64_t seed) {
 SGDX_SETUP_END
 // ---- Float forward and backward, layer by layer --------------------------------
 
-// The Cortex-M4 kernel set (runtime/kernels/cortex_m4) on the layers' geometry.
-m4::Window window(const Layer& l) { return {l.cin, l.h, l.w, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow}; }
-
 const float* layer_input(const sgdx_model* m, uint32_t i) { return i ? m->layers[i - 1].out : m->buf.x; }
+
+OpScratch scratch_of(const sgdx_model* m) { return {m->buf.patches, m->buf.row}; }
 
 // images: (n, pixels) uint8 -> the last layer's out: (n, classes)
 const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
     ref::scale_u8(images, kPixelScale, m->buf.x, size_t(n) * m->rows * m->cols);
-    for (uint32_t i = 0; i < m->n_layers; ++i) {
-        const Layer& l = m->layers[i];
-        const float* in = layer_input(m, i);
-        switch (l.kind) {
-            case kLinear: {  // in: (n, D), weight: (C, D) -> out: (n, C) = in · weightᵀ + bias
-                const size_t D = l.patch(), C = l.cout;
-                dot_rows(l.out, C, in, D, l.weight, D, n, C, D, false);
-                for (size_t s = 0; s < n; ++s)
-                    for (size_t c = 0; c < C; ++c) l.out[s * C + c] += l.bias[c];
-                break;
-            }
-            case kConv: {  // per image: out (cout, P) = bias + weight (cout, patch) · cols (patch, P)
-                const size_t P = l.positions(), R = l.patch();
-                for (uint32_t s = 0; s < n; ++s) {
-                    float* y = l.out + s * l.out_size();
-                    m4::im2col(window(l), in + s * l.in_size(), m->buf.patches);
-                    for (uint32_t c = 0; c < l.cout; ++c) {
-                        for (size_t p = 0; p < P; ++p) y[c * P + p] = l.bias[c];
-                        axpy_rows(y + c * P, l.weight + c * R, 1, m->buf.patches, P, R, P);
-                    }
-                }
-                break;
-            }
-            case kRelu:
-                ref::relu_forward(in, l.out, n * l.out_size());
-                break;
-            case kNorm:  // folded into the layer before
-                break;
-            case kMaxPool:
-            case kAvgPool:
-                m4::pool_forward(window(l), l.kind == kMaxPool, in, l.out, n);
-                break;
-        }
-    }
+    const OpScratch s = scratch_of(m);
+    for (uint32_t i = 0; i < m->n_layers; ++i) op(m->layers[i]).forward(m->layers[i], layer_input(m, i), n, s);
     return m->layers[m->n_layers - 1].out;
 }
 
-// PyTorch's SGD (no dampening, weight decay or Nesterov) on n values.
-void sgd(const sgdx_model* m, float* p, const float* g, float* v, size_t n, float lr) {
-    ref::sgd_update(p, g, v, n, lr, v ? m->momentum : 0.f, 0.f, 0.f, false, m->steps == 0);
-}
-
 // dlogits in m->buf.grad[0] -> every layer's weights updated, last layer first. A
-// layer's input gradient is computed before its weights change; a Linear layer
-// is updated row by row, so its gradient is never stored whole.
+// layer's input gradient is computed before its weights change.
 void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
     uint32_t first_learner = 0;
     while (!m->layers[first_learner].learns()) ++first_learner;
     float* dy = m->buf.grad[0];
     float* dx = m->buf.grad[1];
+    const OpScratch s = scratch_of(m);
+    const SgdStep step{lr, m->momentum, m->steps == 0};
     for (uint32_t i = m->n_layers; i-- > 0;) {
         const Layer& l = m->layers[i];
-        const float* in = layer_input(m, i);
-        const bool need_dx = i > first_learner;
-        switch (l.kind) {
-            case kLinear: {  // in: (n, D), dy: (n, C), weight: (C, D)
-                const size_t D = l.patch(), C = l.cout;
-                if (need_dx) {  // dx: (n, D) = dy · weight
-                    std::memset(dx, 0, n * D * sizeof(float));
-                    for (size_t s = 0; s < n; ++s) axpy_rows(dx + s * D, dy + s * C, 1, l.weight, D, C, D);
-                }
-                for (size_t j = 0; j < C; ++j) {
-                    // Row j of dyᵀ · in: Σ_s dy[s][j] · in[s], summed over s in order.
-                    std::memset(m->buf.row, 0, D * sizeof(float));
-                    axpy_rows(m->buf.row, dy + j, C, in, D, n, D);
-                    float gb = 0.f;
-                    for (size_t s = 0; s < n; ++s) gb += dy[s * C + j];
-                    sgd(m, l.weight + j * D, m->buf.row, l.vweight ? l.vweight + j * D : nullptr, D, lr);
-                    sgd(m, l.bias + j, &gb, l.vbias ? l.vbias + j : nullptr, 1, lr);
-                }
-                break;
-            }
-            case kConv: {  // per image: dy (cout, P), cols (patch, P)
-                const size_t P = l.positions(), R = l.patch();
-                for (uint32_t s = 0; s < n; ++s) {
-                    const float* g = dy + s * l.out_size();
-                    m4::im2col(window(l), in + s * l.in_size(), m->buf.patches);
-                    // gweight: (cout, patch) += dy · colsᵀ
-                    dot_rows(l.gweight, R, g, P, m->buf.patches, P, l.cout, R, P, s > 0);
-                    for (uint32_t c = 0; c < l.cout; ++c) {
-                        float acc = 0.f;
-                        for (size_t p = 0; p < P; ++p) acc += g[c * P + p];
-                        l.gbias[c] = s > 0 ? l.gbias[c] + acc : acc;
-                    }
-                    if (need_dx) {  // cols: (patch, P) = weightᵀ · dy, folded back into the image
-                        std::memset(m->buf.patches, 0, R * P * sizeof(float));
-                        for (size_t r = 0; r < R; ++r) axpy_rows(m->buf.patches + r * P, l.weight + r, R, g, P, l.cout, P);
-                        m4::col2im(window(l), m->buf.patches, dx + s * l.in_size());
-                    }
-                }
-                sgd(m, l.weight, l.gweight, l.vweight, l.cout * R, lr);
-                sgd(m, l.bias, l.gbias, l.vbias, l.cout, lr);
-                break;
-            }
-            case kRelu:  // its output is its input's buffer: y > 0 exactly where x > 0
-                if (need_dx) ref::relu_backward(l.out, dy, dy, n * l.out_size());
-                continue;  // dy stays where it is
-            case kNorm:  // only in inference-only models
-                continue;
-            case kMaxPool:
-            case kAvgPool:
-                if (need_dx) m4::pool_backward(window(l), l.kind == kMaxPool, in, dy, dx, n);
-                break;
-        }
-        if (need_dx) {
+        if (op(l).backward(l, layer_input(m, i), dy, i > first_learner ? dx : nullptr, n, s, step)) {
             float* t = dy;
             dy = dx, dx = t;
         }
@@ -540,11 +441,6 @@ void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
 }
 
 // ---- int8 inference ---------------------------------------------------------------
-
-// Every output row against each of the P patches in `in`: y: (cout, P).
-void rows_i8(const Layer& l, const uint8_t* in, size_t P, float in_scale, float* y) {
-    m4::rows_i8(l.qweight, l.qscale, l.bias, l.cout, l.patch(), in, P, in_scale, y);
-}
 
 // One image through the int8 layers -> class; the logits stay in the returned buffer.
 uint32_t argmax(const float* z, uint32_t C) {
@@ -562,25 +458,7 @@ uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
     for (uint32_t i = 0; i < m->n_layers; ++i) {
         const Layer& l = m->layers[i];
         if (l.learns() && q != image) q_scale = quantize_input(cur, l.in_size(), m->buf.qin), q = m->buf.qin;
-        switch (l.kind) {
-            case kLinear:
-                rows_i8(l, q, 1, q_scale, next);
-                break;
-            case kConv: {  // patches by position, so each is contiguous like a weight row
-                m4::im2row_u8(window(l), q, m->buf.qcols);
-                rows_i8(l, m->buf.qcols, l.positions(), q_scale, next);
-                break;
-            }
-            case kRelu:
-                ref::relu_forward(cur, cur, l.out_size());
-                continue;
-            case kNorm:  // folded into the layer before
-                continue;
-            case kMaxPool:
-            case kAvgPool:
-                m4::pool_forward(window(l), l.kind == kMaxPool, cur, next, 1);
-                break;
-        }
+        if (!op(l).forward_int8(l, q, q_scale, cur, next, m->buf.qcols)) continue;
         float* t = cur;
         cur = next, next = t;
         q = nullptr;

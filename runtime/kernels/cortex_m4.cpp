@@ -1,5 +1,5 @@
-// The Cortex-M4 kernel set: the loops the C API (device/sgdx_c.cpp) trains and
-// runs its networks with, on the device and, bit for bit, on a PC. See
+// The Cortex-M4 kernel set: the loops the C API's layers (core/ops) train and
+// run its networks with, on the device and, bit for bit, on a PC. See
 // cortex_m4.hpp for what each computes; tests/test_kernels_m4.cpp (device/)
 // holds them to the scalar reference.
 #include "cortex_m4.hpp"

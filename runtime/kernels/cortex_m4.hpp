@@ -1,8 +1,8 @@
 #pragma once
-// The Cortex-M4 kernel set: the loops the C API (device/sgdx_c.cpp) computes its
-// layers with — on the device (no SIMD, 16 float registers, the DSP extension's
-// SMLAD for int8) and, bit for bit, on a PC, since every output is summed in a
-// fixed order and nothing calls libm. The scalar reference kernels (reference.cpp,
+// The Cortex-M4 kernel set: the loops the C API's layers (core/ops, for
+// device/sgdx_c.cpp) compute with — on the device (no SIMD, 16 float
+// registers, the DSP extension's SMLAD for int8) and, bit for bit, on a PC,
+// since every output is summed in a fixed order and nothing calls libm. The scalar reference kernels (reference.cpp,
 // conv_reference.hpp) define what they compute; device/tests/test_kernels_m4.cpp
 // compares them on ragged shapes.
 //
