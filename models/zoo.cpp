@@ -182,14 +182,14 @@ ModelSpec model_spec_of(const SafetensorsFile& f, const std::string& source) {
     return s;
 }
 
-ModelSpec model_spec_from_text(const std::string& text) {
+ModelSpec model_spec_from_text(const std::string& text, const std::string& source_name) {
     ModelSpec spec;
     for (const auto& n : model_names())
         if (text == n) {
             spec.architecture = text;
             return spec;
         }
-    std::string printout = text, source = "--model";
+    std::string printout = text, source = source_name;
     if (!core::is_printout({text.data(), text.size()})) {
         std::string names;
         for (const auto& n : model_names()) names += (names.empty() ? "" : ", ") + n;
@@ -259,18 +259,21 @@ SgdOptions default_sgd(const std::string& architecture) {
 
 double default_lr_gamma(const std::string& architecture) { return default_training(architecture).lr_gamma; }
 
-std::unique_ptr<Module> load_model_file(const std::string& path, ModelSpec* spec_out) {
-    SafetensorsFile file = read_safetensors(path);
-    ModelSpec spec = model_spec_of(file, path);
+std::unique_ptr<Module> model_from_file(const SafetensorsFile& file, const std::string& source, ModelSpec* spec_out) {
+    ModelSpec spec = model_spec_of(file, source);
     std::unique_ptr<Module> model;
     try {
         model = make_model(spec);
     } catch (const Error& e) {
-        throw Error(path + ": " + e.what());
+        throw Error(source + ": " + e.what());
     }
-    load_model(*model, file, path);
+    load_model(*model, file, source);  // checks every name and shape first
     if (spec_out) *spec_out = spec;
     return model;
+}
+
+std::unique_ptr<Module> load_model_file(const std::string& path, ModelSpec* spec_out) {
+    return model_from_file(read_safetensors(path), path, spec_out);
 }
 
 }  // namespace sgdx

@@ -47,8 +47,8 @@ struct ModelSpec {
 
 // --model's word: one of model_names(), a printout (PyTorch's print(model) of an
 // nn.Sequential), or the path of a text file holding one. Throws sgdx::Error
-// saying which it is not.
-ModelSpec model_spec_from_text(const std::string& text);
+// saying which it is not; a printout's errors start "<source>: " (none if empty).
+ModelSpec model_spec_from_text(const std::string& text, const std::string& source = "--model");
 
 // "logistic, cnn, cnn_sequential, mlp, lenet"
 const std::vector<std::string>& model_names();
@@ -94,6 +94,9 @@ ModelSpec model_spec_of(const SafetensorsFile& file, const std::string& source);
 
 // The model a file holds, with its weights. Throws sgdx::Error naming `source`
 // and, for a wrong tensor, its name and the expected and found shapes.
+std::unique_ptr<Module> model_from_file(const SafetensorsFile& file, const std::string& source,
+                                        ModelSpec* spec = nullptr);
+// The same, read from `path` (the CLI; the page receives the file's bytes).
 std::unique_ptr<Module> load_model_file(const std::string& path, ModelSpec* spec = nullptr);
 
 }  // namespace sgdx

@@ -230,12 +230,6 @@ double peak_rss_mb() {
     return double(ru.ru_maxrss) / 1024.0;
 }
 
-size_t parameter_count(Module& model) {
-    size_t n = 0;
-    for (Parameter* p : model.parameters()) n += p->value.size();
-    return n;
-}
-
 // 1234567 -> "1,234,567"
 std::string grouped(size_t n) {
     std::string s = std::to_string(n);
@@ -667,7 +661,7 @@ int run_train(TrainOptions o) {
                     "model: %s (%s parameters), %s weight_decay %g, batch %zu, %d epoch%s\n",
                     SGDX_VERSION, on_gpu ? "cuda" : active_kernels().name, thread_pool().size(), data.train.size(),
                     data.valid.size(), data.test.size(), data.rows, data.cols, model->out_features(), load_s,
-                    describe(spec).c_str(), grouped(parameter_count(*model)).c_str(), optimiser,
+                    describe(spec).c_str(), grouped(model->parameter_count()).c_str(), optimiser,
                     o.weight_decay, o.batch_size, o.epochs, o.epochs == 1 ? "" : "s");
     if (!o.quiet && spec.architecture != "logistic") {  // the layers, as PyTorch prints a model
         std::string layers = model->describe();
@@ -803,13 +797,9 @@ int run_eval(const std::string& model_path, const DataOptions& data, size_t batc
     DataFiles f = data.files();
     IdxImages images = read_idx_images(f.test_images);
     auto labels = read_idx_labels(f.test_labels);
-    if (images.pixels.shape()[0] != labels.shape()[0])
-        throw Error(f.test_images + " holds " + std::to_string(images.pixels.shape()[0]) + " images but " +
-                    f.test_labels + " holds " + std::to_string(labels.shape()[0]) + " labels");
-    if (images.pixels.shape()[1] != model->in_features())
-        throw Error(f.test_images + ": images have " + std::to_string(images.pixels.shape()[1]) +
-                    " pixels, the model " + model_path + " takes " + std::to_string(model->in_features()));
-    TensorDataset test(std::move(images.pixels), std::move(labels), model->out_features(), 1.f / 255.f, f.test_labels);
+    check_image_pixels(images, model->in_features(), f.test_images, "the model " + model_path);
+    TensorDataset test =
+        labelled_images(std::move(images), std::move(labels), f.test_images, f.test_labels, model->out_features());
     ConfusionMatrix cm;
     if (int8) {  // the device's arithmetic: no loss, only the guesses
         Int8Model quantised(model_path);
@@ -882,10 +872,8 @@ int run_predict(const std::string& model_path, const PredictOptions& o) {
             }
             if (labels.size() != set.pixels.shape()[0]) labels = {};
         }
+        check_image_pixels(set, model->in_features(), idx_file, "the model");
         const size_t n = set.pixels.shape()[0], d = set.pixels.shape()[1];
-        if (d != model->in_features())
-            throw Error(idx_file + ": images have " + std::to_string(d) + " pixels, the model takes " +
-                        std::to_string(model->in_features()));
         for (long long i : o.indices) {
             if (i < 0 || size_t(i) >= n)
                 throw Error("--index " + std::to_string(i) + " is outside " + idx_file + " (0.." + std::to_string(n - 1) + ")");

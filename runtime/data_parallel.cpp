@@ -35,9 +35,7 @@ std::unique_ptr<DataParallel> DataParallel::create(Module& model, size_t threads
     if (!separable) return nullptr;
     const DataParallelRule& rule = data_parallel_rule();
     const double work = work_per_sample(model);
-    double values = 0;
-    for (Parameter* p : model.parameters()) values += double(p->value.size());
-    if (work < rule.min_work_per_parameter * values) return nullptr;
+    if (work < rule.min_work_per_parameter * double(model.parameter_count())) return nullptr;
     std::vector<std::unique_ptr<Module>> replicas;
     for (size_t r = 1; r < threads; ++r) {
         std::unique_ptr<Module> copy = model.replicate();

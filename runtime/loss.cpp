@@ -45,13 +45,15 @@ float accuracy(const xt::xtensor<float, 2>& logits, const xt::xtensor<int32_t, 1
     check_shapes(logits, targets);
     const size_t B = logits.shape()[0], C = logits.shape()[1];
     size_t hits = 0;
-    for (size_t i = 0; i < B; ++i) {
-        size_t arg = 0;
-        for (size_t c = 1; c < C; ++c)
-            if (logits(i, c) > logits(i, arg)) arg = c;
-        hits += (arg == size_t(targets(i)));
-    }
+    for (size_t i = 0; i < B; ++i) hits += argmax(logits.data() + i * C, C) == size_t(targets(i));
     return float(hits) / float(B);
+}
+
+size_t argmax(const float* z, size_t n) {
+    size_t best = 0;
+    for (size_t c = 1; c < n; ++c)
+        if (z[c] > z[best]) best = c;
+    return best;
 }
 
 }  // namespace sgdx

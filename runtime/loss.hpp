@@ -13,6 +13,9 @@ float cross_entropy(const xt::xtensor<float, 2>& logits, const xt::xtensor<int32
 float cross_entropy(const xt::xtensor<float, 2>& logits, const xt::xtensor<int32_t, 1>& targets,
                     xt::xtensor<float, 2>& dlogits);
 
+// The index of z's largest value, the first of equals (as torch.argmax).
+size_t argmax(const float* z, size_t n);
+
 // Fraction of rows whose argmax is the target.
 float accuracy(const xt::xtensor<float, 2>& logits, const xt::xtensor<int32_t, 1>& targets);
 

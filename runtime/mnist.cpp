@@ -11,19 +11,30 @@ DataFiles DataFiles::in_directory(const std::string& dir) {
             d + "t10k-images-idx3-ubyte", d + "t10k-labels-idx1-ubyte"};
 }
 
+TensorDataset labelled_images(IdxImages images, xt::xtensor<uint8_t, 1> labels, const std::string& images_name,
+                              const std::string& labels_name, size_t classes) {
+    if (images.pixels.shape()[0] != labels.shape()[0])
+        throw Error(images_name + " holds " + std::to_string(images.pixels.shape()[0]) + " images but " +
+                    labels_name + " holds " + std::to_string(labels.shape()[0]) + " labels");
+    return TensorDataset(std::move(images.pixels), std::move(labels), classes, 1.f / 255.f, labels_name);
+}
+
+void check_image_pixels(const IdxImages& images, size_t pixels, const std::string& source, const std::string& taker) {
+    const size_t have = images.pixels.shape()[1];
+    if (have != pixels)
+        throw Error(source + ": images have " + std::to_string(have) + " pixels, " + taker + " takes " +
+                    std::to_string(pixels));
+}
+
 namespace {
 TensorDataset load_pair(const std::string& images_path, const std::string& labels_path,
                         size_t classes, IdxImages* shape_out) {
     IdxImages images = read_idx_images(images_path);
-    auto labels = read_idx_labels(labels_path);
-    if (images.pixels.shape()[0] != labels.shape()[0])
-        throw Error(images_path + " holds " + std::to_string(images.pixels.shape()[0]) + " images but " +
-                    labels_path + " holds " + std::to_string(labels.shape()[0]) + " labels");
     if (shape_out) {
         shape_out->rows = images.rows;
         shape_out->cols = images.cols;
     }
-    return TensorDataset(std::move(images.pixels), std::move(labels), classes, 1.f / 255.f, labels_path);
+    return labelled_images(std::move(images), read_idx_labels(labels_path), images_path, labels_path, classes);
 }
 }  // namespace
 

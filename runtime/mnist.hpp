@@ -3,6 +3,7 @@
 #include <string>
 
 #include "data.hpp"
+#include "idx.hpp"
 
 namespace sgdx {
 
@@ -16,6 +17,16 @@ struct Splits {
     TensorDataset train, valid, test;
     size_t rows = 0, cols = 0;
 };
+
+// An image/label IDX pair as a dataset (pixels scaled by 1/255, labels < classes;
+// classes = 0: the largest label + 1). The two must hold as many items: the
+// error names both sources. For the CLI's files and the page's bytes alike.
+TensorDataset labelled_images(IdxImages images, xt::xtensor<uint8_t, 1> labels, const std::string& images_name,
+                              const std::string& labels_name, size_t classes = 0);
+
+// "<source>: images have N pixels, <taker> takes M" unless `images` has `pixels`
+// per image (taker: "the model", "the model model.safetensors", "the page's model").
+void check_image_pixels(const IdxImages& images, size_t pixels, const std::string& source, const std::string& taker);
 
 // train = first (N - valid_size) training rows, valid = the last valid_size,
 // test = the test files. The class count comes from the training labels unless

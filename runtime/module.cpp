@@ -93,6 +93,12 @@ std::vector<Parameter*> Module::parameters() {
     return out;
 }
 
+size_t Module::parameter_count() {
+    size_t n = 0;
+    for (Parameter* p : parameters()) n += p->value.size();
+    return n;
+}
+
 void Module::zero_grad() {
     for (Parameter* p : parameters()) std::fill(p->grad.begin(), p->grad.end(), 0.f);
 }

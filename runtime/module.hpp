@@ -80,6 +80,8 @@ public:
     // Names as in PyTorch's state_dict: "lin.weight", "lin.bias".
     std::vector<std::pair<std::string, Parameter*>> named_parameters();
     std::vector<Parameter*> parameters();
+    // Learnable values in all: PyTorch's sum(p.numel() for p in model.parameters()).
+    size_t parameter_count();
     void zero_grad();
     // Buffers, named the same way: "bn.running_mean", "1.num_batches_tracked".
     std::vector<std::pair<std::string, Buffer*>> named_buffers();

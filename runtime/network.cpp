@@ -82,7 +82,7 @@ LayerList parse_printout(const std::string& text, const std::string& source) {
     core::Text why(message, sizeof message);
     uint32_t n = 0;
     if (!core::parse_printout({text.data(), text.size()}, layers.data(), uint32_t(layers.size()), n, why))
-        throw Error(source + ": " + message);
+        throw Error(source.empty() ? std::string(message) : source + ": " + message);
     layers.resize(n);
     return layers;
 }

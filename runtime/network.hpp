@@ -16,7 +16,8 @@ namespace sgdx {
 
 using LayerList = std::vector<core::LayerSpec>;
 
-// The layers of a printout. Throws sgdx::Error "<source>: line N: <excerpt>: <problem>".
+// The layers of a printout. Throws sgdx::Error "<source>: line N: <excerpt>: <problem>"
+// (without "<source>: " where source is empty).
 LayerList parse_printout(const std::string& text, const std::string& source);
 // PyTorch's print(model) of those layers, as torch writes it.
 std::string printout_text(const LayerList& layers);

@@ -9,6 +9,7 @@
 #include "data_parallel.hpp"
 #include "error.hpp"
 #include "loss.hpp"
+#include "sequential.hpp"
 #include "thread_pool.hpp"
 
 namespace sgdx {
@@ -118,13 +119,7 @@ EvalResult evaluate(Module& model, DataLoader& loader, Workspace& ws, ConfusionM
         correct += r.correct;
         count += r.count;
         if (confusion)
-            for (size_t i = 0; i < b.size; ++i) {
-                const float* z = ws.logits.data() + i * C;
-                size_t arg = 0;
-                for (size_t c = 1; c < C; ++c)
-                    if (z[c] > z[arg]) arg = c;
-                confusion->at(size_t(b.y[i]), arg) += 1;
-            }
+            for (size_t i = 0; i < b.size; ++i) confusion->at(size_t(b.y[i]), argmax(ws.logits.data() + i * C, C)) += 1;
     }
     model.train(was_training);
     return {loss_sum / double(count), double(correct) / double(count), count};
@@ -179,14 +174,23 @@ DivergenceError loss_divergence(float loss, int epoch, size_t batch, size_t batc
                            epoch, batch);
 }
 
-Prediction predict_proba(Module& model, const uint8_t* pixels) {
-    const size_t D = model.in_features(), C = model.out_features();
-    std::vector<float> x(D), logits(C);
+namespace {
+// One image's logits, uint8 pixels scaled by 1/255, in eval mode.
+std::vector<float> logits_of(Module& model, const uint8_t* pixels) {
+    const size_t D = model.in_features();
+    std::vector<float> x(D), logits(model.out_features());
     active_kernels().scale_u8(pixels, 1.f / 255.f, x.data(), D);
     const bool was_training = model.is_training();
     model.eval();
     model.forward(x.data(), 1, logits.data());
     model.train(was_training);
+    return logits;
+}
+}  // namespace
+
+Prediction predict_proba(Module& model, const uint8_t* pixels) {
+    const size_t C = model.out_features();
+    const std::vector<float> logits = logits_of(model, pixels);
     const float m = *std::max_element(logits.begin(), logits.end());
     Prediction out;
     out.probs.resize(C);
@@ -197,6 +201,43 @@ Prediction predict_proba(Module& model, const uint8_t* pixels) {
         if (out.probs[c] > out.probs[out.predicted]) out.predicted = c;
     }
     return out;
+}
+
+std::vector<LayerOutput> layer_outputs(Module& model, const uint8_t* pixels) {
+    std::vector<LayerOutput> out;
+    const auto* seq = dynamic_cast<const Sequential*>(&model);
+    if (!seq) return out;
+    const std::vector<float> logits = logits_of(model, pixels);  // activation_after reads this forward's
+    for (size_t i = 0; i < seq->size(); ++i) {
+        const Module& child = (*seq)[i];
+        LayerOutput layer{seq->children()[i].first, child.type_name(), child.output_shape(), {}};
+        if (i + 1 == seq->size()) {
+            layer.values = logits;
+        } else {
+            layer.values.resize(child.out_features());
+            seq->activation_after(i, 1, layer.values.data());
+        }
+        out.push_back(std::move(layer));
+    }
+    return out;
+}
+
+std::vector<uint32_t> predicted_classes(Module& model, const TensorDataset& set, size_t first, size_t count,
+                                        Workspace& ws) {
+    if (first > set.size() || count > set.size() - first)
+        throw Error(set.name() + ": images " + std::to_string(first) + "+" + std::to_string(count) + " are outside its " +
+                    std::to_string(set.size()));
+    const size_t D = model.in_features(), C = model.out_features();
+    std::vector<float> x(count * D);
+    for (size_t i = 0; i < count; ++i) active_kernels().scale_u8(set.image(first + i), set.scale(), x.data() + i * D, D);
+    ws.ensure(count, C);
+    const bool was_training = model.is_training();
+    model.eval();
+    model.forward(x.data(), count, ws.logits.data());
+    model.train(was_training);
+    std::vector<uint32_t> classes(count);
+    for (size_t i = 0; i < count; ++i) classes[i] = uint32_t(argmax(ws.logits.data() + i * C, C));
+    return classes;
 }
 
 std::optional<NonFinite> first_non_finite(Module& model) {

@@ -280,6 +280,21 @@ struct Prediction {
 };
 Prediction predict_proba(Module& model, const uint8_t* pixels);
 
+// What a Sequential computes for one image (as predict_proba), child by child:
+// each child's name, type, output shape ((C, H, W) maps or (units)) and output in
+// PyTorch's layout, the logits last; what the page draws. Empty for any other model.
+struct LayerOutput {
+    std::string name, type;
+    Shape shape;
+    std::vector<float> values;
+};
+std::vector<LayerOutput> layer_outputs(Module& model, const uint8_t* pixels);
+
+// The most probable class of images [first, first + count) of `set`, in eval
+// mode, one forward through ws's logits (the page's test-set grid).
+std::vector<uint32_t> predicted_classes(Module& model, const TensorDataset& set, size_t first, size_t count,
+                                        Workspace& ws);
+
 // "training diverged: the loss is NaN at epoch 1, batch 5 of 782 (try a smaller --lr)",
 // for every backend's training loop.
 DivergenceError loss_divergence(float loss, int epoch, size_t batch, size_t batches);

@@ -110,3 +110,22 @@ TEST_CASE("load_splits checks the image/label pairing and sizes") {
     write_bytes(f.test_images, idx_images(2, 3, 3));
     CHECK_THROWS_WITH_AS(load_splits(f, 2), doctest::Contains("images are 3x3, the training images are 2x2"), Error);
 }
+
+TEST_CASE("labelled_images and check_image_pixels: one check of an image/label pair for the CLI and the page") {
+    const auto images = idx_images(3, 2, 2), labels = idx_labels({2, 0, 1});
+    TensorDataset set = labelled_images(parse_idx_images(images.data(), images.size(), "imgs"),
+                                        parse_idx_labels(labels.data(), labels.size(), "lbls"), "imgs", "lbls", 4);
+    CHECK(set.size() == 3);
+    CHECK(set.classes() == 4);
+    CHECK(set.label(0) == 2);
+    CHECK(set.name() == "lbls");
+    CHECK(set.scale() == doctest::Approx(1.0 / 255));
+    const auto two = idx_labels({2, 0});
+    CHECK_THROWS_WITH_AS(labelled_images(parse_idx_images(images.data(), images.size(), "imgs"),
+                                         parse_idx_labels(two.data(), two.size(), "lbls"), "imgs", "lbls"),
+                         "imgs holds 3 images but lbls holds 2 labels", Error);
+    const IdxImages img = parse_idx_images(images.data(), images.size(), "imgs");
+    CHECK_NOTHROW(check_image_pixels(img, 4, "imgs", "the model"));
+    CHECK_THROWS_WITH_AS(check_image_pixels(img, 784, "imgs", "the page's model"),
+                         "imgs: images have 4 pixels, the page's model takes 784", Error);
+}

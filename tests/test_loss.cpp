@@ -52,6 +52,13 @@ TEST_CASE("cross_entropy rejects bad targets and shapes") {
     CHECK_THROWS_WITH_AS(cross_entropy(z, short_t), doctest::Contains("2 rows of logits but 1 targets"), Error);
 }
 
+TEST_CASE("argmax: the first of equal largest values, as torch.argmax") {
+    const float z[] = {0.5f, 2.f, -1.f, 2.f, 1.f};
+    CHECK(argmax(z, 5) == 1);
+    CHECK(argmax(z, 1) == 0);
+    CHECK(argmax(z + 2, 3) == 1);
+}
+
 TEST_CASE("accuracy counts argmax hits") {
     xt::xtensor<float, 2> z = {{0.1f, 0.9f}, {0.8f, 0.2f}, {0.3f, 0.7f}, {0.6f, 0.4f}};
     xt::xtensor<int32_t, 1> t = {1, 0, 0, 0};

@@ -111,6 +111,15 @@ TEST_CASE("BatchNorm with momentum=None builds as the cumulative average and pri
     for (size_t c = 0; c < 8; ++c) CHECK(bn.running_mean.value(c) == doctest::Approx(mean_of_means[c]).epsilon(1e-5));
 }
 
+TEST_CASE("a printout's error starts with where the text came from, or with its line where that is empty") {
+    const std::string bad = "Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n  (1): Tanh()\n)";
+    const std::string cli = error_of([&] { model_spec_from_text(bad); });
+    const std::string page = error_of([&] { model_spec_from_text(bad, ""); });
+    CHECK(cli.rfind("--model: line 3: ", 0) == 0);
+    CHECK(page.rfind("line 3: ", 0) == 0);
+    CHECK(cli == "--model: " + page);
+}
+
 TEST_CASE("layers sgdx cannot build are refused naming their line") {
     auto build = [](const std::string& text) {
         return error_of([&] {

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -9,7 +10,9 @@
 #include "runtime/backend.hpp"
 #include "runtime/error.hpp"
 #include "runtime/mnist.hpp"
+#include "runtime/loss.hpp"
 #include "runtime/safetensors.hpp"
+#include "runtime/sequential.hpp"
 #include "runtime/thread_pool.hpp"
 #include "runtime/train.hpp"
 #include "tutorial_data.hpp"
@@ -223,4 +226,55 @@ TEST_CASE("fit with lr_gamma trains epoch e at lr x gamma^(e-1), also when resum
     CHECK(seen == std::vector<float>{0.1f});
     f.lr_gamma = 0;
     CHECK_THROWS_WITH_AS(fit(3, model, opt, train_dl, valid_dl, f), doctest::Contains("lr_gamma"), Error);
+}
+
+TEST_CASE("layer_outputs: each child's output for one image in eval mode, the logits last") {
+    TensorDataset set = mnist_head(0, 40, "train");
+    ModelSpec spec;
+    spec.architecture = "cnn";
+    auto model = make_model(spec, 5);
+    auto* seq = dynamic_cast<Sequential*>(model.get());
+    REQUIRE(seq != nullptr);
+    model->train();
+    const std::vector<LayerOutput> layers = layer_outputs(*model, set.image(7));
+    CHECK(model->is_training());  // put back as it was
+    REQUIRE(layers.size() == seq->size());
+    const Prediction p = predict_proba(*model, set.image(7));
+    for (size_t i = 0; i < layers.size(); ++i) {
+        CHECK(layers[i].name == seq->children()[i].first);
+        CHECK(layers[i].type == (*seq)[i].type_name());
+        CHECK(layers[i].shape == (*seq)[i].output_shape());
+        CHECK(layers[i].values.size() == (*seq)[i].out_features());
+    }
+    // the logits: the softmax of the last layer's values is predict_proba's
+    const std::vector<float>& z = layers.back().values;
+    CHECK(argmax(z.data(), z.size()) == p.predicted);
+    double sum = 0;
+    for (float v : z) sum += std::exp(double(v - z[p.predicted]));
+    CHECK(1.0 / sum == doctest::Approx(p.probs[p.predicted]).epsilon(1e-6));
+    // a conv's output is its maps after the fused ReLU, none negative, some positive
+    REQUIRE(layers[1].type == "Conv2d");
+    float lo = 0, hi = 0;
+    for (float v : layers[1].values) lo = std::min(lo, v), hi = std::max(hi, v);
+    CHECK(lo == 0.f);
+    CHECK(hi > 0.f);
+    // a model that is not a Sequential has no layers to show
+    MnistLogistic logistic;
+    CHECK(layer_outputs(logistic, set.image(0)).empty());
+}
+
+TEST_CASE("predicted_classes: one forward for many images, each image's argmax, in eval mode") {
+    TensorDataset set = mnist_head(0, 40, "train");
+    ModelSpec spec;
+    spec.architecture = "mlp";
+    auto model = make_model(spec, 9);
+    Workspace ws;
+    const std::vector<uint32_t> got = predicted_classes(*model, set, 5, 30, ws);
+    REQUIRE(got.size() == 30);
+    size_t differ = 0;
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == predict_proba(*model, set.image(5 + i)).predicted);
+    for (size_t i = 1; i < got.size(); ++i) differ += got[i] != got[0];
+    CHECK(differ > 0);  // an untrained model still guesses more than one class
+    CHECK(predicted_classes(*model, set, 40, 0, ws).empty());
+    CHECK_THROWS_WITH_AS(predicted_classes(*model, set, 30, 11, ws), "train: images 30+11 are outside its 40", Error);
 }

@@ -87,9 +87,7 @@ val models() {
         m.set("name", name);
         m.set("description", describe(spec));
         try {
-            size_t n = 0;
-            for (Parameter* p : make_model(spec, 0)->parameters()) n += p->value.size();
-            m.set("parameters", n);
+            m.set("parameters", make_model(spec, 0)->parameter_count());
         } catch (const std::exception&) {
         }
         set_defaults(m, name);
@@ -172,9 +170,7 @@ public:
         val out = val::object();
         out.set("architecture", spec_.architecture);
         out.set("description", describe(spec_));
-        size_t n = 0;
-        for (Parameter* p : model_->parameters()) n += p->value.size();
-        out.set("parameters", n);
+        out.set("parameters", model_->parameter_count());
         const bool custom = spec_.architecture == "sequential";
         out.set("printout", custom ? printout_text(spec_.layers) : std::string());
         out.set("layers", custom ? printout_text(spec_.layers) : model_->describe());
@@ -373,21 +369,9 @@ public:
     val test_predictions(int first, int count) {
         return guarded([&] {
             if (!test_set_) throw Error("the test data is not loaded yet");
-            if (first < 0 || count < 0 || size_t(first) + size_t(count) > test_set_->size())
-                throw Error("test images " + std::to_string(first) + "+" + std::to_string(count) +
-                            " are outside the test set");
-            const size_t D = model_->in_features(), C = model_->out_features();
-            std::vector<float> x(size_t(count) * D);
-            for (int i = 0; i < count; ++i)
-                active_kernels().scale_u8(test_set_->image(size_t(first + i)), test_set_->scale(),
-                                          x.data() + size_t(i) * D, D);
-            ws_.ensure(size_t(count), C);
-            const bool was_training = model_->is_training();
-            model_->train(false);  // BatchNorm's running statistics, no Dropout
-            model_->forward(x.data(), size_t(count), ws_.logits.data());
-            model_->train(was_training);
-            std::vector<int32_t> predicted(static_cast<size_t>(count));
-            for (int i = 0; i < count; ++i) predicted[size_t(i)] = int32_t(argmax(ws_.logits.data() + size_t(i) * C, C));
+            if (first < 0 || count < 0) throw Error("test images: first and count must be from 0");
+            const auto classes = predicted_classes(*model_, *test_set_, size_t(first), size_t(count), ws_);
+            const std::vector<int32_t> predicted(classes.begin(), classes.end());  // the page reads an Int32Array
             return copy_to_js(predicted.data(), predicted.size());
         });
     }
@@ -406,18 +390,15 @@ public:
     // model_info() plus {switched}.
     val load_model(const std::string& bytes, const std::string& name) {
         return guarded([&] {
-            SafetensorsFile file = parse_safetensors(bytes_of(bytes), bytes.size(), name);
-            const ModelSpec spec = model_spec_of(file, name);
+            ModelSpec spec;
+            auto model = model_from_file(parse_safetensors(bytes_of(bytes), bytes.size(), name), name, &spec);
             if (spec.rows * spec.cols != 784 || spec.classes != 10)
                 throw Error(name + ": a " + describe(spec) + " model; this page trains MNIST (28x28 images, 10 classes)");
-            std::unique_ptr<Module> model;
             try {
-                model = make_model(spec);
                 check_fits(*model, spec);
             } catch (const Error& e) {
                 throw Error(name + ": " + e.what());
             }
-            sgdx::load_model(*model, file, name);  // checks every name and shape first
             const bool switched = key(spec) != key(spec_);
             adopt(std::move(model), spec);
             val out = model_info();
@@ -436,18 +417,12 @@ private:
     }
 
     // model_spec_from_text for the page, which has no files: a name or a printout,
-    // its errors without the CLI's "--model: " (they name the line).
+    // its errors naming the line (no CLI flag).
     static ModelSpec spec_of_text(const std::string& text) {
         const auto& names = model_names();
         if (std::find(names.begin(), names.end(), text) == names.end() && !core::is_printout({text.data(), text.size()}))
             throw Error("does not begin with 'Sequential(': not a printout of an nn.Sequential");
-        try {
-            return model_spec_from_text(text);
-        } catch (const Error& e) {
-            const std::string m = e.what(), prefix = "--model: ";
-            if (m.compare(0, prefix.size(), prefix) == 0) throw Error(m.substr(prefix.size()));
-            throw;
-        }
+        return model_spec_from_text(text, "");
     }
 
     // The page trains MNIST: 784 pixels in, 10 classes out.
@@ -501,29 +476,14 @@ private:
 
     val activations_of(const uint8_t* pixels) {
         val layers = val::array();
-        auto* seq = dynamic_cast<Sequential*>(model_.get());
-        if (!seq) return layers;
-        const size_t D = model_->in_features(), C = model_->out_features();
-        std::vector<float> x(D), logits(C), a;
-        active_kernels().scale_u8(pixels, 1.f / 255.f, x.data(), D);
-        const bool was_training = model_->is_training();
-        model_->train(false);
-        seq->forward(x.data(), 1, logits.data());
-        model_->train(was_training);
-        const auto& names = seq->children();
-        for (size_t i = 0; i < seq->size(); ++i) {
-            const Module& child = (*seq)[i];
-            const bool last = i + 1 == seq->size();
-            a.resize(child.out_features());
-            if (last) a = logits;
-            else seq->activation_after(i, 1, a.data());
+        for (const LayerOutput& out : layer_outputs(*model_, pixels)) {
             val shape = val::array();
-            for (size_t d : child.output_shape()) shape.call<void>("push", d);
+            for (size_t d : out.shape) shape.call<void>("push", d);
             val layer = val::object();
-            layer.set("name", names[i].first);
-            layer.set("type", child.type_name());
+            layer.set("name", out.name);
+            layer.set("type", out.type);
             layer.set("shape", shape);
-            layer.set("data", copy_to_js(a.data(), a.size()));
+            layer.set("data", copy_to_js(out.values.data(), out.values.size()));
             layers.call<void>("push", layer);
         }
         return layers;
@@ -533,21 +493,9 @@ private:
     TensorDataset make_set(const std::string& images, const char* images_name, const std::string& labels,
                            const char* labels_name) const {
         IdxImages img = parse_idx_images(bytes_of(images), images.size(), images_name);
-        auto lbl = parse_idx_labels(bytes_of(labels), labels.size(), labels_name);
-        if (img.pixels.shape()[0] != lbl.shape()[0])
-            throw Error(std::string(images_name) + " holds " + std::to_string(img.pixels.shape()[0]) +
-                        " images but " + labels_name + " holds " + std::to_string(lbl.shape()[0]) + " labels");
-        if (img.pixels.shape()[1] != model_->in_features())
-            throw Error(std::string(images_name) + ": images have " + std::to_string(img.pixels.shape()[1]) +
-                        " pixels; the page's model takes " + std::to_string(model_->in_features()));
-        return TensorDataset(std::move(img.pixels), std::move(lbl), model_->out_features(), 1.f / 255.f, labels_name);
-    }
-
-    static size_t argmax(const float* z, size_t n) {
-        size_t best = 0;
-        for (size_t c = 1; c < n; ++c)
-            if (z[c] > z[best]) best = c;
-        return best;
+        check_image_pixels(img, model_->in_features(), images_name, "the page's model");
+        return labelled_images(std::move(img), parse_idx_labels(bytes_of(labels), labels.size(), labels_name),
+                               images_name, labels_name, model_->out_features());
     }
 
     val probabilities(const uint8_t* pixels) {
