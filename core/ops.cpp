@@ -156,12 +156,12 @@ bool norm_int8(const Layer&, const uint8_t*, float, float*, float*, uint8_t*) { 
 }  // namespace
 
 constexpr OpImpl kOps[kOpCount] = {
-    /* kLinear  */ {linear_forward, linear_backward, linear_int8},
-    /* kConv    */ {conv_forward, conv_backward, conv_int8},
-    /* kRelu    */ {relu_forward, relu_backward, relu_int8},
-    /* kMaxPool */ {pool_forward, pool_backward, pool_int8},
-    /* kAvgPool */ {pool_forward, pool_backward, pool_int8},
-    /* kNorm    */ {norm_forward, norm_backward, norm_int8},
+    /* kLinear  */ {kWeights | kRow, linear_forward, linear_backward, linear_int8},
+    /* kConv    */ {kWeights | kGradSums | kPatches, conv_forward, conv_backward, conv_int8},
+    /* kRelu    */ {kInPlace, relu_forward, relu_backward, relu_int8},
+    /* kMaxPool */ {0, pool_forward, pool_backward, pool_int8},
+    /* kAvgPool */ {0, pool_forward, pool_backward, pool_int8},
+    /* kNorm    */ {kInPlace, norm_forward, norm_backward, norm_int8},
 };
 
 }  // namespace sgdx::core

@@ -1,9 +1,10 @@
 #pragma once
 // The layers the C API (device/sgdx_c.cpp) runs, as ops: a planned layer
 // (core/plan's LayerShape) with its slices of an arena, and one constexpr table
-// entry per PlanKind holding what the layer does — its float forward, its
-// backward (a learning layer's SGD update fused into it: Linear's row by row,
-// its weight gradient never stored whole) and its int8 forward.
+// entry per PlanKind holding what the layer asks of the arena (OpNeeds: read by
+// core/net's NetArena) and what it does — its float forward, its backward (a
+// learning layer's SGD update fused into it: Linear's row by row, its weight
+// gradient never stored whole) and its int8 forward.
 //
 // A plain table of function pointers, not classes: no virtuals, no static
 // constructors, no heap, no exceptions, so the firmware and the host run the
@@ -44,7 +45,17 @@ struct SgdStep {
     bool first;  // the first step since creation or load: the momentum starts as the gradient
 };
 
+// What an op asks of the arena besides its output (NetArena, core/net, reads it).
+enum OpNeeds : uint8_t {
+    kWeights = 1,    // weight (cout, patch) and bias (cout), with their momentum and int8 copies
+    kGradSums = 2,   // training: weight and bias gradients summed over the batch (Conv2d)
+    kRow = 4,        // the net's row buffer, one weight row long (Linear's row-wise update)
+    kPatches = 8,    // the net's patch buffers, float and int8: patch x positions (Conv2d)
+    kInPlace = 16,   // no output buffer: it works in its input's (ReLU, kNorm)
+};
+
 struct OpImpl {
+    uint8_t needs;  // OpNeeds
     // x: (n, in_size) -> l.out: (n, out_size)
     void (*forward)(const Layer& l, const float* x, uint32_t n, const OpScratch& s);
     // dy: (n, out_size) -> dx: (n, in_size) unless dx is null (no input gradient

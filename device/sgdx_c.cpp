@@ -14,25 +14,17 @@
 #include <new>
 
 #include "core/architecture.hpp"
-#include "core/ops.hpp"
+#include "core/net.hpp"
 #include "core/plan.hpp"
 #include "core/safetensors.hpp"
+#include "core/setup.hpp"
 #include "core/text.hpp"
 #include "runtime/kernels/cortex_m4.hpp"
-#include "runtime/kernels/reference.hpp"
 #include "runtime/kernels/softmax_reference.hpp"
-#include "runtime/rng.hpp"
 
 // Setup code (planning, checks, configs, model files) is compiled for size on
-// the device, where the rest of this file is -O2 for its loops (see
-// CMakeLists.txt); the training and inference paths keep -O2.
-#if defined(__arm__) && defined(__GNUC__) && !defined(__clang__)
-#define SGDX_SETUP_BEGIN _Pragma("GCC push_options") _Pragma("GCC optimize(\"Os\")")
-#define SGDX_SETUP_END _Pragma("GCC pop_options")
-#else
-#define SGDX_SETUP_BEGIN
-#define SGDX_SETUP_END
-#endif
+// the device (core/setup.hpp), the rest of this file -O2 for the training and
+// inference paths.
 
 namespace {
 
@@ -52,23 +44,12 @@ struct ModelHead {
     float momentum;
     uint32_t n_layers;
 };
-// A model's buffers beside its layers' own (Arena places them).
-struct Buffers {
-    float* x;               // (max_batch, pixels) scaled pixels
-    float* grad[2];         // (max_batch, largest activation) gradients, in turn
-    float* row;             // (longest Linear row) one row's weight gradient
-    float* patches;         // (largest patch * positions) one image's patches
-    int32_t* targets;       // (max_batch) the kernels' label type
-    float* qact[2];         // (largest activation) one image's activations, int8 path
-    uint8_t* qin;           // (largest weight-layer input) quantised input
-    uint8_t* qcols;         // (largest positions * patch) quantised patches, by position
-    char* header;           // safetensors header scratch for sgdx_load_stream
-};
 }  // namespace
 
 struct sgdx_model : ModelHead {
     Layer layers[kMaxLayers];
-    Buffers buf;            // the rest of the model's buffers, after its layers'
+    NetBuffers buf;         // the rest of the net's buffers, after its layers'
+    char* header;           // safetensors header scratch for sgdx_load_stream
     uint64_t steps;         // SGD steps since creation or load (PyTorch's first momentum step)
     bool quantized;         // qweight matches weight
     mutable char message[200];
@@ -77,13 +58,12 @@ struct sgdx_model : ModelHead {
 namespace {
 
 constexpr uint32_t kMagic = 0x53474458;  // "SGDX"
-constexpr float kPixelScale = 1.f / 255.f;
 // int8 x uint8 products summed in int32: 127 * 255 * 65536 < 2^31.
 constexpr uint32_t kMaxInputs = 65536;
 constexpr uint32_t kMaxClasses = 256;  // labels are uint8
 constexpr uint32_t kMaxBatch = 65536;
 constexpr uint32_t kMaxWidth = 65536;
-constexpr size_t kAlign = 8;
+constexpr size_t kAlign = kArenaAlign;
 constexpr size_t kHeaderMax = 2048;  // sgdx_load_stream's header scratch
 
 // The architectures (and their order in messages) are core/architecture's.
@@ -94,11 +74,9 @@ Text error(const sgdx_model* m) {
     return m ? Text(m->message, sizeof m->message) : Text(g_message, sizeof g_message);
 }
 
-namespace ref = sgdx::kernels::ref;  // the scalar kernels, called by name: the firmware links no others
 namespace m4 = sgdx::kernels::m4;    // the Cortex-M4 set: the layers' loops
 using m4::exp_portable, m4::max_abs, m4::quantize_input, m4::quantize_row, m4::softmax_xent;
 
-uint64_t round_up(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 size_t max_of(size_t a, size_t b) { return a > b ? a : b; }
 
 bool same(const char* a, const char* b) { return std::strcmp(a, b) == 0; }
@@ -108,81 +86,27 @@ int arch_id(const char* name) { return sgdx::core::arch_id(span(name)); }
 SGDX_SETUP_BEGIN
 // ---- Layout: every buffer's place in the arena -----------------------------------
 
-struct Allocator {
-    uint8_t* base;  // nullptr: only count
-    uint64_t at;
-    template <class T>
-    void operator()(T*& p, uint64_t count) {
-        p = base ? reinterpret_cast<T*>(base + at) : nullptr;
-        at += round_up(count * sizeof(T));
-    }
-};
+// The arena's layout (core/net's, after the model struct at its start) for a
+// model's header: into b (a model's, or any to only count) from base (nullptr:
+// only count).
+NetArena arena(const ModelHead& h, NetBuffers& b, uint8_t* base) {
+    NetOptions o;
+    o.max_batch = h.max_batch, o.pixels = uint64_t(h.rows) * h.cols;
+    o.train = !(h.flags & SGDX_INFERENCE_ONLY), o.int8 = !(h.flags & SGDX_NO_INT8);
+    o.velocity = o.train && h.momentum > 0.f, o.floats = !(h.flags & SGDX_INT8_ONLY);
+    return NetArena(o, b, base, Allocator::round_up(sizeof(sgdx_model)));
+}
 
-// The arena's layout, a layer at a time: assigns the buffers of a model (of
-// `model`, or of nothing: only counts) from base (or counts, base == nullptr).
-// Sizing needs no model: plan_layers feeds it each layer as planned.
-class Arena {
-public:
-    // Into b (a model's, or any to only count) from base (nullptr: only count).
-    Arena(const ModelHead& h, Buffers& b, uint8_t* base)
-        : a_{base, round_up(sizeof(sgdx_model))}, b_(b),
-          train_(!(h.flags & SGDX_INFERENCE_ONLY)), int8_(!(h.flags & SGDX_NO_INT8)),
-          velocity_(train_ && h.momentum > 0.f), floats_(!(h.flags & SGDX_INT8_ONLY)), B_(h.max_batch),
-          act_(uint64_t(h.rows) * h.cols) {
-        if (floats_) a_(b.x, B_ * act_);
-        prev_out_ = b.x;
-    }
-    void layer(Layer& l) {
-        grad_ = max_of(grad_, l.out_size());
-        if (learned_) grad_ = max_of(grad_, l.in_size());
-        learned_ |= l.learns();
-        if (l.learns()) {
-            const uint64_t n = uint64_t(l.cout) * l.patch();
-            if (floats_) a_(l.weight, n);
-            a_(l.bias, l.cout);
-            if (!floats_) row_ = max_of(row_, l.patch());  // sgdx_load reads a row at a time
-            if (velocity_) a_(l.vweight, n), a_(l.vbias, l.cout);
-            if (train_ && l.kind == kConv) a_(l.gweight, n), a_(l.gbias, l.cout);
-            if (int8_) a_(l.qweight, n), a_(l.qscale, l.cout);
-            qin_ = max_of(qin_, l.in_size());
-            if (l.kind == kLinear) row_ = max_of(row_, l.patch());
-            if (l.kind == kConv) {
-                if (floats_) cols_ = max_of(cols_, l.patch() * l.positions());
-                qcols_ = max_of(qcols_, l.patch() * l.positions());
-            }
-        }
-        if (!floats_) l.out = nullptr;  // the int8 path keeps one image's activations (qact)
-        else if (l.kind == kRelu || l.kind == kNorm) l.out = prev_out_;  // in place
-        else a_(l.out, B_ * l.out_size());
-        prev_out_ = l.out;
-        act_ = max_of(act_, l.out_size());
-    }
-    // The rest after the layers; returns the bytes from base's aligned start. A
-    // custom network's printout (printout_bytes) follows the header buffer: printout(m).
-    uint64_t finish(size_t printout_bytes) {
-        Buffers& b = b_;
-        if (train_) a_(b.grad[0], B_ * grad_), a_(b.grad[1], B_ * grad_);
-        if (train_ || !floats_) a_(b.row, row_);
-        if (cols_) a_(b.patches, cols_);
-        a_(b.targets, B_);
-        if (int8_) a_(b.qact[0], act_), a_(b.qact[1], act_), a_(b.qin, qin_), a_(b.qcols, qcols_);
-        a_(b.header, kHeaderMax);
-        char* text;
-        if (printout_bytes) a_(text, printout_bytes);
-        return a_.at;
-    }
-
-private:
-    Allocator a_;
-    Buffers& b_;
-    const bool train_, int8_, velocity_, floats_;
-    const uint64_t B_;
-    // act: the largest activation; grad: the largest gradient backward passes,
-    // each layer's output's and, after the first learning layer, its input's.
-    uint64_t act_, grad_ = 1, row_ = 1, cols_ = 0, qin_ = 0, qcols_ = 0;
-    bool learned_ = false;
-    float* prev_out_;
-};
+// The rest after the layers: the net's buffers, then the header buffer and a
+// custom network's printout (printout_bytes; printout(m)). Returns the bytes
+// from base's aligned start.
+uint64_t finish(NetArena& a, char*& header, size_t printout_bytes) {
+    a.finish();
+    a.place(header, kHeaderMax);
+    char* text;
+    if (printout_bytes) a.place(text, printout_bytes);
+    return a.place.at;
+}
 
 // ---- Planning: the layers of an architecture and their shapes -----------------
 //
@@ -234,8 +158,9 @@ sgdx_status plan_layers(ModelHead& m, Layer* layers, const LayerSpec* specs, uin
     Planner p(m.rows, m.cols);
     Layer one;
     std::memset(&one, 0, sizeof one);
-    Buffers counted;
-    Arena sizes(m, counted, nullptr);
+    NetBuffers counted;
+    char* counted_header;
+    NetArena sizes = arena(m, counted, nullptr);
     uint32_t learners = 0;
     const LayerShape* oversize = nullptr;  // the first layer that sums too many inputs (its name and size in `big`)
     LayerShape big;
@@ -282,7 +207,7 @@ sgdx_status plan_layers(ModelHead& m, Layer* layers, const LayerSpec* specs, uin
         return error(nullptr).s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images ends in ")
             .u(last.cout).s("x").u(last.oh).s("x").u(last.ow).s(" values, not one score per class (").u(m.classes)
             .s(m.arch == kCustom ? ")" : "): it is built for 28x28 images").status(SGDX_ERR_BAD_DIMENSION);
-    if (bytes) *bytes = sizes.finish(printout_bytes);
+    if (bytes) *bytes = finish(sizes, counted_header, printout_bytes);
     return SGDX_OK;
 }
 
@@ -380,76 +305,25 @@ sgdx_status describe(const sgdx_config* c, ModelHead& m, Layer* layers, const ch
 
 // Assigns m's buffers from base; returns the bytes from base's aligned start.
 uint64_t layout(sgdx_model& m, uint8_t* base, size_t printout_bytes) {
-    Arena arena(m, m.buf, base);
-    for (uint32_t i = 0; i < m.n_layers; ++i) arena.layer(m.layers[i]);
-    return arena.finish(printout_bytes);
+    NetArena a = arena(m, m.buf, base);
+    for (uint32_t i = 0; i < m.n_layers; ++i) a.layer(m.layers[i]);
+    return finish(a, m.header, printout_bytes);
 }
 
 // A custom network's printout, as its config gave it (decoded), NUL-terminated.
-const char* printout(const sgdx_model* m) { return m->buf.header + kHeaderMax; }
-
-// The runtime's initialisation (sgdx::init_bound and Rng::fill_uniform, runtime/rng.hpp):
-// layer by layer, weight then bias, from one PCG32 stream.
-void initialise(sgdx_model& m, uint64_t seed) {
-    sgdx::Rng rng(seed);
-    for (uint32_t i = 0; i < m.n_layers; ++i) {
-        Layer& l = m.layers[i];
-        if (!l.learns()) continue;
-        const float bound = sgdx::init_bound(l.patch());
-        const size_t R = l.patch();
-        for (size_t c = 0; c < l.cout; ++c) {  // row by row: an int8-only model quantises each as drawn
-            float* w = l.weight ? l.weight + c * R : m.buf.row;
-            rng.fill_uniform(w, R, bound);
-            if (!l.weight) quantize_row(w, R, max_abs(w, R), l.qweight + c * R, &l.qscale[c]);
-        }
-        if (!l.nobias) rng.fill_uniform(l.bias, l.cout, bound);
-    }
-    m.quantized = (m.flags & SGDX_INT8_ONLY) != 0;
-}
+const char* printout(const sgdx_model* m) { return m->header + kHeaderMax; }
 
 SGDX_SETUP_END
-// ---- Float forward and backward, layer by layer --------------------------------
-
-const float* layer_input(const sgdx_model* m, uint32_t i) { return i ? m->layers[i - 1].out : m->buf.x; }
-
-OpScratch scratch_of(const sgdx_model* m) { return {m->buf.patches, m->buf.row}; }
+// ---- Float forward and backward (core/net) ----------------------------------------
 
 // images: (n, pixels) uint8 -> the last layer's out: (n, classes)
 const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
-    ref::scale_u8(images, kPixelScale, m->buf.x, size_t(n) * m->rows * m->cols);
-    const OpScratch s = scratch_of(m);
-    for (uint32_t i = 0; i < m->n_layers; ++i) op(m->layers[i]).forward(m->layers[i], layer_input(m, i), n, s);
-    return m->layers[m->n_layers - 1].out;
-}
-
-// dlogits in m->buf.grad[0] -> every layer's weights updated, last layer first. A
-// layer's input gradient is computed before its weights change.
-void backward_and_update(sgdx_model* m, uint32_t n, float lr) {
-    uint32_t first_learner = 0;
-    while (!m->layers[first_learner].learns()) ++first_learner;
-    float* dy = m->buf.grad[0];
-    float* dx = m->buf.grad[1];
-    const OpScratch s = scratch_of(m);
-    const SgdStep step{lr, m->momentum, m->steps == 0};
-    for (uint32_t i = m->n_layers; i-- > 0;) {
-        const Layer& l = m->layers[i];
-        if (op(l).backward(l, layer_input(m, i), dy, i > first_learner ? dx : nullptr, n, s, step)) {
-            float* t = dy;
-            dy = dx, dx = t;
-        }
-    }
+    return sgdx::core::forward(m->layers, m->n_layers, m->buf, images, n, size_t(m->rows) * m->cols);
 }
 
 // ---- int8 inference ---------------------------------------------------------------
 
 // One image through the int8 layers -> class; the logits stay in the returned buffer.
-uint32_t argmax(const float* z, uint32_t C) {
-    uint32_t arg = 0;  // first maximum, as the softmax_xent kernel counts hits
-    for (uint32_t c = 1; c < C; ++c)
-        if (z[c] > z[arg]) arg = c;
-    return arg;
-}
-
 uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
     const uint8_t* q = image;  // the first layer reads the pixels themselves
     float q_scale = kPixelScale;
@@ -499,7 +373,7 @@ PrintoutRoom* scratch(const sgdx_model* m) {
     constexpr size_t kNeed = sizeof(PrintoutRoom);
     if (!(m->flags & SGDX_INT8_ONLY) && size_t(m->max_batch) * m->rows * m->cols * sizeof(float) >= kNeed)
         return new (m->buf.x) PrintoutRoom;
-    size_t act = size_t(m->rows) * m->cols;  // qact[0]: the largest activation (Arena)
+    size_t act = size_t(m->rows) * m->cols;  // qact[0]: the largest activation (core/net)
     for (uint32_t i = 0; i < m->n_layers; ++i) act = max_of(act, m->layers[i].out_size());
     if (!(m->flags & SGDX_NO_INT8) && act * sizeof(float) >= kNeed) return new (m->buf.qact[0]) PrintoutRoom;
     return nullptr;
@@ -997,8 +871,9 @@ sgdx_status sgdx_create_model(void* arena, size_t arena_bytes, const sgdx_config
     sgdx_model* m = reinterpret_cast<sgdx_model*>(base);
     describe(config, *m, m->layers, fn, &text, nullptr);  // as sized above, now into the arena
     layout(*m, base, text);
-    if (text) printout_into(arch_text(config->architecture), m->buf.header + kHeaderMax);
-    initialise(*m, seed);
+    if (text) printout_into(arch_text(config->architecture), m->header + kHeaderMax);
+    initialise(m->layers, m->n_layers, m->buf.row, seed);
+    m->quantized = (m->flags & SGDX_INT8_ONLY) != 0;  // an int8-only model's rows were quantised as drawn
     m->magic = kMagic;
     *model = m;
     return SGDX_OK;
@@ -1090,7 +965,7 @@ sgdx_status sgdx_train_step(sgdx_model* m, const uint8_t* images, const uint8_t*
     if (loss) *loss = mean;
     if (!std::isfinite(mean))
         return error(m).s(fn).s(": the loss is not finite (learning rate too high?); the step was not applied").status(SGDX_ERR_DIVERGED);
-    backward_and_update(m, batch, lr);
+    backward(m->layers, m->n_layers, m->buf, batch, SgdStep{lr, m->momentum, m->steps == 0});
     ++m->steps;
     m->quantized = false;
     return SGDX_OK;
@@ -1139,7 +1014,7 @@ sgdx_status sgdx_weights_size(const sgdx_model* m, size_t* bytes) {
     if (!bytes) return null_arg(m, "sgdx_weights_size", "bytes");
     if (m->flags & SGDX_INT8_ONLY) return int8_only(m, "sgdx_weights_size");
     if (has_norm(m)) return folded(m, "sgdx_weights_size");
-    *bytes = 8 + padded(write_header(m, m->buf.header, kHeaderMax)) + data_bytes(m);
+    *bytes = 8 + padded(write_header(m, m->header, kHeaderMax)) + data_bytes(m);
     return SGDX_OK;
 }
 
@@ -1149,13 +1024,13 @@ sgdx_status sgdx_save_stream(const sgdx_model* m, sgdx_write_fn write, void* ctx
     if (m->flags & SGDX_INT8_ONLY) return int8_only(m, fn);
     if (has_norm(m)) return folded(m, fn);
     if (!write) return null_arg(m, fn, "write");
-    const size_t n = write_header(m, m->buf.header, kHeaderMax), hlen = padded(n);
+    const size_t n = write_header(m, m->header, kHeaderMax), hlen = padded(n);
     if (n == 0 || hlen > kHeaderMax)
         return error(m).s(fn).s(": the header does not fit its ").u(kHeaderMax).s("-byte buffer").status(SGDX_ERR_BUFFER_TOO_SMALL);
     uint8_t len[8];
     for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(hlen) >> (8 * i));
-    std::memset(m->buf.header + n, ' ', hlen - n);  // data starts 8-byte aligned
-    if (write(ctx, len, 8) || write(ctx, reinterpret_cast<const uint8_t*>(m->buf.header), hlen))
+    std::memset(m->header + n, ' ', hlen - n);  // data starts 8-byte aligned
+    if (write(ctx, len, 8) || write(ctx, reinterpret_cast<const uint8_t*>(m->header), hlen))
         return error(m).s(fn).s(": the write callback failed").status(SGDX_ERR_IO);
     TensorRef list[kMaxTensors];
     const uint32_t count = tensors(m, list);
@@ -1419,10 +1294,10 @@ sgdx_status sgdx_load_stream(sgdx_model* m, sgdx_read_fn read, void* ctx, size_t
     if (hlen > kHeaderMax)
         return error(m).s(fn).s(": a header of ").u(hlen).s(" bytes is longer than this call reads (")
             .u(kHeaderMax).s("; sgdx's own files stay far below): use sgdx_load with the file in memory").status(SGDX_ERR_BUFFER_TOO_SMALL);
-    if (read(ctx, 8, reinterpret_cast<uint8_t*>(m->buf.header), hlen))
+    if (read(ctx, 8, reinterpret_cast<uint8_t*>(m->header), hlen))
         return error(m).s(fn).s(": the read callback failed").status(SGDX_ERR_IO);
-    if (sgdx_status st = check_network(m, fn, m->buf.header, hlen)) return st;
-    return load(m, fn, m->buf.header, hlen, size, read, ctx);
+    if (sgdx_status st = check_network(m, fn, m->header, hlen)) return st;
+    return load(m, fn, m->header, hlen, size, read, ctx);
 }
 
 sgdx_status sgdx_quantize(sgdx_model* m, sgdx_quant_mode mode) {
