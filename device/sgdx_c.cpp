@@ -14,6 +14,7 @@
 #include <new>
 
 #include "core/architecture.hpp"
+#include "core/int8.hpp"
 #include "core/net.hpp"
 #include "core/plan.hpp"
 #include "core/safetensors.hpp"
@@ -75,7 +76,7 @@ Text error(const sgdx_model* m) {
 }
 
 namespace m4 = sgdx::kernels::m4;    // the Cortex-M4 set: the layers' loops
-using m4::exp_portable, m4::max_abs, m4::quantize_input, m4::quantize_row, m4::softmax_xent;
+using m4::exp_portable, m4::max_abs, m4::quantize_row, m4::softmax_xent;
 
 size_t max_of(size_t a, size_t b) { return a > b ? a : b; }
 
@@ -319,25 +320,6 @@ SGDX_SETUP_END
 // images: (n, pixels) uint8 -> the last layer's out: (n, classes)
 const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
     return sgdx::core::forward(m->layers, m->n_layers, m->buf, images, n, size_t(m->rows) * m->cols);
-}
-
-// ---- int8 inference ---------------------------------------------------------------
-
-// One image through the int8 layers -> class; the logits stay in the returned buffer.
-uint32_t predict_int8(const sgdx_model* m, const uint8_t* image) {
-    const uint8_t* q = image;  // the first layer reads the pixels themselves
-    float q_scale = kPixelScale;
-    float* cur = m->buf.qact[0];
-    float* next = m->buf.qact[1];
-    for (uint32_t i = 0; i < m->n_layers; ++i) {
-        const Layer& l = m->layers[i];
-        if (l.learns() && q != image) q_scale = quantize_input(cur, l.in_size(), m->buf.qin), q = m->buf.qin;
-        if (!op(l).forward_int8(l, q, q_scale, cur, next, m->buf.qcols)) continue;
-        float* t = cur;
-        cur = next, next = t;
-        q = nullptr;
-    }
-    return argmax(cur, m->classes);
 }
 
 SGDX_SETUP_BEGIN
@@ -1312,22 +1294,8 @@ sgdx_status sgdx_quantize(sgdx_model* m, sgdx_quant_mode mode) {
         if (mode == SGDX_QUANT_PER_ROW) return SGDX_OK;  // done as the weights were loaded
         return error(m).s("sgdx_quantize: an SGDX_INT8_ONLY model keeps per-row scales (it has no float weights to requantise)").status(SGDX_ERR_BAD_OPTION);
     }
-    for (uint32_t i = 0; i < m->n_layers; ++i) {
-        const Layer& l = m->layers[i];
-        if (!l.learns()) continue;
-        const size_t D = l.patch(), C = l.cout;
-        const float tensor_max = max_abs(l.weight, C * D);
-        for (size_t c = 0; c < C; ++c) {
-            const float* w = l.weight + c * D;
-            const float max = mode == SGDX_QUANT_PER_ROW ? max_abs(w, D) : tensor_max;
-            if (!std::isfinite(max)) {
-                m->quantized = false;
-                return error(m).s("sgdx_quantize: the weights are not finite").status(SGDX_ERR_DIVERGED);
-            }
-            quantize_row(w, D, max, l.qweight + c * D, &l.qscale[c]);
-        }
-    }
-    m->quantized = true;
+    m->quantized = quantize(m->layers, m->n_layers, mode == SGDX_QUANT_PER_ROW);
+    if (!m->quantized) return error(m).s("sgdx_quantize: the weights are not finite").status(SGDX_ERR_DIVERGED);
     return SGDX_OK;
 }
 SGDX_SETUP_END
@@ -1338,7 +1306,7 @@ sgdx_status sgdx_predict_int8(sgdx_model* m, const uint8_t* image, uint32_t* pre
     if (!image) return null_arg(m, fn, "image");
     if (!predicted) return null_arg(m, fn, "predicted");
     if (!m->quantized) return not_quantized(m, fn);
-    *predicted = predict_int8(m, image);
+    *predicted = predict_int8(m->layers, m->n_layers, m->buf, image, m->classes);
     return SGDX_OK;
 }
 
@@ -1353,7 +1321,8 @@ sgdx_status sgdx_evaluate_int8(sgdx_model* m, const uint8_t* images, const uint8
     if (count == 0) return error(m).s(fn).s(": count is 0").status(SGDX_ERR_BAD_BATCH_SIZE);
     if (sgdx_status st = check_labels(m, fn, labels, count)) return st;
     uint32_t hits = 0;
-    for (uint32_t i = 0; i < count; ++i) hits += predict_int8(m, images + size_t(i) * pixels(m)) == labels[i];
+    for (uint32_t i = 0; i < count; ++i)
+        hits += predict_int8(m->layers, m->n_layers, m->buf, images + size_t(i) * pixels(m), m->classes) == labels[i];
     *correct = hits;
     return SGDX_OK;
 }
