@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "core/setup.hpp"
+
 #include "runtime/kernels/cortex_m4.hpp"
 #include "runtime/kernels/reference.hpp"
 
@@ -27,6 +29,58 @@ void sgd(const SgdStep& step, float* p, const float* g, float* v, size_t n) {
 void rows_i8(const Layer& l, const uint8_t* in, size_t P, float in_scale, float* y) {
     m4::rows_i8(l.qweight, l.qscale, l.bias, l.cout, l.patch(), in, P, in_scale, y);
 }
+
+SGDX_SETUP_BEGIN
+// ---- Shape inference: l.cin, l.h, l.w are its input's ----
+
+// Linear flattens its input.
+const char* linear_infer(LayerShape& l, const LayerSpec& s, const LayerShape*) {
+    if (s.in != uint64_t(l.cin) * l.h * l.w) return "in_features is not the size of its input";
+    l.cin = l.cin * l.h * l.w, l.h = l.w = 1;
+    l.cout = uint32_t(s.out), l.oh = l.ow = 1, l.nobias = !s.bias;
+    return nullptr;
+}
+
+const char* conv_infer(LayerShape& l, const LayerSpec& s, const LayerShape*) {
+    const uint32_t kh = s.kernel[0], kw = s.kernel[1], st = s.stride[0], pad = s.padding[0];
+    if (s.in != l.cin) return "in_channels is not its input's channels";
+    if (l.h + 2 * pad < kh || l.w + 2 * pad < kw) return "the image is too small for a convolution";
+    l.cout = uint32_t(s.out), l.kh = kh, l.kw = kw, l.stride = st, l.pad = pad, l.nobias = !s.bias;
+    l.oh = (l.h + 2 * pad - kh) / st + 1, l.ow = (l.w + 2 * pad - kw) / st + 1;
+    return nullptr;
+}
+
+// ReLU, and a folded BatchNorm once checked: the output is the input's shape.
+const char* same_infer(LayerShape& l, const LayerSpec&, const LayerShape*) {
+    l.cout = l.cin, l.oh = l.h, l.ow = l.w;
+    return nullptr;
+}
+
+// Pools: stride s, no padding, PyTorch's floor mode; AdaptiveAvgPool2d(1) is
+// an average pool over the whole image.
+const char* pool_infer(LayerShape& l, const LayerSpec& spec, const LayerShape*) {
+    const bool whole = spec.kind == LayerKind::kAdaptiveAvgPool2d;
+    const uint32_t kh = whole ? l.h : spec.kernel[0], kw = whole ? l.w : spec.kernel[1];
+    const uint32_t s = whole ? l.h : spec.stride[0];
+    if (l.h < kh || l.w < kw) return "the image is too small for a pooling window";
+    l.kh = kh, l.kw = kw, l.stride = s;
+    l.cout = l.cin, l.oh = (l.h - kh) / s + 1, l.ow = (l.w - kw) / s + 1;
+    return nullptr;
+}
+
+// Folded into the layer before: it must be a Linear or Conv2d's output. Keeps
+// eps (float bits) in kh, affine in kw (core/plan's norm_eps).
+const char* norm_infer(LayerShape& l, const LayerSpec& s, const LayerShape* prev) {
+    if (!prev || !prev->learns() || l.cin != prev->cout || l.h != prev->oh || l.w != prev->ow)
+        return "the C API folds a BatchNorm into a Linear or Conv2d directly before it";
+    if (s.in != l.cin) return "num_features is not its input's channels";
+    same_infer(l, s, prev);
+    const float eps = float(s.eps.value);
+    std::memcpy(&l.kh, &eps, 4);
+    l.kw = s.affine;
+    return nullptr;
+}
+SGDX_SETUP_END
 
 // ---- Linear: in (n, D), weight (C, D) -> out (n, C) ----
 
@@ -156,12 +210,12 @@ bool norm_int8(const Layer&, const uint8_t*, float, float*, float*, uint8_t*) { 
 }  // namespace
 
 constexpr OpImpl kOps[kOpCount] = {
-    /* kLinear  */ {kWeights | kRow, linear_forward, linear_backward, linear_int8},
-    /* kConv    */ {kWeights | kGradSums | kPatches, conv_forward, conv_backward, conv_int8},
-    /* kRelu    */ {kInPlace, relu_forward, relu_backward, relu_int8},
-    /* kMaxPool */ {0, pool_forward, pool_backward, pool_int8},
-    /* kAvgPool */ {0, pool_forward, pool_backward, pool_int8},
-    /* kNorm    */ {kInPlace, norm_forward, norm_backward, norm_int8},
+    /* kLinear  */ {linear_infer, kWeights | kRow, linear_forward, linear_backward, linear_int8},
+    /* kConv    */ {conv_infer, kWeights | kGradSums | kPatches, conv_forward, conv_backward, conv_int8},
+    /* kRelu    */ {same_infer, kInPlace, relu_forward, relu_backward, relu_int8},
+    /* kMaxPool */ {pool_infer, 0, pool_forward, pool_backward, pool_int8},
+    /* kAvgPool */ {pool_infer, 0, pool_forward, pool_backward, pool_int8},
+    /* kNorm    */ {norm_infer, kInPlace, norm_forward, norm_backward, norm_int8},
 };
 
 }  // namespace sgdx::core

@@ -1,10 +1,11 @@
 #pragma once
 // The layers the C API (device/sgdx_c.cpp) runs, as ops: a planned layer
 // (core/plan's LayerShape) with its slices of an arena, and one constexpr table
-// entry per PlanKind holding what the layer asks of the arena (OpNeeds: read by
-// core/net's NetArena) and what it does — its float forward, its backward (a
-// learning layer's SGD update fused into it: Linear's row by row, its weight
-// gradient never stored whole) and its int8 forward.
+// entry per PlanKind holding its shape inference (called by core/plan's
+// Planner), what it asks of the arena (OpNeeds: read by core/net's NetArena)
+// and what it does — its float forward, its backward (a learning layer's SGD
+// update fused into it: Linear's row by row, its weight gradient never stored
+// whole) and its int8 forward.
 //
 // A plain table of function pointers, not classes: no virtuals, no static
 // constructors, no heap, no exceptions, so the firmware and the host run the
@@ -55,6 +56,10 @@ enum OpNeeds : uint8_t {
 };
 
 struct OpImpl {
+    // l arrives with its kind, its input sample (cin, h, w) and its names; sets
+    // its output sample and window from s, or returns why they do not work.
+    // prev: the layer planned before it, or nullptr.
+    const char* (*infer)(LayerShape& l, const LayerSpec& s, const LayerShape* prev);
     uint8_t needs;  // OpNeeds
     // x: (n, in_size) -> l.out: (n, out_size)
     void (*forward)(const Layer& l, const float* x, uint32_t n, const OpScratch& s);

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/ops.hpp"
+
 namespace sgdx::core {
 
 const char* plan_unsupported(const LayerSpec& s) {
@@ -58,88 +60,54 @@ const char* plan_untrainable(const LayerSpec& s) {
     }
 }
 
-LayerShape& Planner::add(PlanKind kind, const LayerSpec& s) {
-    LayerShape& l = last_;
-    ++n_;
-    std::memset(&l, 0, sizeof l);
-    l.kind = kind, l.cin = c_, l.h = h_, l.w = w_;
-    Text(l.wname, sizeof l.wname).s(s.name).s(".weight");
-    Text(l.bname, sizeof l.bname).s(s.name).s(".bias");
-    return l;
+namespace {
+// The op a spec plans into (its shape inferred by the op: core/ops), or -1 for
+// the specs that plan no layer.
+int plan_kind(LayerKind k) {
+    switch (k) {
+        case LayerKind::kLinear: return kLinear;
+        case LayerKind::kConv2d: return kConv;
+        case LayerKind::kReLU: return kRelu;
+        case LayerKind::kMaxPool2d: return kMaxPool;
+        case LayerKind::kAvgPool2d:
+        case LayerKind::kAdaptiveAvgPool2d: return kAvgPool;  // to 1x1: over the whole image
+        case LayerKind::kBatchNorm1d:
+        case LayerKind::kBatchNorm2d: return kNorm;  // folded into the layer before
+        default: return -1;
+    }
 }
-
-// Pools: stride s, no padding, PyTorch's floor mode.
-void Planner::pool(PlanKind kind, uint32_t kh, uint32_t kw, uint32_t s, const LayerSpec& spec) {
-    if (h_ < kh || w_ < kw) { problem_ = "the image is too small for a pooling window"; return; }
-    LayerShape& l = add(kind, spec);
-    l.kh = kh, l.kw = kw, l.stride = s;
-    l.cout = c_, l.oh = (h_ - kh) / s + 1, l.ow = (w_ - kw) / s + 1;
-    h_ = l.oh, w_ = l.ow;
-}
+}  // namespace
 
 bool Planner::take(const LayerSpec& s) {
     if (n_ == kPlanMaxLayers && s.kind != LayerKind::kFlatten && s.kind != LayerKind::kUnflatten)
         return problem_ = "more layers than the C API keeps (12)", false;
     switch (s.kind) {
-        case LayerKind::kLinear: {  // flattens its input
-            if (s.in != uint64_t(c_) * h_ * w_) return problem_ = "in_features is not the size of its input", false;
-            c_ = c_ * h_ * w_, h_ = w_ = 1;
-            LayerShape& l = add(kLinear, s);
-            l.cout = uint32_t(s.out), l.oh = l.ow = 1, l.nobias = !s.bias;
-            c_ = l.cout;
-            break;
-        }
-        case LayerKind::kConv2d: {
-            const uint32_t kh = s.kernel[0], kw = s.kernel[1], st = s.stride[0], pad = s.padding[0];
-            if (s.in != c_) return problem_ = "in_channels is not its input's channels", false;
-            if (h_ + 2 * pad < kh || w_ + 2 * pad < kw) return problem_ = "the image is too small for a convolution", false;
-            LayerShape& l = add(kConv, s);
-            l.cout = uint32_t(s.out), l.kh = kh, l.kw = kw, l.stride = st, l.pad = pad, l.nobias = !s.bias;
-            l.oh = (h_ + 2 * pad - kh) / st + 1, l.ow = (w_ + 2 * pad - kw) / st + 1;
-            c_ = l.cout, h_ = l.oh, w_ = l.ow;
-            break;
-        }
-        case LayerKind::kReLU: {
-            LayerShape& l = add(kRelu, s);
-            l.cout = c_, l.oh = h_, l.ow = w_;
-            break;
-        }
-        case LayerKind::kMaxPool2d:
-        case LayerKind::kAvgPool2d:
-            pool(s.kind == LayerKind::kMaxPool2d ? kMaxPool : kAvgPool, s.kernel[0], s.kernel[1], s.stride[0], s);
-            break;
-        case LayerKind::kAdaptiveAvgPool2d:  // to 1x1
-            pool(kAvgPool, h_, w_, h_, s);
-            break;
         case LayerKind::kFlatten:  // activations are NCHW: nothing moves
             c_ = c_ * h_ * w_, h_ = w_ = 1;
-            break;
+            return !problem_;
         case LayerKind::kDropout:  // identity in inference
-            break;
-        case LayerKind::kBatchNorm1d:
-        case LayerKind::kBatchNorm2d: {  // folded into the layer before: it must be a Linear or Conv2d's output
-            const LayerShape* prev = n_ == 0 ? nullptr : &last_;
-            if (!prev || !prev->learns() || c_ != prev->cout || h_ != prev->oh || w_ != prev->ow)
-                return problem_ = "the C API folds a BatchNorm into a Linear or Conv2d directly before it", false;
-            if (s.in != c_) return problem_ = "num_features is not its input's channels", false;
-            LayerShape& l = add(kNorm, s);
-            l.cout = c_, l.oh = h_, l.ow = w_;
-            const float eps = float(s.eps.value);
-            std::memcpy(&l.kh, &eps, 4);
-            l.kw = s.affine;
-            break;
-        }
+            return !problem_;
         case LayerKind::kUnflatten:
             if (s.unflatten[0] * s.unflatten[1] * s.unflatten[2] != uint64_t(c_) * h_ * w_)
                 return problem_ = "Unflatten's sizes do not multiply to its input's", false;
             c_ = uint32_t(s.unflatten[0]), h_ = uint32_t(s.unflatten[1]), w_ = uint32_t(s.unflatten[2]);
-            break;
+            return !problem_;
         default:
-            return problem_ = "not a layer the C API runs", false;
+            break;
     }
+    const int kind = plan_kind(s.kind);
+    if (kind < 0) return problem_ = "not a layer the C API runs", false;
+    LayerShape l;
+    std::memset(&l, 0, sizeof l);
+    l.kind = PlanKind(kind), l.cin = c_, l.h = h_, l.w = w_;
+    Text(l.wname, sizeof l.wname).s(s.name).s(".weight");
+    Text(l.bname, sizeof l.bname).s(s.name).s(".bias");
+    if (const char* why = kOps[kind].infer(l, s, n_ ? &last_ : nullptr)) return problem_ = why, false;
+    ++n_;
+    last_ = l;
+    c_ = l.cout, h_ = l.oh, w_ = l.ow;
     return !problem_;
 }
-
 
 uint32_t PlanTensor::shape(uint32_t* dims) const {
     dims[0] = layer->cout;

@@ -52,7 +52,8 @@ const char* plan_untrainable(const LayerSpec& s);
 
 // The specs one at a time (each passed by plan_unsupported), for images of
 // rows x cols: take() gives the next layer's shape in last(), if the spec makes
-// a layer (count() grows).
+// a layer (count() grows). Each layer's shape is inferred by its op (core/ops'
+// kOps[kind].infer); Flatten, Unflatten and Dropout only reshape or pass.
 class Planner {
 public:
     Planner(uint32_t rows, uint32_t cols) : h_(rows), w_(cols) {}
@@ -63,9 +64,6 @@ public:
     const char* problem() const { return problem_; }
 
 private:
-    LayerShape& add(PlanKind kind, const LayerSpec& s);
-    void pool(PlanKind kind, uint32_t kh, uint32_t kw, uint32_t s, const LayerSpec& spec);
-
     uint32_t n_ = 0, c_ = 1, h_, w_;  // layers so far; the current sample shape
     const char* problem_ = nullptr;   // the first shape that did not work
     LayerShape last_{};

@@ -87,6 +87,24 @@ TEST_CASE("plan: Linear layers flatten, and the mlp's row lengths") {
     CHECK(std::string(layers[2].wname) == "3.weight");
 }
 
+TEST_CASE("plan: each op infers its shape (pools in floor mode, AdaptiveAvgPool2d over the whole image)") {
+    const auto layers = plan(parsed("Sequential(\n"
+                                    "  (0): Conv2d(1, 3, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))\n"
+                                    "  (1): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+                                    "  (2): AvgPool2d(kernel_size=2, stride=1, padding=0)\n"
+                                    "  (3): AdaptiveAvgPool2d(output_size=1)\n"
+                                    "  (4): Flatten(start_dim=1, end_dim=-1)\n"
+                                    "  (5): Linear(in_features=3, out_features=2, bias=True)\n"
+                                    ")"),
+                             13, 11);
+    REQUIRE(layers.size() == 5);
+    CHECK((layers[0].oh == 7 && layers[0].ow == 6 && layers[0].cout == 3));
+    CHECK((layers[1].kind == kMaxPool && layers[1].oh == 3 && layers[1].ow == 3 && layers[1].stride == 2));
+    CHECK((layers[2].kind == kAvgPool && layers[2].oh == 2 && layers[2].ow == 2 && layers[2].kh == 2));
+    CHECK((layers[3].kind == kAvgPool && layers[3].kh == 2 && layers[3].kw == 2 && layers[3].out_size() == 3));
+    CHECK((layers[4].kind == kLinear && layers[4].cin == 3 && layers[4].h == 1 && layers[4].cout == 2));
+}
+
 TEST_CASE("plan: a BatchNorm folds into the layer directly before it, its eps and affine kept") {
     const auto specs = parsed("Sequential(\n"
                               "  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), bias=False)\n"
@@ -122,6 +140,25 @@ TEST_CASE("plan: shapes that do not work, and layers the planner does not run, s
     CHECK(problem == "the image is too small for a convolution");
     plan(parsed("Sequential(\n  (0): Linear(in_features=10, out_features=2, bias=True)\n)"), 28, 28, &problem);
     CHECK(problem == "in_features is not the size of its input");
+    plan(parsed("Sequential(\n  (0): Conv2d(2, 4, kernel_size=(3, 3), stride=(1, 1))\n)"), 8, 8, &problem);
+    CHECK(problem == "in_channels is not its input's channels");
+    plan(parsed("Sequential(\n  (0): MaxPool2d(kernel_size=3, stride=3, padding=0, dilation=1, ceil_mode=False)\n)"),
+         2, 8, &problem);
+    CHECK(problem == "the image is too small for a pooling window");
+    plan(parsed("Sequential(\n"
+                "  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1))\n"
+                "  (1): BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+                ")"),
+         8, 8, &problem);
+    CHECK(problem == "num_features is not its input's channels");
+    plan(parsed("Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n  (1): Unflatten(dim=1, unflattened_size=(2, 5, 5))\n)"),
+         7, 7, &problem);
+    CHECK(problem == "Unflatten's sizes do not multiply to its input's");
+    std::string relus = "Sequential(\n";
+    for (int i = 0; i < 13; ++i) relus += "  (" + std::to_string(i) + "): ReLU()\n";
+    const auto many = plan(parsed((relus + ")").c_str()), 4, 4, &problem);
+    CHECK(many.size() == kPlanMaxLayers);
+    CHECK(problem == "more layers than the C API keeps (12)");
     const auto pool = parsed("Sequential(\n  (0): AvgPool2d(kernel_size=2, stride=2, padding=1)\n)");
     REQUIRE(plan_unsupported(pool[0]) != nullptr);
     CHECK(std::string(plan_unsupported(pool[0])) == "pool padding is not supported by the C API");
