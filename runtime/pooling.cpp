@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
-#include <type_traits>
 
+#include "backend.hpp"
 #include "error.hpp"
 #include "thread_pool.hpp"
 
@@ -66,117 +65,6 @@ inline size_t first_max(const float* xp, size_t w, size_t h0, size_t w0, size_t 
     return arg;
 }
 
-// Channels-last windows, up to 16 channels at a time as 4 vectors of 4 (GCC/clang
-// vector extensions: SSE2 natively, SIMD128 in wasm) with the running maxima and
-// the first maximum's tap in registers; the channels past the last whole vector
-// one at a time. Each channel sees its window's taps in the same order as the
-// planes' loops: the same results.
-using f4 = float __attribute__((vector_size(16)));
-using i4 = int32_t __attribute__((vector_size(16)));
-constexpr size_t kLanes = 4, kBlockVectors = 4;
-inline f4 load4(const float* p) {
-    f4 v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-inline void store4(float* p, f4 v) { std::memcpy(p, &v, sizeof v); }
-inline f4 select4(i4 mask, f4 a, f4 b) { return f4((mask & i4(a)) | (~mask & i4(b))); }
-
-// fn(nv, c0) per block of channels from c0: nv an integral_constant, the vectors
-// of the block (kBlockVectors, then 1), 0 for the ragged last channels one at a time.
-template <class Fn>
-void for_channel_blocks(size_t c, Fn&& fn) {
-    size_t c0 = 0;
-    for (; c0 + kBlockVectors * kLanes <= c; c0 += kBlockVectors * kLanes) fn(std::integral_constant<size_t, kBlockVectors>{}, c0);
-    for (; c0 + kLanes <= c; c0 += kLanes) fn(std::integral_constant<size_t, 1>{}, c0);
-    if (c0 < c) fn(std::integral_constant<size_t, 0>{}, c0);
-}
-
-// The maximum of a kernel x kernel window per channel (NaN wins and stays: (v > m)
-// | isnan(v)). win: the window's first pixel, pixel / row: floats between
-// neighbouring pixels / rows; NV vectors of channels, or (NV = 0) count channels.
-template <size_t NV>
-inline void window_max(const float* win, size_t kernel, size_t pixel, size_t row, size_t count, float* y) {
-    if constexpr (NV == 0) {
-        for (size_t c = 0; c < count; ++c) {
-            float m = win[c];
-            for (size_t i = 0; i < kernel; ++i)
-                for (size_t j = 0; j < kernel; ++j) {
-                    const float v = win[i * row + j * pixel + c];
-                    m = ((v > m) | (v != v)) ? v : m;
-                }
-            y[c] = m;
-        }
-    } else {
-        f4 m[NV];
-        for (size_t q = 0; q < NV; ++q) m[q] = load4(win + q * kLanes);
-        for (size_t i = 0; i < kernel; ++i)
-            for (size_t j = 0; j < kernel; ++j) {
-                const float* p = win + i * row + j * pixel;
-                for (size_t q = 0; q < NV; ++q) {
-                    const f4 v = load4(p + q * kLanes);
-                    m[q] = select4((v > m[q]) | (v != v), v, m[q]);
-                }
-            }
-        for (size_t q = 0; q < NV; ++q) store4(y + q * kLanes, m[q]);
-    }
-}
-
-// Routes g to each channel's first maximum in the window (first_max's rule: NaN
-// wins once). disjoint: no other window shares these pixels, so each is written
-// (g or 0); else the gradient is added at the maximum only.
-template <size_t NV>
-inline void window_grad(const float* win, const float* g, float* d, size_t kernel, size_t pixel, size_t row,
-                        size_t count, bool disjoint) {
-    if constexpr (NV == 0) {
-        for (size_t c = 0; c < count; ++c) {
-            float m = win[c];
-            size_t arg = 0;
-            for (size_t i = 0; i < kernel; ++i)
-                for (size_t j = 0; j < kernel; ++j) {
-                    const size_t at = i * row + j * pixel;
-                    const float v = win[at + c];
-                    const bool take = (v > m) | ((v != v) & (m == m));
-                    m = take ? v : m;
-                    arg = take ? at : arg;
-                }
-            if (disjoint)
-                for (size_t i = 0; i < kernel; ++i)
-                    for (size_t j = 0; j < kernel; ++j) d[i * row + j * pixel + c] = 0.f;
-            d[arg + c] += g[c];
-        }
-    } else {
-        f4 m[NV];
-        i4 arg[NV];
-        for (size_t q = 0; q < NV; ++q) m[q] = load4(win + q * kLanes), arg[q] = i4{0, 0, 0, 0};
-        for (size_t i = 0; i < kernel; ++i)
-            for (size_t j = 0; j < kernel; ++j) {
-                const float* p = win + i * row + j * pixel;
-                const int32_t tap = int32_t(i * kernel + j);
-                for (size_t q = 0; q < NV; ++q) {
-                    const f4 v = load4(p + q * kLanes);
-                    const i4 take = (v > m[q]) | ((v != v) & (m[q] == m[q]));
-                    m[q] = select4(take, v, m[q]);
-                    arg[q] = (take & tap) | (~take & arg[q]);
-                }
-            }
-        if (disjoint) {
-            for (size_t i = 0; i < kernel; ++i)
-                for (size_t j = 0; j < kernel; ++j) {
-                    float* dv = d + i * row + j * pixel;
-                    const int32_t tap = int32_t(i * kernel + j);
-                    for (size_t q = 0; q < NV; ++q)
-                        store4(dv + q * kLanes, f4(i4(load4(g + q * kLanes)) & (arg[q] == tap)));
-                }
-            return;
-        }
-        for (size_t q = 0; q < NV; ++q)
-            for (size_t l = 0; l < kLanes; ++l) {
-                const size_t t = size_t(arg[q][l]), c = q * kLanes + l;
-                d[(t / kernel) * row + (t % kernel) * pixel + c] += g[c];
-            }
-    }
-}
 }  // namespace
 
 // x: (B, C, H, W) -> y: (B, C, OH, OW) (or both channels-last, cl_). The value
@@ -188,15 +76,7 @@ void MaxPool2d::forward(const float* x, size_t batch, float* y) {
 
 void MaxPool2d::forward_samples(const float* x, size_t b0, size_t b1, float* y) const {
     if (cl_) {
-        for (size_t b = b0; b < b1; ++b)
-            for (size_t oi = 0; oi < oh_; ++oi)
-                for (size_t oj = 0; oj < ow_; ++oj) {
-                    const float* win = x + ((b * h_ + oi * stride_) * w_ + oj * stride_) * c_;
-                    float* m = y + ((b * oh_ + oi) * ow_ + oj) * c_;
-                    for_channel_blocks(c_, [&](auto nv, size_t c0) {
-                        window_max<decltype(nv)::value>(win + c0, kernel_, c_, w_ * c_, c_ - c0, m + c0);
-                    });
-                }
+        active_kernels().maxpool_forward_cl(x + b0 * h_ * w_ * c_, y + b0 * oh_ * ow_ * c_, shape_cl(b1 - b0));
         return;
     }
     for (size_t p = b0 * c_; p < b1 * c_; ++p) {
@@ -222,29 +102,12 @@ void MaxPool2d::forward_samples(const float* x, size_t b0, size_t b1, float* y) 
 void MaxPool2d::backward(const float* x, const float* dy, size_t batch, float* dx) {
     if (!dx) return;
     split_batch(batch, c_ * h_ * w_, [&](size_t b0, size_t b1) {
-        // Disjoint windows that tile the plane write every pixel of dx (below).
-        const bool tiled = cl_ && stride_ == kernel_ && oh_ * kernel_ == h_ && ow_ * kernel_ == w_;
-        if (!tiled) std::fill(dx + b0 * c_ * h_ * w_, dx + b1 * c_ * h_ * w_, 0.f);
         if (cl_) {
-            // Windows that do not overlap (stride >= kernel, LeNet's 2x2 every 2) write
-            // every pixel of theirs once: the gradient at the first maximum, 0 elsewhere
-            // (pixels no window covers stay 0 from the fill).
-            const bool disjoint = stride_ >= kernel_;
-            for (size_t b = b0; b < b1; ++b) {
-                const float* xb = x + b * h_ * w_ * c_;
-                float* dxb = dx + b * h_ * w_ * c_;
-                for (size_t oi = 0; oi < oh_; ++oi)
-                    for (size_t oj = 0; oj < ow_; ++oj) {
-                        const size_t first = (oi * stride_ * w_ + oj * stride_) * c_;
-                        const float* g = dy + ((b * oh_ + oi) * ow_ + oj) * c_;
-                        for_channel_blocks(c_, [&](auto nv, size_t c0) {
-                            window_grad<decltype(nv)::value>(xb + first + c0, g + c0, dxb + first + c0, kernel_, c_,
-                                                             w_ * c_, c_ - c0, disjoint);
-                        });
-                    }
-            }
+            const size_t in = b0 * h_ * w_ * c_;
+            active_kernels().maxpool_backward_cl(x + in, dy + b0 * oh_ * ow_ * c_, dx + in, shape_cl(b1 - b0));
             return;
         }
+        std::fill(dx + b0 * c_ * h_ * w_, dx + b1 * c_ * h_ * w_, 0.f);
         for (size_t p = b0 * c_; p < b1 * c_; ++p) {
             const float* xp = x + p * h_ * w_;
             float* dxp = dx + p * h_ * w_;

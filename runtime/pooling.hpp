@@ -5,6 +5,7 @@
 // Sequential the planes may be channels-last (see Sequential::configure).
 #include <vector>
 
+#include "kernels/kernels.hpp"
 #include "module.hpp"
 
 namespace sgdx {
@@ -66,6 +67,8 @@ public:
 
 private:
     void forward_samples(const float* x, size_t b0, size_t b1, float* y) const;
+    // n samples' shape for the kernel sets' channels-last pool
+    kernels::PoolShape shape_cl(size_t n) const { return {n, h_, w_, c_, oh_, ow_, kernel_, stride_}; }
 };
 
 class AvgPool2d : public StridedPool2d {

@@ -11,6 +11,8 @@
 #include "runtime/error.hpp"
 #include "runtime/kernels/conv_reference.hpp"
 #include "runtime/kernels/kernels.hpp"
+#include "runtime/kernels/reference.hpp"
+#include "runtime/pooling.hpp"
 
 using namespace sgdx;
 using namespace sgdx::test;
@@ -508,6 +510,12 @@ namespace {
 bool same_bits_or_nan(float a, float b) {
     return std::memcmp(&a, &b, sizeof(float)) == 0 || (std::isnan(a) && std::isnan(b));
 }
+bool same_bits_or_nan(const std::vector<float>& a, const std::vector<float>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (!same_bits_or_nan(a[i], b[i])) return false;
+    return true;
+}
 }  // namespace
 
 TEST_CASE("conv kernels' fused ReLU: forward clamps as relu_forward, input gradient masks as relu_backward") {
@@ -567,4 +575,52 @@ TEST_CASE("conv kernels' fused ReLU: forward clamps as relu_forward, input gradi
         for (auto* k : kernels::available())
             if (k->conv_input_grad_cl) check_dx(k->name, k->conv_input_grad_cl);
     });
+}
+
+TEST_CASE("maxpool_*_cl: the reference equals MaxPool2d on planes, every set equals the reference bit for bit") {
+    Rng rng(40);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (size_t c : {size_t(1), size_t(3), size_t(4), size_t(6), size_t(16), size_t(17), size_t(37)})
+        for (size_t k : {size_t(1), size_t(2), size_t(3)})
+            for (size_t stride : {size_t(1), size_t(2), size_t(3)}) {
+                const size_t n = 3, h = 7 + k, w = 9 - k % 2;  // ragged: windows that leave pixels out
+                const size_t oh = (h - k) / stride + 1, ow = (w - k) / stride + 1;
+                CAPTURE(c);
+                CAPTURE(k);
+                CAPTURE(stride);
+                const kernels::PoolShape s{n, h, w, c, oh, ow, k, stride};
+                // few distinct values, so windows hold ties (the first maximum wins), and NaNs
+                std::vector<float> x(n * h * w * c), dy(n * oh * ow * c);
+                for (float& v : x) v = float(int(rng.uniform() * 6.f));
+                for (size_t i = 0; i < x.size(); i += 7) x[i] = nan;  // some windows hold two
+                for (float& v : dy) v = rng.uniform() * 2.f - 1.f;
+                std::vector<float> want_y(dy.size()), want_dx(x.size(), 123.f);
+                kernels::ref::maxpool_forward_cl(x.data(), want_y.data(), s);
+                kernels::ref::maxpool_backward_cl(x.data(), dy.data(), want_dx.data(), s);
+                // the definition: MaxPool2d's planes, the same numbers channels-first
+                MaxPool2d pool(k, stride);
+                pool.build({c, h, w});
+                auto planes = [&](const std::vector<float>& v, size_t ph, size_t pw) {  // (n, ph, pw, c) -> (n, c, ph, pw)
+                    std::vector<float> out(v.size());
+                    for (size_t b = 0; b < n; ++b)
+                        for (size_t i = 0; i < ph * pw; ++i)
+                            for (size_t q = 0; q < c; ++q) out[(b * c + q) * ph * pw + i] = v[(b * ph * pw + i) * c + q];
+                    return out;
+                };
+                const auto xp = planes(x, h, w), dyp = planes(dy, oh, ow);
+                std::vector<float> yp(dy.size()), dxp(x.size());
+                pool.forward(xp.data(), n, yp.data());
+                pool.backward(xp.data(), dyp.data(), n, dxp.data());
+                CHECK(same_bits_or_nan(planes(want_y, oh, ow), yp));
+                CHECK(same_bits_or_nan(planes(want_dx, h, w), dxp));
+                for (auto* set : kernels::available()) {
+                    CAPTURE(set->name);
+                    REQUIRE((set->maxpool_forward_cl && set->maxpool_backward_cl));
+                    std::vector<float> y(dy.size()), dx(x.size(), 123.f);
+                    set->maxpool_forward_cl(x.data(), y.data(), s);
+                    set->maxpool_backward_cl(x.data(), dy.data(), dx.data(), s);
+                    CHECK(same_bits_or_nan(want_y, y));
+                    CHECK(same_bits_or_nan(want_dx, dx));
+                }
+            }
 }

@@ -25,6 +25,12 @@ struct ConvShape {
     const float* relu_mask = nullptr;
 };
 
+// A max pool's shape: n samples of (h, w, c) -> (oh, ow, c), a k x k window every
+// stride pixels, no padding.
+struct PoolShape {
+    size_t n, h, w, c, oh, ow, k, stride;
+};
+
 struct KernelSet {
     const char* name;
 
@@ -104,6 +110,16 @@ struct KernelSet {
     //   db: (cout) += Σ dy (if not null).
     // Optional, like conv_forward_cl.
     void (*conv_weight_grad_cl)(const float* x, const float* dy, float* dw, float* db, const ConvShape& shape) = nullptr;
+
+    // MaxPool2d on channels-last planes: x: (n, h, w, c) -> y: (n, oh, ow, c), each
+    // window's maximum per channel; a NaN in the window wins (PyTorch's (v > max) ||
+    // isnan(v)). Every set here fills both pool entries (reference.cpp's are the
+    // definition; pool_tiles.hpp's the SIMD sets').
+    void (*maxpool_forward_cl)(const float* x, float* y, const PoolShape& shape) = nullptr;
+    // Its input gradient: dx: (n, h, w, c), overwritten, = dy routed to each window's
+    // first maximum per channel (its first NaN if it holds one; taps in row order),
+    // summed where windows overlap, 0 where no window takes a pixel.
+    void (*maxpool_backward_cl)(const float* x, const float* dy, float* dx, const PoolShape& shape) = nullptr;
 };
 
 // Momentum of a weight whose input is rarely nonzero (an MNIST border pixel)

@@ -106,6 +106,41 @@ void relu_backward(const float* x, const float* dy, float* dx, size_t n) {
     for (size_t i = 0; i < n; ++i) dx[i] = x[i] <= 0.f ? 0.f : dy[i];  // NaN passes dy, as in PyTorch
 }
 
+// One channel's window at win (pixel / row: floats between neighbouring pixels /
+// rows): the offset of its first maximum, a NaN winning once.
+static size_t first_max_at(const float* win, size_t k, size_t pixel, size_t row) {
+    size_t arg = 0;
+    float m = win[0];
+    for (size_t i = 0; i < k; ++i)
+        for (size_t j = 0; j < k; ++j) {
+            const size_t at = i * row + j * pixel;
+            const float v = win[at];
+            if (v > m || (v != v && m == m)) m = v, arg = at;
+        }
+    return arg;
+}
+
+void maxpool_forward_cl(const float* x, float* y, const PoolShape& s) {
+    for (size_t b = 0; b < s.n; ++b)
+        for (size_t oi = 0; oi < s.oh; ++oi)
+            for (size_t oj = 0; oj < s.ow; ++oj)
+                for (size_t c = 0; c < s.c; ++c) {
+                    const float* win = x + ((b * s.h + oi * s.stride) * s.w + oj * s.stride) * s.c + c;
+                    y[((b * s.oh + oi) * s.ow + oj) * s.c + c] = win[first_max_at(win, s.k, s.c, s.w * s.c)];
+                }
+}
+
+void maxpool_backward_cl(const float* x, const float* dy, float* dx, const PoolShape& s) {
+    for (size_t i = 0; i < s.n * s.h * s.w * s.c; ++i) dx[i] = 0.f;
+    for (size_t b = 0; b < s.n; ++b)
+        for (size_t oi = 0; oi < s.oh; ++oi)
+            for (size_t oj = 0; oj < s.ow; ++oj)
+                for (size_t c = 0; c < s.c; ++c) {
+                    const size_t first = ((b * s.h + oi * s.stride) * s.w + oj * s.stride) * s.c + c;
+                    dx[first + first_max_at(x + first, s.k, s.c, s.w * s.c)] += dy[((b * s.oh + oi) * s.ow + oj) * s.c + c];
+                }
+}
+
 }  // namespace sgdx::kernels::ref
 
 namespace sgdx::kernels {
@@ -114,7 +149,9 @@ const KernelSet& reference() {
     using namespace ref;
     static const KernelSet set{"scalar",     scale_u8,          linear_forward,    linear_backward,
                                softmax_xent, sgd_update,        linear_forward_u8, linear_backward_u8,
-                               gemm,         relu_forward,      relu_backward};
+                               gemm,         relu_forward,      relu_backward,
+                               nullptr,      nullptr,           nullptr,
+                               maxpool_forward_cl, maxpool_backward_cl};
     return set;
 }
 

@@ -5,6 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace sgdx::kernels {
+struct PoolShape;
+}
+
 namespace sgdx::kernels::ref {
 
 // Contracts as in KernelSet (kernels.hpp).
@@ -13,5 +17,7 @@ void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr, flo
                 float weight_decay, bool nesterov, bool first);
 void relu_forward(const float* x, float* y, size_t n);
 void relu_backward(const float* x, const float* dy, float* dx, size_t n);
+void maxpool_forward_cl(const float* x, float* y, const PoolShape& s);
+void maxpool_backward_cl(const float* x, const float* dy, float* dx, const PoolShape& s);
 
 }  // namespace sgdx::kernels::ref

@@ -20,6 +20,7 @@
 #include "conv_tiles.hpp"
 #include "gemm_tiles.hpp"
 #include "kernels.hpp"
+#include "pool_tiles.hpp"
 #include "relu_tiles.hpp"
 #include "softmax_tiles.hpp"
 
@@ -524,7 +525,7 @@ const KernelSet& wasm_simd128() {
                                softmax_xent,   sgd_update, linear_forward_u8, linear_backward_u8,
                                GemmTiles<WasmVec>::gemm, ReluTiles<WasmVec>::forward, ReluTiles<WasmVec>::backward,
                                ConvTiles<WasmVec>::conv_input_grad_cl, ConvTiles<WasmVec>::conv_forward_cl,
-                               WasmConvDw::conv_weight_grad_cl};
+                               WasmConvDw::conv_weight_grad_cl, PoolTiles::forward, PoolTiles::backward};
     return set;
 }
 

@@ -15,6 +15,7 @@
 #include "conv_tiles.hpp"
 #include "gemm_tiles.hpp"
 #include "kernels.hpp"
+#include "pool_tiles.hpp"
 #include "relu_tiles.hpp"
 #include "softmax_tiles.hpp"
 
@@ -244,7 +245,7 @@ struct XsimdKernels {
                          softmax_xent, sgd_update, forward<uint8_t>, backward<uint8_t>,
                          GemmTiles<XsimdVec<A>>::gemm, ReluTiles<XsimdVec<A>>::forward, ReluTiles<XsimdVec<A>>::backward,
                          ConvTiles<XsimdVec<A>>::conv_input_grad_cl, ConvTiles<XsimdVec<A>>::conv_forward_cl,
-                         ConvTiles<XsimdVec<A>>::conv_weight_grad_cl};
+                         ConvTiles<XsimdVec<A>>::conv_weight_grad_cl, PoolTiles::forward, PoolTiles::backward};
     }
 };
 
