@@ -63,6 +63,10 @@ public:
     Code status(Code code) const {
         return code;
     }
+    // Back to its first n characters (a message's prefix kept, what followed dropped).
+    void keep(size_t n) {
+        if (n < len_) len_ = n, buf_[n] = '\0', overflow_ = false;
+    }
     const char* str() const { return buf_; }
     size_t size() const { return len_; }
     bool overflowed() const { return overflow_; }

@@ -19,6 +19,7 @@
 #include "core/plan.hpp"
 #include "core/safetensors.hpp"
 #include "core/setup.hpp"
+#include "core/weights.hpp"
 #include "core/text.hpp"
 #include "runtime/kernels/cortex_m4.hpp"
 #include "runtime/kernels/softmax_reference.hpp"
@@ -325,20 +326,13 @@ const float* forward(sgdx_model* m, const uint8_t* images, uint32_t n) {
 SGDX_SETUP_BEGIN
 // ---- safetensors --------------------------------------------------------------------
 
-// The model's tensors are core/plan's (PlanTensor: a learning layer's weight or
-// bias, sorted by name as safetensors files list them); their values are here.
+// The model's tensors, their header entries and data, and loading them are
+// core/weights' (PlanTensor: a learning layer's weight or bias, sorted by name
+// as safetensors files list them).
 using TensorRef = PlanTensor;
 constexpr uint32_t kMaxTensors = kPlanMaxTensors;
-uint32_t tensors(const sgdx_model* m, TensorRef* out) { return plan_tensors(m->layers, m->n_layers, out); }
-const Layer& layer_of(const TensorRef& t) { return static_cast<const Layer&>(*t.layer); }
-float* data(const TensorRef& t) { return t.is_bias ? layer_of(t).bias : layer_of(t).weight; }
-
-void put_u32(uint8_t* p, uint32_t v) {
-    for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i));
-}
-uint32_t get_u32(const uint8_t* p) {
-    return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
-}
+uint32_t tensors(const sgdx_model* m, TensorRef* out) { return sgdx::core::tensors(m->layers, m->n_layers, out); }
+bool has_norm(const sgdx_model* m) { return sgdx::core::has_norm(m->layers, m->n_layers); }
 
 // A printout decoded and its layers: 3.2 KB that saving and loading a named
 // Sequential's file need, taken from the model's scratch buffers when one is
@@ -382,15 +376,7 @@ __attribute__((noinline)) size_t header_with(const sgdx_model* m, char* buf, siz
     if (m->arch == kCustom) meta.value[0] = printout(m);
     HeaderWriter w(buf, cap);
     for (uint32_t i = 0; i < meta.count; ++i) w.meta(span(meta.key[i]), span(meta.value[i]));
-    TensorRef list[kMaxTensors];
-    const uint32_t n = tensors(m, list);
-    for (uint32_t i = 0; i < n; ++i) {
-        uint32_t dims[4];
-        uint64_t shape[4];
-        const uint32_t rank = list[i].shape(dims);
-        for (uint32_t d = 0; d < rank; ++d) shape[d] = dims[d];
-        w.tensor(span(list[i].name()), shape, rank, 4 * uint64_t(list[i].count()));
-    }
+    write_tensor_entries(w, m->layers, m->n_layers);
     const size_t length = w.finish();
     return w.fits() ? length : 0;
 }
@@ -413,99 +399,6 @@ size_t write_header(const sgdx_model* m, char* buf, size_t cap) {
 
 size_t padded(size_t header) { return sgdx::core::HeaderWriter::padded(header); }
 
-size_t data_bytes(const sgdx_model* m) {
-    size_t n = 0;
-    for (uint32_t i = 0; i < m->n_layers; ++i)
-        if (m->layers[i].learns()) n += 4 * (m->layers[i].cout * (m->layers[i].patch() + !m->layers[i].nobias));
-    return n;
-}
-
-// ---- BatchNorm, folded as the weights load -------------------------------------------
-//
-// A kNorm layer's tensors and the folding arithmetic are core/plan's; here they
-// are found in the file and read a channel at a time. The arena keeps no
-// BatchNorm tensor.
-
-bool has_norm(const sgdx_model* m) {
-    for (uint32_t i = 0; i < m->n_layers; ++i)
-        if (m->layers[i].kind == kNorm) return true;
-    return false;
-}
-
-// Where a kNorm layer's four F32 tensors start in the file (0 for absent ones).
-struct NormPlace {
-    uint64_t at[kMaxLayers][4];
-};
-
-bool read_f32(sgdx_read_fn read, void* ctx, size_t at, float& v) {
-    uint8_t b[4];
-    if (read(ctx, at, b, 4)) return false;
-    const uint32_t u = get_u32(b);
-    std::memcpy(&v, &u, 4);
-    return true;
-}
-
-// Channel c of kNorm layer i: y = x·scale + shift, with shift = beta - mean·scale
-// written as the brief's (b - mean)·scale + beta by the caller; false if a read failed.
-struct NormChannel {
-    float scale, mean, beta;
-};
-bool norm_channel(const sgdx_model* m, const NormPlace& np, uint32_t i, size_t c, sgdx_read_fn read, void* ctx,
-                  NormChannel& out) {
-    const Layer& l = m->layers[i];
-    float v[4] = {1.f, 0.f, 0.f, 1.f};
-    for (uint32_t t = 0; t < 4; ++t)
-        if (norm_has(l, t) && !read_f32(read, ctx, size_t(np.at[i][t]) + 4 * c, v[t])) return false;
-    out.scale = fold_scale(v[kGamma], v[kVar], norm_eps(l));
-    out.mean = v[kMean], out.beta = v[kBeta];
-    return true;
-}
-
-// A header read through once by core/safetensors: its bytes, how many tensor
-// entries it has (walked again with entries(), not kept: 50 of them would take
-// 4.4 KB of the firmware's stack) and the metadata core/architecture's detection reads.
-struct Header {
-    // BatchNorm layers bring up to 5 tensors each (a Linear or Conv2d before each).
-    static constexpr size_t kMaxEntries = 4 * kMaxLayers + 2, kMaxMeta = 12;
-    const char* bytes = nullptr;
-    size_t length = 0, count = 0;
-    sgdx::core::MetaEntry metadata[kMaxMeta];
-    size_t meta_count = 0;
-
-    sgdx::core::Entries entries() const { return sgdx::core::Entries(bytes, length); }
-    Span meta(const char* key) const {
-        for (size_t i = 0; i < meta_count; ++i)
-            if (metadata[i].key.is(key)) return metadata[i].value;
-        return {};
-    }
-};
-
-// Reads and checks the header's JSON into h; false with the problem appended
-// to `e` (which already names the call).
-bool read_header(const char* p, size_t n, Header& h, Text& e) {
-    sgdx::core::HeaderReader r(p, n, e);
-    h.bytes = p, h.length = n;
-    for (;;) {
-        switch (r.next()) {
-            case sgdx::core::HeaderReader::kEnd:
-                return sgdx::core::check_names(h.entries(), e);
-            case sgdx::core::HeaderReader::kError:
-                return false;
-            case sgdx::core::HeaderReader::kMeta: {
-                // Only the keys sgdx reads are kept, so any number of others is fine.
-                if (detect_reads(r.meta().key) && h.meta_count < Header::kMaxMeta) h.metadata[h.meta_count++] = r.meta();
-                break;
-            }
-            case sgdx::core::HeaderReader::kTensor:
-                if (h.count == Header::kMaxEntries)
-                    return e.s("more than ").u(Header::kMaxEntries).s(" tensors: a larger network than the C API runs (")
-                               .u(kMaxLayers).s(" layers at most)"), false;
-                ++h.count;
-                break;
-        }
-    }
-}
-
 // The header's length from the file's first 8 bytes, checked against its size.
 sgdx_status header_length(const sgdx_model* m, const char* fn, const uint8_t* first8, size_t size, size_t& hlen) {
     Text e = error(m);
@@ -513,99 +406,6 @@ sgdx_status header_length(const sgdx_model* m, const char* fn, const uint8_t* fi
     if (!sgdx::core::header_length(first8, size, n, e.s(fn).s(": "))) return SGDX_ERR_CORRUPT_WEIGHTS;
     hlen = size_t(n);
     return SGDX_OK;
-}
-
-// Whether `name` is a tensor of one of m's BatchNorm layers.
-bool norm_tensor(const sgdx_model* m, Span name) {
-    char buf[32];
-    for (uint32_t i = 0; i < m->n_layers; ++i)
-        if (m->layers[i].kind == kNorm)
-            for (uint32_t t = 0; t < kNormTensors; ++t)
-                if (norm_has(m->layers[i], t) && name.is(norm_name(m->layers[i], t, buf))) return true;
-    return false;
-}
-
-// core/safetensors' expect_f32 on a model: its problem, if any, becomes the
-// model's message, naming the call.
-const sgdx::core::TensorEntry* expect(sgdx_model* m, const char* fn, sgdx::core::Entries& entries, const char* name,
-                                      const uint64_t* dims, uint32_t rank, sgdx::core::Expect form) {
-    char why[sizeof m->message];
-    Text t(why, sizeof why);
-    const sgdx::core::TensorEntry* e = sgdx::core::expect_f32(entries, name, dims, rank, t, form);
-    if (!e) error(m).s(fn).s(": ").s(why);
-    return e;
-}
-
-// The file places of m's BatchNorm tensors (each F32 of shape [channels]).
-sgdx_status match_norms(sgdx_model* m, const char* fn, const Header& r, NormPlace& np) {
-    char buf[32];
-    sgdx::core::Entries entries = r.entries();
-    for (uint32_t i = 0; i < m->n_layers; ++i) {
-        const Layer& l = m->layers[i];
-        if (l.kind != kNorm) continue;
-        for (uint32_t t = 0; t < 4; ++t) {
-            np.at[i][t] = 0;
-            if (!norm_has(l, t)) continue;
-            const uint64_t channels = l.cout;
-            const auto* e = expect(m, fn, entries, norm_name(l, t, buf), &channels, 1, sgdx::core::Expect::kVector);
-            if (!e) return SGDX_ERR_SHAPE_MISMATCH;
-            np.at[i][t] = e->begin;
-        }
-    }
-    return SGDX_OK;
-}
-
-// Checks every tensor of the header against the model (core/safetensors has
-// checked the data layout); on success place[i] is the data offset of tensors(m)[i].
-sgdx_status match_header(sgdx_model* m, const char* fn, const Header& r, uint64_t* place) {
-    Span arch = r.meta("architecture");
-    const char* mine = arch_label(m->arch);
-    if (arch.p && !is_printout(arch) && (m->arch == kCustom || !arch.is(mine)))  // printouts: check_network
-        return error(m).s(fn).s(": the file holds a '").name(arch.p, arch.n).s("' model, this model is '").s(mine)
-            .s("' (sgdx_config_from_weights reads a file's architecture)").status(SGDX_ERR_SHAPE_MISMATCH);
-    TensorRef list[kMaxTensors];
-    const uint32_t n = tensors(m, list);
-    sgdx::core::Entries entries = r.entries();
-    for (const sgdx::core::TensorEntry* t = entries.next(); t; t = entries.next()) {
-        bool known = false;
-        for (uint32_t j = 0; j < n && !known; ++j) known = t->name.is(list[j].name());
-        known = known || norm_tensor(m, t->name);
-        if (!known) {
-            Text e = error(m);
-            e.s(fn).s(": unexpected tensor '").name(t->name.p, t->name.n).s("' for this ").s(mine)
-                .s(" model (want ");
-            for (uint32_t j = 0; j < n; ++j) e.s(j ? ", " : "").s(list[j].name());
-            return e.s(")").status(SGDX_ERR_SHAPE_MISMATCH);
-        }
-    }
-    for (uint32_t j = 0; j < n; ++j) {
-        uint32_t dims[4];
-        uint64_t shape[4];
-        const uint32_t rank = list[j].shape(dims);
-        for (uint32_t d = 0; d < rank; ++d) shape[d] = dims[d];
-        const auto* t = expect(m, fn, entries, list[j].name(), shape, rank, sgdx::core::Expect::kShape);
-        if (!t) return SGDX_ERR_SHAPE_MISMATCH;
-        place[j] = t->begin;
-    }
-    return SGDX_OK;
-}
-
-// Little-endian F32 bytes (already in place) -> floats, on any host.
-void from_le(float* v, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-        uint8_t b[4];
-        std::memcpy(b, &v[i], 4);
-        const uint32_t u = get_u32(b);
-        std::memcpy(&v[i], &u, 4);
-    }
-}
-
-// Row c of a weight tensor whose data starts at file offset `at` (rows of R floats)
-// into row, as floats; false if the read callback failed.
-bool read_row(sgdx_read_fn read, void* ctx, size_t at, size_t c, size_t R, float* row) {
-    if (read(ctx, at + 4 * c * R, reinterpret_cast<uint8_t*>(row), 4 * R)) return false;
-    from_le(row, R);
-    return true;
 }
 
 void after_new_weights(sgdx_model* m) {
@@ -996,7 +796,7 @@ sgdx_status sgdx_weights_size(const sgdx_model* m, size_t* bytes) {
     if (!bytes) return null_arg(m, "sgdx_weights_size", "bytes");
     if (m->flags & SGDX_INT8_ONLY) return int8_only(m, "sgdx_weights_size");
     if (has_norm(m)) return folded(m, "sgdx_weights_size");
-    *bytes = 8 + padded(write_header(m, m->header, kHeaderMax)) + data_bytes(m);
+    *bytes = 8 + padded(write_header(m, m->header, kHeaderMax)) + data_bytes(m->layers, m->n_layers);
     return SGDX_OK;
 }
 
@@ -1014,21 +814,8 @@ sgdx_status sgdx_save_stream(const sgdx_model* m, sgdx_write_fn write, void* ctx
     std::memset(m->header + n, ' ', hlen - n);  // data starts 8-byte aligned
     if (write(ctx, len, 8) || write(ctx, reinterpret_cast<const uint8_t*>(m->header), hlen))
         return error(m).s(fn).s(": the write callback failed").status(SGDX_ERR_IO);
-    TensorRef list[kMaxTensors];
-    const uint32_t count = tensors(m, list);
-    uint8_t chunk[256];
-    for (uint32_t t = 0; t < count; ++t) {
-        const float* v = data(list[t]);
-        for (size_t i = 0, total = list[t].count(); i < total;) {
-            size_t k = 0;
-            for (; k < sizeof chunk / 4 && i < total; ++k, ++i) {
-                uint32_t u;
-                std::memcpy(&u, &v[i], 4);
-                put_u32(chunk + 4 * k, u);
-            }
-            if (write(ctx, chunk, 4 * k)) return error(m).s(fn).s(": the write callback failed").status(SGDX_ERR_IO);
-        }
-    }
+    if (!write_tensor_data(m->layers, m->n_layers, write, ctx))
+        return error(m).s(fn).s(": the write callback failed").status(SGDX_ERR_IO);
     return SGDX_OK;
 }
 
@@ -1127,111 +914,16 @@ sgdx_status check_network(sgdx_model* m, const char* fn, const char* header, siz
 // sgdx_load and sgdx_load_stream: `header` holds the header's hlen bytes.
 sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen, size_t size, sgdx_read_fn read,
                  void* ctx) {
-    Header r;
+    NetWeights net{m->layers, m->n_layers, m->buf.row, (m->flags & SGDX_INT8_ONLY) != 0, m->arch, arch_label(m->arch)};
     Text e = error(m);
-    e.s(fn).s(": ");
-    if (!read_header(header, hlen, r, e)) return SGDX_ERR_CORRUPT_WEIGHTS;
-    const bool norms = has_norm(m);  // BatchNorm's num_batches_tracked is I64
-    switch (sgdx::core::check_data(r.entries(), size - 8 - hlen, e,
-                                   norms ? sgdx::core::Dtypes::kF32OrI64 : sgdx::core::Dtypes::kF32)) {
-        case sgdx::core::DataProblem::kNone: break;
-        case sgdx::core::DataProblem::kDtype: return SGDX_ERR_SHAPE_MISMATCH;
-        case sgdx::core::DataProblem::kLayout: return SGDX_ERR_CORRUPT_WEIGHTS;
+    switch (load_weights(net, header, hlen, size, read, ctx, e.s(fn).s(": "))) {
+        case LoadResult::kLoaded: after_new_weights(m); return SGDX_OK;
+        case LoadResult::kPartly: after_new_weights(m), m->quantized = false; return SGDX_ERR_IO;
+        case LoadResult::kIo: return SGDX_ERR_IO;
+        case LoadResult::kCorrupt: return SGDX_ERR_CORRUPT_WEIGHTS;
+        case LoadResult::kMismatch: break;
     }
-    uint64_t place[kMaxTensors];
-    if (sgdx_status st = match_header(m, fn, r, place)) return st;
-    NormPlace np;
-    if (sgdx_status st = match_norms(m, fn, r, np)) return st;
-    for (uint32_t i = 0; norms && i < m->n_layers; ++i) {  // BatchNorms that cannot fold are refused before anything changes
-        if (m->layers[i].kind != kNorm) continue;
-        for (uint32_t t = 0; t < 4; ++t) np.at[i][t] += 8 + hlen;
-        for (size_t c = 0; c < m->layers[i].cout; ++c) {
-            NormChannel k;
-            if (!norm_channel(m, np, i, c, read, ctx, k))
-                return error(m).s(fn).s(": the read callback failed at BatchNorm '").s(m->layers[i].wname)
-                    .s("'; the model is unchanged").status(SGDX_ERR_IO);
-            if (!std::isfinite(k.scale) || !std::isfinite(k.mean) || !std::isfinite(k.beta))
-                return error(m).s(fn).s(": BatchNorm '").name(m->layers[i].wname, std::strlen(m->layers[i].wname) - 7)
-                    .s("' holds values that are not finite (or a variance of -eps); the model is unchanged")
-                    .status(SGDX_ERR_CORRUPT_WEIGHTS);
-        }
-    }
-    TensorRef list[kMaxTensors];
-    const uint32_t n = tensors(m, list);
-    if (m->flags & SGDX_INT8_ONLY) {  // weights that cannot be quantised are refused before anything changes
-        for (uint32_t j = 0; j < n; ++j) {
-            if (list[j].is_bias) continue;
-            const Layer& l = layer_of(list[j]);
-            const size_t R = l.patch(), at = 8 + hlen + size_t(place[j]);
-            for (size_t c = 0; c < l.cout; ++c) {
-                if (!read_row(read, ctx, at, c, R, m->buf.row))
-                    return error(m).s(fn).s(": the read callback failed at tensor '").s(list[j].name())
-                        .s("'; the model is unchanged").status(SGDX_ERR_IO);
-                if (!std::isfinite(max_abs(m->buf.row, R)))
-                    return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' holds values that are not finite; the model is unchanged")
-                        .status(SGDX_ERR_CORRUPT_WEIGHTS);
-            }
-        }
-    }
-    for (uint32_t j = 0; j < n; ++j) {
-        const Layer& l = layer_of(list[j]);
-        const size_t at = 8 + hlen + size_t(place[j]);
-        bool failed = false;
-        if (float* v = data(list[j])) {
-            failed = read(ctx, at, reinterpret_cast<uint8_t*>(v), 4 * list[j].count()) != 0;
-            if (!failed) from_le(v, list[j].count());
-        } else {  // int8-only weights: one row at a time through m->buf.row
-            const size_t R = l.patch();
-            for (size_t c = 0; c < l.cout && !failed; ++c) {
-                failed = !read_row(read, ctx, at, c, R, m->buf.row);
-                if (failed) break;
-                float max = max_abs(m->buf.row, R);
-                if (!std::isfinite(max)) {  // the first pass saw it finite: the source changed under us
-                    after_new_weights(m);
-                    m->quantized = false;
-                    return error(m).s(fn).s(": tensor '").s(list[j].name()).s("' changed while it was read; the weights are partly loaded")
-                        .status(SGDX_ERR_IO);
-                }
-                const uint32_t i = uint32_t(&l - m->layers);
-                if (i + 1 < m->n_layers && m->layers[i + 1].kind == kNorm) {  // fold: the row times its scale
-                    NormChannel k;
-                    failed = !norm_channel(m, np, i + 1, c, read, ctx, k);
-                    if (failed) break;
-                    for (size_t d = 0; d < R; ++d) m->buf.row[d] *= k.scale;
-                    max = max_abs(m->buf.row, R);
-                }
-                quantize_row(m->buf.row, R, max, l.qweight + c * R, &l.qscale[c]);
-            }
-        }
-        if (failed) {
-            after_new_weights(m);
-            m->quantized = false;
-            return error(m).s(fn).s(": the read callback failed at tensor '").s(list[j].name())
-                .s("'; the weights are partly loaded").status(SGDX_ERR_IO);
-        }
-    }
-    // BatchNorms fold into the layer before: biases (a bias=False layer's from
-    // 0), and the float weights (an int8-only model's were scaled as quantised).
-    for (uint32_t i = 1; norms && i < m->n_layers; ++i) {
-        const Layer& l = m->layers[i - 1];
-        if (m->layers[i].kind != kNorm) continue;
-        const size_t R = l.patch();
-        for (size_t c = 0; c < l.cout; ++c) {
-            NormChannel k;
-            if (!norm_channel(m, np, i, c, read, ctx, k)) {
-                after_new_weights(m);
-                m->quantized = false;
-                return error(m).s(fn).s(": the read callback failed at BatchNorm '").s(m->layers[i].wname)
-                    .s("'; the weights are partly loaded").status(SGDX_ERR_IO);
-            }
-            const float b = l.nobias ? 0.f : l.bias[c];
-            l.bias[c] = fold_bias(b, k.mean, k.scale, k.beta);
-            if (l.weight)
-                for (size_t d = 0; d < R; ++d) l.weight[c * R + d] *= k.scale;
-        }
-    }
-    after_new_weights(m);
-    return SGDX_OK;
+    return SGDX_ERR_SHAPE_MISMATCH;
 }
 }  // namespace
 
