@@ -1,12 +1,15 @@
-// The C API over the runtime's scalar reference kernels. Built with
-// -fno-exceptions -fno-rtti for the host and for Cortex-M4: no heap, no
-// exceptions, no static constructors, no printf (messages are assembled by hand,
-// since newlib's number formatting can allocate).
+// The C API: its surface, argument and config checks and messages, over core/.
+// Built with -fno-exceptions -fno-rtti for the host and for Cortex-M4: no heap,
+// no exceptions, no static constructors, no printf (messages are assembled by
+// hand, since newlib's number formatting can allocate).
 //
-// A model is a short list of layers (Linear, Conv2d, ReLU, max/average pooling;
-// core/ops runs them) planned from an sgdx_config; every buffer lives in the
-// caller's arena at an offset fixed by layout(). Activations are NCHW like
-// PyTorch's, so View and Flatten are no-ops and need no layer.
+// A model is a short list of layers (Linear, Conv2d, ReLU, max/average pooling)
+// planned from an sgdx_config (core/plan, core/architecture) and run by core:
+// core/ops (the layers), core/net (the arena's layout, initialisation, forward
+// and backward), core/int8, core/weights (model files). Every buffer lives in
+// the caller's arena, the model struct first, at an offset fixed by layout().
+// Activations are NCHW like PyTorch's, so View and Flatten are no-ops and need
+// no layer.
 #include "sgdx.h"
 
 #include <cmath>
@@ -19,8 +22,8 @@
 #include "core/plan.hpp"
 #include "core/safetensors.hpp"
 #include "core/setup.hpp"
-#include "core/weights.hpp"
 #include "core/text.hpp"
+#include "core/weights.hpp"
 #include "runtime/kernels/cortex_m4.hpp"
 #include "runtime/kernels/softmax_reference.hpp"
 
