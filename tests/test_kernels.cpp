@@ -580,7 +580,7 @@ TEST_CASE("conv kernels' fused ReLU: forward clamps as relu_forward, input gradi
 TEST_CASE("maxpool_*_cl: the reference equals MaxPool2d on planes, every set equals the reference bit for bit") {
     Rng rng(40);
     const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (size_t c : {size_t(1), size_t(3), size_t(4), size_t(6), size_t(16), size_t(17), size_t(37)})
+    for (size_t c : {size_t(1), size_t(3), size_t(4), size_t(6), size_t(16), size_t(17), size_t(37), size_t(67)})
         for (size_t k : {size_t(1), size_t(2), size_t(3)})
             for (size_t stride : {size_t(1), size_t(2), size_t(3)}) {
                 const size_t n = 3, h = 7 + k, w = 9 - k % 2;  // ragged: windows that leave pixels out

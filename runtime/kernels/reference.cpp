@@ -106,9 +106,7 @@ void relu_backward(const float* x, const float* dy, float* dx, size_t n) {
     for (size_t i = 0; i < n; ++i) dx[i] = x[i] <= 0.f ? 0.f : dy[i];  // NaN passes dy, as in PyTorch
 }
 
-// One channel's window at win (pixel / row: floats between neighbouring pixels /
-// rows): the offset of its first maximum, a NaN winning once.
-static size_t first_max_at(const float* win, size_t k, size_t pixel, size_t row) {
+size_t maxpool_first_max(const float* win, size_t k, size_t pixel, size_t row) {
     size_t arg = 0;
     float m = win[0];
     for (size_t i = 0; i < k; ++i)
@@ -126,7 +124,7 @@ void maxpool_forward_cl(const float* x, float* y, const PoolShape& s) {
             for (size_t oj = 0; oj < s.ow; ++oj)
                 for (size_t c = 0; c < s.c; ++c) {
                     const float* win = x + ((b * s.h + oi * s.stride) * s.w + oj * s.stride) * s.c + c;
-                    y[((b * s.oh + oi) * s.ow + oj) * s.c + c] = win[first_max_at(win, s.k, s.c, s.w * s.c)];
+                    y[((b * s.oh + oi) * s.ow + oj) * s.c + c] = win[maxpool_first_max(win, s.k, s.c, s.w * s.c)];
                 }
 }
 
@@ -137,7 +135,7 @@ void maxpool_backward_cl(const float* x, const float* dy, float* dx, const PoolS
             for (size_t oj = 0; oj < s.ow; ++oj)
                 for (size_t c = 0; c < s.c; ++c) {
                     const size_t first = ((b * s.h + oi * s.stride) * s.w + oj * s.stride) * s.c + c;
-                    dx[first + first_max_at(x + first, s.k, s.c, s.w * s.c)] += dy[((b * s.oh + oi) * s.ow + oj) * s.c + c];
+                    dx[first + maxpool_first_max(x + first, s.k, s.c, s.w * s.c)] += dy[((b * s.oh + oi) * s.ow + oj) * s.c + c];
                 }
 }
 

@@ -17,6 +17,9 @@ void sgd_update(float* p, const float* grad, float* buf, size_t n, float lr, flo
                 float weight_decay, bool nesterov, bool first);
 void relu_forward(const float* x, float* y, size_t n);
 void relu_backward(const float* x, const float* dy, float* dx, size_t n);
+// One channel's k x k window at win (pixel / row: floats between neighbouring
+// pixels / rows): the offset of its first maximum, a NaN winning once.
+size_t maxpool_first_max(const float* win, size_t k, size_t pixel, size_t row);
 void maxpool_forward_cl(const float* x, float* y, const PoolShape& s);
 void maxpool_backward_cl(const float* x, const float* dy, float* dx, const PoolShape& s);
 

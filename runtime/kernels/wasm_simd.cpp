@@ -380,6 +380,16 @@ struct WasmVec {
     // relu_tiles.hpp's
     static type relu(type v) { return wasm_v128_andnot(v, wasm_f32x4_lt(v, zero())); }
     static type zero_where_le0(type v, type m) { return wasm_v128_andnot(v, wasm_f32x4_le(m, zero())); }
+    // pool_tiles.hpp's
+    static type max_nan(type v, type m) {
+        return wasm_v128_bitselect(v, m, wasm_v128_or(wasm_f32x4_gt(v, m), wasm_f32x4_ne(v, v)));
+    }
+    static void first_max(type v, type& m, type& arg, type tap) {
+        const v128 take = wasm_v128_or(wasm_f32x4_gt(v, m), wasm_v128_andnot(wasm_f32x4_ne(v, v), wasm_f32x4_ne(m, m)));
+        m = wasm_v128_bitselect(v, m, take);
+        arg = wasm_v128_bitselect(tap, arg, take);
+    }
+    static type where_eq(type g, type arg, type tap) { return wasm_v128_and(g, wasm_f32x4_eq(arg, tap)); }
 };
 
 
@@ -525,7 +535,8 @@ const KernelSet& wasm_simd128() {
                                softmax_xent,   sgd_update, linear_forward_u8, linear_backward_u8,
                                GemmTiles<WasmVec>::gemm, ReluTiles<WasmVec>::forward, ReluTiles<WasmVec>::backward,
                                ConvTiles<WasmVec>::conv_input_grad_cl, ConvTiles<WasmVec>::conv_forward_cl,
-                               WasmConvDw::conv_weight_grad_cl, PoolTiles::forward, PoolTiles::backward};
+                               WasmConvDw::conv_weight_grad_cl, PoolTiles<WasmVec>::forward,
+                               PoolTiles<WasmVec>::backward};
     return set;
 }
 

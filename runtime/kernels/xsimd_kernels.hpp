@@ -39,6 +39,15 @@ struct XsimdVec {
     // relu_tiles.hpp's
     static type relu(type v) { return xsimd::select(v < zero(), zero(), v); }
     static type zero_where_le0(type v, type m) { return xsimd::select(m <= zero(), zero(), v); }
+    // pool_tiles.hpp's
+    // (xsimd's != is an ordered compare on AVX: NaN != NaN is false there, so isnan)
+    static type max_nan(type v, type m) { return xsimd::select((v > m) | xsimd::isnan(v), v, m); }
+    static void first_max(type v, type& m, type& arg, type tap) {
+        const auto take = (v > m) | (xsimd::isnan(v) & !xsimd::isnan(m));
+        m = xsimd::select(take, v, m);
+        arg = xsimd::select(take, tap, arg);
+    }
+    static type where_eq(type g, type arg, type tap) { return xsimd::select(arg == tap, g, zero()); }
 };
 
 template <class A>
@@ -245,7 +254,8 @@ struct XsimdKernels {
                          softmax_xent, sgd_update, forward<uint8_t>, backward<uint8_t>,
                          GemmTiles<XsimdVec<A>>::gemm, ReluTiles<XsimdVec<A>>::forward, ReluTiles<XsimdVec<A>>::backward,
                          ConvTiles<XsimdVec<A>>::conv_input_grad_cl, ConvTiles<XsimdVec<A>>::conv_forward_cl,
-                         ConvTiles<XsimdVec<A>>::conv_weight_grad_cl, PoolTiles::forward, PoolTiles::backward};
+                         ConvTiles<XsimdVec<A>>::conv_weight_grad_cl, PoolTiles<XsimdVec<A>>::forward,
+                         PoolTiles<XsimdVec<A>>::backward};
     }
 };
 
