@@ -341,4 +341,66 @@ LoadResult load_weights(const NetWeights& net, const char* header, size_t hlen, 
     return LoadResult::kLoaded;
 }
 
+namespace {
+
+// Whether a printout (raw JSON) is the net's: parsed (in `room`) and planned
+// for rows x cols images, every layer the same as the net's.
+__attribute__((noinline)) bool same_network(const NetWeights& net, uint32_t rows, uint32_t cols, Span raw,
+                                            PrintoutRoom& room) {
+    char* text = room.text;
+    LayerSpec* specs = room.specs;
+    char why[8];
+    Text t(why, sizeof why);
+    uint32_t n = 0;
+    if (raw.n >= kPrintoutMax || !parse_printout({text, decode_string(raw, text)}, specs, kPlanMaxLayers, n, t))
+        return false;
+    Planner p(rows, cols);
+    for (uint32_t i = 0; i < n; ++i) {
+        const uint32_t before = p.count();
+        if (plan_unsupported(specs[i]) || !p.take(specs[i]) || p.count() > net.count) return false;
+        if (p.count() == before) continue;
+        const Layer& l = net.layers[p.count() - 1];
+        const LayerShape& one = p.last();
+        if (l.kind != one.kind || l.cin != one.cin || l.h != one.h || l.w != one.w || l.cout != one.cout ||
+            l.oh != one.oh || l.ow != one.ow || l.kh != one.kh || l.kw != one.kw || l.stride != one.stride ||
+            l.pad != one.pad || std::strcmp(l.wname, one.wname) != 0)
+            return false;
+    }
+    return p.count() == net.count;
+}
+
+// The named model a printout (raw JSON) is, or kCustom (parsed in `room`).
+__attribute__((noinline)) uint32_t printout_arch(Span raw, PrintoutRoom& room, uint64_t max_inputs) {
+    char* text = room.text;
+    LayerSpec* specs = room.specs;
+    uint64_t hidden[kMaxHidden];
+    char why[8];
+    Text t(why, sizeof why);
+    if (raw.n >= kPrintoutMax) return kCustom;
+    MetaEntry arch{span("architecture"), {text, decode_string(raw, text)}};
+    HeaderView view;
+    view.meta = &arch, view.meta_count = 1;
+    Spec spec;
+    spec.hidden = hidden, spec.hidden_cap = kMaxHidden;
+    spec.layers = specs, spec.layers_cap = kPlanMaxLayers;
+    return detect(view, max_inputs, spec, t) == DetectProblem::kNone ? spec.arch : uint32_t(kCustom);
+}
+
+}  // namespace
+
+bool network_matches(const NetWeights& net, uint32_t rows, uint32_t cols, const char* header, size_t hlen,
+                     PrintoutRoom& room, uint64_t max_inputs, uint32_t& theirs) {
+    char why[8];
+    Text t(why, sizeof why);
+    HeaderReader r(header, hlen, t);
+    for (auto k = r.next(); k == HeaderReader::kMeta || k == HeaderReader::kTensor; k = r.next()) {
+        if (k != HeaderReader::kMeta || !r.meta().key.is("architecture")) continue;
+        const Span arch = r.meta().value;
+        if (!is_printout(arch) || same_network(net, rows, cols, arch, room)) return true;
+        theirs = printout_arch(arch, room, max_inputs);
+        return net.arch != kCustom && theirs == net.arch;
+    }
+    return true;  // no architecture, or a broken header: load_weights says
+}
+
 }  // namespace sgdx::core

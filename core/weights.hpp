@@ -94,4 +94,27 @@ enum class LoadResult : uint8_t {
 LoadResult load_weights(const NetWeights& net, const char* header, size_t hlen, size_t size, ReadFn read, void* ctx,
                         Text& e);
 
+// ---- A file's printout against the net -----------------------------------------------
+
+constexpr size_t kPrintoutMax = 1024;  // a printout, decoded (lenet's takes 720)
+constexpr uint32_t kMaxHidden = 4;     // an mlp's hidden widths a net may have (the C API's SGDX_MAX_HIDDEN)
+
+// A printout decoded and its layers (printout lines: Flatten and Unflatten
+// count): 3.2 KB that reading and writing a named Sequential's file need, the
+// caller's (the C API takes them from the model's scratch buffers, else its stack).
+struct PrintoutRoom {
+    char text[kPrintoutMax];
+    LayerSpec specs[kPlanMaxLayers];
+};
+
+// Whether a file's header (hlen bytes) may hold the net, for images of rows x
+// cols: its architecture is absent or no printout (a name is load_weights'
+// check), or a printout that plans into exactly the net's layers, or the
+// printout of the named model the net is (load_weights then tells a width
+// apart by the tensors' shapes). Else false, the printout's model in `theirs`
+// (kCustom for none of the table's). Parsed in `room`; max_inputs: the
+// detection's (core/architecture's detect).
+bool network_matches(const NetWeights& net, uint32_t rows, uint32_t cols, const char* header, size_t hlen,
+                     PrintoutRoom& room, uint64_t max_inputs, uint32_t& theirs);
+
 }  // namespace sgdx::core

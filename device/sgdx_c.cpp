@@ -120,7 +120,8 @@ uint64_t finish(NetArena& a, char*& header, size_t printout_bytes) {
 // from its printout. The planner turns them into Layers with their shapes.
 
 constexpr uint32_t kMaxSpecs = kMaxLayers;  // printout lines (Flatten and Unflatten count)
-constexpr size_t kPrintoutMax = 1024;       // a printout, decoded (a stack buffer): lenet's takes 720
+static_assert(SGDX_MAX_HIDDEN == sgdx::core::kMaxHidden, "core/weights recognises the mlps a config holds");
+// kPrintoutMax: a printout, decoded (a stack buffer, or core/weights' PrintoutRoom)
 
 // config->architecture as text: a name, a printout, or a printout as a model
 // file's header holds it (sgdx_config_from_weights points there): a JSON string
@@ -337,13 +338,9 @@ constexpr uint32_t kMaxTensors = kPlanMaxTensors;
 uint32_t tensors(const sgdx_model* m, TensorRef* out) { return sgdx::core::tensors(m->layers, m->n_layers, out); }
 bool has_norm(const sgdx_model* m) { return sgdx::core::has_norm(m->layers, m->n_layers); }
 
-// A printout decoded and its layers: 3.2 KB that saving and loading a named
-// Sequential's file need, taken from the model's scratch buffers when one is
-// large enough (scratch()), else from the stack.
-struct PrintoutRoom {
-    char text[kPrintoutMax];
-    LayerSpec specs[kMaxSpecs];
-};
+// A printout decoded and its layers (core/weights' PrintoutRoom): 3.2 KB that
+// saving and loading a named Sequential's file need, taken from the model's
+// scratch buffers when one is large enough (scratch()), else from the stack.
 
 // Arena bytes that no call keeps from one call to the next (the scaled pixels,
 // or the int8 path's activations) for a PrintoutRoom, or nullptr if neither
@@ -840,67 +837,19 @@ struct MemoryReader {
     }
 };
 
-// Whether a printout (raw JSON) is m's network: parsed (in `room`) and planned
-// for m's image size, every layer the same as m's.
-__attribute__((noinline)) bool same_network(const sgdx_model* m, Span raw, PrintoutRoom& room) {
-    char* text = room.text;
-    LayerSpec* specs = room.specs;
-    char why[8];
-    Text t(why, sizeof why);
-    uint32_t n = 0;
-    if (raw.n >= kPrintoutMax || !parse_printout({text, sgdx::core::decode_string(raw, text)}, specs, kMaxSpecs, n, t))
-        return false;
-    Planner p(m->rows, m->cols);
-    for (uint32_t i = 0; i < n; ++i) {
-        const uint32_t before = p.count();
-        if (plan_unsupported(specs[i]) || !p.take(specs[i]) || p.count() > m->n_layers) return false;
-        if (p.count() == before) continue;
-        const Layer& l = m->layers[p.count() - 1];
-        const LayerShape& one = p.last();
-        if (l.kind != one.kind || l.cin != one.cin || l.h != one.h || l.w != one.w || l.cout != one.cout ||
-            l.oh != one.oh || l.ow != one.ow || l.kh != one.kh || l.kw != one.kw || l.stride != one.stride ||
-            l.pad != one.pad || std::strcmp(l.wname, one.wname) != 0)
-            return false;
-    }
-    return p.count() == m->n_layers;
-}
-
-// The named model a printout (raw JSON) is, or kCustom (parsed in `room`).
-__attribute__((noinline)) uint32_t printout_arch(Span raw, PrintoutRoom& room) {
-    char* text = room.text;
-    LayerSpec* specs = room.specs;
-    uint64_t hidden[SGDX_MAX_HIDDEN];
-    char why[8];
-    Text t(why, sizeof why);
-    if (raw.n >= kPrintoutMax) return kCustom;
-    MetaEntry arch{span("architecture"), {text, sgdx::core::decode_string(raw, text)}};
-    HeaderView view;
-    view.meta = &arch, view.meta_count = 1;
-    Spec spec;
-    spec.hidden = hidden, spec.hidden_cap = SGDX_MAX_HIDDEN;
-    spec.layers = specs, spec.layers_cap = kMaxSpecs;
-    return detect(view, kMaxInputs, spec, t) == DetectProblem::kNone ? spec.arch : uint32_t(kCustom);
+// What a load fills: m's layers (core/weights).
+NetWeights weights_of(sgdx_model* m) {
+    return {m->layers, m->n_layers, m->buf.row, (m->flags & SGDX_INT8_ONLY) != 0, m->arch, arch_label(m->arch)};
 }
 
 // A file whose architecture is a printout must hold m's network (a name is
-// checked by match_header); its printout is parsed in `room`.
+// checked by load_weights); its printout is parsed in `room`.
 sgdx_status network_in(sgdx_model* m, const char* fn, const char* header, size_t hlen, PrintoutRoom& room) {
-    char why[8];
-    Text t(why, sizeof why);
-    sgdx::core::HeaderReader r(header, hlen, t);
-    for (auto k = r.next(); k == sgdx::core::HeaderReader::kMeta || k == sgdx::core::HeaderReader::kTensor; k = r.next()) {
-        if (k != sgdx::core::HeaderReader::kMeta || !r.meta().key.is("architecture")) continue;
-        const Span arch = r.meta().value;
-        if (!is_printout(arch) || same_network(m, arch, room)) return SGDX_OK;
-        // As for a name: a named model takes its own architecture's printout
-        // (match_header then tells a width apart by the tensors' shapes).
-        const uint32_t theirs = printout_arch(arch, room);
-        if (m->arch != kCustom && theirs == m->arch) return SGDX_OK;
-        Text e = error(m);
-        e.s(fn).s(": the file holds a '").s(arch_label(theirs)).s("' model, this model is '").s(arch_label(m->arch));
-        return e.s("' (sgdx_config_from_weights reads a file's architecture)").status(SGDX_ERR_SHAPE_MISMATCH);
-    }
-    return SGDX_OK;  // no architecture, or a broken header: load() says
+    uint32_t theirs = kCustom;
+    if (network_matches(weights_of(m), m->rows, m->cols, header, hlen, room, kMaxInputs, theirs)) return SGDX_OK;
+    Text e = error(m);
+    e.s(fn).s(": the file holds a '").s(arch_label(theirs)).s("' model, this model is '").s(arch_label(m->arch));
+    return e.s("' (sgdx_config_from_weights reads a file's architecture)").status(SGDX_ERR_SHAPE_MISMATCH);
 }
 
 __attribute__((noinline)) sgdx_status network_on_stack(sgdx_model* m, const char* fn, const char* header, size_t hlen) {
@@ -917,9 +866,8 @@ sgdx_status check_network(sgdx_model* m, const char* fn, const char* header, siz
 // sgdx_load and sgdx_load_stream: `header` holds the header's hlen bytes.
 sgdx_status load(sgdx_model* m, const char* fn, const char* header, size_t hlen, size_t size, sgdx_read_fn read,
                  void* ctx) {
-    NetWeights net{m->layers, m->n_layers, m->buf.row, (m->flags & SGDX_INT8_ONLY) != 0, m->arch, arch_label(m->arch)};
     Text e = error(m);
-    switch (load_weights(net, header, hlen, size, read, ctx, e.s(fn).s(": "))) {
+    switch (load_weights(weights_of(m), header, hlen, size, read, ctx, e.s(fn).s(": "))) {
         case LoadResult::kLoaded: after_new_weights(m); return SGDX_OK;
         case LoadResult::kPartly: after_new_weights(m), m->quantized = false; return SGDX_ERR_IO;
         case LoadResult::kIo: return SGDX_ERR_IO;
