@@ -350,7 +350,10 @@ TEST_CASE("conv_input_grad_cl: the reference equals the scattered sum, every set
     // channel counts around the vector widths (4, 8, 16 lanes), strides 1-3, ragged planes
     const Case cases[] = {{2, 14, 14, 16, 16, 3, 2, 1}, {1, 7, 7, 16, 10, 3, 2, 1}, {3, 12, 12, 16, 32, 5, 1, 0},
                           {2, 9, 8, 17, 5, 3, 2, 1},    {1, 10, 7, 33, 7, 3, 3, 2},  {2, 5, 6, 3, 4, 2, 1, 0},
-                          {1, 8, 9, 8, 3, 5, 2, 2},     {2, 6, 5, 64, 9, 1, 1, 0},   {1, 11, 4, 15, 16, 4, 3, 1}};
+                          {1, 8, 9, 8, 3, 5, 2, 2},     {2, 6, 5, 64, 9, 1, 1, 0},   {1, 11, 4, 15, 16, 4, 3, 1},
+                          // stride 1 with dy well under dx (most of the padded dy is zeros),
+                          // padding 1 and 2 at the edges, wide and odd planes
+                          {2, 9, 23, 16, 7, 5, 1, 1},   {1, 10, 10, 32, 3, 7, 1, 2}, {2, 8, 11, 8, 5, 4, 1, 0}};
     for (const Case& c : cases) {
         kernels::ConvShape s{c.n, c.h, c.w, c.cin, (c.h + 2 * c.pad - c.k) / c.stride + 1,
                              (c.w + 2 * c.pad - c.k) / c.stride + 1, c.cout, c.k, c.stride, c.pad};
