@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backend.hpp"
+#include "core/net.hpp"
 #include "error.hpp"
 
 namespace sgdx {
@@ -49,11 +50,6 @@ float accuracy(const xt::xtensor<float, 2>& logits, const xt::xtensor<int32_t, 1
     return float(hits) / float(B);
 }
 
-size_t argmax(const float* z, size_t n) {
-    size_t best = 0;
-    for (size_t c = 1; c < n; ++c)
-        if (z[c] > z[best]) best = c;
-    return best;
-}
+size_t argmax(const float* z, size_t n) { return core::argmax(z, uint32_t(n)); }  // the C API's too
 
 }  // namespace sgdx
