@@ -102,7 +102,18 @@ void ThreadPool::run_erased(size_t parts, Job job, void* ctx) {
     }
     wake_.notify_all();
     work_on(generation, job, ctx, 0, pinned, parts);
-    // Parts a worker claimed may still run: ctx must outlive them.
+    // Parts a worker claimed may still run: ctx must outlive them. Watched first, as
+    // the workers watch for jobs: the caller's own part usually ends a little before
+    // the worker's (it starts first), and a caller asleep on done_ took 10-60 µs to
+    // wake, a step after every job (the MLP's 2-thread step: median 81-134 µs from
+    // run to run, least 77).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kHotMicroseconds);
+    for (unsigned spin = 1; parts_done_.load(std::memory_order_acquire) != parts; ++spin) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        if (spin % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
+    }
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return parts_done_ == parts_; });
 }

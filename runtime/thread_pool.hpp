@@ -81,7 +81,8 @@ private:
     std::condition_variable wake_, done_;
     Job job_ = nullptr;
     void* ctx_ = nullptr;
-    size_t parts_ = 0, next_part_ = 0, parts_done_ = 0;
+    size_t parts_ = 0, next_part_ = 0;
+    std::atomic<size_t> parts_done_{0};  // written under mutex_, peeked without it
     std::vector<char> taken_;  // taken_[t]: part t (a thread's own) claimed in this job
     std::atomic<unsigned long> generation_{0};  // written under mutex_, peeked without it
     bool stop_ = false;
