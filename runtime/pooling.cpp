@@ -6,6 +6,7 @@
 
 #include "backend.hpp"
 #include "error.hpp"
+#include "kernels/reference.hpp"
 #include "thread_pool.hpp"
 
 namespace sgdx {
@@ -49,22 +50,13 @@ void split_batch(size_t batch, size_t sample_values, Fn&& fn) {
 }
 }  // namespace
 
-// The window's first maximum: NaN wins and stays, as in PyTorch's kernel
-// ((v > max) || isnan(v)). A select, not a branch: which value wins is random.
+// The offset in the plane of a window's first maximum: NaN wins and stays, as in
+// PyTorch's kernel ((v > max) || isnan(v)); the kernel sets' rule, one channel.
 namespace {
 inline size_t first_max(const float* xp, size_t w, size_t h0, size_t w0, size_t kernel) {
-    size_t arg = h0 * w + w0;
-    float m = xp[arg];
-    for (size_t i = h0; i < h0 + kernel; ++i)
-        for (size_t j = w0; j < w0 + kernel; ++j) {
-            const float v = xp[i * w + j];
-            const bool take = v > m || (v != v && m == m);
-            m = take ? v : m;
-            arg = take ? i * w + j : arg;
-        }
-    return arg;
+    const size_t first = h0 * w + w0;
+    return first + kernels::ref::maxpool_first_max(xp + first, kernel, 1, w);
 }
-
 }  // namespace
 
 // x: (B, C, H, W) -> y: (B, C, OH, OW) (or both channels-last, cl_). The value

@@ -86,6 +86,25 @@ void ThreadPool::work_on(unsigned long generation, Job job, void* ctx, size_t th
     }
 }
 
+namespace {
+// Spins until done() or kHotMicroseconds pass, whichever is first. Bounded, and
+// yielding now and then, so that a thread sharing this core (the machine loaded)
+// still gets it.
+template <class Done>
+void watch_hot(Done&& done) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kHotMicroseconds);
+    for (unsigned spin = 1; !done(); ++spin) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        if (spin % 64 == 0) {
+            if (std::chrono::steady_clock::now() >= until) return;
+            if (spin % 1024 == 0) std::this_thread::yield();
+        }
+    }
+}
+}  // namespace
+
 void ThreadPool::run_erased(size_t parts, Job job, void* ctx) {
     unsigned long generation;
     const bool pinned = pinned_;
@@ -107,13 +126,7 @@ void ThreadPool::run_erased(size_t parts, Job job, void* ctx) {
     // the worker's (it starts first), and a caller asleep on done_ took 10-60 µs to
     // wake, a step after every job (the MLP's 2-thread step: median 81-134 µs from
     // run to run, least 77).
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kHotMicroseconds);
-    for (unsigned spin = 1; parts_done_.load(std::memory_order_acquire) != parts; ++spin) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-        if (spin % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
-    }
+    watch_hot([&] { return parts_done_.load(std::memory_order_acquire) == parts; });
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return parts_done_ == parts_; });
 }
@@ -129,18 +142,8 @@ void ThreadPool::worker_loop(size_t index) {
         // layer split), with gaps of serial work of a few to ~100 µs (loss,
         // optimizer), and waking a sleeping thread costs 10-60 µs here: watch for
         // the next job for kHotMicroseconds first, so the worker stays hot for a
-        // whole step. Bounded, and yielding now and then, so that a thread that
-        // shares this core (the machine loaded) still gets it.
-        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kHotMicroseconds);
-        for (unsigned spin = 1; generation_.load(std::memory_order_acquire) == seen; ++spin) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-            if (spin % 64 == 0) {
-                if (std::chrono::steady_clock::now() >= until) break;
-                if (spin % 1024 == 0) std::this_thread::yield();
-            }
-        }
+        // whole step.
+        watch_hot([&] { return generation_.load(std::memory_order_acquire) != seen; });
         {
             std::unique_lock<std::mutex> lock(mutex_);
             wake_.wait(lock, [&] { return stop_ || generation_ != seen; });

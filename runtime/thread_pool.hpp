@@ -31,7 +31,8 @@ public:
 
     size_t size() const { return workers_.size() + 1; }
 
-    // How long a worker watches for the next job before it sleeps.
+    // How long a worker watches for the next job, and a job's caller for its last
+    // part, before sleeping.
     static constexpr long kHotMicroseconds = 200;
 
     // The parts to split `items` independent items into (a batch's samples, a

@@ -113,7 +113,9 @@ size_t maxpool_first_max(const float* win, size_t k, size_t pixel, size_t row) {
         for (size_t j = 0; j < k; ++j) {
             const size_t at = i * row + j * pixel;
             const float v = win[at];
-            if (v > m || (v != v && m == m)) m = v, arg = at;
+            const bool take = v > m || (v != v && m == m);  // a select, not a branch: which wins is random
+            m = take ? v : m;
+            arg = take ? at : arg;
         }
     return arg;
 }
