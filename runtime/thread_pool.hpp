@@ -34,6 +34,9 @@ public:
     // How long a worker watches for the next job, and a job's caller for its last
     // part, before sleeping.
     static constexpr long kHotMicroseconds = 200;
+    // A worker that finishes this many jobs in a row on the core its caller runs on
+    // (the two take turns there) moves itself to another core it may use.
+    static constexpr unsigned kCrowdedJobs = 8;
 
     // The parts to split `items` independent items into (a batch's samples, a
     // vector's values) so that each part holds at least `min_items` of them: 1 (run
@@ -89,6 +92,7 @@ private:
     bool stop_ = false;
     std::atomic<bool> pinned_{false};  // for the next job
     bool pinned_job_ = false;          // the current job's
+    std::atomic<int> caller_cpu_{-1};  // the core the current job's caller runs on (-1: unknown)
 };
 
 // The pool the runtime's layers split work on (1 thread unless set).

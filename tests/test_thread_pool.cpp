@@ -12,6 +12,10 @@
 
 #include "runtime/thread_pool.hpp"
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 using namespace sgdx;
 
 TEST_CASE("ThreadPool runs every part exactly once, more parts than threads too") {
@@ -54,6 +58,44 @@ TEST_CASE("ThreadPool pinned: part p runs on thread p % size, the caller being t
     }
     pool.set_pinned(false);
 }
+
+#if defined(__linux__)
+TEST_CASE("ThreadPool: a worker that shares its caller's core moves to another one, and is not left pinned") {
+    cpu_set_t allowed;
+    REQUIRE(sched_getaffinity(0, sizeof allowed, &allowed) == 0);
+    if (CPU_COUNT(&allowed) < 2) {
+        MESSAGE("this process may use one core only: no other core to move to");
+        return;
+    }
+    const int home = sched_getcpu();
+    cpu_set_t just_home;
+    CPU_ZERO(&just_home);
+    CPU_SET(home, &just_home);
+    REQUIRE(sched_setaffinity(0, sizeof just_home, &just_home) == 0);  // the caller stays on `home`
+    {
+        ThreadPool pool(2);  // its worker starts on `home` too (it inherits the mask)
+        pool.set_pinned(true);  // part 1 on the worker
+        pool.run(2, [&](size_t p) {
+            if (p == 1) sched_setaffinity(0, sizeof allowed, &allowed);  // free to go, still on `home`
+        });
+        std::vector<int> worker_cpu;
+        int worker_cores = 0;
+        for (unsigned job = 0; job < ThreadPool::kCrowdedJobs + 2; ++job)
+            pool.run(2, [&](size_t p) {
+                if (p != 1) return;
+                worker_cpu.push_back(sched_getcpu());
+                cpu_set_t mask;
+                sched_getaffinity(0, sizeof mask, &mask);
+                worker_cores = CPU_COUNT(&mask);
+            });
+        CAPTURE(home);
+        CAPTURE(worker_cpu.front());
+        CHECK(worker_cpu.back() != home);
+        CHECK(worker_cores == CPU_COUNT(&allowed));  // back on every core it was allowed
+    }
+    sched_setaffinity(0, sizeof allowed, &allowed);
+}
+#endif
 
 TEST_CASE("ThreadPool::parts_for: at most one part per thread, each of at least min_items") {
     ThreadPool one(1), two(2);
