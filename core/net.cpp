@@ -71,14 +71,13 @@ void initialise(const Layer* layers, uint32_t count, float* row, uint64_t seed) 
     for (uint32_t i = 0; i < count; ++i) {
         const Layer& l = layers[i];
         if (!l.learns()) continue;
-        const float bound = sgdx::init_bound(l.patch());
         const size_t R = l.patch();
-        for (size_t c = 0; c < l.cout; ++c) {  // row by row: an int8-only model quantises each as drawn
-            float* w = l.weight ? l.weight + c * R : row;
-            rng.fill_uniform(w, R, bound);
-            if (!l.weight) kernels::m4::quantize_row(w, R, kernels::m4::max_abs(w, R), l.qweight + c * R, &l.qscale[c]);
-        }
-        if (!l.nobias) rng.fill_uniform(l.bias, l.cout, bound);
+        // Row by row: an int8-only model (no float weight) quantises each as drawn.
+        sgdx::init_layer(
+            rng, l.cout, R, l.nobias ? nullptr : l.bias, [&](size_t c) { return l.weight ? l.weight + c * R : row; },
+            [&](size_t c) {
+                if (!l.weight) kernels::m4::quantize_row(row, R, kernels::m4::max_abs(row, R), l.qweight + c * R, &l.qscale[c]);
+            });
     }
 }
 

@@ -75,7 +75,7 @@ private:
     float* prev_out_;
 };
 
-// The runtime's initialisation (sgdx::init_bound and Rng::fill_uniform,
+// The runtime's initialisation (sgdx::init_layer,
 // runtime/rng.hpp): layer by layer, weight then bias, from one PCG32 stream. A
 // layer without float weights (int8 only) draws each row into `row` and
 // quantises it as drawn.

@@ -17,9 +17,7 @@ Conv2d::Conv2d(size_t in_channels, size_t out_channels, size_t kernel, size_t st
         throw Error("Conv2d: channels, kernel size and stride must be >= 1");
     weight.value = xt::xarray<float>::from_shape({cout_, cin_, k_, k_});
     bias.value = xt::zeros<float>({cout_});
-    const float bound = init_bound(patch());  // PyTorch's rule, runtime/rng.hpp
-    rng.fill_uniform(weight.value.data(), weight.value.size(), bound);
-    if (with_bias) rng.fill_uniform(bias.value.data(), bias.value.size(), bound);
+    init_layer(rng, cout_, patch(), weight.value.data(), with_bias ? bias.value.data() : nullptr);  // runtime/rng.hpp
     weight.grad = xt::zeros<float>({cout_, cin_, k_, k_});
     bias.grad = xt::zeros<float>({cout_});
     register_parameter("weight", weight);

@@ -11,9 +11,7 @@ namespace sgdx {
 Linear::Linear(size_t in, size_t out, Rng& rng, bool with_bias) : in_(in), out_(out) {
     weight.value = xt::xarray<float>::from_shape({out, in});
     bias.value = xt::zeros<float>({out});
-    const float bound = init_bound(in);  // PyTorch's rule, runtime/rng.hpp
-    rng.fill_uniform(weight.value.data(), weight.value.size(), bound);
-    if (with_bias) rng.fill_uniform(bias.value.data(), bias.value.size(), bound);
+    init_layer(rng, out, in, weight.value.data(), with_bias ? bias.value.data() : nullptr);  // PyTorch's rule, runtime/rng.hpp
     weight.grad = xt::zeros<float>({out, in});
     bias.grad = xt::zeros<float>({out});
     register_parameter("weight", weight);

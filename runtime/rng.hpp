@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/setup.hpp"
+
 namespace sgdx {
 
 class Rng {
@@ -63,8 +65,28 @@ private:
 // PyTorch's default initialisation of a Linear or Conv2d, as sgdx draws it: every
 // value of the weight, then of the bias (if it has one), uniform in +-init_bound
 // (kaiming_uniform with a = sqrt(5) and the bias's rule give the same bound), from
-// one Rng in layer order. The runtime's layers and the C API both draw this way, so
-// a seed gives them the same weights.
+// one Rng in layer order. The one definition for the runtime's layers and core/net
+// (the C API, the firmware), so a seed gives them the same weights.
 inline float init_bound(size_t fan_in) { return 1.0f / std::sqrt(float(fan_in)); }
+
+// weight: `rows` rows of fan_in values, row r drawn into row_at(r) and then handed
+// to drawn(r) (core/net quantises an int8-only model's rows as they come); bias:
+// `rows` values, or null for bias=False (it draws nothing then).
+SGDX_SETUP_BEGIN  // the device draws once, at model creation: compiled for size there
+template <class RowAt, class Drawn>
+void init_layer(Rng& rng, size_t rows, size_t fan_in, float* bias, RowAt&& row_at, Drawn&& drawn) {
+    const float bound = init_bound(fan_in);
+    for (size_t r = 0; r < rows; ++r) {
+        rng.fill_uniform(row_at(r), fan_in, bound);
+        drawn(r);
+    }
+    if (bias) rng.fill_uniform(bias, rows, bound);
+}
+SGDX_SETUP_END
+
+// The same into a whole (rows, fan_in) weight.
+inline void init_layer(Rng& rng, size_t rows, size_t fan_in, float* weight, float* bias) {
+    init_layer(rng, rows, fan_in, bias, [&](size_t r) { return weight + r * fan_in; }, [](size_t) {});
+}
 
 }  // namespace sgdx
