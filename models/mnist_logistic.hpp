@@ -25,6 +25,7 @@ public:
     void backward(const uint8_t* xb, float scale, const float* dy, size_t batch) override {
         lin.backward(xb, scale, dy, batch);
     }
+    void reserve(size_t max_batch, bool byte_inputs = false) override { lin.reserve(max_batch, byte_inputs); }
     std::string type_name() const override { return "Mnist_Logistic"; }
     std::unique_ptr<Module> clone() const override {
         return std::make_unique<MnistLogistic>(in_features(), out_features());

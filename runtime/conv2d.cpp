@@ -83,6 +83,39 @@ Conv2d::Scratch& Conv2d::scratch(size_t part, size_t n) {
     return s;
 }
 
+// Every part's scratch as the paths below take it, for any batch up to max_batch:
+// whole parts (the direct kernels, and the patches of a training forward) or
+// chunks of them (the patch-matrix path).
+void Conv2d::reserve(size_t max_batch, bool byte_inputs) {
+    Module::reserve(max_batch, byte_inputs);
+    const auto& k = active_kernels();
+    const size_t parts = parts_for(max_batch), D = patch(), P = pixels();
+    const size_t part = largest_part(max_batch, [&](size_t n) { return parts_for(n); });
+    const size_t chunk = std::min(part, chunk_samples());
+    if (scratch_.size() < parts) scratch_.resize(parts);
+    const auto grow = [](std::vector<float>& v, size_t n) {
+        if (v.size() < n) v.resize(n);
+    };
+    for (size_t p = 0; p < parts; ++p) {
+        Scratch& s = scratch_[p];
+        if (p > 0) grow(s.dw, cout_ * D), grow(s.db, cout_);
+        grow(s.padded, padded_size());
+        if (direct(k)) {
+            grow(s.dcols, part * P * D);
+            continue;
+        }
+        scratch(p, chunk);
+        grow(s.dwt, D * cout_);
+        grow(s.dcols, chunk * P * D);
+    }
+    if (!direct(k)) grow(saved_cols_, max_batch * P * D);
+    kernels::ScratchNeeds needs;
+    needs.gemm = true;
+    const kernels::ConvShape shape = conv_shape(part);
+    if (k.conv_forward_cl) needs.conv = &shape;
+    reserve_kernel_scratch(needs);
+}
+
 namespace {
 
 // One sample at a time through a zero-padded copy of it, (in, H + 2 pad, W + 2 pad

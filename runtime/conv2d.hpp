@@ -30,6 +30,8 @@ public:
     //   bias.grad += Σ dy, dx: (B, in, H, W) (if not null)
     void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
 
+    void reserve(size_t max_batch, bool byte_inputs = false) override;
+
     std::string type_name() const override { return "Conv2d"; }
     std::string describe() const override;
     std::unique_ptr<Module> clone() const override;

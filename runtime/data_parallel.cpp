@@ -189,14 +189,13 @@ double DataParallel::step(const Batch& b, bool bytes, float* logits, float* dlog
     return run(b, bytes, logits, dlogits, grad_scale, correct, sync, 0);
 }
 
-void DataParallel::warm_up(const Batch& b, bool bytes, float* logits, float* dlogits) {
+void DataParallel::reserve(size_t max_rows, bool byte_inputs) {
     ThreadPool& pool = thread_pool();
     const bool was_pinned = pool.pinned();
-    pool.set_pinned(true);  // pool part p on thread p: with the shift, part (p + s) % T of the step
-    // A loss gradient scaled by 0: backward runs, no gradient moves.
-    for (size_t shift = 0; shift < parts(); ++shift) run(b, bytes, logits, dlogits, 0.f, nullptr, true, shift);
+    pool.set_pinned(true);  // part p on thread p
+    const size_t rows = (max_rows + parts() - 1) / parts();
+    pool.run(parts(), [&](size_t p) { replica(p).reserve(rows, byte_inputs); });
     pool.set_pinned(was_pinned);
-    if (dlogits) model_.zero_grad();
 }
 
 }  // namespace sgdx

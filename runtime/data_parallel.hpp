@@ -16,7 +16,7 @@
 // Only for models whose step is separable by sample (Module::separable_by_sample:
 // no BatchNorm or Dropout in training mode) and whose every module clones; and
 // only where it pays (see DataParallel::splits). Everything is allocated by
-// create() and warm_up(); step() allocates nothing.
+// create() and reserve(); step() allocates nothing.
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -109,10 +109,11 @@ public:
     double step(const Batch& b, bool bytes, float* logits, float* dlogits, float grad_scale, size_t* correct,
                 bool sync = true);
 
-    // A step (with dlogits: zeros, so no gradient moves; the model's gradients are
-    // zeroed after) with each part run once on each thread of the pool, so that
-    // every thread's kernel scratch is sized for every part it may take. Allocates.
-    void warm_up(const Batch& b, bool bytes, float* logits, float* dlogits);
+    // Module::reserve for the parts of batches of up to max_rows, each part's
+    // model on a thread of its own (inside a job, as step() runs them: the layers
+    // then keep one part's buffers); every thread's kernel scratch fits every part,
+    // the replicas being alike. Allocates.
+    void reserve(size_t max_rows, bool byte_inputs);
 
     // Multiply-adds one sample's forward costs in the model's Linear/Conv2d-like
     // layers (a layer's first parameter times its output positions): the rule's input.

@@ -27,6 +27,10 @@ public:
     // dy: (B, n) -> dx: (B, n) = dy · the last forward's mask (no parameters)
     void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
 
+    void reserve(size_t max_batch, bool byte_inputs = false) override {
+        Module::reserve(max_batch, byte_inputs);
+        if (mask_.size() < max_batch * in_features()) mask_.resize(max_batch * in_features());
+    }
     std::string type_name() const override { return "Dropout"; }
     std::string describe() const override;
     // In training each forward draws one mask over the whole batch.

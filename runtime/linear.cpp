@@ -1,5 +1,6 @@
 #include "linear.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend.hpp"
@@ -99,6 +100,27 @@ void Linear::backward_split(const T* x, const float* dy, size_t batch, Backward 
             for (size_t c = 0; c < n; ++c) g[r * n + c] = dy[r * out_ + c0 + c];
         kernel(x, g.data(), weight.grad.data() + c0 * in_, bias.grad.data() + c0, batch, n);
     });
+}
+
+// The parts' buffers of forward_split and backward_split (the split is the same
+// for every batch that splits at all), the dx gemm's and the uint8 kernels' scratch.
+void Linear::reserve(size_t max_batch, bool byte_inputs) {
+    const auto& k = active_kernels();
+    if (byte_inputs && !k.linear_forward_u8) reserve_converted(max_batch);
+    const size_t parts = feature_parts(max_batch, in_, out_);
+    if (parts > 1) {
+        partial_y_.resize(std::max(partial_y_.size(), parts));
+        partial_dy_.resize(std::max(partial_dy_.size(), parts));
+        for (size_t p = 0; p < parts; ++p) {
+            const size_t n = out_ * (p + 1) / parts - out_ * p / parts;
+            for (auto* v : {&partial_y_[p], &partial_dy_[p]})
+                if (v->size() < max_batch * n) v->resize(max_batch * n);
+        }
+    }
+    kernels::ScratchNeeds needs;
+    needs.gemm = true;
+    if (byte_inputs) needs.linear_in = in_, needs.linear_out = out_;
+    reserve_kernel_scratch(needs);
 }
 
 // x: (B, in), weight: (out, in), bias: (out) -> y: (B, out)

@@ -23,6 +23,8 @@ public:
     void forward(const uint8_t* x, float scale, size_t batch, float* y) override;
     void backward(const uint8_t* x, float scale, const float* dy, size_t batch) override;
 
+    void reserve(size_t max_batch, bool byte_inputs = false) override;
+
     std::string type_name() const override { return "Linear"; }
     std::string describe() const override;
     std::unique_ptr<Module> clone() const override;

@@ -40,6 +40,15 @@ xt::xtensor<float, 2> Module::operator()(const xt::xtensor<float, 2>& x) {
     return y;
 }
 
+void Module::reserve_converted(size_t max_batch) {
+    if (converted_.size() < max_batch * in_features()) converted_.resize(max_batch * in_features());
+}
+
+void Module::reserve(size_t max_batch, bool byte_inputs) {
+    if (byte_inputs) reserve_converted(max_batch);
+    for (auto& [name, child] : children_) child->reserve(max_batch, false);
+}
+
 const float* Module::convert(const uint8_t* x, float scale, size_t batch) {
     const size_t n = batch * in_features();
     if (converted_.size() < n) converted_.resize(n);
@@ -144,19 +153,6 @@ std::unique_ptr<Module> Module::replicate() {
         std::fill(b.grad.begin(), b.grad.end(), 0.f);
     }
     return copy;
-}
-
-KeepState::KeepState(Module& m) {
-    for (auto& [name, b] : m.named_buffers()) buffers_.emplace_back(b, *b);
-    for (auto& [name, c] : m.named_counters()) counters_.emplace_back(c, *c);
-}
-
-KeepState::~KeepState() {
-    for (auto& [b, saved] : buffers_) {
-        std::copy(saved.value.begin(), saved.value.end(), b->value.begin());
-        b->count = saved.count;
-    }
-    for (auto& [c, saved] : counters_) *c = saved;
 }
 
 }  // namespace sgdx

@@ -74,6 +74,16 @@ public:
     virtual std::string type_name() const = 0;
     virtual std::string describe() const;
 
+    // Sizes every buffer that forward and backward of up to max_batch samples keep
+    // (uint8 samples if byte_inputs: the loader's pixels), for the thread pool as it
+    // is now, each thread's kernel scratch included (KernelSet::reserve_scratch):
+    // after it, no step of at most max_batch samples allocates. prepare() (fit's
+    // set-up) calls it; the host's counterpart of the device's planned arena. A
+    // container reserves its children; this default sizes the uint8 conversion
+    // buffer if asked to, then the children (for float inputs), and a layer with
+    // buffers of its own overrides it. Allocates.
+    virtual void reserve(size_t max_batch, bool byte_inputs = false);
+
     // Allocating convenience for tests and prediction: x: (B, in) -> (B, out).
     xt::xtensor<float, 2> operator()(const xt::xtensor<float, 2>& x);
 
@@ -121,6 +131,8 @@ protected:
     // The output shape for this input shape (build's work): a layer checks it and
     // keeps what its kernels need (e.g. height and width).
     virtual Shape configure(const Shape& input) = 0;
+    // The default uint8 path's buffer, for max_batch samples (reserve's part).
+    void reserve_converted(size_t max_batch);
     // How many parameters this module registered itself (not its children's): a
     // clone() tells a layer built without its bias by it.
     size_t own_parameter_count() const { return params_.size(); }
@@ -139,21 +151,6 @@ private:
     Shape in_shape_, out_shape_;
     std::vector<float> converted_;  // for the default uint8 path
     const float* convert(const uint8_t* x, float scale, size_t batch);
-};
-
-// A module's buffers and counters as they are now, put back when this goes out of
-// scope: a warm-up batch (train.cpp's prepare) then moves no running statistic and
-// counts no Dropout forward, so a resumed run goes on as the uninterrupted one.
-class KeepState {
-public:
-    explicit KeepState(Module& m);
-    ~KeepState();
-    KeepState(const KeepState&) = delete;
-    KeepState& operator=(const KeepState&) = delete;
-
-private:
-    std::vector<std::pair<Buffer*, Buffer>> buffers_;
-    std::vector<std::pair<uint64_t*, uint64_t>> counters_;
 };
 
 }  // namespace sgdx

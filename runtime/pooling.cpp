@@ -38,9 +38,9 @@ std::string StridedPool2d::describe() const {
            shape_text(input_shape()) + " -> " + shape_text(output_shape());
 }
 
-// Whole samples per part of the pool, each part with its own channel scratch
-// (grown on the warm-up batch, so later steps allocate nothing). Every output is
-// computed as without the split: the same values for any thread count.
+// Whole samples per part of the pool (no scratch: the max pool kernels keep
+// none). Every output is computed as without the split: the same values for any
+// thread count.
 namespace {
 template <class Fn>
 void split_batch(size_t batch, size_t sample_values, Fn&& fn) {

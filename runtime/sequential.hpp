@@ -3,7 +3,7 @@
 // Children are named "0", "1", ... as PyTorch names them (so parameters are
 // "0.weight", "2.bias", ...), or by the name given to add(). The activations
 // between children and the gradients flowing back are buffers the Sequential
-// keeps, grown on the first batch of a size and then reused.
+// keeps, sized by reserve() (or grown on the first batch of a size) and reused.
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +56,10 @@ public:
     // network sees (the page's activation maps). A Conv2d whose ReLU is fused
     // gives its output after the ReLU (the two show the same maps).
     void activation_after(size_t child, size_t batch, float* out) const;
+
+    // The activations and the two gradient buffers, then the children (the first
+    // one gets the uint8 inputs).
+    void reserve(size_t max_batch, bool byte_inputs = false) override;
 
     std::string type_name() const override { return "Sequential"; }
     std::string describe() const override;  // one line per child

@@ -49,9 +49,9 @@ public:
     }
 
     // While pinned, part p runs on thread p % size() (the caller is thread 0) and no
-    // thread takes another's part. prepare() pins the pool for its warm-up batch, so
-    // that every thread sizes its own kernel scratch (per-thread buffers) there and
-    // not in the first epoch.
+    // thread takes another's part. reserve_kernel_scratch (backend.hpp) pins it so
+    // that every thread sizes its own kernel scratch (per-thread buffers) before the
+    // first epoch.
     void set_pinned(bool on) { pinned_ = on; }
     bool pinned() const { return pinned_; }
 
@@ -94,6 +94,19 @@ private:
     bool pinned_job_ = false;          // the current job's
     std::atomic<int> caller_cpu_{-1};  // the core the current job's caller runs on (-1: unknown)
 };
+
+// The most items one part takes when any count of items up to max_items is split
+// into parts(count) parts as run() callers split them (part p of P: items
+// [n·p/P, n·(p+1)/P)): what a layer's per-part buffers must hold.
+template <class Parts>
+size_t largest_part(size_t max_items, Parts&& parts) {
+    size_t most = 0;
+    for (size_t n = 1; n <= max_items; ++n) {
+        const size_t P = parts(n), part = (n + P - 1) / P;
+        if (part > most) most = part;
+    }
+    return most;
+}
 
 // The pool the runtime's layers split work on (1 thread unless set).
 ThreadPool& thread_pool();

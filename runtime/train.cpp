@@ -42,29 +42,14 @@ struct LoaderInputs {
     bool was_;
 };
 
-// x: (B, D) -> logits: (B, C). A batch from a DataLoader carries uint8 pixels (and
-// floats unless turned off); one built by hand may hold floats only. Bytes when the
-// kernels read them. Returns which input was used, for backward_batch.
+// Whether a batch's forward reads its uint8 pixels: a batch from a DataLoader
+// carries them (and floats unless turned off); one built by hand may hold floats
+// only. Bytes when the kernels read them.
 bool uses_bytes(const Batch& b) {
     if (!b.pixels && !b.x) throw Error("batch has neither pixels nor float inputs");
     return b.pixels && (!b.x || fused_inputs());
 }
 
-bool forward_batch(Module& model, const Batch& b, float* logits) {
-    const bool bytes = uses_bytes(b);
-    if (bytes) model.forward(b.pixels, b.scale, b.size, logits);
-    else model.forward(b.x, b.size, logits);
-    return bytes;
-}
-
-// dlogits: (B, C) -> grads of the parameters, from the input forward_batch used
-void backward_batch(Module& model, const Batch& b, bool bytes, const float* dlogits) {
-    if (bytes) model.backward(b.pixels, b.scale, dlogits, b.size);
-    else model.backward(b.x, dlogits, b.size);
-}
-}  // namespace
-
-namespace {
 // loss_batch's work. sync: the replicas copy the model's parameters first (false
 // only where nothing changed them since the last call: evaluate's later batches).
 BatchLoss step_batch(Module& model, const Batch& b, Workspace& ws, Optimizer* opt, bool sync) {
@@ -253,42 +238,17 @@ std::optional<NonFinite> first_non_finite(Module& model) {
 bool all_finite(Module& model) { return !first_non_finite(model); }
 
 void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws) {
-    const bool was_training = model.is_training();
-    struct Pin {  // every thread runs its own parts here, sizing its own scratch
-        Pin() { thread_pool().set_pinned(true); }
-        ~Pin() { thread_pool().set_pinned(false); }
-    } pin;
-    const KeepState keep(model);  // the warm-up moves no BatchNorm statistic, no Dropout count
-    ws.parallel.reset();  // the undivided path is warmed first: a batch too small to split takes it
-    {
-        LoaderInputs inputs(train);
-        model.train();
-        // The first batch of the current order is a full one (and drawing it uses no RNG).
-        const Batch& b = train.batch(0);
-        ws.ensure(b.size, model.out_features());
-        const bool bytes = forward_batch(model, b, ws.logits.data());
-        std::fill(ws.dlogits.begin(), ws.dlogits.end(), 0.f);
-        backward_batch(model, b, bytes, ws.dlogits.data());
-        model.zero_grad();
-    }
-    {
-        LoaderInputs inputs(valid);
-        model.eval();
-        step_batch(model, valid.batch(0), ws, nullptr, true);
-    }
-    // Data-parallel replicas where they pay, each part warmed on each thread.
+    // Every buffer for the largest batch either loader gives, planned from the
+    // shapes: no batch runs, nothing is learnt or counted.
+    const auto largest = [](const DataLoader& dl) { return std::min(dl.batch_size(), dl.dataset().size()); };
+    const size_t rows = std::max(largest(train), largest(valid));
+    const bool bytes = fused_inputs();
+    ws.parallel.reset();
+    ws.ensure(rows, model.out_features());
+    model.reserve(rows, bytes);
+    // Data-parallel replicas where they pay.
     ws.parallel = DataParallel::create(model, thread_pool().size());
-    if (ws.parallel)
-        for (const bool training : {true, false}) {
-            DataLoader& loader = training ? train : valid;
-            LoaderInputs inputs(loader);
-            model.train(training);
-            const Batch& b = loader.batch(0);
-            ws.ensure(b.size, model.out_features());
-            if (ws.parallel->splits(model, b.size))
-                ws.parallel->warm_up(b, uses_bytes(b), ws.logits.data(), training ? ws.dlogits.data() : nullptr);
-        }
-    model.train(was_training);
+    if (ws.parallel) ws.parallel->reserve(rows, bytes);
 }
 
 std::vector<EpochRecord> fit(int epochs, Module& model, Optimizer& opt, DataLoader& train,

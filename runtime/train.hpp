@@ -140,15 +140,15 @@ private:
     size_t batch_;
 };
 
-// Runs one batch of each loader through the model without changing it (a
-// training forward and backward whose gradients are discarded, an evaluation
-// forward), so every buffer of the model, the kernels and the workspace is
-// allocated and touched before the first epoch: the first epoch then costs what
-// the others do, instead of paying a page fault per new 4 KiB page (15-20 µs each
-// on some machines; thousands for a CNN). fit calls it; a caller of train_epoch
-// may too. With more than one thread in the pool it also makes ws's replicas for
-// data-parallel steps (data_parallel.hpp) where the model allows and it pays, and
-// warms them (each part on each thread). Allocates.
+// Sizes every buffer of the model, the kernels (each thread's scratch) and the
+// workspace for the largest batch of either loader, from the shapes alone
+// (Module::reserve): no batch runs, so nothing is learnt, no running statistic
+// moves, no Dropout call is counted. The buffers are zero-filled as they are
+// made, so the first epoch pays no page faults either (15-20 µs each on some
+// machines; thousands for a CNN). With more than one thread in the pool it also
+// makes ws's replicas for data-parallel steps (data_parallel.hpp) where the model
+// allows and it pays, and reserves theirs. fit calls it; a caller of train_epoch
+// may too. Allocates; the steps after it allocate nothing.
 void prepare(Module& model, DataLoader& train, DataLoader& valid, Workspace& ws);
 
 // What runs a TrainingSession's steps. The CPU runs each batch as it is submitted

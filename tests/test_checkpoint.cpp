@@ -214,7 +214,7 @@ TEST_CASE("BatchNorm statistics and Dropout masks: fit stopped at a checkpoint a
     }
     auto& bn = dynamic_cast<BatchNorm1d&>((*reference)[1]);
     auto& drop = dynamic_cast<Dropout&>((*reference)[3]);
-    CHECK(bn.num_batches_tracked.count == 3 * 16);  // one per training batch: the warm-up counts none
+    CHECK(bn.num_batches_tracked.count == 3 * 16);  // one per training batch: prepare() runs none
     CHECK(drop.calls() == 3 * 16);
     CHECK(bn.running_var.value(0) != 1.f);
     const std::string path = temp_path("regularised.ckpt");

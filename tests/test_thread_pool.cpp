@@ -1,6 +1,6 @@
 // The pool behind --threads: each part runs once, any free thread may take any
 // part (so a worker the OS wakes late costs nothing), and pinned parts stay on
-// their own thread (prepare() relies on it to size every thread's scratch).
+// their own thread (reserve_kernel_scratch relies on it to size every thread's scratch).
 #include <doctest/doctest.h>
 
 #include <iostream>  // doctest prints std::thread::id through it

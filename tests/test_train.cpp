@@ -7,6 +7,7 @@
 #include "alloc_counter.hpp"
 #include "models/mnist_logistic.hpp"
 #include "models/zoo.hpp"
+#include "runtime/activation.hpp"
 #include "runtime/backend.hpp"
 #include "runtime/error.hpp"
 #include "runtime/mnist.hpp"
@@ -20,7 +21,7 @@
 using namespace sgdx;
 using namespace sgdx::test;
 
-TEST_CASE("a training step allocates nothing after prepare (fit's warm-up batch)") {
+TEST_CASE("a training step allocates nothing after prepare (fit's buffer plan)") {
     TensorDataset train = mnist_head(0, 5000, "train");
     for (size_t threads : {1, 2}) {
         for (size_t bs : {64, 2500}) {  // a large batch too (the logistic model never splits its 10 outputs: the networks below cover split layers)
@@ -35,8 +36,7 @@ TEST_CASE("a training step allocates nothing after prepare (fit's warm-up batch)
             Workspace ws;
             size_t calls = 0;
             ProgressFn progress = [&](const Progress&) { ++calls; };
-            // Sizes every buffer, each thread's kernel scratch included: after a plain
-            // first batch a worker that took no part in it would still grow its own.
+            // Sizes every buffer, each thread's kernel scratch included, from the shapes.
             prepare(model, dl, dl, ws);
             dl.start_epoch();
             const size_t before = g_allocations.load();
@@ -44,6 +44,54 @@ TEST_CASE("a training step allocates nothing after prepare (fit's warm-up batch)
             train_epoch(model, opt, dl, ws, 2, 2, progress);  // a whole epoch, new shuffle, callback
             CHECK(g_allocations.load() - before == 0);
             CHECK(calls == dl.size());
+        }
+    }
+    set_num_threads(1);
+}
+
+namespace {
+// The identity, counting the batches that pass through it.
+struct CountingIdentity : Module {
+    size_t forwards = 0, backwards = 0;
+    void forward(const float* x, size_t batch, float* y) override {
+        ++forwards;
+        std::copy(x, x + batch * in_features(), y);
+    }
+    void backward(const float*, const float* dy, size_t batch, float* dx) override {
+        ++backwards;
+        if (dx) std::copy(dy, dy + batch * in_features(), dx);
+    }
+    std::string type_name() const override { return "CountingIdentity"; }
+
+protected:
+    Shape configure(const Shape& input) override { return input; }
+};
+}  // namespace
+
+TEST_CASE("prepare runs no batch: it plans the buffers from the shapes, and the steps after it allocate nothing") {
+    TensorDataset train = mnist_head(0, 1200, "train"), valid = mnist_head(1200, 1500, "valid");
+    for (size_t threads : {1, 2}) {
+        for (size_t bs : {64, 600}) {  // 600 rows: the 784x128 layer splits over the threads
+            CAPTURE(threads); CAPTURE(bs);
+            set_num_threads(threads);
+            Rng rng(5);
+            Sequential model;
+            model.add(std::make_unique<Linear>(784, 128, rng));
+            auto& spy = static_cast<CountingIdentity&>(model.add(std::make_unique<CountingIdentity>())[1]);
+            model.add(std::make_unique<ReLU>());
+            model.add(std::make_unique<Linear>(128, 10, rng));
+            model.build({784});
+            SGD opt(model.parameters(), SgdOptions{});
+            DataLoader train_dl(train, bs, true, 7), valid_dl(valid, bs * 2);
+            Workspace ws;
+            prepare(model, train_dl, valid_dl, ws);
+            CHECK(spy.forwards == 0);
+            CHECK(spy.backwards == 0);
+            const size_t before = g_allocations.load();
+            train_epoch(model, opt, train_dl, ws, 1, 1);
+            evaluate(model, valid_dl, ws);
+            CHECK(g_allocations.load() - before == 0);
+            CHECK(spy.forwards == train_dl.size() + valid_dl.size());
         }
     }
     set_num_threads(1);

@@ -24,6 +24,8 @@
 // instruction set's translation unit keeps its own copy).
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
+#include <new>
 
 #include "class_blocks.hpp"
 
@@ -44,20 +46,35 @@
 namespace sgdx::kernels {
 namespace {
 
-// Grown on first use and kept: a training step after the first allocates nothing.
+// Grown when a call needs more, and kept: KernelSet::reserve_scratch sizes it
+// ahead for a layer's calls, so that a training step allocates nothing. Through
+// operator new (the allocation-counting tests see it), except in the relaxed-SIMD
+// side module, which imports only malloc and free.
 struct PackBuffer {
     float* data = nullptr;
     size_t size = 0;
-    ~PackBuffer() { std::free(data); }
+    ~PackBuffer() { release(data); }
     float* get(size_t n) {
         if (n > size) {
-            std::free(data);
-            data = static_cast<float*>(std::malloc(n * sizeof(float)));
+            release(data);
+            data = acquire(n);
             if (!data) std::abort();
             size = n;
         }
         return data;
     }
+#if defined(SGDX_WASM_RELAXED)
+    static float* acquire(size_t n) { return static_cast<float*>(std::malloc(n * sizeof(float))); }  // (a memset here became calloc, which it does not import)
+    static void release(float* p) { std::free(p); }
+#else
+    // Zero-filled: its pages are touched as it is made, not in a step.
+    static float* acquire(size_t n) {
+        void* p = ::operator new(n * sizeof(float), std::nothrow);
+        if (p) std::memset(p, 0, n * sizeof(float));
+        return static_cast<float*>(p);
+    }
+    static void release(float* p) { ::operator delete(p); }
+#endif
 };
 
 template <class V>
@@ -106,12 +123,20 @@ struct GemmTiles {
         }
     }
 
+    // One per thread for every width: KC steps of the widest panel (2 vectors).
+    static PackBuffer& pack_buffer() {
+        SGDX_GEMM_PER_THREAD PackBuffer pack;
+        return pack;
+    }
+    // This thread's panel sized ahead, so that no gemm call allocates.
+    static void reserve() { pack_buffer().get(KC * 2 * W); }
+
     template <size_t NV, bool TA>
     static void run(bool trans_b, size_t M, size_t N, size_t K, const float* a, size_t lda, const float* b,
                     size_t ldb, float* c, size_t ldc, bool accumulate) {
         constexpr size_t NR = NV * W;
         constexpr size_t MR = NV == 1 ? 2 * V::kRows : V::kRows;
-        SGDX_GEMM_PER_THREAD PackBuffer pack;
+        PackBuffer& pack = pack_buffer();
         for (size_t k0 = 0; k0 < K; k0 += KC) {
             const size_t kc = K - k0 < KC ? K - k0 : KC;
             const bool add = accumulate || k0 > 0;

@@ -31,6 +31,13 @@ struct PoolShape {
     size_t n, h, w, c, oh, ow, k, stride;
 };
 
+// The kernel calls a layer will make on one thread, for KernelSet::reserve_scratch.
+struct ScratchNeeds {
+    bool gemm = false;                     // gemm, any shape
+    const ConvShape* conv = nullptr;       // the three *_cl convolutions on this shape (n: the most samples a call takes)
+    size_t linear_in = 0, linear_out = 0;  // linear_forward_u8 / linear_backward_u8 on (in, out) weights
+};
+
 struct KernelSet {
     const char* name;
 
@@ -120,6 +127,12 @@ struct KernelSet {
     // first maximum per channel (its first NaN if it holds one; taps in row order),
     // summed where windows overlap, 0 where no window takes a pixel.
     void (*maxpool_backward_cl)(const float* x, const float* dy, float* dx, const PoolShape& shape) = nullptr;
+
+    // A set whose kernels keep scratch per thread (packed panels and weights, padded
+    // copies: the SIMD sets) sizes the calling thread's for `needs` here, so that
+    // those calls then allocate nothing; a layer's Module::reserve runs it on every
+    // thread of the pool. Null where the kernels keep none (the scalar reference).
+    void (*reserve_scratch)(const ScratchNeeds& needs) = nullptr;
 };
 
 // Momentum of a weight whose input is rarely nonzero (an MNIST border pixel)

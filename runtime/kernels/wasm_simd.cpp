@@ -434,27 +434,39 @@ struct WasmConvDw {
             for (size_t v = 0; v < NV; ++v) store(acc_out + (t * NV + v) * W, acc[t][v]);
     }
 
+    // Groups of samples whose padded copies and dy fill about L1 (32 KB): every
+    // tile walks a group's pixels, NV vectors of dy and T inputs each.
+    static size_t group_of(const ConvShape& s) {
+        constexpr size_t kL1Floats = 8192;
+        const size_t lanes = (s.cout + W - 1) / W * W;
+        const size_t per_sample = Tiles::padded_geometry(s).size - W + s.oh * s.ow * lanes;
+        const size_t group_max = per_sample < kL1Floats ? kL1Floats / per_sample : 1;
+        return s.n < group_max ? s.n : group_max;
+    }
+    // The floats it takes of conv_tiles.hpp's buffers (ConvTiles::Sizes).
+    static Tiles::Sizes weight_grad_sizes(const ConvShape& s) {
+        const size_t lanes = (s.cout + W - 1) / W * W, group = group_of(s), ss = Tiles::padded_geometry(s).size - W;
+        return {0, group * ss + W, s.cout % W != 0 ? group * s.oh * s.ow * lanes : 0, s.k * s.k * s.cin * lanes + lanes};
+    }
+
     // Same contract as KernelSet::conv_weight_grad_cl.
     static void conv_weight_grad_cl(const float* x, const float* dy, float* dw, float* db, const ConvShape& s) {
         // T = 4: 8 accumulators, 2 dy vectors and a broadcast fit V8's 15 registers
         // (T = 5 spilled: LeNet conv2 3,397 against 1,685 us).
-        constexpr size_t kMaxT = 4, kMaxNV = Tiles::kMaxNV, kL1Floats = 8192;
+        constexpr size_t kMaxT = 4, kMaxNV = Tiles::kMaxNV;
         const size_t K = s.k, kc = K * s.cin, vectors = (s.cout + W - 1) / W, lanes = vectors * W;
         Tiles::Buffers& buf = Tiles::buffers();
+        const Tiles::Sizes sizes = weight_grad_sizes(s);
         // The gradient in tile order: per block of NV vectors, (k, k·cin, NV·W).
-        float* gp = buf.grad.get(K * kc * lanes + lanes);
+        float* gp = buf.grad.get(sizes.grad);
         float* sums = gp + K * kc * lanes;  // the bias gradient's
         std::fill(gp, gp + K * kc * lanes + lanes, 0.f);
         const Tiles::Padded pg = Tiles::padded_geometry(s);
-        // Groups of samples whose padded copies and dy fill about L1 (32 KB): every
-        // tile walks a group's pixels, NV vectors of dy and T inputs each.
-        const size_t ss = pg.size - W, pixels = s.oh * s.ow, per_sample = ss + pixels * lanes;
-        const size_t group_max = per_sample < kL1Floats ? kL1Floats / per_sample : 1;
-        const size_t group = s.n < group_max ? s.n : group_max;
-        float* xp = buf.padded.get(group * ss + W);
+        const size_t ss = pg.size - W, pixels = s.oh * s.ow, group = group_of(s);
+        float* xp = buf.padded.get(sizes.padded);
         std::fill(xp, xp + group * ss + W, 0.f);
         const bool copy_dy = s.cout % W != 0;
-        float* dyp = copy_dy ? buf.dy.get(group * pixels * lanes) : nullptr;
+        float* dyp = copy_dy ? buf.dy.get(sizes.dy) : nullptr;
         if (copy_dy) std::fill(dyp, dyp + group * pixels * lanes, 0.f);
         Group g{nullptr, nullptr, copy_dy ? lanes : s.cout, 0, ss, s.oh, s.ow, s.stride * pg.row, s.stride * s.cin};
         for (size_t n0 = 0; n0 < s.n; n0 += group) {
@@ -511,6 +523,12 @@ SGDX_RELAXED_EXPORT(conv_forward_cl)
 void relaxed_conv_forward_cl(const float* x, const float* w, const float* b, float* y, const ConvShape* s) {
     ConvTiles<WasmVec>::conv_forward_cl(x, w, b, y, *s);
 }
+// KernelSet::reserve_scratch for the kernels above: this module's own buffers.
+SGDX_RELAXED_EXPORT(reserve_scratch)
+void relaxed_reserve_scratch(int gemm, const ConvShape* s) {
+    if (gemm) GemmTiles<WasmVec>::reserve();
+    if (s) ConvTiles<WasmVec>::reserve(*s);
+}
 // sizeof(ConvShape) as this compiler lays it out: the loader refuses the module
 // when it differs from the runtime's (the two builds of kernels.hpp disagree).
 SGDX_RELAXED_EXPORT(conv_shape_size) size_t relaxed_conv_shape_size() { return sizeof(ConvShape); }
@@ -530,13 +548,21 @@ double fma_probe_wasm_simd128(size_t iterations, double* flops) {
     return s;
 }
 
+// The gemm panel, the convolutions' buffers (the weight gradient's are
+// WasmConvDw's sizes) and the linear kernels' packed weights.
+void reserve_scratch(const ScratchNeeds& needs) {
+    if (needs.gemm) GemmTiles<WasmVec>::reserve();
+    if (needs.conv) ConvTiles<WasmVec>::reserve(*needs.conv, WasmConvDw::weight_grad_sizes(*needs.conv));
+    if (needs.linear_in) packed_scratch(needs.linear_in / W * needs.linear_out);
+}
+
 const KernelSet& wasm_simd128() {
     static const KernelSet set{"wasm_simd128", scale_u8,   linear_forward,    linear_backward,
                                softmax_xent,   sgd_update, linear_forward_u8, linear_backward_u8,
                                GemmTiles<WasmVec>::gemm, ReluTiles<WasmVec>::forward, ReluTiles<WasmVec>::backward,
                                ConvTiles<WasmVec>::conv_input_grad_cl, ConvTiles<WasmVec>::conv_forward_cl,
                                WasmConvDw::conv_weight_grad_cl, PoolTiles<WasmVec>::forward,
-                               PoolTiles<WasmVec>::backward};
+                               PoolTiles<WasmVec>::backward, reserve_scratch};
     return set;
 }
 

@@ -249,13 +249,19 @@ struct XsimdKernels {
     }
     static constexpr size_t kProbeFlopsPerIteration = 12 * W * 2;
 
+    // The gemm panel and the convolutions' buffers; the linear kernels keep none.
+    static void reserve_scratch(const ScratchNeeds& needs) {
+        if (needs.gemm) GemmTiles<XsimdVec<A>>::reserve();
+        if (needs.conv) ConvTiles<XsimdVec<A>>::reserve(*needs.conv);
+    }
+
     static KernelSet make(const char* name) {
         return KernelSet{name,         scale_u8,   linear_forward,      linear_backward,
                          softmax_xent, sgd_update, forward<uint8_t>, backward<uint8_t>,
                          GemmTiles<XsimdVec<A>>::gemm, ReluTiles<XsimdVec<A>>::forward, ReluTiles<XsimdVec<A>>::backward,
                          ConvTiles<XsimdVec<A>>::conv_input_grad_cl, ConvTiles<XsimdVec<A>>::conv_forward_cl,
                          ConvTiles<XsimdVec<A>>::conv_weight_grad_cl, PoolTiles<XsimdVec<A>>::forward,
-                         PoolTiles<XsimdVec<A>>::backward};
+                         PoolTiles<XsimdVec<A>>::backward, reserve_scratch};
     }
 };
 

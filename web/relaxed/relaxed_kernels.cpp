@@ -89,6 +89,10 @@ EM_JS(void, sgdx_relaxed_conv_forward_cl, (const float* x, const float* w, const
     Module['sgdxRelaxed']['conv_forward_cl'](x, w, b, y, s);
 });
 
+EM_JS(void, sgdx_relaxed_reserve_scratch, (int gemm, const void* s), {
+    Module['sgdxRelaxed']['reserve_scratch'](gemm, s);
+});
+
 namespace sgdx::kernels {
 
 const KernelSet& wasm_simd128();
@@ -149,12 +153,20 @@ void conv_forward_cl(const float* x, const float* w, const float* b, float* y, c
     else wasm_simd128().conv_forward_cl(x, w, b, y, s);
 }
 
+// The SIMD128 kernels' scratch (the set keeps their weight gradient and linear
+// kernels), then the relaxed module's.
+void reserve_scratch(const ScratchNeeds& needs) {
+    wasm_simd128().reserve_scratch(needs);
+    if (here()) sgdx_relaxed_reserve_scratch(needs.gemm, needs.conv);
+}
+
 KernelSet make_set() {
     KernelSet set = wasm_simd128();
     set.name = "wasm_relaxed_simd";
     set.gemm = gemm;
     set.conv_input_grad_cl = conv_input_grad_cl;
     set.conv_forward_cl = conv_forward_cl;
+    set.reserve_scratch = reserve_scratch;
     return set;
 }
 
