@@ -52,35 +52,56 @@ double first_layer_flops(Module& m) {
 constexpr double kMinTimedMs = 300;  // training + validation timed per configuration, at least
 constexpr int kMaxTimedEpochs = 40;
 
-Timing time_config(const Splits& data, const ModelSpec& spec, const kernels::KernelSet& k, size_t threads,
-                   size_t batch, int epochs, SgdOptions o) {
-    set_kernels(k);
-    set_num_threads(threads);
-    auto model_ptr = make_model(spec, 0);
-    Module& model = *model_ptr;
-    SGD opt(model.parameters(), o);
-    DataLoader train(data.train, batch, true, 0), valid(data.valid, batch * 2, false);
+// One thread count's run of the model, an epoch at a time.
+struct ThreadRun {
+    ThreadRun(const Splits& data, const ModelSpec& spec, size_t threads, size_t batch, SgdOptions o)
+        : threads(threads), model(make_model(spec, 0)), opt(model->parameters(), o),
+          train(data.train, batch, true, 0), valid(data.valid, batch * 2, false) {}
+    size_t threads;
+    std::unique_ptr<Module> model;
+    SGD opt;
+    DataLoader train, valid;
     Workspace ws;
-    prepare(model, train, valid, ws);
     std::vector<double> train_ms, valid_ms;
     double acc = 0, timed_ms = 0;
-    // Epoch 0 warms caches and sizes buffers. An epoch of a few ms (the logistic
-    // model's 12) is timed more often than `epochs`: three such samples on a shared
-    // machine moved its 2-thread ratio by 5% from run to run. The accuracy stays
-    // the one after `epochs`, as PyTorch's is read.
-    for (int e = 0; e <= epochs || (timed_ms < kMinTimedMs && e <= kMaxTimedEpochs); ++e) {
-        auto t0 = clock_type::now();
-        train_epoch(model, opt, train, ws, e + 1, epochs + 1);
-        auto t1 = clock_type::now();
-        const double a = evaluate(model, valid, ws).accuracy;
-        auto t2 = clock_type::now();
-        if (e <= epochs) acc = a;
-        if (e == 0) continue;
-        train_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        valid_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
-        timed_ms += train_ms.back() + valid_ms.back();
-    }
-    return {median(train_ms), median(valid_ms), acc};
+};
+
+// The same model trained with each thread count, each from the same seed, their
+// epochs taken in turn (1 thread, 2 threads, 1 thread, ...): this machine runs
+// fast or slow for a second at a time, and timed one after the other the two
+// thread counts' ratio moved by 5-10% from run to run with nothing changed. Each
+// turn first sets the pool and plans the buffers (prepare: a new pool's thread
+// has no kernel scratch yet), untimed. Epoch 0 warms caches. An epoch of a few ms
+// (the logistic model's 12) is timed more often than `epochs`; the accuracy stays
+// the one after `epochs`, as PyTorch's is read.
+std::vector<Timing> time_threads(const Splits& data, const ModelSpec& spec, const kernels::KernelSet& k,
+                                 const std::vector<size_t>& thread_counts, size_t batch, int epochs, SgdOptions o) {
+    set_kernels(k);
+    std::vector<std::unique_ptr<ThreadRun>> runs;
+    for (size_t threads : thread_counts) runs.push_back(std::make_unique<ThreadRun>(data, spec, threads, batch, o));
+    const auto timed_enough = [&] {
+        for (auto& r : runs)
+            if (r->timed_ms < kMinTimedMs) return false;
+        return true;
+    };
+    for (int e = 0; e <= epochs || (!timed_enough() && e <= kMaxTimedEpochs); ++e)
+        for (auto& r : runs) {
+            set_num_threads(r->threads);
+            prepare(*r->model, r->train, r->valid, r->ws);
+            auto t0 = clock_type::now();
+            train_epoch(*r->model, r->opt, r->train, r->ws, e + 1, epochs + 1);
+            auto t1 = clock_type::now();
+            const double a = evaluate(*r->model, r->valid, r->ws).accuracy;
+            auto t2 = clock_type::now();
+            if (e <= epochs) r->acc = a;
+            if (e == 0) continue;
+            r->train_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+            r->valid_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+            r->timed_ms += r->train_ms.back() + r->valid_ms.back();
+        }
+    std::vector<Timing> out;
+    for (auto& r : runs) out.push_back({median(r->train_ms), median(r->valid_ms), r->acc});
+    return out;
 }
 
 // --cpu-time: the per-layer figures in the calling thread's CPU time, which a
@@ -277,8 +298,11 @@ int main(int argc, char** argv) {
                 const auto& k = kernels::by_name(name);
                 std::vector<size_t> thread_counts{1};
                 if (&k != &kernels::reference() && max_threads >= 2) thread_counts.push_back(2);
-                for (size_t threads : thread_counts) {
-                    Timing t = time_config(data, spec, k, threads, batch, name == "scalar" ? std::min(epochs, 3) : epochs, sgd);
+                const std::vector<Timing> timings = time_threads(data, spec, k, thread_counts, batch,
+                                                                 name == "scalar" ? std::min(epochs, 3) : epochs, sgd);
+                for (size_t i = 0; i < thread_counts.size(); ++i) {
+                    const size_t threads = thread_counts[i];
+                    const Timing& t = timings[i];
                     const double gflops = train_flops / (t.train_ms * 1e6);
                     std::printf("%-8s %7zu %8zu | %10.1f %10.1f %9.1f %8.0f%% %9.2f | %9.4f\n", name.c_str(), threads, batch,
                                 t.train_ms, t.valid_ms, gflops, 100 * gflops / peak, train_bytes / (t.train_ms * 1e6),
