@@ -87,7 +87,7 @@ private:
     // cols: (n·OH·OW, in·k·k) -> dx: (n, in, H, W) = the sum of every patch's values
     void col2im(const float* cols, size_t n, float* dx, float* padded) const;
 
-    // What one part of the pool works in; sized on first use and kept.
+    // What one part of the pool works in; sized by reserve() (or on first use) and kept.
     struct Scratch {
         std::vector<float> cols, pixels_by_channel, dcols, dw, db, dwt, padded, channel_sums;
     };

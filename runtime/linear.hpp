@@ -40,8 +40,8 @@ private:
     void backward_split(const T* x, const float* dy, size_t batch, Backward kernel);
 
     size_t in_, out_;
-    // Per part of a split backward, its output features' columns of dy; sized on
-    // first use and kept, so steps after the first allocate nothing.
+    // Per part of a split forward / backward, its output features' columns of y / dy;
+    // sized by reserve() (or on first use) and kept.
     std::vector<std::vector<float>> partial_dy_, partial_y_;
 };
 

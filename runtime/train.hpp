@@ -20,8 +20,8 @@ namespace sgdx {
 
 class DataParallel;
 
-// Buffers for a step's logits and their gradient, grown on first use and then
-// reused: a training step after the first allocates nothing. With more than one
+// Buffers for a step's logits and their gradient, sized by prepare() (or grown
+// on first use) and reused: the steps after prepare allocate nothing. With more than one
 // thread, prepare() may also put the model's replicas here (data_parallel.hpp):
 // loss_batch and evaluate then split a batch's rows over the threads, each part
 // through the whole network, where that pays.
