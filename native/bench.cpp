@@ -70,10 +70,11 @@ struct ThreadRun {
 // epochs taken in turn (1 thread, 2 threads, 1 thread, ...): this machine runs
 // fast or slow for a second at a time, and timed one after the other the two
 // thread counts' ratio moved by 5-10% from run to run with nothing changed. Each
-// turn first sets the pool and plans the buffers (prepare: a new pool's thread
-// has no kernel scratch yet), untimed. Epoch 0 warms caches. An epoch of a few ms
-// (the logistic model's 12) is timed more often than `epochs`; the accuracy stays
-// the one after `epochs`, as PyTorch's is read.
+// turn first sets the pool and, where that made a new one, plans the buffers
+// again (prepare: a new pool's thread has no kernel scratch yet), untimed. Epoch
+// 0 warms caches. An epoch of a few ms (the logistic model's 12) is timed more
+// often than `epochs`; the accuracy stays the one after `epochs`, as PyTorch's
+// is read.
 std::vector<Timing> time_threads(const Splits& data, const ModelSpec& spec, const kernels::KernelSet& k,
                                  const std::vector<size_t>& thread_counts, size_t batch, int epochs, SgdOptions o) {
     set_kernels(k);
@@ -86,8 +87,9 @@ std::vector<Timing> time_threads(const Splits& data, const ModelSpec& spec, cons
     };
     for (int e = 0; e <= epochs || (!timed_enough() && e <= kMaxTimedEpochs); ++e)
         for (auto& r : runs) {
+            const bool new_pool = thread_pool().size() != r->threads;  // set_num_threads replaces it then
             set_num_threads(r->threads);
-            prepare(*r->model, r->train, r->valid, r->ws);
+            if (e == 0 || new_pool) prepare(*r->model, r->train, r->valid, r->ws);
             auto t0 = clock_type::now();
             train_epoch(*r->model, r->opt, r->train, r->ws, e + 1, epochs + 1);
             auto t1 = clock_type::now();

@@ -76,10 +76,10 @@ size_t Conv2d::parts_for(size_t batch) const {
 Conv2d::Scratch& Conv2d::scratch(size_t part, size_t n) {
     Scratch& s = scratch_[part];
     const size_t rows = n * pixels();
-    if (s.cols.size() < rows * patch()) s.cols.resize(rows * patch());
-    if (s.pixels_by_channel.size() < rows * cout_) s.pixels_by_channel.resize(rows * cout_);
-    if (s.padded.size() < padded_size()) s.padded.resize(padded_size());
-    if (s.channel_sums.size() < cout_) s.channel_sums.resize(cout_);
+    grow_to(s.cols, rows * patch());
+    grow_to(s.pixels_by_channel, rows * cout_);
+    grow_to(s.padded, padded_size());
+    grow_to(s.channel_sums, cout_);
     return s;
 }
 
@@ -92,23 +92,20 @@ void Conv2d::reserve(size_t max_batch, bool byte_inputs) {
     const size_t parts = parts_for(max_batch), D = patch(), P = pixels();
     const size_t part = largest_part(max_batch, [&](size_t n) { return parts_for(n); });
     const size_t chunk = std::min(part, chunk_samples());
+    const bool dcols = !input_grad_by_phase(k);  // the input gradient through gemm + col2im
     if (scratch_.size() < parts) scratch_.resize(parts);
-    const auto grow = [](std::vector<float>& v, size_t n) {
-        if (v.size() < n) v.resize(n);
-    };
     for (size_t p = 0; p < parts; ++p) {
         Scratch& s = scratch_[p];
-        if (p > 0) grow(s.dw, cout_ * D), grow(s.db, cout_);
-        grow(s.padded, padded_size());
+        if (p > 0) grow_to(s.dw, cout_ * D), grow_to(s.db, cout_);
         if (direct(k)) {
-            grow(s.dcols, part * P * D);
+            if (dcols) grow_to(s.dcols, part * P * D), grow_to(s.padded, padded_size());
             continue;
         }
         scratch(p, chunk);
-        grow(s.dwt, D * cout_);
-        grow(s.dcols, chunk * P * D);
+        grow_to(s.dwt, D * cout_);
+        if (dcols) grow_to(s.dcols, chunk * P * D);
     }
-    if (!direct(k)) grow(saved_cols_, max_batch * P * D);
+    if (!direct(k)) grow_to(saved_cols_, max_batch * P * D);
     kernels::ScratchNeeds needs;
     needs.gemm = true;
     const kernels::ConvShape shape = conv_shape(part);
@@ -342,8 +339,8 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
     // CNN, batch 64, AVX-512, least of 40: conv2 161 vs 195 µs, conv3 43 vs 51). With
     // stride 1 most of a small plane's pixels sit at a border, where the direct
     // kernel runs one pixel at a time: LeNet's conv2 took 1190 µs against 870-970,
-    // so stride 1 keeps gemm + col2im.
-    const bool direct_dx = cl_patches() && stride_ > 1 && k.conv_input_grad_cl;
+    // so stride 1 keeps gemm + col2im (input_grad_by_phase, conv2d.hpp).
+    const bool direct_dx = input_grad_by_phase(k);
     thread_pool().run(parts, [&](size_t part) {
         Scratch& s0 = scratch_[part];
         float *dw, *db;
@@ -396,7 +393,7 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
                 k.conv_input_grad_cl(g, wt, dx + b0 * in_features(), fused_shape(n, x + b0 * in_features()));
             } else if (dx) {
                 // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
-                if (s.dcols.size() < n * P * D) s.dcols.resize(n * P * D);
+                grow_to(s.dcols, n * P * D);
                 k.gemm(false, false, n * P, D, cout_, g, cout_, wt, D, s.dcols.data(), D, false);
                 float* d = dx + b0 * in_features();
                 col2im(s.dcols.data(), n, d, s.padded.data());
@@ -419,7 +416,7 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
 void Conv2d::backward_direct(const kernels::KernelSet& k, const float* x, const float* dy, size_t batch, float* dx) {
     const size_t parts = parts_for(batch), D = patch();
     if (scratch_.size() < parts) scratch_.resize(parts);
-    const bool phase_dx = dx && k.conv_input_grad_cl && in_cl_;
+    const bool phase_dx = dx && input_grad_by_phase(k);
     const float* wt = dx ? patch_weight() : nullptr;  // (out, k, k, in) when in is channels-last
     thread_pool().run(parts, [&](size_t part) {
         Scratch& s = scratch_[part];
@@ -435,8 +432,8 @@ void Conv2d::backward_direct(const kernels::KernelSet& k, const float* x, const 
             k.conv_input_grad_cl(g, wt, d, fused_shape(n, xs));
         } else {
             // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
-            if (s.dcols.size() < n * pixels() * D) s.dcols.resize(n * pixels() * D);
-            if (s.padded.size() < padded_size()) s.padded.resize(padded_size());
+            grow_to(s.dcols, n * pixels() * D);
+            grow_to(s.padded, padded_size());
             k.gemm(false, false, n * pixels(), D, cout_, g, cout_, wt, D, s.dcols.data(), D, false);
             col2im(s.dcols.data(), n, d, s.padded.data());
             if (relu_in_) k.relu_backward(xs, d, d, n * in_features());

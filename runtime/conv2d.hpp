@@ -63,6 +63,14 @@ private:
     bool direct(const kernels::KernelSet& k) const {
         return k.conv_forward_cl && k.conv_weight_grad_cl && (in_cl_ || cin_ == 1) && out_cl_;
     }
+    // Whether backward computes the input gradient with conv_input_grad_cl (no
+    // dcols, no col2im): for a channels-last input, in the direct path at any stride,
+    // in the patch-matrix path from stride 2 (Conv2d::backward says why); reserve()
+    // sizes dcols only where it is not.
+    bool input_grad_by_phase(const kernels::KernelSet& k) const {
+        if (!k.conv_input_grad_cl) return false;
+        return direct(k) ? in_cl_ : cl_patches() && stride_ > 1;
+    }
     kernels::ConvShape conv_shape(size_t n) const { return {n, h_, w_, cin_, oh_, ow_, cout_, k_, stride_, pad_}; }
     // The same with the fused ReLU; x: the part's input (the mask for its dx).
     kernels::ConvShape fused_shape(size_t n, const float* x) const {

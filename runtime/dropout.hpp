@@ -29,7 +29,7 @@ public:
 
     void reserve(size_t max_batch, bool byte_inputs = false) override {
         Module::reserve(max_batch, byte_inputs);
-        if (mask_.size() < max_batch * in_features()) mask_.resize(max_batch * in_features());
+        grow_to(mask_, max_batch * in_features());
     }
     std::string type_name() const override { return "Dropout"; }
     std::string describe() const override;

@@ -113,8 +113,8 @@ void Linear::reserve(size_t max_batch, bool byte_inputs) {
         partial_dy_.resize(std::max(partial_dy_.size(), parts));
         for (size_t p = 0; p < parts; ++p) {
             const size_t n = out_ * (p + 1) / parts - out_ * p / parts;
-            for (auto* v : {&partial_y_[p], &partial_dy_[p]})
-                if (v->size() < max_batch * n) v->resize(max_batch * n);
+            grow_to(partial_y_[p], max_batch * n);
+            grow_to(partial_dy_[p], max_batch * n);
         }
     }
     kernels::ScratchNeeds needs;

@@ -41,7 +41,7 @@ xt::xtensor<float, 2> Module::operator()(const xt::xtensor<float, 2>& x) {
 }
 
 void Module::reserve_converted(size_t max_batch) {
-    if (converted_.size() < max_batch * in_features()) converted_.resize(max_batch * in_features());
+    grow_to(converted_, max_batch * in_features());
 }
 
 void Module::reserve(size_t max_batch, bool byte_inputs) {
@@ -51,7 +51,7 @@ void Module::reserve(size_t max_batch, bool byte_inputs) {
 
 const float* Module::convert(const uint8_t* x, float scale, size_t batch) {
     const size_t n = batch * in_features();
-    if (converted_.size() < n) converted_.resize(n);
+    grow_to(converted_, n);
     active_kernels().scale_u8(x, scale, converted_.data(), n);
     return converted_.data();
 }

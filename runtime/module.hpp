@@ -22,6 +22,12 @@ using Shape = std::vector<size_t>;
 size_t shape_size(const Shape& shape);
 std::string shape_text(const Shape& shape);  // "[1, 28, 28]"
 
+// v grown to at least n values (never shrunk): the buffers reserve() sizes ahead
+// and a step then finds large enough.
+inline void grow_to(std::vector<float>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+}
+
 struct Parameter {
     xt::xarray<float> value;  // PyTorch's layout: Linear.weight is (out, in)
     xt::xarray<float> grad;   // same shape, zeroed by zero_grad()

@@ -143,13 +143,11 @@ std::string Sequential::describe() const {
 
 void Sequential::reserve(size_t max_batch, bool byte_inputs) {
     for (size_t i = 0; i + 1 < layers_.size(); ++i) {
-        auto& a = acts_[source_of(i)];
-        if (a.size() < max_batch * layers_[i]->out_features()) a.resize(max_batch * layers_[i]->out_features());
+        grow_to(acts_[source_of(i)], max_batch * layers_[i]->out_features());
     }
     size_t grad = 0;
     for (size_t i = 1; i < layers_.size(); ++i) grad = std::max(grad, max_batch * layers_[i]->in_features());
-    for (auto& g : grads_)
-        if (g.size() < grad) g.resize(grad);
+    for (auto& g : grads_) grow_to(g, grad);
     for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->reserve(max_batch, i == 0 && byte_inputs);
 }
 

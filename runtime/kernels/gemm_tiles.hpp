@@ -123,13 +123,14 @@ struct GemmTiles {
         }
     }
 
-    // One per thread for every width: KC steps of the widest panel (2 vectors).
+    static constexpr size_t kMaxNV = 2;  // gemm() runs panels of 1 or 2 vectors
+    // One per thread for every width: KC steps of the widest panel.
     static PackBuffer& pack_buffer() {
         SGDX_GEMM_PER_THREAD PackBuffer pack;
         return pack;
     }
     // This thread's panel sized ahead, so that no gemm call allocates.
-    static void reserve() { pack_buffer().get(KC * 2 * W); }
+    static void reserve() { pack_buffer().get(KC * kMaxNV * W); }
 
     template <size_t NV, bool TA>
     static void run(bool trans_b, size_t M, size_t N, size_t K, const float* a, size_t lda, const float* b,
@@ -181,8 +182,8 @@ struct GemmTiles {
             if (trans_a) run<1, true>(trans_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
             else run<1, false>(trans_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
         } else {
-            if (trans_a) run<2, true>(trans_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
-            else run<2, false>(trans_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
+            if (trans_a) run<kMaxNV, true>(trans_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
+            else run<kMaxNV, false>(trans_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
         }
     }
 };

@@ -263,17 +263,18 @@ inline v128 chunk_to_float(const uint8_t* p) {
     return bytes_to_float(wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(p))));
 }
 
-// Scratch for the packed weights and gradient: grows on the first call of a
-// shape, then is reused (no allocation per training step). One per thread where
+// Scratch for the packed weights and gradient: sized by reserve_scratch (or
+// grown on the first call of a shape), then reused (no allocation per training step). One per thread where
 // there are threads (wasm-ld refuses thread_local without the atomics feature).
 #if defined(__EMSCRIPTEN_PTHREADS__)
 #define SGDX_PER_THREAD thread_local
 #else
 #define SGDX_PER_THREAD static
 #endif
-std::vector<v128>& packed_scratch(size_t vectors) {
+// For (C, D) weights: D / W whole chunks per row (the ragged tail stays in w).
+std::vector<v128>& packed_scratch(size_t D, size_t C) {
     SGDX_PER_THREAD std::vector<v128> scratch;
-    if (scratch.size() < vectors) scratch.resize(vectors);
+    if (scratch.size() < D / W * C) scratch.resize(D / W * C);
     return scratch;
 }
 
@@ -303,7 +304,7 @@ void forward_chunks_u8(const uint8_t* x, const v128* wp, size_t C, const uint32_
 void linear_forward_u8(const uint8_t* x, float scale, const float* w, const float* b, float* y, size_t B,
                        size_t D, size_t C) {
     const size_t vec_end = D - D % W, chunks = vec_end / W;
-    v128* wp = packed_scratch(chunks * C).data();
+    v128* wp = packed_scratch(D, C).data();
     pack_weights(w, wp, chunks, D, C);
     uint32_t offsets[kSegment];
     for (size_t r = 0; r < B; ++r) {
@@ -342,7 +343,7 @@ void backward_chunks_u8(const uint8_t* x, const float* g_row, float scale, v128*
 void linear_backward_u8(const uint8_t* x, float scale, const float* dy, float* dw, float* db, size_t B,
                         size_t D, size_t C) {
     const size_t vec_end = D - D % W, chunks = vec_end / W;
-    v128* dwp = packed_scratch(chunks * C).data();
+    v128* dwp = packed_scratch(D, C).data();
     std::fill(dwp, dwp + chunks * C, wasm_f32x4_splat(0.f));
     uint32_t offsets[kSegment];
     for (size_t r = 0; r < B; ++r) {
@@ -553,7 +554,7 @@ double fma_probe_wasm_simd128(size_t iterations, double* flops) {
 void reserve_scratch(const ScratchNeeds& needs) {
     if (needs.gemm) GemmTiles<WasmVec>::reserve();
     if (needs.conv) ConvTiles<WasmVec>::reserve(*needs.conv, WasmConvDw::weight_grad_sizes(*needs.conv));
-    if (needs.linear_in) packed_scratch(needs.linear_in / W * needs.linear_out);
+    if (needs.linear_in) packed_scratch(needs.linear_in, needs.linear_out);
 }
 
 const KernelSet& wasm_simd128() {
