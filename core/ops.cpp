@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/pool.hpp"
 #include "core/setup.hpp"
 
 #include "runtime/kernels/cortex_m4.hpp"
@@ -62,9 +63,8 @@ const char* pool_infer(LayerShape& l, const LayerSpec& spec, const LayerShape*) 
     const bool whole = spec.kind == LayerKind::kAdaptiveAvgPool2d;
     const uint32_t kh = whole ? l.h : spec.kernel[0], kw = whole ? l.w : spec.kernel[1];
     const uint32_t s = whole ? l.h : spec.stride[0];
-    if (l.h < kh || l.w < kw) return "the image is too small for a pooling window";
-    l.kh = kh, l.kw = kw, l.stride = s;
-    l.cout = l.cin, l.oh = (l.h - kh) / s + 1, l.ow = (l.w - kw) / s + 1;
+    if (!pool_output_size(l.h, l.w, kh, kw, s, l.oh, l.ow)) return "the image is too small for a pooling window";
+    l.kh = kh, l.kw = kw, l.stride = s, l.cout = l.cin;
     return nullptr;
 }
 
@@ -182,20 +182,25 @@ bool relu_int8(const Layer& l, const uint8_t*, float, float* cur, float*, uint8_
     return false;
 }
 
-// ---- MaxPool2d, AvgPool2d (and AdaptiveAvgPool2d(1)) ----
+// ---- MaxPool2d, AvgPool2d (and AdaptiveAvgPool2d(1)): core/pool, as the runtime's layers ----
+
+// One copy, not one per op (as window() above).
+__attribute__((noinline)) PoolGeometry pool_geometry(const Layer& l) {
+    return {l.cin, l.h, l.w, l.oh, l.ow, l.kh, l.kw, l.stride, false, l.kind == kMaxPool};
+}
 
 void pool_forward(const Layer& l, const float* in, uint32_t n, const OpScratch&) {
-    m4::pool_forward(window(l), l.kind == kMaxPool, in, l.out, n);
+    core::pool_forward(pool_geometry(l), in, l.out, n);
 }
 
 bool pool_backward(const Layer& l, const float* in, float* dy, float* dx, uint32_t n, const OpScratch&,
                    const SgdStep&) {
-    if (dx) m4::pool_backward(window(l), l.kind == kMaxPool, in, dy, dx, n);
+    if (dx) core::pool_backward(pool_geometry(l), in, dy, dx, n);
     return dx != nullptr;
 }
 
 bool pool_int8(const Layer& l, const uint8_t*, float, float* cur, float* next, uint8_t*) {
-    m4::pool_forward(window(l), l.kind == kMaxPool, cur, next, 1);
+    core::pool_forward(pool_geometry(l), cur, next, 1);
     return true;
 }
 

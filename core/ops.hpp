@@ -12,7 +12,8 @@
 // same object code (compiled once in sgdx_core). The loops are the Cortex-M4
 // kernel set's (runtime/kernels/cortex_m4, sgdx::kernels::m4) and the scalar
 // reference kernels it uses, called by name: every output is summed in one
-// fixed order, so a PC computes the firmware's bits.
+// fixed order, so a PC computes the firmware's bits. Pooling is core/pool's,
+// which the runtime's pooling layers run too.
 //
 // Activations are NCHW like PyTorch's, so View and Flatten move nothing and are
 // no op (core/plan drops them); a kNorm (a BatchNorm folded into the layer

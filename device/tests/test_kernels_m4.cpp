@@ -108,57 +108,6 @@ TEST_CASE("m4::im2col takes each window's taps, m4::col2im is its adjoint, m4::i
     }
 }
 
-TEST_CASE("m4::pool_forward/backward: the window's first maximum (NaN wins) or mean, and its gradient") {
-    sgdx::Rng rng(13);
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (int trial = 0; trial < 100; ++trial) {
-        m4::Window g = random_window(rng, false);
-        const size_t n = pick(rng, 1, 3), X = size_t(g.c) * g.h * g.w, Y = size_t(g.c) * g.oh * g.ow;
-        // small integers: ties are common, so "first maximum" is tested
-        std::vector<float> x(n * X);
-        for (float& v : x) v = float(rng.next_u32() % 4);
-        if (trial % 3 == 0) x[rng.next_u32() % x.size()] = nan;
-        const auto dy = random_floats(rng, n * Y);
-        for (bool max_pool : {true, false}) {
-            CAPTURE(max_pool);
-            std::vector<float> y(n * Y), dx(n * X, 5.f);
-            m4::pool_forward(g, max_pool, x.data(), y.data(), n);
-            m4::pool_backward(g, max_pool, x.data(), dy.data(), dx.data(), n);
-            std::vector<double> want_dx(n * X, 0.0);
-            for (size_t s = 0; s < n; ++s)
-                for (size_t c = 0; c < g.c; ++c)
-                    for (size_t oy = 0; oy < g.oh; ++oy)
-                        for (size_t ox = 0; ox < g.ow; ++ox) {
-                            const float* plane = x.data() + (s * g.c + c) * g.h * g.w;
-                            size_t arg = SIZE_MAX;
-                            double sum = 0;
-                            for (size_t ky = 0; ky < g.kh; ++ky)
-                                for (size_t kx = 0; kx < g.kw; ++kx) {
-                                    const size_t i = (oy * g.stride + ky) * g.w + ox * g.stride + kx;
-                                    sum += plane[i];
-                                    const bool takes = arg == SIZE_MAX || (!std::isnan(plane[arg]) &&
-                                                                           (plane[i] > plane[arg] || std::isnan(plane[i])));
-                                    if (takes) arg = i;
-                                }
-                            const size_t o = ((s * g.c + c) * g.oh + oy) * g.ow + ox;
-                            const double k = double(g.kh) * g.kw;
-                            if (max_pool) {
-                                const float want = plane[arg];
-                                CHECK((std::isnan(want) ? std::isnan(y[o]) : y[o] == want));
-                                want_dx[(s * g.c + c) * g.h * g.w + arg] += dy[o];
-                            } else {
-                                CHECK((std::isnan(sum) ? std::isnan(y[o]) : close(y[o], sum / k, 4 * k)));
-                                for (size_t ky = 0; ky < g.kh; ++ky)
-                                    for (size_t kx = 0; kx < g.kw; ++kx)
-                                        want_dx[(s * g.c + c) * g.h * g.w + (oy * g.stride + ky) * g.w + ox * g.stride +
-                                                kx] += dy[o] / k;
-                            }
-                        }
-            for (size_t i = 0; i < n * X; ++i) CHECK(close(dx[i], want_dx[i], 8.0));
-        }
-    }
-}
-
 TEST_CASE("m4::exp_portable and log_portable within 2 ulp of the C library, m4::softmax_xent equals the reference's") {
     auto ulps = [](float a, float b) {
         int32_t ia, ib;

@@ -182,62 +182,6 @@ void col2im(const Window& l, const float* cols, float* dx) {
             }
 }
 
-// Max pooling's rule, PyTorch's and the runtime's (first_max in runtime/pooling.cpp):
-// v takes the place of the window's maximum m so far if it is greater, or if it
-// is NaN and m is not. Ties keep the first maximum; a NaN anywhere in the window
-// wins, and the first NaN stays. (Spelled !(v <= m): true for v > m or v NaN.)
-static inline bool max_takes(float v, float m) { return !(v <= m) && m == m; }
-
-// x: (n, cin, h, w) -> y: (n, cout, oh, ow); the window's first maximum (max_takes) or mean
-void pool_forward(const Window& l, bool max_pool, const float* x, float* y, size_t n) {
-    const float inv = 1.f / float(l.kh * l.kw);
-    for (size_t p = 0; p < n * l.c; ++p) {
-        const float* plane = x + p * l.h * l.w;
-        for (uint32_t oy = 0; oy < l.oh; ++oy)
-            for (uint32_t ox = 0; ox < l.ow; ++ox) {
-                const float* win = plane + size_t(oy) * l.stride * l.w + size_t(ox) * l.stride;
-                // Both, whatever the kind: no branch on it per value (on the M4, 7
-                // instructions a value that leaves the maximum as it is; with the
-                // branch, 9 for max and 6 for mean: lenet int8 -0.4%, cnn +0.02%).
-                float max = win[0], sum = 0.f;
-                for (uint32_t ky = 0; ky < l.kh; ++ky)
-                    for (uint32_t kx = 0; kx < l.kw; ++kx) {
-                        const float v = win[size_t(ky) * l.w + kx];
-                        max = max_takes(v, max) ? v : max;
-                        sum += v;
-                    }
-                *y++ = max_pool ? max : sum * inv;
-            }
-    }
-}
-
-// x: (n, cin, h, w), dy: (n, cout, oh, ow) -> dx: (n, cin, h, w)
-void pool_backward(const Window& l, bool max_pool, const float* x, const float* dy, float* dx, size_t n) {
-    const float inv = 1.f / float(l.kh * l.kw);
-    std::memset(dx, 0, n * (size_t(l.c) * l.h * l.w) * sizeof(float));
-    for (size_t p = 0; p < n * l.c; ++p) {
-        const float* plane = x + p * l.h * l.w;
-        float* dplane = dx + p * l.h * l.w;
-        for (uint32_t oy = 0; oy < l.oh; ++oy)
-            for (uint32_t ox = 0; ox < l.ow; ++ox) {
-                const size_t at = size_t(oy) * l.stride * l.w + size_t(ox) * l.stride;
-                const float g = *dy++;
-                if (max_pool) {
-                    size_t arg = at;
-                    for (uint32_t ky = 0; ky < l.kh; ++ky)
-                        for (uint32_t kx = 0; kx < l.kw; ++kx) {
-                            const size_t i = at + size_t(ky) * l.w + kx;
-                            if (max_takes(plane[i], plane[arg])) arg = i;
-                        }
-                    dplane[arg] += g;
-                } else {
-                    for (uint32_t ky = 0; ky < l.kh; ++ky)
-                        for (uint32_t kx = 0; kx < l.kw; ++kx) dplane[at + size_t(ky) * l.w + kx] += g * inv;
-                }
-            }
-    }
-}
-
 // ---- int8 inference ---------------------------------------------------------------
 
 void im2row_u8(const Window& g, const uint8_t* x, uint8_t* rows) {

@@ -32,11 +32,6 @@ void dot_rows(float* out, size_t ldo, const float* a, size_t lda, const float* b
 void im2col(const Window& g, const float* x, float* cols);
 // cols: (c * kh * kw, oh * ow) -> dx: (c, h, w), the sum of every window's share
 void col2im(const Window& g, const float* cols, float* dx);
-// x: (n, c, h, w) -> y: (n, c, oh, ow): each window's first maximum (a NaN wins,
-// as in PyTorch) if max_pool, else its mean; pad must be 0
-void pool_forward(const Window& g, bool max_pool, const float* x, float* y, size_t n);
-// x: (n, c, h, w), dy: (n, c, oh, ow) -> dx: (n, c, h, w)
-void pool_backward(const Window& g, bool max_pool, const float* x, const float* dy, float* dx, size_t n);
 
 // ---- softmax and cross-entropy without libm ----
 float exp_portable(float x);
