@@ -45,9 +45,8 @@ const char* linear_infer(LayerShape& l, const LayerSpec& s, const LayerShape*) {
 const char* conv_infer(LayerShape& l, const LayerSpec& s, const LayerShape*) {
     const uint32_t kh = s.kernel[0], kw = s.kernel[1], st = s.stride[0], pad = s.padding[0];
     if (s.in != l.cin) return "in_channels is not its input's channels";
-    if (l.h + 2 * pad < kh || l.w + 2 * pad < kw) return "the image is too small for a convolution";
+    if (!window_output_size(l.h, l.w, kh, kw, st, pad, l.oh, l.ow)) return "the image is too small for a convolution";
     l.cout = uint32_t(s.out), l.kh = kh, l.kw = kw, l.stride = st, l.pad = pad, l.nobias = !s.bias;
-    l.oh = (l.h + 2 * pad - kh) / st + 1, l.ow = (l.w + 2 * pad - kw) / st + 1;
     return nullptr;
 }
 
@@ -63,7 +62,7 @@ const char* pool_infer(LayerShape& l, const LayerSpec& spec, const LayerShape*) 
     const bool whole = spec.kind == LayerKind::kAdaptiveAvgPool2d;
     const uint32_t kh = whole ? l.h : spec.kernel[0], kw = whole ? l.w : spec.kernel[1];
     const uint32_t s = whole ? l.h : spec.stride[0];
-    if (!pool_output_size(l.h, l.w, kh, kw, s, l.oh, l.ow)) return "the image is too small for a pooling window";
+    if (!window_output_size(l.h, l.w, kh, kw, s, 0, l.oh, l.ow)) return "the image is too small for a pooling window";
     l.kh = kh, l.kw = kw, l.stride = s, l.cout = l.cin;
     return nullptr;
 }

@@ -6,6 +6,15 @@
 
 namespace sgdx::core {
 
+bool window_output_size(uint64_t h, uint64_t w, uint64_t kh, uint64_t kw, uint64_t stride, uint64_t pad, uint32_t& oh,
+                        uint32_t& ow) {
+    if (stride == 0 || h + 2 * pad < kh || w + 2 * pad < kw) return false;
+    const uint64_t rows = (h + 2 * pad - kh) / stride + 1, cols = (w + 2 * pad - kw) / stride + 1;
+    if (rows > UINT32_MAX || cols > UINT32_MAX) return false;
+    oh = uint32_t(rows), ow = uint32_t(cols);
+    return true;
+}
+
 const char* plan_unsupported(const LayerSpec& s) {
     switch (s.kind) {
         case LayerKind::kLinear:

@@ -42,6 +42,13 @@ struct LayerShape {
     size_t patch() const { return kind == kConv ? size_t(cin) * kh * kw : in_size(); }
 };
 
+// A window layer's output size (Conv2d, and the strided pools with pad 0):
+// floor((h + 2 pad - kh) / stride) + 1 rows, the same for columns; false if the
+// padded plane is smaller than the window (or stride is 0). The one rule for the
+// runtime's layers (Module::configure) and the C API's ops (their infer).
+bool window_output_size(uint64_t h, uint64_t w, uint64_t kh, uint64_t kw, uint64_t stride, uint64_t pad, uint32_t& oh,
+                        uint32_t& ow);
+
 // A layer name the planner keeps: "features" fits, "features.0" not.
 constexpr size_t kPlanMaxName = sizeof(LayerShape::wname) - sizeof ".weight";
 

@@ -4,7 +4,6 @@
 
 #include <cstring>
 
-#include "core/setup.hpp"
 #include "runtime/kernels/kernels.hpp"
 
 namespace sgdx::core {
@@ -22,14 +21,6 @@ kernels::PoolShape pool_shape(const PoolGeometry& g, size_t n) {
 }
 
 }  // namespace
-
-SGDX_SETUP_BEGIN
-bool pool_output_size(uint32_t h, uint32_t w, uint32_t kh, uint32_t kw, uint32_t stride, uint32_t& oh, uint32_t& ow) {
-    if (h < kh || w < kw || stride == 0) return false;
-    oh = (h - kh) / stride + 1, ow = (w - kw) / stride + 1;
-    return true;
-}
-SGDX_SETUP_END
 
 // ---- Channels-first: (n, c, h, w), a plane at a time ----
 

@@ -25,6 +25,7 @@ struct KernelSet;
 
 namespace sgdx::core {
 
+// Strided windows' output size: core/plan's window_output_size with pad 0.
 struct PoolGeometry {
     uint32_t c, h, w;   // input sample (channels, rows, cols)
     uint32_t oh, ow;    // output plane
@@ -44,10 +45,6 @@ inline PoolWindow pool_window(const PoolGeometry& g, uint32_t oi, uint32_t oj) {
         return {oi * g.h / g.oh, ((oi + 1) * g.h + g.oh - 1) / g.oh, oj * g.w / g.ow, ((oj + 1) * g.w + g.ow - 1) / g.ow};
     return {oi * g.stride, oi * g.stride + g.kh, oj * g.stride, oj * g.stride + g.kw};
 }
-
-// Strided windows' output size, floor((h - kh) / stride) + 1; false if the
-// plane is smaller than the window.
-bool pool_output_size(uint32_t h, uint32_t w, uint32_t kh, uint32_t kw, uint32_t stride, uint32_t& oh, uint32_t& ow);
 
 // x: (n, c, h, w) -> y: (n, c, oh, ow)
 void pool_forward(const PoolGeometry& g, const float* x, float* y, size_t n);

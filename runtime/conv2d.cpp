@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backend.hpp"
+#include "core/plan.hpp"
 #include "error.hpp"
 #include "thread_pool.hpp"
 
@@ -30,12 +31,11 @@ Shape Conv2d::configure(const Shape& input) {
                     shape_text(input));
     // Checked before any member changes: a failed build leaves the layer as it was.
     const size_t h = input[1], w = input[2];
-    if (h + 2 * pad_ < k_ || w + 2 * pad_ < k_)
-        throw Error(describe() + ": a " + std::to_string(h) + "x" + std::to_string(w) +
-                    " input is smaller than the kernel");
-    h_ = h, w_ = w;
-    oh_ = (h_ + 2 * pad_ - k_) / stride_ + 1;
-    ow_ = (w_ + 2 * pad_ - k_) / stride_ + 1;
+    uint32_t oh, ow;  // core/plan's rule, the C API's
+    if (!core::window_output_size(h, w, k_, k_, stride_, pad_, oh, ow))
+        throw Error(describe() + ": a " + std::to_string(h) + "x" + std::to_string(w) + " input is " +
+                    (h + 2 * pad_ < k_ || w + 2 * pad_ < k_ ? "smaller than the kernel" : "too large"));
+    h_ = h, w_ = w, oh_ = oh, ow_ = ow;
     // Sized here so that a Sequential's channels-last path allocates nothing per step.
     torch_column_.resize(patch());
     for (size_t ki = 0; ki < k_; ++ki)

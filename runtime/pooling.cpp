@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "backend.hpp"
+#include "core/plan.hpp"
 #include "error.hpp"
 #include "thread_pool.hpp"
 
@@ -29,7 +30,7 @@ StridedPool2d::StridedPool2d(bool max, size_t kernel, size_t stride)
 
 void StridedPool2d::set_windows(core::PoolGeometry& g) const {
     g.kh = g.kw = uint32_t(kernel_), g.stride = uint32_t(stride_), g.adaptive = false;
-    if (!core::pool_output_size(g.h, g.w, g.kh, g.kw, g.stride, g.oh, g.ow))
+    if (!core::window_output_size(g.h, g.w, g.kh, g.kw, g.stride, 0, g.oh, g.ow))
         throw Error(type_name() + ": a " + std::to_string(g.h) + "x" + std::to_string(g.w) + " plane is smaller than the " +
                     std::to_string(kernel_) + "x" + std::to_string(kernel_) + " window");
 }

@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/plan.hpp"
 #include "core/pool.hpp"
 #include "runtime/kernels/kernels.hpp"
 #include "runtime/rng.hpp"
@@ -33,7 +34,7 @@ PoolGeometry random_geometry(sgdx::Rng& rng, bool max, bool square) {
     }
     g.kh = pick(rng, 1, 4), g.kw = square ? g.kh : pick(rng, 1, 4), g.stride = pick(rng, 1, 3);
     g.h = pick(rng, g.kh, 11), g.w = pick(rng, g.kw, 13);
-    REQUIRE(sgdx::core::pool_output_size(g.h, g.w, g.kh, g.kw, g.stride, g.oh, g.ow));
+    REQUIRE(sgdx::core::window_output_size(g.h, g.w, g.kh, g.kw, g.stride, 0, g.oh, g.ow));
     return g;
 }
 

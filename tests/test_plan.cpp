@@ -105,6 +105,22 @@ TEST_CASE("plan: each op infers its shape (pools in floor mode, AdaptiveAvgPool2
     CHECK((layers[4].kind == kLinear && layers[4].cin == 3 && layers[4].h == 1 && layers[4].cout == 2));
 }
 
+TEST_CASE("window_output_size: PyTorch's floor rule with padding, refusing windows larger than the plane") {
+    uint32_t oh = 0, ow = 0;
+    CHECK(window_output_size(28, 28, 3, 3, 2, 1, oh, ow));  // the tutorial CNN's first convolution
+    CHECK((oh == 14 && ow == 14));
+    CHECK(window_output_size(7, 9, 2, 3, 2, 0, oh, ow));  // floor: the last row and column left out
+    CHECK((oh == 3 && ow == 4));
+    CHECK(window_output_size(1, 1, 3, 3, 1, 1, oh, ow));  // padding makes room
+    CHECK((oh == 1 && ow == 1));
+    oh = ow = 99;
+    CHECK_FALSE(window_output_size(2, 9, 3, 3, 1, 0, oh, ow));  // too few rows
+    CHECK_FALSE(window_output_size(9, 2, 3, 3, 1, 0, oh, ow));  // too few columns
+    CHECK_FALSE(window_output_size(9, 9, 3, 3, 0, 0, oh, ow));  // stride 0
+    CHECK_FALSE(window_output_size(uint64_t(1) << 33, 9, 1, 1, 1, 0, oh, ow));  // more rows than a uint32_t
+    CHECK((oh == 99 && ow == 99));  // left as they were
+}
+
 TEST_CASE("plan: a BatchNorm folds into the layer directly before it, its eps and affine kept") {
     const auto specs = parsed("Sequential(\n"
                               "  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), bias=False)\n"
