@@ -4,26 +4,25 @@
 
 #include <cstring>
 
+#include "core/linear.hpp"
 #include "core/pool.hpp"
 #include "core/setup.hpp"
 
 #include "runtime/kernels/cortex_m4.hpp"
+#include "runtime/kernels/kernels.hpp"
 #include "runtime/kernels/reference.hpp"
 
 namespace sgdx::core {
 namespace {
 
-namespace ref = sgdx::kernels::ref;  // the scalar kernels, called by name: the firmware links no others
-namespace m4 = sgdx::kernels::m4;    // the Cortex-M4 set: the layers' loops
-using m4::axpy_rows, m4::dot_rows;
+namespace m4 = sgdx::kernels::m4;  // the Cortex-M4 set (kernel_set()) and its window loops
 
 // The Cortex-M4 kernel set (runtime/kernels/cortex_m4) on the layers' geometry
 // (one copy, not one per op: -128 bytes of the firmware's flash).
 __attribute__((noinline)) m4::Window window(const Layer& l) { return {l.cin, l.h, l.w, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow}; }
 
-// PyTorch's SGD on n values (v: momentum, or null).
 void sgd(const SgdStep& step, float* p, const float* g, float* v, size_t n) {
-    ref::sgd_update(p, g, v, n, step.lr, v ? step.momentum : 0.f, 0.f, 0.f, false, step.first);
+    sgd_step(m4::kernel_set(), step, p, g, v, n);
 }
 
 // Every output row against each of the P patches in `in`: y: (cout, P).
@@ -81,34 +80,20 @@ const char* norm_infer(LayerShape& l, const LayerSpec& s, const LayerShape* prev
 }
 SGDX_SETUP_END
 
-// ---- Linear: in (n, D), weight (C, D) -> out (n, C) ----
+// ---- Linear: in (n, D), weight (C, D) -> out (n, C): core/linear, as the runtime's ----
 
 void linear_forward(const Layer& l, const float* in, uint32_t n, const OpScratch&) {
-    // out = in · weightᵀ + bias
-    const size_t D = l.patch(), C = l.cout;
-    dot_rows(l.out, C, in, D, l.weight, D, n, C, D, false);
-    for (size_t s = 0; s < n; ++s)
-        for (size_t c = 0; c < C; ++c) l.out[s * C + c] += l.bias[c];
+    core::linear_forward(m4::kernel_set(), in, l.weight, l.bias, l.out, n, l.patch(), l.cout);
 }
 
 // Updated row by row, so its gradient is never stored whole; dx first, from the
 // weights before the step.
 bool linear_backward(const Layer& l, const float* in, float* dy, float* dx, uint32_t n, const OpScratch& s,
                      const SgdStep& step) {
+    const auto& k = m4::kernel_set();
     const size_t D = l.patch(), C = l.cout;
-    if (dx) {  // dx: (n, D) = dy · weight
-        std::memset(dx, 0, n * D * sizeof(float));
-        for (size_t i = 0; i < n; ++i) axpy_rows(dx + i * D, dy + i * C, 1, l.weight, D, C, D);
-    }
-    for (size_t j = 0; j < C; ++j) {
-        // Row j of dyᵀ · in: Σ_s dy[s][j] · in[s], summed over s in order.
-        std::memset(s.row, 0, D * sizeof(float));
-        axpy_rows(s.row, dy + j, C, in, D, n, D);
-        float gb = 0.f;
-        for (size_t i = 0; i < n; ++i) gb += dy[i * C + j];
-        sgd(step, l.weight + j * D, s.row, l.vweight ? l.vweight + j * D : nullptr, D);
-        sgd(step, l.bias + j, &gb, l.vbias ? l.vbias + j : nullptr, 1);
-    }
+    if (dx) linear_input_grad(k, dy, l.weight, dx, n, D, C);
+    linear_sgd_rows(k, in, dy, l.weight, l.bias, l.vweight, l.vbias, s.row, n, D, C, step);
     return dx != nullptr;
 }
 
@@ -120,14 +105,14 @@ bool linear_int8(const Layer& l, const uint8_t* q, float q_scale, float*, float*
 // ---- Conv2d, per image: out (cout, P) = bias + weight (cout, patch) · cols (patch, P) ----
 
 void conv_forward(const Layer& l, const float* in, uint32_t n, const OpScratch& s) {
+    const auto& k = m4::kernel_set();
     const size_t P = l.positions(), R = l.patch();
     for (uint32_t i = 0; i < n; ++i) {
         float* y = l.out + i * l.out_size();
         m4::im2col(window(l), in + i * l.in_size(), s.patches);
-        for (uint32_t c = 0; c < l.cout; ++c) {
+        for (uint32_t c = 0; c < l.cout; ++c)
             for (size_t p = 0; p < P; ++p) y[c * P + p] = l.bias[c];
-            axpy_rows(y + c * P, l.weight + c * R, 1, s.patches, P, R, P);
-        }
+        k.gemm(false, false, l.cout, P, R, l.weight, R, s.patches, P, y, P, true);
     }
 }
 
@@ -135,20 +120,20 @@ void conv_forward(const Layer& l, const float* in, uint32_t n, const OpScratch& 
 // batch's images, then one step.
 bool conv_backward(const Layer& l, const float* in, float* dy, float* dx, uint32_t n, const OpScratch& s,
                    const SgdStep& step) {
+    const auto& k = m4::kernel_set();
     const size_t P = l.positions(), R = l.patch();
     for (uint32_t i = 0; i < n; ++i) {
         const float* g = dy + i * l.out_size();
         m4::im2col(window(l), in + i * l.in_size(), s.patches);
         // gweight: (cout, patch) += dy · colsᵀ
-        dot_rows(l.gweight, R, g, P, s.patches, P, l.cout, R, P, i > 0);
+        k.gemm(false, true, l.cout, R, P, g, P, s.patches, P, l.gweight, R, i > 0);
         for (uint32_t c = 0; c < l.cout; ++c) {
             float acc = 0.f;
             for (size_t p = 0; p < P; ++p) acc += g[c * P + p];
             l.gbias[c] = i > 0 ? l.gbias[c] + acc : acc;
         }
         if (dx) {  // cols: (patch, P) = weightᵀ · dy, folded back into the image
-            std::memset(s.patches, 0, R * P * sizeof(float));
-            for (size_t r = 0; r < R; ++r) axpy_rows(s.patches + r * P, l.weight + r, R, g, P, l.cout, P);
+            k.gemm(true, false, R, P, l.cout, l.weight, R, g, P, s.patches, P, false);
             m4::col2im(window(l), s.patches, dx + i * l.in_size());
         }
     }
@@ -167,17 +152,17 @@ bool conv_int8(const Layer& l, const uint8_t* q, float q_scale, float*, float* n
 // ---- ReLU: in place, its output is its input's buffer ----
 
 void relu_forward(const Layer& l, const float* in, uint32_t n, const OpScratch&) {
-    ref::relu_forward(in, l.out, n * l.out_size());
+    m4::kernel_set().relu_forward(in, l.out, n * l.out_size());
 }
 
 // y > 0 exactly where x > 0: the gradient stays in dy.
 bool relu_backward(const Layer& l, const float*, float* dy, float* dx, uint32_t n, const OpScratch&, const SgdStep&) {
-    if (dx) ref::relu_backward(l.out, dy, dy, n * l.out_size());
+    if (dx) m4::kernel_set().relu_backward(l.out, dy, dy, n * l.out_size());
     return false;
 }
 
 bool relu_int8(const Layer& l, const uint8_t*, float, float* cur, float*, uint8_t*) {
-    ref::relu_forward(cur, cur, l.out_size());
+    m4::kernel_set().relu_forward(cur, cur, l.out_size());
     return false;
 }
 

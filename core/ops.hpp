@@ -9,11 +9,11 @@
 //
 // A plain table of function pointers, not classes: no virtuals, no static
 // constructors, no heap, no exceptions, so the firmware and the host run the
-// same object code (compiled once in sgdx_core). The loops are the Cortex-M4
-// kernel set's (runtime/kernels/cortex_m4, sgdx::kernels::m4) and the scalar
-// reference kernels it uses, called by name: every output is summed in one
-// fixed order, so a PC computes the firmware's bits. Pooling is core/pool's,
-// which the runtime's pooling layers run too.
+// same object code (compiled once in sgdx_core). The products are the
+// Cortex-M4 kernel set's (runtime/kernels/cortex_m4, kernels::m4::kernel_set()):
+// every output is summed in one fixed order, so a PC computes the firmware's
+// bits. Linear is core/linear's and pooling core/pool's, which the runtime's
+// layers run too.
 //
 // Activations are NCHW like PyTorch's, so View and Flatten move nothing and are
 // no op (core/plan drops them); a kNorm (a BatchNorm folded into the layer
@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/linear.hpp"  // SgdStep
 #include "core/plan.hpp"
 
 namespace sgdx::core {
@@ -39,12 +40,6 @@ struct Layer : LayerShape {
 struct OpScratch {
     float* patches;  // (largest patch * positions) one image's patches: Conv
     float* row;      // (longest Linear row) one row's weight gradient: Linear
-};
-
-// PyTorch's SGD (no dampening, weight decay or Nesterov) as backward applies it.
-struct SgdStep {
-    float lr, momentum;
-    bool first;  // the first step since creation or load: the momentum starts as the gradient
 };
 
 // What an op asks of the arena besides its output (NetArena, core/net, reads it).

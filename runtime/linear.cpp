@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "backend.hpp"
+#include "core/linear.hpp"
 #include "error.hpp"
 #include "thread_pool.hpp"
 
@@ -127,7 +128,7 @@ void Linear::reserve(size_t max_batch, bool byte_inputs) {
 void Linear::forward(const float* x, size_t batch, float* y) {
     const auto& k = active_kernels();
     forward_split(x, batch, y, [&](const float* xs, const float* w, const float* b, float* ys, size_t rows, size_t out) {
-        k.linear_forward(xs, w, b, ys, rows, in_, out);
+        core::linear_forward(k, xs, w, b, ys, rows, in_, out);
     });
 }
 
@@ -135,14 +136,14 @@ void Linear::forward(const float* x, size_t batch, float* y) {
 void Linear::backward(const float* x, const float* dy, size_t batch, float* dx) {
     const auto& k = active_kernels();
     backward_split(x, dy, batch, [&](const float* xs, const float* g, float* dw, float* db, size_t rows, size_t out) {
-        k.linear_backward(xs, g, dw, db, rows, in_, out);
+        core::linear_weight_grad(k, xs, g, dw, db, rows, in_, out);
     });
     if (!dx) return;
     // dy: (B, out), weight: (out, in) -> dx: (B, in), rows split over the pool
     const size_t parts = parts_for(batch, in_, out_);
     thread_pool().run(parts, [&](size_t p) {
         const size_t r0 = batch * p / parts, r1 = batch * (p + 1) / parts;
-        k.gemm(false, false, r1 - r0, in_, out_, dy + r0 * out_, out_, weight.value.data(), in_, dx + r0 * in_, in_, false);
+        core::linear_input_grad(k, dy + r0 * out_, weight.value.data(), dx + r0 * in_, r1 - r0, in_, out_);
     });
 }
 
@@ -150,7 +151,7 @@ void Linear::forward(const uint8_t* x, float scale, size_t batch, float* y) {
     const auto& k = active_kernels();
     if (!k.linear_forward_u8) return Module::forward(x, scale, batch, y);
     forward_split(x, batch, y, [&](const uint8_t* xs, const float* w, const float* b, float* ys, size_t rows, size_t out) {
-        k.linear_forward_u8(xs, scale, w, b, ys, rows, in_, out);
+        core::linear_forward_u8(k, xs, scale, w, b, ys, rows, in_, out);
     });
 }
 
@@ -158,7 +159,7 @@ void Linear::backward(const uint8_t* x, float scale, const float* dy, size_t bat
     const auto& k = active_kernels();
     if (!k.linear_backward_u8) return Module::backward(x, scale, dy, batch);
     backward_split(x, dy, batch, [&](const uint8_t* xs, const float* g, float* dw, float* db, size_t rows, size_t out) {
-        k.linear_backward_u8(xs, scale, g, dw, db, rows, in_, out);
+        core::linear_weight_grad_u8(k, xs, scale, g, dw, db, rows, in_, out);
     });
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 // nn.Linear: y = x · weightᵀ + bias, with PyTorch's default initialisation.
+// A PyTorch-facing shell: its products are core/linear's (the C API's too);
+// here are its parameters and the thread split.
 #include "module.hpp"
 #include "rng.hpp"
 

@@ -10,6 +10,8 @@
 #include <arm_acle.h>
 #endif
 
+#include "kernels.hpp"
+#include "reference.hpp"
 #include "softmax_reference.hpp"
 
 namespace sgdx::kernels::m4 {
@@ -181,6 +183,39 @@ void col2im(const Window& l, const float* cols, float* dx) {
                 }
             }
 }
+
+void gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* a, size_t lda, const float* b,
+          size_t ldb, float* c, size_t ldc, bool accumulate) {
+    if (!trans_b) {  // row i of c += Σ_k op(a)[i][k] · row k of b
+        for (size_t i = 0; i < M; ++i) {
+            float* ci = c + i * ldc;
+            if (!accumulate) std::memset(ci, 0, N * sizeof(float));
+            if (trans_a) axpy_rows(ci, a + i, lda, b, ldb, K, N);
+            else axpy_rows(ci, a + i * lda, 1, b, ldb, K, N);
+        }
+        return;
+    }
+    if (!trans_a) return dot_rows(c, ldc, a, lda, b, ldb, M, N, K, accumulate);
+    for (size_t i = 0; i < M; ++i)
+        for (size_t j = 0; j < N; ++j) {
+            float s = 0.f;
+            for (size_t k = 0; k < K; ++k) s += a[k * lda + i] * b[j * ldb + k];
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + s : s;
+        }
+}
+
+void linear_forward(const float* x, const float* w, const float* b, float* y, size_t B, size_t D, size_t C) {
+    dot_rows(y, C, x, D, w, D, B, C, D, false);
+    for (size_t s = 0; s < B; ++s)
+        for (size_t c = 0; c < C; ++c) y[s * C + c] += b[c];
+}
+
+namespace {
+constexpr KernelSet kSet{"cortex_m4", ref::scale_u8, linear_forward, nullptr, softmax_xent, ref::sgd_update,
+                         nullptr, nullptr, gemm, ref::relu_forward, ref::relu_backward};
+}  // namespace
+
+const KernelSet& kernel_set() { return kSet; }
 
 // ---- int8 inference ---------------------------------------------------------------
 

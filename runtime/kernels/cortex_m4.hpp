@@ -11,7 +11,19 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace sgdx::kernels {
+struct KernelSet;
+}
+
 namespace sgdx::kernels::m4 {
+
+// The set as a KernelSet, named "cortex_m4": the layers (core/ops over
+// core/linear) take their products from it. Its gemm and linear_forward are
+// the products below; ReLU, SGD, scale_u8 the reference's; softmax_xent the one
+// below. Null: linear_backward (the device sums a Linear's weight gradient a
+// row at a time, core::linear_sgd_rows, through gemm) and the channels-last,
+// uint8 and convolution kernels (the device keeps channels-first floats).
+const KernelSet& kernel_set();
 
 // A window operation's geometry on one sample: (c, h, w) in, (·, oh, ow) out, a
 // kh x kw window moved by `stride`, the input padded by `pad` zeros each side.
@@ -26,6 +38,14 @@ void axpy_rows(float* y, const float* a, size_t a_stride, const float* x, size_t
 // accumulate); a_i = a + i * lda, b_j = b + j * ldb: (K)
 void dot_rows(float* out, size_t ldo, const float* a, size_t lda, const float* b, size_t ldb, size_t M, size_t N,
               size_t K, bool accumulate);
+
+// The KernelSet contract's gemm (kernels.hpp) over the two above, each output
+// summed over k in order: !trans_b is axpy_rows per row of c, trans_b (not
+// trans_a) dot_rows; both transposed, a plain loop (no layer asks for it).
+void gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* a, size_t lda, const float* b,
+          size_t ldb, float* c, size_t ldc, bool accumulate);
+// x: (B, D), w: (C, D), b: (C) -> y: (B, C) = x · wᵀ (dot_rows), then + b
+void linear_forward(const float* x, const float* w, const float* b, float* y, size_t B, size_t D, size_t C);
 
 // ---- windows ----
 // x: (c, h, w) -> cols: (c * kh * kw, oh * ow), zero where the window leaves the image
