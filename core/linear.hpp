@@ -42,6 +42,8 @@ void linear_input_grad(const kernels::KernelSet& k, const float* dy, const float
                        size_t C);
 
 // x: (n, D), dy: (n, C) -> dw: (C, D) += dyᵀ · x, db: (C) += Σ_n dy
+// (the set's linear_backward: not the Cortex-M4 set's, which has none and sums
+// a row at a time, linear_sgd_rows)
 void linear_weight_grad(const kernels::KernelSet& k, const float* x, const float* dy, float* dw, float* db, size_t n,
                         size_t D, size_t C);
 bool linear_weight_grad_u8(const kernels::KernelSet& k, const uint8_t* x, float scale, const float* dy, float* dw,

@@ -10,7 +10,6 @@
 
 #include "runtime/kernels/cortex_m4.hpp"
 #include "runtime/kernels/kernels.hpp"
-#include "runtime/kernels/reference.hpp"
 
 namespace sgdx::core {
 namespace {

@@ -14,7 +14,7 @@ namespace {
 // (!(v <= m) is v > m or either NaN; PyTorch's (v > m) || isnan(v).)
 inline bool max_takes(float v, float m) { return !(v <= m) && m == m; }
 
-inline float area(const PoolWindow& win) { return float((win.h1 - win.h0) * (win.w1 - win.w0)); }
+inline float area(const PoolWindow& win) { return float(win.h1 - win.h0) * float(win.w1 - win.w0); }
 
 kernels::PoolShape pool_shape(const PoolGeometry& g, size_t n) {
     return {n, g.h, g.w, g.c, g.oh, g.ow, g.kh, g.stride};

@@ -40,10 +40,17 @@ struct PoolWindow {
     uint32_t h0, h1, w0, w1;
 };
 
+// In 32 bits (64-bit divisions cost the firmware 700 bytes of flash): adaptive
+// windows need h·oh + oh and w·ow + ow below 2^32 (adaptive_fits).
 inline PoolWindow pool_window(const PoolGeometry& g, uint32_t oi, uint32_t oj) {
     if (g.adaptive)
         return {oi * g.h / g.oh, ((oi + 1) * g.h + g.oh - 1) / g.oh, oj * g.w / g.ow, ((oj + 1) * g.w + g.ow - 1) / g.ow};
     return {oi * g.stride, oi * g.stride + g.kh, oj * g.stride, oj * g.stride + g.kw};
+}
+
+// Whether pool_window's adaptive bounds stay within 32 bits for this plane.
+inline bool adaptive_fits(uint64_t h, uint64_t w, uint64_t oh, uint64_t ow) {
+    return h * oh + oh <= UINT32_MAX && w * ow + ow <= UINT32_MAX;
 }
 
 // x: (n, c, h, w) -> y: (n, c, oh, ow)

@@ -47,6 +47,10 @@ AdaptiveAvgPool2d::AdaptiveAvgPool2d(size_t out_h, size_t out_w) : Pool2d(false)
 
 void AdaptiveAvgPool2d::set_windows(core::PoolGeometry& g) const {
     if (g.h == 0 || g.w == 0) throw Error(type_name() + ": the input plane is empty");
+    if (!core::adaptive_fits(g.h, g.w, out_h_, out_w_))
+        throw Error(type_name() + ": " + std::to_string(out_h_) + "x" + std::to_string(out_w_) + " outputs over a " +
+                    std::to_string(g.h) + "x" + std::to_string(g.w) +
+                    " plane: too large (input size times output size must stay below 2^32 on each side)");
     g.oh = uint32_t(out_h_), g.ow = uint32_t(out_w_), g.adaptive = true;
 }
 

@@ -6,7 +6,9 @@
 // runtime's), with and without momentum.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,43 @@ TEST_CASE("kernels::m4::kernel_set(): gemm in all four transpositions and linear
         sgdx::core::linear_forward(m4, x.data(), w.data(), bias.data(), got.data(), B, D, C);
         sgdx::core::linear_forward(ref, x.data(), w.data(), bias.data(), want.data(), B, D, C);
         for (size_t i = 0; i < B * C; ++i) CHECK(close(got[i], want[i], float(D + 1)));
+    }
+}
+
+TEST_CASE("kernels::m4::kernel_set(): gemm is the device's own loops, bit for bit") {
+    // The C API's layers called axpy_rows and dot_rows directly before they took
+    // the set's gemm: the firmware's bits must not move. Each case the layers use,
+    // against the loop it stands for, compared by bytes.
+    namespace m4 = sgdx::kernels::m4;
+    const auto& set = m4::kernel_set();
+    sgdx::Rng rng(33);
+    for (int trial = 0; trial < 200; ++trial) {
+        const size_t M = pick(rng, 1, 9), N = pick(rng, 1, 21), K = pick(rng, 1, 37);
+        const bool acc = trial % 2;
+        CAPTURE(M); CAPTURE(N); CAPTURE(K); CAPTURE(acc);
+        const auto a = random_floats(rng, M * K), at = random_floats(rng, K * M), b = random_floats(rng, K * N),
+                   bt = random_floats(rng, N * K), c0 = random_floats(rng, M * N);
+        // c (M, N) += a (M, K) · b (K, N): axpy_rows per row of c (Linear's dx, Conv2d's forward)
+        auto got = c0, want = c0;
+        set.gemm(false, false, M, N, K, a.data(), K, b.data(), N, got.data(), N, acc);
+        for (size_t i = 0; i < M; ++i) {
+            if (!acc) std::fill(want.begin() + long(i * N), want.begin() + long((i + 1) * N), 0.f);
+            m4::axpy_rows(want.data() + i * N, a.data() + i * K, 1, b.data(), N, K, N);
+        }
+        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+        // c (M, N) += atᵀ (at stored (K, M)) · b: axpy_rows down a column (Linear's weight row, Conv2d's patch gradient)
+        got = want = c0;
+        set.gemm(true, false, M, N, K, at.data(), M, b.data(), N, got.data(), N, acc);
+        for (size_t i = 0; i < M; ++i) {
+            if (!acc) std::fill(want.begin() + long(i * N), want.begin() + long((i + 1) * N), 0.f);
+            m4::axpy_rows(want.data() + i * N, at.data() + i, M, b.data(), N, K, N);
+        }
+        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+        // c (M, N) = a · btᵀ: dot_rows (Linear's forward, Conv2d's weight gradient)
+        got = want = c0;
+        set.gemm(false, true, M, N, K, a.data(), K, bt.data(), K, got.data(), N, acc);
+        m4::dot_rows(want.data(), N, a.data(), K, bt.data(), K, M, N, K, acc);
+        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
     }
 }
 

@@ -12,7 +12,9 @@
 
 #include "core/plan.hpp"
 #include "core/pool.hpp"
+#include "runtime/error.hpp"
 #include "runtime/kernels/kernels.hpp"
+#include "runtime/pooling.hpp"
 #include "runtime/rng.hpp"
 
 namespace {
@@ -129,4 +131,31 @@ TEST_CASE("core::pool_forward_cl/backward_cl equal the channels-first forms exac
             for (size_t i = 0; i < n * X; ++i) CHECK(same(dx_cl[i], want_dx[i]));
         }
     }
+}
+
+TEST_CASE("core::pool_window: adaptive windows of tall planes, up to the 32-bit limit, and the layer refusing beyond it") {
+    // (i + 1)·h + oh - 1 up to 4,294,770,223: just inside 32 bits
+    PoolGeometry g{};
+    g.c = 1, g.h = 65535, g.w = 1, g.oh = 65534, g.ow = 1, g.adaptive = true;
+    REQUIRE(sgdx::core::adaptive_fits(g.h, g.w, g.oh, g.ow));
+    std::vector<float> x(g.h), y(g.oh), dy(g.oh, 1.f), dx(g.h);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 7);
+    sgdx::core::pool_forward(g, x.data(), y.data(), 1);
+    sgdx::core::pool_backward(g, x.data(), dy.data(), dx.data(), 1);
+    size_t wrong = 0;
+    double spread = 0;
+    for (uint32_t i = 0; i < g.oh; ++i) {
+        const uint64_t h0 = uint64_t(i) * g.h / g.oh, h1 = (uint64_t(i + 1) * g.h + g.oh - 1) / g.oh;
+        const auto win = sgdx::core::pool_window(g, i, 0);
+        wrong += win.h0 != h0 || win.h1 != h1 || y[i] != (x[h0] + x[h1 - 1]) / 2.f;  // every window here holds 2 rows
+    }
+    for (float v : dx) spread += v;
+    CHECK(wrong == 0);
+    CHECK(spread == doctest::Approx(double(g.oh)));  // each output's gradient 1, spread over its window
+
+    CHECK_FALSE(sgdx::core::adaptive_fits(65537, 1, 65536, 1));  // (i + 1)·h would wrap
+    sgdx::AdaptiveAvgPool2d big(65536, 1);
+    CHECK_THROWS_WITH_AS(big.build({1, 65537, 1}), doctest::Contains("too large"), sgdx::Error);
+    sgdx::AdaptiveAvgPool2d tall(65534, 1);
+    CHECK(tall.build({1, 65535, 1}) == sgdx::Shape{1, 65534, 1});
 }

@@ -1,7 +1,8 @@
 // The Cortex-M4 kernel set: the loops the C API's layers (core/ops) train and
 // run its networks with, on the device and, bit for bit, on a PC. See
-// cortex_m4.hpp for what each computes; tests/test_kernels_m4.cpp (device/)
-// holds them to the scalar reference.
+// cortex_m4.hpp for what each computes; device/tests/test_kernels_m4.cpp and
+// tests/test_core_linear.cpp (the set's gemm and linear_forward) hold them to
+// the scalar reference.
 #include "cortex_m4.hpp"
 
 #include <cmath>

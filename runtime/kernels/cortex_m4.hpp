@@ -4,7 +4,7 @@
 // registers, the DSP extension's SMLAD for int8) and, bit for bit, on a PC,
 // since every output is summed in a fixed order and nothing calls libm. The scalar reference kernels (reference.cpp,
 // conv_reference.hpp) define what they compute; device/tests/test_kernels_m4.cpp
-// compares them on ragged shapes.
+// and tests/test_core_linear.cpp compare them on ragged shapes.
 //
 // Samples are channels-first, (c, h, w), as the C API stores its activations.
 // No exceptions, no allocation.
