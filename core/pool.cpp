@@ -24,28 +24,36 @@ kernels::PoolShape pool_shape(const PoolGeometry& g, size_t n) {
 
 // ---- Channels-first: (n, c, h, w), a plane at a time ----
 
+// One window's first maximum or mean; `first`: its top-left value, rows W apart.
+inline float window_value(bool max, const float* first, uint32_t rows, uint32_t cols, size_t W) {
+    if (max) {
+        float m = first[0];
+        for (uint32_t i = 0; i < rows; ++i, first += W)
+            for (uint32_t j = 0; j < cols; ++j) m = max_takes(first[j], m) ? first[j] : m;
+        return m;
+    }
+    float sum = 0.f;
+    for (uint32_t i = 0; i < rows; ++i, first += W)
+        for (uint32_t j = 0; j < cols; ++j) sum += first[j];
+    return sum / (float(rows) * float(cols));
+}
+
 void pool_forward(const PoolGeometry& g, const float* x, float* y, size_t n) {
+    const size_t W = g.w, plane_size = size_t(g.h) * W;
     for (size_t p = 0; p < n * g.c; ++p) {
-        const float* plane = x + p * g.h * g.w;
+        const float* plane = x + p * plane_size;
+        if (!g.adaptive) {  // the device's: windows one stride apart, kh x kw each
+            for (uint32_t oi = 0; oi < g.oh; ++oi) {
+                const float* first = plane + size_t(oi) * g.stride * W;
+                for (uint32_t oj = 0; oj < g.ow; ++oj, first += g.stride)
+                    *y++ = window_value(g.max, first, g.kh, g.kw, W);
+            }
+            continue;
+        }
         for (uint32_t oi = 0; oi < g.oh; ++oi)
             for (uint32_t oj = 0; oj < g.ow; ++oj) {
                 const PoolWindow win = pool_window(g, oi, oj);
-                const float* first = plane + size_t(win.h0) * g.w + win.w0;
-                const uint32_t rows = win.h1 - win.h0, cols = win.w1 - win.w0;
-                if (g.max) {
-                    float m = first[0];
-                    for (uint32_t i = 0; i < rows; ++i)
-                        for (uint32_t j = 0; j < cols; ++j) {
-                            const float v = first[size_t(i) * g.w + j];
-                            m = max_takes(v, m) ? v : m;
-                        }
-                    *y++ = m;
-                } else {
-                    float sum = 0.f;
-                    for (uint32_t i = 0; i < rows; ++i)
-                        for (uint32_t j = 0; j < cols; ++j) sum += first[size_t(i) * g.w + j];
-                    *y++ = sum / area(win);
-                }
+                *y++ = window_value(g.max, plane + size_t(win.h0) * W + win.w0, win.h1 - win.h0, win.w1 - win.w0, W);
             }
     }
 }

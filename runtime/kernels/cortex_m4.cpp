@@ -188,9 +188,10 @@ void col2im(const Window& l, const float* cols, float* dx) {
 void gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* a, size_t lda, const float* b,
           size_t ldb, float* c, size_t ldc, bool accumulate) {
     if (!trans_b) {  // row i of c += Σ_k op(a)[i][k] · row k of b
+        if (!accumulate && ldc == N) std::memset(c, 0, M * N * sizeof(float));  // one call, not M
         for (size_t i = 0; i < M; ++i) {
             float* ci = c + i * ldc;
-            if (!accumulate) std::memset(ci, 0, N * sizeof(float));
+            if (!accumulate && ldc != N) std::memset(ci, 0, N * sizeof(float));
             if (trans_a) axpy_rows(ci, a + i, lda, b, ldb, K, N);
             else axpy_rows(ci, a + i * lda, 1, b, ldb, K, N);
         }
