@@ -14,11 +14,9 @@ void linear_forward(const kernels::KernelSet& k, const float* x, const float* w,
     k.linear_forward(x, w, b, y, n, D, C);
 }
 
-bool linear_forward_u8(const kernels::KernelSet& k, const uint8_t* x, float scale, const float* w, const float* b,
+void linear_forward_u8(const kernels::KernelSet& k, const uint8_t* x, float scale, const float* w, const float* b,
                        float* y, size_t n, size_t D, size_t C) {
-    if (!k.linear_forward_u8) return false;
     k.linear_forward_u8(x, scale, w, b, y, n, D, C);
-    return true;
 }
 
 void linear_input_grad(const kernels::KernelSet& k, const float* dy, const float* w, float* dx, size_t n, size_t D,
@@ -31,11 +29,9 @@ void linear_weight_grad(const kernels::KernelSet& k, const float* x, const float
     k.linear_backward(x, dy, dw, db, n, D, C);
 }
 
-bool linear_weight_grad_u8(const kernels::KernelSet& k, const uint8_t* x, float scale, const float* dy, float* dw,
+void linear_weight_grad_u8(const kernels::KernelSet& k, const uint8_t* x, float scale, const float* dy, float* dw,
                            float* db, size_t n, size_t D, size_t C) {
-    if (!k.linear_backward_u8) return false;
     k.linear_backward_u8(x, scale, dy, dw, db, n, D, C);
-    return true;
 }
 
 void linear_sgd_rows(const kernels::KernelSet& k, const float* x, const float* dy, float* w, float* b, float* vw,

@@ -32,9 +32,9 @@ void sgd_step(const kernels::KernelSet& k, const SgdStep& step, float* p, const 
 // x: (n, D), w: (C, D), b: (C) -> y: (n, C) = x · wᵀ + b
 void linear_forward(const kernels::KernelSet& k, const float* x, const float* w, const float* b, float* y, size_t n,
                     size_t D, size_t C);
-// x_u8: (n, D) with x = scale · x_u8, the rest as above; false (nothing done)
-// if the set has no uint8 kernels
-bool linear_forward_u8(const kernels::KernelSet& k, const uint8_t* x, float scale, const float* w, const float* b,
+// x_u8: (n, D) with x = scale · x_u8, the rest as above (the set must have
+// uint8 kernels: the caller converts the bytes where it has none)
+void linear_forward_u8(const kernels::KernelSet& k, const uint8_t* x, float scale, const float* w, const float* b,
                        float* y, size_t n, size_t D, size_t C);
 
 // dy: (n, C), w: (C, D) -> dx: (n, D) = dy · w
@@ -46,7 +46,7 @@ void linear_input_grad(const kernels::KernelSet& k, const float* dy, const float
 // a row at a time, linear_sgd_rows)
 void linear_weight_grad(const kernels::KernelSet& k, const float* x, const float* dy, float* dw, float* db, size_t n,
                         size_t D, size_t C);
-bool linear_weight_grad_u8(const kernels::KernelSet& k, const uint8_t* x, float scale, const float* dy, float* dw,
+void linear_weight_grad_u8(const kernels::KernelSet& k, const uint8_t* x, float scale, const float* dy, float* dw,
                            float* db, size_t n, size_t D, size_t C);
 
 // The same gradient a row at a time, each row j of w (and b[j]) stepped by `step`

@@ -20,10 +20,6 @@ namespace m4 = sgdx::kernels::m4;  // the Cortex-M4 set (kernel_set()) and its w
 // (one copy, not one per op: -128 bytes of the firmware's flash).
 __attribute__((noinline)) m4::Window window(const Layer& l) { return {l.cin, l.h, l.w, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow}; }
 
-void sgd(const SgdStep& step, float* p, const float* g, float* v, size_t n) {
-    sgd_step(m4::kernel_set(), step, p, g, v, n);
-}
-
 // Every output row against each of the P patches in `in`: y: (cout, P).
 void rows_i8(const Layer& l, const uint8_t* in, size_t P, float in_scale, float* y) {
     m4::rows_i8(l.qweight, l.qscale, l.bias, l.cout, l.patch(), in, P, in_scale, y);
@@ -136,8 +132,8 @@ bool conv_backward(const Layer& l, const float* in, float* dy, float* dx, uint32
             m4::col2im(window(l), s.patches, dx + i * l.in_size());
         }
     }
-    sgd(step, l.weight, l.gweight, l.vweight, l.cout * R);
-    sgd(step, l.bias, l.gbias, l.vbias, l.cout);
+    sgd_step(k, step, l.weight, l.gweight, l.vweight, l.cout * R);
+    sgd_step(k, step, l.bias, l.gbias, l.vbias, l.cout);
     return dx != nullptr;
 }
 

@@ -14,15 +14,12 @@ namespace {
 // (!(v <= m) is v > m or either NaN; PyTorch's (v > m) || isnan(v).)
 inline bool max_takes(float v, float m) { return !(v <= m) && m == m; }
 
-inline float area(const PoolWindow& win) { return float(win.h1 - win.h0) * float(win.w1 - win.w0); }
+inline float area(uint32_t rows, uint32_t cols) { return float(rows) * float(cols); }
+inline float area(const PoolWindow& win) { return area(win.h1 - win.h0, win.w1 - win.w0); }
 
 kernels::PoolShape pool_shape(const PoolGeometry& g, size_t n) {
     return {n, g.h, g.w, g.c, g.oh, g.ow, g.kh, g.stride};
 }
-
-}  // namespace
-
-// ---- Channels-first: (n, c, h, w), a plane at a time ----
 
 // One window's first maximum or mean; `first`: its top-left value, rows W apart.
 inline float window_value(bool max, const float* first, uint32_t rows, uint32_t cols, size_t W) {
@@ -35,8 +32,12 @@ inline float window_value(bool max, const float* first, uint32_t rows, uint32_t 
     float sum = 0.f;
     for (uint32_t i = 0; i < rows; ++i, first += W)
         for (uint32_t j = 0; j < cols; ++j) sum += first[j];
-    return sum / (float(rows) * float(cols));
+    return sum / area(rows, cols);
 }
+
+}  // namespace
+
+// ---- Channels-first: (n, c, h, w), a plane at a time ----
 
 void pool_forward(const PoolGeometry& g, const float* x, float* y, size_t n) {
     const size_t W = g.w, plane_size = size_t(g.h) * W;
