@@ -95,16 +95,13 @@ const float* forward(const Layer* layers, uint32_t count, const NetBuffers& b, c
 void backward(const Layer* layers, uint32_t count, const NetBuffers& b, uint32_t n, const SgdStep& step) {
     uint32_t first_learner = 0;
     while (!layers[first_learner].learns()) ++first_learner;
-    float* dy = b.grad[0];
-    float* dx = b.grad[1];
     const OpScratch s = scratch_of(b);
-    for (uint32_t i = count; i-- > 0;) {
-        const Layer& l = layers[i];
-        if (op(l).backward(l, layer_input(layers, b, i), dy, i > first_learner ? dx : nullptr, n, s, step)) {
-            float* t = dy;
-            dy = dx, dx = t;
-        }
-    }
+    backward_walk(
+        0, count, b.grad[0], b.grad, [&](uint32_t i) { return i > first_learner; },
+        [&](uint32_t i, float* dy, float* dx) {
+            const Layer& l = layers[i];
+            return op(l).backward(l, layer_input(layers, b, i), dy, dx, n, s, step);
+        });
 }
 
 uint32_t argmax(const float* z, uint32_t C) {

@@ -3,7 +3,8 @@
 // (device/sgdx_c.cpp) runs it: the buffers its layers share, every buffer's
 // place (counted first, then placed: the same walk with or without a base),
 // PyTorch's initialisation, the float forward and the backward over two
-// ping-pong gradient buffers. No heap, no exceptions; the caller owns the arena
+// ping-pong gradient buffers (backward_walk: the runtime's Sequential walks its
+// modules with it too). No heap, no exceptions; the caller owns the arena
 // and the layers (a model struct at the arena's start, in the C API).
 #include <cstddef>
 #include <cstdint>
@@ -84,6 +85,34 @@ void initialise(const Layer* layers, uint32_t count, float* row, uint64_t seed);
 // images: (n, pixels) uint8, scaled into b.x -> the last layer's out: (n, classes)
 const float* forward(const Layer* layers, uint32_t count, const NetBuffers& b, const uint8_t* images, uint32_t n,
                      size_t pixels);
+
+// A chain of layers' backward, last layer first — the network's orchestration,
+// written once: core/net's backward (the C API's ops) and the runtime's
+// Sequential (its modules) both walk their layers with it.
+//   step(i, dy, dx): layer i's backward from dy (its output's gradient); its
+//   input's gradient into dx, or none where dx is null (needs_dx(i) false: no
+//   layer before i learns and the caller wants none). Returns whether dx now
+//   holds it (false: none, or the layer computed it in place in dy).
+// The input gradients go to grad[0] and grad[1] in turn, never to the buffer
+// holding the dy being read. Returns the gradient of layer `first`'s input (dy
+// itself if every layer worked in place), or null once a layer had none to give:
+// the layers before it neither learn nor owe the caller anything, so they are
+// not called.
+template <class Grad, class NeedsDx, class Step>
+Grad* backward_walk(uint32_t first, uint32_t count, Grad* dy, float* const grad[2], NeedsDx&& needs_dx, Step&& step) {
+    Grad* g = dy;
+    uint32_t turn = g == grad[0] ? 1 : 0;
+    for (uint32_t i = count; i-- > first;) {
+        float* dx = needs_dx(i) ? grad[turn] : nullptr;
+        if (step(i, g, dx)) {
+            g = dx;
+            turn ^= 1;
+        } else if (!dx) {
+            return nullptr;
+        }
+    }
+    return g;
+}
 
 // dlogits in b.grad[0] -> every layer's weights updated by `step`, last layer
 // first; each layer's input gradient is computed before its weights change, and

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/conv.hpp"
 #include "core/linear.hpp"
 #include "core/pool.hpp"
 #include "core/setup.hpp"
@@ -14,11 +15,13 @@
 namespace sgdx::core {
 namespace {
 
-namespace m4 = sgdx::kernels::m4;  // the Cortex-M4 set (kernel_set()) and its window loops
+namespace m4 = sgdx::kernels::m4;  // the Cortex-M4 set (kernel_set()) and its int8 loops
 
-// The Cortex-M4 kernel set (runtime/kernels/cortex_m4) on the layers' geometry
-// (one copy, not one per op: -128 bytes of the firmware's flash).
-__attribute__((noinline)) m4::Window window(const Layer& l) { return {l.cin, l.h, l.w, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow}; }
+// A planned conv's geometry for core/conv (one copy, not one per op: -128 bytes
+// of the firmware's flash).
+__attribute__((noinline)) ConvGeometry conv_geometry(const Layer& l) {
+    return {l.cin, l.h, l.w, l.cout, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow};
+}
 
 // Every output row against each of the P patches in `in`: y: (cout, P).
 void rows_i8(const Layer& l, const uint8_t* in, size_t P, float in_scale, float* y) {
@@ -97,49 +100,25 @@ bool linear_int8(const Layer& l, const uint8_t* q, float q_scale, float*, float*
     return true;
 }
 
-// ---- Conv2d, per image: out (cout, P) = bias + weight (cout, patch) · cols (patch, P) ----
+// ---- Conv2d: core/conv's per-image strategy (the runtime's layer: its by-position one) ----
 
 void conv_forward(const Layer& l, const float* in, uint32_t n, const OpScratch& s) {
-    const auto& k = m4::kernel_set();
-    const size_t P = l.positions(), R = l.patch();
-    for (uint32_t i = 0; i < n; ++i) {
-        float* y = l.out + i * l.out_size();
-        m4::im2col(window(l), in + i * l.in_size(), s.patches);
-        for (uint32_t c = 0; c < l.cout; ++c)
-            for (size_t p = 0; p < P; ++p) y[c * P + p] = l.bias[c];
-        k.gemm(false, false, l.cout, P, R, l.weight, R, s.patches, P, y, P, true);
-    }
+    core::conv_forward_images(m4::kernel_set(), conv_geometry(l), l.weight, l.bias, in, l.out, n, s.patches);
 }
 
-// Per image: dy (cout, P), cols (patch, P); the gradients summed over the
-// batch's images, then one step.
+// The gradients summed over the batch's images, then one step.
 bool conv_backward(const Layer& l, const float* in, float* dy, float* dx, uint32_t n, const OpScratch& s,
                    const SgdStep& step) {
     const auto& k = m4::kernel_set();
-    const size_t P = l.positions(), R = l.patch();
-    for (uint32_t i = 0; i < n; ++i) {
-        const float* g = dy + i * l.out_size();
-        m4::im2col(window(l), in + i * l.in_size(), s.patches);
-        // gweight: (cout, patch) += dy · colsᵀ
-        k.gemm(false, true, l.cout, R, P, g, P, s.patches, P, l.gweight, R, i > 0);
-        for (uint32_t c = 0; c < l.cout; ++c) {
-            float acc = 0.f;
-            for (size_t p = 0; p < P; ++p) acc += g[c * P + p];
-            l.gbias[c] = i > 0 ? l.gbias[c] + acc : acc;
-        }
-        if (dx) {  // cols: (patch, P) = weightᵀ · dy, folded back into the image
-            k.gemm(true, false, R, P, l.cout, l.weight, R, g, P, s.patches, P, false);
-            m4::col2im(window(l), s.patches, dx + i * l.in_size());
-        }
-    }
-    sgd_step(k, step, l.weight, l.gweight, l.vweight, l.cout * R);
+    core::conv_backward_images(k, conv_geometry(l), l.weight, in, dy, dx, n, l.gweight, l.gbias, s.patches);
+    sgd_step(k, step, l.weight, l.gweight, l.vweight, l.cout * l.patch());
     sgd_step(k, step, l.bias, l.gbias, l.vbias, l.cout);
     return dx != nullptr;
 }
 
 // Patches by position, so each is contiguous like a weight row.
 bool conv_int8(const Layer& l, const uint8_t* q, float q_scale, float*, float* next, uint8_t* qcols) {
-    m4::im2row_u8(window(l), q, qcols);
+    im2row_u8(conv_geometry(l), q, qcols);
     rows_i8(l, qcols, l.positions(), q_scale, next);
     return true;
 }
@@ -163,7 +142,7 @@ bool relu_int8(const Layer& l, const uint8_t*, float, float* cur, float*, uint8_
 
 // ---- MaxPool2d, AvgPool2d (and AdaptiveAvgPool2d(1)): core/pool, as the runtime's layers ----
 
-// One copy, not one per op (as window() above).
+// One copy, not one per op (as conv_geometry() above).
 __attribute__((noinline)) PoolGeometry pool_geometry(const Layer& l) {
     return {l.cin, l.h, l.w, l.oh, l.ow, l.kh, l.kw, l.stride, false, l.kind == kMaxPool};
 }

@@ -12,8 +12,8 @@
 // same object code (compiled once in sgdx_core). The products are the
 // Cortex-M4 kernel set's (runtime/kernels/cortex_m4, kernels::m4::kernel_set()):
 // every output is summed in one fixed order, so a PC computes the firmware's
-// bits. Linear is core/linear's and pooling core/pool's, which the runtime's
-// layers run too.
+// bits. Linear is core/linear's, pooling core/pool's and Conv2d core/conv's,
+// which the runtime's layers run too.
 //
 // Activations are NCHW like PyTorch's, so View and Flatten move nothing and are
 // no op (core/plan drops them); a kNorm (a BatchNorm folded into the layer

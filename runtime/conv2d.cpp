@@ -35,14 +35,11 @@ Shape Conv2d::configure(const Shape& input) {
     if (!core::window_output_size(h, w, k_, k_, stride_, pad_, oh, ow))
         throw Error(describe() + ": a " + std::to_string(h) + "x" + std::to_string(w) + " input is " +
                     (h + 2 * pad_ < k_ || w + 2 * pad_ < k_ ? "smaller than the kernel" : "too large"));
-    h_ = h, w_ = w, oh_ = oh, ow_ = ow;
+    g_ = {uint32_t(cin_), uint32_t(h), uint32_t(w), uint32_t(cout_), uint32_t(k_), uint32_t(k_), uint32_t(stride_),
+          uint32_t(pad_), oh, ow};
     // Sized here so that a Sequential's channels-last path allocates nothing per step.
-    torch_column_.resize(patch());
-    for (size_t ki = 0; ki < k_; ++ki)
-        for (size_t kj = 0; kj < k_; ++kj)
-            for (size_t ci = 0; ci < cin_; ++ci) torch_column_[(ki * k_ + kj) * cin_ + ci] = (ci * k_ + ki) * k_ + kj;
     weight_cl_.resize(cout_ * patch());
-    return {cout_, oh_, ow_};
+    return {cout_, oh, ow};
 }
 
 std::unique_ptr<Module> Conv2d::clone() const {
@@ -53,7 +50,7 @@ std::unique_ptr<Module> Conv2d::clone() const {
 std::string Conv2d::describe() const {
     std::string s = "Conv2d(" + std::to_string(cin_) + ", " + std::to_string(cout_) + ", kernel " +
                     std::to_string(k_) + ", stride " + std::to_string(stride_) + ", padding " + std::to_string(pad_) + ")";
-    if (h_) s += " " + shape_text(input_shape()) + " -> " + shape_text(output_shape());
+    if (g_.h) s += " " + shape_text(input_shape()) + " -> " + shape_text(output_shape());
     return s;
 }
 
@@ -73,14 +70,21 @@ size_t Conv2d::parts_for(size_t batch) const {
     return thread_pool().parts_for(batch, (size_t(1) << 18) / (per_sample ? per_sample : 1) + 1);
 }
 
-Conv2d::Scratch& Conv2d::scratch(size_t part, size_t n) {
+core::ConvScratch Conv2d::buffers(size_t part, size_t n, bool backward) {
+    const auto& k = active_kernels();
     Scratch& s = scratch_[part];
-    const size_t rows = n * pixels();
-    grow_to(s.cols, rows * patch());
-    grow_to(s.pixels_by_channel, rows * cout_);
-    grow_to(s.padded, padded_size());
-    grow_to(s.channel_sums, cout_);
-    return s;
+    const size_t rows = n * pixels(), D = patch();
+    const bool direct = core::conv_direct(k, g_, form_);
+    if (!direct) {
+        grow_to(s.cols, rows * D);
+        grow_to(s.pixels_by_channel, rows * cout_);
+        grow_to(s.channel_sums, cout_);
+        grow_to(s.dwt, D * cout_);
+    }
+    grow_to(s.padded, core::padded_size(g_));
+    if (backward && !core::conv_input_grad_by_phase(k, g_, form_)) grow_to(s.dcols, rows * D);
+    return {s.cols.data(), s.pixels_by_channel.data(), s.padded.data(), s.dcols.data(), s.dwt.data(),
+            s.channel_sums.data()};
 }
 
 // Every part's scratch as the paths below take it, for any batch up to max_batch:
@@ -91,206 +95,44 @@ void Conv2d::reserve(size_t max_batch, bool byte_inputs) {
     const auto& k = active_kernels();
     const size_t parts = parts_for(max_batch), D = patch(), P = pixels();
     const size_t part = largest_part(max_batch, [&](size_t n) { return parts_for(n); });
-    const size_t chunk = std::min(part, chunk_samples());
-    const bool dcols = !input_grad_by_phase(k);  // the input gradient through gemm + col2im
+    const bool direct = core::conv_direct(k, g_, form_);
     if (scratch_.size() < parts) scratch_.resize(parts);
     for (size_t p = 0; p < parts; ++p) {
-        Scratch& s = scratch_[p];
-        if (p > 0) grow_to(s.dw, cout_ * D), grow_to(s.db, cout_);
-        if (direct(k)) {
-            if (dcols) grow_to(s.dcols, part * P * D), grow_to(s.padded, padded_size());
-            continue;
-        }
-        scratch(p, chunk);
-        grow_to(s.dwt, D * cout_);
-        if (dcols) grow_to(s.dcols, chunk * P * D);
+        if (p > 0) grow_to(scratch_[p].dw, cout_ * D), grow_to(scratch_[p].db, cout_);
+        buffers(p, direct ? part : std::min(part, chunk_samples()), true);
     }
-    if (!direct(k)) grow_to(saved_cols_, max_batch * P * D);
+    if (!direct) grow_to(saved_cols_, max_batch * P * D);
     kernels::ScratchNeeds needs;
     needs.gemm = true;
-    const kernels::ConvShape shape = conv_shape(part);
+    const kernels::ConvShape shape = core::conv_shape(g_, form_, part, nullptr);
     if (k.conv_forward_cl) needs.conv = &shape;
     reserve_kernel_scratch(needs);
-}
-
-namespace {
-
-// One sample at a time through a zero-padded copy of it, (in, H + 2 pad, W + 2 pad
-// + 1): every window is then inside, and one row of the patch matrix per output
-// pixel is in·k plain copies of k values. K is a template constant for the usual
-// 3 and 5 so the copies unroll; for K = 3 a copy moves 4 values (one vector, the
-// padded row's extra column keeping it inside), the 4th landing on the next patch
-// value, which is written after it (so not on the call's last row, whose next one
-// may be another thread's). Scatter (col2im) adds the rows into the padded copy
-// instead and then copies its inside out.
-// n floats; a memcpy call costs more than these short rows (7 to 28 values).
-inline void copy_row(float* dst, const float* src, size_t n) {
-    size_t j = 0;
-    for (; j + 4 <= n; j += 4) std::memcpy(dst + j, src + j, 4 * sizeof(float));
-    for (; j < n; ++j) dst[j] = src[j];
-}
-
-template <size_t KT, bool Scatter>
-void patches(float* x, float* cols, float* padded, size_t n, size_t cin, size_t h, size_t w, size_t oh, size_t ow,
-             size_t k_rt, size_t stride, size_t pad) {
-    const size_t K = KT ? KT : k_rt, D = cin * K * K, hp = h + 2 * pad, wp = w + 2 * pad + 1;
-    const size_t sample = cin * hp * wp;
-    // Gathering, every sample overwrites the same inside of the copy: its zero
-    // border (and extra column) is written once per call. Scattering adds into it.
-    if (!Scatter) std::memset(padded, 0, sample * sizeof(float));
-    for (size_t b = 0; b < n; ++b) {
-        float* xb = x + b * cin * h * w;
-        if (Scatter) std::memset(padded, 0, sample * sizeof(float));
-        if (!Scatter)
-            for (size_t ci = 0; ci < cin; ++ci)
-                for (size_t i = 0; i < h; ++i)
-                    copy_row(padded + (ci * hp + i + pad) * wp + pad, xb + (ci * h + i) * w, w);
-        for (size_t oi = 0; oi < oh; ++oi)
-            for (size_t oj = 0; oj < ow; ++oj) {
-                float* row = cols + ((b * oh + oi) * ow + oj) * D;
-                const float* src = padded + oi * stride * wp + oj * stride;
-                const bool wide = !Scatter && KT == 3 && !(b + 1 == n && oi + 1 == oh && oj + 1 == ow);
-                for (size_t ci = 0; ci < cin; ++ci)
-                    for (size_t ki = 0; ki < K; ++ki) {
-                        float* patch = row + (ci * K + ki) * K;
-                        float* xs = const_cast<float*>(src) + (ci * hp + ki) * wp;
-                        if (wide) {
-                            std::memcpy(patch, xs, 4 * sizeof(float));
-                        } else {
-                            for (size_t kj = 0; kj < K; ++kj) {
-                                if (Scatter) xs[kj] += patch[kj];
-                                else patch[kj] = xs[kj];
-                            }
-                        }
-                    }
-            }
-        if (Scatter)
-            for (size_t ci = 0; ci < cin; ++ci)
-                for (size_t i = 0; i < h; ++i)
-                    copy_row(xb + (ci * h + i) * w, padded + (ci * hp + i + pad) * wp + pad, w);
-    }
-}
-
-// The same on channels-last samples (n, H, W, in) through a zero-padded copy
-// (H + 2 pad, W + 2 pad, in): a patch row is K spans of K·in contiguous values,
-// columns (ki, kj, ci).
-template <bool Scatter>
-void patches_cl(float* x, float* cols, float* padded, size_t n, size_t cin, size_t h, size_t w, size_t oh, size_t ow,
-                size_t K, size_t stride, size_t pad) {
-    const size_t D = K * K * cin, wp = w + 2 * pad, span = K * cin, line = w * cin;
-    const size_t sample = (h + 2 * pad) * wp * cin;
-    if (!Scatter) std::memset(padded, 0, sample * sizeof(float));  // the border, once (see patches)
-    for (size_t b = 0; b < n; ++b) {
-        float* xb = x + b * h * line;
-        if (Scatter) std::memset(padded, 0, sample * sizeof(float));
-        if (!Scatter)
-            for (size_t i = 0; i < h; ++i)
-                copy_row(padded + ((i + pad) * wp + pad) * cin, xb + i * line, line);
-        for (size_t oi = 0; oi < oh; ++oi)
-            for (size_t oj = 0; oj < ow; ++oj) {
-                float* row = cols + ((b * oh + oi) * ow + oj) * D;
-                float* src = padded + (oi * stride * wp + oj * stride) * cin;
-                for (size_t ki = 0; ki < K; ++ki) {
-                    float* patch = row + ki * span;
-                    float* xs = src + ki * wp * cin;
-                    if (Scatter)
-                        for (size_t j = 0; j < span; ++j) xs[j] += patch[j];
-                    else
-                        copy_row(patch, xs, span);
-                }
-            }
-        if (Scatter)
-            for (size_t i = 0; i < h; ++i)
-                copy_row(xb + i * line, padded + ((i + pad) * wp + pad) * cin, line);
-    }
-}
-
-template <bool Scatter>
-void patches_any(size_t k, float* x, float* cols, float* padded, size_t n, size_t cin, size_t h, size_t w, size_t oh,
-                 size_t ow, size_t stride, size_t pad) {
-    if (k == 3) patches<3, Scatter>(x, cols, padded, n, cin, h, w, oh, ow, k, stride, pad);
-    else if (k == 5) patches<5, Scatter>(x, cols, padded, n, cin, h, w, oh, ow, k, stride, pad);
-    else patches<0, Scatter>(x, cols, padded, n, cin, h, w, oh, ow, k, stride, pad);
-}
-
-}  // namespace
-
-size_t Conv2d::padded_size() const { return cin_ * (h_ + 2 * pad_) * (w_ + 2 * pad_ + 1); }
-
-// padded_size() covers the channels-last copy too: in·(H + 2 pad)·(W + 2 pad) is less.
-void Conv2d::im2col(const float* x, size_t n, float* cols, float* padded) const {
-    if (cl_patches())
-        return patches_cl<false>(const_cast<float*>(x), cols, padded, n, cin_, h_, w_, oh_, ow_, k_, stride_, pad_);
-    patches_any<false>(k_, const_cast<float*>(x), cols, padded, n, cin_, h_, w_, oh_, ow_, stride_, pad_);
-}
-
-void Conv2d::col2im(const float* cols, size_t n, float* dx, float* padded) const {
-    if (cl_patches())
-        return patches_cl<true>(dx, const_cast<float*>(cols), padded, n, cin_, h_, w_, oh_, ow_, k_, stride_, pad_);
-    patches_any<true>(k_, dx, const_cast<float*>(cols), padded, n, cin_, h_, w_, oh_, ow_, stride_, pad_);
-}
-
-// Permuted at every forward and backward (cout·D values, small next to the
-// gemm), so a weight changed in between is never stale.
-const float* Conv2d::patch_weight() {
-    const float* w = weight.value.data();
-    if (!cl_patches()) return w;
-    const size_t D = patch();
-    for (size_t c = 0; c < cout_; ++c)
-        for (size_t d = 0; d < D; ++d) weight_cl_[c * D + d] = w[c * D + torch_column_[d]];
-    return weight_cl_.data();
 }
 
 // x: (B, in, H, W) -> y: (B, out, OH, OW) (either channels-last in a Sequential)
 void Conv2d::forward(const float* x, size_t batch, float* y) {
     const auto& k = active_kernels();
-    if (direct(k)) {
-        // Whole samples per part, channels-last in and out: nothing saved for backward.
-        saved_for_ = nullptr;
-        const size_t parts = parts_for(batch);
-        thread_pool().run(parts, [&](size_t part) {
-            const size_t b0 = batch * part / parts, b1 = batch * (part + 1) / parts;
-            k.conv_forward_cl(x + b0 * in_features(), weight.value.data(), bias.value.data(),
-                              y + b0 * out_features(), fused_shape(b1 - b0, nullptr));
-        });
-        return;
-    }
-    const float* wt = patch_weight();
-    const size_t parts = parts_for(batch), chunk = chunk_samples(), P = pixels(), D = patch();
+    const size_t parts = parts_for(batch), P = pixels(), D = patch();
     if (scratch_.size() < parts) scratch_.resize(parts);
-    // Training keeps the whole batch's patches for backward (~2 MB for the tutorial
-    // CNN's conv2 at batch 64): reading them back from cache is cheaper than
-    // building them again.
-    saved_for_ = is_training() ? x : nullptr;
+    const bool direct = core::conv_direct(k, g_, form_);
+    // Training by patches keeps the whole batch's patches for backward (~2 MB for
+    // the tutorial CNN's conv2 at batch 64): reading them back from cache is
+    // cheaper than building them again. The direct kernels save nothing.
+    saved_for_ = is_training() && !direct ? x : nullptr;
     if (saved_for_) {
         saved_batch_ = batch;
         if (saved_cols_.size() < batch * P * D) saved_cols_.resize(batch * P * D);
     }
+    const float* wt = direct ? nullptr : patch_weight();
     thread_pool().run(parts, [&](size_t part) {
-        const size_t end = batch * (part + 1) / parts;
-        for (size_t b0 = batch * part / parts; b0 < end; b0 += chunk) {
-            const size_t n = std::min(chunk, end - b0);
-            Scratch& s = scratch(part, n);
-            float* cols = saved_for_ ? saved_cols_.data() + b0 * P * D : s.cols.data();
-            im2col(x + b0 * in_features(), n, cols, s.padded.data());
-            // cols: (n·P, D) · weightᵀ (D, out) -> (n·P, out): channels-last already
-            float* t = out_cl_ ? y + b0 * P * cout_ : s.pixels_by_channel.data();
-            k.gemm(false, true, n * P, cout_, D, cols, D, wt, D, t, cout_, false);
-            if (out_cl_) {
-                const float* bv = bias.value.data();
-                for (size_t r = 0; r < n * P; ++r)
-                    for (size_t c = 0; c < cout_; ++c) t[r * cout_ + c] += bv[c];
-            } else {
-                // (n, P, out) -> y: (n, out, P), plus the bias
-                for (size_t b = 0; b < n; ++b)
-                    for (size_t c = 0; c < cout_; ++c) {
-                        float* yc = y + ((b0 + b) * cout_ + c) * P;
-                        const float bc = bias.value(c);
-                        for (size_t p = 0; p < P; ++p) yc[p] = t[(b * P + p) * cout_ + c] + bc;
-                    }
-            }
-            if (relu_out_) k.relu_forward(y + b0 * out_features(), y + b0 * out_features(), n * out_features());
-        }
+        const size_t b0 = batch * part / parts, n = batch * (part + 1) / parts - b0;
+        const float* xs = x + b0 * in_features();
+        float* ys = y + b0 * out_features();
+        if (direct) return core::conv_forward_direct(k, g_, form_, xs, n, weight.value.data(), bias.value.data(), ys);
+        const size_t chunk = chunk_samples();
+        float* saved = saved_for_ ? saved_cols_.data() + b0 * P * D : nullptr;
+        core::conv_forward_rows(k, g_, form_, xs, n, chunk, wt, bias.value.data(), ys, saved,
+                                buffers(part, std::min(n, chunk), false));
     });
 }
 
@@ -320,124 +162,22 @@ void Conv2d::sum_part_grads(size_t parts) {
 // x: (B, in, H, W), dy: (B, out, OH, OW) -> weight.grad, bias.grad, dx: (B, in, H, W)
 void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) {
     const auto& k = active_kernels();
-    if (direct(k)) return backward_direct(k, x, dy, batch, dx);
-    const float* wt = dx ? patch_weight() : nullptr;
-    const size_t parts = parts_for(batch), chunk = chunk_samples(), P = pixels(), D = patch();
+    const size_t parts = parts_for(batch), P = pixels(), D = patch();
     if (scratch_.size() < parts) scratch_.resize(parts);
-    const bool saved = saved_for_ == x && saved_batch_ == batch;
-    // The weight gradient's gemm puts the longer of out and the patch length along
-    // the vector lanes: (D, out) and transposed at the end when the patch is the
-    // shorter (conv1 of the tutorial CNN: 9 values per patch, 16 channels), or when
-    // out fills whole vectors on every set (4, 8 or 16 lanes).
-    const bool by_pixel = D < cout_ || cout_ % 16 == 0;
-    // Channels-last patches give the gradient in (ki, kj, ci) column order: it is
-    // summed in dwt too and added into PyTorch's order at the end.
-    const bool via_dwt = by_pixel || cl_patches();
-    // A channels-last input's gradient computed directly where the kernel set can
-    // (wt is then weight_cl_, (out, k, k, in), its layout), for strides from 2: each
-    // input pixel gathers its few taps with no patch matrix and no col2im (tutorial
-    // CNN, batch 64, AVX-512, least of 40: conv2 161 vs 195 µs, conv3 43 vs 51). With
-    // stride 1 most of a small plane's pixels sit at a border, where the direct
-    // kernel runs one pixel at a time: LeNet's conv2 took 1190 µs against 870-970,
-    // so stride 1 keeps gemm + col2im (input_grad_by_phase, conv2d.hpp).
-    const bool direct_dx = input_grad_by_phase(k);
+    const bool direct = core::conv_direct(k, g_, form_);
+    const bool saved = !direct && saved_for_ == x && saved_batch_ == batch;
+    const float* wt = dx ? patch_weight() : nullptr;  // for dx alone
     thread_pool().run(parts, [&](size_t part) {
-        Scratch& s0 = scratch_[part];
-        float *dw, *db;
-        part_grads(part, dw, db);
-        if (via_dwt) s0.dwt.assign(D * cout_, 0.f);
-        const size_t end = batch * (part + 1) / parts;
-        for (size_t b0 = batch * part / parts; b0 < end; b0 += chunk) {
-            const size_t n = std::min(chunk, end - b0);
-            Scratch& s = scratch(part, n);
-            // dy: (n, out, P) -> g: (n, P, out); bias.grad += Σ dy. A channels-last
-            // dy is g already; its sums are taken in the same order.
-            const float* g = s.pixels_by_channel.data();
-            if (out_cl_) {
-                // Row by row, every channel's sum at once (vectorised over channels).
-                g = dy + b0 * P * cout_;
-                float* sum = s.channel_sums.data();
-                for (size_t b = 0; b < n; ++b) {
-                    std::fill(sum, sum + cout_, 0.f);
-                    for (size_t p = 0; p < P; ++p) {
-                        const float* gp = g + (b * P + p) * cout_;
-                        for (size_t c = 0; c < cout_; ++c) sum[c] += gp[c];
-                    }
-                    for (size_t c = 0; c < cout_; ++c) db[c] += sum[c];
-                }
-            } else {
-                float* t = s.pixels_by_channel.data();
-                for (size_t b = 0; b < n; ++b)
-                    for (size_t c = 0; c < cout_; ++c) {
-                        const float* dyc = dy + ((b0 + b) * cout_ + c) * P;
-                        float sum = 0.f;
-                        for (size_t p = 0; p < P; ++p) {
-                            t[(b * P + p) * cout_ + c] = dyc[p];
-                            sum += dyc[p];
-                        }
-                        db[c] += sum;
-                    }
-            }
-            const float* cols = s.cols.data();
-            if (saved) cols = saved_cols_.data() + b0 * P * D;
-            else im2col(x + b0 * in_features(), n, s.cols.data(), s.padded.data());
-            if (by_pixel) {
-                // colsᵀ (D, n·P) · g (n·P, out) -> dwt (D, out) +=
-                k.gemm(true, false, D, cout_, n * P, cols, D, g, cout_, s0.dwt.data(), cout_, true);
-            } else {
-                // gᵀ (out, n·P) · cols (n·P, D) -> weight.grad (out, D) +=
-                k.gemm(true, false, cout_, D, n * P, g, cout_, cols, D, via_dwt ? s0.dwt.data() : dw, D, true);
-            }
-            if (dx && direct_dx) {
-                // channels-last dx straight from g (n, OH, OW, out): no patch matrix, no col2im
-                k.conv_input_grad_cl(g, wt, dx + b0 * in_features(), fused_shape(n, x + b0 * in_features()));
-            } else if (dx) {
-                // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
-                grow_to(s.dcols, n * P * D);
-                k.gemm(false, false, n * P, D, cout_, g, cout_, wt, D, s.dcols.data(), D, false);
-                float* d = dx + b0 * in_features();
-                col2im(s.dcols.data(), n, d, s.padded.data());
-                if (relu_in_) k.relu_backward(x + b0 * in_features(), d, d, n * in_features());
-            }
-        }
-        if (via_dwt) {
-            const bool cl = cl_patches();
-            for (size_t c = 0; c < cout_; ++c)
-                for (size_t d = 0; d < D; ++d)
-                    dw[c * D + (cl ? torch_column_[d] : d)] += by_pixel ? s0.dwt[d * cout_ + c] : s0.dwt[c * D + d];
-        }
-    });
-    sum_part_grads(parts);
-}
-
-// The direct kernels, whole samples per part: the weight gradient from x and dy
-// as they are, the input gradient by conv_input_grad_cl (each input phase a dense
-// convolution of dy; for a channels-last input), else through gemm + col2im.
-void Conv2d::backward_direct(const kernels::KernelSet& k, const float* x, const float* dy, size_t batch, float* dx) {
-    const size_t parts = parts_for(batch), D = patch();
-    if (scratch_.size() < parts) scratch_.resize(parts);
-    const bool phase_dx = dx && input_grad_by_phase(k);
-    const float* wt = dx ? patch_weight() : nullptr;  // (out, k, k, in) when in is channels-last
-    thread_pool().run(parts, [&](size_t part) {
-        Scratch& s = scratch_[part];
         float *dw, *db;
         part_grads(part, dw, db);
         const size_t b0 = batch * part / parts, n = batch * (part + 1) / parts - b0;
         const float* xs = x + b0 * in_features();
-        const float* g = dy + b0 * out_features();
-        k.conv_weight_grad_cl(xs, g, dw, db, conv_shape(n));
-        if (!dx) return;
-        float* d = dx + b0 * in_features();
-        if (phase_dx) {
-            k.conv_input_grad_cl(g, wt, d, fused_shape(n, xs));
-        } else {
-            // g (n·P, out) · weight (out, D) -> dcols (n·P, D) -> dx
-            grow_to(s.dcols, n * pixels() * D);
-            grow_to(s.padded, padded_size());
-            k.gemm(false, false, n * pixels(), D, cout_, g, cout_, wt, D, s.dcols.data(), D, false);
-            col2im(s.dcols.data(), n, d, s.padded.data());
-            if (relu_in_) k.relu_backward(xs, d, d, n * in_features());
-        }
+        const float* gy = dy + b0 * out_features();
+        float* dxs = dx ? dx + b0 * in_features() : nullptr;
+        if (direct) return core::conv_backward_direct(k, g_, form_, xs, gy, dxs, n, wt, dw, db, buffers(part, n, true));
+        const size_t chunk = chunk_samples();
+        core::conv_backward_rows(k, g_, form_, xs, gy, dxs, n, chunk, wt, saved ? saved_cols_.data() + b0 * P * D : nullptr,
+                                 dw, db, buffers(part, std::min(n, chunk), true));
     });
     sum_part_grads(parts);
 }

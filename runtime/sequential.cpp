@@ -5,6 +5,7 @@
 
 #include "activation.hpp"
 #include "conv2d.hpp"
+#include "core/net.hpp"
 #include "error.hpp"
 #include "pooling.hpp"
 #include "reshape.hpp"
@@ -51,13 +52,13 @@ void Sequential::fuse_relus() {
     fused_.assign(layers_.size(), false);
     unmasked_.assign(layers_.size(), false);
     for (auto& l : layers_)
-        if (auto* c = dynamic_cast<Conv2d*>(l.get())) c->relu_out_ = c->relu_in_ = false;
+        if (auto* c = dynamic_cast<Conv2d*>(l.get())) c->form_.relu_out = c->form_.relu_in = false;
     for (size_t i = 1; i + 1 < layers_.size(); ++i) {
         auto* conv = dynamic_cast<Conv2d*>(layers_[i - 1].get());
         if (!conv || !dynamic_cast<ReLU*>(layers_[i].get())) continue;
         fused_[i] = true;
-        conv->relu_out_ = true;
-        if (auto* next = dynamic_cast<Conv2d*>(layers_[i + 1].get())) next->relu_in_ = true;
+        conv->form_.relu_out = true;
+        if (auto* next = dynamic_cast<Conv2d*>(layers_[i + 1].get())) next->form_.relu_in = true;
         else unmasked_[i + 1] = true;
     }
 }
@@ -70,7 +71,7 @@ void Sequential::fuse_relus() {
 // Sequential's own input and output included, stays PyTorch's layout.
 void Sequential::choose_layouts() {
     for (auto& l : layers_) {
-        if (auto* c = dynamic_cast<Conv2d*>(l.get())) c->in_cl_ = c->out_cl_ = false;
+        if (auto* c = dynamic_cast<Conv2d*>(l.get())) c->form_.in_cl = c->form_.out_cl = false;
         if (auto* p = dynamic_cast<Pool2d*>(l.get())) p->cl_ = false;
         if (auto* v = dynamic_cast<View*>(l.get())) v->cl_in_ = false;
     }
@@ -85,10 +86,10 @@ void Sequential::choose_layouts() {
         auto* next_conv = dynamic_cast<Conv2d*>(layers_[j].get());
         auto* view = dynamic_cast<View*>(layers_[j].get());
         if (!next_conv && !view) continue;
-        conv->out_cl_ = true;
+        conv->form_.out_cl = true;
         for (size_t m = i + 1; m < j; ++m)
             if (auto* p = dynamic_cast<Pool2d*>(layers_[m].get())) p->cl_ = true;
-        if (next_conv) next_conv->in_cl_ = true;
+        if (next_conv) next_conv->form_.in_cl = true;
         else view->cl_in_ = true;
     }
 }
@@ -97,7 +98,7 @@ bool Sequential::channels_last_after(size_t child) const {
     bool cl = false;  // ReLU keeps whatever layout it is given
     for (size_t i = 0; i <= child; ++i) {
         const Module* l = layers_[i].get();
-        if (auto* c = dynamic_cast<const Conv2d*>(l)) cl = c->out_cl_;
+        if (auto* c = dynamic_cast<const Conv2d*>(l)) cl = c->form_.out_cl;
         else if (auto* p = dynamic_cast<const Pool2d*>(l)) cl = p->cl_;
         else if (!dynamic_cast<const ReLU*>(l)) cl = false;
     }
@@ -177,30 +178,26 @@ void Sequential::forward(const uint8_t* x, float scale, size_t batch, float* y) 
     forward_from(1, batch, y);
 }
 
-// Children last..1, back to front. Returns the gradient of child 0's output, or
-// null if nothing from child 0 on learns and the caller wants no dx.
+// Children last..1, back to front (core/net's backward_walk). Returns the
+// gradient of child 0's output, or null if nothing from child 0 on learns and the
+// caller wants no dx.
 const float* Sequential::backward_children(const float* dy, size_t batch, bool want_dx) {
-    const float* g = dy;
-    size_t turn = 0;
-    for (size_t i = layers_.size() - 1; i >= 1; --i) {
-        if (fused_[i]) continue;  // its backward is in child i + 1's (below)
-        float* gin = nullptr;
-        if (learns_before_[i] || want_dx) {
-            auto& buf = grads_[turn];
-            turn ^= 1;
-            const size_t n = batch * layers_[i]->in_features();
-            if (buf.size() < n) buf.resize(n);
-            gin = buf.data();
-        }
-        const float* x = activation_before(i);
-        layers_[i]->backward(x, g, batch, gin);
-        if (!gin) return nullptr;
-        // The fused ReLU's backward, where child i did not mask gin itself: x is its
-        // output, > 0 exactly where its input is.
-        if (unmasked_[i]) layers_[i - 1]->backward(x, gin, batch, gin);
-        g = gin;
-    }
-    return g;
+    size_t longest = 0;
+    for (size_t i = 1; i < layers_.size(); ++i) longest = std::max(longest, batch * layers_[i]->in_features());
+    for (auto& buf : grads_)
+        if (buf.size() < longest) buf.resize(longest);
+    float* const grads[2] = {grads_[0].data(), grads_[1].data()};
+    return core::backward_walk(
+        1, uint32_t(layers_.size()), dy, grads, [&](uint32_t i) { return learns_before_[i] || want_dx; },
+        [&](uint32_t i, const float* g, float* gin) {
+            if (fused_[i]) return false;  // its backward is in child i + 1's (below)
+            const float* x = activation_before(i);
+            layers_[i]->backward(x, g, batch, gin);
+            // The fused ReLU's backward, where child i did not mask gin itself: x is
+            // its output, > 0 exactly where its input is.
+            if (gin && unmasked_[i]) layers_[i - 1]->backward(x, gin, batch, gin);
+            return gin != nullptr;
+        });
 }
 
 void Sequential::backward(const float* x, const float* dy, size_t batch, float* dx) {

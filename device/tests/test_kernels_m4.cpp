@@ -27,28 +27,6 @@ size_t pick(sgdx::Rng& rng, size_t lo, size_t hi) { return lo + size_t(rng.next_
 // The sum of |a_k b_k|: a product's error is a few ulps of it.
 bool close(double got, double want, double scale) { return std::fabs(got - want) <= 1e-6 * (scale + 1e-30); }
 
-// A random window geometry with its output size, padding up to k - 1.
-m4::Window random_window(sgdx::Rng& rng, bool pad) {
-    m4::Window g{};
-    g.c = uint32_t(pick(rng, 1, 4));
-    g.kh = g.kw = uint32_t(pick(rng, 1, 4));
-    g.stride = uint32_t(pick(rng, 1, 3));
-    g.pad = pad ? uint32_t(pick(rng, 0, g.kh - 1)) : 0;
-    g.h = uint32_t(pick(rng, g.kh, 11)), g.w = uint32_t(pick(rng, g.kw, 13));
-    g.oh = (g.h + 2 * g.pad - g.kh) / g.stride + 1;
-    g.ow = (g.w + 2 * g.pad - g.kw) / g.stride + 1;
-    return g;
-}
-
-// The window's input value for patch row r = (c, ky, kx) at output position (oy, ox), 0 outside.
-template <typename T>
-T tap(const m4::Window& g, const T* x, size_t r, size_t oy, size_t ox) {
-    const size_t c = r / (g.kh * g.kw), ky = r / g.kw % g.kh, kx = r % g.kw;
-    const long iy = long(oy * g.stride + ky) - long(g.pad), ix = long(ox * g.stride + kx) - long(g.pad);
-    if (iy < 0 || ix < 0 || iy >= long(g.h) || ix >= long(g.w)) return T(0);
-    return x[(c * g.h + size_t(iy)) * g.w + size_t(ix)];
-}
-
 }  // namespace
 
 TEST_CASE("m4::axpy_rows and m4::dot_rows equal the reference gemm on ragged shapes") {
@@ -77,34 +55,6 @@ TEST_CASE("m4::axpy_rows and m4::dot_rows equal the reference gemm on ragged sha
             for (size_t i = 0; i < M; ++i) want += double(coef[i * a_stride]) * x[i * ldx + p];
             CHECK(close(y[p], want, double(M) + 1));
         }
-    }
-}
-
-TEST_CASE("m4::im2col takes each window's taps, m4::col2im is its adjoint, m4::im2row_u8 its byte transpose") {
-    sgdx::Rng rng(12);
-    for (int trial = 0; trial < 100; ++trial) {
-        const m4::Window g = random_window(rng, true);
-        CAPTURE(g.c); CAPTURE(g.h); CAPTURE(g.w); CAPTURE(g.kh); CAPTURE(g.stride); CAPTURE(g.pad);
-        const size_t R = size_t(g.c) * g.kh * g.kw, P = size_t(g.oh) * g.ow, X = size_t(g.c) * g.h * g.w;
-        const auto x = random_floats(rng, X);
-        std::vector<float> cols(R * P);
-        m4::im2col(g, x.data(), cols.data());
-        for (size_t r = 0; r < R; ++r)
-            for (size_t p = 0; p < P; ++p) CHECK(cols[r * P + p] == tap(g, x.data(), r, p / g.ow, p % g.ow));
-        // <im2col(x), c> == <x, col2im(c)>
-        const auto c = random_floats(rng, R * P);
-        std::vector<float> back(X, 7.f);  // col2im overwrites
-        m4::col2im(g, c.data(), back.data());
-        double lhs = 0, rhs = 0, scale = 0;
-        for (size_t i = 0; i < R * P; ++i) lhs += double(cols[i]) * c[i], scale += std::fabs(double(cols[i]) * c[i]);
-        for (size_t i = 0; i < X; ++i) rhs += double(x[i]) * back[i];
-        CHECK(close(lhs, rhs, scale * 8));
-        // bytes by position: rows[p][r] == the tap
-        std::vector<uint8_t> xb(X), rows(P * R, 99);
-        for (uint8_t& v : xb) v = uint8_t(rng.next_u32());
-        m4::im2row_u8(g, xb.data(), rows.data());
-        for (size_t p = 0; p < P; ++p)
-            for (size_t r = 0; r < R; ++r) CHECK(rows[p * R + r] == tap(g, xb.data(), r, p / g.ow, p % g.ow));
     }
 }
 

@@ -145,46 +145,6 @@ void dot_rows(float* out, size_t ldo, const float* a, size_t lda, const float* b
     }
 }
 
-// Window positions in int32 (every side is at most 65,536): 64-bit arithmetic
-// costs the M4 two instructions or more per operation.
-
-// x: (cin, h, w) -> cols: (cin * k * k, oh * ow), zero where the window leaves the image
-void im2col(const Window& l, const float* x, float* cols) {
-    const size_t P = (size_t(l.oh) * l.ow);
-    for (uint32_t c = 0; c < l.c; ++c)
-        for (uint32_t ky = 0; ky < l.kh; ++ky)
-            for (uint32_t kx = 0; kx < l.kw; ++kx) {
-                float* r = cols + ((size_t(c) * l.kh + ky) * l.kw + kx) * P;
-                for (uint32_t oy = 0; oy < l.oh; ++oy) {
-                    const int32_t iy = int32_t(oy * l.stride + ky) - int32_t(l.pad);
-                    for (uint32_t ox = 0; ox < l.ow; ++ox) {
-                        const int32_t ix = int32_t(ox * l.stride + kx) - int32_t(l.pad);
-                        const bool inside = iy >= 0 && iy < int32_t(l.h) && ix >= 0 && ix < int32_t(l.w);
-                        *r++ = inside ? x[(size_t(c) * l.h + size_t(iy)) * l.w + size_t(ix)] : 0.f;
-                    }
-                }
-            }
-}
-
-// cols: (cin * k * k, oh * ow) -> dx: (cin, h, w), the sum of every window's share
-void col2im(const Window& l, const float* cols, float* dx) {
-    const size_t P = (size_t(l.oh) * l.ow);
-    std::memset(dx, 0, (size_t(l.c) * l.h * l.w) * sizeof(float));
-    for (uint32_t c = 0; c < l.c; ++c)
-        for (uint32_t ky = 0; ky < l.kh; ++ky)
-            for (uint32_t kx = 0; kx < l.kw; ++kx) {
-                const float* r = cols + ((size_t(c) * l.kh + ky) * l.kw + kx) * P;
-                for (uint32_t oy = 0; oy < l.oh; ++oy) {
-                    const int32_t iy = int32_t(oy * l.stride + ky) - int32_t(l.pad);
-                    for (uint32_t ox = 0; ox < l.ow; ++ox, ++r) {
-                        const int32_t ix = int32_t(ox * l.stride + kx) - int32_t(l.pad);
-                        if (iy >= 0 && iy < int32_t(l.h) && ix >= 0 && ix < int32_t(l.w))
-                            dx[(size_t(c) * l.h + size_t(iy)) * l.w + size_t(ix)] += *r;
-                    }
-                }
-            }
-}
-
 void gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float* a, size_t lda, const float* b,
           size_t ldb, float* c, size_t ldc, bool accumulate) {
     if (!trans_b) {  // row i of c += Σ_k op(a)[i][k] · row k of b
@@ -220,24 +180,6 @@ constexpr KernelSet kSet{"cortex_m4", ref::scale_u8, linear_forward, nullptr, so
 const KernelSet& kernel_set() { return kSet; }
 
 // ---- int8 inference ---------------------------------------------------------------
-
-void im2row_u8(const Window& g, const uint8_t* x, uint8_t* rows) {
-    const size_t R = size_t(g.c) * g.kh * g.kw;
-    for (uint32_t c = 0; c < g.c; ++c)
-        for (uint32_t ky = 0; ky < g.kh; ++ky)
-            for (uint32_t kx = 0; kx < g.kw; ++kx) {
-                uint8_t* col = rows + (size_t(c) * g.kh + ky) * g.kw + kx;
-                for (uint32_t oy = 0; oy < g.oh; ++oy) {
-                    const int32_t iy = int32_t(oy * g.stride + ky) - int32_t(g.pad);
-                    for (uint32_t ox = 0; ox < g.ow; ++ox, col += R) {
-                        const int32_t ix = int32_t(ox * g.stride + kx) - int32_t(g.pad);
-                        *col = iy >= 0 && iy < int32_t(g.h) && ix >= 0 && ix < int32_t(g.w)
-                                   ? x[(size_t(c) * g.h + size_t(iy)) * g.w + size_t(ix)]
-                                   : 0;
-                    }
-                }
-            }
-}
 
 // Two rows against one input: a = Σ q0[k]·x[k], b = Σ q1[k]·x[k] in int32 (no
 // overflow: n <= 65,536). With the DSP extension (Cortex-M4) each 4-byte

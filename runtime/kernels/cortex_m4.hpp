@@ -25,12 +25,6 @@ namespace sgdx::kernels::m4 {
 // uint8 and convolution kernels (the device keeps channels-first floats).
 const KernelSet& kernel_set();
 
-// A window operation's geometry on one sample: (c, h, w) in, (·, oh, ow) out, a
-// kh x kw window moved by `stride`, the input padded by `pad` zeros each side.
-struct Window {
-    uint32_t c, h, w, kh, kw, stride, pad, oh, ow;
-};
-
 // ---- float products ----
 // y: (n) += Σ_i a[i * a_stride] · x_i, x_i = x + i * x_stride: (n), i in order
 void axpy_rows(float* y, const float* a, size_t a_stride, const float* x, size_t x_stride, size_t m, size_t n);
@@ -47,12 +41,6 @@ void gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const float*
 // x: (B, D), w: (C, D), b: (C) -> y: (B, C) = x · wᵀ (dot_rows), then + b
 void linear_forward(const float* x, const float* w, const float* b, float* y, size_t B, size_t D, size_t C);
 
-// ---- windows ----
-// x: (c, h, w) -> cols: (c * kh * kw, oh * ow), zero where the window leaves the image
-void im2col(const Window& g, const float* x, float* cols);
-// cols: (c * kh * kw, oh * ow) -> dx: (c, h, w), the sum of every window's share
-void col2im(const Window& g, const float* cols, float* dx);
-
 // ---- softmax and cross-entropy without libm ----
 float exp_portable(float x);
 float log_portable(float x);
@@ -61,9 +49,6 @@ double softmax_xent(const float* logits, const int32_t* target, float* dlogits, 
                     size_t C, size_t* correct);
 
 // ---- int8 ----
-// x: (c, h, w) uint8 -> rows: (oh * ow, c * kh * kw), one window's patch per
-// position (contiguous, like a weight row), zero where it leaves the image
-void im2row_u8(const Window& g, const uint8_t* x, uint8_t* rows);
 // a = Σ q0[k]·x[k], b = Σ q1[k]·x[k] in int32 (exact for n <= 65,536)
 void dot2_i8_u8(const int8_t* q0, const int8_t* q1, const uint8_t* x, size_t n, int32_t& a, int32_t& b);
 // q: (rows, R) int8 with per-row scales qscale, in: (P, R) uint8 at in_scale ->
