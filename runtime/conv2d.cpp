@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "backend.hpp"
@@ -16,6 +17,8 @@ Conv2d::Conv2d(size_t in_channels, size_t out_channels, size_t kernel, size_t st
     : cin_(in_channels), cout_(out_channels), k_(kernel), stride_(stride), pad_(padding) {
     if (!in_channels || !out_channels || !kernel || !stride)
         throw Error("Conv2d: channels, kernel size and stride must be >= 1");
+    for (size_t v : {in_channels, out_channels, kernel, stride, padding})  // core/conv's geometry is 32-bit
+        if (v > UINT32_MAX) throw Error("Conv2d: channels, kernel size, stride and padding must be below 2^32");
     weight.value = xt::xarray<float>::from_shape({cout_, cin_, k_, k_});
     bias.value = xt::zeros<float>({cout_});
     init_layer(rng, cout_, patch(), weight.value.data(), with_bias ? bias.value.data() : nullptr);  // runtime/rng.hpp
@@ -32,7 +35,7 @@ Shape Conv2d::configure(const Shape& input) {
     // Checked before any member changes: a failed build leaves the layer as it was.
     const size_t h = input[1], w = input[2];
     uint32_t oh, ow;  // core/plan's rule, the C API's
-    if (!core::window_output_size(h, w, k_, k_, stride_, pad_, oh, ow))
+    if (h > UINT32_MAX || w > UINT32_MAX || !core::window_output_size(h, w, k_, k_, stride_, pad_, oh, ow))
         throw Error(describe() + ": a " + std::to_string(h) + "x" + std::to_string(w) + " input is " +
                     (h + 2 * pad_ < k_ || w + 2 * pad_ < k_ ? "smaller than the kernel" : "too large"));
     g_ = {uint32_t(cin_), uint32_t(h), uint32_t(w), uint32_t(cout_), uint32_t(k_), uint32_t(k_), uint32_t(stride_),
@@ -70,19 +73,17 @@ size_t Conv2d::parts_for(size_t batch) const {
     return thread_pool().parts_for(batch, (size_t(1) << 18) / (per_sample ? per_sample : 1) + 1);
 }
 
-core::ConvScratch Conv2d::buffers(size_t part, size_t n, bool backward) {
-    const auto& k = active_kernels();
+core::ConvScratch Conv2d::buffers(const kernels::KernelSet& k, size_t part, size_t n, bool backward, bool dx) {
     Scratch& s = scratch_[part];
     const size_t rows = n * pixels(), D = patch();
     const bool direct = core::conv_direct(k, g_, form_);
     if (!direct) {
         grow_to(s.cols, rows * D);
         grow_to(s.pixels_by_channel, rows * cout_);
-        grow_to(s.channel_sums, cout_);
-        grow_to(s.dwt, D * cout_);
+        if (backward) grow_to(s.channel_sums, cout_), grow_to(s.dwt, D * cout_);
     }
     grow_to(s.padded, core::padded_size(g_));
-    if (backward && !core::conv_input_grad_by_phase(k, g_, form_)) grow_to(s.dcols, rows * D);
+    if (dx && !core::conv_input_grad_by_phase(k, g_, form_)) grow_to(s.dcols, rows * D);
     return {s.cols.data(), s.pixels_by_channel.data(), s.padded.data(), s.dcols.data(), s.dwt.data(),
             s.channel_sums.data()};
 }
@@ -99,7 +100,7 @@ void Conv2d::reserve(size_t max_batch, bool byte_inputs) {
     if (scratch_.size() < parts) scratch_.resize(parts);
     for (size_t p = 0; p < parts; ++p) {
         if (p > 0) grow_to(scratch_[p].dw, cout_ * D), grow_to(scratch_[p].db, cout_);
-        buffers(p, direct ? part : std::min(part, chunk_samples()), true);
+        buffers(k, p, direct ? part : std::min(part, chunk_samples()), true, true);
     }
     if (!direct) grow_to(saved_cols_, max_batch * P * D);
     kernels::ScratchNeeds needs;
@@ -132,7 +133,7 @@ void Conv2d::forward(const float* x, size_t batch, float* y) {
         const size_t chunk = chunk_samples();
         float* saved = saved_for_ ? saved_cols_.data() + b0 * P * D : nullptr;
         core::conv_forward_rows(k, g_, form_, xs, n, chunk, wt, bias.value.data(), ys, saved,
-                                buffers(part, std::min(n, chunk), false));
+                                buffers(k, part, std::min(n, chunk), false, false));
     });
 }
 
@@ -174,10 +175,11 @@ void Conv2d::backward(const float* x, const float* dy, size_t batch, float* dx) 
         const float* xs = x + b0 * in_features();
         const float* gy = dy + b0 * out_features();
         float* dxs = dx ? dx + b0 * in_features() : nullptr;
-        if (direct) return core::conv_backward_direct(k, g_, form_, xs, gy, dxs, n, wt, dw, db, buffers(part, n, true));
+        if (direct)
+            return core::conv_backward_direct(k, g_, form_, xs, gy, dxs, n, wt, dw, db, buffers(k, part, n, true, dx));
         const size_t chunk = chunk_samples();
         core::conv_backward_rows(k, g_, form_, xs, gy, dxs, n, chunk, wt, saved ? saved_cols_.data() + b0 * P * D : nullptr,
-                                 dw, db, buffers(part, std::min(n, chunk), true));
+                                 dw, db, buffers(k, part, std::min(n, chunk), true, dx));
     });
     sum_part_grads(parts);
 }

@@ -72,8 +72,9 @@ private:
     const float* saved_for_ = nullptr;
     size_t saved_batch_ = 0;
     // Part `part`'s buffers for chunks of up to n samples (rows of the patch path,
-    // whole samples of the direct one), grown if reserve() did not size them.
-    core::ConvScratch buffers(size_t part, size_t n, bool backward);
+    // whole samples of the direct one), for a forward or a backward (with dx or
+    // not), grown if reserve() did not size them.
+    core::ConvScratch buffers(const kernels::KernelSet& k, size_t part, size_t n, bool backward, bool dx);
     void part_grads(size_t part, float*& dw, float*& db);
     void sum_part_grads(size_t parts);
     size_t parts_for(size_t batch) const;

@@ -198,6 +198,7 @@ void ThreadPool::worker_loop(size_t index) {
             crowded = 0;
         } else if (may_move && ++crowded == kCrowdedJobs) {
             may_move = move_off_this_core(cpu);
+            if (may_move) moves_.fetch_add(1, std::memory_order_relaxed);
             crowded = 0;
         }
     }

@@ -55,6 +55,11 @@ public:
     void set_pinned(bool on) { pinned_ = on; }
     bool pinned() const { return pinned_; }
 
+    // How many times a worker has moved itself off its caller's core (kCrowdedJobs).
+    // Where it runs next is the OS scheduler's choice: on a busy machine it may
+    // bring the worker back.
+    unsigned moves_off_caller_core() const { return moves_.load(std::memory_order_relaxed); }
+
     // Whether the calling thread is running a part of some pool's job now.
     static bool in_job();
 
@@ -77,6 +82,7 @@ private:
     // The next unclaimed part of job `generation` into `part`; false when none is left.
     bool claim(unsigned long generation, size_t thread, size_t& part);
     void finish_part();
+    std::atomic<unsigned> moves_{0};  // moves_off_caller_core()
     // The job's pinned flag and part count as the thread saw them when it took the job.
     void work_on(unsigned long generation, Job job, void* ctx, size_t thread, bool pinned, size_t parts);
 

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -426,6 +427,14 @@ TEST_CASE("Conv2d rejects bad input shapes and arguments with an error naming Co
     CHECK_THROWS_WITH_AS(Conv2d(3, 0, 3, 1, 0, rng), doctest::Contains("Conv2d"), sgdx::Error);
     CHECK_THROWS_WITH_AS(Conv2d(3, 5, 0, 1, 0, rng), doctest::Contains("Conv2d"), sgdx::Error);
     CHECK_THROWS_WITH_AS(Conv2d(3, 5, 3, 0, 0, rng), doctest::Contains("Conv2d"), sgdx::Error);
+    // core/conv's geometry is 32-bit: nothing is cut to fit it (a 64-bit size_t; in
+    // wasm32 no size is larger)
+    if constexpr (sizeof(size_t) > 4) {
+        const size_t big = size_t(UINT32_MAX) + 1;
+        CHECK_THROWS_WITH_AS(Conv2d(3, 5, 3, 1, big, rng), doctest::Contains("2^32"), sgdx::Error);
+        Conv2d wide(1, 1, 1, big / 2, 0, rng);  // 3 output rows from 2^32 + 1
+        CHECK_THROWS_WITH_AS(wide.build({1, big + 1, 1}), doctest::Contains("too large"), sgdx::Error);
+    }
 }
 
 TEST_CASE("Conv2d whose build failed still computes for the shape it was last built for") {

@@ -91,11 +91,13 @@ TEST_CASE("ThreadPool: a worker that shares its caller's core moves to another o
             });
         CAPTURE(home);
         CAPTURE(worker_cpu.front());
-        // Moved after kCrowdedJobs: a job after that ran elsewhere. Not necessarily
-        // the last one: once free again, the scheduler may bring it back to `home`
-        // while the other core is busy (ctest -j2 failed so, once in a loaded run).
-        CHECK(std::any_of(worker_cpu.begin() + ThreadPool::kCrowdedJobs, worker_cpu.end(),
-                          [&](int cpu) { return cpu != home; }));
+        // Left on `home`, it moved itself after kCrowdedJobs jobs there, or the
+        // scheduler separated the two before that. Where it runs after a move is the
+        // scheduler's choice too: with the other core busy it may bring it straight
+        // back (ctest -j2 did), so the move is counted, not looked for.
+        CAPTURE(pool.moves_off_caller_core());
+        CHECK((pool.moves_off_caller_core() >= 1 ||
+               std::any_of(worker_cpu.begin(), worker_cpu.end(), [&](int cpu) { return cpu != home; })));
         CHECK(worker_cores == CPU_COUNT(&allowed));  // back on every core it was allowed
     }
     sched_setaffinity(0, sizeof allowed, &allowed);

@@ -101,7 +101,7 @@ struct KernelSet {
     //   its columns in channels-last patch order) -> dx: (n, h, w, cin), overwritten, with
     //   dx[b, i, j, ci] = Σ over the taps (ki, kj) and output pixels (oi, oj) with
     //   i + pad = oi·stride + ki and j + pad = oj·stride + kj of Σ_co dy[b, oi, oj, co]·wt[co, ki, kj, ci].
-    // Optional: the scalar set leaves it null (the runtime then uses gemm + col2im);
+    // Optional: the scalar set leaves it null (core/conv then uses gemm + col2im);
     // conv_reference.hpp holds its reference.
     void (*conv_input_grad_cl)(const float* dy, const float* wt, float* dx, const ConvShape& shape) = nullptr;
 
@@ -109,7 +109,7 @@ struct KernelSet {
     //   x: (n, h, w, cin), w: (cout, cin, k, k) (PyTorch's layout), b: (cout) ->
     //   y: (n, oh, ow, cout), y[b, oi, oj, co] = b[co] + Σ over the taps (ki, kj, ci) of
     //   x[b, oi·stride + ki − pad, oj·stride + kj − pad, ci]·w[co, ci, ki, kj] (0 outside the plane).
-    // Optional (null: the runtime uses im2col + gemm); reference in conv_reference.hpp.
+    // Optional (null: core/conv uses patches + gemm); reference in conv_reference.hpp.
     void (*conv_forward_cl)(const float* x, const float* w, const float* b, float* y, const ConvShape& shape) = nullptr;
     // Its weight gradient, computed directly:
     //   x: (n, h, w, cin), dy: (n, oh, ow, cout) -> dw: (cout, cin, k, k) += Σ over the
