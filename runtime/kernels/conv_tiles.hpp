@@ -513,7 +513,10 @@ struct ConvTiles {
         const float* xb = d.xp + ki0 * d.row + t0;  // the window row of output row oi
         // In registers, not re-read from d every pixel (the loads' addresses hung on
         // them: the tutorial CNN's conv2 weight gradient at 58% of the peak).
-        const size_t cs = d.cs, rs = d.rs, ow = d.ow, oh = d.oh, row = d.row, next_sample = d.ss - d.oh * d.rs;
+        const size_t cs = d.cs, rs = d.rs, ow = d.ow, oh = d.oh, row = d.row;
+        // Signed: with a stride the last window row can end past the sample (oh·rs >
+        // ss), and an unsigned step back wraps the pointer (UBSan: core/conv's test).
+        const ptrdiff_t next_sample = ptrdiff_t(d.ss) - ptrdiff_t(d.oh * d.rs);
         const float* g = d.dy;
         const size_t ld = d.ld;
         // Inlined by force: GCC made it a call for SSE2 and AVX2, its accumulators in
