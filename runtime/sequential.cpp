@@ -38,6 +38,8 @@ Shape Sequential::configure(const Shape& input) {
         learns = learns || !layers_[i]->parameters().empty();
     }
     acts_.resize(layers_.size() - 1);
+    widest_input_ = 0;  // the longest input gradient a backward computes, per sample
+    for (size_t i = 1; i < layers_.size(); ++i) widest_input_ = std::max(widest_input_, layers_[i]->in_features());
     choose_layouts();
     fuse_relus();
     return s;
@@ -146,9 +148,7 @@ void Sequential::reserve(size_t max_batch, bool byte_inputs) {
     for (size_t i = 0; i + 1 < layers_.size(); ++i) {
         grow_to(acts_[source_of(i)], max_batch * layers_[i]->out_features());
     }
-    size_t grad = 0;
-    for (size_t i = 1; i < layers_.size(); ++i) grad = std::max(grad, max_batch * layers_[i]->in_features());
-    for (auto& g : grads_) grow_to(g, grad);
+    for (auto& g : grads_) grow_to(g, max_batch * widest_input_);
     for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->reserve(max_batch, i == 0 && byte_inputs);
 }
 
@@ -182,10 +182,8 @@ void Sequential::forward(const uint8_t* x, float scale, size_t batch, float* y) 
 // gradient of child 0's output, or null if nothing from child 0 on learns and the
 // caller wants no dx.
 const float* Sequential::backward_children(const float* dy, size_t batch, bool want_dx) {
-    size_t longest = 0;
-    for (size_t i = 1; i < layers_.size(); ++i) longest = std::max(longest, batch * layers_[i]->in_features());
     for (auto& buf : grads_)
-        if (buf.size() < longest) buf.resize(longest);
+        if (buf.size() < batch * widest_input_) buf.resize(batch * widest_input_);
     float* const grads[2] = {grads_[0].data(), grads_[1].data()};
     return core::backward_walk(
         1, uint32_t(layers_.size()), dy, grads, [&](uint32_t i) { return learns_before_[i] || want_dx; },

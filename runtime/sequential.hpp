@@ -74,6 +74,7 @@ private:
     std::vector<std::unique_ptr<Module>> layers_;
     std::vector<std::vector<float>> acts_;  // acts_[i]: output of child i < last
     std::vector<float> grads_[2];           // alternating input gradients
+    size_t widest_input_ = 0;               // the most in_features of children 1..: a gradient buffer's per sample
     std::vector<bool> learns_before_;       // learns_before_[i]: a child before i has parameters
     std::vector<bool> fused_;               // fused_[i]: child i is a ReLU its conv runs (fuse_relus)
     std::vector<bool> unmasked_;            // unmasked_[i]: child i's input gradient needs the fused ReLU's mask
