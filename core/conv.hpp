@@ -27,7 +27,7 @@ struct ConvShape;
 namespace sgdx::core {
 
 // One sample: (cin, h, w) -> (cout, oh, ow); a kh x kw window every `stride`
-// pixels over the input padded by `pad` zeros each side (core/plan's
+// pixels over the input padded by `pad` zeros each side (core/shape's
 // window_output_size gives oh, ow).
 struct ConvGeometry {
     uint32_t cin, h, w, cout, kh, kw, stride, pad, oh, ow;

@@ -29,52 +29,56 @@ void rows_i8(const Layer& l, const uint8_t* in, size_t P, float in_scale, float*
 }
 
 SGDX_SETUP_BEGIN
-// ---- Shape inference: l.cin, l.h, l.w are its input's ----
+// ---- Shape inference: core/shape's rules; l.cin, l.h, l.w are its input's, and
+// the planner takes cout, oh, ow from `out`. Here what the op keeps besides.
 
 // Linear flattens its input.
-const char* linear_infer(LayerShape& l, const LayerSpec& s, const LayerShape*) {
-    if (s.in != uint64_t(l.cin) * l.h * l.w) return "in_features is not the size of its input";
-    l.cin = l.cin * l.h * l.w, l.h = l.w = 1;
-    l.cout = uint32_t(s.out), l.oh = l.ow = 1, l.nobias = !s.bias;
-    return nullptr;
+bool linear_infer(LayerShape& l, const LayerSpec& s, const SampleShape& in, SampleShape& out, const LayerShape*,
+                  Text& why) {
+    if (!infer_linear(s.in, s.out, in, out, why)) return false;
+    l.cin = uint32_t(s.in), l.h = l.w = 1, l.nobias = !s.bias;
+    return true;
 }
 
-const char* conv_infer(LayerShape& l, const LayerSpec& s, const LayerShape*) {
+bool conv_infer(LayerShape& l, const LayerSpec& s, const SampleShape& in, SampleShape& out, const LayerShape*,
+                Text& why) {
     const uint32_t kh = s.kernel[0], kw = s.kernel[1], st = s.stride[0], pad = s.padding[0];
-    if (s.in != l.cin) return "in_channels is not its input's channels";
-    if (!window_output_size(l.h, l.w, kh, kw, st, pad, l.oh, l.ow)) return "the image is too small for a convolution";
-    l.cout = uint32_t(s.out), l.kh = kh, l.kw = kw, l.stride = st, l.pad = pad, l.nobias = !s.bias;
-    return nullptr;
+    if (!infer_conv({s.in, s.out, kh, kw, st, pad}, in, out, why)) return false;
+    l.kh = kh, l.kw = kw, l.stride = st, l.pad = pad, l.nobias = !s.bias;
+    return true;
 }
 
-// ReLU, and a folded BatchNorm once checked: the output is the input's shape.
-const char* same_infer(LayerShape& l, const LayerSpec&, const LayerShape*) {
-    l.cout = l.cin, l.oh = l.h, l.ow = l.w;
-    return nullptr;
+// ReLU: the output is the input's shape.
+bool same_infer(LayerShape&, const LayerSpec&, const SampleShape& in, SampleShape& out, const LayerShape*, Text&) {
+    out = in;
+    return true;
 }
 
 // Pools: stride s, no padding, PyTorch's floor mode; AdaptiveAvgPool2d(1) is
 // an average pool over the whole image.
-const char* pool_infer(LayerShape& l, const LayerSpec& spec, const LayerShape*) {
-    const bool whole = spec.kind == LayerKind::kAdaptiveAvgPool2d;
-    const uint32_t kh = whole ? l.h : spec.kernel[0], kw = whole ? l.w : spec.kernel[1];
-    const uint32_t s = whole ? l.h : spec.stride[0];
-    if (!window_output_size(l.h, l.w, kh, kw, s, 0, l.oh, l.ow)) return "the image is too small for a pooling window";
-    l.kh = kh, l.kw = kw, l.stride = s, l.cout = l.cin;
-    return nullptr;
+bool pool_infer(LayerShape& l, const LayerSpec& spec, const SampleShape& in, SampleShape& out, const LayerShape*,
+                Text& why) {
+    if (spec.kind == LayerKind::kAdaptiveAvgPool2d) {
+        if (!infer_adaptive_pool(1, 1, in, out, why)) return false;
+        l.kh = l.stride = l.h, l.kw = l.w;
+        return true;
+    }
+    if (!infer_pool(spec.kernel[0], spec.kernel[1], spec.stride[0], in, out, why)) return false;
+    l.kh = spec.kernel[0], l.kw = spec.kernel[1], l.stride = spec.stride[0];
+    return true;
 }
 
 // Folded into the layer before: it must be a Linear or Conv2d's output. Keeps
 // eps (float bits) in kh, affine in kw (core/plan's norm_eps).
-const char* norm_infer(LayerShape& l, const LayerSpec& s, const LayerShape* prev) {
+bool norm_infer(LayerShape& l, const LayerSpec& s, const SampleShape& in, SampleShape& out, const LayerShape* prev,
+                Text& why) {
     if (!prev || !prev->learns() || l.cin != prev->cout || l.h != prev->oh || l.w != prev->ow)
-        return "the C API folds a BatchNorm into a Linear or Conv2d directly before it";
-    if (s.in != l.cin) return "num_features is not its input's channels";
-    same_infer(l, s, prev);
+        return why.s("the C API folds a BatchNorm into a Linear or Conv2d directly before it"), false;
+    if (!infer_norm(s.in, s.kind == LayerKind::kBatchNorm2d, in, out, why)) return false;
     const float eps = float(s.eps.value);
     std::memcpy(&l.kh, &eps, 4);
     l.kw = s.affine;
-    return nullptr;
+    return true;
 }
 SGDX_SETUP_END
 

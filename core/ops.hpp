@@ -52,10 +52,12 @@ enum OpNeeds : uint8_t {
 };
 
 struct OpImpl {
-    // l arrives with its kind, its input sample (cin, h, w) and its names; sets
-    // its output sample and window from s, or returns why they do not work.
+    // l arrives with its kind, its input sample (cin, h, w; `in` as PyTorch
+    // shapes it) and its names: the output sample into `out` (core/shape's rule
+    // for the kind) and its window into l, or false with why it does not work.
     // prev: the layer planned before it, or nullptr.
-    const char* (*infer)(LayerShape& l, const LayerSpec& s, const LayerShape* prev);
+    bool (*infer)(LayerShape& l, const LayerSpec& s, const SampleShape& in, SampleShape& out, const LayerShape* prev,
+                  Text& why);
     uint8_t needs;  // OpNeeds
     // x: (n, in_size) -> l.out: (n, out_size)
     void (*forward)(const Layer& l, const float* x, uint32_t n, const OpScratch& s);

@@ -6,15 +6,6 @@
 
 namespace sgdx::core {
 
-bool window_output_size(uint64_t h, uint64_t w, uint64_t kh, uint64_t kw, uint64_t stride, uint64_t pad, uint32_t& oh,
-                        uint32_t& ow) {
-    if (stride == 0 || h + 2 * pad < kh || w + 2 * pad < kw) return false;
-    const uint64_t rows = (h + 2 * pad - kh) / stride + 1, cols = (w + 2 * pad - kw) / stride + 1;
-    if (rows > UINT32_MAX || cols > UINT32_MAX) return false;
-    oh = uint32_t(rows), ow = uint32_t(cols);
-    return true;
-}
-
 const char* plan_unsupported(const LayerSpec& s) {
     switch (s.kind) {
         case LayerKind::kLinear:
@@ -85,37 +76,64 @@ int plan_kind(LayerKind k) {
         default: return -1;
     }
 }
+
+// The device's layers keep each size in 32 bits.
+bool fits_32_bits(const SampleShape& s, Text& why) {
+    for (uint32_t i = 0; i < s.rank; ++i)
+        if (s.d[i] > UINT32_MAX) return shape_text(why.s("a sample of shape "), s).s(" is too large for the C API"), false;
+    return true;
+}
 }  // namespace
 
+Planner::Planner(uint32_t rows, uint32_t cols, bool images) {
+    if (images) in_.rank = 3, in_.d[0] = 1, in_.d[1] = rows, in_.d[2] = cols;
+    else in_.rank = 1, in_.d[0] = uint64_t(rows) * cols;
+}
+
 bool Planner::take(const LayerSpec& s) {
-    if (n_ == kPlanMaxLayers && s.kind != LayerKind::kFlatten && s.kind != LayerKind::kUnflatten)
-        return problem_ = "more layers than the C API keeps (12)", false;
+    char none[1];
+    Text quiet(none, sizeof none);
+    return take(s, quiet);
+}
+
+bool Planner::take(const LayerSpec& s, Text& why) {
+    SampleShape out;
     switch (s.kind) {
         case LayerKind::kFlatten:  // activations are NCHW: nothing moves
-            c_ = c_ * h_ * w_, h_ = w_ = 1;
-            return !problem_;
-        case LayerKind::kDropout:  // identity in inference
-            return !problem_;
-        case LayerKind::kUnflatten:
-            if (s.unflatten[0] * s.unflatten[1] * s.unflatten[2] != uint64_t(c_) * h_ * w_)
-                return problem_ = "Unflatten's sizes do not multiply to its input's", false;
-            c_ = uint32_t(s.unflatten[0]), h_ = uint32_t(s.unflatten[1]), w_ = uint32_t(s.unflatten[2]);
-            return !problem_;
-        default:
+            out.rank = 1, out.d[0] = in_.size();
+            if (!fits_32_bits(out, why)) return false;
             break;
+        case LayerKind::kDropout:  // identity in inference
+            return true;
+        case LayerKind::kUnflatten: {
+            SampleShape target;
+            target.rank = s.unflatten_rank;
+            for (uint32_t i = 0; i < target.rank; ++i) target.d[i] = s.unflatten[i];
+            if (!infer_view(target, in_, out, why) || !fits_32_bits(out, why)) return false;
+            break;
+        }
+        default: {
+            if (n_ == kPlanMaxLayers) return why.s("more layers than the C API keeps (").u(kPlanMaxLayers).c(')'), false;
+            const int kind = plan_kind(s.kind);
+            if (kind < 0) return why.s("not a layer the C API runs"), false;
+            LayerShape l;
+            std::memset(&l, 0, sizeof l);
+            l.kind = PlanKind(kind);
+            l.cin = uint32_t(in_.d[0]), l.h = in_.rank == 3 ? uint32_t(in_.d[1]) : 1;
+            l.w = in_.rank == 3 ? uint32_t(in_.d[2]) : 1;
+            Text(l.wname, sizeof l.wname).s(s.name).s(".weight");
+            Text(l.bname, sizeof l.bname).s(s.name).s(".bias");
+            if (!kOps[kind].infer(l, s, in_, out, n_ ? &last_ : nullptr, why)) return false;
+            if (!fits_32_bits(out, why)) return false;
+            l.cout = uint32_t(out.d[0]), l.oh = out.rank == 3 ? uint32_t(out.d[1]) : 1;
+            l.ow = out.rank == 3 ? uint32_t(out.d[2]) : 1;
+            ++n_;
+            last_ = l;
+            break;
+        }
     }
-    const int kind = plan_kind(s.kind);
-    if (kind < 0) return problem_ = "not a layer the C API runs", false;
-    LayerShape l;
-    std::memset(&l, 0, sizeof l);
-    l.kind = PlanKind(kind), l.cin = c_, l.h = h_, l.w = w_;
-    Text(l.wname, sizeof l.wname).s(s.name).s(".weight");
-    Text(l.bname, sizeof l.bname).s(s.name).s(".bias");
-    if (const char* why = kOps[kind].infer(l, s, n_ ? &last_ : nullptr)) return problem_ = why, false;
-    ++n_;
-    last_ = l;
-    c_ = l.cout, h_ = l.oh, w_ = l.ow;
-    return !problem_;
+    in_ = out;
+    return true;
 }
 
 uint32_t PlanTensor::shape(uint32_t* dims) const {

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "core/printout.hpp"
+#include "core/shape.hpp"  // window_output_size, SampleShape
 
 namespace sgdx::core {
 
@@ -42,13 +43,6 @@ struct LayerShape {
     size_t patch() const { return kind == kConv ? size_t(cin) * kh * kw : in_size(); }
 };
 
-// A window layer's output size (Conv2d, and the strided pools with pad 0):
-// floor((h + 2 pad - kh) / stride) + 1 rows, the same for columns; false if the
-// padded plane is smaller than the window (or stride is 0). The one rule for the
-// runtime's layers (Module::configure) and the C API's ops (their infer).
-bool window_output_size(uint64_t h, uint64_t w, uint64_t kh, uint64_t kw, uint64_t stride, uint64_t pad, uint32_t& oh,
-                        uint32_t& ow);
-
 // A layer name the planner keeps: "features" fits, "features.0" not.
 constexpr size_t kPlanMaxName = sizeof(LayerShape::wname) - sizeof ".weight";
 
@@ -58,21 +52,25 @@ const char* plan_unsupported(const LayerSpec& s);
 const char* plan_untrainable(const LayerSpec& s);
 
 // The specs one at a time (each passed by plan_unsupported), for images of
-// rows x cols: take() gives the next layer's shape in last(), if the spec makes
+// rows x cols, each a sample [1, rows, cols] or, for a network that does not
+// start on images (core/printout's takes_images), [rows x cols]: take() gives the next layer's shape in last(), if the spec makes
 // a layer (count() grows). Each layer's shape is inferred by its op (core/ops'
-// kOps[kind].infer); Flatten, Unflatten and Dropout only reshape or pass.
+// kOps[kind].infer, over core/shape's rules); Flatten, Unflatten and Dropout
+// only reshape or pass.
 class Planner {
 public:
-    Planner(uint32_t rows, uint32_t cols) : h_(rows), w_(cols) {}
-    // False once a shape does not work: problem() says why.
+    Planner(uint32_t rows, uint32_t cols, bool images = true);
+    // False if the spec's shapes do not work: the planner is as it was, and
+    // `why` says what is wrong (take(s) alone leaves the words out: a caller
+    // that wants them asks again with a Text, as the same spec fails the same way).
+    bool take(const LayerSpec& s, Text& why);
     bool take(const LayerSpec& s);
     uint32_t count() const { return n_; }
     const LayerShape& last() const { return last_; }
-    const char* problem() const { return problem_; }
 
 private:
-    uint32_t n_ = 0, c_ = 1, h_, w_;  // layers so far; the current sample shape
-    const char* problem_ = nullptr;   // the first shape that did not work
+    uint32_t n_ = 0;    // layers so far
+    SampleShape in_;    // the next layer's input sample
     LayerShape last_{};
 };
 

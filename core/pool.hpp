@@ -25,7 +25,7 @@ struct KernelSet;
 
 namespace sgdx::core {
 
-// Strided windows' output size: core/plan's window_output_size with pad 0.
+// Strided windows' output size: core/shape's window_output_size with pad 0.
 struct PoolGeometry {
     uint32_t c, h, w;   // input sample (channels, rows, cols)
     uint32_t oh, ow;    // output plane

@@ -354,7 +354,7 @@ __attribute__((noinline)) bool same_network(const NetWeights& net, uint32_t rows
     uint32_t n = 0;
     if (raw.n >= kPrintoutMax || !parse_printout({text, decode_string(raw, text)}, specs, kPlanMaxLayers, n, t))
         return false;
-    Planner p(rows, cols);
+    Planner p(rows, cols, takes_images(specs, n));
     for (uint32_t i = 0; i < n; ++i) {
         const uint32_t before = p.count();
         if (plan_unsupported(specs[i]) || !p.take(specs[i]) || p.count() > net.count) return false;

@@ -161,7 +161,7 @@ Text& at_layer(Text& e, const LayerSpec& s) {
 // without room for its layers.
 sgdx_status plan_layers(ModelHead& m, Layer* layers, const LayerSpec* specs, uint32_t n, const char* fn,
                         size_t printout_bytes, uint64_t* bytes) {
-    Planner p(m.rows, m.cols);
+    Planner p(m.rows, m.cols, sgdx::core::takes_images(specs, n));
     Layer one;
     std::memset(&one, 0, sizeof one);
     NetBuffers counted;
@@ -191,8 +191,10 @@ sgdx_status plan_layers(ModelHead& m, Layer* layers, const LayerSpec* specs, uin
         if (!p.take(specs[i])) {
             Text e = error(nullptr);
             e.s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: ");
-            if (m.arch == kCustom) at_layer(e, specs[i]);
-            return e.s(p.problem()).status(SGDX_ERR_BAD_DIMENSION);
+            if (m.arch != kCustom) e.s("the image is too small: ");  // a named model fits 28x28
+            at_layer(e, specs[i]);
+            p.take(specs[i], e);  // the same refusal again, in words after the prefix
+            return e.status(SGDX_ERR_BAD_DIMENSION);
         }
         if (p.count() == before) continue;
         Layer& l = layers ? layers[p.count() - 1] : one;

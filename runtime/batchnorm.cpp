@@ -42,14 +42,11 @@ BatchNorm2d::BatchNorm2d(size_t num_features, double eps, std::optional<double> 
                          bool track_running_stats)
     : BatchNorm(num_features, eps, momentum, affine, track_running_stats) {}
 
-Shape BatchNorm::configure_channels(const Shape& input, size_t min_rank, size_t max_rank) {
-    if (input.size() < min_rank || input.size() > max_rank || input[0] != channels_)
-        throw Error(type_name() + "(" + std::to_string(channels_) + "): input shape " + shape_text(input) +
-                    (min_rank == max_rank ? " is not (" + std::to_string(channels_) + ", H, W)"
-                                          : " is not (" + std::to_string(channels_) + ") or (" +
-                                                std::to_string(channels_) + ", L)"));
+Shape BatchNorm::configure_channels(const Shape& input, bool two_d) {
+    const Shape out = inferred_shape(type_name() + "(" + std::to_string(channels_) + ")", input,
+                                     [&](auto& in, auto& o, auto& why) { return core::infer_norm(channels_, two_d, in, o, why); });
     spatial_ = shape_size(input) / channels_;
-    return input;
+    return out;
 }
 
 std::string BatchNorm::describe() const {

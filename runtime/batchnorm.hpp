@@ -48,7 +48,7 @@ public:
 protected:
     BatchNorm(size_t num_features, double eps, std::optional<double> momentum, bool affine, bool track_running_stats);
     // The sample's shape after the channels: () or (L) for 1d, (H, W) for 2d.
-    Shape configure_channels(const Shape& input, size_t min_rank, size_t max_rank);
+    Shape configure_channels(const Shape& input, bool two_d);  // core::infer_norm
 
 private:
     size_t channels_;
@@ -72,7 +72,7 @@ public:
     std::string type_name() const override { return "BatchNorm1d"; }
 
 protected:
-    Shape configure(const Shape& input) override { return configure_channels(input, 1, 2); }
+    Shape configure(const Shape& input) override { return configure_channels(input, false); }
 };
 
 // nn.BatchNorm2d: a sample is (C, H, W), PyTorch's NCHW layout.
@@ -84,7 +84,7 @@ public:
     std::string type_name() const override { return "BatchNorm2d"; }
 
 protected:
-    Shape configure(const Shape& input) override { return configure_channels(input, 3, 3); }
+    Shape configure(const Shape& input) override { return configure_channels(input, true); }
 };
 
 }  // namespace sgdx

@@ -29,20 +29,15 @@ Conv2d::Conv2d(size_t in_channels, size_t out_channels, size_t kernel, size_t st
 }
 
 Shape Conv2d::configure(const Shape& input) {
-    if (input.size() != 3 || input[0] != cin_)
-        throw Error(describe() + ": wants a sample of shape [" + std::to_string(cin_) + ", height, width], got " +
-                    shape_text(input));
     // Checked before any member changes: a failed build leaves the layer as it was.
-    const size_t h = input[1], w = input[2];
-    uint32_t oh, ow;  // core/plan's rule, the C API's
-    if (h > UINT32_MAX || w > UINT32_MAX || !core::window_output_size(h, w, k_, k_, stride_, pad_, oh, ow))
-        throw Error(describe() + ": a " + std::to_string(h) + "x" + std::to_string(w) + " input is " +
-                    (h + 2 * pad_ < k_ || w + 2 * pad_ < k_ ? "smaller than the kernel" : "too large"));
-    g_ = {uint32_t(cin_), uint32_t(h), uint32_t(w), uint32_t(cout_), uint32_t(k_), uint32_t(k_), uint32_t(stride_),
-          uint32_t(pad_), oh, ow};
+    const Shape out = inferred_shape(describe(), input, [&](auto& in, auto& o, auto& why) {
+        return core::infer_conv({cin_, cout_, k_, k_, stride_, pad_}, in, o, why);
+    });
+    g_ = {uint32_t(cin_), uint32_t(input[1]), uint32_t(input[2]), uint32_t(cout_), uint32_t(k_), uint32_t(k_),
+          uint32_t(stride_), uint32_t(pad_), uint32_t(out[1]), uint32_t(out[2])};
     // Sized here so that a Sequential's channels-last path allocates nothing per step.
     weight_cl_.resize(cout_ * patch());
-    return {cout_, oh, ow};
+    return out;
 }
 
 std::unique_ptr<Module> Conv2d::clone() const {

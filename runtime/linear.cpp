@@ -22,11 +22,9 @@ Linear::Linear(size_t in, size_t out, Rng& rng, bool with_bias) : in_(in), out_(
 }
 
 Shape Linear::configure(const Shape& input) {
-    if (shape_size(input) != in_)
-        throw Error("Linear(" + std::to_string(in_) + ", " + std::to_string(out_) + "): input shape " +
-                    shape_text(input) + " has " + std::to_string(shape_size(input)) + " values, not " +
-                    std::to_string(in_));
-    return {out_};
+    return inferred_shape(describe(), input, [&](auto& in, auto& out, auto& why) {
+        return core::infer_linear(in_, out_, in, out, why);
+    });
 }
 
 std::unique_ptr<Module> Linear::clone() const {

@@ -17,6 +17,8 @@ std::string shape_text(const Shape& shape) {
     return s + "]";
 }
 
+void shape_refused(const std::string& who, const char* why) { throw Error(who + ": " + why); }
+
 Shape Module::build(const Shape& input) {
     if (shape_size(input) == 0) throw Error(type_name() + ": input shape " + shape_text(input) + " is empty");
     Shape out = configure(input);

@@ -15,12 +15,31 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xtensor.hpp>
 
+#include "../core/shape.hpp"
+
 namespace sgdx {
 
 // One sample's shape, without the batch: {784}, or {channels, height, width}.
 using Shape = std::vector<size_t>;
 size_t shape_size(const Shape& shape);
 std::string shape_text(const Shape& shape);  // "[1, 28, 28]"
+
+// A layer's output shape by core/shape's rule for its kind (the C API's ops
+// apply the same one): rule(in, out, why) with `input` as core's SampleShape.
+// Throws sgdx::Error "<who>: <why>" if the rule refuses it.
+[[noreturn]] void shape_refused(const std::string& who, const char* why);
+template <class Rule>
+Shape inferred_shape(const std::string& who, const Shape& input, Rule&& rule) {
+    core::SampleShape in, out;
+    if (input.size() > core::kSampleMaxRank) shape_refused(who, ("a sample of rank " + std::to_string(input.size()) + " (at most " +
+                                                            std::to_string(core::kSampleMaxRank) + ")").c_str());
+    in.rank = uint32_t(input.size());
+    for (size_t i = 0; i < input.size(); ++i) in.d[i] = input[i];
+    char buf[256];
+    core::Text why(buf, sizeof buf);
+    if (!rule(in, out, why)) shape_refused(who, buf);
+    return Shape(out.d, out.d + out.rank);
+}
 
 // v grown to at least n values (never shrunk): the buffers reserve() sizes ahead
 // and a step then finds large enough.

@@ -10,16 +10,14 @@
 namespace sgdx {
 
 Shape Pool2d::configure(const Shape& input) {
-    if (input.size() != 3)
-        throw Error(type_name() + ": wants a sample of shape [channels, height, width], got " + shape_text(input));
-    for (size_t d : input)
-        if (d > UINT32_MAX) throw Error(type_name() + ": input shape " + shape_text(input) + " is too large");
-    core::PoolGeometry g = g_;
+    const Shape out = inferred_shape(type_name(), input, [&](auto& in, auto& o, auto& why) { return infer(in, o, why); });
+    core::PoolGeometry g = g_;  // the layer keeps its last shape until this one is whole
     g.c = uint32_t(input[0]), g.h = uint32_t(input[1]), g.w = uint32_t(input[2]);
-    set_windows(g);  // may throw: the layer keeps its last shape
+    g.oh = uint32_t(out[1]), g.ow = uint32_t(out[2]);
+    set_windows(g);
     g_ = g;
     channel_acc_.resize(g_.c);
-    return {g_.c, g_.oh, g_.ow};
+    return out;
 }
 
 StridedPool2d::StridedPool2d(bool max, size_t kernel, size_t stride)
@@ -28,11 +26,12 @@ StridedPool2d::StridedPool2d(bool max, size_t kernel, size_t stride)
     if (kernel > UINT32_MAX || stride_ > UINT32_MAX) throw Error("pooling: kernel size or stride too large");
 }
 
+bool StridedPool2d::infer(const core::SampleShape& in, core::SampleShape& out, core::Text& why) const {
+    return core::infer_pool(kernel_, kernel_, stride_, in, out, why);
+}
+
 void StridedPool2d::set_windows(core::PoolGeometry& g) const {
     g.kh = g.kw = uint32_t(kernel_), g.stride = uint32_t(stride_), g.adaptive = false;
-    if (!core::window_output_size(g.h, g.w, g.kh, g.kw, g.stride, 0, g.oh, g.ow))
-        throw Error(type_name() + ": a " + std::to_string(g.h) + "x" + std::to_string(g.w) + " plane is smaller than the " +
-                    std::to_string(kernel_) + "x" + std::to_string(kernel_) + " window");
 }
 
 std::string StridedPool2d::describe() const {
@@ -45,14 +44,11 @@ AdaptiveAvgPool2d::AdaptiveAvgPool2d(size_t out_h, size_t out_w) : Pool2d(false)
     if (out_h > UINT32_MAX || out_w > UINT32_MAX) throw Error("AdaptiveAvgPool2d: output size too large");
 }
 
-void AdaptiveAvgPool2d::set_windows(core::PoolGeometry& g) const {
-    if (g.h == 0 || g.w == 0) throw Error(type_name() + ": the input plane is empty");
-    if (!core::adaptive_fits(g.h, g.w, out_h_, out_w_))
-        throw Error(type_name() + ": " + std::to_string(out_h_) + "x" + std::to_string(out_w_) + " outputs over a " +
-                    std::to_string(g.h) + "x" + std::to_string(g.w) +
-                    " plane: too large (input size times output size must stay below 2^32 on each side)");
-    g.oh = uint32_t(out_h_), g.ow = uint32_t(out_w_), g.adaptive = true;
+bool AdaptiveAvgPool2d::infer(const core::SampleShape& in, core::SampleShape& out, core::Text& why) const {
+    return core::infer_adaptive_pool(out_h_, out_w_, in, out, why);
 }
+
+void AdaptiveAvgPool2d::set_windows(core::PoolGeometry& g) const { g.adaptive = true; }
 
 // Whole samples per part of the pool: every output is computed as without the
 // split, the same values for any thread count. The max pool only: the average's

@@ -34,8 +34,10 @@ public:
 
 protected:
     explicit Pool2d(bool max) { g_.max = max; }
-    // (C, H, W) -> (C, OH, OW): sets g_'s output and windows.
+    // (C, H, W) -> (C, OH, OW) by the kind's core/shape rule (infer); sets g_'s
+    // planes, then its windows (set_windows).
     Shape configure(const Shape& input) override;
+    virtual bool infer(const core::SampleShape& in, core::SampleShape& out, core::Text& why) const = 0;
     virtual void set_windows(core::PoolGeometry& g) const = 0;
     core::PoolGeometry g_{};
 
@@ -57,6 +59,7 @@ public:
     std::string describe() const override;
 
 protected:
+    bool infer(const core::SampleShape& in, core::SampleShape& out, core::Text& why) const override;
     void set_windows(core::PoolGeometry& g) const override;
     size_t kernel_, stride_;
 };
@@ -85,6 +88,7 @@ public:
     std::unique_ptr<Module> clone() const override { return std::make_unique<AdaptiveAvgPool2d>(out_h_, out_w_); }
 
 protected:
+    bool infer(const core::SampleShape& in, core::SampleShape& out, core::Text& why) const override;
     void set_windows(core::PoolGeometry& g) const override;
     size_t out_h_, out_w_;
 };

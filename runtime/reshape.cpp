@@ -8,21 +8,13 @@
 namespace sgdx {
 
 Shape View::configure(const Shape& input) {
-    const size_t n = shape_size(input);
-    size_t known = 1, free_dims = 0;
-    for (size_t d : target_) {
-        if (d == 0) ++free_dims;
-        else known *= d;
-    }
-    Shape out = target_;
-    if (free_dims > 1) throw Error(type_name() + ": at most one free dimension in " + shape_text(target_));
-    if (free_dims == 1 && known && n % known == 0)
-        for (size_t& d : out)
-            if (d == 0) d = n / known;
-    if (shape_size(out) != n || (free_dims > 0 && n % known))
-        throw Error(type_name() + ": cannot view a sample of shape " + shape_text(input) + " (" + std::to_string(n) +
-                    " values) as " + shape_text(target_));
-    return out;
+    return inferred_shape(type_name(), input, [&](auto& in, auto& out, auto& why) {
+        core::SampleShape target;
+        if (target_.size() > core::kSampleMaxRank) return why.s("a target of more than 8 dimensions"), false;
+        target.rank = uint32_t(target_.size());
+        for (size_t i = 0; i < target_.size(); ++i) target.d[i] = target_[i];
+        return core::infer_view(target, in, out, why);
+    });
 }
 
 // Between (C, H, W) and (H, W, C) a sample at a time; a copy when either side

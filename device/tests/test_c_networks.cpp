@@ -327,7 +327,7 @@ TEST_CASE("bad configurations get their status and a message naming the problem"
         {"cnn", [](sgdx_config& x) { x.architecture = "vgg"; }, SGDX_ERR_UNKNOWN_MODEL, "unknown architecture 'vgg'"},
         {"cnn", [](sgdx_config& x) { x.architecture = nullptr; }, SGDX_ERR_NULL_ARGUMENT, "architecture is NULL"},
         {"cnn", [](sgdx_config& x) { x.image_rows = x.image_cols = 64; }, SGDX_ERR_BAD_DIMENSION, "cnn for 64x64 images ends in 10x2x2 values"},
-        {"lenet", [](sgdx_config& x) { x.image_rows = x.image_cols = 10; }, SGDX_ERR_BAD_DIMENSION, "lenet for 10x10 images: the image is too small"},
+        {"lenet", [](sgdx_config& x) { x.image_rows = x.image_cols = 10; }, SGDX_ERR_BAD_DIMENSION, "lenet for 10x10 images: the image is too small: (4): Conv2d: a 3x3 input is smaller than the 5x5 kernel"},
     };
     for (const Case& k : cases) {
         CAPTURE(k.message);
@@ -824,7 +824,7 @@ TEST_CASE("a printout's layers the C API cannot run are refused with the line an
         "Sequential(\n  (0): Linear(in_features=700, out_features=10, bias=True)\n)");
     size_t need = 0;
     CHECK(sgdx_model_arena_size(&wrong, &need) == SGDX_ERR_BAD_DIMENSION);
-    CHECK(contains(sgdx_last_error(nullptr), "Sequential for 28x28 images: line 2: (0): Linear: in_features is not the size of its input"));
+    CHECK(contains(sgdx_last_error(nullptr), "Sequential for 28x28 images: line 2: (0): Linear: input shape [784] has 784 values, not 700 (in_features)"));
     // A Linear on an image (no Flatten after the Conv2d): refused as the runtime refuses it.
     const sgdx_config image_linear = custom_config(
         "Sequential(\n  (0): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1))\n"

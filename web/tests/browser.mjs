@@ -415,7 +415,7 @@ try {
     const bad = [
       ['Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n  (1): Tanh()\n)', /^line 3: Tanh\(\): unknown layer 'Tanh' \(supported: /],
       ['Sequential(\n  (0): Linear(in_features=784, out_features=10, bias=True)\n', /ends before this Sequential's closing '\)'/],
-      ['Sequential(\n  (0): Linear(in_features=100, out_features=10, bias=True)\n)', /line 2.*784 values, not 100/],
+      ['Sequential(\n  (0): Linear(in_features=100, out_features=10, bias=True)\n)', /line 2.*784 values, not 100 \(in_features\)/],
       ['Sequential(\n  (0): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), groups=2)\n)', /groups other than 1 are not supported/],
       ['print(model)', /not a printout of an nn\.Sequential/],
     ];
