@@ -134,6 +134,19 @@ const float* weight_in_patch_order(const ConvGeometry& g, const ConvForm& f, con
     return w_out;
 }
 
+ConvScratchSizes conv_scratch_sizes(const kernels::KernelSet& k, const ConvGeometry& g, const ConvForm& f, size_t n,
+                                    bool backward, bool dx) {
+    const size_t rows = n * g.positions(), D = g.patch();
+    ConvScratchSizes s{};
+    if (!conv_direct(k, g, f)) {
+        s.cols = rows * D, s.by_pixel = rows * g.cout;
+        if (backward) s.channel_sums = g.cout, s.dwt = D * g.cout;
+    }
+    s.padded = padded_size(g);
+    if (dx && !conv_input_grad_by_phase(k, g, f)) s.dcols = rows * D;
+    return s;
+}
+
 namespace {
 
 // One sample at a time through a zero-padded copy of it, (in, H + 2 pad, W + 2 pad

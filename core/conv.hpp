@@ -87,7 +87,7 @@ size_t padded_size(const ConvGeometry& g);
 // order (a copy only for cl_patches; else returns weight itself).
 const float* weight_in_patch_order(const ConvGeometry& g, const ConvForm& f, const float* weight, float* w_out);
 
-// A part's working buffers (runtime/conv2d sizes them: Conv2d::reserve).
+// A part's working buffers (runtime/conv2d keeps them: Conv2d::reserve).
 struct ConvScratch {
     float* cols;          // (chunk·positions, patch), unless the patches were saved
     float* by_pixel;      // (chunk·positions, cout): the gemm's output, or dy transposed
@@ -96,6 +96,17 @@ struct ConvScratch {
     float* dwt;           // (patch·cout): the weight gradient in the gemm's layout
     float* channel_sums;  // (cout)
 };
+// How many floats each of them needs for n samples a call (a chunk of the patch
+// path, a whole part of the direct one), for a forward or a backward with or
+// without dx; 0 where the call does not touch it.
+struct ConvScratchSizes {
+    size_t cols, by_pixel, padded, dcols, dwt, channel_sums;
+};
+ConvScratchSizes conv_scratch_sizes(const kernels::KernelSet& k, const ConvGeometry& g, const ConvForm& f, size_t n,
+                                    bool backward, bool dx);
+
+// The per-image strategy's scratch: one image's patches, (patch, positions).
+inline size_t conv_images_scratch(const ConvGeometry& g) { return g.patch() * g.positions(); }
 
 // x: n samples, `chunk` at a time -> y; wt: weight_in_patch_order. saved: (n·positions, patch)
 // to keep the patches in for backward, or null (then s.cols).

@@ -43,9 +43,10 @@ void NetArena::layer(Layer& l) {
         if (int8_) place(l.qweight, n), place(l.qscale, l.cout);
         qin_ = max_of(qin_, l.in_size());
         if (needs & kRow) row_ = max_of(row_, l.patch());
-        if (needs & kPatches) {
-            if (floats_) cols_ = max_of(cols_, l.patch() * l.positions());
-            qcols_ = max_of(qcols_, l.patch() * l.positions());
+        if (needs & kPatches) {  // one image's, float and int8 (core/conv's per-image strategy)
+            const size_t patches = conv_images_scratch(conv_geometry(l));
+            if (floats_) cols_ = max_of(cols_, patches);
+            qcols_ = max_of(qcols_, patches);
         }
     }
     if (!floats_) l.out = nullptr;  // the int8 path keeps one image's activations (qact)

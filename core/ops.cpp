@@ -13,15 +13,15 @@
 #include "runtime/kernels/kernels.hpp"
 
 namespace sgdx::core {
+
+// One copy, not one per op: -128 bytes of the firmware's flash.
+__attribute__((noinline)) ConvGeometry conv_geometry(const LayerShape& l) {
+    return {l.cin, l.h, l.w, l.cout, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow};
+}
+
 namespace {
 
 namespace m4 = sgdx::kernels::m4;  // the Cortex-M4 set (kernel_set()) and its int8 loops
-
-// A planned conv's geometry for core/conv (one copy, not one per op: -128 bytes
-// of the firmware's flash).
-__attribute__((noinline)) ConvGeometry conv_geometry(const Layer& l) {
-    return {l.cin, l.h, l.w, l.cout, l.kh, l.kw, l.stride, l.pad, l.oh, l.ow};
-}
 
 // Every output row against each of the P patches in `in`: y: (cout, P).
 void rows_i8(const Layer& l, const uint8_t* in, size_t P, float in_scale, float* y) {

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/conv.hpp"    // ConvGeometry
 #include "core/linear.hpp"  // SgdStep
 #include "core/plan.hpp"
 
@@ -78,5 +79,8 @@ constexpr uint32_t kOpCount = kNorm + 1;
 extern const OpImpl kOps[kOpCount];
 
 inline const OpImpl& op(const LayerShape& l) { return kOps[l.kind]; }
+
+// A planned Conv2d's geometry for core/conv.
+ConvGeometry conv_geometry(const LayerShape& l);
 
 }  // namespace sgdx::core

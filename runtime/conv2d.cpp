@@ -70,15 +70,13 @@ size_t Conv2d::parts_for(size_t batch) const {
 
 core::ConvScratch Conv2d::buffers(const kernels::KernelSet& k, size_t part, size_t n, bool backward, bool dx) {
     Scratch& s = scratch_[part];
-    const size_t rows = n * pixels(), D = patch();
-    const bool direct = core::conv_direct(k, g_, form_);
-    if (!direct) {
-        grow_to(s.cols, rows * D);
-        grow_to(s.pixels_by_channel, rows * cout_);
-        if (backward) grow_to(s.channel_sums, cout_), grow_to(s.dwt, D * cout_);
-    }
-    grow_to(s.padded, core::padded_size(g_));
-    if (dx && !core::conv_input_grad_by_phase(k, g_, form_)) grow_to(s.dcols, rows * D);
+    const core::ConvScratchSizes need = core::conv_scratch_sizes(k, g_, form_, n, backward, dx);
+    grow_to(s.cols, need.cols);
+    grow_to(s.pixels_by_channel, need.by_pixel);
+    grow_to(s.channel_sums, need.channel_sums);
+    grow_to(s.dwt, need.dwt);
+    grow_to(s.padded, need.padded);
+    grow_to(s.dcols, need.dcols);
     return {s.cols.data(), s.pixels_by_channel.data(), s.padded.data(), s.dcols.data(), s.dwt.data(),
             s.channel_sums.data()};
 }
