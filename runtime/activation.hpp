@@ -13,6 +13,7 @@ public:
 
     std::string type_name() const override { return "ReLU"; }
     std::unique_ptr<Module> clone() const override { return std::make_unique<ReLU>(); }
+    core::LayoutRole layout_role() const override { return core::LayoutRole::kRelu; }
 
 protected:
     Shape configure(const Shape& input) override { return input; }

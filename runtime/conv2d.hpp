@@ -38,20 +38,24 @@ public:
     std::string type_name() const override { return "Conv2d"; }
     std::string describe() const override;
     std::unique_ptr<Module> clone() const override;
+    core::LayoutRole layout_role() const override { return core::LayoutRole::kConv; }
+    void set_layout(const core::LayerLayout& l) override {
+        form_ = {l.in_cl, l.out_cl, l.relu_out, l.relu_in};
+    }
 
 protected:
     Shape configure(const Shape& input) override;
 
 private:
-    friend class Sequential;
     size_t cin_, cout_, k_, stride_, pad_;
     core::ConvGeometry g_{};  // its sample's, once built (g_.h == 0 before)
 
-    // Set by a Sequential (never for a layer on its own): channels-last input /
-    // output between convolutions, the output being the gemm's (pixels, channels)
-    // as it comes out, with no transpose; and conv -> ReLU -> ..., which then skips
-    // the ReLU: relu_out clamps this conv's output, relu_in (a conv right after the
-    // ReLU) masks its input gradient as the ReLU's backward would.
+    // Set by a Sequential's layout pass (core/layout; never for a layer on its
+    // own): channels-last input / output between convolutions, the output being
+    // the gemm's (pixels, channels) as it comes out, with no transpose; and
+    // conv -> ReLU -> ..., which then skips the ReLU: relu_out clamps this conv's
+    // output, relu_in (a conv right after the ReLU) masks its input gradient as
+    // the ReLU's backward would.
     core::ConvForm form_;
 
     std::vector<float> weight_cl_;  // the weight in the patch matrix's column order (cl patches)

@@ -15,6 +15,7 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xtensor.hpp>
 
+#include "../core/layout.hpp"
 #include "../core/shape.hpp"
 
 namespace sgdx {
@@ -128,6 +129,13 @@ public:
     void train(bool on = true);
     void eval() { train(false); }
     bool is_training() const { return training_; }
+
+    // A chain's layout pass (core/layout, run by Sequential) asks each child
+    // its role and hands it what it decided: channels-last planes between
+    // convolutions, a ReLU fused into the Conv2d before it. Layers the pass does
+    // not concern keep the defaults (kOther, nothing to set).
+    virtual core::LayoutRole layout_role() const { return core::LayoutRole::kOther; }
+    virtual void set_layout(const core::LayerLayout&) {}
 
     // The direct children, in order, with their names.
     const std::vector<std::pair<std::string, Module*>>& children() const { return children_; }

@@ -32,6 +32,9 @@ public:
     // window's first maximum, or spread evenly over the window
     void backward(const float* x, const float* dy, size_t batch, float* dx = nullptr) override;
 
+    core::LayoutRole layout_role() const override { return core::LayoutRole::kPool; }
+    void set_layout(const core::LayerLayout& l) override { cl_ = l.in_cl; }
+
 protected:
     explicit Pool2d(bool max) { g_.max = max; }
     // (C, H, W) -> (C, OH, OW) by the kind's core/shape rule (infer); sets g_'s
@@ -41,14 +44,11 @@ protected:
     virtual void set_windows(core::PoolGeometry& g) const = 0;
     core::PoolGeometry g_{};
 
-    // Set by a Sequential between convolutions: input and output channels-last,
-    // (B, H, W, C).
+    // Set by a Sequential's layout pass between convolutions: input and output
+    // channels-last, (B, H, W, C).
     bool cl_ = false;
     // A C-long slice for the average pooling's channels-last loops.
     std::vector<float> channel_acc_;
-
-private:
-    friend class Sequential;
 };
 
 // Windows of kernel x kernel every `stride` (default: kernel), no padding; the

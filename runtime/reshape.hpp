@@ -23,14 +23,15 @@ public:
 
     std::string type_name() const override { return "View"; }
     std::unique_ptr<Module> clone() const override { return std::make_unique<View>(target_); }
+    core::LayoutRole layout_role() const override { return core::LayoutRole::kView; }
+    void set_layout(const core::LayerLayout& l) override { cl_in_ = l.in_cl; }
 
 protected:
     Shape configure(const Shape& input) override;
     Shape target_;
 
 private:
-    friend class Sequential;
-    // Set by a Sequential when a convolution's channels-last (H, W, C) output
+    // Set by a Sequential's layout pass when a convolution's channels-last (H, W, C) output
     // reaches this view: forward puts it in PyTorch's (C, H, W) order (a Linear
     // after it sees PyTorch's features), backward turns the gradient back.
     bool cl_in_ = false;

@@ -3,12 +3,9 @@
 #include <algorithm>
 #include <typeinfo>
 
-#include "activation.hpp"
-#include "conv2d.hpp"
+#include "core/layout.hpp"
 #include "core/net.hpp"
 #include "error.hpp"
-#include "pooling.hpp"
-#include "reshape.hpp"
 
 namespace sgdx {
 
@@ -40,71 +37,13 @@ Shape Sequential::configure(const Shape& input) {
     acts_.resize(layers_.size() - 1);
     widest_input_ = 0;  // the longest input gradient a backward computes, per sample
     for (size_t i = 1; i < layers_.size(); ++i) widest_input_ = std::max(widest_input_, layers_[i]->in_features());
-    choose_layouts();
-    fuse_relus();
+    // Each child's layout, from the children's roles (core/layout says how and why).
+    std::vector<core::LayoutRole> roles;
+    for (auto& l : layers_) roles.push_back(l->layout_role());
+    layouts_.assign(layers_.size(), {});
+    core::plan_layouts(roles.data(), uint32_t(roles.size()), layouts_.data());
+    for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_layout(layouts_[i]);
     return s;
-}
-
-// A ReLU straight after a Conv2d (not the last child) runs inside it: the conv
-// clamps its output, and in backward the consumer, whose input is that output,
-// masks its input gradient (a Conv2d itself, any other child's gradient by the
-// ReLU's backward, in place, here: unmasked_). The tutorial CNN's separate ReLU
-// passes were 7% of its training step.
-void Sequential::fuse_relus() {
-    fused_.assign(layers_.size(), false);
-    unmasked_.assign(layers_.size(), false);
-    for (auto& l : layers_)
-        if (auto* c = dynamic_cast<Conv2d*>(l.get())) c->form_.relu_out = c->form_.relu_in = false;
-    for (size_t i = 1; i + 1 < layers_.size(); ++i) {
-        auto* conv = dynamic_cast<Conv2d*>(layers_[i - 1].get());
-        if (!conv || !dynamic_cast<ReLU*>(layers_[i].get())) continue;
-        fused_[i] = true;
-        conv->form_.relu_out = true;
-        if (auto* next = dynamic_cast<Conv2d*>(layers_[i + 1].get())) next->form_.relu_in = true;
-        else unmasked_[i + 1] = true;
-    }
-}
-
-// A Conv2d computes (pixels, channels); PyTorch's (channels, pixels) costs a
-// transpose after it and one before the next conv's patches, and the same again
-// in backward. So a conv whose output reaches, through ReLUs and pooling only
-// (neither minds the layout), another conv or a View/Flatten hands it on
-// channels-last, and that consumer takes it so. Everything else, the
-// Sequential's own input and output included, stays PyTorch's layout.
-void Sequential::choose_layouts() {
-    for (auto& l : layers_) {
-        if (auto* c = dynamic_cast<Conv2d*>(l.get())) c->form_.in_cl = c->form_.out_cl = false;
-        if (auto* p = dynamic_cast<Pool2d*>(l.get())) p->cl_ = false;
-        if (auto* v = dynamic_cast<View*>(l.get())) v->cl_in_ = false;
-    }
-    for (size_t i = 0; i < layers_.size(); ++i) {
-        auto* conv = dynamic_cast<Conv2d*>(layers_[i].get());
-        if (!conv) continue;
-        size_t j = i + 1;
-        while (j < layers_.size() &&
-               (dynamic_cast<ReLU*>(layers_[j].get()) || dynamic_cast<Pool2d*>(layers_[j].get())))
-            ++j;
-        if (j == layers_.size()) continue;
-        auto* next_conv = dynamic_cast<Conv2d*>(layers_[j].get());
-        auto* view = dynamic_cast<View*>(layers_[j].get());
-        if (!next_conv && !view) continue;
-        conv->form_.out_cl = true;
-        for (size_t m = i + 1; m < j; ++m)
-            if (auto* p = dynamic_cast<Pool2d*>(layers_[m].get())) p->cl_ = true;
-        if (next_conv) next_conv->form_.in_cl = true;
-        else view->cl_in_ = true;
-    }
-}
-
-bool Sequential::channels_last_after(size_t child) const {
-    bool cl = false;  // ReLU keeps whatever layout it is given
-    for (size_t i = 0; i <= child; ++i) {
-        const Module* l = layers_[i].get();
-        if (auto* c = dynamic_cast<const Conv2d*>(l)) cl = c->form_.out_cl;
-        else if (auto* p = dynamic_cast<const Pool2d*>(l)) cl = p->cl_;
-        else if (!dynamic_cast<const ReLU*>(l)) cl = false;
-    }
-    return cl;
 }
 
 void Sequential::activation_after(size_t child, size_t batch, float* out) const {
@@ -115,7 +54,7 @@ void Sequential::activation_after(size_t child, size_t batch, float* out) const 
     if (acts_[source_of(child)].size() < batch * n)
         throw Error("Sequential::activation_after: no forward of " + std::to_string(batch) + " samples to read");
     const float* a = acts_[source_of(child)].data();
-    if (!channels_last_after(child)) {
+    if (!layouts_[child].out_cl) {  // else (H, W, C) per sample
         std::copy(a, a + batch * n, out);
         return;
     }
@@ -164,7 +103,7 @@ float* Sequential::output_of(size_t i, size_t batch, float* y) {
 void Sequential::forward_from(size_t first, size_t batch, float* y) {
     for (size_t i = first; i < layers_.size(); ++i) {
         float* out = output_of(i, batch, y);  // grows the buffer even for a fused ReLU
-        if (!fused_[i]) layers_[i]->forward(activation_before(i), batch, out);
+        if (!layouts_[i].fused) layers_[i]->forward(activation_before(i), batch, out);
     }
 }
 
@@ -188,12 +127,12 @@ const float* Sequential::backward_children(const float* dy, size_t batch, bool w
     return core::backward_walk(
         1, uint32_t(layers_.size()), dy, grads, [&](uint32_t i) { return learns_before_[i] || want_dx; },
         [&](uint32_t i, const float* g, float* gin) {
-            if (fused_[i]) return false;  // its backward is in child i + 1's (below)
+            if (layouts_[i].fused) return false;  // its backward is in child i + 1's (below)
             const float* x = activation_before(i);
             layers_[i]->backward(x, g, batch, gin);
             // The fused ReLU's backward, where child i did not mask gin itself: x is
             // its output, > 0 exactly where its input is.
-            if (gin && unmasked_[i]) layers_[i - 1]->backward(x, gin, batch, gin);
+            if (gin && layouts_[i].unmasked) layers_[i - 1]->backward(x, gin, batch, gin);
             return gin != nullptr;
         });
 }

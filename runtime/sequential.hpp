@@ -48,7 +48,7 @@ public:
     // Whether child `child` is a ReLU run inside the Conv2d before it (its forward in
     // the conv's store, its backward in the consumer's input gradient): the
     // Sequential then skips it. See configure.
-    bool fused(size_t child) const { return fused_[child]; }
+    bool fused(size_t child) const { return layouts_[child].fused; }
 
     // Child `child`'s output in the last forward (child < size() - 1: the last
     // one's is the caller's y), in PyTorch's layout whatever the Sequential keeps
@@ -76,14 +76,9 @@ private:
     std::vector<float> grads_[2];           // alternating input gradients
     size_t widest_input_ = 0;               // the most in_features of children 1..: a gradient buffer's per sample
     std::vector<bool> learns_before_;       // learns_before_[i]: a child before i has parameters
-    std::vector<bool> fused_;               // fused_[i]: child i is a ReLU its conv runs (fuse_relus)
-    std::vector<bool> unmasked_;            // unmasked_[i]: child i's input gradient needs the fused ReLU's mask
+    std::vector<core::LayerLayout> layouts_;  // what core/layout decided for each child
     // The activation buffer holding child i's output: a fused ReLU's is its conv's.
-    size_t source_of(size_t i) const { return fused_[i] ? i - 1 : i; }
-
-    void choose_layouts();
-    void fuse_relus();
-    bool channels_last_after(size_t child) const;  // child's output kept (H, W, C) per sample
+    size_t source_of(size_t i) const { return layouts_[i].fused ? i - 1 : i; }
 
     void forward_from(size_t first, size_t batch, float* y);
     float* output_of(size_t i, size_t batch, float* y);
