@@ -16,7 +16,7 @@ namespace sgdx::core {
 
 // One sample without the batch, as PyTorch shapes it: [784] features, or
 // [1, 28, 28] channels, rows, columns (any rank the reshapes make).
-constexpr uint32_t kSampleMaxRank = 8;
+constexpr uint32_t kSampleMaxRank = 4;  // PyTorch images are 3: one more for a View of them
 struct SampleShape {
     uint32_t rank = 0;
     uint64_t d[kSampleMaxRank] = {};

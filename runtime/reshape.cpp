@@ -10,7 +10,7 @@ namespace sgdx {
 Shape View::configure(const Shape& input) {
     return inferred_shape(type_name(), input, [&](auto& in, auto& out, auto& why) {
         core::SampleShape target;
-        if (target_.size() > core::kSampleMaxRank) return why.s("a target of more than 8 dimensions"), false;
+        if (target_.size() > core::kSampleMaxRank) return why.s("a target of more than ").u(core::kSampleMaxRank).s(" dimensions"), false;
         target.rank = uint32_t(target_.size());
         for (size_t i = 0; i < target_.size(); ++i) target.d[i] = target_[i];
         return core::infer_view(target, in, out, why);
