@@ -59,7 +59,7 @@ void conv_backward_images(const kernels::KernelSet& k, const ConvGeometry& g, co
 
 // ---- By position: the host's strategy ------------------------------------------
 
-// How the host runs a layer, set by its Sequential (runtime/sequential).
+// How the host runs a layer, set by its Sequential's layout pass (core/layout).
 struct ConvForm {
     bool in_cl = false, out_cl = false;  // channels-last (n, h, w, c) input / output
     bool relu_out = false;  // a ReLU after it, fused: y = max(y, 0)

@@ -116,6 +116,9 @@ bool Planner::take(const LayerSpec& s, Text& why) {
             if (n_ == kPlanMaxLayers) return why.s("more layers than the C API keeps (").u(kPlanMaxLayers).c(')'), false;
             const int kind = plan_kind(s.kind);
             if (kind < 0) return why.s("not a layer the C API runs"), false;
+            if (in_.rank != 1 && in_.rank != 3)  // a LayerShape is (features) or (channels, rows, cols)
+                return shape_text(why.s("the C API's layers take [features] or [channels, height, width], not "), in_),
+                       false;
             LayerShape l;
             std::memset(&l, 0, sizeof l);
             l.kind = PlanKind(kind);

@@ -59,7 +59,7 @@ const char* plan_untrainable(const LayerSpec& s);
 // only reshape or pass.
 class Planner {
 public:
-    Planner(uint32_t rows, uint32_t cols, bool images = true);
+    Planner(uint32_t rows, uint32_t cols, bool images);
     // False if the spec's shapes do not work: the planner is as it was, and
     // `why` says what is wrong (take(s) alone leaves the words out: a caller
     // that wants them asks again with a Text, as the same spec fails the same way).

@@ -10,7 +10,8 @@ SGDX_SETUP_BEGIN
 
 uint64_t SampleShape::size() const {
     uint64_t n = rank ? 1 : 0;
-    for (uint32_t i = 0; i < rank; ++i) n *= d[i];
+    for (uint32_t i = 0; i < rank; ++i)
+        if (__builtin_mul_overflow(n, d[i], &n)) return UINT64_MAX;
     return n;
 }
 
@@ -110,14 +111,15 @@ bool infer_view(const SampleShape& target, const SampleShape& in, SampleShape& o
     const uint64_t n = in.size();
     uint64_t known = 1;
     uint32_t free_dims = 0, free_at = 0;
+    bool wraps = n == UINT64_MAX;  // a product past 64 bits never matches
     for (uint32_t i = 0; i < target.rank; ++i) {
         if (target.d[i] == 0) ++free_dims, free_at = i;
-        else known *= target.d[i];
+        else wraps |= __builtin_mul_overflow(known, target.d[i], &known);
     }
     if (free_dims > 1) return shape_text(why.s("at most one free dimension in "), target), false;
     SampleShape s = target;
-    if (free_dims && known && n % known == 0) s.d[free_at] = n / known;
-    if (target.rank == 0 || s.size() != n) {
+    if (free_dims && !wraps && n % known == 0) s.d[free_at] = n / known;
+    if (target.rank == 0 || wraps || s.size() != n) {
         shape_text(why.s("cannot view a sample of shape "), in).s(" (").u(n).s(" values) as ");
         return shape_text(why, target), false;
     }

@@ -20,7 +20,7 @@ constexpr uint32_t kSampleMaxRank = 4;  // PyTorch images are 3: one more for a 
 struct SampleShape {
     uint32_t rank = 0;
     uint64_t d[kSampleMaxRank] = {};
-    uint64_t size() const;  // the values in it (0 for rank 0)
+    uint64_t size() const;  // the values in it (0 for rank 0; UINT64_MAX past 64 bits)
 };
 // "[1, 28, 28]"
 Text& shape_text(Text& t, const SampleShape& s);

@@ -191,7 +191,9 @@ sgdx_status plan_layers(ModelHead& m, Layer* layers, const LayerSpec* specs, uin
         if (!p.take(specs[i])) {
             Text e = error(nullptr);
             e.s(fn).s(": ").s(arch).s(" for ").u(m.rows).s("x").u(m.cols).s(" images: ");
-            if (m.arch != kCustom) e.s("the image is too small: ");  // a named model fits 28x28
+            // A named model's layers fit 28x28 images and any larger (up to the C API's
+            // 65,536 pixels): only a smaller image fails here.
+            if (m.arch != kCustom) e.s("the image is too small: ");
             at_layer(e, specs[i]);
             p.take(specs[i], e);  // the same refusal again, in words after the prefix
             return e.status(SGDX_ERR_BAD_DIMENSION);

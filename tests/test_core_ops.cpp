@@ -42,7 +42,7 @@ Layer plan_one(const std::string& line, uint32_t c, uint32_t h, uint32_t w) {
     char why[200];
     sgdx::core::Text t(why, sizeof why);
     REQUIRE_MESSAGE(sgdx::core::parse_printout(sgdx::core::span(text.c_str()), specs, 4, n, t), why);
-    sgdx::core::Planner p(1, c * h * w);
+    sgdx::core::Planner p(1, c * h * w, sgdx::core::takes_images(specs, n));
     for (uint32_t i = 0; i < n; ++i) REQUIRE_MESSAGE(p.take(specs[i], t), why);
     REQUIRE(p.count() == 1);
     Layer l;

@@ -10,6 +10,8 @@
 #include "core/plan.hpp"
 #include "core/shape.hpp"
 #include "runtime/error.hpp"
+#include "runtime/linear.hpp"
+#include "runtime/reshape.hpp"
 #include "runtime/network.hpp"
 
 using namespace sgdx::core;
@@ -116,6 +118,37 @@ TEST_CASE("window_output_size: PyTorch's floor rule with padding, refusing windo
     CHECK((oh == 99 && ow == 99));  // left as they were
 }
 
+TEST_CASE("core/shape: sizes past 64 bits never match, and the ranks each side keeps") {
+    const uint64_t big = uint64_t(1) << 24;
+    CHECK(shape({big, big, big}).size() == UINT64_MAX);
+    CHECK(shape({big, big}).size() == big * big);
+    // 2^72 wraps to 0 in 64 bits: a view of 0 values must not pass for it.
+    CHECK(apply([&](auto& o, auto& w) { return infer_view(shape({big, big, big}), shape({0}), o, w); }).rfind(
+              "refused: cannot view", 0) == 0);
+    CHECK(apply([&](auto& o, auto& w) { return infer_view(shape({big, big, big, 0}), shape({64}), o, w); }).rfind(
+              "refused: cannot view", 0) == 0);
+    // The runtime's modules take samples of up to kSampleMaxRank axes.
+    sgdx::Rng rng(2);
+    sgdx::Linear lin(784, 10, rng);
+    CHECK_THROWS_WITH_AS(lin.build({1, 1, 1, 1, 784}), doctest::Contains("a sample of rank 5 (at most 4)"), sgdx::Error);
+    sgdx::View view({1, 1, 2, 2, 196});
+    CHECK_THROWS_WITH_AS(view.build({784}), doctest::Contains("a target of more than 4 dimensions"), sgdx::Error);
+    CHECK(lin.build({1, 1, 28, 28}) == sgdx::Shape{10});
+    // The C API's layers take a flat sample or an image, nothing between.
+    Planner p(28, 28, true);
+    LayerSpec flatten{}, unflatten{}, relu{};
+    flatten.kind = LayerKind::kFlatten;
+    unflatten.kind = LayerKind::kUnflatten, unflatten.unflatten_rank = 2, unflatten.unflatten[0] = 4,
+    unflatten.unflatten[1] = 196;
+    relu.kind = LayerKind::kReLU;
+    REQUIRE(p.take(flatten));
+    REQUIRE(p.take(unflatten));
+    char buf[128];
+    Text why(buf, sizeof buf);
+    CHECK_FALSE(p.take(relu, why));
+    CHECK(std::string(buf) == "the C API's layers take [features] or [channels, height, width], not [4, 196]");
+}
+
 TEST_CASE("core/shape: window layers count every window that fits, on random geometries") {
     std::mt19937 rng(18);
     std::uniform_int_distribution<uint64_t> side(1, 40), kern(1, 9), step(1, 4), pad(0, 3);
@@ -153,6 +186,8 @@ TEST_CASE("core/shape: the runtime's layers and the C API's planner refuse a sha
         "Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n  (1): Unflatten(dim=1, unflattened_size=(2, 5, 5))\n)",
         "Sequential(\n  (0): Flatten(start_dim=1, end_dim=-1)\n"
         "  (1): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1))\n)",
+        "Sequential(\n  (0): Linear(in_features=64, out_features=16, bias=True)\n"
+        "  (1): BatchNorm2d(16, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n)",
         "Sequential(\n  (0): Linear(in_features=64, out_features=20, bias=True)\n"
         "  (1): BatchNorm1d(10, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n)",
     };
