@@ -77,6 +77,11 @@ int plan_kind(LayerKind k) {
     }
 }
 
+// A sample of rank 1 or 3 as a LayerShape's (c, h, w): [features] is (features, 1, 1).
+void sample_dims(const SampleShape& s, uint32_t& c, uint32_t& h, uint32_t& w) {
+    c = uint32_t(s.d[0]), h = s.rank == 3 ? uint32_t(s.d[1]) : 1, w = s.rank == 3 ? uint32_t(s.d[2]) : 1;
+}
+
 // The device's layers keep each size in 32 bits.
 bool fits_32_bits(const SampleShape& s, Text& why) {
     for (uint32_t i = 0; i < s.rank; ++i)
@@ -122,14 +127,12 @@ bool Planner::take(const LayerSpec& s, Text& why) {
             LayerShape l;
             std::memset(&l, 0, sizeof l);
             l.kind = PlanKind(kind);
-            l.cin = uint32_t(in_.d[0]), l.h = in_.rank == 3 ? uint32_t(in_.d[1]) : 1;
-            l.w = in_.rank == 3 ? uint32_t(in_.d[2]) : 1;
+            sample_dims(in_, l.cin, l.h, l.w);
             Text(l.wname, sizeof l.wname).s(s.name).s(".weight");
             Text(l.bname, sizeof l.bname).s(s.name).s(".bias");
             if (!kOps[kind].infer(l, s, in_, out, n_ ? &last_ : nullptr, why)) return false;
             if (!fits_32_bits(out, why)) return false;
-            l.cout = uint32_t(out.d[0]), l.oh = out.rank == 3 ? uint32_t(out.d[1]) : 1;
-            l.ow = out.rank == 3 ? uint32_t(out.d[2]) : 1;
+            sample_dims(out, l.cout, l.oh, l.ow);
             ++n_;
             last_ = l;
             break;

@@ -11,11 +11,10 @@ namespace sgdx {
 
 Shape Pool2d::configure(const Shape& input) {
     const Shape out = inferred_shape(type_name(), input, [&](auto& in, auto& o, auto& why) { return infer(in, o, why); });
-    core::PoolGeometry g = g_;  // the layer keeps its last shape until this one is whole
-    g.c = uint32_t(input[0]), g.h = uint32_t(input[1]), g.w = uint32_t(input[2]);
-    g.oh = uint32_t(out[1]), g.ow = uint32_t(out[2]);
-    set_windows(g);
-    g_ = g;
+    // The rule has accepted the shape (else the layer is as it was): nothing below refuses.
+    g_.c = uint32_t(input[0]), g_.h = uint32_t(input[1]), g_.w = uint32_t(input[2]);
+    g_.oh = uint32_t(out[1]), g_.ow = uint32_t(out[2]);
+    set_windows(g_);
     channel_acc_.resize(g_.c);
     return out;
 }
